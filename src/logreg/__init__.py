@@ -1,0 +1,6 @@
+"""logreg: the tutorial's logistic regression with cross-entropy, as a PyTorch Lightning project."""
+
+from logreg.data import ThresholdDataModule
+from logreg.model import LogisticRegression
+
+__all__ = ["LogisticRegression", "ThresholdDataModule"]

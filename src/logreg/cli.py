@@ -1,0 +1,175 @@
+"""``logreg fit|validate|test|predict``: a LightningCLI over the model and the data modules.
+
+With no config at all, ``logreg fit`` runs the tutorial's experiment (seed 0, 50 epochs, SGD lr 2, batch 2)
+on a stratified train/val/test split, logs to ``./lightning_logs/version_N``, prints a summary and tests the
+best checkpoint. User mistakes end in one ``logreg: error: ...`` line and exit code 2, never a traceback
+(set ``LOGREG_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from jsonargparse import ArgumentError
+from lightning.pytorch import LightningDataModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from logreg.callbacks import TrainingFigures
+from logreg.data import IndexedDataModule
+from logreg.model import LogisticRegression
+
+CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
+
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "max_epochs": 50,
+    "accelerator": "auto",
+    "logger": {
+        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": ".", "name": "lightning_logs"},
+    },
+    # Validation runs the training step's own code; a two-batch sanity pass over a tiny split only produces
+    # single-class metric warnings.
+    "num_sanity_val_steps": 0,
+    "log_every_n_steps": 1,  # everything is logged per epoch; this only silences a warning about short epochs
+    "enable_model_summary": False,  # two parameters need no table
+    "callbacks": [TrainingFigures()],
+}
+
+
+def monitor_for(val_fraction: float) -> str:
+    """The metric that picks the best checkpoint: validation loss, or training loss without a validation split."""
+    return "val_loss" if val_fraction > 0 else "train_loss"
+
+
+class LogRegCLI(LightningCLI):
+    """LightningCLI with the data's feature count linked into the model and a summary after ``fit``."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.set_defaults({"data": {"class_path": "logreg.data.ThresholdDataModule"}})
+        parser.link_arguments("data.n_features", "model.n_inputs", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
+        parser.link_arguments("data.val_fraction", "checkpoint.monitor", compute_fn=monitor_for, apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS and not Path(ckpt_path).is_file():
+            raise FileNotFoundError(f"checkpoint file not found: {ckpt_path}")
+
+    def after_fit(self) -> None:
+        trainer, datamodule = self.trainer, self.datamodule
+        if trainer.interrupted:
+            return
+        if trainer.is_global_zero:
+            print(fit_summary(trainer, self.model), flush=True)
+        if isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
+            ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+            results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+            if trainer.is_global_zero and results:
+                print(format_rows({k: v for k, v in results[0].items() if k.startswith("test_")}), flush=True)
+
+
+def format_rows(rows: dict[str, Any]) -> str:
+    """``key  value`` lines with the keys padded to one column."""
+    width = max(map(len, rows), default=0)
+    return "\n".join(f"{key:<{width}}  {_fmt(value)}" for key, value in rows.items())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def fit_summary(trainer: Trainer, model: LogisticRegression) -> str:
+    """Final metrics, learned parameters, the best checkpoint and how to open TensorBoard."""
+    metrics = trainer.callback_metrics
+    rows: dict[str, Any] = {
+        name: metrics[name] for name in ("train_loss", "train_acc", "val_loss", "val_acc") if name in metrics
+    }
+    weight, bias = model.coefficients()
+    rows["weight"] = ", ".join(f"{w:.4f}" for w in weight.tolist()[:8]) + (" ..." if len(weight) > 8 else "")
+    rows["bias"] = bias
+    if len(weight) == 1:
+        rows["decision boundary"] = model.decision_boundary()
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.best_model_path:
+        rows["best checkpoint"] = checkpoint.best_model_path
+    if trainer.logger is not None and trainer.logger.log_dir:
+        rows["tensorboard"] = f"tensorboard --logdir {Path(trainer.logger.log_dir).parent}"
+    return format_rows(rows)
+
+
+def one_line(err: BaseException) -> str:
+    """The first meaningful line of an error message, from the innermost user error that caused it."""
+    while isinstance(err.__cause__, USER_ERRORS):
+        err = err.__cause__
+    text = str(err).strip() or type(err).__name__
+    if isinstance(err, ArgumentError) and "Given value" in text:
+        return _describe_bad_value(text)
+    return " ".join(line.strip() for line in text.splitlines()[:2])
+
+
+def _describe_bad_value(text: str) -> str:
+    """Turn jsonargparse's multi-line type error into ``invalid value 'x' for key (expected int)``."""
+    key = re.search(r'Parser key "([^"]+)"', text)
+    name = key.group(1) if key else "an argument"
+    nested = re.search(r"NestedArg\(key='([^']+)', val='([^']*)'\)", text)
+    given = re.search(r"Given value: (.*)", text)
+    if nested:
+        name, value = f"{name}.{nested.group(1)}", nested.group(2)
+    else:
+        value = given.group(1).strip() if given else "?"
+    if not nested and "Expected a path but" in text:
+        return f"invalid value {value!r} for {name}: not a known class name or import path"
+    expected = [t for t in re.findall(r"Expected a <class '([^']+)'>", text) if t != "NoneType"]
+    hint = f" (expected {' or '.join(expected)})" if expected else ""
+    return f"invalid value {value!r} for {name}{hint}"
+
+
+USER_ERRORS = (
+    ArgumentError,
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+)
+
+
+def quiet_known_noise() -> None:
+    """Silence messages that say nothing to a logreg user (the seed is in config.yaml and the summary)."""
+    warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``logreg`` command."""
+    quiet_known_noise()
+    try:
+        LogRegCLI(
+            LogisticRegression,
+            IndexedDataModule,
+            subclass_mode_data=True,
+            trainer_defaults=TRAINER_DEFAULTS,
+            seed_everything_default=0,
+            parser_kwargs={"exit_on_error": False},
+            args=args,
+        )
+    except USER_ERRORS as err:
+        if os.environ.get("LOGREG_DEBUG"):
+            raise
+        print(f"logreg: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["LightningDataModule", "LogRegCLI", "main"]

@@ -1,0 +1,331 @@
+"""Data: the tutorial's threshold dataset, its seeded split, and a loader that gathers whole batches.
+
+The tutorial feeds a per-sample ``Dataset`` through the default collate, which spends almost all of its time
+stacking single rows. Here a batch is one index gather (``x[idx]``) driven by :class:`EpochBatches`, whose
+permutation is a pure function of ``(seed, epoch)``: shuffling is reproducible, a resumed run sees the same
+order, and under DDP every rank takes a disjoint share of each global step, so every training row is used
+exactly once per epoch across ranks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch import Tensor
+
+Batch = tuple[Tensor, Tensor]
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator seeded from ``(seed, epoch)`` alone, mixed so that nearby pairs do not collide."""
+    state = np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
+    """Cut ``order`` into global steps of ``batch_size * world_size`` rows and return this rank's share of each.
+
+    Every rank gets the same number of batches (DDP needs that), shares are disjoint and together cover
+    ``order`` exactly once. A last global step with fewer rows than ranks is merged into the one before, so no
+    rank ever receives an empty batch unless there are fewer rows than ranks.
+    """
+    steps = list(order.split(batch_size * world_size))
+    if len(steps) > 1 and len(steps[-1]) < world_size:
+        steps[-2:] = [torch.cat(steps[-2:])]
+    return [step.tensor_split(world_size)[rank] for step in steps]
+
+
+def count_batches(n_rows: int, batch_size: int, world_size: int = 1) -> int:
+    """``len(shard_batches(...))`` without building the batches."""
+    steps = math.ceil(n_rows / (batch_size * world_size))
+    if steps > 1 and n_rows - (steps - 1) * batch_size * world_size < world_size:
+        steps -= 1
+    return steps
+
+
+class EpochBatches:
+    """Index batches of one split for one epoch; Lightning calls :meth:`set_epoch` before each training epoch."""
+
+    def __init__(
+        self,
+        indices: Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.indices = indices
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> Tensor:
+        """This epoch's order of the split's row indices (the same on every rank)."""
+        if not self.shuffle:
+            return self.indices
+        perm = torch.randperm(len(self.indices), generator=epoch_generator(self.seed, self.epoch))
+        return self.indices[perm.to(self.indices.device)]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter(shard_batches(self.order(), self.batch_size, self.rank, self.world_size))
+
+    def __len__(self) -> int:
+        return count_batches(len(self.indices), self.batch_size, self.world_size)
+
+
+class BatchLoader:
+    """Yields ``(x, y)`` batches, each gathered with one index from row-major arrays.
+
+    ``features``/``labels`` are tensors (on the CPU, or already on the GPU) or NumPy arrays such as memory maps,
+    from which only the batch's rows are read. With ``pin_memory`` CPU batches land in page-locked memory so
+    that Lightning's ``.to(device, non_blocking=True)`` overlaps the copy with compute.
+    """
+
+    def __init__(
+        self,
+        features: Tensor | np.ndarray,
+        labels: Tensor | np.ndarray,
+        sampler: EpochBatches,
+        pin_memory: bool = False,
+    ) -> None:
+        self.features = features
+        self.labels = labels
+        self.sampler = sampler  # the name Lightning looks for when it calls ``set_epoch``
+        self.batch_sampler = None  # tells Lightning's introspection that batching is done here
+        self.pin_memory = pin_memory
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for idx in self.sampler:
+            yield self.gather(idx)
+
+    def gather(self, idx: Tensor) -> Batch:
+        if isinstance(self.features, np.ndarray):
+            rows = np.sort(idx.numpy())  # sorted reads are sequential on a memory map
+            x = torch.from_numpy(np.asarray(self.features[rows], dtype=np.float32))
+            y = torch.from_numpy(np.asarray(self.labels[rows], dtype=np.float32)).view(-1, 1)
+            return (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)
+        if self.pin_memory:
+            x = torch.empty((len(idx), self.features.shape[1]), pin_memory=True)
+            y = torch.empty((len(idx), 1), pin_memory=True)
+            return torch.index_select(self.features, 0, idx, out=x), torch.index_select(self.labels, 0, idx, out=y)
+        return self.features[idx], self.labels[idx]
+
+
+def stratified_split(
+    labels: Tensor, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Split row indices into sorted train/val/test index tensors, class by class, with its own generator.
+
+    Each class contributes ``round(fraction * class size)`` rows to val and test, at least one when the
+    fraction is positive, so a small split holds both classes whenever the data does.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    parts: tuple[list[Tensor], list[Tensor], list[Tensor]] = ([], [], [])
+    flat = labels.view(-1)
+    for cls in torch.unique(flat).tolist():
+        members = torch.nonzero(flat == cls).view(-1)
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_val = max(1, round(val_fraction * len(members))) if val_fraction > 0 else 0
+        n_test = max(1, round(test_fraction * len(members))) if test_fraction > 0 else 0
+        if n_val + n_test >= len(members):
+            raise ValueError(
+                f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no training row of "
+                f"class {cls:g} ({len(members)} rows); lower the fractions or provide more data"
+            )
+        val, test, train = members.split([n_val, n_test, len(members) - n_val - n_test])
+        for part, rows in zip(parts, (train, val, test), strict=True):
+            part.append(rows)
+    train, val, test = (torch.cat(p).sort().values for p in parts)
+    return train, val, test
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"val_fraction + test_fraction must be < 1 to leave training rows, got {val_fraction + test_fraction:g}"
+        )
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+
+class IndexedDataModule(LightningDataModule):
+    """Shared machinery: row-major ``features`` (N, D) and ``labels`` (N, 1), split index tensors, loaders.
+
+    Subclasses fill ``features``, ``labels`` and the splits; the splits are index tensors into one array, never
+    copies. On a CUDA device the arrays are moved to the GPU once when they take less than half of its free
+    memory (every batch is then a gather on the GPU); otherwise batches are gathered on the host into pinned
+    memory and copied asynchronously.
+    """
+
+    features: Tensor | np.ndarray
+    labels: Tensor | np.ndarray
+
+    def __init__(self, batch_size: int, shuffle: bool, split_seed: int) -> None:
+        super().__init__()
+        check_batch_size(batch_size)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.split_seed = split_seed
+        self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
+        self._device_copy: tuple[torch.device, Tensor, Tensor] | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Number of input columns; the CLI links it to the model's ``n_inputs``."""
+        return int(self.features.shape[1])
+
+    def feature_stats(self) -> tuple[Tensor, Tensor] | None:
+        """Mean and scale the model should standardise with, or None for raw features."""
+        return None
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _arrays(self) -> tuple[Tensor | np.ndarray, Tensor | np.ndarray, bool]:
+        """Features, labels and whether batches should be pinned, for the trainer's device."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if device.type != "cuda":
+            return self.features, self.labels, False
+        if isinstance(self.features, Tensor) and isinstance(self.labels, Tensor):
+            if self._device_copy is not None and self._device_copy[0] == device:
+                return self._device_copy[1], self._device_copy[2], False
+            free, _ = torch.cuda.mem_get_info(device)
+            if self.features.nbytes + self.labels.nbytes < free // 2:
+                self._device_copy = (device, self.features.to(device), self.labels.to(device))
+                return self._device_copy[1], self._device_copy[2], False
+        return self.features, self.labels, True
+
+    def _loader(self, indices: Tensor, shuffle: bool) -> BatchLoader:
+        rank, world = self._rank_and_world()
+        features, labels, pin = self._arrays()
+        if isinstance(features, Tensor):
+            indices = indices.to(features.device)
+        sampler = EpochBatches(indices, self.batch_size, shuffle, self.split_seed, rank, world)
+        return BatchLoader(features, labels, sampler, pin_memory=pin)
+
+    def train_dataloader(self) -> BatchLoader:
+        return self._loader(self.train_idx, self.shuffle)
+
+    def val_dataloader(self) -> BatchLoader | Sequence[BatchLoader]:
+        return self._loader(self.val_idx, False) if len(self.val_idx) else []
+
+    def test_dataloader(self) -> BatchLoader | Sequence[BatchLoader]:
+        return self._loader(self.test_idx, False) if len(self.test_idx) else []
+
+    def predict_dataloader(self) -> BatchLoader:
+        """Every row, in file order (predictions are written in input order)."""
+        _, world = self._rank_and_world()
+        if world > 1:
+            raise ValueError("predict runs on one device: pass --trainer.devices 1")
+        return self._loader(torch.arange(len(self.features)), False)
+
+
+def threshold_data(low: float, high: float, step: float, threshold: float) -> tuple[Tensor, Tensor]:
+    """The tutorial's grid: ``x = arange(low, high, step)`` as (N, 1) float32, ``y = 1`` where ``x > threshold``."""
+    x = torch.arange(low, high, step).view(-1, 1)
+    y = torch.zeros(x.shape[0], 1)
+    y[x[:, 0] > threshold] = 1
+    return x, y
+
+
+def gaussian_data(
+    n_samples: int, n_features: int, threshold: float, label_noise: float, seed: int
+) -> tuple[Tensor, Tensor]:
+    """Standard-normal points labelled by a seeded unit direction, then each label flipped with ``label_noise``.
+
+    Drawn on the CPU from one generator seeded by ``seed``, so every machine and device sees the same data.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_samples, n_features, generator=generator)  # (N, D)
+    direction = torch.randn(n_features, generator=generator)
+    direction /= direction.norm()
+    y = (x @ direction > threshold).float().view(-1, 1)  # (N, 1)
+    flip = torch.rand(n_samples, generator=generator) < label_noise
+    y[flip] = 1 - y[flip]
+    return x, y
+
+
+class ThresholdDataModule(IndexedDataModule):
+    """The tutorial's threshold problem, grown to n features and noisy labels.
+
+    With ``n_features=1`` and ``n_samples=None`` the data is exactly the tutorial's 40-point grid; otherwise
+    ``n_samples`` (default 1000) standard-normal points in ``n_features`` dimensions. Data and split are built
+    here, in the constructor, from their own seeded generators: bad parameters fail before anything runs or
+    writes, and every process of a DDP run builds the same arrays.
+
+    Args:
+        low, high, step: the grid ``arange(low, high, step)`` (one feature, ``n_samples=None``).
+        threshold: label 1 where ``x`` (or ``x @ direction``) is greater.
+        val_fraction, test_fraction: shares of each class held out; 0 disables that loop.
+        batch_size: rows per training step (per device under DDP).
+        shuffle: reshuffle the training rows every epoch (validation/test/predict are never shuffled).
+        split_seed: seeds the split and the per-epoch permutations.
+        n_features, n_samples: random data dimensions; ``n_samples=None`` keeps the grid for one feature.
+        label_noise: probability of flipping each random label, in [0, 0.5].
+        data_seed: seeds the random points, the labelling direction and the label noise.
+    """
+
+    def __init__(
+        self,
+        low: float = -2.0,
+        high: float = 2.0,
+        step: float = 0.1,
+        threshold: float = 0.2,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        batch_size: int = 2,
+        shuffle: bool = True,
+        split_seed: int = 0,
+        n_features: int = 1,
+        n_samples: int | None = None,
+        label_noise: float = 0.0,
+        data_seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size, shuffle, split_seed)
+        check_fractions(val_fraction, test_fraction)
+        self.save_hyperparameters()
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        if n_features < 1:
+            raise ValueError(f"n_features must be >= 1, got {n_features}")
+        if not 0 <= label_noise <= 0.5:
+            raise ValueError(f"label_noise must be in [0, 0.5], got {label_noise}")
+        if n_features == 1 and n_samples is None:
+            if label_noise:
+                raise ValueError("label_noise applies to random data only: also set n_samples (or n_features > 1)")
+            if step <= 0:
+                raise ValueError(f"step must be > 0, got {step}")
+            if low >= high:
+                raise ValueError(f"low must be < high, got low={low}, high={high}")
+            self.features, self.labels = threshold_data(low, high, step, threshold)
+        else:
+            n_samples = 1000 if n_samples is None else n_samples
+            if n_samples < 2:
+                raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+            self.features, self.labels = gaussian_data(n_samples, n_features, threshold, label_noise, data_seed)
+        if torch.unique(self.labels).numel() < 2:
+            raise ValueError(f"threshold={threshold} leaves only one class; choose a threshold inside the data's range")
+        self.train_idx, self.val_idx, self.test_idx = stratified_split(
+            self.labels, val_fraction, test_fraction, split_seed
+        )

@@ -1,0 +1,152 @@
+"""The model: the tutorial's ``sigmoid(Linear(n_inputs, 1))`` as a LightningModule."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torch import Tensor, nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
+
+Stage = Literal["train", "val", "test"]
+
+
+def bce_from_logits(logits: Tensor, target: Tensor) -> Tensor:
+    """Binary cross-entropy of ``sigmoid(logits)`` against 0/1 targets, computed from the logits.
+
+    Equal to ``BCELoss()(sigmoid(logits), target)``, but finite for saturated logits (BCELoss clamps the log at
+    -100) and allowed under CUDA autocast, where ``BCELoss`` raises.
+    """
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def mse_of_probabilities(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error of the probabilities, the loss of the tutorial series' previous part."""
+    return F.mse_loss(torch.sigmoid(logits), target)
+
+
+LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
+
+
+def _metrics(stage: Stage) -> MetricCollection:
+    # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
+    # cost a device synchronisation on every step.
+    metrics: dict = {"acc": BinaryAccuracy(validate_args=False)}
+    if stage != "train":
+        metrics |= {"auroc": BinaryAUROC(validate_args=False), "f1": BinaryF1Score(validate_args=False)}
+    return MetricCollection(metrics, prefix=f"{stage}_")
+
+
+class LogisticRegression(LightningModule):
+    """Logistic regression ``p(y=1 | x) = sigmoid(w · (x - mean) / scale + b)`` trained with binary cross-entropy.
+
+    ``mean``/``scale`` are buffers (identity by default) that a DataModule's ``feature_stats()`` fills at the
+    start of fit, so a checkpoint carries the standardisation it was trained with and predicts on raw rows.
+
+    Args:
+        n_inputs: number of features (the CLI links it from the data).
+        lr: SGD learning rate (used when no ``--optimizer`` is given).
+        loss: ``"bce"`` (cross-entropy, from logits) or ``"mse"`` (squared error on the probabilities).
+        init_weight, init_bias: fixed starting values instead of PyTorch's random ones (e.g. the bad -5/-10).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int = 1,
+        lr: float = 2.0,
+        loss: Literal["bce", "mse"] = "bce",
+        init_weight: float | None = None,
+        init_bias: float | None = None,
+    ) -> None:
+        super().__init__()
+        if n_inputs < 1:
+            raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        self.save_hyperparameters()
+        self.linear = nn.Linear(n_inputs, 1)
+        if init_weight is not None:
+            nn.init.constant_(self.linear.weight, init_weight)
+        if init_bias is not None:
+            nn.init.constant_(self.linear.bias, init_bias)
+        self.register_buffer("feature_mean", torch.zeros(n_inputs))
+        self.register_buffer("feature_scale", torch.ones(n_inputs))
+        self.loss_fn = LOSSES[loss]
+        self.train_metrics = _metrics("train")
+        self.val_metrics = _metrics("val")
+        self.test_metrics = _metrics("test")
+        self.val_acc_best = MaxMetric()
+        self.example_input_array = torch.zeros(2, n_inputs)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """(B, n_inputs) raw features -> (B, 1) logits."""
+        return self.linear((x - self.feature_mean) / self.feature_scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, n_inputs) -> (B, 1) probabilities of class 1, as in the tutorial."""
+        return torch.sigmoid(self.logits(x))
+
+    def set_standardization(self, mean: Tensor, scale: Tensor) -> None:
+        self.feature_mean.copy_(mean)
+        self.feature_scale.copy_(scale)
+
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule
+        if stage == "fit" and datamodule is not None and hasattr(datamodule, "feature_stats"):
+            stats = datamodule.feature_stats()
+            if stats is not None:
+                self.set_standardization(*stats)
+
+    def _shared_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
+        x, y = batch
+        logits = self.logits(x)
+        loss = self.loss_fn(logits, y)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(torch.sigmoid(logits.detach()), y.long())
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
+        self.log_dict(metrics, on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        """Probabilities of class 1, shape (B, 1)."""
+        return self(batch[0])
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best(self.val_metrics["acc"].compute())
+        self.log("hp_metric", self.val_acc_best.compute(), sync_dist=True)
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.n_inputs == 1:
+            weight, bias = self.coefficients()
+            self.log_dict({"weight": weight[0].item(), "bias": bias, "boundary": self.decision_boundary()})
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    def coefficients(self) -> tuple[Tensor, float]:
+        """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
+        weight = self.linear.weight.detach().float().view(-1) / self.feature_scale
+        bias = self.linear.bias.detach().float().item() - float((weight * self.feature_mean).sum())
+        return weight.cpu(), bias
+
+    def decision_boundary(self) -> float:
+        """For one feature, the x where p = 0.5: ``-bias / weight`` (inf for a zero weight)."""
+        weight, bias = self.coefficients()
+        w = float(weight[0])
+        return -bias / w if w != 0 else float("inf")

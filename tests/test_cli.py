@@ -1,0 +1,138 @@
+"""The ``logreg`` command end to end, in subprocesses, as a user runs it."""
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import CONFIGS, run_dirs, run_logreg
+
+FAST = ("--trainer.max_epochs", "3")
+
+
+def tutorial_loop() -> tuple[float, float, float]:
+    """The tutorial's plain PyTorch code (seed 0, BCELoss, SGD lr 2, batch 2, 50 epochs): weight, bias, accuracy."""
+    from torch.utils.data import DataLoader, Dataset
+
+    torch.manual_seed(0)
+
+    class Data(Dataset):
+        def __init__(self):
+            self.x = torch.arange(-2, 2, 0.1).view(-1, 1)
+            self.y = torch.zeros(self.x.shape[0], 1)
+            self.y[self.x[:, 0] > 0.2] = 1
+
+        def __getitem__(self, idx):
+            return self.x[idx], self.y[idx]
+
+        def __len__(self):
+            return len(self.x)
+
+    data = Data()
+    linear = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(linear.parameters(), lr=2)
+    criterion = torch.nn.BCELoss()
+    for _ in range(50):
+        for x, y in DataLoader(data, batch_size=2):
+            loss = criterion(torch.sigmoid(linear(x)), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    accuracy = ((torch.sigmoid(linear(data.x)) > 0.5).float() == data.y).float().mean().item()
+    return linear.weight.item(), linear.bias.item(), accuracy
+
+
+def test_tutorial_config_reproduces_the_tutorial_loop(tmp_path):
+    proc = run_logreg("fit", "--config", str(CONFIGS / "tutorial.yaml"), cwd=tmp_path)
+    [run] = run_dirs(tmp_path)
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    weight, bias, accuracy = tutorial_loop()
+    assert abs(state["linear.weight"].item() - weight) < 1e-5
+    assert abs(state["linear.bias"].item() - bias) < 1e-5
+    assert accuracy == 1.0
+    x = torch.arange(-2, 2, 0.1).view(-1, 1)
+    ours = (torch.sigmoid(x * state["linear.weight"].item() + state["linear.bias"].item()) > 0.5).float()
+    assert torch.equal(ours.view(-1), (x.view(-1) > 0.2).float())
+    assert "train_acc          1.0000" in proc.stdout
+
+
+def test_fit_checkpoint_test_predict_end_to_end(tmp_path):
+    fit = run_logreg("fit", *FAST, cwd=tmp_path)
+    for word in (
+        "train_loss",
+        "val_acc",
+        "weight",
+        "bias",
+        "decision boundary",
+        "best checkpoint",
+        "tensorboard --logdir lightning_logs",
+        "test_acc",
+    ):
+        assert word in fit.stdout, word
+    [run] = run_dirs(tmp_path)
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    best = [p for p in (run / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    assert len(best) == 1
+
+    test = run_logreg("test", "--ckpt_path", str(best[0]), cwd=tmp_path)
+    assert "test_acc" in test.stdout
+    run_logreg("predict", "--ckpt_path", str(best[0]), cwd=tmp_path)
+
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "test_loss",
+        "test_acc",
+        "weight",
+        "bias",
+        "hp_metric",
+    } <= scalars
+    assert {"figures/loss_per_iteration", "figures/fitted_sigmoid"} <= set(events.Tags()["images"])
+    assert len(events.Scalars("train_loss")) == 3
+    assert events.Scalars("val_acc")[-1].value > 0.5
+
+
+def test_saved_config_reproduces_the_run(tmp_path):
+    run_logreg("fit", *FAST, "--data.n_features", "3", "--data.n_samples", "200", "--model.lr", "0.5", cwd=tmp_path)
+    first = run_dirs(tmp_path)[0]
+    run_logreg("fit", "--config", str(first / "config.yaml"), cwd=tmp_path)
+    second = run_dirs(tmp_path)[1]
+    a = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert torch.equal(a["linear.weight"], b["linear.weight"]) and torch.equal(a["linear.bias"], b["linear.bias"])
+    assert a["linear.weight"].shape == (1, 3)  # n_inputs came from the data
+
+
+def test_without_validation_the_best_checkpoint_follows_train_loss(tmp_path):
+    run_logreg("fit", *FAST, "--data.val_fraction", "0", cwd=tmp_path)
+    [run] = run_dirs(tmp_path)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    [state] = [v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint")]
+    assert "train_loss" in str(ckpt["callbacks"].keys())
+    assert state["best_model_path"]
+
+
+def test_user_errors_exit_non_zero_with_one_line(tmp_path):
+    cases = [
+        (("fit", "--model.lr", "-1"), "lr must be > 0"),
+        (("fit", "--data.step", "0"), "step must be > 0"),
+        (("fit", "--data.batch_size", "abc"), "data.batch_size"),
+        (("fit", "--no_such_flag", "1"), "no_such_flag"),
+        (("test", "--ckpt_path", "missing.ckpt"), "checkpoint file not found: missing.ckpt"),
+    ]
+    for args, message in cases:
+        proc = run_logreg(*args, cwd=tmp_path, check=False)
+        assert proc.returncode != 0, args
+        assert "Traceback" not in proc.stderr + proc.stdout, args
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, proc.stderr)
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_help_lists_the_subcommands(tmp_path):
+    proc = run_logreg("--help", cwd=tmp_path)
+    for sub in ("fit", "validate", "test", "predict"):
+        assert sub in proc.stdout

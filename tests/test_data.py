@@ -1,0 +1,144 @@
+"""ThresholdDataModule: the tutorial's data, its split, its loaders and its parameter checks."""
+
+import pytest
+import torch
+
+from logreg import ThresholdDataModule
+from logreg.data import EpochBatches, count_batches, gaussian_data, shard_batches
+
+
+def tutorial_data():
+    x = torch.arange(-2, 2, 0.1).view(-1, 1)
+    y = torch.zeros(x.shape[0], 1)
+    y[x[:, 0] > 0.2] = 1
+    return x, y
+
+
+def test_default_data_is_the_tutorials_40_points():
+    dm = ThresholdDataModule()
+    x, y = tutorial_data()
+    assert dm.features.shape == (40, 1) and dm.features.dtype == torch.float32
+    assert dm.labels.shape == (40, 1) and dm.labels.dtype == torch.float32
+    assert torch.equal(dm.features, x) and torch.equal(dm.labels, y)
+    assert dm.n_features == 1
+
+
+def test_split_is_disjoint_covering_deterministic_and_stratified():
+    dm = ThresholdDataModule()
+    parts = [dm.train_idx, dm.val_idx, dm.test_idx]
+    everything = torch.cat(parts).sort().values
+    assert torch.equal(everything, torch.arange(40))  # disjoint and covering
+    assert [len(p) for p in parts] == [24, 8, 8]
+    for part in parts:
+        assert set(dm.labels[part].view(-1).tolist()) == {0.0, 1.0}
+    again = ThresholdDataModule()
+    assert all(torch.equal(a, b) for a, b in zip(parts, [again.train_idx, again.val_idx, again.test_idx], strict=True))
+    other = ThresholdDataModule(split_seed=1)
+    assert not torch.equal(other.val_idx, dm.val_idx)
+
+
+def test_split_does_not_touch_the_global_rng():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ThresholdDataModule(split_seed=7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_small_split_still_holds_both_classes():
+    dm = ThresholdDataModule(val_fraction=0.01, test_fraction=0.01)
+    for part in (dm.val_idx, dm.test_idx):
+        assert sorted(dm.labels[part].view(-1).tolist()) == [0.0, 1.0]
+
+
+def test_zero_fractions_mean_no_val_or_test_loader():
+    dm = ThresholdDataModule(val_fraction=0, test_fraction=0)
+    assert torch.equal(dm.train_idx, torch.arange(40))
+    assert dm.val_dataloader() == [] and dm.test_dataloader() == []
+
+
+def test_batches_are_gathered_whole_and_only_train_is_shuffled():
+    dm = ThresholdDataModule(batch_size=5)  # 24 training rows: 5 + 5 + 5 + 5 + 4
+    train = dm.train_dataloader()
+    batches = list(train)
+    assert len(train) == len(batches) == 5
+    assert [len(x) for x, _ in batches] == [5, 5, 5, 5, 4]
+    assert all(x.shape[1:] == (1,) and y.shape == x.shape for x, y in batches)
+    seen = torch.cat([x for x, _ in batches]).view(-1)
+    assert not torch.equal(seen, dm.features[dm.train_idx].view(-1))  # shuffled
+    assert torch.equal(seen.sort().values, dm.features[dm.train_idx].view(-1).sort().values)
+    val = torch.cat([x for x, _ in dm.val_dataloader()]).view(-1)
+    assert torch.equal(val, dm.features[dm.val_idx].view(-1))  # in order
+
+
+def test_shuffle_false_keeps_the_tutorials_order():
+    dm = ThresholdDataModule(val_fraction=0, test_fraction=0, shuffle=False)
+    first_x, first_y = next(iter(dm.train_dataloader()))
+    x, y = tutorial_data()
+    assert torch.equal(first_x, x[:2]) and torch.equal(first_y, y[:2])
+
+
+def test_epoch_permutation_is_a_function_of_seed_and_epoch():
+    indices = torch.arange(100)
+    a = EpochBatches(indices, 10, shuffle=True, seed=3)
+    b = EpochBatches(indices, 10, shuffle=True, seed=3)
+    a.set_epoch(4)
+    b.set_epoch(4)
+    assert torch.equal(a.order(), b.order())
+    assert torch.equal(a.order().sort().values, indices)  # each index once
+    b.set_epoch(5)
+    assert not torch.equal(a.order(), b.order())
+
+
+@pytest.mark.parametrize(
+    ("n", "batch", "world"), [(40, 2, 2), (41, 4, 2), (9, 4, 2), (5, 1, 2), (23, 3, 3), (7, 10, 1)]
+)
+def test_rank_shards_are_disjoint_complete_and_equally_long(n, batch, world):
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(n))
+    shards = [shard_batches(order, batch, rank, world) for rank in range(world)]
+    assert len({len(s) for s in shards}) == 1  # same number of steps on every rank
+    assert len(shards[0]) == count_batches(n, batch, world)
+    assert all(len(b) > 0 for s in shards for b in s)
+    used = torch.cat([b for s in shards for b in s])
+    assert torch.equal(used.sort().values, order.sort().values)  # every row exactly once
+
+
+def test_gaussian_data_is_deterministic_and_noise_rate_matches():
+    x1, y1 = gaussian_data(20000, 4, 0.0, 0.1, seed=5)
+    x2, y2 = gaussian_data(20000, 4, 0.0, 0.1, seed=5)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    _, clean = gaussian_data(20000, 4, 0.0, 0.0, seed=5)
+    flipped = (clean != y1).float().mean().item()
+    assert abs(flipped - 0.1) < 0.01
+    x3, _ = gaussian_data(20000, 4, 0.0, 0.1, seed=6)
+    assert not torch.equal(x1, x3)
+
+
+def test_n_feature_data_module():
+    dm = ThresholdDataModule(n_features=5, n_samples=300, label_noise=0.05, data_seed=2)
+    assert dm.features.shape == (300, 5) and dm.labels.shape == (300, 1) and dm.n_features == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"step": 0}, "step must be > 0"),
+        ({"step": -0.1}, "step must be > 0"),
+        ({"low": 2.0, "high": -2.0}, "low must be < high"),
+        ({"val_fraction": -0.1}, r"val_fraction must be in \[0, 1\)"),
+        ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\)"),
+        ({"test_fraction": 1.5}, r"test_fraction must be in \[0, 1\)"),
+        ({"val_fraction": 0.5, "test_fraction": 0.5}, "val_fraction \\+ test_fraction must be < 1"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"threshold": 5.0}, "leaves only one class"),
+        ({"threshold": -3.0}, "leaves only one class"),
+        ({"val_fraction": 0.45, "test_fraction": 0.45, "low": -0.1, "high": 0.4}, "leave no training row"),
+        ({"n_features": 0}, "n_features must be >= 1"),
+        ({"n_features": 2, "n_samples": 1}, "n_samples must be >= 2"),
+        ({"n_features": 2, "label_noise": 0.7}, r"label_noise must be in \[0, 0.5\]"),
+        ({"label_noise": 0.1}, "label_noise applies to random data"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ThresholdDataModule(**kwargs)

@@ -1,0 +1,82 @@
+"""LogisticRegression: loss, forward, parameters."""
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from logreg import LogisticRegression, ThresholdDataModule
+from logreg.model import bce_from_logits
+
+
+def test_loss_equals_bce_loss_on_probabilities():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 1, generator=generator) * 3
+    target = (torch.rand(64, 1, generator=generator) > 0.5).float()
+    expected = torch.nn.BCELoss()(torch.sigmoid(logits), target)
+    assert torch.allclose(bce_from_logits(logits, target), expected, atol=1e-6)
+
+
+def test_loss_is_finite_where_bce_loss_saturates():
+    logits = torch.tensor([[200.0], [-200.0]])
+    target = torch.tensor([[0.0], [1.0]])
+    assert torch.nn.BCELoss()(torch.sigmoid(logits), target).item() == 100.0  # clamped log
+    assert torch.allclose(bce_from_logits(logits, target), torch.tensor(200.0))
+
+
+def test_forward_returns_probabilities_of_a_linear_sigmoid():
+    model = LogisticRegression(n_inputs=3, init_weight=0.5, init_bias=-1.0)
+    x = torch.tensor([[1.0, 2.0, 3.0]])
+    assert torch.allclose(model(x), torch.sigmoid(torch.tensor([[0.5 * 6 - 1.0]])))
+
+
+def test_fixed_init_and_coefficients_in_raw_units():
+    model = LogisticRegression(n_inputs=1, init_weight=-5.0, init_bias=-10.0)
+    weight, bias = model.coefficients()
+    assert weight.tolist() == [-5.0] and bias == -10.0
+    assert model.decision_boundary() == -2.0
+    model.set_standardization(torch.tensor([1.0]), torch.tensor([2.0]))
+    weight, bias = model.coefficients()  # sigmoid(-5 (x - 1) / 2 - 10) = sigmoid(-2.5 x - 7.5)
+    assert weight.tolist() == [-2.5] and bias == -7.5
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"n_inputs": 0}, "n_inputs"), ({"lr": 0.0}, "lr must be > 0")])
+def test_invalid_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LogisticRegression(**kwargs)
+
+
+def test_fit_logs_the_documented_metric_names(tmp_path):
+    trainer = Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(LogisticRegression(), ThresholdDataModule())
+    expected = {
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "val_auroc",
+        "val_f1",
+        "weight",
+        "bias",
+        "hp_metric",
+    }
+    assert expected <= set(trainer.callback_metrics)
+
+
+def test_predict_returns_probabilities(tmp_path):
+    trainer = Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    model = LogisticRegression()
+    batches = trainer.predict(model, ThresholdDataModule())
+    probs = torch.cat(batches)
+    assert probs.shape == (40, 1) and bool(((probs > 0) & (probs < 1)).all())
