@@ -1,12 +1,17 @@
-"""Callbacks: the tutorial's figures in TensorBoard."""
+"""Callbacks: the tutorial's figures in TensorBoard, and predictions written to a CSV file."""
 
 from __future__ import annotations
 
-from typing import Any
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
@@ -77,3 +82,70 @@ def _sample_rows(features: Any, labels: Any, limit: int = MAX_POINTS_DRAWN) -> t
     x = np.asarray(features[rows] if isinstance(features, np.ndarray) else features[torch.from_numpy(rows)].cpu())
     y = np.asarray(labels[rows] if isinstance(labels, np.ndarray) else labels[torch.from_numpy(rows)].cpu())
     return x.astype(np.float32), y.reshape(-1).astype(np.float32)
+
+
+class CSVPredictionWriter(BasePredictionWriter):
+    """Writes ``probability,predicted_label[,label]``, one row per input row in input order.
+
+    Labels are the data's original values (``datamodule.classes``); ``label`` appears when the input has one.
+    Rows stream into a temporary file beside the target, renamed into place only when prediction finishes, so an
+    interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
+    """
+
+    def __init__(self, path: str | Path, overwrite: bool = False, threshold: float = 0.5) -> None:
+        super().__init__(write_interval="batch")
+        self.path = Path(path)
+        self.overwrite = overwrite
+        self.threshold = threshold
+        self._handle: TextIO | None = None
+        self._writer: Any = None
+
+    def check_target(self) -> None:
+        """Fail before any work if the file cannot be written."""
+        if self.path.is_dir():
+            raise IsADirectoryError(f"--predictions {self.path}: is a directory, expected a file path")
+        if self.path.exists() and not self.overwrite:
+            raise FileExistsError(f"--predictions {self.path}: file exists; pass --overwrite true to replace it")
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise FileNotFoundError(f"--predictions {self.path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise PermissionError(f"--predictions {self.path}: directory {parent} is not writable")
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        datamodule = trainer.datamodule
+        self.classes = list(getattr(datamodule, "classes", ["0", "1"]))
+        self.with_labels = bool(getattr(datamodule, "has_labels", True))
+        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow(["probability", "predicted_label", *(["label"] if self.with_labels else [])])
+
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        prediction: Any,
+        batch_indices: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        probs = prediction.detach().float().view(-1).cpu().numpy()
+        names = np.asarray(self.classes, dtype=object)
+        columns = [[f"{p:.6g}" for p in probs], names[(probs > self.threshold).astype(np.int64)]]
+        if self.with_labels:
+            columns.append(names[batch[1].view(-1).long().cpu().numpy()])
+        self._writer.writerows(zip(*columns, strict=True))
+
+    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            os.replace(self._tmp, self.path)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            Path(self._tmp).unlink(missing_ok=True)

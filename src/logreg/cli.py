@@ -22,26 +22,29 @@ from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from logreg.callbacks import TrainingFigures
+from logreg.callbacks import CSVPredictionWriter, TrainingFigures
 from logreg.data import IndexedDataModule
 from logreg.model import LogisticRegression
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
 
-TRAINER_DEFAULTS: dict[str, Any] = {
-    "max_epochs": 50,
-    "accelerator": "auto",
-    "logger": {
-        "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-        "init_args": {"save_dir": ".", "name": "lightning_logs"},
-    },
-    # Validation runs the training step's own code; a two-batch sanity pass over a tiny split only produces
-    # single-class metric warnings.
-    "num_sanity_val_steps": 0,
-    "log_every_n_steps": 1,  # everything is logged per epoch; this only silences a warning about short epochs
-    "enable_model_summary": False,  # two parameters need no table
-    "callbacks": [TrainingFigures()],
-}
+
+def trainer_defaults() -> dict[str, Any]:
+    """The Trainer's defaults for logreg (fresh callback objects for every CLI)."""
+    return {
+        "max_epochs": 50,
+        "accelerator": "auto",
+        "logger": {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": ".", "name": "lightning_logs"},
+        },
+        # Validation runs the training step's own code; a two-batch sanity pass over a tiny split only produces
+        # single-class metric warnings.
+        "num_sanity_val_steps": 0,
+        "log_every_n_steps": 1,  # everything is logged per epoch; this only silences a warning about short epochs
+        "enable_model_summary": False,  # two parameters need no table
+        "callbacks": [TrainingFigures()],
+    }
 
 
 def monitor_for(val_fraction: float) -> str:
@@ -58,6 +61,25 @@ class LogRegCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
         parser.link_arguments("data.val_fraction", "checkpoint.monitor", compute_fn=monitor_for, apply_on="instantiate")
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":
+            parser.add_argument("--predictions", type=str | None, default=None, help="Write predictions to this CSV.")
+            parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --predictions file.")
+        return parser
+
+    def before_predict(self) -> None:
+        path = self.config.predict.get("predictions")
+        if path:
+            writer = CSVPredictionWriter(path, overwrite=self.config.predict.get("overwrite", False))
+            writer.check_target()
+            self.trainer.callbacks.append(writer)
+
+    def after_predict(self) -> None:
+        path = self.config.predict.get("predictions")
+        if self.trainer.is_global_zero:
+            print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
 
     def before_instantiate_classes(self) -> None:
         ckpt_path = self.config[self.subcommand].get("ckpt_path")
@@ -95,6 +117,9 @@ def fit_summary(trainer: Trainer, model: LogisticRegression) -> str:
     rows: dict[str, Any] = {
         name: metrics[name] for name in ("train_loss", "train_acc", "val_loss", "val_acc") if name in metrics
     }
+    classes = getattr(trainer.datamodule, "classes", None)
+    if classes and classes != ["0", "1"]:
+        rows["labels"] = f"0 = {classes[0]!r}, 1 = {classes[1]!r}"
     weight, bias = model.coefficients()
     rows["weight"] = ", ".join(f"{w:.4f}" for w in weight.tolist()[:8]) + (" ..." if len(weight) > 8 else "")
     rows["bias"] = bias
@@ -149,22 +174,29 @@ def quiet_known_noise() -> None:
     """Silence messages that say nothing to a logreg user (the seed is in config.yaml and the summary)."""
     warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")  # test/predict never checkpoint
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+
+
+def build_cli(args: list[str] | None = None) -> LogRegCLI:
+    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand."""
+    return LogRegCLI(
+        LogisticRegression,
+        IndexedDataModule,
+        subclass_mode_data=True,
+        trainer_defaults=trainer_defaults(),
+        seed_everything_default=0,
+        parser_kwargs={"exit_on_error": False},
+        args=args,
+    )
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``logreg`` command."""
     quiet_known_noise()
     try:
-        LogRegCLI(
-            LogisticRegression,
-            IndexedDataModule,
-            subclass_mode_data=True,
-            trainer_defaults=TRAINER_DEFAULTS,
-            seed_everything_default=0,
-            parser_kwargs={"exit_on_error": False},
-            args=args,
-        )
+        build_cli(args)
     except USER_ERRORS as err:
         if os.environ.get("LOGREG_DEBUG"):
             raise

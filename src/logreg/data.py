@@ -95,7 +95,7 @@ class BatchLoader:
     def __init__(
         self,
         features: Tensor | np.ndarray,
-        labels: Tensor | np.ndarray,
+        labels: Tensor,
         sampler: EpochBatches,
         pin_memory: bool = False,
     ) -> None:
@@ -114,9 +114,9 @@ class BatchLoader:
 
     def gather(self, idx: Tensor) -> Batch:
         if isinstance(self.features, np.ndarray):
-            rows = np.sort(idx.numpy())  # sorted reads are sequential on a memory map
-            x = torch.from_numpy(np.asarray(self.features[rows], dtype=np.float32))
-            y = torch.from_numpy(np.asarray(self.labels[rows], dtype=np.float32)).view(-1, 1)
+            idx = idx.sort().values  # sorted reads are sequential on a memory map
+            x = torch.from_numpy(np.asarray(self.features[idx.numpy()], dtype=np.float32))
+            y = self.labels[idx]
             return (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)
         if self.pin_memory:
             x = torch.empty((len(idx), self.features.shape[1]), pin_memory=True)
@@ -177,8 +177,9 @@ class IndexedDataModule(LightningDataModule):
     memory and copied asynchronously.
     """
 
-    features: Tensor | np.ndarray
-    labels: Tensor | np.ndarray
+    features: Tensor | np.ndarray  # (N, D) float32; a NumPy memory map for data larger than memory
+    labels: Tensor  # (N, 1) float32 of 0/1
+    classes: list[str] = ["0", "1"]  # noqa: RUF012 (read-only default) original label value of class 0 and 1
 
     def __init__(self, batch_size: int, shuffle: bool, split_seed: int) -> None:
         super().__init__()
@@ -202,12 +203,12 @@ class IndexedDataModule(LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def _arrays(self) -> tuple[Tensor | np.ndarray, Tensor | np.ndarray, bool]:
+    def _arrays(self) -> tuple[Tensor | np.ndarray, Tensor, bool]:
         """Features, labels and whether batches should be pinned, for the trainer's device."""
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         if device.type != "cuda":
             return self.features, self.labels, False
-        if isinstance(self.features, Tensor) and isinstance(self.labels, Tensor):
+        if isinstance(self.features, Tensor):
             if self._device_copy is not None and self._device_copy[0] == device:
                 return self._device_copy[1], self._device_copy[2], False
             free, _ = torch.cuda.mem_get_info(device)

@@ -69,3 +69,25 @@ def to_rgb(fig: Figure) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def loss_comparison(runs: Sequence[dict], x: np.ndarray, y: np.ndarray, epochs: int) -> Figure:
+    """Left: each run's mean training loss per epoch. Right: the data with each run's fitted sigmoid.
+
+    ``runs`` holds dicts with ``name``, ``losses`` (one per iteration), ``weight`` and ``bias``.
+    """
+    fig = Figure(figsize=(12, 4.5), dpi=100)
+    curves, fits = fig.subplots(1, 2)
+    grid = np.linspace(float(x.min()), float(x.max()), 400)
+    fits.scatter(x, y, s=14, color="black", label="data", zorder=3)
+    for run in runs:
+        per_epoch = np.asarray(run["losses"]).reshape(epochs, -1).mean(axis=1)
+        curves.plot(np.arange(1, epochs + 1), per_epoch, linewidth=1.5, label=run["name"])
+        fits.plot(grid, 1 / (1 + np.exp(-(run["weight"] * grid + run["bias"]))), label=run["name"])
+    curves.set(xlabel="epoch", ylabel="mean training loss", title="training loss (own scale per loss)")
+    fits.set(xlabel="x", ylabel="p(y = 1)", title="fitted sigmoids", ylim=(-0.05, 1.05))
+    for ax in (curves, fits):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

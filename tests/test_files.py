@@ -1,0 +1,196 @@
+"""FileDataModule: the user's own CSV / npz files, their errors, standardisation and predictions."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from conftest import REPO, run_dirs, run_logreg
+from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
+from logreg.files import map_labels
+
+
+def write_csv(path, header, rows):
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def separable_rows(n=120, seed=0, labels=("no", "yes")):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2)) * [1.0, 50.0] + [3.0, -20.0]
+    y = [labels[int(a - 3 + (b + 20) / 50 > 0)] for a, b in x]
+    return [[f"{a:.5f}", f"{b:.5f}", label] for (a, b), label in zip(x, y, strict=True)]
+
+
+def test_n_feature_model_reaches_95_percent_on_noiseless_data(tmp_path):
+    data = ThresholdDataModule(n_features=5, n_samples=2000, batch_size=32, data_seed=1)
+    model = LogisticRegression(n_inputs=data.n_features, lr=0.5)
+    trainer = Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, data)
+    [result] = trainer.test(model, data, verbose=False)
+    assert result["test_acc"] >= 0.95
+
+
+def test_csv_is_read_with_original_labels(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "label"], separable_rows())
+    data = FileDataModule(path)
+    assert data.features.shape == (120, 2) and data.n_features == 2
+    assert data.classes == ["no", "yes"] and data.feature_names == ["a", "b"]
+    assert set(data.labels.view(-1).tolist()) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize(
+    ("values", "classes", "codes"),
+    [
+        (["1", "0", "1.0"], ["0", "1"], [1, 0, 1]),
+        (["True", "false", "true"], ["false", "True"], [1, 0, 1]),
+        (["cat", "dog", "cat"], ["cat", "dog"], [0, 1, 0]),
+        (["10", "9", "9"], ["9", "10"], [1, 0, 0]),
+    ],
+)
+def test_label_values_are_mapped_in_their_natural_order(values, classes, codes):
+    labels, names = map_labels(values, "f.csv")
+    assert names == classes and labels.tolist() == codes
+
+
+def test_npz_is_accepted(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    data = FileDataModule(tmp_path / "d.npz")
+    assert data.n_features == 3 and torch.equal(data.features, torch.from_numpy(x))
+
+
+def test_standardisation_uses_the_train_split_only_and_is_kept_for_predict(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "label"], separable_rows())
+    data = FileDataModule(path)
+    data.setup("fit")
+    mean, scale = data.feature_stats()
+    train = data.features[data.train_idx]
+    assert torch.allclose(mean, train.mean(0), atol=1e-4)
+    assert torch.allclose(scale, train.std(0, unbiased=False), rtol=1e-4)
+    assert not torch.allclose(mean, data.features.mean(0), atol=1e-4)  # not the whole file's statistics
+    model = LogisticRegression(n_inputs=2)
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    trainer.fit(model, data)
+    assert torch.equal(model.feature_mean, mean) and torch.equal(model.feature_scale, scale)
+    ckpt = torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)
+    assert torch.equal(ckpt["state_dict"]["feature_mean"], mean)
+    restored = LogisticRegression.load_from_checkpoint(trainer.checkpoint_callback.best_model_path)
+    assert torch.equal(restored.feature_scale, scale)
+
+
+def test_constant_column_is_not_divided_by_zero(tmp_path):
+    rows = [[r[0], "7", r[2]] for r in separable_rows()]
+    data = FileDataModule(write_csv(tmp_path / "d.csv", ["a", "const", "label"], rows))
+    data.setup("fit")
+    mean, scale = data.feature_stats()
+    assert scale[1] == 1.0 and mean[1] == 7.0
+
+
+def test_csv_round_trip_fit_checkpoint_predict(tmp_path):
+    rows = separable_rows(200)
+    write_csv(tmp_path / "train.csv", ["a", "b", "label"], rows)
+    write_csv(tmp_path / "new.csv", ["a", "b"], [r[:2] for r in rows[:30]])
+    fit = run_logreg("fit", "--data", "FileDataModule", "--data.path", "train.csv", "--model.lr", "0.5",
+                     "--trainer.max_epochs", "5", cwd=tmp_path)  # fmt: skip
+    assert "0 = 'no', 1 = 'yes'" in fit.stdout
+    ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+               "--predictions", "out.csv", cwd=tmp_path)  # fmt: skip
+    with (tmp_path / "out.csv").open() as handle:
+        out = list(csv.DictReader(handle))
+    assert len(out) == 30 and list(out[0]) == ["probability", "predicted_label"]
+    truth = [r[2] for r in rows[:30]]
+    predicted = [r["predicted_label"] for r in out]
+    assert set(predicted) <= {"no", "yes"}
+    assert sum(p == t for p, t in zip(predicted, truth, strict=True)) >= 27  # rows stay in input order
+    assert all((float(r["probability"]) > 0.5) == (r["predicted_label"] == "yes") for r in out)
+
+    run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "train.csv",
+               "--predictions", "labelled.csv", cwd=tmp_path)  # fmt: skip
+    with (tmp_path / "labelled.csv").open() as handle:
+        labelled = list(csv.DictReader(handle))
+    assert len(labelled) == 200 and [r["label"] for r in labelled] == [r[2] for r in rows]
+
+    again = run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+                       "--predictions", "out.csv", cwd=tmp_path, check=False)  # fmt: skip
+    assert again.returncode != 0 and "--overwrite" in again.stderr
+    assert [p.name for p in tmp_path.glob(".out.csv*")] == []
+    run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+               "--predictions", "out.csv", "--overwrite", "true", cwd=tmp_path)  # fmt: skip
+
+
+BAD_FILES = {
+    "empty file": ("", "file is empty"),
+    "header only": ("a,b,label\n", "header only"),
+    "non-numeric cell": ("a,b,label\n1,2,0\n3,x,1\n", "row 3, column 'b': not a number: 'x'"),
+    "empty cell": ("a,b,label\n1,2,0\n3,,1\n", "row 3, column 'b': not a number: ''"),
+    "nan": ("a,b,label\n1,2,0\nnan,4,1\n", "row 3, column 'a': 'nan' is not a finite number"),
+    "inf": ("a,b,label\n1,2,0\n3,-inf,1\n", "row 3, column 'b': '-inf' is not a finite number"),
+    "third label": ("a,b,label\n1,2,0\n3,4,1\n5,6,2\n", "row 4: third label value '2'"),
+    "single class": ("a,b,label\n1,2,1\n3,4,1\n", "every label is '1'"),
+    "ragged row": ("a,b,label\n1,2,0\n3,4\n", "row 3: 2 columns, but the header has 3"),
+    "no feature": ("label\n0\n1\n", "no feature columns"),
+    "binary": ("\x00\xff\xfe\x00garbage", "not a text CSV file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file_is_a_one_line_error_naming_file_row_and_column(tmp_path, case):
+    text, message = BAD_FILES[case]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError) as info:
+        FileDataModule(path)
+    assert message in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv: file not found"):
+        FileDataModule(tmp_path / "nope.csv")
+
+
+def test_missing_label_column_fails_for_fit_but_not_predict(tmp_path):
+    data = FileDataModule(write_csv(tmp_path / "d.csv", ["a", "b"], [["1", "2"], ["3", "4"]]))
+    data.setup("predict")
+    with pytest.raises(ValueError, match="no label column 'label'"):
+        data.setup("fit")
+
+
+def test_too_few_rows_for_the_split(tmp_path):
+    data = FileDataModule(write_csv(tmp_path / "d.csv", ["a", "label"], [["1", "0"], ["2", "1"], ["3", "1"]]))
+    with pytest.raises(ValueError, match="3 rows are too few for this split"):
+        data.setup("fit")
+
+
+def test_bad_file_through_the_cli_trains_nothing(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,label\n1,0\nx,1\n")
+    proc = run_logreg("fit", "--data", "FileDataModule", "--data.path", "bad.csv", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "logreg: error: bad.csv, row 3, column 'a': not a number: 'x'"
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_compare_losses_runs_the_four_experiments(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "compare_losses.py"), "--epochs", "2", "--root", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("BCE", "MSE"))]
+    assert len(lines) == 4
+    assert sorted(p.name for p in (tmp_path / "compare").iterdir() if p.is_dir()) == [
+        "bce-bad", "bce-random", "mse-bad", "mse-random"
+    ]  # fmt: skip
+    assert (tmp_path / "compare" / "compare_losses.png").stat().st_size > 10_000
+    mse_bad = next(line for line in lines if line.startswith("MSE   bad"))
+    assert float(mse_bad.split()[-1]) < 0.9  # MSE from the bad start has not learned the boundary
