@@ -19,7 +19,7 @@ from torch import Tensor
 
 from logreg.data import IndexedDataModule, check_fractions, stratified_split
 
-CHUNK_ROWS = 65536
+CHUNK_ROWS = 16384  # rows per chunk when scanning or summarising a (memory-mapped) array
 TRUE_FALSE = {"false": 0, "true": 1}
 
 
@@ -148,9 +148,8 @@ def _check_features(x: np.ndarray, path: Path, name: str) -> np.ndarray:
         raise DataFileError(f"{path}: array {name!r} must have shape (rows, features), got {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise DataFileError(f"{path}: array {name!r} must be numeric, got dtype {x.dtype}")
-    for start in range(0, len(x), CHUNK_ROWS):
-        chunk = np.asarray(x[start : start + CHUNK_ROWS], dtype=np.float64)
-        bad = np.argwhere(~np.isfinite(chunk))
+    for start in range(0, len(x), CHUNK_ROWS):  # in chunks: a memory map is never read whole into memory
+        bad = np.argwhere(~np.isfinite(x[start : start + CHUNK_ROWS]))
         if len(bad):
             row, col = bad[0]
             raise DataFileError(

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 
 Stage = Literal["train", "val", "test"]
@@ -33,8 +33,9 @@ LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 def _metrics(stage: Stage) -> MetricCollection:
     # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
-    # cost a device synchronisation on every step.
-    metrics: dict = {"acc": BinaryAccuracy(validate_args=False)}
+    # cost a device synchronisation on every step. The loss is a (batch-size weighted) MeanMetric, so that
+    # every number is reduced the same way on one device and under DDP.
+    metrics: dict = {"loss": MeanMetric(), "acc": BinaryAccuracy(validate_args=False)}
     if stage != "train":
         metrics |= {"auroc": BinaryAUROC(validate_args=False), "f1": BinaryF1Score(validate_args=False)}
     return MetricCollection(metrics, prefix=f"{stage}_")
@@ -103,14 +104,28 @@ class LogisticRegression(LightningModule):
                 self.set_standardization(*stats)
 
     def _shared_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
+        """Loss of one batch; the stage's metrics are updated here and logged once per epoch.
+
+        Calling ``self.log`` on every step costs about half a millisecond of Lightning bookkeeping, more than
+        the whole step of a linear model on 4,096 rows, so steps only update torchmetrics state.
+        """
         x, y = batch
         logits = self.logits(x)
         loss = self.loss_fn(logits, y)
         metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(torch.sigmoid(logits.detach()), y.long())
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        metrics["loss"].update(loss.detach(), weight=len(y))
+        for name, metric in metrics.items(keep_base=True):
+            if name != "loss":
+                metric.update(torch.sigmoid(logits.detach()), y.long())
         return loss
+
+    def _log_epoch(self, stage: Stage) -> dict[str, Tensor]:
+        """Compute (synchronised across DDP ranks by torchmetrics), log and reset the stage's metrics."""
+        metrics = getattr(self, f"{stage}_metrics")
+        values = metrics.compute()
+        metrics.reset()
+        self.log_dict(values)
+        return values
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")
@@ -125,16 +140,20 @@ class LogisticRegression(LightningModule):
         """Probabilities of class 1, shape (B, 1)."""
         return self(batch[0])
 
-    def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
-            return
-        self.val_acc_best(self.val_metrics["acc"].compute())
-        self.log("hp_metric", self.val_acc_best.compute(), sync_dist=True)
-
     def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
         if self.hparams.n_inputs == 1:
             weight, bias = self.coefficients()
             self.log_dict({"weight": weight[0].item(), "bias": bias, "boundary": self.decision_boundary()})
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._log_epoch("val")
+        if not self.trainer.sanity_checking:
+            self.val_acc_best(values["val_acc"])
+            self.log("hp_metric", self.val_acc_best.compute())
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)

@@ -1,0 +1,342 @@
+#!/usr/bin/env python
+"""Side-by-side benchmark of logreg against the tutorial's loop, a plain PyTorch loop and scikit-learn.
+
+Everything is measured in one run on the same data and reported as medians over --repeats runs, with the
+ratios the project's targets are stated in (see the README's "Speed and memory"). Needs the `bench` extra
+(scikit-learn): pip install -e '.[bench]'.
+
+    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
+
+BATCH = 4096
+LR = 0.5
+
+
+def quiet_trainer(**kwargs) -> Trainer:
+    """A Trainer without logger, checkpoints, progress bar or summary: training cost only."""
+    options = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    return Trainer(accelerator="cpu", num_sanity_val_steps=0, **options, **kwargs)
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return ((model(x) > 0.5).float() == y).float().mean().item()
+
+
+# -- 1. the tutorial problem ------------------------------------------------------------------------------------
+
+
+class TutorialData(Dataset):
+    def __init__(self):
+        self.x = torch.arange(-2, 2, 0.1).view(-1, 1)
+        self.y = torch.zeros(self.x.shape[0], 1)
+        self.y[self.x[:, 0] > 0.2] = 1
+
+    def __getitem__(self, idx):
+        return self.x[idx], self.y[idx]
+
+    def __len__(self):
+        return len(self.x)
+
+
+def tutorial_loop(epochs: int = 50) -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(linear.parameters(), lr=2)
+    criterion = torch.nn.BCELoss()
+    for _ in range(epochs):
+        for x, y in DataLoader(TutorialData(), batch_size=2):
+            loss = criterion(torch.sigmoid(linear(x)), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def tutorial_project(epochs: int = 50) -> None:
+    seed_everything(0, verbose=False)
+    data = ThresholdDataModule(val_fraction=0, test_fraction=0, shuffle=False)
+    quiet_trainer(max_epochs=epochs).fit(LogisticRegression(), data)
+
+
+# -- 2. one million rows ----------------------------------------------------------------------------------------
+
+
+class BareModule(LightningModule):
+    """The same linear model and loss with nothing else: what Lightning's loop itself costs per step."""
+
+    def __init__(self, n_inputs: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_inputs, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.binary_cross_entropy_with_logits(self.linear(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=LR)
+
+
+def project_fit(data: ThresholdDataModule, epochs: int) -> LogisticRegression:
+    seed_everything(0, verbose=False)
+    model = LogisticRegression(n_inputs=data.n_features, lr=LR)
+    quiet_trainer(max_epochs=epochs, limit_val_batches=0).fit(model, data)
+    return model
+
+
+def bare_fit(data: ThresholdDataModule, epochs: int) -> None:
+    seed_everything(0, verbose=False)
+    quiet_trainer(max_epochs=epochs, limit_val_batches=0).fit(BareModule(data.n_features), data)
+
+
+def plain_loop(x: torch.Tensor, y: torch.Tensor, epochs: int) -> torch.nn.Module:
+    """The fast plain-PyTorch pattern: one randperm per epoch, one tensor gather per batch."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(x.shape[1], 1)
+    optimizer = torch.optim.SGD(linear.parameters(), lr=LR)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=generator)
+        for i in range(0, len(x), BATCH):
+            idx = perm[i : i + BATCH]
+            loss = F.binary_cross_entropy_with_logits(linear(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return torch.nn.Sequential(linear, torch.nn.Sigmoid())
+
+
+def per_sample_loop(x: torch.Tensor, y: torch.Tensor, batches: int) -> torch.nn.Module:
+    """The tutorial's pattern at scale: a per-sample Dataset and the default collate, for ``batches`` steps."""
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(x.shape[1], 1)
+    optimizer = torch.optim.SGD(linear.parameters(), lr=LR)
+    loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True)
+    for step, (xb, yb) in enumerate(loader):
+        if step == batches:
+            break
+        loss = F.binary_cross_entropy_with_logits(linear(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return torch.nn.Sequential(linear, torch.nn.Sigmoid())
+
+
+# -- 3. time to accuracy ----------------------------------------------------------------------------------------
+
+
+class StopAtAccuracy(Callback):
+    """Checks test accuracy every ``every`` steps and stops training once it reaches ``target``."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, target: float, every: int = 10):
+        self.x, self.y, self.target, self.every = x, y, target, every
+        self.reached: float | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if (trainer.global_step % self.every) == 0:
+            acc = accuracy(pl_module, self.x, self.y)
+            if acc >= self.target:
+                self.reached = acc
+                trainer.should_stop = True
+
+
+class LBFGSRecipe(LogisticRegression):
+    """The module with what ``logreg fit --optimizer LBFGS --optimizer.line_search_fn strong_wolfe`` configures."""
+
+    def configure_optimizers(self):
+        return torch.optim.LBFGS(self.parameters(), lr=1, max_iter=5, line_search_fn="strong_wolfe")
+
+
+def project_time_to_accuracy(data: ThresholdDataModule, full: ThresholdDataModule, target: float) -> float | None:
+    """The documented recipe: LBFGS (strong Wolfe) on the full training batch (``full``); stops at ``target``."""
+    seed_everything(0, verbose=False)
+    stop = StopAtAccuracy(data.features[data.test_idx], data.labels[data.test_idx], target, every=1)
+    model = LBFGSRecipe(n_inputs=data.n_features)
+    quiet_trainer(max_epochs=20, limit_val_batches=0, callbacks=[stop]).fit(model, full)
+    return stop.reached
+
+
+def sklearn_fit(x: np.ndarray, y: np.ndarray):
+    from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+
+    return SkLogisticRegression(solver="lbfgs", max_iter=1000).fit(x, y)
+
+
+# -- 4. memory (each case in a fresh process) -------------------------------------------------------------------
+
+
+def status_kib(field: str) -> int:
+    """A field of /proc/self/status, after returning freed heap memory to the OS (memory in use, not cached)."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak_rss() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM (peak RSS) to the current RSS
+
+
+def memory_case(case: str, rows: int, features: int, directory: str | None) -> dict:
+    warm = ThresholdDataModule()  # import and warm up Lightning before measuring
+    quiet_trainer(max_epochs=1).fit(LogisticRegression(), warm)
+    reset_peak_rss()
+    rss0, anon0 = status_kib("VmRSS"), status_kib("RssAnon")
+    if case == "inmemory":
+        data = ThresholdDataModule(n_features=features, n_samples=rows, label_noise=0.1, batch_size=BATCH)
+        nbytes = data.features.nbytes + data.labels.nbytes
+    else:
+        data = FileDataModule(directory, batch_size=BATCH)
+        nbytes = (Path(directory) / "x.npy").stat().st_size + (Path(directory) / "y.npy").stat().st_size
+    quiet_trainer(max_epochs=1, limit_val_batches=0).fit(LogisticRegression(n_inputs=features, lr=LR), data)
+    return {
+        "bytes": nbytes,
+        "peak_growth": (status_kib("VmHWM") - rss0) * 1024,
+        "anon_growth": (status_kib("RssAnon") - anon0) * 1024,
+    }
+
+
+def run_memory_case(case: str, rows: int, features: int, directory: str | None = None) -> dict:
+    args = [sys.executable, __file__, "--memory-case", case, "--rows", str(rows), "--features", str(features)]
+    out = subprocess.run([*args, *(["--dir", directory] if directory else [])], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- report -----------------------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=32)
+    parser.add_argument("--per-sample-batches", type=int, default=100)
+    parser.add_argument("--memory-case", choices=["inmemory", "mmap"], help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    if args.memory_case:
+        print(json.dumps(memory_case(args.memory_case, args.rows, args.features, args.dir)))
+        return
+    repeats = max(3, args.repeats)
+    print(f"logreg benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {repeats}\n")
+
+    # 1. tutorial problem: 40 points, 50 epochs of 20 batches = 1,000 steps
+    t_loop, _ = median_time(tutorial_loop, repeats)
+    t_proj, _ = median_time(tutorial_project, repeats)
+    print("1. tutorial problem (40 points, 1,000 steps)")
+    print(f"   tutorial plain loop         {t_loop:8.3f} s   {t_loop / 1000 * 1e6:7.0f} us/step")
+    print(f"   logreg Trainer.fit          {t_proj:8.3f} s   {t_proj / 1000 * 1e6:7.0f} us/step")
+    ratio_tutorial = t_proj / t_loop
+    print(f"   ratio fit / loop            {ratio_tutorial:8.2f}     (target <= 4: {verdict(ratio_tutorial <= 4)})\n")
+
+    # 2. one million rows
+    data = ThresholdDataModule(
+        n_features=args.features, n_samples=args.rows, label_noise=0.1, batch_size=BATCH, val_fraction=0
+    )
+    x_train, y_train = data.features[data.train_idx], data.labels[data.train_idx]
+    x_test, y_test = data.features[data.test_idx], data.labels[data.test_idx]
+    rows_2 = 2 * len(x_train)
+    t_fit, model = median_time(lambda: project_fit(data, 2), repeats)
+    t_bare, _ = median_time(lambda: bare_fit(data, 2), repeats)
+    t_plain, plain = median_time(lambda: plain_loop(x_train, y_train, 2), repeats)
+    n_ps = args.per_sample_batches
+    t_ps_part, per_sample = median_time(lambda: per_sample_loop(x_train, y_train, n_ps), repeats)
+    steps_2 = 2 * -(-len(x_train) // BATCH)
+    t_ps = t_ps_part / n_ps * steps_2
+    print(f"2. {args.rows:,} x {args.features} rows, label_noise 0.1, batch {BATCH}, 2 epochs ({steps_2} steps)")
+    print(f"   {'':28}{'seconds':>9} {'rows/s':>12} {'test acc':>9}")
+    for name, seconds, acc in [
+        ("logreg Trainer.fit", t_fit, accuracy(model, x_test, y_test)),
+        ("bare LightningModule", t_bare, float("nan")),
+        ("plain randperm loop", t_plain, accuracy(plain, x_test, y_test)),
+        ("per-sample DataLoader (*)", t_ps, accuracy(per_sample, x_test, y_test)),
+    ]:
+        print(f"   {name:<28}{seconds:9.3f} {rows_2 / seconds:12,.0f} {acc:9.4f}")
+    print(f"   (*) {n_ps} batches timed, extrapolated to {steps_2}; its accuracy is after those {n_ps} batches")
+    overhead = (t_fit - t_plain) / steps_2 * 1e6
+    print(f"   per-step cost over the plain loop: logreg {overhead:.0f} us, of which Lightning's bare loop "
+          f"{(t_bare - t_plain) / steps_2 * 1e6:.0f} us")  # fmt: skip
+    ratio_plain, ratio_ps = t_fit / t_plain, t_ps / t_fit
+    print(f"   ratio fit / plain loop      {ratio_plain:8.2f}     (target <= 1.5: {verdict(ratio_plain <= 1.5)})")
+    print(f"   per-sample / fit            {ratio_ps:8.1f}     (target >= 20: {verdict(ratio_ps >= 20)})\n")
+
+    # 3. time to accuracy against scikit-learn's lbfgs, same split
+    t_sk, sk = median_time(lambda: sklearn_fit(x_train.numpy(), y_train.view(-1).numpy()), repeats)
+    acc_sk = float(sk.score(x_test.numpy(), y_test.view(-1).numpy()))
+    target = acc_sk - 0.002
+    full = ThresholdDataModule(**{**data.hparams, "batch_size": len(data.train_idx), "shuffle": False})
+    t_reach, reached = median_time(lambda: project_time_to_accuracy(data, full, target), repeats)
+    t_start, _ = median_time(
+        lambda: quiet_trainer(max_steps=1, limit_val_batches=0).fit(
+            LogisticRegression(n_inputs=args.features), ThresholdDataModule(**{**data.hparams, "n_samples": 100})
+        ),
+        repeats,
+    )
+    print("3. time to accuracy (same split; recipe: LBFGS on the full batch, until sklearn's accuracy - 0.2 pt)")
+    print(f"   sklearn lbfgs fit           {t_sk:8.3f} s   test acc {acc_sk:.4f}")
+    shown = f"{reached:.4f}" if reached is not None else "not reached in 5 epochs"
+    print(f"   logreg to {target:.4f}        {t_reach:8.3f} s   test acc {shown}")
+    print(f"   (Trainer.fit start-up, measured as a one-step fit on 100 rows: {t_start:.3f} s of that)")
+    ratio_acc = t_reach / t_sk if reached is not None else float("inf")
+    print(f"   ratio logreg / sklearn      {ratio_acc:8.2f}     (target <= 1.0: {verdict(ratio_acc <= 1.0)})\n")
+
+    # 4. memory, each in a fresh process
+    inmem = run_memory_case("inmemory", args.rows, args.features)
+    with tempfile.TemporaryDirectory() as tmp:
+        generator = torch.Generator().manual_seed(0)
+        np.save(Path(tmp) / "x.npy", torch.randn(args.rows, args.features, generator=generator).numpy())
+        np.save(Path(tmp) / "y.npy", (torch.rand(args.rows, generator=generator) > 0.5).numpy().astype(np.int8))
+        mapped = run_memory_case("mmap", args.rows, args.features, tmp)
+    mib = 2**20
+    print("4. memory while building the data and training one epoch (fresh process each)")
+    print(f"   in-memory: data {inmem['bytes'] / mib:7.1f} MiB, peak RSS growth {inmem['peak_growth'] / mib:7.1f} MiB "
+          f"= {inmem['peak_growth'] / inmem['bytes']:.2f} x data (target <= 1.5: "
+          f"{verdict(inmem['peak_growth'] <= 1.5 * inmem['bytes'])})")  # fmt: skip
+    print(f"   memory-mapped: files {mapped['bytes'] / mib:7.1f} MiB, anonymous RSS growth "
+          f"{mapped['anon_growth'] / mib:7.1f} MiB = {mapped['anon_growth'] / mapped['bytes']:.2f} x files "
+          f"(target < 0.25: {verdict(mapped['anon_growth'] < 0.25 * mapped['bytes'])}); peak RSS growth incl. "
+          f"page cache {mapped['peak_growth'] / mib:.1f} MiB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

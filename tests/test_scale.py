@@ -1,0 +1,116 @@
+"""Scale: memory-mapped data, mixed precision, DDP on two CPU processes, LBFGS full batch."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from lightning.pytorch import Trainer
+
+from conftest import run_dirs, run_logreg
+from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
+
+
+def write_npy_dir(path, rows, features, seed=0):
+    path.mkdir()
+    generator = np.random.default_rng(seed)
+    x = generator.standard_normal((rows, features), dtype=np.float32)
+    np.save(path / "x.npy", x)
+    np.save(path / "y.npy", (x[:, 0] - x[:, 1] > 0).astype(np.int8))
+    return path
+
+
+def test_memory_mapped_directory_trains_and_predicts(tmp_path):
+    write_npy_dir(tmp_path / "big", 3000, 4)
+    data = FileDataModule(tmp_path / "big")
+    assert isinstance(data.features, np.memmap)
+    run_logreg("fit", "--data", "FileDataModule", "--data.path", "big", "--data.batch_size", "256",
+               "--model.lr", "0.5", "--trainer.max_epochs", "3", cwd=tmp_path)  # fmt: skip
+    ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "big",
+               "--predictions", "out.csv", cwd=tmp_path)  # fmt: skip
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0] == "probability,predicted_label,label" and len(lines) == 3001
+    agree = sum(row.split(",")[1] == row.split(",")[2] for row in lines[1:])
+    assert agree / 3000 > 0.95
+
+
+RSS_SCRIPT = r"""
+import ctypes, sys, warnings, logging
+warnings.filterwarnings("ignore")
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+from lightning.pytorch import Trainer
+from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
+
+def anon_kib():
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # count memory in use, not what malloc keeps for reuse
+    line = next(l for l in open("/proc/self/status") if l.startswith("RssAnon:"))
+    return int(line.split()[1])
+
+def trainer():
+    return Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")
+
+trainer().fit(LogisticRegression(), ThresholdDataModule())  # warm up torch and Lightning first
+data = FileDataModule(sys.argv[1], batch_size=4096)
+before = anon_kib()
+trainer().fit(LogisticRegression(n_inputs=data.n_features, lr=0.5), data)
+print((anon_kib() - before) * 1024)
+"""
+
+
+def test_training_on_a_memory_map_does_not_read_it_into_anonymous_memory(tmp_path):
+    directory = write_npy_dir(tmp_path / "big", 600_000, 32)
+    size = (directory / "x.npy").stat().st_size
+    proc = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(directory)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    growth = int(proc.stdout.strip().splitlines()[-1])
+    assert growth < size / 4, f"anonymous RSS grew by {growth / 2**20:.1f} MiB for a {size / 2**20:.1f} MiB file"
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
+    data = ThresholdDataModule(n_features=4, n_samples=800, batch_size=32)
+    model = LogisticRegression(n_inputs=4, lr=0.5)
+    trainer = Trainer(max_epochs=3, precision="bf16-mixed", accelerator="cpu", logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, data)
+    assert trainer.callback_metrics["val_acc"] > 0.9
+    assert model.linear.weight.dtype == torch.float32  # mixed: parameters stay float32
+
+
+def test_ddp_on_two_cpu_processes_matches_single_process(tmp_path):
+    common = ("--data.n_features", "3", "--data.n_samples", "400", "--data.label_noise", "0.2",
+              "--data.batch_size", "16", "--model.lr", "0.5")  # fmt: skip
+    ddp = ("--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu")
+    run_logreg("fit", *common, *ddp, "--trainer.max_epochs", "2", cwd=tmp_path)
+    [run] = run_dirs(tmp_path)  # one TensorBoard run for both processes
+    assert len(list(run.glob("events.out.tfevents.*"))) >= 1
+    best = [p for p in (run / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    assert len(best) == 1
+    # 400 rows, test_fraction 0.2: 80 test rows, split evenly over the two ranks
+    single = run_logreg("test", "--ckpt_path", str(best[0]), *common, "--trainer.accelerator", "cpu", cwd=tmp_path)
+    double = run_logreg("test", "--ckpt_path", str(best[0]), *common, *ddp, cwd=tmp_path)
+
+    def metric(out, name):
+        return float(re.search(rf"{name}\s*│\s*([0-9.]+)", out).group(1))
+
+    assert metric(single.stdout, "test_acc") == metric(double.stdout, "test_acc")
+    assert abs(metric(single.stdout, "test_loss") - metric(double.stdout, "test_loss")) < 1e-6
+
+
+def test_lbfgs_full_batch_reaches_the_accuracy_of_sgd(tmp_path):
+    data = ("--data.n_features", "5", "--data.n_samples", "1000", "--data.label_noise", "0.05")
+    sgd = run_logreg("fit", *data, "--data.batch_size", "32", "--model.lr", "0.5", "--trainer.max_epochs", "10",
+                     cwd=tmp_path)  # fmt: skip
+    lbfgs_flags = ("--optimizer", "LBFGS", "--optimizer.lr", "1", "--optimizer.line_search_fn", "strong_wolfe")
+    # 1000 rows, 20 % val, 20 % test: 600 training rows, so batch_size 600 is the full batch
+    lbfgs = run_logreg("fit", *data, "--data.batch_size", "600", *lbfgs_flags, "--trainer.max_epochs", "3",
+                       cwd=tmp_path)  # fmt: skip
+
+    def test_acc(out):
+        return float(re.search(r"^test_acc\s+([0-9.]+)", out, re.MULTILINE).group(1))
+
+    assert test_acc(lbfgs.stdout) >= test_acc(sgd.stdout) - 0.01
+    assert test_acc(lbfgs.stdout) > 0.85  # 5 % of the labels are flipped
