@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import sys
 import warnings
@@ -35,7 +36,7 @@ def trainer_defaults() -> dict[str, Any]:
         "max_epochs": 50,
         "accelerator": "auto",
         "logger": {
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "class_path": "logreg.loggers.RunLogger",
             "init_args": {"save_dir": ".", "name": "lightning_logs"},
         },
         # Validation runs the training step's own code; a two-batch sanity pass over a tiny split only produces
@@ -55,6 +56,25 @@ def monitor_for(val_fraction: float) -> str:
 class LogRegCLI(LightningCLI):
     """LightningCLI with the data's feature count linked into the model and a summary after ``fit``."""
 
+    def _parse_ckpt_path(self) -> None:
+        """Read the checkpoint's hyperparameters, with ``weights_only=True`` and a one-line error for bad files."""
+        ckpt_path = self.config.get(self.config.get("subcommand") or "", {}).get("ckpt_path")
+        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
+            check_checkpoint(ckpt_path)
+        super()._parse_ckpt_path()
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        self._check_checkpoint_matches_data()  # before the Trainer prints anything
+        return super().instantiate_trainer(**kwargs)
+
+    def _check_checkpoint_matches_data(self) -> None:
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
+            hparams = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
+            trained, given = hparams.get("n_inputs"), self.model.hparams.n_inputs
+            if trained is not None and trained != given:
+                raise ValueError(f"{ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults({"data": {"class_path": "logreg.data.ThresholdDataModule"}})
         parser.link_arguments("data.n_features", "model.n_inputs", apply_on="instantiate")
@@ -64,6 +84,7 @@ class LogRegCLI(LightningCLI):
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        parser.set_defaults({"weights_only": True})  # checkpoints are data, never code: see check_checkpoint
         if subcommand == "predict":
             parser.add_argument("--predictions", type=str | None, default=None, help="Write predictions to this CSV.")
             parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --predictions file.")
@@ -81,11 +102,6 @@ class LogRegCLI(LightningCLI):
         if self.trainer.is_global_zero:
             print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
 
-    def before_instantiate_classes(self) -> None:
-        ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS and not Path(ckpt_path).is_file():
-            raise FileNotFoundError(f"checkpoint file not found: {ckpt_path}")
-
     def after_fit(self) -> None:
         trainer, datamodule = self.trainer, self.datamodule
         if trainer.interrupted:
@@ -97,6 +113,26 @@ class LogRegCLI(LightningCLI):
             results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
             if trainer.is_global_zero and results:
                 print(format_rows({k: v for k, v in results[0].items() if k.startswith("test_")}), flush=True)
+
+
+def check_checkpoint(path: str) -> None:
+    """Fail with one line naming ``path`` unless it is a checkpoint that loads with ``weights_only=True``.
+
+    ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
+    anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        reason = f"it would load {found.group(1)}" if found else "it holds more than tensors and plain values"
+        raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {one_line(err)})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
 
 
 def format_rows(rows: dict[str, Any]) -> str:
@@ -175,6 +211,7 @@ def quiet_known_noise() -> None:
     warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
+    warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from")  # test/predict never checkpoint
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
 

@@ -41,6 +41,10 @@ def _metrics(stage: Stage) -> MetricCollection:
     return MetricCollection(metrics, prefix=f"{stage}_")
 
 
+class NonFiniteLossError(ValueError):
+    """The training loss became NaN or infinite (typically a learning rate far too large)."""
+
+
 class LogisticRegression(LightningModule):
     """Logistic regression ``p(y=1 | x) = sigmoid(w · (x - mean) / scale + b)`` trained with binary cross-entropy.
 
@@ -128,7 +132,13 @@ class LogisticRegression(LightningModule):
         return values
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+        loss = self._shared_step(batch, "train")
+        if not torch.isfinite(loss):  # stop here: the optimizer step would poison the weights
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
+                "lower the learning rate (the last finite checkpoint is kept)"
+            )
+        return loss
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "val")
