@@ -44,6 +44,8 @@ def trainer_defaults() -> dict[str, Any]:
         "num_sanity_val_steps": 0,
         "log_every_n_steps": 1,  # everything is logged per epoch; this only silences a warning about short epochs
         "enable_model_summary": False,  # two parameters need no table
+        # Lightning's progress bar on a terminal; none in pipes, logs and CI, where it only spams redraws.
+        "enable_progress_bar": sys.stderr.isatty(),
         "callbacks": [TrainingFigures()],
     }
 
@@ -85,6 +87,8 @@ class LogRegCLI(LightningCLI):
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         parser.set_defaults({"weights_only": True})  # checkpoints are data, never code: see check_checkpoint
+        if subcommand in ("validate", "test"):
+            parser.set_defaults({"verbose": False})  # logreg prints its own compact rows (after_test)
         if subcommand == "predict":
             parser.add_argument("--predictions", type=str | None, default=None, help="Write predictions to this CSV.")
             parser.add_argument("--overwrite", type=bool, default=False, help="Replace an existing --predictions file.")
@@ -110,9 +114,13 @@ class LogRegCLI(LightningCLI):
             print(fit_summary(trainer, self.model), flush=True)
         if isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
             ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
-            results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
-            if trainer.is_global_zero and results:
-                print(format_rows({k: v for k, v in results[0].items() if k.startswith("test_")}), flush=True)
+            print_results(trainer, trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, verbose=False))
+
+    def test(self, **kwargs: Any) -> None:
+        print_results(self.trainer, self.trainer.test(**kwargs))
+
+    def validate(self, **kwargs: Any) -> None:
+        print_results(self.trainer, self.trainer.validate(**kwargs))
 
 
 def check_checkpoint(path: str) -> None:
@@ -133,6 +141,11 @@ def check_checkpoint(path: str) -> None:
         raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {one_line(err)})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
+
+
+def print_results(trainer: Trainer, results: list[dict[str, float]]) -> None:
+    if trainer.is_global_zero and results:
+        print(format_rows(dict(sorted(results[0].items()))), flush=True)
 
 
 def format_rows(rows: dict[str, Any]) -> str:
@@ -207,13 +220,15 @@ USER_ERRORS = (
 
 
 def quiet_known_noise() -> None:
-    """Silence messages that say nothing to a logreg user (the seed is in config.yaml and the summary)."""
+    """Silence messages that say nothing to a logreg user: the seed (it is in config.yaml), Lightning's
+    "GPU available"/tips/restoring info lines (the summary says what matters) and known harmless warnings."""
     warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
     warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from")  # test/predict never checkpoint
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 
 def build_cli(args: list[str] | None = None) -> LogRegCLI:
