@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from jsonargparse import ArgumentError
+from jsonargparse import ArgumentError, Namespace
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -46,7 +46,9 @@ def trainer_defaults() -> dict[str, Any]:
         "enable_model_summary": False,  # two parameters need no table
         # Lightning's progress bar on a terminal; none in pipes, logs and CI, where it only spams redraws.
         "enable_progress_bar": sys.stderr.isatty(),
-        "callbacks": [TrainingFigures()],
+        # last.ckpt is rewritten after every epoch: the resume point. (Lightning >= 2.5 writes ModelCheckpoint's
+        # own save_last only when the monitored metric improves, which would resume from a stale epoch.)
+        "callbacks": [TrainingFigures(), ModelCheckpoint(filename="last", enable_version_counter=False)],
     }
 
 
@@ -65,6 +67,24 @@ class LogRegCLI(LightningCLI):
             check_checkpoint(ckpt_path)
         super()._parse_ckpt_path()
 
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand == "fit":
+            self._resume_into_checkpoint_run()
+
+    def _resume_into_checkpoint_run(self) -> None:
+        """``fit --ckpt_path RUN/checkpoints/last.ckpt`` keeps logging into RUN: same TensorBoard run, same
+        checkpoint directory (so "best" keeps its history), config.yaml rewritten with the resumed settings."""
+        ckpt_path = self.config.fit.get("ckpt_path")
+        logger = self.config.fit.trainer.get("logger")
+        if not ckpt_path or ckpt_path in CHECKPOINT_KEYWORDS or not isinstance(logger, Namespace):
+            return
+        run = Path(ckpt_path).resolve().parent.parent
+        if Path(ckpt_path).resolve().parent.name != "checkpoints" or not (run / "config.yaml").is_file():
+            return
+        logger.init_args.save_dir, logger.init_args.name = str(run.parent.parent), run.parent.name
+        logger.init_args.version = run.name
+        self.save_config_kwargs["overwrite"] = True
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         self._check_checkpoint_matches_data()  # before the Trainer prints anything
         return super().instantiate_trainer(**kwargs)
@@ -81,7 +101,9 @@ class LogRegCLI(LightningCLI):
         parser.set_defaults({"data": {"class_path": "logreg.data.ThresholdDataModule"}})
         parser.link_arguments("data.n_features", "model.n_inputs", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True})
+        parser.set_defaults(
+            {"checkpoint.filename": "best-epoch={epoch}-step={step}", "checkpoint.auto_insert_metric_name": False}
+        )
         parser.link_arguments("data.val_fraction", "checkpoint.monitor", compute_fn=monitor_for, apply_on="instantiate")
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
@@ -225,6 +247,7 @@ def quiet_known_noise() -> None:
     warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
+    warnings.filterwarnings("ignore", message=r".*multiple `ModelCheckpoint` callbacks")  # the first is "best"
     warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from")  # test/predict never checkpoint
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)

@@ -86,6 +86,7 @@ class LogisticRegression(LightningModule):
         self.val_metrics = _metrics("val")
         self.test_metrics = _metrics("test")
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # saved in checkpoints: a resumed run keeps its best accuracy
         self.example_input_array = torch.zeros(2, n_inputs)
 
     def logits(self, x: Tensor) -> Tensor:

@@ -1,0 +1,94 @@
+"""Exact resume: a run killed with SIGKILL and resumed ends bitwise equal to an uninterrupted one."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import run_dirs, run_logreg
+
+# n-feature data, shuffle on, Adam (its state must be restored too): about 1,500 steps per epoch
+ARGS = ("fit", "--data.n_features", "4", "--data.n_samples", "20000", "--data.label_noise", "0.1",
+        "--data.batch_size", "8", "--optimizer", "Adam", "--optimizer.lr", "0.01",
+        "--trainer.max_epochs", "4")  # fmt: skip
+
+
+def states(ckpt):
+    checkpoint = torch.load(ckpt, weights_only=True)
+    return checkpoint["state_dict"], checkpoint["optimizer_states"][0]["state"], checkpoint["epoch"]
+
+
+def assert_bitwise_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            assert_bitwise_equal(a[key], b[key])
+        else:
+            assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
+
+
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    straight.mkdir()
+    killed.mkdir()
+    run_logreg(*ARGS, cwd=straight)
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-m", "logreg", *ARGS], cwd=killed, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    last = killed / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # into the next epoch: the kill is not on an epoch boundary of the straight run
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    _, _, epoch_at_kill = states(last)
+    assert epoch_at_kill < 3, "the run finished before it was killed; the test proves nothing"
+
+    run = run_dirs(killed)[0]
+    run_logreg("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(last), cwd=killed)
+    assert run_dirs(killed) == [run]  # resumed into the same run directory
+
+    model_a, optim_a, epoch_a = states(run_dirs(straight)[0] / "checkpoints" / "last.ckpt")
+    model_b, optim_b, epoch_b = states(last)
+    assert epoch_a == epoch_b == 3
+    assert_bitwise_equal(model_a, model_b)
+    assert_bitwise_equal(optim_a, optim_b)
+
+
+def test_a_save_that_fails_partway_leaves_the_previous_last_checkpoint_loadable(tmp_path, monkeypatch):
+    from fsspec.implementations.local import LocalFileOpener
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from logreg import LogisticRegression, ThresholdDataModule
+
+    def trainer(epochs):
+        last = ModelCheckpoint(dirpath=tmp_path, filename="last", enable_version_counter=False)
+        return Trainer(max_epochs=epochs, logger=False, callbacks=[last], enable_progress_bar=False,
+                       default_root_dir=tmp_path)  # fmt: skip
+
+    model, data = LogisticRegression(), ThresholdDataModule()
+    trainer(1).fit(model, data)
+    before = torch.load(tmp_path / "last.ckpt", weights_only=True)
+
+    original_write = LocalFileOpener.write
+
+    def write_half_then_fail(self, data):
+        original_write(self, data[: len(data) // 2])
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(LocalFileOpener, "write", write_half_then_fail)
+    with pytest.raises(OSError, match="simulated"):
+        trainer(2).fit(model, data, ckpt_path=tmp_path / "last.ckpt")
+    monkeypatch.undo()
+
+    after = torch.load(tmp_path / "last.ckpt", weights_only=True)  # still whole, still the first epoch
+    assert after["epoch"] == before["epoch"] == 0
+    assert torch.equal(after["state_dict"]["linear.weight"], before["state_dict"]["linear.weight"])
