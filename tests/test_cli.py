@@ -110,9 +110,8 @@ def test_without_validation_the_best_checkpoint_follows_train_loss(tmp_path):
     run_logreg("fit", *FAST, "--data.val_fraction", "0", cwd=tmp_path)
     [run] = run_dirs(tmp_path)
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    [state] = [v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint")]
-    assert "train_loss" in str(ckpt["callbacks"].keys())
-    assert state["best_model_path"]
+    [state] = [v for k, v in ckpt["callbacks"].items() if "'monitor': 'train_loss'" in k]
+    assert state["best_model_path"] and state["best_model_score"] is not None
 
 
 def test_user_errors_exit_non_zero_with_one_line(tmp_path):
