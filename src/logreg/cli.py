@@ -262,7 +262,7 @@ def build_cli(args: list[str] | None = None) -> LogRegCLI:
         subclass_mode_data=True,
         trainer_defaults=trainer_defaults(),
         seed_everything_default=0,
-        parser_kwargs={"exit_on_error": False},
+        parser_kwargs={"exit_on_error": False, "allow_abbrev": False},
         args=args,
     )
 

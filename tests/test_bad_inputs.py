@@ -1,0 +1,182 @@
+"""A table of bad inputs through the real CLI: each fails with one clear line, no traceback, nothing written.
+
+All rows run concurrently in subprocesses (once, in a module fixture); each row is then its own test.
+"""
+
+import os
+import pickle
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import run_dirs, run_logreg
+from logreg import FileDataModule
+
+FILES = {
+    "empty.csv": "",
+    "header.csv": "a,b,label\n",
+    "nolabel.csv": "a,b\n1,2\n3,4\n5,6\n",
+    "text.csv": "a,b,label\n1,2,0\n3,oops,1\n",
+    "nan.csv": "a,b,label\n1,2,0\n3,nan,1\n",
+    "inf.csv": "a,b,label\n1,inf,0\n3,4,1\n",
+    "third.csv": "a,label\n1,0\n2,1\n3,2\n",
+    "single.csv": "a,label\n1,1\n2,1\n",
+    "ragged.csv": "a,b,label\n1,2,0\n3,4\n",
+    "tiny.csv": "a,label\n1,0\n2,1\n3,1\n",
+    "config_unknown.yaml": "model:\n  nope: 1\n",
+    "config_broken.yaml": "trainer:\n  max_epochs: [\n",
+}
+
+CKPT = "ok/lightning_logs/version_0/checkpoints/last.ckpt"
+
+# (name, arguments, words the single stderr line must contain)
+ROWS = [
+    ("negative lr", ["fit", "--model.lr", "-1"], ["lr must be > 0"]),
+    ("zero lr", ["fit", "--model.lr", "0"], ["lr must be > 0"]),
+    ("lr not a number", ["fit", "--model.lr", "fast"], ["model.lr", "fast"]),
+    ("unknown loss", ["fit", "--model.loss", "hinge"], ["model.loss", "hinge"]),
+    ("zero batch size", ["fit", "--data.batch_size", "0"], ["batch_size must be >= 1"]),
+    ("batch size not an int", ["fit", "--data.batch_size", "2.5"], ["data.batch_size"]),
+    ("val fraction too big", ["fit", "--data.val_fraction", "1.5"], ["val_fraction must be in [0, 1)"]),
+    ("negative test fraction", ["fit", "--data.test_fraction", "-0.2"], ["test_fraction must be in [0, 1)"]),
+    ("fractions sum to 1", ["fit", "--data.val_fraction", "0.5", "--data.test_fraction", "0.5"], ["must be < 1"]),
+    ("zero step", ["fit", "--data.step", "0"], ["step must be > 0"]),
+    ("one class only", ["fit", "--data.threshold", "9"], ["threshold=9.0 leaves only one class"]),
+    ("unknown data module", ["fit", "--data", "NoSuchModule"], ["NoSuchModule", "data"]),
+    ("unknown flag", ["fit", "--trainer.max_epoch", "3"], ["trainer.max_epoch"]),
+    ("max_epochs not an int", ["fit", "--trainer.max_epochs", "many"], ["trainer.max_epochs", "many"]),
+    ("unknown config key", ["fit", "--config", "config_unknown.yaml"], ["model.nope"]),
+    ("broken config", ["fit", "--config", "config_broken.yaml"], ["config"]),
+    ("missing config", ["fit", "--config", "nothere.yaml"], ["nothere.yaml"]),
+    ("missing data file", ["fit", "--data", "FileDataModule", "--data.path", "missing.csv"],
+     ["missing.csv: file not found"]),
+    *[
+        (f"file: {name}", ["fit", "--data", "FileDataModule", "--data.path", name], [name, words])
+        for name, words in [
+            ("empty.csv", "file is empty"),
+            ("header.csv", "header only"),
+            ("nolabel.csv", "no label column 'label'"),
+            ("text.csv", "row 3, column 'b': not a number: 'oops'"),
+            ("nan.csv", "row 3, column 'b': 'nan' is not a finite number"),
+            ("inf.csv", "row 2, column 'b': 'inf' is not a finite number"),
+            ("third.csv", "row 4: third label value '2'"),
+            ("single.csv", "every label is '1'"),
+            ("ragged.csv", "row 3: 2 columns, but the header has 3"),
+            ("tiny.csv", "3 rows are too few for this split"),
+            ("binary.csv", "not a text CSV file"),
+            ("nonpy", "directory has no x.npy"),
+            ("mismatch", "must have shape (40,) to match the features"),
+        ]
+    ],
+    ("missing checkpoint", ["test", "--ckpt_path", "none.ckpt"], ["checkpoint file not found: none.ckpt"]),
+    ("crafted pickle (test)", ["test", "--ckpt_path", "evil.ckpt"], ["evil.ckpt", "refused to load"]),
+    ("crafted pickle (predict)", ["predict", "--ckpt_path", "evil.ckpt"], ["evil.ckpt", "refused to load"]),
+    ("truncated checkpoint", ["test", "--ckpt_path", "cut.ckpt"], ["cut.ckpt", "not a readable checkpoint"]),
+    ("not a checkpoint", ["predict", "--ckpt_path", "notes.ckpt"], ["notes.ckpt"]),
+    ("checkpoint of another shape", ["test", "--ckpt_path", CKPT, "--data.n_features", "3", "--data.n_samples", "90"],
+     [CKPT, "takes 1 features, the data has 3"]),
+    ("predictions to a missing directory", ["predict", "--ckpt_path", CKPT, "--predictions", "no/such/dir/out.csv"],
+     ["--predictions no/such/dir/out.csv", "does not exist"]),
+    ("predictions to a directory", ["predict", "--ckpt_path", CKPT, "--predictions", "nonpy"], ["is a directory"]),
+    ("predictions over an existing file", ["predict", "--ckpt_path", CKPT, "--predictions", "empty.csv"],
+     ["file exists", "--overwrite"]),
+]  # fmt: skip
+
+
+def make_inputs(root: Path) -> None:
+    for name, text in FILES.items():
+        (root / name).write_text(text)
+    (root / "binary.csv").write_bytes(b"\x00\xff\xfe\x00\x81garbage")
+    (root / "nonpy").mkdir()
+    (root / "mismatch").mkdir()
+    np.save(root / "mismatch" / "x.npy", np.zeros((40, 2), np.float32))
+    np.save(root / "mismatch" / "y.npy", np.zeros(39, np.int8))
+    (root / "ok").mkdir()
+    run_logreg("fit", "--trainer.max_epochs", "1", cwd=root / "ok")
+    data = (root / CKPT).read_bytes()
+    (root / "cut.ckpt").write_bytes(data[: len(data) // 3])
+    (root / "notes.ckpt").write_text("not a checkpoint")
+    with (root / "evil.ckpt").open("wb") as handle:
+        pickle.dump({"state_dict": Marker(root / "marker")}, handle)
+
+
+class Marker:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file outside lightning_logs/, with size and modification time."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file() and "lightning_logs" not in p.relative_to(root).parts[:1]
+    }
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    make_inputs(root)
+    before = snapshot(root)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("LOGREG_DEBUG", None)
+
+    def run(row):
+        proc = subprocess.run([sys.executable, "-m", "logreg", *row[1]], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        return row[0], proc
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = dict(pool.map(run, ROWS))
+    return root, before, done
+
+
+def test_the_table_has_at_least_25_rows():
+    assert len(ROWS) >= 25 and len({name for name, _, _ in ROWS}) == len(ROWS)
+
+
+@pytest.mark.parametrize(("name", "args", "words"), ROWS, ids=[row[0] for row in ROWS])
+def test_bad_input(results, name, args, words):
+    proc = results[2][name]
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("logreg: error: ")
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_bad_inputs_leave_no_files_behind(results):
+    root, before, _ = results
+    assert snapshot(root) == before  # nothing new or changed outside the runs' own log directories
+    assert not (root / "marker").exists()  # the crafted pickle never ran
+    assert len(run_dirs(root / "ok")) == 1
+
+
+CSV_TEXT = st.text(alphabet='0123456789,.-+eE\n\r "ab_xnaifINF\t;', max_size=300)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=CSV_TEXT)
+def test_any_csv_text_loads_or_fails_with_a_value_error(tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("fuzz") / "random.csv"
+    path.write_text(text)
+    try:
+        data = FileDataModule(path, label="a")
+    except ValueError as err:
+        assert str(err) and "\n" not in str(err)
+        return
+    assert data.features.dtype == torch.float32 and torch.isfinite(data.features).all()
+    assert len(data.features) == len(data.labels)
