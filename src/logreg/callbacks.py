@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
+from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from logreg import plots
 
@@ -56,29 +57,70 @@ class TrainingFigures(Callback):
             self._pending.append(loss.detach())
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        """Move this epoch's losses to the host, one synchronisation for all of them."""
         if self._pending:
             self.losses.extend(torch.stack(self._pending).float().cpu().tolist())
             self._pending.clear()
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.on_train_epoch_end(trainer, pl_module)
+        self._flush()
         log_figure(trainer, "figures/loss_per_iteration", plots.loss_curve, self.losses)
+        self._log_model_figures(trainer, pl_module, "val")
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log_model_figures(trainer, pl_module, "test")
+
+    def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """One feature: the data with the fitted sigmoid. More: ROC and probability histogram of ``stage``."""
         datamodule = trainer.datamodule
-        if pl_module.hparams.get("n_inputs") == 1 and hasattr(datamodule, "features"):
+        if not hasattr(datamodule, "features") or not trainer.is_global_zero:
+            return
+        if pl_module.hparams.get("n_inputs") == 1:
             weight, bias = pl_module.coefficients()
             x, y = _sample_rows(datamodule.features, datamodule.labels)
-            log_figure(trainer, "figures/fitted_sigmoid", plots.fitted_sigmoid, x[:, 0], y, float(weight[0]), bias)
+            tag = "figures/fitted_sigmoid" if stage == "val" else "figures/test_fitted_sigmoid"
+            log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0], y, float(weight[0]), bias)
+            return
+        rows = getattr(datamodule, f"{stage}_idx", None)
+        if rows is None or len(rows) == 0:
+            return
+        probs, target = _predict_rows(pl_module, datamodule, rows)
+        fpr, tpr, _ = binary_roc(probs, target.long(), thresholds=200)
+        auroc = float(binary_auroc(probs, target.long()))
+        log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(), auroc, f"ROC ({stage})")
+        log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
+                   target.numpy(), f"predicted p(y=1), {stage} rows")  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
+        self._flush()  # a checkpoint may be written before the epoch's end
         return {"losses": list(self.losses)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.losses = list(state_dict["losses"])
 
 
-def _sample_rows(features: Any, labels: Any, limit: int = MAX_POINTS_DRAWN) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``limit`` evenly spaced rows as NumPy arrays (a scatter plot needs no more)."""
-    rows = np.linspace(0, len(features) - 1, num=min(limit, len(features))).round().astype(np.int64)
+MAX_ROWS_SCORED = 100_000
+
+
+def _predict_rows(pl_module: LightningModule, datamodule: Any, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities and 0/1 targets for at most ``MAX_ROWS_SCORED`` of ``rows`` (CPU tensors, shape (n,))."""
+    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_ROWS_SCORED)).round().long()].cpu()
+    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=rows.numpy())
+    with torch.no_grad():
+        probs = pl_module(torch.from_numpy(x).to(pl_module.device)).float().view(-1).cpu()
+    return probs, torch.from_numpy(y)
+
+
+def _sample_rows(
+    features: Any, labels: Any, limit: int = MAX_POINTS_DRAWN, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The given ``rows`` (default: at most ``limit`` evenly spaced ones) as NumPy arrays (x (n, D), y (n,))."""
+    if rows is None:
+        rows = np.linspace(0, len(features) - 1, num=min(limit, len(features))).round().astype(np.int64)
+    rows = np.sort(rows)
     x = np.asarray(features[rows] if isinstance(features, np.ndarray) else features[torch.from_numpy(rows)].cpu())
     y = np.asarray(labels[rows] if isinstance(labels, np.ndarray) else labels[torch.from_numpy(rows)].cpu())
     return x.astype(np.float32), y.reshape(-1).astype(np.float32)

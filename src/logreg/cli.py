@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 from jsonargparse import ArgumentError, Namespace
-from lightning.pytorch import LightningDataModule, Trainer
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from logreg.callbacks import CSVPredictionWriter, TrainingFigures
 from logreg.data import IndexedDataModule
@@ -37,7 +37,8 @@ def trainer_defaults() -> dict[str, Any]:
         "accelerator": "auto",
         "logger": {
             "class_path": "logreg.loggers.RunLogger",
-            "init_args": {"save_dir": ".", "name": "lightning_logs"},
+            # hparams are logged once per run by RunConfigSaver (the whole config, hp_metric and test accuracy)
+            "init_args": {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False, "log_graph": True},
         },
         # Validation runs the training step's own code; a two-batch sanity pass over a tiny split only produces
         # single-class metric warnings.
@@ -55,6 +56,33 @@ def trainer_defaults() -> dict[str, Any]:
 def monitor_for(val_fraction: float) -> str:
     """The metric that picks the best checkpoint: validation loss, or training loss without a validation split."""
     return "val_loss" if val_fraction > 0 else "train_loss"
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Saves config.yaml (as LightningCLI does) and logs the run's settings as TensorBoard hyperparameters.
+
+    Data, model, optimizer and seed become the HPARAMS tab's columns, with two metrics: ``hp_metric`` (best
+    validation accuracy, or training accuracy without validation) and ``hp/test_acc``.
+    """
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if trainer.logger is not None:
+            trainer.logger.log_hyperparams(run_hparams(self.config), metrics={"hp_metric": -1, "hp/test_acc": -1})
+
+
+def run_hparams(config: Namespace) -> dict[str, Any]:
+    """The comparable settings of a run, flat: ``seed``, ``data``/``model``/``optimizer`` names and arguments."""
+    cfg = config.as_dict()
+    params: dict[str, Any] = {"seed": cfg.get("seed_everything")}
+    for key in ("data", "optimizer", "lr_scheduler"):
+        value = cfg.get(key)
+        if isinstance(value, dict):
+            params[key] = value.get("class_path", "").rsplit(".", 1)[-1]
+            params |= {f"{key}.{k}": v for k, v in (value.get("init_args") or {}).items()}
+        else:
+            params[key] = str(value) if key != "optimizer" or value else "SGD (model.lr)"
+    params |= {f"model.{k}": v for k, v in (cfg.get("model") or {}).items()}
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
 
 
 class LogRegCLI(LightningCLI):
@@ -167,7 +195,7 @@ def check_checkpoint(path: str) -> None:
 
 def print_results(trainer: Trainer, results: list[dict[str, float]]) -> None:
     if trainer.is_global_zero and results:
-        print(format_rows(dict(sorted(results[0].items()))), flush=True)
+        print(format_rows({k: v for k, v in sorted(results[0].items()) if "/" not in k}), flush=True)
 
 
 def format_rows(rows: dict[str, Any]) -> str:
@@ -261,6 +289,7 @@ def build_cli(args: list[str] | None = None) -> LogRegCLI:
         IndexedDataModule,
         subclass_mode_data=True,
         trainer_defaults=trainer_defaults(),
+        save_config_callback=RunConfigSaver,
         seed_everything_default=0,
         parser_kwargs={"exit_on_error": False, "allow_abbrev": False},
         args=args,

@@ -85,8 +85,8 @@ class LogisticRegression(LightningModule):
         self.train_metrics = _metrics("train")
         self.val_metrics = _metrics("val")
         self.test_metrics = _metrics("test")
-        self.val_acc_best = MaxMetric()
-        self.val_acc_best.persistent(True)  # saved in checkpoints: a resumed run keeps its best accuracy
+        self.acc_best = MaxMetric()
+        self.acc_best.persistent(True)  # saved in checkpoints: a resumed run keeps its best accuracy
         self.example_input_array = torch.zeros(2, n_inputs)
 
     def logits(self, x: Tensor) -> Tensor:
@@ -152,19 +152,29 @@ class LogisticRegression(LightningModule):
         return self(batch[0])
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+        # Runs after this epoch's validation, so hp_metric already holds the best validation accuracy; a run
+        # without validation ranks by its best training accuracy instead.
+        values = self._log_epoch("train")
+        if self.trainer.num_val_batches == [] or sum(self.trainer.num_val_batches) == 0:
+            self._log_best_accuracy(values["train_acc"])
+        self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
         if self.hparams.n_inputs == 1:
             weight, bias = self.coefficients()
             self.log_dict({"weight": weight[0].item(), "bias": bias, "boundary": self.decision_boundary()})
 
     def on_validation_epoch_end(self) -> None:
         values = self._log_epoch("val")
-        if not self.trainer.sanity_checking:
-            self.val_acc_best(values["val_acc"])
-            self.log("hp_metric", self.val_acc_best.compute())
+        if not self.trainer.sanity_checking and self.trainer.state.fn == "fit":
+            self._log_best_accuracy(values["val_acc"])
+
+    def _log_best_accuracy(self, accuracy: Tensor) -> None:
+        """``hp_metric``, the number TensorBoard's HPARAMS tab ranks runs by: the best accuracy so far."""
+        self.acc_best(accuracy)
+        self.log("hp_metric", self.acc_best.compute())
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+        values = self._log_epoch("test")
+        self.log("hp/test_acc", values["test_acc"])  # the HPARAMS tab's second column
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
