@@ -88,7 +88,7 @@ def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path):
 
         experiment = server.get("/data/plugin/hparams/experiment", {"experimentName": ""})
         hparams = {info["name"] for info in experiment["hparamInfos"]}
-        assert {"seed", "data", "data.batch_size", "model.lr", "model.loss", "optimizer"} <= hparams
+        assert {"seed", "data", "model.lr", "model.loss", "model.init_weight", "optimizer"} <= hparams
         metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
         assert {"hp_metric", "hp/test_acc"} <= metrics
 
