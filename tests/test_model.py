@@ -80,3 +80,15 @@ def test_predict_returns_probabilities(tmp_path):
     batches = trainer.predict(model, ThresholdDataModule())
     probs = torch.cat(batches)
     assert probs.shape == (40, 1) and bool(((probs > 0) & (probs < 1)).all())
+
+
+def test_epoch_loss_is_the_batch_size_weighted_mean(tmp_path):
+    """Batches of 5, 5, 5, 5, 4 rows: the logged loss is the mean over rows, not over batches."""
+    model = LogisticRegression(init_weight=1.0, init_bias=0.0)
+    data = ThresholdDataModule(batch_size=5)
+    trainer = Trainer(max_epochs=1, limit_train_batches=0, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    [result] = trainer.validate(model, data, verbose=False)
+    x, y = data.features[data.val_idx], data.labels[data.val_idx]
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(x * 1.0, y)
+    assert abs(result["val_loss"] - expected.item()) < 1e-6

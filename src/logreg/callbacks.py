@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,13 +27,13 @@ def _tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
     return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
 
-def log_figure(trainer: Trainer, tag: str, draw: Any, *args: Any) -> None:
+def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: Any) -> None:
     """Draw ``draw(*args)`` and log it as an image; a failing figure warns instead of failing the run."""
     logger = _tensorboard(trainer)
     if logger is None or not trainer.is_global_zero:
         return
     try:
-        fig: Figure = draw(*args)
+        fig = draw(*args)
         logger.experiment.add_image(tag, plots.to_rgb(fig), trainer.global_step, dataformats="HWC")
     except Exception as err:  # a picture is never worth a failed run
         rank_zero_warn(f"could not draw figure {tag!r}: {type(err).__name__}: {err}")

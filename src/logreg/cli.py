@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from jsonargparse import ArgumentError, Namespace
-from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -101,13 +101,16 @@ def described(value: dict[str, Any]) -> str:
 
 
 class LogRegCLI(LightningCLI):
-    """LightningCLI with the data's feature count linked into the model and a summary after ``fit``."""
+    """LightningCLI for logreg: the data's feature count linked into the model, the best and the last checkpoint,
+    checkpoints checked before use, resumed runs continued in place, summaries printed, ``--predictions``."""
+
+    _ckpt_hparams: dict[str, Any] | None = None  # hyperparameters of the --ckpt_path checkpoint, once checked
 
     def _parse_ckpt_path(self) -> None:
         """Read the checkpoint's hyperparameters, with ``weights_only=True`` and a one-line error for bad files."""
         ckpt_path = self.config.get(self.config.get("subcommand") or "", {}).get("ckpt_path")
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
-            check_checkpoint(ckpt_path)
+            self._ckpt_hparams = check_checkpoint(ckpt_path).get("hyper_parameters", {})
         super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
@@ -133,12 +136,12 @@ class LogRegCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def _check_checkpoint_matches_data(self) -> None:
-        ckpt_path = self.config[self.subcommand].get("ckpt_path")
-        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
-            hparams = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("hyper_parameters", {})
-            trained, given = hparams.get("n_inputs"), self.model.hparams.n_inputs
-            if trained is not None and trained != given:
-                raise ValueError(f"{ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
+        if self._ckpt_hparams is None:
+            return
+        trained, given = self._ckpt_hparams.get("n_inputs"), self.model.hparams.n_inputs
+        if trained is not None and trained != given:
+            ckpt_path = self.config[self.subcommand].ckpt_path
+            raise ValueError(f"{ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults({"data": {"class_path": "logreg.data.ThresholdDataModule"}})
@@ -188,8 +191,8 @@ class LogRegCLI(LightningCLI):
         print_results(self.trainer, self.trainer.validate(**kwargs))
 
 
-def check_checkpoint(path: str) -> None:
-    """Fail with one line naming ``path`` unless it is a checkpoint that loads with ``weights_only=True``.
+def check_checkpoint(path: str) -> dict[str, Any]:
+    """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, not a checkpoint.
 
     ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
     anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
@@ -206,6 +209,7 @@ def check_checkpoint(path: str) -> None:
         raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {one_line(err)})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint
 
 
 def print_results(trainer: Trainer, results: list[dict[str, float]]) -> None:
@@ -323,4 +327,4 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(2)
 
 
-__all__ = ["LightningDataModule", "LogRegCLI", "main"]
+__all__ = ["LogRegCLI", "build_cli", "main"]

@@ -32,10 +32,11 @@ LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 
 def _metrics(stage: Stage) -> MetricCollection:
-    # Targets come from validated DataModules (0/1 only) and the training step checks the loss for NaN itself:
-    # skip torchmetrics' per-batch input checks, which cost a device synchronisation on every step. The loss is
-    # a (batch-size weighted) MeanMetric, so every number is reduced the same way on one device and under DDP.
-    metrics: dict = {"loss": MeanMetric(nan_strategy="disable"), "acc": BinaryAccuracy(validate_args=False)}
+    # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
+    # cost a device synchronisation on every step. The loss is a (batch-size weighted) MeanMetric, so every
+    # number is reduced the same way on one device and under DDP. (Not nan_strategy="disable": torchmetrics 1.9
+    # then replaces the weights with ones, which the DDP test caught.)
+    metrics: dict = {"loss": MeanMetric(), "acc": BinaryAccuracy(validate_args=False)}
     if stage != "train":
         metrics |= {"auroc": BinaryAUROC(validate_args=False), "f1": BinaryF1Score(validate_args=False)}
     return MetricCollection(metrics, prefix=f"{stage}_")
