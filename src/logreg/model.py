@@ -42,8 +42,8 @@ def _metrics(stage: Stage) -> MetricCollection:
     return MetricCollection(metrics, prefix=f"{stage}_")
 
 
-class NonFiniteLossError(ValueError):
-    """The training loss became NaN or infinite (typically a learning rate far too large)."""
+class NonFiniteTrainingError(ValueError):
+    """Training diverged: the loss became NaN or infinite, or the learning rate left the float range."""
 
 
 class LogisticRegression(LightningModule):
@@ -136,11 +136,20 @@ class LogisticRegression(LightningModule):
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, "train")
         if not torch.isfinite(loss):  # stop here: the optimizer step would poison the weights
-            raise NonFiniteLossError(
+            raise NonFiniteTrainingError(
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 "lower the learning rate (the last finite checkpoint is kept)"
             )
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        limit = torch.finfo(self.linear.weight.dtype).max
+        for group in optimizer.param_groups:
+            if not abs(group["lr"]) <= limit:  # also catches inf and NaN; the step itself would fail to convert it
+                raise NonFiniteTrainingError(
+                    f"learning rate became {group['lr']:g} at epoch {self.current_epoch}, step {self.global_step}, "
+                    "beyond the parameters' float range; check the scheduler (the last finite checkpoint is kept)"
+                )
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "val")
