@@ -194,3 +194,21 @@ def test_compare_losses_runs_the_four_experiments(tmp_path):
     assert (tmp_path / "compare" / "compare_losses.png").stat().st_size > 10_000
     mse_bad = next(line for line in lines if line.startswith("MSE   bad"))
     assert float(mse_bad.split()[-1]) < 0.9  # MSE from the bad start has not learned the boundary
+
+
+def test_numeric_fast_path_reads_what_the_row_by_row_reader_reads(tmp_path):
+    from logreg.files import _read_csv_rows, read_csv
+
+    rows = [[f"{a:.5f}", f"{b:.5f}", str(i % 2)] for i, (a, b, _) in enumerate(
+        [(float(r[0]), float(r[1]), r[2]) for r in separable_rows(300)])]  # fmt: skip
+    path = write_csv(tmp_path / "numbers.csv", ["a", "b", "label"], rows)
+    fast, slow = read_csv(path, "label"), _read_csv_rows(path, "label")
+    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+    assert fast[2:] == slow[2:] == (["0", "1"], ["a", "b"])
+
+
+def test_rows_are_counted_as_a_spreadsheet_shows_them(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,label\n1,0\n\n2,1\n#3,1\n")  # a blank line is still a row; '#' is not a comment
+    with pytest.raises(ValueError, match=r"row 5, column 'a': not a number: '#3'"):
+        FileDataModule(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,21 +28,23 @@ class DataFileError(ValueError):
     """A problem in the user's data file."""
 
 
-def map_labels(values: Sequence[str], where: str, first_row: int = 2) -> tuple[np.ndarray, list[str]]:
+def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
     """Map label strings to 0/1 and return ``(labels, classes)`` with ``classes[k]`` the original value of class k.
 
     0/1 (also 0.0/1.0) and true/false keep their meaning; any other pair of values is mapped in sorted order
-    (numerically when both are numbers). ``first_row`` is the spreadsheet row of ``values[0]``, for messages.
+    (numerically when both are numbers). ``rows[i]`` is the spreadsheet row of ``values[i]`` (default ``i + 2``,
+    the first data row under a header), for messages.
     """
+    rows = rows if rows is not None else range(2, len(values) + 2)
     spelling: dict[str, str] = {}  # canonical key -> first spelling seen
     codes = np.empty(len(values), dtype=np.int64)
     for i, value in enumerate(values):
-        key = _canonical_label(value, where, first_row + i)
+        key = _canonical_label(value, where, rows[i])
         if key not in spelling:
             if len(spelling) == 2:
                 seen = ", ".join(repr(v) for v in spelling.values())
                 raise DataFileError(
-                    f"{where}, row {first_row + i}: third label value {value.strip()!r} "
+                    f"{where}, row {rows[i]}: third label value {value.strip()!r} "
                     f"(labels must take two values; seen {seen})"
                 )
             spelling[key] = value.strip()
@@ -80,37 +83,102 @@ def _label_order(key: str) -> tuple[int, float, str]:
 
 
 def read_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray | None, list[str], list[str]]:
-    """Parse a CSV with a header: ``(features (N, D) float32, labels (N,) or None, classes, feature names)``."""
+    """Parse a CSV with a header: ``(features (N, D) float32, labels (N,) or None, classes, feature names)``.
+
+    An all-numeric file goes through NumPy's C parser. Anything that parser rejects (text labels, a bad cell, a
+    ragged row) is read again row by row in chunks, so that the error names the row and column while memory
+    stays near the size of the data (a list of Python strings for a million rows would take gigabytes).
+    """
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
+        return _read_numeric_csv(path, label)
+    except (ValueError, UnicodeDecodeError, StopIteration, Warning):
+        return _read_csv_rows(path, label)
+
+
+def _read_numeric_csv(path: Path, label: str) -> tuple[np.ndarray, np.ndarray | None, list[str], list[str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = [name.strip() for name in next(csv.reader(handle))]
+    names = [name for name in header if name != label]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "empty input file" and the like: let the careful reader explain
+        table = np.loadtxt(path, delimiter=",", skiprows=1, comments=None, dtype=np.float32, ndmin=2,
+                           encoding="utf-8-sig")  # fmt: skip
+    if not names or table.shape[0] == 0 or table.shape[1] != len(header) or not np.isfinite(table).all():
+        raise ValueError("not a clean numeric table")
+    features = np.ascontiguousarray(table[:, [header.index(name) for name in names]])
+    if label not in header:
+        return features, None, ["0", "1"], names
+    y = table[:, header.index(label)]
+    values = np.unique(y)
+    if len(values) != 2:
+        raise ValueError("not two label values")
+    return features, (y == values[1]).astype(np.float32), [f"{v:g}" for v in values], names
+
+
+def _read_csv_rows(path: Path, label: str) -> tuple[np.ndarray, np.ndarray | None, list[str], list[str]]:
+    blocks: list[np.ndarray] = []
+    label_cells: list[str] = []
+    label_rows: list[int] = []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = next((row for row in reader if row), None)
+            if header is None:
+                raise DataFileError(f"{path}: file is empty (expected a header row and data rows)")
+            header = [name.strip() for name in header]
+            names = [name for name in header if name != label]
+            if not names:
+                raise DataFileError(f"{path}: no feature columns besides the label column {label!r}")
+            chunk: list[list[str]] = []
+            rows: list[int] = []
+            for row in reader:
+                if not row:
+                    continue  # blank lines carry no data
+                if len(row) != len(header):
+                    raise DataFileError(
+                        f"{path}, row {reader.line_num}: {len(row)} columns, but the header has {len(header)}"
+                    )
+                chunk.append(row)
+                rows.append(reader.line_num)
+                if len(chunk) == CHUNK_ROWS:
+                    blocks.append(_parse_block(chunk, rows, header, names, label, path, label_cells, label_rows))
+                    chunk, rows = [], []
+            if chunk:
+                blocks.append(_parse_block(chunk, rows, header, names, label, path, label_cells, label_rows))
     except UnicodeDecodeError as err:
         raise DataFileError(f"{path}: not a text CSV file ({err.reason} at byte {err.start})") from None
     except csv.Error as err:
         raise DataFileError(f"{path}: not a valid CSV file ({err})") from None
-    rows = [row for row in rows if row]  # blank lines carry no data
-    if not rows:
-        raise DataFileError(f"{path}: file is empty (expected a header row and data rows)")
-    header = [name.strip() for name in rows[0]]
-    if len(rows) == 1:
+    if not blocks:
         raise DataFileError(f"{path}: header only, no data rows")
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataFileError(f"{path}, row {number}: {len(row)} columns, but the header has {len(header)}")
-    columns = list(zip(*rows[1:], strict=True))
-    names = [name for name in header if name != label]
-    if not names:
-        raise DataFileError(f"{path}: no feature columns besides the label column {label!r}")
-    features = np.empty((len(rows) - 1, len(names)), dtype=np.float32)
-    for j, name in enumerate(names):
-        features[:, j] = _numeric_column(columns[header.index(name)], path, name)
     labels, classes = None, ["0", "1"]
     if label in header:
-        labels, classes = map_labels(columns[header.index(label)], f"{path}, column {label!r}")
-    return features, labels, classes, names
+        labels, classes = map_labels(label_cells, f"{path}, column {label!r}", label_rows)
+    return np.concatenate(blocks), labels, classes, names
 
 
-def _numeric_column(cells: Sequence[str], path: Path, name: str) -> np.ndarray:
+def _parse_block(
+    chunk: list[list[str]],
+    rows: list[int],
+    header: list[str],
+    names: list[str],
+    label: str,
+    path: Path,
+    label_cells: list[str],
+    label_rows: list[int],
+) -> np.ndarray:
+    """Features of a chunk of rows as float32 (N, D); the chunk's label cells are appended to ``label_cells``."""
+    columns = list(zip(*chunk, strict=True))
+    block = np.empty((len(chunk), len(names)), dtype=np.float32)
+    for j, name in enumerate(names):
+        block[:, j] = _numeric_column(columns[header.index(name)], path, name, rows)
+    if label in header:
+        label_cells.extend(columns[header.index(label)])
+        label_rows.extend(rows)
+    return block
+
+
+def _numeric_column(cells: Sequence[str], path: Path, name: str, rows: Sequence[int]) -> np.ndarray:
     try:
         values = np.array(cells, dtype=np.float64)
     except ValueError:
@@ -118,12 +186,12 @@ def _numeric_column(cells: Sequence[str], path: Path, name: str) -> np.ndarray:
             try:
                 float(cell)
             except ValueError:
-                raise DataFileError(f"{path}, row {i + 2}, column {name!r}: not a number: {cell!r}") from None
+                raise DataFileError(f"{path}, row {rows[i]}, column {name!r}: not a number: {cell!r}") from None
         raise
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         i = int(bad[0])
-        raise DataFileError(f"{path}, row {i + 2}, column {name!r}: {cells[i].strip()!r} is not a finite number")
+        raise DataFileError(f"{path}, row {rows[i]}, column {name!r}: {cells[i].strip()!r} is not a finite number")
     return values
 
 
