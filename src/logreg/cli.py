@@ -25,6 +25,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from logreg.callbacks import CSVPredictionWriter, TrainingFigures
 from logreg.data import IndexedDataModule
@@ -324,7 +325,8 @@ def main(args: list[str] | None = None) -> None:
     except USER_ERRORS as err:
         if os.environ.get("LOGREG_DEBUG"):
             raise
-        print(f"logreg: error: {one_line(err)}", file=sys.stderr)
+        if rank_zero_only.rank == 0:  # under DDP every process fails alike; one message is enough
+            print(f"logreg: error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
 
 
