@@ -33,10 +33,8 @@ LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 def _metrics(stage: Stage) -> MetricCollection:
     # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
-    # cost a device synchronisation on every step. The loss is a (batch-size weighted) MeanMetric, so every
-    # number is reduced the same way on one device and under DDP. (Not nan_strategy="disable": torchmetrics 1.9
-    # then replaces the weights with ones, which the DDP test caught.)
-    metrics: dict = {"loss": MeanMetric(), "acc": BinaryAccuracy(validate_args=False)}
+    # cost a device synchronisation on every step.
+    metrics: dict = {"acc": BinaryAccuracy(validate_args=False)}
     if stage != "train":
         metrics |= {"auroc": BinaryAUROC(validate_args=False), "f1": BinaryF1Score(validate_args=False)}
     return MetricCollection(metrics, prefix=f"{stage}_")
@@ -86,6 +84,9 @@ class LogisticRegression(LightningModule):
         self.train_metrics = _metrics("train")
         self.val_metrics = _metrics("val")
         self.test_metrics = _metrics("test")
+        # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
+        # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
+        self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
         self.acc_best = MaxMetric()
         self.acc_best.persistent(True)  # saved in checkpoints: a resumed run keeps its best accuracy
         self.example_input_array = torch.zeros(2, n_inputs)
@@ -118,18 +119,16 @@ class LogisticRegression(LightningModule):
         x, y = batch
         logits = self.logits(x)
         loss = self.loss_fn(logits, y)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics["loss"].update(loss.detach(), weight=len(y))
-        for name, metric in metrics.items(keep_base=True):
-            if name != "loss":
-                metric.update(torch.sigmoid(logits.detach()), y.long())
+        self.mean_loss[f"{stage}_loss"].update(loss.detach(), weight=len(y))
+        getattr(self, f"{stage}_metrics").update(torch.sigmoid(logits.detach()), y.long())
         return loss
 
     def _log_epoch(self, stage: Stage) -> dict[str, Tensor]:
         """Compute (synchronised across DDP ranks by torchmetrics), log and reset the stage's metrics."""
-        metrics = getattr(self, f"{stage}_metrics")
-        values = metrics.compute()
+        metrics, mean_loss = getattr(self, f"{stage}_metrics"), self.mean_loss[f"{stage}_loss"]
+        values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute()}
         metrics.reset()
+        mean_loss.reset()
         self.log_dict(values)
         return values
 
