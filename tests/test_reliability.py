@@ -110,3 +110,17 @@ def test_four_runs_started_together_each_get_their_own_version(tmp_path):
         assert len(list(run.glob("events.out.tfevents.*"))) >= 1
     best = {str(next(p for p in (r / "checkpoints").iterdir() if p.name != "last.ckpt")) for r in runs}
     assert len(best) == 4
+
+
+def test_run_logger_claims_versions_that_lightning_would_hand_out_twice(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from logreg.loggers import RunLogger
+
+    # Two runs that pick a version before either has written anything: Lightning lists the directory, so
+    # both get version 0 (the race). RunLogger claims the directory as it picks, so the second gets 1.
+    plain = [TensorBoardLogger(tmp_path / "plain", name="runs") for _ in range(2)]
+    assert [logger.version for logger in plain] == [0, 0]
+    claimed = [RunLogger(tmp_path / "claimed", name="runs") for _ in range(2)]
+    assert [logger.version for logger in claimed] == [0, 1]
+    assert sorted(p.name for p in (tmp_path / "claimed" / "runs").iterdir()) == ["version_0", "version_1"]
