@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from logreg import plots
+from logreg.data import take_rows
 
 MAX_POINTS_DRAWN = 2000
 
@@ -83,7 +84,7 @@ class TrainingFigures(Callback):
             weight, bias = pl_module.coefficients()
             x, y = _sample_rows(datamodule.features, datamodule.labels)
             tag = "figures/fitted_sigmoid" if stage == "val" else "figures/test_fitted_sigmoid"
-            log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0], y, float(weight[0]), bias)
+            log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias)
             return
         rows = getattr(datamodule, f"{stage}_idx", None)
         if rows is None or len(rows) == 0:
@@ -108,23 +109,21 @@ MAX_ROWS_SCORED = 100_000
 
 def _predict_rows(pl_module: LightningModule, datamodule: Any, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities and 0/1 targets for at most ``MAX_ROWS_SCORED`` of ``rows`` (CPU tensors, shape (n,))."""
-    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_ROWS_SCORED)).round().long()].cpu()
-    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=rows.numpy())
+    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_ROWS_SCORED)).round().long()]
+    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=rows)
     with torch.no_grad():
-        probs = pl_module(torch.from_numpy(x).to(pl_module.device)).float().view(-1).cpu()
-    return probs, torch.from_numpy(y)
+        probs = pl_module(x.to(pl_module.device)).float().view(-1).cpu()
+    return probs, y
 
 
 def _sample_rows(
-    features: Any, labels: Any, limit: int = MAX_POINTS_DRAWN, rows: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The given ``rows`` (default: at most ``limit`` evenly spaced ones) as NumPy arrays (x (n, D), y (n,))."""
+    features: Any, labels: torch.Tensor, rows: torch.Tensor | None = None, limit: int = MAX_POINTS_DRAWN
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The given ``rows`` (default: at most ``limit`` evenly spaced ones) as CPU tensors x (n, D), y (n,)."""
     if rows is None:
-        rows = np.linspace(0, len(features) - 1, num=min(limit, len(features))).round().astype(np.int64)
-    rows = np.sort(rows)
-    x = np.asarray(features[rows] if isinstance(features, np.ndarray) else features[torch.from_numpy(rows)].cpu())
-    y = np.asarray(labels[rows] if isinstance(labels, np.ndarray) else labels[torch.from_numpy(rows)].cpu())
-    return x.astype(np.float32), y.reshape(-1).astype(np.float32)
+        rows = torch.linspace(0, len(features) - 1, min(limit, len(features))).round().long()
+    rows = rows.sort().values.cpu()
+    return take_rows(features, rows).float().cpu(), labels[rows].view(-1).float().cpu()
 
 
 class CSVPredictionWriter(BasePredictionWriter):

@@ -84,6 +84,14 @@ class EpochBatches:
         return count_batches(len(self.indices), self.batch_size, self.world_size)
 
 
+def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
+    """``features[rows]`` as a float32 tensor, from a tensor or a NumPy memory map (of which only those rows are
+    read; pass sorted ``rows`` for sequential reads)."""
+    if isinstance(features, np.ndarray):
+        return torch.from_numpy(np.asarray(features[rows.numpy()], dtype=np.float32))
+    return features[rows]
+
+
 class BatchLoader:
     """Yields ``(x, y)`` batches, each gathered with one index from row-major arrays.
 
@@ -115,8 +123,7 @@ class BatchLoader:
     def gather(self, idx: Tensor) -> Batch:
         if isinstance(self.features, np.ndarray):
             idx = idx.sort().values  # sorted reads are sequential on a memory map
-            x = torch.from_numpy(np.asarray(self.features[idx.numpy()], dtype=np.float32))
-            y = self.labels[idx]
+            x, y = take_rows(self.features, idx), self.labels[idx]
             return (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)
         if self.pin_memory:
             x = torch.empty((len(idx), self.features.shape[1]), pin_memory=True)

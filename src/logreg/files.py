@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import IndexedDataModule, check_fractions, stratified_split
+from logreg.data import IndexedDataModule, check_fractions, stratified_split, take_rows
 
 CHUNK_ROWS = 16384  # rows per chunk when scanning or summarising a (memory-mapped) array
 TRUE_FALSE = {"false": 0, "true": 1}
@@ -348,7 +348,7 @@ class FileDataModule(IndexedDataModule):
             total = torch.zeros(self.n_features, dtype=torch.float64)
             squares = torch.zeros(self.n_features, dtype=torch.float64)
             for rows in self.train_idx.split(CHUNK_ROWS):
-                chunk = self._rows(rows).double()
+                chunk = take_rows(self.features, rows.sort().values).double()
                 total += chunk.sum(0)
                 squares += (chunk * chunk).sum(0)
             n = len(self.train_idx)
@@ -357,11 +357,6 @@ class FileDataModule(IndexedDataModule):
             scale = torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std))
             self._stats = (mean.float(), scale.float())
         return self._stats
-
-    def _rows(self, rows: Tensor) -> Tensor:
-        if isinstance(self.features, np.ndarray):
-            return torch.from_numpy(np.asarray(self.features[np.sort(rows.numpy())], dtype=np.float32))
-        return self.features[rows]
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: the label values and the feature columns the model was trained on."""
