@@ -5,7 +5,7 @@ Everything is measured in one run on the same data and reported as medians over 
 ratios the project's targets are stated in (see the README's "Speed and memory"). Needs the `bench` extra
 (scikit-learn): pip install -e '.[bench]'.
 
-    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32]
+    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4]
 """
 
 from __future__ import annotations
@@ -249,6 +249,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--per-sample-batches", type=int, default=100)
+    parser.add_argument("--sections", default="1,2,3,4", help="comma-separated sections to run, e.g. 2")
     parser.add_argument("--memory-case", choices=["inmemory", "mmap"], help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -260,82 +261,93 @@ def main() -> None:
     repeats = max(3, args.repeats)
     print(f"logreg benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {repeats}\n")
 
-    # 1. tutorial problem: 40 points, 50 epochs of 20 batches = 1,000 steps
-    t_loop, _ = median_time(tutorial_loop, repeats)
-    t_proj, _ = median_time(tutorial_project, repeats)
-    print("1. tutorial problem (40 points, 1,000 steps)")
-    print(f"   tutorial plain loop         {t_loop:8.3f} s   {t_loop / 1000 * 1e6:7.0f} us/step")
-    print(f"   logreg Trainer.fit          {t_proj:8.3f} s   {t_proj / 1000 * 1e6:7.0f} us/step")
-    ratio_tutorial = t_proj / t_loop
-    print(f"   ratio fit / loop            {ratio_tutorial:8.2f}     (target <= 4: {verdict(ratio_tutorial <= 4)})\n")
+    sections = {int(part) for part in args.sections.split(",")}
+    if 1 in sections:
+        # 1. tutorial problem: 40 points, 50 epochs of 20 batches = 1,000 steps
+        t_loop, _ = median_time(tutorial_loop, repeats)
+        t_proj, _ = median_time(tutorial_project, repeats)
+        print("1. tutorial problem (40 points, 1,000 steps)")
+        print(f"   tutorial plain loop         {t_loop:8.3f} s   {t_loop / 1000 * 1e6:7.0f} us/step")
+        print(f"   logreg Trainer.fit          {t_proj:8.3f} s   {t_proj / 1000 * 1e6:7.0f} us/step")
+        ratio_tutorial = t_proj / t_loop
+        verdict_1 = verdict(ratio_tutorial <= 4)
+        print(f"   ratio fit / loop            {ratio_tutorial:8.2f}     (target <= 4: {verdict_1})\n")
 
-    # 2. one million rows
-    data = ThresholdDataModule(
-        n_features=args.features, n_samples=args.rows, label_noise=0.1, batch_size=BATCH, val_fraction=0
-    )
-    x_train, y_train = data.features[data.train_idx], data.labels[data.train_idx]
-    x_test, y_test = data.features[data.test_idx], data.labels[data.test_idx]
-    rows_2 = 2 * len(x_train)
-    t_fit, model = median_time(lambda: project_fit(data, 2), repeats)
-    t_bare, _ = median_time(lambda: bare_fit(data, 2), repeats)
-    t_plain, plain = median_time(lambda: plain_loop(x_train, y_train, 2), repeats)
-    n_ps = args.per_sample_batches
-    t_ps_part, per_sample = median_time(lambda: per_sample_loop(x_train, y_train, n_ps), repeats)
-    steps_2 = 2 * -(-len(x_train) // BATCH)
-    t_ps = t_ps_part / n_ps * steps_2
-    print(f"2. {args.rows:,} x {args.features} rows, label_noise 0.1, batch {BATCH}, 2 epochs ({steps_2} steps)")
-    print(f"   {'':28}{'seconds':>9} {'rows/s':>12} {'test acc':>9}")
-    for name, seconds, acc in [
-        ("logreg Trainer.fit", t_fit, accuracy(model, x_test, y_test)),
-        ("bare LightningModule", t_bare, float("nan")),
-        ("plain randperm loop", t_plain, accuracy(plain, x_test, y_test)),
-        ("per-sample DataLoader (*)", t_ps, accuracy(per_sample, x_test, y_test)),
-    ]:
-        print(f"   {name:<28}{seconds:9.3f} {rows_2 / seconds:12,.0f} {acc:9.4f}")
-    print(f"   (*) {n_ps} batches timed, extrapolated to {steps_2}; its accuracy is after those {n_ps} batches")
-    overhead = (t_fit - t_plain) / steps_2 * 1e6
-    print(f"   per-step cost over the plain loop: logreg {overhead:.0f} us, of which Lightning's bare loop "
-          f"{(t_bare - t_plain) / steps_2 * 1e6:.0f} us")  # fmt: skip
-    ratio_plain, ratio_ps = t_fit / t_plain, t_ps / t_fit
-    print(f"   ratio fit / plain loop      {ratio_plain:8.2f}     (target <= 1.5: {verdict(ratio_plain <= 1.5)})")
-    print(f"   per-sample / fit            {ratio_ps:8.1f}     (target >= 20: {verdict(ratio_ps >= 20)})\n")
+    if sections & {2, 3}:
+        # 2. one million rows
+        data = ThresholdDataModule(
+            n_features=args.features, n_samples=args.rows, label_noise=0.1, batch_size=BATCH, val_fraction=0
+        )
+        data.setup("fit")
+        x_train, y_train = data.features[data.train_idx], data.labels[data.train_idx]
+        x_test, y_test = data.features[data.test_idx], data.labels[data.test_idx]
+    if 2 in sections:
+        rows_2 = 2 * len(x_train)
+        t_fit, model = median_time(lambda: project_fit(data, 2), repeats)
+        t_bare, _ = median_time(lambda: bare_fit(data, 2), repeats)
+        t_plain, plain = median_time(lambda: plain_loop(x_train, y_train, 2), repeats)
+        n_ps = args.per_sample_batches
+        t_ps_part, per_sample = median_time(lambda: per_sample_loop(x_train, y_train, n_ps), repeats)
+        steps_2 = 2 * -(-len(x_train) // BATCH)
+        t_ps = t_ps_part / n_ps * steps_2
+        print(f"2. {args.rows:,} x {args.features} rows, label_noise 0.1, batch {BATCH}, 2 epochs ({steps_2} steps)")
+        print(f"   {'':28}{'seconds':>9} {'rows/s':>12} {'test acc':>9}")
+        for name, seconds, acc in [
+            ("logreg Trainer.fit", t_fit, accuracy(model, x_test, y_test)),
+            ("bare LightningModule", t_bare, float("nan")),
+            ("plain randperm loop", t_plain, accuracy(plain, x_test, y_test)),
+            ("per-sample DataLoader (*)", t_ps, accuracy(per_sample, x_test, y_test)),
+        ]:
+            print(f"   {name:<28}{seconds:9.3f} {rows_2 / seconds:12,.0f} {acc:9.4f}")
+        print(f"   (*) {n_ps} batches timed, extrapolated to {steps_2}; its accuracy is after those {n_ps} batches")
+        overhead = (t_fit - t_plain) / steps_2 * 1e6
+        print(f"   per-step cost over the plain loop: logreg {overhead:.0f} us, of which Lightning's bare loop "
+              f"{(t_bare - t_plain) / steps_2 * 1e6:.0f} us")  # fmt: skip
+        ratio_plain, ratio_ps = t_fit / t_plain, t_ps / t_fit
+        print(f"   ratio fit / plain loop      {ratio_plain:8.2f}     (target <= 1.5: {verdict(ratio_plain <= 1.5)})")
+        print(f"   per-sample / fit            {ratio_ps:8.1f}     (target >= 20: {verdict(ratio_ps >= 20)})\n")
 
-    # 3. time to accuracy against scikit-learn's lbfgs, same split
-    t_sk, sk = median_time(lambda: sklearn_fit(x_train.numpy(), y_train.view(-1).numpy()), repeats)
-    acc_sk = float(sk.score(x_test.numpy(), y_test.view(-1).numpy()))
-    target = acc_sk - 0.002
-    full = ThresholdDataModule(**{**data.hparams, "batch_size": len(data.train_idx), "shuffle": False})
-    t_reach, reached = median_time(lambda: project_time_to_accuracy(data, full, target), repeats)
-    t_start, _ = median_time(
-        lambda: quiet_trainer(max_steps=1, limit_val_batches=0).fit(
-            LogisticRegression(n_inputs=args.features), ThresholdDataModule(**{**data.hparams, "n_samples": 100})
-        ),
-        repeats,
-    )
-    print("3. time to accuracy (same split; recipe: LBFGS on the full batch, until sklearn's accuracy - 0.2 pt)")
-    print(f"   sklearn lbfgs fit           {t_sk:8.3f} s   test acc {acc_sk:.4f}")
-    shown = f"{reached:.4f}" if reached is not None else "not reached in 5 epochs"
-    print(f"   logreg to {target:.4f}        {t_reach:8.3f} s   test acc {shown}")
-    print(f"   (Trainer.fit start-up, measured as a one-step fit on 100 rows: {t_start:.3f} s of that)")
-    ratio_acc = t_reach / t_sk if reached is not None else float("inf")
-    print(f"   ratio logreg / sklearn      {ratio_acc:8.2f}     (target <= 1.0: {verdict(ratio_acc <= 1.0)})\n")
+    if 3 in sections:
+        # 3. time to accuracy against scikit-learn's lbfgs, same split
+        t_sk, sk = median_time(lambda: sklearn_fit(x_train.numpy(), y_train.view(-1).numpy()), repeats)
+        acc_sk = float(sk.score(x_test.numpy(), y_test.view(-1).numpy()))
+        target = acc_sk - 0.002
+        full = ThresholdDataModule(**{**data.hparams, "batch_size": len(data.train_idx), "shuffle": False})
+        t_reach, reached = median_time(lambda: project_time_to_accuracy(data, full, target), repeats)
+        t_start, _ = median_time(
+            lambda: quiet_trainer(max_steps=1, limit_val_batches=0).fit(
+                LogisticRegression(n_inputs=args.features), ThresholdDataModule(**{**data.hparams, "n_samples": 100})
+            ),
+            repeats,
+        )
+        print("3. time to accuracy (same split; recipe: LBFGS on the full batch, until sklearn's accuracy - 0.2 pt)")
+        print(f"   sklearn lbfgs fit           {t_sk:8.3f} s   test acc {acc_sk:.4f}")
+        shown = f"{reached:.4f}" if reached is not None else "not reached in 5 epochs"
+        print(f"   logreg to {target:.4f}        {t_reach:8.3f} s   test acc {shown}")
+        print(f"   (Trainer.fit start-up, measured as a one-step fit on 100 rows: {t_start:.3f} s of that)")
+        ratio_acc = t_reach / t_sk if reached is not None else float("inf")
+        print(f"   ratio logreg / sklearn      {ratio_acc:8.2f}     (target <= 1.0: {verdict(ratio_acc <= 1.0)})\n")
 
-    # 4. memory, each in a fresh process
-    inmem = run_memory_case("inmemory", args.rows, args.features)
-    with tempfile.TemporaryDirectory() as tmp:
-        generator = torch.Generator().manual_seed(0)
-        np.save(Path(tmp) / "x.npy", torch.randn(args.rows, args.features, generator=generator).numpy())
-        np.save(Path(tmp) / "y.npy", (torch.rand(args.rows, generator=generator) > 0.5).numpy().astype(np.int8))
-        mapped = run_memory_case("mmap", args.rows, args.features, tmp)
-    mib = 2**20
-    print("4. memory while building the data and training one epoch (fresh process each)")
-    print(f"   in-memory: data {inmem['bytes'] / mib:7.1f} MiB, peak RSS growth {inmem['peak_growth'] / mib:7.1f} MiB "
-          f"= {inmem['peak_growth'] / inmem['bytes']:.2f} x data (target <= 1.5: "
-          f"{verdict(inmem['peak_growth'] <= 1.5 * inmem['bytes'])})")  # fmt: skip
-    print(f"   memory-mapped: files {mapped['bytes'] / mib:7.1f} MiB, anonymous RSS growth "
-          f"{mapped['anon_growth'] / mib:7.1f} MiB = {mapped['anon_growth'] / mapped['bytes']:.2f} x files "
-          f"(target < 0.25: {verdict(mapped['anon_growth'] < 0.25 * mapped['bytes'])}); peak RSS growth incl. "
-          f"page cache {mapped['peak_growth'] / mib:.1f} MiB")  # fmt: skip
+    if 4 in sections:
+        # 4. memory, each in a fresh process
+        inmem = run_memory_case("inmemory", args.rows, args.features)
+        with tempfile.TemporaryDirectory() as tmp:
+            generator = torch.Generator().manual_seed(0)
+            np.save(Path(tmp) / "x.npy", torch.randn(args.rows, args.features, generator=generator).numpy())
+            np.save(Path(tmp) / "y.npy", (torch.rand(args.rows, generator=generator) > 0.5).numpy().astype(np.int8))
+            mapped = run_memory_case("mmap", args.rows, args.features, tmp)
+        mib = 2**20
+        print("4. memory while building the data and training one epoch (fresh process each)")
+        print(f"   in-memory: data {inmem['bytes'] / mib:7.1f} MiB, "
+              f"peak RSS growth {inmem['peak_growth'] / mib:7.1f} MiB "
+              f"= {inmem['peak_growth'] / inmem['bytes']:.2f} x data (target <= 1.5: "
+              f"{verdict(inmem['peak_growth'] <= 1.5 * inmem['bytes'])})")  # fmt: skip
+        print(f"   memory-mapped: files {mapped['bytes'] / mib:7.1f} MiB, anonymous RSS growth "
+              f"{mapped['anon_growth'] / mib:7.1f} MiB = {mapped['anon_growth'] / mapped['bytes']:.2f} x files "
+              f"(target < 0.25: {verdict(mapped['anon_growth'] < 0.25 * mapped['bytes'])}); peak RSS growth incl. "
+              f"page cache {mapped['peak_growth'] / mib:.1f} MiB")  # fmt: skip
+
+
 
 
 if __name__ == "__main__":

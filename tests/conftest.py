@@ -1,22 +1,104 @@
-"""Shared helpers: run the real ``logreg`` command in a subprocess, in a temporary directory."""
+"""Shared helpers: the ``logreg`` command run in-process (or, where the process itself is under test, in a
+subprocess), a small Trainer, and the run directories a command leaves behind."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lightning.pytorch import Trainer
+
+import logreg
+from logreg.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "src" / "logreg" / "configs"
+CONFIGS = Path(logreg.__file__).parent / "configs"  # of the logreg under test (PYTHONPATH may point elsewhere)
+
+# Environment that changes what ``main`` does (LOGREG_DEBUG shows tracebacks) or that ``seed_everything`` leaves
+# behind for the next run (Lightning reads PL_GLOBAL_SEED back in its DDP launcher and worker init).
+_ENVIRONMENT = ("LOGREG_DEBUG", "PL_GLOBAL_SEED", "PL_SEED_WORKERS")
+# Loggers whose handlers Lightning binds to the interpreter's stderr at import time, and loggers whose level
+# ``quiet_known_noise`` changes.
+_HANDLER_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+_LEVEL_LOGGERS = ("lightning.fabric.utilities.seed", "lightning.pytorch.utilities.rank_zero", *_HANDLER_LOGGERS)
+
+
+@dataclass
+class Result:
+    """What a finished ``logreg`` command left, with ``subprocess.CompletedProcess``'s names."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def call_main(*args: str, cwd: Path, check: bool = True) -> Result:
+    """``logreg ARGS`` in ``cwd``, in this process: ``logreg.cli.main(args)`` with stdout/stderr captured.
+
+    ``main`` ends a user error with ``sys.exit(2)`` and one ``logreg: error: ...`` line on stderr; that exit is
+    caught and becomes ``returncode``. Any other exception propagates (a traceback the user would have seen fails
+    the test). Lightning's log lines, which its import bound to the real stderr, are captured with stderr;
+    Python warnings are ignored, as ``PYTHONWARNINGS=ignore`` did for the subprocesses. The cwd, ``sys.argv``,
+    the environment, warning filters and logger levels are restored afterwards, so runs do not leak into each
+    other. Fails the test with the output when ``check`` and the command exits non-zero.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    levels = {name: logging.getLogger(name).level for name in _LEVEL_LOGGERS}
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as the subprocesses ran it (PYTHONWARNINGS=ignore)
+        mp.chdir(cwd)
+        mp.setattr(sys, "argv", ["logreg"])  # as the console script sees it; the arguments are ``args``
+        for name in _ENVIRONMENT:  # unset now, and put back as it was afterwards
+            mp.setenv(name, "")
+            mp.delenv(name)
+        for name in _HANDLER_LOGGERS:
+            for handler in logging.getLogger(name).handlers:
+                if type(handler) is logging.StreamHandler:  # not a FileHandler
+                    mp.setattr(handler, "stream", err)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main(list(args))
+                    returncode = 0
+                except SystemExit as exit_:  # what the interpreter would make of it
+                    code = exit_.code
+                    if code is not None and not isinstance(code, int):
+                        print(code, file=sys.stderr)
+                    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+    result = Result(list(args), returncode, out.getvalue(), err.getvalue())
+    if check and result.returncode != 0:
+        pytest.fail(f"logreg {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """``run_cli(*args, cwd=tmp_path, check=True)``: :func:`call_main`, in the test's ``tmp_path`` by default."""
+
+    def run(*args: str, cwd: Path | None = None, check: bool = True) -> Result:
+        return call_main(*args, cwd=tmp_path if cwd is None else cwd, check=check)
+
+    return run
 
 
 def run_logreg(*args: str, cwd: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-    """``python -m logreg ARGS`` in ``cwd``; fails the test with the output when ``check`` and it exits non-zero."""
+    """``python -m logreg ARGS`` in a subprocess, in ``cwd``: only for tests of the process itself (exit code,
+    signals, DDP, concurrent processes). Fails the test with the output when ``check`` and it exits non-zero."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("LOGREG_DEBUG", None)
+    for name in _ENVIRONMENT:
+        env.pop(name, None)
     proc = subprocess.run(
         [sys.executable, "-m", "logreg", *args],
         cwd=cwd,
@@ -30,5 +112,25 @@ def run_logreg(*args: str, cwd: Path, timeout: float = 300, check: bool = True) 
     return proc
 
 
+@pytest.fixture
+def tiny_trainer(tmp_path):
+    """``tiny_trainer(**overrides)``: a quiet one-epoch Trainer in ``tmp_path`` with no logger, no checkpoints,
+    no progress bar and no model summary; any Trainer argument can be overridden."""
+
+    def make(**overrides) -> Trainer:
+        options = {
+            "max_epochs": 1,
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "default_root_dir": tmp_path,
+        }
+        return Trainer(**{**options, **overrides})
+
+    return make
+
+
 def run_dirs(root: Path) -> list[Path]:
-    return sorted((root / "lightning_logs").glob("version_*"))
+    """``root/lightning_logs/version_N`` in the order N (not the string order)."""
+    return sorted((root / "lightning_logs").glob("version_*"), key=lambda p: int(p.name.removeprefix("version_")))

@@ -1,4 +1,5 @@
-"""The ``logreg`` command end to end, in subprocesses, as a user runs it."""
+"""The ``logreg`` command end to end, as a user runs it: in-process through ``logreg.cli.main``, and once as a
+real ``python -m logreg`` process for what only the process shows (its exit status and stderr)."""
 
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -40,8 +41,8 @@ def tutorial_loop() -> tuple[float, float, float]:
     return linear.weight.item(), linear.bias.item(), accuracy
 
 
-def test_tutorial_config_reproduces_the_tutorial_loop(tmp_path):
-    proc = run_logreg("fit", "--config", str(CONFIGS / "tutorial.yaml"), cwd=tmp_path)
+def test_tutorial_config_reproduces_the_tutorial_loop(tmp_path, run_cli):
+    proc = run_cli("fit", "--config", str(CONFIGS / "tutorial.yaml"))
     [run] = run_dirs(tmp_path)
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     weight, bias, accuracy = tutorial_loop()
@@ -54,8 +55,8 @@ def test_tutorial_config_reproduces_the_tutorial_loop(tmp_path):
     assert "train_acc          1.0000" in proc.stdout
 
 
-def test_fit_checkpoint_test_predict_end_to_end(tmp_path):
-    fit = run_logreg("fit", *FAST, cwd=tmp_path)
+def test_fit_checkpoint_test_predict_end_to_end(tmp_path, run_cli):
+    fit = run_cli("fit", *FAST)
     for word in (
         "train_loss",
         "val_acc",
@@ -72,9 +73,9 @@ def test_fit_checkpoint_test_predict_end_to_end(tmp_path):
     best = [p for p in (run / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
     assert len(best) == 1
 
-    test = run_logreg("test", "--ckpt_path", str(best[0]), cwd=tmp_path)
+    test = run_cli("test", "--ckpt_path", str(best[0]))
     assert "test_acc" in test.stdout
-    run_logreg("predict", "--ckpt_path", str(best[0]), cwd=tmp_path)
+    run_cli("predict", "--ckpt_path", str(best[0]))
 
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
@@ -95,10 +96,10 @@ def test_fit_checkpoint_test_predict_end_to_end(tmp_path):
     assert events.Scalars("val_acc")[-1].value > 0.5
 
 
-def test_saved_config_reproduces_the_run(tmp_path):
-    run_logreg("fit", *FAST, "--data.n_features", "3", "--data.n_samples", "200", "--model.lr", "0.5", cwd=tmp_path)
+def test_saved_config_reproduces_the_run(tmp_path, run_cli):
+    run_cli("fit", *FAST, "--data.n_features", "3", "--data.n_samples", "200", "--model.lr", "0.5")
     first = run_dirs(tmp_path)[0]
-    run_logreg("fit", "--config", str(first / "config.yaml"), cwd=tmp_path)
+    run_cli("fit", "--config", str(first / "config.yaml"))
     second = run_dirs(tmp_path)[1]
     a = torch.load(first / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     b = torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
@@ -106,32 +107,21 @@ def test_saved_config_reproduces_the_run(tmp_path):
     assert a["linear.weight"].shape == (1, 3)  # n_inputs came from the data
 
 
-def test_without_validation_the_best_checkpoint_follows_train_loss(tmp_path):
-    run_logreg("fit", *FAST, "--data.val_fraction", "0", cwd=tmp_path)
+def test_without_validation_the_best_checkpoint_follows_train_loss(tmp_path, run_cli):
+    run_cli("fit", *FAST, "--data.val_fraction", "0")
     [run] = run_dirs(tmp_path)
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     [state] = [v for k, v in ckpt["callbacks"].items() if "'monitor': 'train_loss'" in k]
     assert state["best_model_path"] and state["best_model_score"] is not None
 
 
-def test_user_errors_exit_non_zero_with_one_line(tmp_path):
-    cases = [
-        (("fit", "--model.lr", "-1"), "lr must be > 0"),
-        (("fit", "--data.step", "0"), "step must be > 0"),
-        (("fit", "--data.batch_size", "abc"), "data.batch_size"),
-        (("fit", "--no_such_flag", "1"), "no_such_flag"),
-        (("test", "--ckpt_path", "missing.ckpt"), "checkpoint file not found: missing.ckpt"),
-    ]
-    for args, message in cases:
-        proc = run_logreg(*args, cwd=tmp_path, check=False)
-        assert proc.returncode != 0, args
-        assert "Traceback" not in proc.stderr + proc.stdout, args
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], (args, proc.stderr)
-    assert not (tmp_path / "lightning_logs").exists()
+def test_the_console_command_exits_2_with_one_line_on_stderr(tmp_path):
+    """The real process: exit status 2, one ``logreg: error:`` line on stderr, no traceback, nothing written.
 
-
-def test_help_lists_the_subcommands(tmp_path):
-    proc = run_logreg("--help", cwd=tmp_path)
-    for sub in ("fit", "validate", "test", "predict"):
-        assert sub in proc.stdout
+    (The in-process tests see ``main``'s ``SystemExit``; this one sees what a shell sees.)"""
+    proc = run_logreg("fit", "--model.lr", "-1", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("logreg: error: ") and "lr must be > 0" in lines[0], proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -2,9 +2,17 @@
 
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from logreg import ThresholdDataModule
 from logreg.data import EpochBatches, count_batches, gaussian_data, shard_batches
+
+
+def split(**kwargs) -> ThresholdDataModule:
+    """A data module after ``setup("fit")``, which makes the split."""
+    dm = ThresholdDataModule(**kwargs)
+    dm.setup("fit")
+    return dm
 
 
 def tutorial_data():
@@ -24,16 +32,16 @@ def test_default_data_is_the_tutorials_40_points():
 
 
 def test_split_is_disjoint_covering_deterministic_and_stratified():
-    dm = ThresholdDataModule()
+    dm = split()
     parts = [dm.train_idx, dm.val_idx, dm.test_idx]
     everything = torch.cat(parts).sort().values
     assert torch.equal(everything, torch.arange(40))  # disjoint and covering
     assert [len(p) for p in parts] == [24, 8, 8]
     for part in parts:
         assert set(dm.labels[part].view(-1).tolist()) == {0.0, 1.0}
-    again = ThresholdDataModule()
+    again = split()
     assert all(torch.equal(a, b) for a, b in zip(parts, [again.train_idx, again.val_idx, again.test_idx], strict=True))
-    other = ThresholdDataModule(split_seed=1)
+    other = split(split_seed=1)
     assert not torch.equal(other.val_idx, dm.val_idx)
 
 
@@ -41,25 +49,26 @@ def test_split_does_not_touch_the_global_rng():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    ThresholdDataModule(split_seed=7)
+    split(split_seed=7)
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_small_split_still_holds_both_classes():
-    dm = ThresholdDataModule(val_fraction=0.01, test_fraction=0.01)
+    dm = split(val_fraction=0.01, test_fraction=0.01)
     for part in (dm.val_idx, dm.test_idx):
         assert sorted(dm.labels[part].view(-1).tolist()) == [0.0, 1.0]
 
 
 def test_zero_fractions_mean_no_val_or_test_loader():
-    dm = ThresholdDataModule(val_fraction=0, test_fraction=0)
+    dm = split(val_fraction=0, test_fraction=0)
     assert torch.equal(dm.train_idx, torch.arange(40))
     assert dm.val_dataloader() == [] and dm.test_dataloader() == []
 
 
 def test_batches_are_gathered_whole_and_only_train_is_shuffled():
-    dm = ThresholdDataModule(batch_size=5)  # 24 training rows: 5 + 5 + 5 + 5 + 4
+    dm = split(batch_size=5)  # 24 training rows: 5 + 5 + 5 + 5 + 4
     train = dm.train_dataloader()
+    assert isinstance(train, DataLoader) and isinstance(train.sampler, EpochBatches)
     batches = list(train)
     assert len(train) == len(batches) == 5
     assert [len(x) for x, _ in batches] == [5, 5, 5, 5, 4]
@@ -72,7 +81,7 @@ def test_batches_are_gathered_whole_and_only_train_is_shuffled():
 
 
 def test_shuffle_false_keeps_the_tutorials_order():
-    dm = ThresholdDataModule(val_fraction=0, test_fraction=0, shuffle=False)
+    dm = split(val_fraction=0, test_fraction=0, shuffle=False)
     first_x, first_y = next(iter(dm.train_dataloader()))
     x, y = tutorial_data()
     assert torch.equal(first_x, x[:2]) and torch.equal(first_y, y[:2])
@@ -132,7 +141,6 @@ def test_n_feature_data_module():
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"threshold": 5.0}, "leaves only one class"),
         ({"threshold": -3.0}, "leaves only one class"),
-        ({"val_fraction": 0.45, "test_fraction": 0.45, "low": -0.1, "high": 0.4}, "leave no training row"),
         ({"n_features": 0}, "n_features must be >= 1"),
         ({"n_features": 2, "n_samples": 1}, "n_samples must be >= 2"),
         ({"n_features": 2, "label_noise": 0.7}, r"label_noise must be in \[0, 0.5\]"),
@@ -142,3 +150,36 @@ def test_n_feature_data_module():
 def test_invalid_parameters_name_the_parameter(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ThresholdDataModule(**kwargs)
+
+
+def test_a_split_that_leaves_no_training_row_fails_in_setup_and_predict_needs_none():
+    dm = ThresholdDataModule(val_fraction=0.45, test_fraction=0.45, low=-0.1, high=0.4)
+    dm.setup("predict")
+    assert len(dm.train_idx) == 0
+    with pytest.raises(ValueError, match=r"5 rows are too few for this split: .* leave no training row"):
+        dm.setup("fit")
+
+
+def test_the_training_loader_follows_the_epoch_lightning_sets():
+    """Lightning calls ``set_epoch`` on the DataLoader's sampler; each epoch is that epoch's permutation."""
+    dm = split(batch_size=4)
+    loader = dm.train_dataloader()
+    orders = []
+    for epoch in (0, 1, 0):
+        loader.sampler.set_epoch(epoch)
+        orders.append(torch.cat([y for _, y in loader]).view(-1))
+        expected = EpochBatches(dm.train_idx, 4, shuffle=True, seed=0)
+        expected.set_epoch(epoch)
+        assert torch.equal(torch.cat([x for x, _ in loader]).view(-1), dm.features[expected.order()].view(-1))
+    assert torch.equal(orders[0], orders[2])
+
+
+def test_an_iterator_made_before_set_epoch_yields_the_new_epochs_order():
+    """Lightning makes the first iterator of a resumed run before it calls ``set_epoch``; the order must follow."""
+    dm = split(batch_size=4)
+    loader = dm.train_dataloader()
+    early = iter(loader)
+    loader.sampler.set_epoch(3)
+    expected = EpochBatches(dm.train_idx, 4, shuffle=True, seed=0)
+    expected.set_epoch(3)
+    assert torch.equal(torch.cat([x for x, _ in early]).view(-1), dm.features[expected.order()].view(-1))

@@ -1,4 +1,6 @@
-"""FileDataModule: the user's own CSV / npz files, their errors, standardisation and predictions."""
+"""FileDataModule: the user's own files through the CLI and the data module, standardisation and predictions.
+
+The reader's own checks and messages are tested in test_readers.py."""
 
 import csv
 import subprocess
@@ -7,11 +9,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch import Trainer
 
-from conftest import REPO, run_dirs, run_logreg
+from conftest import REPO, run_dirs
 from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
-from logreg.files import map_labels
 
 
 def write_csv(path, header, rows):
@@ -29,11 +29,10 @@ def separable_rows(n=120, seed=0, labels=("no", "yes")):
     return [[f"{a:.5f}", f"{b:.5f}", label] for (a, b), label in zip(x, y, strict=True)]
 
 
-def test_n_feature_model_reaches_95_percent_on_noiseless_data(tmp_path):
+def test_n_feature_model_reaches_95_percent_on_noiseless_data(tiny_trainer):
     data = ThresholdDataModule(n_features=5, n_samples=2000, batch_size=32, data_seed=1)
     model = LogisticRegression(n_inputs=data.n_features, lr=0.5)
-    trainer = Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      default_root_dir=tmp_path)  # fmt: skip
+    trainer = tiny_trainer(max_epochs=5)
     trainer.fit(model, data)
     [result] = trainer.test(model, data, verbose=False)
     assert result["test_acc"] >= 0.95
@@ -47,20 +46,6 @@ def test_csv_is_read_with_original_labels(tmp_path):
     assert set(data.labels.view(-1).tolist()) == {0.0, 1.0}
 
 
-@pytest.mark.parametrize(
-    ("values", "classes", "codes"),
-    [
-        (["1", "0", "1.0"], ["0", "1"], [1, 0, 1]),
-        (["True", "false", "true"], ["false", "True"], [1, 0, 1]),
-        (["cat", "dog", "cat"], ["cat", "dog"], [0, 1, 0]),
-        (["10", "9", "9"], ["9", "10"], [1, 0, 0]),
-    ],
-)
-def test_label_values_are_mapped_in_their_natural_order(values, classes, codes):
-    labels, names = map_labels(values, "f.csv")
-    assert names == classes and labels.tolist() == codes
-
-
 def test_npz_is_accepted(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 3)).astype(np.float32)
@@ -69,7 +54,7 @@ def test_npz_is_accepted(tmp_path):
     assert data.n_features == 3 and torch.equal(data.features, torch.from_numpy(x))
 
 
-def test_standardisation_uses_the_train_split_only_and_is_kept_for_predict(tmp_path):
+def test_standardisation_uses_the_train_split_only_and_is_kept_for_predict(tmp_path, tiny_trainer):
     path = write_csv(tmp_path / "d.csv", ["a", "b", "label"], separable_rows())
     data = FileDataModule(path)
     data.setup("fit")
@@ -79,7 +64,7 @@ def test_standardisation_uses_the_train_split_only_and_is_kept_for_predict(tmp_p
     assert torch.allclose(scale, train.std(0, unbiased=False), rtol=1e-4)
     assert not torch.allclose(mean, data.features.mean(0), atol=1e-4)  # not the whole file's statistics
     model = LogisticRegression(n_inputs=2)
-    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    trainer = tiny_trainer(enable_checkpointing=True)
     trainer.fit(model, data)
     assert torch.equal(model.feature_mean, mean) and torch.equal(model.feature_scale, scale)
     ckpt = torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)
@@ -96,16 +81,16 @@ def test_constant_column_is_not_divided_by_zero(tmp_path):
     assert scale[1] == 1.0 and mean[1] == 7.0
 
 
-def test_csv_round_trip_fit_checkpoint_predict(tmp_path):
+def test_csv_round_trip_fit_checkpoint_predict(tmp_path, run_cli):
     rows = separable_rows(200)
     write_csv(tmp_path / "train.csv", ["a", "b", "label"], rows)
     write_csv(tmp_path / "new.csv", ["a", "b"], [r[:2] for r in rows[:30]])
-    fit = run_logreg("fit", "--data", "FileDataModule", "--data.path", "train.csv", "--model.lr", "0.5",
-                     "--trainer.max_epochs", "5", cwd=tmp_path)  # fmt: skip
+    fit = run_cli("fit", "--data", "FileDataModule", "--data.path", "train.csv", "--model.lr", "0.5",
+                  "--trainer.max_epochs", "5")  # fmt: skip
     assert "0 = 'no', 1 = 'yes'" in fit.stdout
     ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
-    run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
-               "--predictions", "out.csv", cwd=tmp_path)  # fmt: skip
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+            "--predictions", "out.csv")  # fmt: skip
     with (tmp_path / "out.csv").open() as handle:
         out = list(csv.DictReader(handle))
     assert len(out) == 30 and list(out[0]) == ["probability", "predicted_label"]
@@ -115,48 +100,18 @@ def test_csv_round_trip_fit_checkpoint_predict(tmp_path):
     assert sum(p == t for p, t in zip(predicted, truth, strict=True)) >= 27  # rows stay in input order
     assert all((float(r["probability"]) > 0.5) == (r["predicted_label"] == "yes") for r in out)
 
-    run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "train.csv",
-               "--predictions", "labelled.csv", cwd=tmp_path)  # fmt: skip
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "train.csv",
+            "--predictions", "labelled.csv")  # fmt: skip
     with (tmp_path / "labelled.csv").open() as handle:
         labelled = list(csv.DictReader(handle))
     assert len(labelled) == 200 and [r["label"] for r in labelled] == [r[2] for r in rows]
 
-    again = run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
-                       "--predictions", "out.csv", cwd=tmp_path, check=False)  # fmt: skip
+    again = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+                    "--predictions", "out.csv", check=False)  # fmt: skip
     assert again.returncode != 0 and "--overwrite" in again.stderr
     assert [p.name for p in tmp_path.glob(".out.csv*")] == []
-    run_logreg("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
-               "--predictions", "out.csv", "--overwrite", "true", cwd=tmp_path)  # fmt: skip
-
-
-BAD_FILES = {
-    "empty file": ("", "file is empty"),
-    "header only": ("a,b,label\n", "header only"),
-    "non-numeric cell": ("a,b,label\n1,2,0\n3,x,1\n", "row 3, column 'b': not a number: 'x'"),
-    "empty cell": ("a,b,label\n1,2,0\n3,,1\n", "row 3, column 'b': not a number: ''"),
-    "nan": ("a,b,label\n1,2,0\nnan,4,1\n", "row 3, column 'a': 'nan' is not a finite number"),
-    "inf": ("a,b,label\n1,2,0\n3,-inf,1\n", "row 3, column 'b': '-inf' is not a finite number"),
-    "third label": ("a,b,label\n1,2,0\n3,4,1\n5,6,2\n", "row 4: third label value '2'"),
-    "single class": ("a,b,label\n1,2,1\n3,4,1\n", "every label is '1'"),
-    "ragged row": ("a,b,label\n1,2,0\n3,4\n", "row 3: 2 columns, but the header has 3"),
-    "no feature": ("label\n0\n1\n", "no feature columns"),
-    "binary": ("\x00\xff\xfe\x00garbage", "not a text CSV file"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_FILES))
-def test_bad_file_is_a_one_line_error_naming_file_row_and_column(tmp_path, case):
-    text, message = BAD_FILES[case]
-    path = tmp_path / "bad.csv"
-    path.write_bytes(text.encode("latin-1"))
-    with pytest.raises(ValueError) as info:
-        FileDataModule(path)
-    assert message in str(info.value) and str(path) in str(info.value) and "\n" not in str(info.value)
-
-
-def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"nope\.csv: file not found"):
-        FileDataModule(tmp_path / "nope.csv")
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+            "--predictions", "out.csv", "--overwrite", "true")  # fmt: skip
 
 
 def test_missing_label_column_fails_for_fit_but_not_predict(tmp_path):
@@ -172,15 +127,16 @@ def test_too_few_rows_for_the_split(tmp_path):
         data.setup("fit")
 
 
-def test_bad_file_through_the_cli_trains_nothing(tmp_path):
+def test_bad_file_through_the_cli_trains_nothing(tmp_path, run_cli):
     (tmp_path / "bad.csv").write_text("a,label\n1,0\nx,1\n")
-    proc = run_logreg("fit", "--data", "FileDataModule", "--data.path", "bad.csv", cwd=tmp_path, check=False)
+    proc = run_cli("fit", "--data", "FileDataModule", "--data.path", "bad.csv", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "logreg: error: bad.csv, row 3, column 'a': not a number: 'x'"
     assert not (tmp_path / "lightning_logs").exists()
 
 
 def test_compare_losses_runs_the_four_experiments(tmp_path):
+    """The script as a user runs it, in its own process."""
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "compare_losses.py"), "--epochs", "2", "--root", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
@@ -196,19 +152,31 @@ def test_compare_losses_runs_the_four_experiments(tmp_path):
     assert float(mse_bad.split()[-1]) < 0.9  # MSE from the bad start has not learned the boundary
 
 
-def test_numeric_fast_path_reads_what_the_row_by_row_reader_reads(tmp_path):
-    from logreg.files import _read_csv_rows, read_csv
+def test_parquet_and_a_converted_directory_train_like_the_csv(tmp_path, run_cli):
+    """The same rows as CSV, as Parquet and as a ``logreg convert`` directory give the same model, names, labels."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
 
-    rows = [[f"{a:.5f}", f"{b:.5f}", str(i % 2)] for i, (a, b, _) in enumerate(
-        [(float(r[0]), float(r[1]), r[2]) for r in separable_rows(300)])]  # fmt: skip
-    path = write_csv(tmp_path / "numbers.csv", ["a", "b", "label"], rows)
-    fast, slow = read_csv(path, "label"), _read_csv_rows(path, "label")
-    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
-    assert fast[2:] == slow[2:] == (["0", "1"], ["a", "b"])
+    write_csv(tmp_path / "d.csv", ["a", "b", "label"], separable_rows(200))
+    pq.write_table(pa_csv.read_csv(tmp_path / "d.csv"), tmp_path / "d.parquet")
+    converted = run_cli("convert", "d.csv", "big")
+    assert converted.stdout.strip() == "wrote big: 200 rows x 2 features (labels 0 = 'no', 1 = 'yes')"
+    weights = []
+    for path in ("d.csv", "d.parquet", "big"):
+        fit = run_cli("fit", "--data", "FileDataModule", "--data.path", path, "--trainer.max_epochs", "2")
+        assert "0 = 'no', 1 = 'yes'" in fit.stdout
+        ckpt = torch.load(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt", weights_only=True)
+        assert ckpt["datamodule_hyper_parameters"]["label"] == "label"
+        weights.append(ckpt["state_dict"]["linear.weight"])
+    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
 
 
-def test_rows_are_counted_as_a_spreadsheet_shows_them(tmp_path):
-    path = tmp_path / "gaps.csv"
-    path.write_text("a,label\n1,0\n\n2,1\n#3,1\n")  # a blank line is still a row; '#' is not a comment
-    with pytest.raises(ValueError, match=r"row 5, column 'a': not a number: '#3'"):
-        FileDataModule(path)
+def test_convert_errors_are_one_line_and_write_nothing(tmp_path, run_cli):
+    (tmp_path / "bad.csv").write_text("a,label\n1,0\n2,x\n3,y\n")
+    proc = run_cli("convert", "bad.csv", "out", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "logreg: error: bad.csv, column 'label', row 4: third label value 'y' " \
+        "(labels must take two values; seen '0', 'x')"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+    proc = run_cli("convert", "bad.csv", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "out_dir" in proc.stderr

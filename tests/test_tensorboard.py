@@ -10,10 +10,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from lightning.pytorch import Trainer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_dirs, run_logreg
+from conftest import run_dirs
 from logreg import LogisticRegression, ThresholdDataModule, plots
 from logreg.callbacks import TrainingFigures
 
@@ -70,8 +69,8 @@ class TensorBoardServer:
             self.proc.wait()
 
 
-def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path):
-    run_logreg("fit", "--trainer.max_epochs", "3", cwd=tmp_path)
+def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
+    run_cli("fit", "--trainer.max_epochs", "3")
     [run] = run_dirs(tmp_path)
     with TensorBoardServer(run.parent) as server:
         runs = server.wait_for(lambda: server.get("/data/runs"))
@@ -99,9 +98,9 @@ def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_n_feature_run_logs_roc_histogram_and_graph(tmp_path):
-    run_logreg("fit", "--trainer.max_epochs", "2", "--data.n_features", "4", "--data.n_samples", "400",
-               "--model.lr", "0.5", cwd=tmp_path)  # fmt: skip
+def test_n_feature_run_logs_roc_histogram_and_graph(tmp_path, run_cli):
+    run_cli("fit", "--trainer.max_epochs", "2", "--data.n_features", "4", "--data.n_samples", "400",
+            "--model.lr", "0.5")  # fmt: skip
     events = EventAccumulator(str(run_dirs(tmp_path)[0]), size_guidance={"images": 0})
     events.Reload()
     assert {"figures/val_roc", "figures/val_probabilities", "figures/test_roc", "figures/test_probabilities",
@@ -109,7 +108,7 @@ def test_n_feature_run_logs_roc_histogram_and_graph(tmp_path):
     assert events.Tags()["graph"]
 
 
-def test_figures_leak_nothing_and_a_failing_figure_only_warns(tmp_path, monkeypatch):
+def test_figures_leak_nothing_and_a_failing_figure_only_warns(tmp_path, monkeypatch, tiny_trainer):
     import matplotlib.pyplot as plt
 
     def broken(*args):
@@ -118,8 +117,7 @@ def test_figures_leak_nothing_and_a_failing_figure_only_warns(tmp_path, monkeypa
     monkeypatch.setattr(plots, "fitted_sigmoid", broken)
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    trainer = Trainer(max_epochs=1, logger=TensorBoardLogger(tmp_path), callbacks=[TrainingFigures()],
-                      enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer = tiny_trainer(logger=TensorBoardLogger(tmp_path), callbacks=[TrainingFigures()])
     with pytest.warns(UserWarning, match="could not draw figure 'figures/fitted_sigmoid'.*no fonts today"):
         trainer.fit(LogisticRegression(), ThresholdDataModule())
     assert trainer.state.finished

@@ -1,7 +1,24 @@
-"""logreg: the tutorial's logistic regression with cross-entropy, as a PyTorch Lightning project."""
+"""logreg: the tutorial's logistic regression with cross-entropy, as a PyTorch Lightning project.
 
-from logreg.data import ThresholdDataModule
-from logreg.files import FileDataModule
-from logreg.model import LogisticRegression
+The classes are imported on first use, so that ``logreg.readers`` and ``logreg convert`` load without torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logreg.data import ThresholdDataModule
+    from logreg.files import FileDataModule
+    from logreg.model import LogisticRegression
+
+_HOMES = {"FileDataModule": "logreg.files", "LogisticRegression": "logreg.model", "ThresholdDataModule": "logreg.data"}
 
 __all__ = ["FileDataModule", "LogisticRegression", "ThresholdDataModule"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'logreg' has no attribute {name!r}")

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from logreg import plots
-from logreg.data import take_rows
+from logreg.data import IndexedDataModule, take_rows
 
 MAX_POINTS_DRAWN = 2000
 
@@ -43,7 +43,7 @@ def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: A
 class TrainingFigures(Callback):
     """Keeps the loss of every training step (the tutorial's ``Loss`` list) and logs figures when fit ends.
 
-    Losses stay on the device until the end of each epoch, so recording them costs no synchronisation per step;
+    Losses stay on the device until the end of each epoch, so recording them adds no synchronisation per step;
     they are saved in checkpoints so that a resumed run still draws its whole curve.
     """
 
@@ -78,7 +78,7 @@ class TrainingFigures(Callback):
     def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """One feature: the data with the fitted sigmoid. More: ROC and probability histogram of ``stage``."""
         datamodule = trainer.datamodule
-        if not hasattr(datamodule, "features") or not trainer.is_global_zero:
+        if not isinstance(datamodule, IndexedDataModule) or not trainer.is_global_zero:
             return
         if pl_module.hparams.get("n_inputs") == 1:
             weight, bias = pl_module.coefficients()
@@ -86,8 +86,8 @@ class TrainingFigures(Callback):
             tag = "figures/fitted_sigmoid" if stage == "val" else "figures/test_fitted_sigmoid"
             log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias)
             return
-        rows = getattr(datamodule, f"{stage}_idx", None)
-        if rows is None or len(rows) == 0:
+        rows = datamodule.val_idx if stage == "val" else datamodule.test_idx
+        if len(rows) == 0:
             return
         probs, target = _predict_rows(pl_module, datamodule, rows)
         fpr, tpr, _ = binary_roc(probs, target.long(), thresholds=200)
@@ -107,7 +107,9 @@ class TrainingFigures(Callback):
 MAX_ROWS_SCORED = 100_000
 
 
-def _predict_rows(pl_module: LightningModule, datamodule: Any, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _predict_rows(
+    pl_module: LightningModule, datamodule: IndexedDataModule, rows: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities and 0/1 targets for at most ``MAX_ROWS_SCORED`` of ``rows`` (CPU tensors, shape (n,))."""
     rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_ROWS_SCORED)).round().long()]
     x, y = _sample_rows(datamodule.features, datamodule.labels, rows=rows)
@@ -129,7 +131,8 @@ def _sample_rows(
 class CSVPredictionWriter(BasePredictionWriter):
     """Writes ``probability,predicted_label[,label]``, one row per input row in input order.
 
-    Labels are the data's original values (``datamodule.classes``); ``label`` appears when the input has one.
+    Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
+    appears when the input has labels.
     Rows stream into a temporary file beside the target, renamed into place only when prediction finishes, so an
     interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
     """
@@ -156,8 +159,10 @@ class CSVPredictionWriter(BasePredictionWriter):
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         datamodule = trainer.datamodule
-        self.classes = list(getattr(datamodule, "classes", ["0", "1"]))
-        self.with_labels = bool(getattr(datamodule, "has_labels", True))
+        if not isinstance(datamodule, IndexedDataModule):
+            raise TypeError("CSVPredictionWriter writes the rows of a logreg data module (IndexedDataModule)")
+        self.classes = list(datamodule.classes)
+        self.with_labels = datamodule.has_labels
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)

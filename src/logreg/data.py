@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 
 Batch = tuple[Tensor, Tensor]
 
@@ -78,7 +79,9 @@ class EpochBatches:
         return self.indices[perm.to(self.indices.device)]
 
     def __iter__(self) -> Iterator[Tensor]:
-        return iter(shard_batches(self.order(), self.batch_size, self.rank, self.world_size))
+        # A generator: the order is drawn at the first batch, not when the iterator is made. Lightning makes the
+        # DataLoader's iterator of a (resumed) run's first epoch before it calls set_epoch.
+        yield from shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
 
     def __len__(self) -> int:
         return count_batches(len(self.indices), self.batch_size, self.world_size)
@@ -92,44 +95,26 @@ def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
     return features[rows]
 
 
-class BatchLoader:
-    """Yields ``(x, y)`` batches, each gathered with one index from row-major arrays.
+class RowGather(Dataset):
+    """A map-style dataset whose key is a whole batch of row indices: ``dataset[rows]`` is one gather.
 
-    ``features``/``labels`` are tensors (on the CPU, or already on the GPU) or NumPy arrays such as memory maps,
-    from which only the batch's rows are read. With ``pin_memory`` CPU batches land in page-locked memory so
-    that Lightning's ``.to(device, non_blocking=True)`` overlaps the copy with compute.
+    The DataLoader runs with ``batch_size=None`` and :class:`EpochBatches` as its sampler, so each sampled
+    "index" is a batch and no per-sample ``__getitem__`` or collate happens. ``features`` is a tensor (on the
+    CPU, or already on the GPU) or a NumPy memory map, from which only the batch's rows are read, in sorted
+    order so that the reads are sequential.
     """
 
-    def __init__(
-        self,
-        features: Tensor | np.ndarray,
-        labels: Tensor,
-        sampler: EpochBatches,
-        pin_memory: bool = False,
-    ) -> None:
+    def __init__(self, features: Tensor | np.ndarray, labels: Tensor) -> None:
         self.features = features
         self.labels = labels
-        self.sampler = sampler  # the name Lightning looks for when it calls ``set_epoch``
-        self.batch_sampler = None  # tells Lightning's introspection that batching is done here
-        self.pin_memory = pin_memory
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return len(self.labels)
 
-    def __iter__(self) -> Iterator[Batch]:
-        for idx in self.sampler:
-            yield self.gather(idx)
-
-    def gather(self, idx: Tensor) -> Batch:
+    def __getitem__(self, rows: Tensor) -> Batch:
         if isinstance(self.features, np.ndarray):
-            idx = idx.sort().values  # sorted reads are sequential on a memory map
-            x, y = take_rows(self.features, idx), self.labels[idx]
-            return (x.pin_memory(), y.pin_memory()) if self.pin_memory else (x, y)
-        if self.pin_memory:
-            x = torch.empty((len(idx), self.features.shape[1]), pin_memory=True)
-            y = torch.empty((len(idx), 1), pin_memory=True)
-            return torch.index_select(self.features, 0, idx, out=x), torch.index_select(self.labels, 0, idx, out=y)
-        return self.features[idx], self.labels[idx]
+            rows = rows.sort().values
+        return take_rows(self.features, rows), self.labels[rows]
 
 
 def stratified_split(
@@ -170,37 +155,81 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
         )
 
 
-def check_batch_size(batch_size: int) -> None:
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-
-
 class IndexedDataModule(LightningDataModule):
-    """Shared machinery: row-major ``features`` (N, D) and ``labels`` (N, 1), split index tensors, loaders.
+    """The data-module contract: everything the model, the callbacks and the CLI read from logreg's data.
 
-    Subclasses fill ``features``, ``labels`` and the splits; the splits are index tensors into one array, never
-    copies. On a CUDA device the arrays are moved to the GPU once when they take less than half of its free
+    A subclass reads or builds its rows in ``__init__`` and hands them to :meth:`use_rows`, so that bad data
+    fails before anything runs or writes and ``n_features`` is known when the CLI links it to the model. The
+    rest happens here, the same for every subclass:
+
+    - ``features`` (N, D) float32, a tensor or a NumPy memory map for data larger than memory; ``labels`` (N, 1)
+      float32 0/1 (zeros when ``has_labels`` is False: such data is valid for predict only);
+    - ``classes`` (the original label of class 0 and 1), ``feature_names``, ``n_features``;
+    - the split: ``train_idx``/``val_idx``/``test_idx``, sorted index tensors into the one array (never
+      copies), made by :meth:`setup` for fit, validate and test (never for predict), stratified by class and
+      seeded by ``split_seed`` with its own generator; empty until then;
+    - :meth:`feature_stats`, the standardisation the model applies (None: raw features);
+    - the loaders: a ``DataLoader`` over :class:`RowGather` with :class:`EpochBatches` as sampler, one gather
+      per batch, a permutation per ``(split_seed, epoch)`` for training, DDP shards by rank.
+
+    On a CUDA device the in-memory arrays are copied to the GPU once when they take less than half of its free
     memory (every batch is then a gather on the GPU); otherwise batches are gathered on the host into pinned
-    memory and copied asynchronously.
+    memory (the DataLoader's ``pin_memory``) and copied asynchronously.
     """
 
-    features: Tensor | np.ndarray  # (N, D) float32; a NumPy memory map for data larger than memory
-    labels: Tensor  # (N, 1) float32 of 0/1
-    classes: list[str] = ["0", "1"]  # noqa: RUF012 (read-only default) original label value of class 0 and 1
+    features: Tensor | np.ndarray
+    labels: Tensor
 
-    def __init__(self, batch_size: int, shuffle: bool, split_seed: int) -> None:
+    def __init__(
+        self, val_fraction: float, test_fraction: float, batch_size: int, shuffle: bool, split_seed: int
+    ) -> None:
         super().__init__()
-        check_batch_size(batch_size)
+        check_fractions(val_fraction, test_fraction)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.split_seed = split_seed
         self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
         self._device_copy: tuple[torch.device, Tensor, Tensor] | None = None
 
+    def use_rows(
+        self,
+        features: Tensor | np.ndarray,
+        labels: Tensor | None,
+        classes: Sequence[str] = ("0", "1"),
+        feature_names: Sequence[str] | None = None,
+    ) -> None:
+        """Adopt the data: features (N, D) float32, labels (N, 1) of 0/1 or None for unlabelled rows."""
+        self.features = features
+        self.has_labels = labels is not None
+        self.labels = labels if labels is not None else torch.zeros(len(features), 1)
+        self.classes = list(classes)
+        self.feature_names = list(feature_names) if feature_names is not None else default_names(features.shape[1])
+
     @property
     def n_features(self) -> int:
         """Number of input columns; the CLI links it to the model's ``n_inputs``."""
         return int(self.features.shape[1])
+
+    def describe(self) -> str:
+        """What the data is, for messages (a file module names its path)."""
+        return type(self).__name__
+
+    def setup(self, stage: str) -> None:
+        """Make the split once, before the first fit, validate or test; predict needs neither labels nor split."""
+        if stage == "predict" or len(self.train_idx):
+            return
+        if not self.has_labels:
+            raise ValueError(f"{self.describe()}: no labels, which {stage} needs (unlabelled data can only predict)")
+        try:
+            self.train_idx, self.val_idx, self.test_idx = stratified_split(
+                self.labels, self.val_fraction, self.test_fraction, self.split_seed
+            )
+        except ValueError as err:
+            raise ValueError(f"{self.describe()}: {len(self.labels)} rows are too few for this split: {err}") from None
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
         """Mean and scale the model should standardise with, or None for raw features."""
@@ -224,29 +253,34 @@ class IndexedDataModule(LightningDataModule):
                 return self._device_copy[1], self._device_copy[2], False
         return self.features, self.labels, True
 
-    def _loader(self, indices: Tensor, shuffle: bool) -> BatchLoader:
+    def _loader(self, indices: Tensor, shuffle: bool) -> DataLoader:
         rank, world = self._rank_and_world()
         features, labels, pin = self._arrays()
         if isinstance(features, Tensor):
             indices = indices.to(features.device)
         sampler = EpochBatches(indices, self.batch_size, shuffle, self.split_seed, rank, world)
-        return BatchLoader(features, labels, sampler, pin_memory=pin)
+        return DataLoader(RowGather(features, labels), sampler=sampler, batch_size=None, pin_memory=pin)
 
-    def train_dataloader(self) -> BatchLoader:
+    def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_idx, self.shuffle)
 
-    def val_dataloader(self) -> BatchLoader | Sequence[BatchLoader]:
+    def val_dataloader(self) -> DataLoader | list:
         return self._loader(self.val_idx, False) if len(self.val_idx) else []
 
-    def test_dataloader(self) -> BatchLoader | Sequence[BatchLoader]:
+    def test_dataloader(self) -> DataLoader | list:
         return self._loader(self.test_idx, False) if len(self.test_idx) else []
 
-    def predict_dataloader(self) -> BatchLoader:
-        """Every row, in file order (predictions are written in input order)."""
+    def predict_dataloader(self) -> DataLoader:
+        """Every row, in input order (predictions are written in input order)."""
         _, world = self._rank_and_world()
         if world > 1:
             raise ValueError("predict runs on one device: pass --trainer.devices 1")
         return self._loader(torch.arange(len(self.features)), False)
+
+
+def default_names(n_features: int) -> list[str]:
+    """``x0, x1, ...``: names for features that come without a header."""
+    return [f"x{j}" for j in range(n_features)]
 
 
 def threshold_data(low: float, high: float, step: float, threshold: float) -> tuple[Tensor, Tensor]:
@@ -278,9 +312,8 @@ class ThresholdDataModule(IndexedDataModule):
     """The tutorial's threshold problem, grown to n features and noisy labels.
 
     With ``n_features=1`` and ``n_samples=None`` the data is exactly the tutorial's 40-point grid; otherwise
-    ``n_samples`` (default 1000) standard-normal points in ``n_features`` dimensions. Data and split are built
-    here, in the constructor, from their own seeded generators: bad parameters fail before anything runs or
-    writes, and every process of a DDP run builds the same arrays.
+    ``n_samples`` (default 1000) standard-normal points in ``n_features`` dimensions. The data is built in the
+    constructor from its own seeded generator, so every machine, device and DDP process sees the same rows.
 
     Args:
         low, high, step: the grid ``arange(low, high, step)`` (one feature, ``n_samples=None``).
@@ -310,11 +343,8 @@ class ThresholdDataModule(IndexedDataModule):
         label_noise: float = 0.0,
         data_seed: int = 0,
     ) -> None:
-        super().__init__(batch_size, shuffle, split_seed)
-        check_fractions(val_fraction, test_fraction)
+        super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
         self.save_hyperparameters()
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
         if n_features < 1:
             raise ValueError(f"n_features must be >= 1, got {n_features}")
         if not 0 <= label_noise <= 0.5:
@@ -326,14 +356,12 @@ class ThresholdDataModule(IndexedDataModule):
                 raise ValueError(f"step must be > 0, got {step}")
             if low >= high:
                 raise ValueError(f"low must be < high, got low={low}, high={high}")
-            self.features, self.labels = threshold_data(low, high, step, threshold)
+            features, labels = threshold_data(low, high, step, threshold)
         else:
             n_samples = 1000 if n_samples is None else n_samples
             if n_samples < 2:
                 raise ValueError(f"n_samples must be >= 2, got {n_samples}")
-            self.features, self.labels = gaussian_data(n_samples, n_features, threshold, label_noise, data_seed)
-        if torch.unique(self.labels).numel() < 2:
+            features, labels = gaussian_data(n_samples, n_features, threshold, label_noise, data_seed)
+        if torch.unique(labels).numel() < 2:
             raise ValueError(f"threshold={threshold} leaves only one class; choose a threshold inside the data's range")
-        self.train_idx, self.val_idx, self.test_idx = stratified_split(
-            self.labels, val_fraction, test_fraction, split_seed
-        )
+        self.use_rows(features, labels)

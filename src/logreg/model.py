@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 
+from logreg.data import IndexedDataModule
+
 Stage = Literal["train", "val", "test"]
 
 
@@ -33,7 +35,7 @@ LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 def _metrics(stage: Stage) -> MetricCollection:
     # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
-    # cost a device synchronisation on every step.
+    # would add device synchronisations to every step.
     metrics: dict = {"acc": BinaryAccuracy(validate_args=False)}
     if stage != "train":
         metrics |= {"auroc": BinaryAUROC(validate_args=False), "f1": BinaryF1Score(validate_args=False)}
@@ -104,8 +106,9 @@ class LogisticRegression(LightningModule):
         self.feature_scale.copy_(scale)
 
     def setup(self, stage: str) -> None:
+        """At the start of fit, take the standardisation from a logreg data module (other data: raw features)."""
         datamodule = self.trainer.datamodule
-        if stage == "fit" and datamodule is not None and hasattr(datamodule, "feature_stats"):
+        if stage == "fit" and isinstance(datamodule, IndexedDataModule):
             stats = datamodule.feature_stats()
             if stats is not None:
                 self.set_standardization(*stats)
@@ -114,7 +117,8 @@ class LogisticRegression(LightningModule):
         """Loss of one batch; the stage's metrics are updated here and logged once per epoch.
 
         Calling ``self.log`` on every step costs about half a millisecond of Lightning bookkeeping, more than
-        the whole step of a linear model on 4,096 rows, so steps only update torchmetrics state.
+        the whole step of a linear model on 4,096 rows, so steps only update torchmetrics state. (On a GPU a
+        training step still synchronises once: the non-finite check in :meth:`training_step`.)
         """
         x, y = batch
         logits = self.logits(x)
@@ -134,7 +138,9 @@ class LogisticRegression(LightningModule):
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, "train")
-        if not torch.isfinite(loss):  # stop here: the optimizer step would poison the weights
+        # Stop at the failing step, before the optimizer step poisons the weights. This is the one deliberate
+        # synchronisation per training step on a GPU: a check without it could only stop steps later.
+        if not torch.isfinite(loss):
             raise NonFiniteTrainingError(
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 "lower the learning rate (the last finite checkpoint is kept)"
@@ -164,7 +170,7 @@ class LogisticRegression(LightningModule):
         # Runs after this epoch's validation, so hp_metric already holds the best validation accuracy; a run
         # without validation ranks by its best training accuracy instead.
         values = self._log_epoch("train")
-        if self.trainer.num_val_batches == [] or sum(self.trainer.num_val_batches) == 0:
+        if sum(self.trainer.num_val_batches) == 0:
             self._log_best_accuracy(values["train_acc"])
         self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
         if self.hparams.n_inputs == 1:

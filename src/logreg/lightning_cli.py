@@ -1,0 +1,337 @@
+"""``logreg fit|validate|test|predict``: a LightningCLI over the model and the data modules.
+
+With no config at all, ``logreg fit`` runs the tutorial's experiment (seed 0, 50 epochs, SGD lr 2, batch 2)
+on a stratified train/val/test split, logs to ``./lightning_logs/version_N``, prints a summary and tests the
+best checkpoint. :func:`logreg.cli.main` turns user mistakes into one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pickle
+import re
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from jsonargparse import Namespace
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
+
+from logreg.callbacks import CSVPredictionWriter, TrainingFigures
+from logreg.data import IndexedDataModule
+from logreg.loggers import HparamsCallback, claim_version
+from logreg.model import LogisticRegression
+
+CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
+
+
+def trainer_defaults() -> dict[str, Any]:
+    """The Trainer's defaults for logreg (fresh callback objects for every CLI)."""
+    return {
+        "max_epochs": 50,
+        "accelerator": "auto",
+        "logger": {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            # hparams are logged once per run by HparamsCallback (the whole config, hp_metric and test accuracy)
+            "init_args": {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False, "log_graph": True},
+        },
+        # The data modules shard batches across DDP ranks themselves (EpochBatches), exactly once per row.
+        "use_distributed_sampler": False,
+        # Validation runs the training step's own code; a two-batch sanity pass over a tiny split only produces
+        # single-class metric warnings.
+        "num_sanity_val_steps": 0,
+        "log_every_n_steps": 1,  # everything is logged per epoch; this only silences a warning about short epochs
+        "enable_model_summary": False,  # two parameters need no table
+        # Lightning's progress bar on a terminal; none in pipes, logs and CI, where it only spams redraws.
+        "enable_progress_bar": sys.stderr.isatty(),
+        # last.ckpt is rewritten after every epoch: the resume point. (Lightning >= 2.5 writes ModelCheckpoint's
+        # own save_last only when the monitored metric improves, which would resume from a stale epoch.)
+        "callbacks": [TrainingFigures(), ModelCheckpoint(filename="last", enable_version_counter=False)],
+    }
+
+
+def monitor_for(val_fraction: float) -> str:
+    """The metric that picks the best checkpoint: validation loss, or training loss without a validation split."""
+    return "val_loss" if val_fraction > 0 else "train_loss"
+
+
+class LogRegTrainer(Trainer):
+    """Lightning's Trainer, whose ``predict`` can also stream the predictions into a CSV file.
+
+    LightningCLI makes each subcommand's flags from the trainer method's signature, so these two arguments are
+    ``logreg predict --predictions FILE [--overwrite true]``.
+    """
+
+    def predict(
+        self,
+        model: LightningModule | None = None,
+        dataloaders: Any = None,
+        datamodule: LightningDataModule | None = None,
+        return_predictions: bool | None = None,
+        ckpt_path: str | None = None,
+        weights_only: bool | None = None,
+        predictions: str | None = None,
+        overwrite: bool = False,
+    ) -> Any:
+        """Run inference on your data; with ``predictions``, also write them to that CSV file.
+
+        Args:
+            predictions: write ``probability,predicted_label[,label]`` rows, in input order, to this CSV file.
+            overwrite: replace an existing ``predictions`` file.
+        """
+        if predictions:
+            writer = CSVPredictionWriter(predictions, overwrite=overwrite)
+            writer.check_target()
+            self.callbacks.append(writer)
+        return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
+
+
+class LogRegCLI(LightningCLI):
+    """LightningCLI for logreg: the data's feature count linked into the model, the best and the last checkpoint,
+    checkpoints checked before use, each run in a directory of its own (a resumed run in its old one), summaries.
+
+    Only LightningCLI's public hooks are used. ``--ckpt_path`` is logreg's own argument (``subcommands()`` skips
+    Lightning's), so that a checkpoint is loaded once, safely, before anything is built from it.
+    """
+
+    checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, once checked
+    claimed_run: Path | None = None  # the version directory this process created for its run
+    configured_logger: Namespace | None = None  # the logger's config as given, before the run directory is set
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self.release_unstarted_run()
+            raise
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        handled_here = {"model", "datamodule", "ckpt_path", "weights_only"}
+        return {
+            "fit": handled_here | {"train_dataloaders", "val_dataloaders"},
+            "validate": handled_here | {"dataloaders", "verbose"},
+            "test": handled_here | {"dataloaders", "verbose"},
+            "predict": handled_here | {"dataloaders", "return_predictions"},
+        }
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--ckpt_path", type=str | None, default=None,
+            help="Checkpoint to resume (fit) or to evaluate; loaded with weights_only=True, never runs code.",
+        )  # fmt: skip
+        parser.set_defaults({"data": {"class_path": "logreg.data.ThresholdDataModule"}})
+        parser.link_arguments("data.n_features", "model.n_inputs", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {"checkpoint.filename": "best-epoch={epoch}-step={step}", "checkpoint.auto_insert_metric_name": False}
+        )
+        parser.link_arguments("data.val_fraction", "checkpoint.monitor", compute_fn=monitor_for, apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then load ``--ckpt_path`` (once) and take the model's hyperparameters from it."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or ckpt_path in CHECKPOINT_KEYWORDS:
+            return
+        self.checkpoint = check_checkpoint(ckpt_path)
+        hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
+        if hparams:
+            self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def before_instantiate_classes(self) -> None:
+        logger = self.config[self.config.subcommand].trainer.get("logger")
+        if not isinstance(logger, Namespace) or not logger.class_path.endswith("TensorBoardLogger"):
+            return
+        self.configured_logger = logger.clone()
+        args = logger.init_args
+        run = resumed_run(self.config[self.config.subcommand].get("ckpt_path")) if self.subcommand == "fit" else None
+        if run is not None:  # a resumed run logs into its own directory: same TensorBoard run, "best" keeps history
+            if (Path(args.save_dir) / (args.name or "")).resolve() != run.parent:
+                args.save_dir, args.name = str(run.parent.parent), run.parent.name
+            args.version = run.name  # (the configured save_dir keeps the checkpoint's dirpath spelled as saved)
+            self.save_config_kwargs["overwrite"] = True
+        elif args.get("version") is None and rank_zero_only.rank == 0:
+            root = Path(args.save_dir) / (args.name or "")
+            args.version = claim_version(root)
+            self.claimed_run = root / f"version_{args.version}"
+
+    def after_instantiate_classes(self) -> None:
+        """The saved config.yaml keeps the logger as configured: run again, it makes a new run, not this one."""
+        if self.configured_logger is not None:
+            self.config[self.subcommand].trainer.logger = self.configured_logger
+
+    def release_unstarted_run(self) -> None:
+        """Remove the claimed run directory of a command that failed before its run started (no config.yaml)."""
+        run = self.claimed_run
+        if run is not None and run.is_dir() and not (run / "config.yaml").exists():
+            shutil.rmtree(run, ignore_errors=True)
+            with contextlib.suppress(OSError):  # and lightning_logs/ itself, when the claim made it and it is empty
+                run.parent.rmdir()
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        self._check_checkpoint_matches_data()  # before the Trainer prints anything
+        return super().instantiate_trainer(**kwargs)
+
+    def _check_checkpoint_matches_data(self) -> None:
+        if self.checkpoint is None:
+            return
+        trained = self.checkpoint.get("hyper_parameters", {}).get("n_inputs")
+        given = self.model.hparams.n_inputs
+        if trained is not None and trained != given:
+            ckpt_path = self.config[self.subcommand].ckpt_path
+            raise ValueError(f"{ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
+
+    def _ckpt_path(self) -> str | None:
+        return self.config[self.subcommand].get("ckpt_path")
+
+    def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
+        self.trainer.fit(model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True)
+
+    def validate(self, model: LightningModule, datamodule: LightningDataModule) -> None:
+        results = self.trainer.validate(
+            model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True, verbose=False
+        )
+        print_results(self.trainer, results)
+
+    def test(self, model: LightningModule, datamodule: LightningDataModule) -> None:
+        results = self.trainer.test(
+            model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True, verbose=False
+        )
+        print_results(self.trainer, results)
+
+    def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+        self.trainer.predict(model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True,
+                             return_predictions=False, **kwargs)  # fmt: skip
+        path = kwargs.get("predictions")
+        if self.trainer.is_global_zero:
+            print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
+
+    def after_fit(self) -> None:
+        trainer, datamodule = self.trainer, self.datamodule
+        if trainer.interrupted:
+            return
+        if trainer.is_global_zero:
+            print(fit_summary(trainer, self.model), flush=True)
+        if isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
+            ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
+            results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True, verbose=False)
+            print_results(trainer, results)
+
+
+def resumed_run(ckpt_path: str | None) -> Path | None:
+    """``RUN`` for ``--ckpt_path RUN/checkpoints/X.ckpt`` when RUN is a logreg run directory (has config.yaml)."""
+    if not ckpt_path or ckpt_path in CHECKPOINT_KEYWORDS:
+        return None
+    path = Path(ckpt_path).resolve()
+    run = path.parent.parent
+    return run if path.parent.name == "checkpoints" and (run / "config.yaml").is_file() else None
+
+
+def check_checkpoint(path: str) -> dict[str, Any]:
+    """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, not a checkpoint.
+
+    ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
+    anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        reason = f"it would load {found.group(1)}" if found else "it holds more than tensors and plain values"
+        raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line(err)})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def print_results(trainer: Trainer, results: list[dict[str, float]]) -> None:
+    if trainer.is_global_zero and results:
+        print(format_rows({k: v for k, v in sorted(results[0].items()) if "/" not in k}), flush=True)
+
+
+def format_rows(rows: dict[str, Any]) -> str:
+    """``key  value`` lines with the keys padded to one column."""
+    width = max(map(len, rows), default=0)
+    return "\n".join(f"{key:<{width}}  {_fmt(value)}" for key, value in rows.items())
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def fit_summary(trainer: Trainer, model: LogisticRegression) -> str:
+    """Final metrics, learned parameters, the best checkpoint and how to open TensorBoard."""
+    metrics = trainer.callback_metrics
+    rows: dict[str, Any] = {
+        name: metrics[name] for name in ("train_loss", "train_acc", "val_loss", "val_acc") if name in metrics
+    }
+    datamodule = trainer.datamodule
+    if isinstance(datamodule, IndexedDataModule) and datamodule.classes != ["0", "1"]:
+        rows["labels"] = f"0 = {datamodule.classes[0]!r}, 1 = {datamodule.classes[1]!r}"
+    weight, bias = model.coefficients()
+    rows["weight"] = ", ".join(f"{w:.4f}" for w in weight.tolist()[:8]) + (" ..." if len(weight) > 8 else "")
+    rows["bias"] = bias
+    if len(weight) == 1:
+        rows["decision boundary"] = model.decision_boundary()
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.best_model_path:
+        rows["best checkpoint"] = checkpoint.best_model_path
+    if trainer.logger is not None and trainer.logger.log_dir:
+        rows["tensorboard"] = f"tensorboard --logdir {Path(trainer.logger.log_dir).parent}"
+    return format_rows(rows)
+
+
+def quiet_known_noise() -> None:
+    """Silence messages that say nothing to a logreg user: the seed (it is in config.yaml), Lightning's
+    "GPU available"/tips/restoring info lines (the summary says what matters) and known harmless warnings."""
+    warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
+    warnings.filterwarnings("ignore", message=r".*multiple `ModelCheckpoint` callbacks")  # the first is "best"
+    warnings.filterwarnings("ignore", message=r".*configure_optimizers` will be overridden by")  # --optimizer's job
+    warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
+    # Batches are one gather each in the main process; worker processes would only add copies and start-up.
+    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck")
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")  # main(args) in Python
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")  # test/predict never checkpoint
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+
+
+def build_cli(args: list[str] | None = None) -> LogRegCLI:
+    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand."""
+    return LogRegCLI(
+        LogisticRegression,
+        IndexedDataModule,
+        subclass_mode_data=True,
+        trainer_class=LogRegTrainer,
+        trainer_defaults=trainer_defaults(),
+        save_config_callback=HparamsCallback,
+        seed_everything_default=0,
+        parser_kwargs={"exit_on_error": False, "allow_abbrev": False, "description": DESCRIPTION},
+        args=args,
+    )
+
+
+DESCRIPTION = """Logistic regression with cross-entropy, as a Lightning project.
+Also: `logreg convert SOURCE OUT_DIR [--label NAME]` turns a CSV or Parquet file into a memory-mapped
+x.npy/y.npy directory for --data.path (see `logreg convert --help`)."""
+
+
+def first_line(err: BaseException) -> str:
+    return (str(err).strip() or type(err).__name__).splitlines()[0]

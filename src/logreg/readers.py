@@ -1,0 +1,826 @@
+"""One reader for the user's data files, on pyarrow: CSV, Parquet, ``.npz``, or a memory-mapped ``x.npy`` directory.
+
+:func:`read_table` reads a file into a :class:`Table`; :func:`convert` streams a CSV or Parquet file into an
+``x.npy``/``y.npy``/``meta.json`` directory that :func:`read_table` memory-maps, for data larger than memory.
+
+CSV and Parquet files have named columns: the ``label`` column is the target, read as text so that every spelling
+survives (``100000000`` and ``100000001`` stay two classes), and every other column is a numeric feature, read as
+float64 and stored as float32. A value that is not finite *after* that conversion (``nan``, ``inf``, ``1e39``) is
+an error, as is a third label value or a single one. A file without the label column is valid (for predict).
+
+Every problem in a file is a :class:`DataFileError` (a ``ValueError``; ``FileNotFoundError`` for a missing path)
+with a one-line message naming the file, the row and the column. A CSV row is numbered as a text editor or a
+spreadsheet shows it: the header is row 1 and blank lines count, although pyarrow skips them (a quoted value that
+spans lines shifts the numbers below it, since rows are counted as physical lines). Parquet rows are numbered from 1.
+
+Good files take pyarrow's fast path only. Finding *where* a problem is happens on the error path: the CSV is read
+again with every cell as bytes to find the first bad cell (or pyarrow's ``invalid_row_handler`` reports the ragged
+row), and its lines are counted to turn pyarrow's row index into a line number. Neither builds a Python list of
+cells. Reading holds at most two float32 copies of the features (the blocks, then the joined array) next to one
+block of the file; :func:`convert` holds one block and one byte per row, whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn, Protocol, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+BLOCK_SIZE = 1 << 20  # bytes of CSV per pyarrow block; a row must fit in one, so blocks grow when a row is longer
+MAX_BLOCK_SIZE = 1 << 30  # pyarrow's block size is an int32
+BATCH_ROWS = 65536  # Parquet rows per record batch
+CHUNK_ROWS = 16384  # rows per chunk when checking a (memory-mapped) array
+SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 text before pyarrow is asked to parse it
+TRUE_FALSE = {"false": 0, "true": 1}
+NO_CLASSES = ["0", "1"]  # the classes of data without labels
+META_FORMAT = 1
+
+T = TypeVar("T")
+
+
+class DataFileError(ValueError):
+    """A problem in the user's data file."""
+
+
+class Table(NamedTuple):
+    """The data of one file.
+
+    ``features`` is (N, D) float32 and C-contiguous; for an ``x.npy`` directory it is a read-only ``np.memmap``
+    (in the dtype ``x.npy`` was saved with: rows are converted to float32 when they are read). ``labels`` is (N,)
+    float32 of 0/1, or None when the file has no label column or no ``y``. ``classes[k]`` is the original text of
+    class k (``["0", "1"]`` without labels).
+    """
+
+    features: np.ndarray
+    labels: np.ndarray | None
+    classes: list[str]
+    feature_names: list[str]
+
+
+# --------------------------------------------------------------------------------------------------- public API
+
+
+def read_table(
+    path: str | Path, label: str = "label", *, block_size: int = BLOCK_SIZE, batch_rows: int = BATCH_ROWS
+) -> Table:
+    """Read and check the data at ``path``.
+
+    A directory holds ``x.npy`` (memory-mapped), optionally ``y.npy`` and the ``meta.json`` of :func:`convert`; an
+    ``.npz`` holds arrays ``x`` and ``y``; ``.parquet``/``.pq`` is Parquet; anything else is read as a CSV with a
+    header row. ``label`` names the label column of a CSV or Parquet file. ``block_size`` (CSV bytes) and
+    ``batch_rows`` (Parquet rows) set how much is parsed at a time; they change nothing in the result.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found")
+    if path.is_dir():
+        return _read_npy_directory(path)
+    if path.suffix.lower() == ".npz":
+        return _read_npz(path)
+    return _growing_blocks(lambda size: _read_stream(_open_source(path, label, size, batch_rows)), block_size)
+
+
+def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Map label strings to 0/1 and return ``(labels, classes)`` with ``classes[k]`` the original value of class k.
+
+    ``"1"``, ``"1.0"`` and ``" 1 "`` are one class, and so are ``"True"`` and ``"true"``; a class is named by its
+    first spelling. Numbers are ordered numerically, true/false by meaning, any other text sorted. ``rows[i]`` is
+    the spreadsheet row of ``values[i]`` for messages (default ``i + 2``, the first data row under a header).
+    """
+    rows = rows if rows is not None else range(2, len(values) + 2)
+    coder = _LabelCoder(where, lambda i: rows[i])
+    codes = coder.add(pa.array(list(values), pa.string()), 0)
+    mapping, classes = coder.finish()
+    return mapping[codes].astype(np.float32), classes
+
+
+def convert(
+    source: str | Path,
+    out_dir: str | Path,
+    label: str = "label",
+    *,
+    block_size: int = BLOCK_SIZE,
+    batch_rows: int = BATCH_ROWS,
+) -> Table:
+    """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1) and ``meta.json``.
+
+    The checks and messages are :func:`read_table`'s. Memory stays at one block of the source (``block_size`` CSV
+    bytes or ``batch_rows`` Parquet rows) plus one byte per row, whatever the size of the file. ``x.npy`` is
+    created by ``numpy.lib.format.open_memmap`` with its final shape, so the rows are counted first: Parquet's
+    metadata has the count; a CSV gets a first pyarrow pass that parses the rows but converts only one column.
+    The rows are then written to the file at their offsets (pages written through one large memory map would
+    count towards the process's resident memory until it ends). Label classes are decided while streaming; y is
+    remapped at the end, when their order is known. ``meta.json`` keeps the classes and the feature names.
+
+    Everything is written into a temporary directory beside ``out_dir`` and renamed into place at the end, so a
+    failure leaves nothing behind. An existing ``out_dir`` that is not empty is refused before the source is read.
+    A source without the label column is converted without ``y.npy`` (data for predict). Returns the written
+    directory as :func:`read_table` reads it.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise DataFileError(f"{out_dir}: already exists; choose a new directory")
+    if not out_dir.parent.is_dir():
+        raise DataFileError(f"{out_dir}: parent directory {out_dir.parent} does not exist")
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: file not found")
+    if source.is_dir() or source.suffix.lower() == ".npz":
+        raise DataFileError(f"{source}: convert reads a CSV or Parquet file; a directory or .npz is read as it is")
+    _growing_blocks(lambda size: _convert(_open_source(source, label, size, batch_rows), out_dir), block_size)
+    return read_table(out_dir)
+
+
+# ----------------------------------------------------------------------------------------- streaming sources
+
+
+class _Source(Protocol):
+    """A CSV or Parquet file, read in batches of checked float32 features and label text."""
+
+    path: Path
+    label: str
+    feature_names: list[str]
+    has_label: bool
+
+    def count_rows(self) -> int: ...
+
+    def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]: ...
+
+    def row_of(self, index: int) -> int: ...
+
+
+def _open_source(path: Path, label: str, block_size: int, batch_rows: int) -> _Source:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return _ParquetSource(path, label, batch_rows)
+    return _CsvSource(path, label, block_size)
+
+
+def _read_stream(source: _Source) -> Table:
+    """All of a source in memory: features concatenated from the batches, labels coded as they pass."""
+    blocks: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    coder = _LabelCoder(f"{source.path}, column {source.label!r}", source.row_of) if source.has_label else None
+    done = 0
+    for block, labels in source.batches():
+        blocks.append(block)
+        if coder is not None and labels is not None:
+            codes.append(coder.add(labels, done))
+        done += len(block)
+    if not blocks:
+        raise _no_rows(source)
+    features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    del blocks
+    if coder is None:
+        return Table(features, None, list(NO_CLASSES), source.feature_names)
+    mapping, classes = coder.finish()
+    return Table(features, mapping[np.concatenate(codes)].astype(np.float32), classes, source.feature_names)
+
+
+def _convert(source: _Source, out_dir: Path) -> None:
+    """Write ``source`` into a temporary directory beside ``out_dir``, then rename it to ``out_dir``."""
+    n_rows = source.count_rows()
+    if n_rows == 0:
+        raise _no_rows(source)
+    temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        classes = _write_arrays(source, n_rows, temp)
+        meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
+                "classes": classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
+        (temp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        if out_dir.is_dir():
+            out_dir.rmdir()  # empty (checked before reading); fails, keeping both, if something appeared meanwhile
+        temp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:
+    """``x.npy`` and ``y.npy`` of ``source`` (which has ``n_rows`` rows) in ``directory``; returns the classes."""
+    x = np.lib.format.open_memmap(directory / "x.npy", mode="w+", dtype=np.float32,
+                                  shape=(n_rows, len(source.feature_names)))  # fmt: skip
+    data_offset = x.offset
+    del x  # the header is written and the file has its size; the rows go in with plain writes
+    codes = np.zeros(n_rows, dtype=np.int8) if source.has_label else None  # provisional until the classes are known
+    coder = _LabelCoder(f"{source.path}, column {source.label!r}", source.row_of)
+    done = 0
+    with (directory / "x.npy").open("r+b") as handle:
+        handle.seek(data_offset)
+        for block, labels in source.batches():
+            if done + len(block) > n_rows:
+                raise DataFileError(f"{source.path}: the file changed while it was converted (more than {n_rows} rows)")
+            block.tofile(handle)
+            if codes is not None and labels is not None:
+                codes[done : done + len(block)] = coder.add(labels, done)
+            done += len(block)
+    if done != n_rows:
+        raise DataFileError(f"{source.path}: the file changed while it was converted ({done} rows, not {n_rows})")
+    if codes is None:
+        return list(NO_CLASSES)
+    mapping, classes = coder.finish()
+    np.save(directory / "y.npy", mapping[codes])
+    return classes
+
+
+def _no_rows(source: _Source) -> DataFileError:
+    if isinstance(source, _CsvSource):
+        return DataFileError(f"{source.path}: header only, no data rows")
+    return DataFileError(f"{source.path}: no data rows")
+
+
+class _RowTooLong(DataFileError):
+    """A CSV row does not fit in one pyarrow block; :func:`_growing_blocks` retries with larger blocks."""
+
+
+def _growing_blocks(read: Callable[[int], T], block_size: int) -> T:
+    """``read(block_size)``, again with four times larger blocks while a CSV row is longer than a block."""
+    while True:
+        try:
+            return read(block_size)
+        except _RowTooLong:
+            if block_size >= MAX_BLOCK_SIZE:
+                raise
+            block_size = min(4 * block_size, MAX_BLOCK_SIZE)
+
+
+# ---------------------------------------------------------------------------------------------------- CSV
+
+
+class _CsvSource:
+    """A CSV file with a header row, parsed by ``pyarrow.csv.open_csv`` one block at a time.
+
+    pyarrow trims spaces and tabs around numbers, skips blank lines and accepts ``nan``/``inf`` spellings
+    (which the finiteness check then rejects). ``#`` starts no comment, and a quoted value may hold newlines.
+    """
+
+    def __init__(self, path: Path, label: str, block_size: int) -> None:
+        self.path, self.label, self.block_size = path, label, block_size
+        problem = _not_utf8(path, SNIFF_BYTES)
+        if problem:
+            raise DataFileError(f"{path}: not a text CSV file (expected UTF-8; {problem})")
+        self.raw_names = self._header()
+        names = [name.strip() for name in self.raw_names]
+        _check_unique(names, path)
+        self.has_label = label in names
+        self.label_index = names.index(label) if self.has_label else -1
+        self.feature_index = [j for j, name in enumerate(names) if name != label]
+        self.feature_names = [names[j] for j in self.feature_index]
+        if not self.feature_names:
+            raise DataFileError(f"{path}: no feature columns besides the label column {label!r}")
+
+    def _open(
+        self, column_types: dict[str, pa.DataType], include: list[str] | None = None, handler: Any = None
+    ) -> pa_csv.CSVStreamingReader:
+        """A streaming reader; with an invalid-row ``handler`` it runs serially, so that rows have numbers."""
+        return pa_csv.open_csv(
+            self.path,
+            read_options=pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
+            convert_options=pa_csv.ConvertOptions(column_types=column_types, include_columns=include or [],
+                                                  null_values=[], strings_can_be_null=False),
+        )  # fmt: skip
+
+    def _header(self) -> list[str]:
+        """The column names, as pyarrow reads them (it infers types from the first block: ragged rows skipped)."""
+        try:
+            with self._open({}, handler=lambda row: "skip") as reader:
+                return list(reader.schema.names)
+        except pa.ArrowException as err:
+            self._fail(err)
+        except UnicodeDecodeError as err:  # a header longer than the sniffed start, not UTF-8
+            raise DataFileError(
+                f"{self.path}: not a text CSV file (expected UTF-8; {err.reason} in the header)"
+            ) from None
+
+    def count_rows(self) -> int:
+        """The number of data rows, by a pyarrow pass that converts only one column (as bytes)."""
+        column = self.raw_names[self.label_index if self.has_label else self.feature_index[0]]
+        try:
+            with self._open({column: pa.binary()}, include=[column]) as reader:
+                return sum(batch.num_rows for batch in reader)
+        except pa.ArrowException as err:
+            self._fail(err)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
+        types = {self.raw_names[j]: pa.float64() for j in self.feature_index}
+        if self.has_label:
+            types[self.raw_names[self.label_index]] = pa.string()
+        done = 0
+        try:
+            with self._open(types) as reader:
+                for batch in reader:
+                    block = _float32_block([batch.column(j) for j in self.feature_index])
+                    if not np.isfinite(block).all():
+                        self._locate()  # raises, naming the cell as it is written
+                        row, k = np.argwhere(~np.isfinite(block))[0]
+                        raise DataFileError(f"{self.path}, row {self.row_of(done + row)}, column "
+                                            f"{self.feature_names[k]!r}: not a finite float32 number")  # fmt: skip
+                    yield block, batch.column(self.label_index) if self.has_label else None
+                    done += len(block)
+        except pa.ArrowException as err:
+            self._fail(err)
+
+    def row_of(self, index: int) -> int:
+        return _csv_line(self.path, index)
+
+    def _fail(self, err: pa.ArrowException) -> NoReturn:
+        """Turn a pyarrow error into a :class:`DataFileError` that names the row and column."""
+        message = str(err)
+        if "straddl" in message:  # "straddling object straddles two block boundaries (try to increase block size?)"
+            raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
+        if "Empty CSV file" in message:  # or "Empty CSV file or block": a header longer than a block says that too
+            if _has_text(self.path):
+                raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
+            raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
+        if "UTF8" not in message and hasattr(self, "raw_names"):
+            self._locate()
+        problem = _not_utf8(self.path)
+        if problem:
+            raise DataFileError(f"{self.path}: not a text CSV file (expected UTF-8; {problem})") from None
+        raise DataFileError(f"{self.path}: not a readable CSV file ({_one_line(message)})") from None
+
+    def _locate(self) -> None:
+        """Read the file again with every cell as bytes and raise for its first bad row or cell, if it has one.
+
+        Ragged rows are skipped and noted by pyarrow's ``invalid_row_handler``; a bad cell is reported instead when
+        it comes before the first of them (only rows before it keep their index), so the answer does not depend
+        on where the blocks end.
+        """
+        ragged: list[Any] = []  # pyarrow's InvalidRow: .number counts the header as 1 and skips blank lines
+
+        def handler(row: Any) -> str:
+            ragged.append(row)
+            return "skip"
+
+        offset = 0  # rows before the batch
+        try:
+            with self._open(dict.fromkeys(self.raw_names, pa.binary()), handler=handler) as reader:
+                for batch in reader:
+                    first_ragged = ragged[0].number - 2 if ragged else None
+                    self._check_cells(batch, offset, first_ragged)
+                    if first_ragged is not None and first_ragged <= offset + batch.num_rows:
+                        break
+                    offset += batch.num_rows
+        except pa.ArrowException as err:
+            if "straddl" in str(err):
+                raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
+            return
+        if ragged:
+            row = ragged[0]
+            raise DataFileError(
+                f"{self.path}, row {self.row_of(row.number - 2)}: {row.actual_columns} "
+                f"column{'s' if row.actual_columns != 1 else ''}, but the header has {row.expected_columns}"
+            )
+
+    def _check_cells(self, batch: pa.RecordBatch, offset: int, before: int | None) -> None:
+        """Raise for the first cell of ``batch`` (rows ``offset`` on, up to row ``before``) that is not a finite
+        float32 number."""
+        found = [(*problem, k) for k, j in enumerate(self.feature_index) if (problem := _cell_problem(batch.column(j)))]
+        if found:
+            index, what, k = min(found, key=lambda item: (item[0], item[2]))  # the first row, then the first column
+            if before is None or offset + index < before:
+                raise DataFileError(
+                    f"{self.path}, row {self.row_of(offset + index)}, column {self.feature_names[k]!r}: {what}"
+                )
+
+
+def _cell_problem(cells: pa.Array) -> tuple[int, str] | None:
+    """``(index, description)`` of the first cell that is not a number, or not a finite float32 one."""
+    try:
+        values = _parse_float64(cells)
+        end = len(cells)
+    except pa.ArrowInvalid:
+        end = _first_failure(cells, _parse_float64)
+        values = _parse_float64(cells.slice(0, end))
+    numbers = values.to_numpy(zero_copy_only=False)
+    with np.errstate(over="ignore"):
+        bad = np.flatnonzero(~np.isfinite(numbers.astype(np.float32)))
+    if len(bad):
+        i = int(bad[0])
+        kind = "a finite number" if not math.isfinite(numbers[i]) else "a finite float32 number"
+        return i, f"{_cell_text(cells[i]).strip()!r} is not {kind}"
+    if end < len(cells):
+        return end, f"not a number: {_cell_text(cells[end])!r}"
+    return None
+
+
+def _parse_float64(cells: pa.Array) -> pa.Array:
+    """Cells (bytes) as float64 the way pyarrow's CSV reader converts them: spaces and tabs around are ignored."""
+    return pc.cast(pc.utf8_trim(pc.cast(cells, pa.string()), " \t"), pa.float64())
+
+
+def _first_failure(cells: pa.Array, parse: Callable[[pa.Array], Any]) -> int:
+    """The index of the first cell that ``parse`` rejects, given that it rejects the whole array (bisection)."""
+    low, high = 0, len(cells)  # the first failure is in [low, high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            parse(cells.slice(low, middle - low))
+            low = middle
+        except pa.ArrowInvalid:
+            high = middle
+    return low
+
+
+def _cell_text(cell: pa.Scalar) -> str:
+    value = cell.as_py()
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
+
+
+def _csv_line(path: Path, index: int) -> int:
+    """The line number of data row ``index`` (0-based, as pyarrow counts rows: without the header or blank lines).
+
+    Lines end in ``\\n``, ``\\r\\n`` or ``\\r``, as for pyarrow; the header is the first line that is not blank.
+    """
+    seen = -2  # data rows passed, counting from the header as row -1
+    number = 0
+    with path.open(encoding="utf-8", errors="replace", newline=None) as handle:
+        for number, line in enumerate(handle, 1):
+            if line == "\n":
+                continue
+            seen += 1
+            if seen == index:
+                return number
+    return number + 1
+
+
+def _not_utf8(path: Path, limit: int | None = None) -> str | None:
+    """Why the file (its first ``limit`` bytes) is not UTF-8 text, e.g. ``'invalid start byte at byte 1'``."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    start = 0  # file offset of chunk[0]
+    with path.open("rb") as handle:
+        while chunk := handle.read(BLOCK_SIZE if limit is None else min(BLOCK_SIZE, limit - start)):
+            nul = chunk.find(b"\0")
+            try:
+                decoder.decode(chunk if nul < 0 else chunk[:nul])
+            except UnicodeDecodeError as err:
+                pending = len(err.object) - len(chunk if nul < 0 else chunk[:nul])
+                return f"{err.reason} at byte {start - pending + err.start}"
+            if nul >= 0:
+                return f"NUL byte at byte {start + nul}"
+            start += len(chunk)
+        if limit is None or start < limit:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as err:
+                return f"{err.reason} at the end"
+    return None
+
+
+def _has_text(path: Path) -> bool:
+    """Whether the file holds more than line ends."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(BLOCK_SIZE):
+            if chunk.strip(b"\r\n"):
+                return True
+    return False
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n"))
+
+
+def _check_unique(names: list[str], path: Path) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataFileError(f"{path}: column name {name!r} appears twice in the header")
+        seen.add(name)
+
+
+def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
+    """Float64 columns as one (rows, columns) C-contiguous float32 array (overflow gives inf, checked later)."""
+    block = np.empty((len(columns[0]) if columns else 0, len(columns)), dtype=np.float32)
+    with np.errstate(over="ignore"):
+        for j, column in enumerate(columns):
+            block[:, j] = column.to_numpy(zero_copy_only=False)
+    return block
+
+
+# ------------------------------------------------------------------------------------------------- Parquet
+
+
+class _ParquetSource:
+    """A Parquet file: numeric feature columns and a label column of any type that casts to text."""
+
+    def __init__(self, path: Path, label: str, batch_rows: int) -> None:
+        self.path, self.label, self.batch_rows = path, label, batch_rows
+        try:
+            self.file = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as err:
+            raise DataFileError(f"{path}: not a readable Parquet file ({_one_line(str(err))})") from None
+        schema = self.file.schema_arrow
+        _check_unique(schema.names, path)
+        self.has_label = label in schema.names
+        self.feature_names = [name for name in schema.names if name != label]
+        if not self.feature_names:
+            raise DataFileError(f"{path}: no feature columns besides the label column {label!r}")
+        for name in self.feature_names:
+            kind = schema.field(name).type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+                    or pa.types.is_decimal(kind)):  # fmt: skip
+                raise DataFileError(f"{path}, column {name!r}: type {kind} is not numeric")
+
+    def count_rows(self) -> int:
+        return self.file.metadata.num_rows
+
+    def row_of(self, index: int) -> int:
+        return index + 1
+
+    def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
+        columns = self.feature_names + ([self.label] if self.has_label else [])
+        offset = 0
+        try:
+            for batch in self.file.iter_batches(batch_size=self.batch_rows, columns=columns):
+                features = [self._numbers(batch.column(name), name, offset) for name in self.feature_names]
+                yield _float32_block(features), self._labels(batch.column(self.label)) if self.has_label else None
+                offset += batch.num_rows
+        except (pa.ArrowException, OSError) as err:
+            raise DataFileError(f"{self.path}: not a readable Parquet file ({_one_line(str(err))})") from None
+
+    def _numbers(self, column: pa.Array, name: str, offset: int) -> pa.Array:
+        """The column as float64, checked: no nulls, finite as float32."""
+
+        def where(index: int) -> str:
+            return f"{self.path}, row {self.row_of(offset + index)}, column {name!r}"
+
+        if column.null_count:
+            first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+            raise DataFileError(f"{where(first)}: missing value (null)")
+        values = pc.cast(column, pa.float64())
+        numbers = values.to_numpy(zero_copy_only=False)
+        with np.errstate(over="ignore"):
+            bad = np.flatnonzero(~np.isfinite(numbers.astype(np.float32)))
+        if len(bad):
+            i = int(bad[0])
+            kind = "a finite number" if not math.isfinite(numbers[i]) else "a finite float32 number"
+            raise DataFileError(f"{where(i)}: {str(float(numbers[i]))!r} is not {kind}")
+        return values
+
+    def _labels(self, column: pa.Array) -> pa.Array:
+        try:
+            return pc.cast(column, pa.string())
+        except pa.ArrowException as err:
+            raise DataFileError(
+                f"{self.path}, column {self.label!r}: labels of type {column.type} are not text ({_one_line(str(err))})"
+            ) from None
+
+
+# -------------------------------------------------------------------------------------------------- labels
+
+
+class _LabelCoder:
+    """Codes a label column 0/1 while it streams past, deciding its two classes on the way (see map_labels).
+
+    Codes are provisional (in order of first appearance) until :meth:`finish` gives the final order. A label
+    problem is kept until then, so that a problem in the features further on is reported first, as a reader that
+    checks all features before the labels would.
+    """
+
+    def __init__(self, where: str, row_of: Callable[[int], int]) -> None:
+        self.where, self.row_of = where, row_of
+        self.codes: dict[str | None, int] = {}  # cell text -> provisional code
+        self.keys: dict[str, int] = {}  # canonical class -> provisional code
+        self.names: list[str] = []  # provisional code -> first spelling
+        self.problem: DataFileError | None = None
+
+    def add(self, values: pa.Array, offset: int) -> np.ndarray:
+        """Provisional int8 codes of ``values``, which are the data rows from ``offset`` on."""
+        if self.problem is None:
+            try:
+                for text in pc.unique(values).to_pylist():
+                    if text not in self.codes:
+                        self.codes[text] = self._code(text, values, offset)
+                lookup = np.array(list(self.codes.values()), dtype=np.int8)
+                value_set = pa.array(list(self.codes), pa.string())
+                return lookup[pc.index_in(values, value_set=value_set).to_numpy(zero_copy_only=False)]
+            except DataFileError as err:
+                self.problem = err
+        return np.zeros(len(values), dtype=np.int8)
+
+    def _code(self, text: str | None, values: pa.Array, offset: int) -> int:
+        def row() -> int:  # the first row holding ``text``: only for a message
+            first = values.is_null() if text is None else pc.fill_null(pc.equal(values, text), False)
+            return self.row_of(offset + int(np.argmax(first.to_numpy(zero_copy_only=False))))
+
+        if text is None:
+            raise DataFileError(f"{self.where}, row {row()}: missing label (null)")
+        key = _label_key(text)
+        if key is None:
+            raise DataFileError(f"{self.where}, row {row()}: label {text.strip()!r} is not a finite value")
+        if key not in self.keys:
+            if len(self.keys) == 2:
+                seen = ", ".join(repr(name) for name in self.names)
+                raise DataFileError(
+                    f"{self.where}, row {row()}: third label value {text.strip()!r} "
+                    f"(labels must take two values; seen {seen})"
+                )
+            self.keys[key] = len(self.names)
+            self.names.append(text.strip())
+        return self.keys[key]
+
+    def finish(self) -> tuple[np.ndarray, list[str]]:
+        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code (int8) of class ``classes[k]``."""
+        if self.problem is not None:
+            raise self.problem
+        if len(self.names) < 2:
+            only = self.names[0] if self.names else ""
+            raise DataFileError(f"{self.where}: every label is {only!r}; training needs two classes")
+        ordered = sorted(self.keys, key=_label_order)
+        mapping = np.array([ordered.index(key) for key in self.keys], dtype=np.int8)
+        return mapping, [self.names[self.keys[key]] for key in ordered]
+
+
+def _label_key(value: str) -> str | None:
+    """The class of a label: ``"1"``, ``"1.0"`` and ``" 1 "`` are one, so are ``"True"`` and ``"true"``.
+
+    Whole numbers are compared exactly (``100000000000000001`` is not ``1e17``); None for nan and infinities.
+    """
+    text = value.strip()
+    if text.lower() in TRUE_FALSE:
+        return text.lower()
+    number = _label_number(text)
+    if number is None:
+        return text
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            return None
+        if number.is_integer():
+            return str(int(number))
+    return repr(number)
+
+
+def _label_number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
+
+
+def _label_order(key: str) -> tuple[int, int | float, str]:
+    """true/false by meaning, numbers numerically, before any other text in sorted order."""
+    if key in TRUE_FALSE:
+        return (0, TRUE_FALSE[key], "")
+    number = _label_number(key)
+    return (1, 0, key) if number is None else (0, number, "")
+
+
+# ------------------------------------------------------------------------------------------- .npz and .npy
+
+
+def _read_npz(path: Path) -> Table:
+    """``x`` (N, D) and optionally ``y`` (N,) from an ``.npz`` archive."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as err:
+        raise DataFileError(
+            f"{path}: not a readable .npz archive ({type(err).__name__}: {_one_line(str(err))})"
+        ) from None
+    if "x" not in arrays:
+        raise DataFileError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
+    x = _check_features(arrays["x"], path, "x")
+    features = np.ascontiguousarray(x, dtype=np.float32)
+    labels, classes = (None, list(NO_CLASSES)) if "y" not in arrays else _check_labels(arrays["y"], len(x), path, "y")
+    return Table(features, labels, classes, _default_names(x.shape[1]))
+
+
+def _read_npy_directory(path: Path) -> Table:
+    """Memory-map ``x.npy`` (checked in chunks: never read whole) and read ``y.npy`` and ``meta.json`` if there."""
+    x_path, y_path = path / "x.npy", path / "y.npy"
+    if not x_path.is_file():
+        raise DataFileError(f"{path}: directory has no x.npy (expected x.npy (rows, features) and y.npy (rows,))")
+    x = _check_features(_load_npy(x_path), x_path, "x")
+    meta = _read_meta(path / "meta.json", x.shape)
+    names = meta["feature_names"] if meta else _default_names(x.shape[1])
+    if not y_path.is_file():
+        return Table(x, None, list(NO_CLASSES), names)
+    y = _load_npy(y_path)
+    if meta is None:
+        labels, classes = _check_labels(y, len(x), y_path, "y")
+    else:
+        labels, classes = _check_codes(y, len(x), y_path, meta["classes"])
+    return Table(x, labels, classes, names)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as err:
+        raise DataFileError(
+            f"{path}: not a readable .npy array ({type(err).__name__}: {_one_line(str(err))})"
+        ) from None
+
+
+def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
+    """The ``meta.json`` written by :func:`convert` (None when there is none), checked against x's shape."""
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataFileError(f"{path}: not a readable meta.json ({_one_line(str(err))})") from None
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise DataFileError(f"{path}: not a meta.json of format {META_FORMAT} (written by logreg convert)")
+    classes, names = meta.get("classes"), meta.get("feature_names")
+    if not (isinstance(classes, list) and len(classes) == 2 and all(isinstance(c, str) for c in classes)):
+        raise DataFileError(f"{path}: 'classes' must be a list of two strings, got {classes!r}")
+    if not (isinstance(names, list) and len(names) == shape[1] and all(isinstance(n, str) for n in names)):
+        raise DataFileError(f"{path}: 'feature_names' must be {shape[1]} strings to match x.npy, got {names!r}")
+    if meta.get("rows", shape[0]) != shape[0]:
+        raise DataFileError(f"{path}: 'rows' is {meta['rows']}, but x.npy has {shape[0]} rows")
+    return meta
+
+
+def _check_features(x: np.ndarray, path: Path, name: str) -> np.ndarray:
+    """Shape, dtype and finiteness as float32, in chunks (a memory map is never read whole into memory)."""
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataFileError(f"{path}: array {name!r} must have shape (rows, features), got {x.shape}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataFileError(f"{path}: array {name!r} must be numeric, got dtype {x.dtype}")
+    for start, chunk in _row_chunks(x):
+        with np.errstate(over="ignore"):
+            bad = np.argwhere(~np.isfinite(chunk.astype(np.float32, copy=False)))
+        if len(bad):
+            row, col = bad[0]
+            value = chunk[row, col].item()
+            what = "is not finite" if not math.isfinite(value) else f"({value!r}) is not a finite float32 number"
+            raise DataFileError(
+                f"{path}: {name}[{start + row}, {col}] (row {start + row + 1}, column {col + 1}) {what}"
+            )
+    return x
+
+
+def _row_chunks(x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, x[start : start + CHUNK_ROWS])`` over x. A memory map's rows are read from its file rather than
+    through the map, so that checking a large ``x.npy`` does not leave all of it resident in this process."""
+    if not (isinstance(x, np.memmap) and x.filename and x.flags.c_contiguous):
+        for start in range(0, len(x), CHUNK_ROWS):
+            yield start, x[start : start + CHUNK_ROWS]
+        return
+    with open(x.filename, "rb") as handle:
+        handle.seek(x.offset)
+        for start in range(0, len(x), CHUNK_ROWS):
+            rows = min(CHUNK_ROWS, len(x) - start)
+            chunk = np.fromfile(handle, dtype=x.dtype, count=rows * x.shape[1])
+            if len(chunk) != rows * x.shape[1]:
+                raise DataFileError(f"{x.filename}: file is shorter than its header says")
+            yield start, chunk.reshape(rows, x.shape[1])
+
+
+def _check_labels(y: np.ndarray, n_rows: int, path: Path, name: str) -> tuple[np.ndarray, list[str]]:
+    """Labels of two values, mapped in sorted order; classes named by the values (without meta.json)."""
+    y = _label_vector(y, n_rows, path, name)
+    values = np.unique(y)
+    if len(values) > 2:
+        row = int(np.argmax(~np.isin(y, values[:2])))
+        raise DataFileError(
+            f"{path}: {name}[{row}] is a third label value {y[row].item()!r} (labels must take two values)"
+        )
+    if len(values) < 2:
+        raise DataFileError(f"{path}: every label is {values[0].item()!r}; training needs two classes")
+    return (y == values[1]).astype(np.float32), [_label_name(v) for v in values]
+
+
+def _check_codes(y: np.ndarray, n_rows: int, path: Path, classes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The 0/1 codes of ``y.npy`` for the two ``classes`` of meta.json."""
+    y = _label_vector(y, n_rows, path, "y")
+    values = np.unique(y)
+    if not np.isin(values, [0, 1]).all():
+        other = values[~np.isin(values, [0, 1])][0].item()
+        raise DataFileError(f"{path}: holds {other!r}, but meta.json's classes are coded 0 and 1")
+    if len(values) < 2:
+        raise DataFileError(f"{path}: every label is {classes[int(values[0])]!r}; training needs two classes")
+    return np.asarray(y, dtype=np.float32), list(classes)
+
+
+def _label_vector(y: np.ndarray, n_rows: int, path: Path, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != n_rows:
+        raise DataFileError(f"{path}: array {name!r} must have shape ({n_rows},) to match the features, got {y.shape}")
+    return y
+
+
+def _label_name(value: Any) -> str:
+    return str(value.item() if hasattr(value, "item") else value)
+
+
+def _default_names(n: int) -> list[str]:
+    return [f"x{j}" for j in range(n)]
+
+
+__all__ = ["DataFileError", "Table", "convert", "map_labels", "read_table"]
