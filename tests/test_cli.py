@@ -1,6 +1,9 @@
 """The ``logreg`` command end to end, as a user runs it: in-process through ``logreg.cli.main``, and once as a
 real ``python -m logreg`` process for what only the process shows (its exit status and stderr)."""
 
+import subprocess
+import sys
+
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -119,9 +122,20 @@ def test_the_console_command_exits_2_with_one_line_on_stderr(tmp_path):
     """The real process: exit status 2, one ``logreg: error:`` line on stderr, no traceback, nothing written.
 
     (The in-process tests see ``main``'s ``SystemExit``; this one sees what a shell sees.)"""
-    proc = run_logreg("fit", "--model.lr", "-1", cwd=tmp_path, check=False)
+    # (also: a fresh process finds FileDataModule by its short name, without the tests having imported it)
+    proc = run_logreg("fit", "--data", "FileDataModule", "--data.path", "missing.csv", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("logreg: error: ") and "lr must be > 0" in lines[0], proc.stderr
+    assert lines == ["logreg: error: missing.csv: file not found"], proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_runs_without_torch_or_lightning(tmp_path):
+    """``logreg convert`` is for files larger than memory: its process never imports the frameworks."""
+    (tmp_path / "d.csv").write_text("a,label\n1,no\n2,yes\n")
+    code = ("import sys; from logreg.cli import main; main(['convert', 'd.csv', 'out']); "
+            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["wrote out: 2 rows x 1 features (labels 0 = 'no', 1 = 'yes')", "[]"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from enum import Enum
 
 import numpy as np
 import torch
@@ -220,6 +221,7 @@ class IndexedDataModule(LightningDataModule):
 
     def setup(self, stage: str) -> None:
         """Make the split once, before the first fit, validate or test; predict needs neither labels nor split."""
+        stage = stage_name(stage)
         if stage == "predict" or len(self.train_idx):
             return
         if not self.has_labels:
@@ -276,6 +278,11 @@ class IndexedDataModule(LightningDataModule):
         if world > 1:
             raise ValueError("predict runs on one device: pass --trainer.devices 1")
         return self._loader(torch.arange(len(self.features)), False)
+
+
+def stage_name(stage: str) -> str:
+    """``"fit"`` for ``"fit"`` or Lightning's ``TrainerFn.FITTING`` (a str enum that prints its class name)."""
+    return stage.value if isinstance(stage, Enum) else stage
 
 
 def default_names(n_features: int) -> list[str]:

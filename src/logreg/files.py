@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import IndexedDataModule, take_rows
+from logreg.data import IndexedDataModule, stage_name, take_rows
 from logreg.readers import DataFileError, read_table
 
 CHUNK_ROWS = 16384  # rows per chunk when summarising a (memory-mapped) array
@@ -62,6 +62,7 @@ class FileDataModule(IndexedDataModule):
         return str(self.path)
 
     def setup(self, stage: str) -> None:
+        stage = stage_name(stage)
         if stage != "predict" and not self.has_labels:
             raise DataFileError(
                 f"{self.path}: no label column {self.label!r} (needed to {stage}; "

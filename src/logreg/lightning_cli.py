@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from logreg.callbacks import CSVPredictionWriter, TrainingFigures
 from logreg.data import IndexedDataModule
+from logreg.files import FileDataModule
 from logreg.loggers import HparamsCallback, claim_version
 from logreg.model import LogisticRegression
 
@@ -247,6 +248,8 @@ def check_checkpoint(path: str) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):  # torch's words for a pickle it refuses, not a broken one
+            raise ValueError(f"{path}: not a readable checkpoint ({first_line(err)})") from None
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         reason = f"it would load {found.group(1)}" if found else "it holds more than tensors and plain values"
         raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
@@ -311,6 +314,9 @@ def quiet_known_noise() -> None:
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from")  # test/predict never checkpoint
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+
+
+DATA_MODULES = (FileDataModule,)  # imported so that ``--data FileDataModule`` finds it by its short name
 
 
 def build_cli(args: list[str] | None = None) -> LogRegCLI:
