@@ -402,16 +402,23 @@ def _cell_problem(cells: pa.Array) -> tuple[int, str] | None:
     except pa.ArrowInvalid:
         end = _first_failure(cells, _parse_float64)
         values = _parse_float64(cells.slice(0, end))
-    numbers = values.to_numpy(zero_copy_only=False)
-    with np.errstate(over="ignore"):
-        bad = np.flatnonzero(~np.isfinite(numbers.astype(np.float32)))
-    if len(bad):
-        i = int(bad[0])
-        kind = "a finite number" if not math.isfinite(numbers[i]) else "a finite float32 number"
-        return i, f"{_cell_text(cells[i]).strip()!r} is not {kind}"
+    found = _first_non_float32(values.to_numpy(zero_copy_only=False))
+    if found is not None:
+        return found[0], f"{_cell_text(cells[found[0]]).strip()!r} is not {found[1]}"
     if end < len(cells):
         return end, f"not a number: {_cell_text(cells[end])!r}"
     return None
+
+
+def _first_non_float32(numbers: np.ndarray) -> tuple[int, str] | None:
+    """``(index, "a finite number" or "a finite float32 number")`` of the first float64 value that is not finite
+    once stored as float32 (``1e39`` is finite in float64 only), or None."""
+    with np.errstate(over="ignore"):
+        bad = np.flatnonzero(~np.isfinite(numbers.astype(np.float32)))
+    if not len(bad):
+        return None
+    i = int(bad[0])
+    return i, "a finite number" if not math.isfinite(numbers[i]) else "a finite float32 number"
 
 
 def _parse_float64(cells: pa.Array) -> pa.Array:
@@ -559,12 +566,9 @@ class _ParquetSource:
             raise DataFileError(f"{where(first)}: missing value (null)")
         values = pc.cast(column, pa.float64())
         numbers = values.to_numpy(zero_copy_only=False)
-        with np.errstate(over="ignore"):
-            bad = np.flatnonzero(~np.isfinite(numbers.astype(np.float32)))
-        if len(bad):
-            i = int(bad[0])
-            kind = "a finite number" if not math.isfinite(numbers[i]) else "a finite float32 number"
-            raise DataFileError(f"{where(i)}: {str(float(numbers[i]))!r} is not {kind}")
+        found = _first_non_float32(numbers)
+        if found is not None:
+            raise DataFileError(f"{where(found[0])}: {str(float(numbers[found[0]]))!r} is not {found[1]}")
         return values
 
     def _labels(self, column: pa.Array) -> pa.Array:
