@@ -329,7 +329,7 @@ def build_cli(args: list[str] | None = None) -> LogRegCLI:
         trainer_defaults=trainer_defaults(),
         save_config_callback=HparamsCallback,
         seed_everything_default=0,
-        parser_kwargs={"exit_on_error": False, "allow_abbrev": False, "description": DESCRIPTION},
+        parser_kwargs={"prog": "logreg", "exit_on_error": False, "allow_abbrev": False, "description": DESCRIPTION},
         args=args,
     )
 
