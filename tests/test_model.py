@@ -58,7 +58,6 @@ def test_fit_logs_the_documented_metric_names(tiny_trainer):
         "val_f1",
         "weight",
         "bias",
-        "hp_metric",
     }
     assert expected <= set(trainer.callback_metrics)
 

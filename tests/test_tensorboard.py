@@ -122,3 +122,23 @@ def test_figures_leak_nothing_and_a_failing_figure_only_warns(tmp_path, monkeypa
         trainer.fit(LogisticRegression(), ThresholdDataModule())
     assert trainer.state.finished
     assert plt.get_fignums() == []
+
+
+def running_max(values):
+    return [max(values[: i + 1]) for i in range(len(values))]
+
+
+def test_hp_metric_is_the_best_accuracy_so_far_with_or_without_validation(tmp_path, run_cli):
+    # noisy labels and a huge learning rate: the accuracy goes down and up again, so best and last differ
+    noisy = ("--data.n_features", "3", "--data.n_samples", "200", "--data.label_noise", "0.3", "--model.lr", "20",
+             "--data.batch_size", "4")  # fmt: skip
+    run_cli("fit", "--trainer.max_epochs", "5", *noisy)
+    run_cli("fit", "--trainer.max_epochs", "4", *noisy, "--data.val_fraction", "0")
+    for run, metric, epochs in zip(run_dirs(tmp_path), ("val_acc", "train_acc"), (5, 4), strict=True):
+        events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        events.Reload()
+        accuracy = [e.value for e in events.Scalars(metric)]
+        best = [e.value for e in events.Scalars("hp_metric")]
+        assert len(accuracy) == len(best) == epochs
+        assert best == running_max(accuracy) and best != accuracy, (metric, accuracy, best)
+        assert events.Scalars("hp/test_acc")[-1].value == events.Scalars("test_acc")[-1].value

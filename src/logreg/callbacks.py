@@ -13,24 +13,20 @@ import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from logreg import plots
 from logreg.data import IndexedDataModule, take_rows
+from logreg.loggers import tensorboard_logger
 
 MAX_POINTS_DRAWN = 2000
 
 
-def _tensorboard(trainer: Trainer) -> TensorBoardLogger | None:
-    return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-
-
 def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: Any) -> None:
     """Draw ``draw(*args)`` and log it as an image; a failing figure warns instead of failing the run."""
-    logger = _tensorboard(trainer)
+    logger = tensorboard_logger(trainer)
     if logger is None or not trainer.is_global_zero:
         return
     try:

@@ -13,7 +13,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
-# The scalars the HPARAMS tab compares runs by; the model logs both (best accuracy so far, and test accuracy).
+# The scalars the HPARAMS tab compares runs by: the best accuracy so far, and the test accuracy.
 HPARAM_METRICS = ("hp_metric", "hp/test_acc")
 
 
@@ -37,20 +37,70 @@ def claim_version(root: str | Path) -> int:
 
 
 class HparamsCallback(SaveConfigCallback):
-    """Saves config.yaml (as LightningCLI does) and defines the run's HPARAMS entry in TensorBoard.
+    """Saves config.yaml (as LightningCLI does) and keeps the run's entry in TensorBoard's HPARAMS tab.
 
     The columns are each model argument, then data, optimizer and scheduler as one readable value each (class
-    and the arguments changed from its defaults) and the seed; the metrics are :data:`HPARAM_METRICS`. Unlike
-    ``logger.log_hyperparams(params, metrics)`` this writes no placeholder values for the metrics: the tab shows
-    the last value each scalar gets when the run logs it.
+    and the arguments changed from its defaults) and the seed. The metrics are :data:`HPARAM_METRICS`:
+    ``hp_metric``, the best validation accuracy so far (the best training accuracy in a run without validation),
+    and ``hp/test_acc``. Unlike ``logger.log_hyperparams(params, metrics)`` this writes no placeholder values.
+    The best accuracy is saved in checkpoints, so a resumed run keeps it.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.best_accuracy: float | None = None
+
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        if logger is None:
+        logger = tensorboard_logger(trainer)
+        if logger is not None:
+            for summary in hparams(run_hparams(self.config), dict.fromkeys(HPARAM_METRICS, 0.0)):
+                logger.experiment.file_writer.add_summary(summary)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._best_so_far(trainer, "val_acc")
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Without validation, rank by training accuracy: an epoch's is known after this callback's
+        # on_train_epoch_end (the module logs it in its own, which runs later), so read it here and at the end.
+        if not validates(trainer):
+            self._best_so_far(trainer, "train_acc")
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not validates(trainer):
+            self._best_so_far(trainer, "train_acc")
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if "test_acc" in trainer.callback_metrics:
+            self._log(trainer, "hp/test_acc", float(trainer.callback_metrics["test_acc"]))
+
+    def _best_so_far(self, trainer: Trainer, metric: str) -> None:
+        if metric not in trainer.callback_metrics:
             return
-        for summary in hparams(run_hparams(self.config), dict.fromkeys(HPARAM_METRICS, 0.0)):
-            logger.experiment.file_writer.add_summary(summary)
+        accuracy = float(trainer.callback_metrics[metric])
+        self.best_accuracy = accuracy if self.best_accuracy is None else max(self.best_accuracy, accuracy)
+        self._log(trainer, "hp_metric", self.best_accuracy)
+
+    @staticmethod
+    def _log(trainer: Trainer, tag: str, value: float) -> None:
+        logger = tensorboard_logger(trainer)
+        if logger is not None:
+            logger.log_metrics({tag: value}, step=trainer.global_step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_accuracy": self.best_accuracy}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_accuracy = state_dict.get("best_accuracy")
+
+
+def validates(trainer: Trainer) -> bool:
+    """Whether this fit has a validation loop (Lightning counts its batches before the first epoch)."""
+    return sum(trainer.num_val_batches) > 0
+
+
+def tensorboard_logger(trainer: Trainer) -> TensorBoardLogger | None:
+    return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
 
 def run_hparams(config: Namespace) -> dict[str, int | float | str | bool]:

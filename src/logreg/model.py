@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 
 from logreg.data import IndexedDataModule
@@ -89,8 +89,6 @@ class LogisticRegression(LightningModule):
         # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
         self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
-        self.acc_best = MaxMetric()
-        self.acc_best.persistent(True)  # saved in checkpoints: a resumed run keeps its best accuracy
         self.example_input_array = torch.zeros(2, n_inputs)
 
     def logits(self, x: Tensor) -> Tensor:
@@ -167,29 +165,17 @@ class LogisticRegression(LightningModule):
         return self(batch[0])
 
     def on_train_epoch_end(self) -> None:
-        # Runs after this epoch's validation, so hp_metric already holds the best validation accuracy; a run
-        # without validation ranks by its best training accuracy instead.
-        values = self._log_epoch("train")
-        if sum(self.trainer.num_val_batches) == 0:
-            self._log_best_accuracy(values["train_acc"])
+        self._log_epoch("train")
         self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
         if self.hparams.n_inputs == 1:
             weight, bias = self.coefficients()
             self.log_dict({"weight": weight[0].item(), "bias": bias, "boundary": self.decision_boundary()})
 
     def on_validation_epoch_end(self) -> None:
-        values = self._log_epoch("val")
-        if not self.trainer.sanity_checking and self.trainer.state.fn == "fit":
-            self._log_best_accuracy(values["val_acc"])
-
-    def _log_best_accuracy(self, accuracy: Tensor) -> None:
-        """``hp_metric``, the number TensorBoard's HPARAMS tab ranks runs by: the best accuracy so far."""
-        self.acc_best(accuracy)
-        self.log("hp_metric", self.acc_best.compute())
+        self._log_epoch("val")
 
     def on_test_epoch_end(self) -> None:
-        values = self._log_epoch("test")
-        self.log("hp/test_acc", values["test_acc"])  # the HPARAMS tab's second column
+        self._log_epoch("test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
