@@ -175,7 +175,7 @@ def test_convert_errors_are_one_line_and_write_nothing(tmp_path, run_cli):
     (tmp_path / "bad.csv").write_text("a,label\n1,0\n2,x\n3,y\n")
     proc = run_cli("convert", "bad.csv", "out", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "logreg: error: bad.csv, column 'label', row 4: third label value 'y' " \
+    assert proc.stderr.strip() == "logreg: error: bad.csv, row 4, column 'label': third label value 'y' " \
         "(labels must take two values; seen '0', 'x')"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
     proc = run_cli("convert", "bad.csv", check=False)

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logreg.readers import DataFileError, convert, map_labels, read_table
+from logreg.readers import DataFileError, convert, current_umask, map_labels, read_table
 
 
 def write(path, text):
@@ -85,7 +85,7 @@ def test_map_labels(values, classes, codes):
 
 def test_map_labels_names_the_given_row():
     assert message(lambda: map_labels(["a", "b", "c"], "f.csv", rows=[7, 9, 12])) == (
-        "f.csv, row 12: third label value 'c' (labels must take two values; seen 'a', 'b')"
+        "f.csv, row 12, column 'label': third label value 'c' (labels must take two values; seen 'a', 'b')"
     )
 
 
@@ -207,7 +207,7 @@ def test_failing_convert_leaves_nothing_and_numbers_rows_across_batches(tmp_path
 def test_third_label_in_a_late_batch(tmp_path):
     text, _, _ = numeric_csv(2000)
     source = write(tmp_path / "d.csv", text.rstrip("\n").rsplit("\n", 1)[0] + "\n1,2,maybe\n")
-    expected = f"{source}, column 'label', row 2001: third label value 'maybe' (labels must take two values; seen "
+    expected = f"{source}, row 2001, column 'label': third label value 'maybe' (labels must take two values; seen "
     assert message(lambda: convert(source, tmp_path / "out", block_size=2048)).startswith(expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
 
@@ -224,7 +224,7 @@ def test_parquet_rows_are_numbered_across_batches(tmp_path):
 def test_convert_refuses_a_file_and_a_missing_parent(tmp_path):
     source = write(tmp_path / "d.csv", "a,label\n1,0\n2,1\n")
     assert message(lambda: convert(source, source)) == f"{source}: already exists; choose a new directory"
-    assert "does not exist" in message(lambda: convert(source, tmp_path / "no" / "out"))
+    assert "no is not an existing directory" in message(lambda: convert(source, tmp_path / "no" / "out"))
 
 
 def test_a_feature_problem_is_reported_before_an_earlier_label_problem(tmp_path):
@@ -250,9 +250,15 @@ BAD_CSV = {
     "blank lines count": ("a,label\n1,0\n\n2,1\n#3,1\n", ", row 5, column 'a': not a number: '#3'"),
     "old mac line ends": ("a,label\r1,0\r\r2,1\rz,1\r", ", row 5, column 'a': not a number: 'z'"),
     "third label": ("a,b,label\n1,2,0\n3,4,1\n5,6,2\n",
-                    ", column 'label', row 4: third label value '2' (labels must take two values; seen '0', '1')"),
+                    ", row 4, column 'label': third label value '2' (labels must take two values; seen '0', '1')"),
     "single class": ("a,b,label\n1,2,1\n3,4,1\n", ", column 'label': every label is '1'; training needs two classes"),
-    "nan label": ("a,label\n1,0\n2,nan\n", ", column 'label', row 3: label 'nan' is not a finite value"),
+    "nan label": ("a,label\n1,0\n2,nan\n", ", row 3, column 'label': label 'nan' is not a finite value"),
+    "empty label": ("a,label\n1,0\n2,\n3,1\n", ", row 3, column 'label': missing label (empty cell)"),
+    "header without line end": ("a,b,label", ": header only, no data rows"),
+    "long cell": ("a,label\n1,0\n" + "9" * 50 + "x,1\n",
+                  ", row 3, column 'a': not a number: '" + "9" * 40 + "'... (51 characters)"),
+    "label column missing": ("a,y\n1,no\n2,yes\n", ", row 2, column 'y': not a number: 'no' "
+                                                   "(no column 'label' holds the labels: is this it?)"),
     "short row": ("a,b,label\n1,2,0\n3,4\n", ", row 3: 2 columns, but the header has 3"),
     "long row": ("a,b,label\n1,2,0\n\n3,4,1,5\n", ", row 4: 4 columns, but the header has 3"),
     "no feature": ("label\n0\n1\n", ": no feature columns besides the label column 'label'"),
@@ -294,7 +300,7 @@ def parquet(tmp_path, **columns):
         ({"a": [1.0, float("nan")], "label": [0, 1]}, "row 2, column 'a': 'nan' is not a finite number"),
         ({"a": [1e39, 1.0], "label": [0, 1]}, "row 1, column 'a': '1e+39' is not a finite float32 number"),
         ({"a": ["1", "2"], "label": [0, 1]}, "column 'a': type string is not numeric"),
-        ({"a": [1.0, 2.0], "label": [0, None]}, "column 'label', row 2: missing label (null)"),
+        ({"a": [1.0, 2.0], "label": [0, None]}, "row 2, column 'label': missing label (null)"),
         ({"a": [1.0, 2.0], "label": [0, 0]}, "column 'label': every label is '0'; training needs two classes"),
     ],
 )
@@ -328,3 +334,24 @@ def test_meta_json_must_match_x(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     (out / "meta.json").write_text(json.dumps({**meta, "feature_names": ["a"]}))
     assert "'feature_names' must be 2 strings to match x.npy" in message(lambda: read_table(out))
+
+
+def test_parquet_integers_beyond_float64_precision_are_read_rounded(tmp_path):
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"a": pa.array([2**62, 1], pa.int64()), "label": [0, 1]}), path)
+    assert read_table(path).features[:, 0].tolist() == [float(2**62), 1.0]
+
+
+def test_convert_writes_where_the_path_really_points_and_refuses_dangling_links(tmp_path):
+    source = write(tmp_path / "d.csv", "a,label\n1,no\n2,yes\n")
+    (tmp_path / "e").mkdir()
+    convert(source, tmp_path / "e" / ".." / "e")  # the empty directory is replaced, nothing left beside it
+    (tmp_path / "f").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    convert(source, tmp_path / "link")
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["meta.json", "x.npy", "y.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "e", "f", "link"]
+    assert oct((tmp_path / "e").stat().st_mode & 0o777) == oct(0o777 & ~current_umask())
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert "a symbolic link to" in message(lambda: convert(source, tmp_path / "dangling"))
+    assert not (tmp_path / "nowhere").exists()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -99,7 +100,7 @@ def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = N
     the spreadsheet row of ``values[i]`` for messages (default ``i + 2``, the first data row under a header).
     """
     rows = rows if rows is not None else range(2, len(values) + 2)
-    coder = _LabelCoder(where, lambda i: rows[i])
+    coder = _LabelCoder(where, "label", lambda i: rows[i])
     codes = coder.add(pa.array(list(values), pa.string()), 0)
     mapping, classes = coder.finish()
     return mapping[codes].astype(np.float32), classes
@@ -128,16 +129,24 @@ def convert(
     A source without the label column is converted without ``y.npy`` (data for predict). Returns the written
     directory as :func:`read_table` reads it.
     """
-    source, out_dir = Path(source), Path(out_dir)
+    source, given = Path(source), Path(out_dir)
+    out_dir = given.resolve()  # "d/../d" and symbolic links: the directory that is really meant
+    if given.is_symlink() and not given.exists():
+        raise DataFileError(f"{given}: a symbolic link to {out_dir}, which does not exist")
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise DataFileError(f"{out_dir}: already exists; choose a new directory")
+        raise DataFileError(f"{given}: already exists; choose a new directory")
     if not out_dir.parent.is_dir():
-        raise DataFileError(f"{out_dir}: parent directory {out_dir.parent} does not exist")
+        raise DataFileError(f"{given}: {out_dir.parent} is not an existing directory")
     if not source.exists():
         raise FileNotFoundError(f"{source}: file not found")
     if source.is_dir() or source.suffix.lower() == ".npz":
         raise DataFileError(f"{source}: convert reads a CSV or Parquet file; a directory or .npz is read as it is")
-    _growing_blocks(lambda size: _convert(_open_source(source, label, size, batch_rows), out_dir), block_size)
+    if not source.is_file():
+        raise DataFileError(f"{source}: not a regular file (a pipe or device cannot be read twice)")
+    try:
+        _growing_blocks(lambda size: _convert(_open_source(source, label, size, batch_rows), out_dir), block_size)
+    except OSError as err:  # the output side: permissions, a full disk, a directory that appeared meanwhile
+        raise DataFileError(f"{given}: cannot write the converted data ({err.strerror or err})") from None
     return read_table(out_dir)
 
 
@@ -169,7 +178,7 @@ def _read_stream(source: _Source) -> Table:
     """All of a source in memory: features concatenated from the batches, labels coded as they pass."""
     blocks: list[np.ndarray] = []
     codes: list[np.ndarray] = []
-    coder = _LabelCoder(f"{source.path}, column {source.label!r}", source.row_of) if source.has_label else None
+    coder = _LabelCoder(source.path, source.label, source.row_of) if source.has_label else None
     done = 0
     for block, labels in source.batches():
         blocks.append(block)
@@ -193,6 +202,7 @@ def _convert(source: _Source, out_dir: Path) -> None:
         raise _no_rows(source)
     temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     try:
+        temp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the result is an ordinary directory
         classes = _write_arrays(source, n_rows, temp)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
                 "classes": classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
@@ -205,6 +215,12 @@ def _convert(source: _Source, out_dir: Path) -> None:
         raise
 
 
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:
     """``x.npy`` and ``y.npy`` of ``source`` (which has ``n_rows`` rows) in ``directory``; returns the classes."""
     x = np.lib.format.open_memmap(directory / "x.npy", mode="w+", dtype=np.float32,
@@ -212,7 +228,7 @@ def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:
     data_offset = x.offset
     del x  # the header is written and the file has its size; the rows go in with plain writes
     codes = np.zeros(n_rows, dtype=np.int8) if source.has_label else None  # provisional until the classes are known
-    coder = _LabelCoder(f"{source.path}, column {source.label!r}", source.row_of)
+    coder = _LabelCoder(source.path, source.label, source.row_of)
     done = 0
     with (directory / "x.npy").open("r+b") as handle:
         handle.seek(data_offset)
@@ -339,9 +355,11 @@ class _CsvSource:
         if "straddl" in message:  # "straddling object straddles two block boundaries (try to increase block size?)"
             raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
         if "Empty CSV file" in message:  # or "Empty CSV file or block": a header longer than a block says that too
-            if _has_text(self.path):
-                raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
-            raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
+            if not _has_text(self.path):
+                raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
+            if self.path.stat().st_size <= self.block_size:  # a header without a line end, and nothing else
+                raise DataFileError(f"{self.path}: header only, no data rows") from None
+            raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
         if "UTF8" not in message and hasattr(self, "raw_names"):
             self._locate()
         problem = _not_utf8(self.path)
@@ -389,8 +407,9 @@ class _CsvSource:
         if found:
             index, what, k = min(found, key=lambda item: (item[0], item[2]))  # the first row, then the first column
             if before is None or offset + index < before:
+                hint = "" if self.has_label else f" (no column {self.label!r} holds the labels: is this it?)"
                 raise DataFileError(
-                    f"{self.path}, row {self.row_of(offset + index)}, column {self.feature_names[k]!r}: {what}"
+                    f"{self.path}, row {self.row_of(offset + index)}, column {self.feature_names[k]!r}: {what}{hint}"
                 )
 
 
@@ -404,9 +423,9 @@ def _cell_problem(cells: pa.Array) -> tuple[int, str] | None:
         values = _parse_float64(cells.slice(0, end))
     found = _first_non_float32(values.to_numpy(zero_copy_only=False))
     if found is not None:
-        return found[0], f"{_cell_text(cells[found[0]]).strip()!r} is not {found[1]}"
+        return found[0], f"{shown(_cell_text(cells[found[0]]).strip())} is not {found[1]}"
     if end < len(cells):
-        return end, f"not a number: {_cell_text(cells[end])!r}"
+        return end, f"not a number: {shown(_cell_text(cells[end]))}"
     return None
 
 
@@ -419,6 +438,11 @@ def _first_non_float32(numbers: np.ndarray) -> tuple[int, str] | None:
         return None
     i = int(bad[0])
     return i, "a finite number" if not math.isfinite(numbers[i]) else "a finite float32 number"
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """``repr(text)`` for a message, shortened to about ``limit`` characters (a cell can be megabytes long)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
 def _parse_float64(cells: pa.Array) -> pa.Array:
@@ -564,7 +588,7 @@ class _ParquetSource:
         if column.null_count:
             first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
             raise DataFileError(f"{where(first)}: missing value (null)")
-        values = pc.cast(column, pa.float64())
+        values = pc.cast(column, pa.float64(), safe=False)  # integers beyond 2**53 round, as float32 would anyway
         numbers = values.to_numpy(zero_copy_only=False)
         found = _first_non_float32(numbers)
         if found is not None:
@@ -591,8 +615,8 @@ class _LabelCoder:
     checks all features before the labels would.
     """
 
-    def __init__(self, where: str, row_of: Callable[[int], int]) -> None:
-        self.where, self.row_of = where, row_of
+    def __init__(self, path: str | Path, column: str, row_of: Callable[[int], int]) -> None:
+        self.path, self.column, self.row_of = path, column, row_of
         self.codes: dict[str | None, int] = {}  # cell text -> provisional code
         self.keys: dict[str, int] = {}  # canonical class -> provisional code
         self.names: list[str] = []  # provisional code -> first spelling
@@ -617,17 +641,21 @@ class _LabelCoder:
             first = values.is_null() if text is None else pc.fill_null(pc.equal(values, text), False)
             return self.row_of(offset + int(np.argmax(first.to_numpy(zero_copy_only=False))))
 
+        def where() -> str:
+            return f"{self.path}, row {row()}, column {self.column!r}"
+
         if text is None:
-            raise DataFileError(f"{self.where}, row {row()}: missing label (null)")
+            raise DataFileError(f"{where()}: missing label (null)")
+        if not text.strip():
+            raise DataFileError(f"{where()}: missing label (empty cell)")
         key = _label_key(text)
         if key is None:
-            raise DataFileError(f"{self.where}, row {row()}: label {text.strip()!r} is not a finite value")
+            raise DataFileError(f"{where()}: label {shown(text.strip())} is not a finite value")
         if key not in self.keys:
             if len(self.keys) == 2:
-                seen = ", ".join(repr(name) for name in self.names)
+                seen = ", ".join(shown(name) for name in self.names)
                 raise DataFileError(
-                    f"{self.where}, row {row()}: third label value {text.strip()!r} "
-                    f"(labels must take two values; seen {seen})"
+                    f"{where()}: third label value {shown(text.strip())} (labels must take two values; seen {seen})"
                 )
             self.keys[key] = len(self.names)
             self.names.append(text.strip())
@@ -639,7 +667,9 @@ class _LabelCoder:
             raise self.problem
         if len(self.names) < 2:
             only = self.names[0] if self.names else ""
-            raise DataFileError(f"{self.where}: every label is {only!r}; training needs two classes")
+            raise DataFileError(
+                f"{self.path}, column {self.column!r}: every label is {shown(only)}; training needs two classes"
+            )
         ordered = sorted(self.keys, key=_label_order)
         mapping = np.array([ordered.index(key) for key in self.keys], dtype=np.int8)
         return mapping, [self.names[self.keys[key]] for key in ordered]
