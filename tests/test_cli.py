@@ -139,3 +139,14 @@ def test_convert_runs_without_torch_or_lightning(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["wrote out: 2 rows x 1 features (labels 0 = 'no', 1 = 'yes')", "[]"]
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(monkeypatch, run_cli):
+    import logreg.lightning_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(logreg.lightning_cli, "build_cli", interrupted)
+    proc = run_cli("fit", check=False)
+    assert proc.returncode == 130 and proc.stderr.strip() == "logreg: interrupted"

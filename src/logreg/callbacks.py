@@ -20,6 +20,7 @@ from torchmetrics.functional.classification import binary_auroc, binary_roc
 from logreg import plots
 from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
+from logreg.readers import current_umask
 
 MAX_POINTS_DRAWN = 2000
 
@@ -185,6 +186,7 @@ class CSVPredictionWriter(BasePredictionWriter):
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+            os.chmod(self._tmp, 0o666 & ~current_umask())  # mkstemp makes it private; predictions are a plain file
             os.replace(self._tmp, self.path)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:

@@ -87,6 +87,11 @@ def main(args: list[str] | None = None) -> None:
         if is_rank_zero():  # under DDP every process fails alike; one message is enough
             print(f"logreg: error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        if os.environ.get("LOGREG_DEBUG"):
+            raise
+        print("logreg: interrupted", file=sys.stderr)
+        sys.exit(130)  # the shell's code for a command ended by Ctrl-C
 
 
 def is_rank_zero() -> bool:

@@ -110,7 +110,7 @@ class LogRegCLI(LightningCLI):
         try:
             super().__init__(*args, **kwargs)
         except BaseException:
-            self.release_unstarted_run()
+            self.discard_failed_run()
             raise
 
     @staticmethod
@@ -141,8 +141,13 @@ class LogRegCLI(LightningCLI):
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if not ckpt_path or ckpt_path in CHECKPOINT_KEYWORDS:
+        if not ckpt_path or (ckpt_path in CHECKPOINT_KEYWORDS and subcommand == "fit"):
             return
+        if ckpt_path in CHECKPOINT_KEYWORDS:  # Lightning would warn, then evaluate an untrained model
+            raise ValueError(
+                f"--ckpt_path {ckpt_path}: only fit knows its {ckpt_path!r} checkpoint; give a checkpoint file, e.g. "
+                "lightning_logs/version_0/checkpoints/last.ckpt"
+            )
         self.checkpoint = check_checkpoint(ckpt_path)
         hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
         if hparams:
@@ -170,10 +175,14 @@ class LogRegCLI(LightningCLI):
         if self.configured_logger is not None:
             self.config[self.subcommand].trainer.logger = self.configured_logger
 
-    def release_unstarted_run(self) -> None:
-        """Remove the claimed run directory of a command that failed before its run started (no config.yaml)."""
+    def discard_failed_run(self) -> None:
+        """Remove the run directory this command claimed, when it failed before saving any checkpoint.
+
+        Such a run holds nothing to resume or evaluate: at most its config and the first TensorBoard events (a
+        validate, test or predict run never checkpoints). A fit that failed later keeps its last good checkpoint.
+        """
         run = self.claimed_run
-        if run is not None and run.is_dir() and not (run / "config.yaml").exists():
+        if run is not None and run.is_dir() and not any(run.rglob("*.ckpt")):
             shutil.rmtree(run, ignore_errors=True)
             with contextlib.suppress(OSError):  # and lightning_logs/ itself, when the claim made it and it is empty
                 run.parent.rmdir()
@@ -243,8 +252,12 @@ def check_checkpoint(path: str) -> dict[str, Any]:
     ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
     anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
     """
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
+    if Path(path).stat().st_size == 0:
+        raise ValueError(f"{path}: empty file, not a checkpoint")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -257,6 +270,8 @@ def check_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line(err)})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
+        raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
     return checkpoint
 
 
