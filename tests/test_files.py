@@ -3,7 +3,7 @@
 The reader's own checks and messages are tested in test_readers.py."""
 
 import csv
-import subprocess
+import runpy
 import sys
 
 import numpy as np
@@ -138,14 +138,13 @@ def test_bad_file_through_the_cli_trains_nothing(tmp_path, run_cli):
     assert not (tmp_path / "lightning_logs").exists()
 
 
-def test_compare_losses_runs_the_four_experiments(tmp_path):
-    """The script as a user runs it, in its own process."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "compare_losses.py"), "--epochs", "2", "--root", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(("BCE", "MSE"))]
+def test_compare_losses_runs_the_four_experiments(tmp_path, monkeypatch, capsys):
+    """The script as ``python scripts/compare_losses.py`` runs it (its ``__main__``), in this process."""
+    script = REPO / "scripts" / "compare_losses.py"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "--epochs", "2", "--root", str(tmp_path)])
+    runpy.run_path(str(script), run_name="__main__")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("BCE", "MSE"))]
     assert len(lines) == 4
     assert sorted(p.name for p in (tmp_path / "compare").iterdir() if p.is_dir()) == [
         "bce-bad", "bce-random", "mse-bad", "mse-random"

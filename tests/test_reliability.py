@@ -42,22 +42,22 @@ def test_divergence_after_an_epoch_keeps_the_last_finite_checkpoint(tmp_path, ru
     assert last["epoch"] == 1 and torch.isfinite(last["state_dict"]["linear.weight"]).all()
 
 
-def test_four_runs_started_together_each_get_their_own_version(tmp_path):
-    """Four real processes racing for ``version_N`` in one directory (threads in one process would not race)."""
+def test_runs_started_together_each_get_their_own_version(tmp_path):
+    """Three real processes racing for ``version_N`` in one directory (threads in one process would not race)."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    command = [sys.executable, "-m", "logreg", "fit", "--trainer.max_epochs", "2", "--trainer.enable_progress_bar",
+    command = [sys.executable, "-m", "logreg", "fit", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar",
                "false"]  # fmt: skip
     procs = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(4)]  # fmt: skip
+             for _ in range(3)]  # fmt: skip
     outputs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err.decode()[-500:] for _, err in outputs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err.decode()[-500:] for _, err in outputs]
     runs = run_dirs(tmp_path)
-    assert [r.name for r in runs] == ["version_0", "version_1", "version_2", "version_3"]
+    assert [r.name for r in runs] == ["version_0", "version_1", "version_2"]
     for run in runs:
         assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
         assert len(list(run.glob("events.out.tfevents.*"))) >= 1
     best = {str(next(p for p in (r / "checkpoints").iterdir() if p.name != "last.ckpt")) for r in runs}
-    assert len(best) == 4
+    assert len(best) == 3
 
 
 def test_claimed_versions_are_never_handed_out_twice(tmp_path):
