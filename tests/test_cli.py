@@ -76,9 +76,11 @@ def test_fit_checkpoint_test_predict_end_to_end(tmp_path, run_cli):
     best = [p for p in (run / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
     assert len(best) == 1
 
-    test = run_cli("test", "--ckpt_path", str(best[0]))
+    test = run_cli("test", "--ckpt_path", str(best[0]), "--trainer.default_root_dir", "elsewhere")
     assert "test_acc" in test.stdout
+    assert [r.name for r in run_dirs(tmp_path / "elsewhere")] == ["version_0"]  # the test run went where asked
     run_cli("predict", "--ckpt_path", str(best[0]))
+    assert run_dirs(tmp_path) == [run]  # predict logs nothing and leaves no run directory
 
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
     events.Reload()

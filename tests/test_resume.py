@@ -5,9 +5,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import run_dirs
 
@@ -92,3 +94,24 @@ def test_a_save_that_fails_partway_leaves_the_previous_last_checkpoint_loadable(
     after = torch.load(tmp_path / "last.ckpt", weights_only=True)  # still whole, still the first epoch
     assert after["epoch"] == before["epoch"] == 0
     assert torch.equal(after["state_dict"]["linear.weight"], before["state_dict"]["linear.weight"])
+
+
+def test_a_resumed_run_keeps_its_best_checkpoint_and_score(tmp_path, run_cli):
+    """lr 40: the best validation loss is early, later epochs are worse; resuming must not forget the early best."""
+    run_cli("fit", "--model.lr", "40", "--trainer.max_epochs", "3")
+    run = run_dirs(tmp_path)[0]
+    last = run / "checkpoints" / "last.ckpt"
+
+    def best(ckpt):
+        callbacks = torch.load(ckpt, weights_only=True)["callbacks"]
+        [state] = [v for k, v in callbacks.items() if "'monitor': 'val_loss'" in k]
+        return Path(state["best_model_path"]).name, float(state["best_model_score"])
+
+    before = best(last)
+    fit = run_cli("fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", "4", "--ckpt_path", str(last))
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    val_losses = [e.value for e in events.Scalars("val_loss")]
+    assert len(val_losses) == 4 and min(val_losses) < val_losses[-1]  # epoch 3 did not improve on the best
+    assert best(last) == before and abs(before[1] - min(val_losses)) < 1e-6
+    assert f"best checkpoint    ./lightning_logs/version_0/checkpoints/{before[0]}" in fit.stdout

@@ -154,12 +154,22 @@ class LogRegCLI(LightningCLI):
             self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
-        logger = self.config[self.config.subcommand].trainer.get("logger")
+        config = self.config[self.subcommand]
+        if self.subcommand != "fit":  # validate, test and predict never write checkpoints: where they would is moot
+            warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
+            warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to")
+        if self.subcommand == "predict":  # predict logs nothing: no logger, no run directory, no config.yaml
+            config.trainer.logger = False
+            self.save_config_callback = None
+            return
+        logger = config.trainer.get("logger")
         if not isinstance(logger, Namespace) or not logger.class_path.endswith("TensorBoardLogger"):
             return
         self.configured_logger = logger.clone()
         args = logger.init_args
-        run = resumed_run(self.config[self.config.subcommand].get("ckpt_path")) if self.subcommand == "fit" else None
+        if config.trainer.get("default_root_dir") and args.save_dir == ".":  # where Lightning's own logger would log
+            args.save_dir = config.trainer.default_root_dir
+        run = resumed_run(config.get("ckpt_path")) if self.subcommand == "fit" else None
         if run is not None:  # a resumed run logs into its own directory: same TensorBoard run, "best" keeps history
             if (Path(args.save_dir) / (args.name or "")).resolve() != run.parent:
                 args.save_dir, args.name = str(run.parent.parent), run.parent.name
@@ -326,7 +336,6 @@ def quiet_known_noise() -> None:
     # Batches are one gather each in the main process; worker processes would only add copies and start-up.
     warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck")
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")  # main(args) in Python
-    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")  # test/predict never checkpoint
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
