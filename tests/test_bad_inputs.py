@@ -94,6 +94,12 @@ ROWS = [
     ("checkpoint is a directory", ["test", "--ckpt_path", "nonpy"], ["--ckpt_path nonpy", "is a directory"]),
     ("empty checkpoint", ["validate", "--ckpt_path", "zero.ckpt"], ["zero.ckpt", "empty file"]),
     ("state_dict only", ["test", "--ckpt_path", "bare.ckpt"], ["bare.ckpt", "not a Lightning checkpoint"]),
+    ("non-finite weights", ["predict", "--ckpt_path", "nan.ckpt"], ["nan.ckpt", "linear.weight holds NaN"]),
+    ("weights of the wrong shape", ["test", "--ckpt_path", "shape.ckpt"],
+     ["shape.ckpt", "linear.weight has shape (1, 3), the model needs (1, 1)"]),
+    ("a weight missing", ["validate", "--ckpt_path", "partial.ckpt"], ["partial.ckpt", "no feature_scale"]),
+    ("nan labels in an npz", ["fit", "--data", "FileDataModule", "--data.path", "nanlabel.npz"],
+     ["nanlabel.npz: y[1] (row 2) is nan, not a label"]),
     ("predict on other columns", ["predict", "--ckpt_path", FILE_CKPT, "--data", "FileDataModule",
                                   "--data.path", "ba.csv"], ["ba.csv", "feature columns ['b', 'a'] differ"]),
     ("convert into an existing directory", ["convert", "text.csv", "ok"], ["ok: already exists"]),
@@ -108,6 +114,7 @@ def make_inputs(root: Path) -> None:
         (root / name).write_text(text)
     (root / "binary.csv").write_bytes(b"\x00\xff\xfe\x00\x81garbage")
     (root / "nonpy").mkdir()
+    np.savez(root / "nanlabel.npz", x=np.zeros((3, 1), np.float32), y=np.array([0.0, np.nan, 1.0]))
     (root / "mismatch").mkdir()
     np.save(root / "mismatch" / "x.npy", np.zeros((40, 2), np.float32))
     np.save(root / "mismatch" / "y.npy", np.zeros(39, np.int8))
@@ -118,6 +125,14 @@ def make_inputs(root: Path) -> None:
     (root / "notes.ckpt").write_text("not a checkpoint")
     torch.save({"weights": torch.zeros(2)}, root / "tensor.ckpt")  # loads with weights_only, but is no checkpoint
     torch.save({"state_dict": {}}, root / "bare.ckpt")
+    checkpoint = torch.load(root / CKPT, weights_only=True)
+    checkpoint["state_dict"]["linear.weight"] = torch.full((1, 1), float("nan"))
+    torch.save(checkpoint, root / "nan.ckpt")
+    checkpoint["state_dict"]["linear.weight"] = torch.zeros(1, 3)
+    torch.save(checkpoint, root / "shape.ckpt")
+    checkpoint["state_dict"]["linear.weight"] = torch.zeros(1, 1)
+    del checkpoint["state_dict"]["feature_scale"]
+    torch.save(checkpoint, root / "partial.ckpt")
     (root / "zero.ckpt").write_bytes(b"")
     rows = "".join(f"{i},{i % 7},{int(i > 9)}\n" for i in range(20))
     (root / "ab.csv").write_text("a,b,label\n" + rows)

@@ -355,3 +355,13 @@ def test_convert_writes_where_the_path_really_points_and_refuses_dangling_links(
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     assert "a symbolic link to" in message(lambda: convert(source, tmp_path / "dangling"))
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_non_finite_labels_in_npz_and_npy_are_refused(tmp_path):
+    x = np.zeros((3, 1), np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0.0, np.nan, 1.0]))
+    assert message(lambda: read_table(tmp_path / "d.npz")) == f"{tmp_path / 'd.npz'}: y[1] (row 2) is nan, not a label"
+    (tmp_path / "dir").mkdir()
+    np.save(tmp_path / "dir" / "x.npy", x)
+    np.save(tmp_path / "dir" / "y.npy", np.array([0.0, 1.0, np.inf]))
+    assert message(lambda: read_table(tmp_path / "dir")).endswith("y[2] (row 3) is inf, not a label")

@@ -282,7 +282,22 @@ def check_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
     if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
         raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
+    check_weights(path, checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("n_inputs"))
     return checkpoint
+
+
+def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> None:
+    """The model's tensors are all there, of the shapes its ``n_inputs`` gives, and finite."""
+    shapes = {"linear.weight": (1, n_inputs), "linear.bias": (1,), "feature_mean": (n_inputs,),
+              "feature_scale": (n_inputs,)}  # fmt: skip
+    for key, shape in shapes.items():
+        tensor = state.get(key)
+        if not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
+        if n_inputs is not None and tuple(tensor.shape) != shape:
+            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
 
 
 def print_results(trainer: Trainer, results: list[dict[str, float]]) -> None:

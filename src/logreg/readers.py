@@ -846,6 +846,9 @@ def _label_vector(y: np.ndarray, n_rows: int, path: Path, name: str) -> np.ndarr
         y = y[:, 0]
     if y.ndim != 1 or len(y) != n_rows:
         raise DataFileError(f"{path}: array {name!r} must have shape ({n_rows},) to match the features, got {y.shape}")
+    if np.issubdtype(y.dtype, np.inexact) and not np.isfinite(y).all():
+        row = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise DataFileError(f"{path}: {name}[{row}] (row {row + 1}) is {y[row].item()!r}, not a label")
     return y
 
 
