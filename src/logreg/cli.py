@@ -49,6 +49,7 @@ USER_ERRORS = (
     FileExistsError,
     PermissionError,
     IsADirectoryError,
+    NotADirectoryError,
 )
 
 
@@ -81,8 +82,8 @@ def main(args: list[str] | None = None) -> None:
 
             quiet_known_noise()
             build_cli(args)
-    except USER_ERRORS as err:
-        if os.environ.get("LOGREG_DEBUG"):
+    except Exception as err:
+        if not isinstance(err, user_errors()) or os.environ.get("LOGREG_DEBUG"):
             raise
         if is_rank_zero():  # under DDP every process fails alike; one message is enough
             print(f"logreg: error: {one_line(err)}", file=sys.stderr)
@@ -92,6 +93,16 @@ def main(args: list[str] | None = None) -> None:
             raise
         print("logreg: interrupted", file=sys.stderr)
         sys.exit(130)  # the shell's code for a command ended by Ctrl-C
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean the command line, a config or a file is wrong; Lightning's own checks of the
+    Trainer's arguments and the environment raise ``MisconfigurationException`` (only once Lightning is loaded)."""
+    if "lightning.fabric" not in sys.modules:
+        return USER_ERRORS
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    return (*USER_ERRORS, MisconfigurationException)
 
 
 def is_rank_zero() -> bool:

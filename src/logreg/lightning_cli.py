@@ -177,7 +177,10 @@ class LogRegCLI(LightningCLI):
             self.save_config_kwargs["overwrite"] = True
         elif args.get("version") is None and rank_zero_only.rank == 0:
             root = Path(args.save_dir) / (args.name or "")
-            args.version = claim_version(root)
+            try:
+                args.version = claim_version(root)
+            except OSError as err:
+                raise ValueError(f"cannot create the run directory under {root} ({err.strerror or err})") from None
             self.claimed_run = root / f"version_{args.version}"
 
     def after_instantiate_classes(self) -> None:
