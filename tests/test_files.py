@@ -113,8 +113,10 @@ def test_csv_round_trip_fit_checkpoint_predict(tmp_path, run_cli):
                     "--predictions", "out.csv", check=False)  # fmt: skip
     assert again.returncode != 0 and "--overwrite" in again.stderr
     assert [p.name for p in tmp_path.glob(".out.csv*")] == []
+    (tmp_path / "out.csv").chmod(0o640)
     run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
             "--predictions", "out.csv", "--overwrite", "true")  # fmt: skip
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o640  # the replaced file's mode is kept
 
 
 def test_missing_label_column_fails_for_fit_but_not_predict(tmp_path):

@@ -74,3 +74,45 @@ def test_claimed_versions_are_never_handed_out_twice(tmp_path):
     assert claim_version(tmp_path / "claimed" / "runs") == 8  # after the highest, as Lightning counts
     assert sorted(p.name for p in (tmp_path / "claimed" / "runs").iterdir()) == ["version_0", "version_1",
                                                                                  "version_7", "version_8"]  # fmt: skip
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_previous_files(tmp_path, monkeypatch, run_cli):
+    """ENOSPC while writing predictions, then while saving a checkpoint: one line each, exit 2, nothing partial."""
+    import errno
+
+    from fsspec.implementations.local import LocalFileOpener
+
+    import logreg.callbacks
+
+    run_cli("fit", "--trainer.max_epochs", "1")
+    last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    class FullFile:
+        def __init__(self, fd, *args, **kwargs):
+            self.fd = fd
+
+        write = disk_full
+
+        def close(self):
+            os.close(self.fd)
+
+    monkeypatch.setattr(logreg.callbacks.os, "fdopen", FullFile)
+    proc = run_cli("predict", "--ckpt_path", str(last), "--predictions", "out.csv", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "logreg: error: --predictions out.csv: cannot write (No space left on device)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]  # no out.csv, no .out.csv.*.tmp
+    monkeypatch.undo()
+
+    monkeypatch.setattr(LocalFileOpener, "write", disk_full)
+    proc = run_cli("fit", "--config", str(last.parent.parent / "config.yaml"), "--trainer.max_epochs", "2",
+                   "--ckpt_path", str(last), check=False)  # fmt: skip
+    monkeypatch.undo()
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "logreg: error: [Errno 28] No space left on device"
+    ]
+    assert last.read_bytes() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import tempfile
@@ -163,7 +164,7 @@ class CSVPredictionWriter(BasePredictionWriter):
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)
-        self._writer.writerow(["probability", "predicted_label", *(["label"] if self.with_labels else [])])
+        self._write([["probability", "predicted_label", *(["label"] if self.with_labels else [])]])
 
     def write_on_batch_end(
         self,
@@ -180,17 +181,30 @@ class CSVPredictionWriter(BasePredictionWriter):
         columns = [[f"{p:.6g}" for p in probs], names[(probs > self.threshold).astype(np.int64)]]
         if self.with_labels:
             columns.append(names[batch[1].view(-1).long().cpu().numpy()])
-        self._writer.writerows(zip(*columns, strict=True))
+        self._write(zip(*columns, strict=True))
+
+    def _write(self, rows: Any) -> None:
+        try:
+            self._writer.writerows(rows)
+        except OSError as err:  # a full disk, say: one line, and on_exception removes the partial file
+            raise ValueError(f"--predictions {self.path}: cannot write ({err.strerror or err})") from None
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-            os.chmod(self._tmp, 0o666 & ~current_umask())  # mkstemp makes it private; predictions are a plain file
-            os.replace(self._tmp, self.path)
+            try:
+                self._handle.close()
+                self._handle = None
+                # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
+                mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~current_umask()
+                os.chmod(self._tmp, mode)
+                os.replace(self._tmp, self.path)
+            except OSError as err:
+                Path(self._tmp).unlink(missing_ok=True)
+                raise ValueError(f"--predictions {self.path}: cannot write ({err.strerror or err})") from None
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if self._handle is not None:
-            self._handle.close()
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                self._handle.close()
             self._handle = None
             Path(self._tmp).unlink(missing_ok=True)

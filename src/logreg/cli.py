@@ -7,6 +7,7 @@ a conversion's memory is the data's, not the frameworks'.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -83,7 +84,7 @@ def main(args: list[str] | None = None) -> None:
             quiet_known_noise()
             build_cli(args)
     except Exception as err:
-        if not isinstance(err, user_errors()) or os.environ.get("LOGREG_DEBUG"):
+        if not is_user_error(err) or os.environ.get("LOGREG_DEBUG"):
             raise
         if is_rank_zero():  # under DDP every process fails alike; one message is enough
             print(f"logreg: error: {one_line(err)}", file=sys.stderr)
@@ -93,6 +94,14 @@ def main(args: list[str] | None = None) -> None:
             raise
         print("logreg: interrupted", file=sys.stderr)
         sys.exit(130)  # the shell's code for a command ended by Ctrl-C
+
+
+def is_user_error(err: BaseException) -> bool:
+    """A mistake in the input or a full or read-only disk: told in one line, never as a traceback."""
+    return isinstance(err, user_errors()) or (isinstance(err, OSError) and err.errno in DISK_ERRORS)
+
+
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

@@ -231,6 +231,19 @@ class LogRegCLI(LightningCLI):
         )
         print_results(self.trainer, results)
 
+    def before_predict(self) -> None:
+        """``--predictions`` must not name a file this command reads, even with ``--overwrite true``."""
+        target = self.config.predict.get("predictions")
+        if not target:
+            return
+        reads = [self._ckpt_path(), *(str(path) for path in self.config.predict.get("config") or [])]
+        if isinstance(self.datamodule, FileDataModule):
+            reads.append(str(self.datamodule.path))
+        for path in filter(None, reads):
+            source = Path(path).resolve()
+            if Path(target).resolve() == source or source in Path(target).resolve().parents:
+                raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
+
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
         self.trainer.predict(model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True,
                              return_predictions=False, **kwargs)  # fmt: skip
