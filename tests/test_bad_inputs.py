@@ -7,6 +7,7 @@ The inputs (files, and a trained checkpoint) are made once per module; each row 
 import os
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,13 @@ ROWS = [
      ["--predictions ab.csv: is ab.csv, which this command reads"]),
     ("predictions over the checkpoint", ["predict", "--ckpt_path", CKPT, "--predictions", CKPT, "--overwrite", "true"],
      [f"--predictions {CKPT}: is {CKPT}, which this command reads"]),
+    ("negative split seed", ["fit", "--data.split_seed", "-1"], ["split_seed must be >= 0, got -1"]),
+    ("data beyond memory", ["fit", "--data.n_features", "100", "--data.n_samples", "100000000000"],
+     ["n_samples=100000000000 x n_features=100 need", "GiB of float32 data, more than this machine's"]),
+    ("a CSV named .npz", ["fit", "--data", "FileDataModule", "--data.path", "text.npz"],
+     ["text.npz: not an .npz archive"]),
+    ("a broken npz member", ["fit", "--data", "FileDataModule", "--data.path", "broken.npz"],
+     ["broken.npz: member 'x' is not a readable .npy array"]),
     ("no devices", ["fit", "--trainer.devices", "0"], ["Trainer(devices='0')", "not a valid input"]),
     ("checkpointing off", ["fit", "--trainer.enable_checkpointing", "false"], ["enable_checkpointing=False"]),
     ("log directory is a file", ["fit", "--trainer.logger.init_args.save_dir", "empty.csv"],
@@ -124,6 +132,9 @@ def make_inputs(root: Path) -> None:
     (root / "binary.csv").write_bytes(b"\x00\xff\xfe\x00\x81garbage")
     (root / "nonpy").mkdir()
     np.savez(root / "nanlabel.npz", x=np.zeros((3, 1), np.float32), y=np.array([0.0, np.nan, 1.0]))
+    (root / "text.npz").write_text(FILES["text.csv"])
+    with zipfile.ZipFile(root / "broken.npz", "w") as archive:
+        archive.writestr("x.npy", b"not an array")
     (root / "mismatch").mkdir()
     np.save(root / "mismatch" / "x.npy", np.zeros((40, 2), np.float32))
     np.save(root / "mismatch" / "y.npy", np.zeros(39, np.int8))

@@ -69,6 +69,7 @@ def test_fit_checkpoint_test_predict_end_to_end(tmp_path, run_cli):
         "best checkpoint",
         "tensorboard --logdir lightning_logs",
         "test_acc",
+        "SGD(lr=2)",  # the optimizer and the lr that trained the model
     ):
         assert word in fit.stdout, word
     [run] = run_dirs(tmp_path)

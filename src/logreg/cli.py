@@ -83,6 +83,9 @@ def main(args: list[str] | None = None) -> None:
 
             quiet_known_noise()
             build_cli(args)
+    except BrokenPipeError:  # `logreg fit | head`: the reader left; stop quietly, as other commands do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except Exception as err:
         if not is_user_error(err) or os.environ.get("LOGREG_DEBUG"):
             raise

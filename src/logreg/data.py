@@ -10,6 +10,7 @@ exactly once per epoch across ranks.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Sequence
 from enum import Enum
 
@@ -188,6 +189,8 @@ class IndexedDataModule(LightningDataModule):
         check_fractions(val_fraction, test_fraction)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if split_seed < 0:
+            raise ValueError(f"split_seed must be >= 0, got {split_seed}")
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.batch_size = batch_size
@@ -290,6 +293,17 @@ def default_names(n_features: int) -> list[str]:
     return [f"x{j}" for j in range(n_features)]
 
 
+def check_fits_in_memory(n_samples: int, n_features: int) -> None:
+    """Refuse, before allocating, random data larger than the machine's memory (float32 points)."""
+    needed = n_samples * n_features * 4
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available:
+        raise ValueError(
+            f"n_samples={n_samples} x n_features={n_features} need {needed / 2**30:.1f} GiB of float32 data, more "
+            f"than this machine's {available / 2**30:.1f} GiB of memory; use fewer, or your own file (logreg convert)"
+        )
+
+
 def threshold_data(low: float, high: float, step: float, threshold: float) -> tuple[Tensor, Tensor]:
     """The tutorial's grid: ``x = arange(low, high, step)`` as (N, 1) float32, ``y = 1`` where ``x > threshold``."""
     x = torch.arange(low, high, step).view(-1, 1)
@@ -368,6 +382,9 @@ class ThresholdDataModule(IndexedDataModule):
             n_samples = 1000 if n_samples is None else n_samples
             if n_samples < 2:
                 raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+            if data_seed < 0:
+                raise ValueError(f"data_seed must be >= 0, got {data_seed}")
+            check_fits_in_memory(n_samples, n_features)
             features, labels = gaussian_data(n_samples, n_features, threshold, label_noise, data_seed)
         if torch.unique(labels).numel() < 2:
             raise ValueError(f"threshold={threshold} leaves only one class; choose a threshold inside the data's range")

@@ -342,6 +342,9 @@ def fit_summary(trainer: Trainer, model: LogisticRegression) -> str:
     datamodule = trainer.datamodule
     if isinstance(datamodule, IndexedDataModule) and datamodule.classes != ["0", "1"]:
         rows["labels"] = f"0 = {datamodule.classes[0]!r}, 1 = {datamodule.classes[1]!r}"
+    if trainer.optimizers:  # which optimizer and lr trained the model: --model.lr applies only without --optimizer
+        optimizer = trainer.optimizers[0]
+        rows["optimizer"] = f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
     weight, bias = model.coefficients()
     rows["weight"] = ", ".join(f"{w:.4f}" for w in weight.tolist()[:8]) + (" ..." if len(weight) > 8 else "")
     rows["bias"] = bias

@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, Protocol, TypeVar
@@ -716,6 +717,8 @@ def _label_order(key: str) -> tuple[int, int | float, str]:
 
 def _read_npz(path: Path) -> Table:
     """``x`` (N, D) and optionally ``y`` (N,) from an ``.npz`` archive."""
+    if not zipfile.is_zipfile(path):
+        raise DataFileError(f"{path}: not an .npz archive (an .npz is a zip file of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -725,6 +728,9 @@ def _read_npz(path: Path) -> Table:
         ) from None
     if "x" not in arrays:
         raise DataFileError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):  # a member that is no .npy file comes back as its raw bytes
+            raise DataFileError(f"{path}: member {name!r} is not a readable .npy array")
     x = _check_features(arrays["x"], path, "x")
     features = np.ascontiguousarray(x, dtype=np.float32)
     labels, classes = (None, list(NO_CLASSES)) if "y" not in arrays else _check_labels(arrays["y"], len(x), path, "y")
