@@ -103,6 +103,8 @@ ROWS = [
      ["nanlabel.npz: y[1] (row 2) is nan, not a label"]),
     ("predict on other columns", ["predict", "--ckpt_path", FILE_CKPT, "--data", "FileDataModule",
                                   "--data.path", "ba.csv"], ["ba.csv", "feature columns ['b', 'a'] differ"]),
+    ("labels the model never saw", ["test", "--ckpt_path", FILE_CKPT, "--data", "FileDataModule", "--data.path",
+                                    "xy.csv"], ["xy.csv: label 'x' is not one the model was trained on ('0', '1')"]),
     ("predictions over the input", ["predict", "--ckpt_path", FILE_CKPT, "--data", "FileDataModule", "--data.path",
                                      "ab.csv", "--predictions", "ab.csv", "--overwrite", "true"],
      ["--predictions ab.csv: is ab.csv, which this command reads"]),
@@ -157,6 +159,7 @@ def make_inputs(root: Path) -> None:
     rows = "".join(f"{i},{i % 7},{int(i > 9)}\n" for i in range(20))
     (root / "ab.csv").write_text("a,b,label\n" + rows)
     (root / "ba.csv").write_text("b,a,label\n" + rows)
+    (root / "xy.csv").write_text("a,b,label\n" + rows.replace(",0\n", ",x\n").replace(",1\n", ",y\n"))
     (root / "okfile").mkdir()
     call_main("fit", "--trainer.max_epochs", "1", "--data", "FileDataModule", "--data.path", "../ab.csv",
               cwd=root / "okfile")  # fmt: skip

@@ -184,3 +184,20 @@ def test_convert_errors_are_one_line_and_write_nothing(tmp_path, run_cli):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
     proc = run_cli("convert", "bad.csv", check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "out_dir" in proc.stderr
+
+
+def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_ones(tmp_path, run_cli):
+    """Labels the model never saw are written as they are (not mapped onto its classes) and cannot be scored."""
+    write_csv(tmp_path / "train.csv", ["a", "b", "label"], separable_rows(120))
+    run_cli("fit", "--data", "FileDataModule", "--data.path", "train.csv", "--trainer.max_epochs", "1")
+    ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    renamed = [[a, b, {"no": "zebra", "yes": "Yes "}[label]] for a, b, label in separable_rows(30, seed=1)]
+    write_csv(tmp_path / "new.csv", ["a", "b", "label"], renamed)
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+            "--predictions", "out.csv")  # fmt: skip
+    with (tmp_path / "out.csv").open() as handle:
+        out = list(csv.DictReader(handle))
+    assert [row["label"] for row in out] == [row[2] for row in renamed]  # 'Yes ' keeps its case and its space
+    assert {row["predicted_label"] for row in out} <= {"no", "yes"}
+    test = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv", check=False)
+    assert test.returncode == 2 and "label 'Yes' is not one the model was trained on ('no', 'yes')" in test.stderr

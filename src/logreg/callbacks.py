@@ -159,8 +159,10 @@ class CSVPredictionWriter(BasePredictionWriter):
         datamodule = trainer.datamodule
         if not isinstance(datamodule, IndexedDataModule):
             raise TypeError("CSVPredictionWriter writes the rows of a logreg data module (IndexedDataModule)")
+        self.datamodule = datamodule
         self.classes = list(datamodule.classes)
         self.with_labels = datamodule.has_labels
+        self._rows = 0  # rows written: predict runs on one device, in input order
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)
@@ -179,8 +181,9 @@ class CSVPredictionWriter(BasePredictionWriter):
         probs = prediction.detach().float().view(-1).cpu().numpy()
         names = np.asarray(self.classes, dtype=object)
         columns = [[f"{p:.6g}" for p in probs], names[(probs > self.threshold).astype(np.int64)]]
-        if self.with_labels:
-            columns.append(names[batch[1].view(-1).long().cpu().numpy()])
+        if self.with_labels:  # the input's own text, values the model never saw included
+            columns.append(self.datamodule.label_texts(self._rows, self._rows + len(probs)))
+        self._rows += len(probs)
         self._write(zip(*columns, strict=True))
 
     def _write(self, rows: Any) -> None:

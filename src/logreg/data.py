@@ -171,6 +171,7 @@ class IndexedDataModule(LightningDataModule):
       copies), made by :meth:`setup` for fit, validate and test (never for predict), stratified by class and
       seeded by ``split_seed`` with its own generator; empty until then;
     - :meth:`feature_stats`, the standardisation the model applies (None: raw features);
+    - :meth:`label_texts`, the input's own label text of a range of rows (predictions repeat it verbatim);
     - the loaders: a ``DataLoader`` over :class:`RowGather` with :class:`EpochBatches` as sampler, one gather
       per batch, a permutation per ``(split_seed, epoch)`` for training, DDP shards by rank.
 
@@ -239,6 +240,10 @@ class IndexedDataModule(LightningDataModule):
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
         """Mean and scale the model should standardise with, or None for raw features."""
         return None
+
+    def label_texts(self, start: int, stop: int) -> list[str]:
+        """The labels of rows ``start:stop`` as the input writes them (for the ``label`` column of predictions)."""
+        return [self.classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer

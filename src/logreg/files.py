@@ -14,9 +14,14 @@ import torch
 from torch import Tensor
 
 from logreg.data import IndexedDataModule, stage_name, take_rows
-from logreg.readers import DataFileError, read_table
+from logreg.readers import DataFileError, read_table, same_label
 
 CHUNK_ROWS = 16384  # rows per chunk when summarising a (memory-mapped) array
+
+
+def model_code(label: str, trained: list[str]) -> int | None:
+    """The code the model gives ``label`` (its index among the checkpoint's classes), or None if it never saw it."""
+    return next((k for k, known in enumerate(trained) if same_label(label, known)), None)
 
 
 class FileDataModule(IndexedDataModule):
@@ -56,6 +61,7 @@ class FileDataModule(IndexedDataModule):
         features = table.features if isinstance(table.features, np.memmap) else torch.from_numpy(table.features)
         labels = None if table.labels is None else torch.from_numpy(table.labels).view(-1, 1)
         self.use_rows(features, labels, table.classes, table.feature_names)
+        self.label_text = table.label_text
         self._stats: tuple[Tensor, Tensor] | None = None
 
     def describe(self) -> str:
@@ -88,14 +94,34 @@ class FileDataModule(IndexedDataModule):
             self._stats = (mean.float(), scale.float())
         return self._stats
 
+    def label_texts(self, start: int, stop: int) -> list[str]:
+        if self.label_text is None:
+            return super().label_texts(start, stop)
+        return self.label_text.slice(start, stop - start).to_pylist()
+
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: the label values and the feature columns the model was trained on."""
         return {"classes": list(self.classes), "feature_names": list(self.feature_names)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Check the columns against the checkpoint's, and code the labels as the model was trained to.
+
+        This file's labels were coded in its own sorted order; the checkpoint's classes decide what 0 and 1 mean.
+        A label the model never saw cannot be scored (validate, test, a resumed fit); predict only repeats it.
+        """
         trained_on = list(state_dict.get("feature_names", self.feature_names))
         if trained_on != self.feature_names:
             raise DataFileError(
                 f"{self.path}: feature columns {self.feature_names} differ from the checkpoint's {trained_on}"
             )
-        self.classes = list(state_dict.get("classes", self.classes))
+        trained = list(state_dict.get("classes", self.classes))
+        if self.has_labels and self.classes != trained:
+            codes = [model_code(mine, trained) for mine in self.classes]
+            stage = self.trainer.state.fn if self.trainer is not None else None
+            if None in codes and stage_name(stage) != "predict":
+                unseen = self.classes[codes.index(None)]
+                known = f"{trained[0]!r}, {trained[1]!r}"
+                raise DataFileError(f"{self.path}: label {unseen!r} is not one the model was trained on ({known})")
+            if None not in codes:
+                self.labels = torch.tensor(codes, dtype=self.labels.dtype)[self.labels.long()]
+        self.classes = trained

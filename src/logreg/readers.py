@@ -68,6 +68,7 @@ class Table(NamedTuple):
     labels: np.ndarray | None
     classes: list[str]
     feature_names: list[str]
+    label_text: pa.ChunkedArray | None = None  # a CSV's or Parquet file's label cells as written, for predictions
 
 
 # --------------------------------------------------------------------------------------------------- public API
@@ -179,12 +180,14 @@ def _read_stream(source: _Source) -> Table:
     """All of a source in memory: features concatenated from the batches, labels coded as they pass."""
     blocks: list[np.ndarray] = []
     codes: list[np.ndarray] = []
+    texts: list[pa.Array] = []
     coder = _LabelCoder(source.path, source.label, source.row_of) if source.has_label else None
     done = 0
     for block, labels in source.batches():
         blocks.append(block)
         if coder is not None and labels is not None:
             codes.append(coder.add(labels, done))
+            texts.append(labels)
         done += len(block)
     if not blocks:
         raise _no_rows(source)
@@ -193,7 +196,8 @@ def _read_stream(source: _Source) -> Table:
     if coder is None:
         return Table(features, None, list(NO_CLASSES), source.feature_names)
     mapping, classes = coder.finish()
-    return Table(features, mapping[np.concatenate(codes)].astype(np.float32), classes, source.feature_names)
+    labels = mapping[np.concatenate(codes)].astype(np.float32)
+    return Table(features, labels, classes, source.feature_names, pa.chunked_array(texts, pa.string()))
 
 
 def _convert(source: _Source, out_dir: Path) -> None:
@@ -674,6 +678,11 @@ class _LabelCoder:
         ordered = sorted(self.keys, key=_label_order)
         mapping = np.array([ordered.index(key) for key in self.keys], dtype=np.int8)
         return mapping, [self.names[self.keys[key]] for key in ordered]
+
+
+def same_label(a: str, b: str) -> bool:
+    """Whether two label texts name one class (``"1"`` and ``"1.0"``, ``"True"`` and ``"true"``)."""
+    return _label_key(a) == _label_key(b)
 
 
 def _label_key(value: str) -> str | None:
