@@ -58,6 +58,7 @@ ROWS = [
     ("unknown config key", ["fit", "--config", "config_unknown.yaml"], ["model.nope"]),
     ("broken config", ["fit", "--config", "config_broken.yaml"], ["config"]),
     ("missing config", ["fit", "--config", "nothere.yaml"], ["nothere.yaml"]),
+    ("YAML alias bomb", ["fit", "--config", "bomb.yaml"], ["--config bomb.yaml: uses YAML aliases"]),
     ("missing data file", ["fit", "--data", "FileDataModule", "--data.path", "missing.csv"],
      ["missing.csv: file not found"]),
     *[
@@ -132,6 +133,9 @@ def make_inputs(root: Path) -> None:
     for name, text in FILES.items():
         (root / name).write_text(text)
     (root / "binary.csv").write_bytes(b"\x00\xff\xfe\x00\x81garbage")
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]  # 9**10 elements once expanded, in 421 bytes
+    bomb += [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefghi", "bcdefghij", strict=True)]
+    (root / "bomb.yaml").write_text("\n".join(bomb) + "\n")
     (root / "nonpy").mkdir()
     np.savez(root / "nanlabel.npz", x=np.zeros((3, 1), np.float32), y=np.array([0.0, np.nan, 1.0]))
     (root / "text.npz").write_text(FILES["text.csv"])

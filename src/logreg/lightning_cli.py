@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -138,6 +139,7 @@ class LogRegCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then load ``--ckpt_path`` (once) and take the model's hyperparameters from it."""
+        refuse_yaml_aliases(sys.argv[1:] if args is None else list(args))
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -261,6 +263,26 @@ class LogRegCLI(LightningCLI):
             ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
             results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True, verbose=False)
             print_results(trainer, results)
+
+
+def refuse_yaml_aliases(args: list[str]) -> None:
+    """Refuse a ``--config`` file that uses YAML aliases (``*name``) before it is parsed.
+
+    A few hundred bytes of nested aliases expand to billions of elements once the config is processed ("billion
+    laughs"), exhausting memory; logreg's configs never need aliases.
+    """
+    for i, word in enumerate(args):
+        path = word.split("=", 1)[1] if word.startswith("--config=") else None
+        if word in ("--config", "-c") and i + 1 < len(args):
+            path = args[i + 1]
+        if path is None or not Path(path).is_file():
+            continue
+        try:
+            events = yaml.parse(Path(path).read_text(encoding="utf-8", errors="replace"))
+            if any(isinstance(event, yaml.AliasEvent) for event in events):
+                raise ValueError(f"--config {path}: uses YAML aliases (*name), which logreg configs do not allow")
+        except yaml.YAMLError:
+            continue  # not YAML at all: jsonargparse's parser says what is wrong with it
 
 
 def resumed_run(ckpt_path: str | None) -> Path | None:
