@@ -115,3 +115,19 @@ def test_a_resumed_run_keeps_its_best_checkpoint_and_score(tmp_path, run_cli):
     assert len(val_losses) == 4 and min(val_losses) < val_losses[-1]  # epoch 3 did not improve on the best
     assert best(last) == before and abs(before[1] - min(val_losses)) < 1e-6
     assert f"best checkpoint    ./lightning_logs/version_0/checkpoints/{before[0]}" in fit.stdout
+
+
+def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli):
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_features", "3", "--data.n_samples", "200")
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{i},{int(i > 9)}\n" for i in range(20)))
+    run_cli("fit", "--trainer.max_epochs", "1", "--data", "FileDataModule", "--data.path", "d.csv")
+    with (tmp_path / "d.csv").open("a") as handle:
+        handle.write("20,1\n")  # the file changed after the run
+    for run, other in zip(run_dirs(tmp_path), (["--data.data_seed", "5"], []), strict=True):
+        config, last = run / "config.yaml", run / "checkpoints" / "last.ckpt"
+        before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+        proc = run_cli("fit", "--config", str(config), "--trainer.max_epochs", "2", *other, "--ckpt_path", str(last),
+                       check=False)  # fmt: skip
+        assert proc.returncode == 2 and "not the data this run was trained on" in proc.stderr, proc.stderr
+        assert ("(data_seed differ" if other else "(rows, sha256_first_mib, size differ") in proc.stderr
+        assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from enum import Enum
+from typing import Any
 
 import numpy as np
 import torch
@@ -241,6 +242,30 @@ class IndexedDataModule(LightningDataModule):
         """Mean and scale the model should standardise with, or None for raw features."""
         return None
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this data, saved in checkpoints: a resumed fit must train on the same rows."""
+        return {"rows": len(self.labels), "feature_names": list(self.feature_names)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: the label values and the fingerprint of the data the model was trained on."""
+        return {"classes": list(self.classes), "feature_names": list(self.feature_names),
+                "fingerprint": self.fingerprint()}  # fmt: skip
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A resumed fit (not validate, test or predict, which may use new data) refuses data that differs."""
+        if self.trainer is not None and stage_name(self.trainer.state.fn) == "fit":
+            self.check_resumable(state_dict)
+
+    def check_resumable(self, state_dict: dict[str, Any]) -> None:
+        """Raise unless ``state_dict`` (this module's part of a checkpoint) was saved with this very data."""
+        saved, now = state_dict.get("fingerprint"), self.fingerprint()
+        if saved is not None and saved != now:
+            changed = sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key))
+            raise ValueError(
+                f"{self.describe()}: not the data this run was trained on ({', '.join(changed)} differ from the "
+                "checkpoint's); resume with the same data, or start a new run"
+            )
+
     def label_texts(self, start: int, stop: int) -> list[str]:
         """The labels of rows ``start:stop`` as the input writes them (for the ``label`` column of predictions)."""
         return [self.classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
@@ -394,3 +419,8 @@ class ThresholdDataModule(IndexedDataModule):
         if torch.unique(labels).numel() < 2:
             raise ValueError(f"threshold={threshold} leaves only one class; choose a threshold inside the data's range")
         self.use_rows(features, labels)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The generating arguments (the split's are the run's own and may change on resume)."""
+        data_args = ("low", "high", "step", "threshold", "n_features", "n_samples", "label_noise", "data_seed")
+        return {**super().fingerprint(), **{name: self.hparams[name] for name in data_args}}

@@ -6,6 +6,7 @@ standardisation statistics and what a checkpoint must remember about the data.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,12 @@ class FileDataModule(IndexedDataModule):
             return super().label_texts(start, stop)
         return self.label_text.slice(start, stop - start).to_pylist()
 
-    def state_dict(self) -> dict[str, Any]:
-        """Saved in checkpoints: the label values and the feature columns the model was trained on."""
-        return {"classes": list(self.classes), "feature_names": list(self.feature_names)}
+    def fingerprint(self) -> dict[str, Any]:
+        """Rows and columns, and the file's size and a hash of its first MiB (``x.npy`` for a directory)."""
+        source = self.path / "x.npy" if self.path.is_dir() else self.path
+        with source.open("rb") as handle:
+            head = hashlib.sha256(handle.read(2**20)).hexdigest()
+        return {**super().fingerprint(), "size": source.stat().st_size, "sha256_first_mib": head}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Check the columns against the checkpoint's, and code the labels as the model was trained to.
@@ -109,6 +113,7 @@ class FileDataModule(IndexedDataModule):
         This file's labels were coded in its own sorted order; the checkpoint's classes decide what 0 and 1 mean.
         A label the model never saw cannot be scored (validate, test, a resumed fit); predict only repeats it.
         """
+        super().load_state_dict(state_dict)
         trained_on = list(state_dict.get("feature_names", self.feature_names))
         if trained_on != self.feature_names:
             raise DataFileError(

@@ -177,6 +177,7 @@ class LogRegCLI(LightningCLI):
                 args.save_dir, args.name = str(run.parent.parent), run.parent.name
             args.version = run.name  # (the configured save_dir keeps the checkpoint's dirpath spelled as saved)
             self.save_config_kwargs["overwrite"] = True
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # its own
         elif args.get("version") is None and rank_zero_only.rank == 0:
             root = Path(args.save_dir) / (args.name or "")
             try:
@@ -214,6 +215,10 @@ class LogRegCLI(LightningCLI):
         if trained is not None and trained != given:
             ckpt_path = self.config[self.subcommand].ckpt_path
             raise ValueError(f"{ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
+        # A resumed fit must see its own data; checked here, before config.yaml of the run is rewritten.
+        saved = self.checkpoint.get(type(self.datamodule).__qualname__)  # where Lightning keeps the module's state
+        if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
+            self.datamodule.check_resumable(saved)
 
     def _ckpt_path(self) -> str | None:
         return self.config[self.subcommand].get("ckpt_path")
