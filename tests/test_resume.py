@@ -131,3 +131,27 @@ def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli
         assert proc.returncode == 2 and "not the data this run was trained on" in proc.stderr, proc.stderr
         assert ("(data_seed differ" if other else "(rows, sha256_first_mib, size differ") in proc.stderr
         assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+
+
+def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_path, run_cli):
+    """A scheduler's or a container's stop is not success: exit 143, one line saying where and how to resume."""
+    args = ("fit", "--data.n_features", "4", "--data.n_samples", "6000", "--data.batch_size", "8",
+            "--trainer.max_epochs", "2")  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, "-m", "logreg", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("logreg: stopped by SIGTERM at epoch ")
+    config = Path("lightning_logs/version_0/config.yaml")
+    assert line.endswith(f"; resume with: logreg fit --config {config} --ckpt_path {last.relative_to(tmp_path)}")
+    resume = line.split("resume with: logreg ")[1].split()
+    run_cli(*resume)
+    assert states(last)[2] == 1  # the resumed run finished its two epochs

@@ -16,6 +16,14 @@ from jsonargparse import ArgumentError, ArgumentParser
 from logreg.readers import convert
 
 
+class Stopped(Exception):
+    """A run stopped by a signal, with the line to tell the user and the exit code (128 + the signal's number)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def one_line(err: BaseException) -> str:
     """The innermost user error that caused ``err``, as one line: its first line, or for a message that nests its
     reasons under headings (jsonargparse's), the headings down to the most specific reason, and the last line."""
@@ -83,6 +91,10 @@ def main(args: list[str] | None = None) -> None:
 
             quiet_known_noise()
             build_cli(args)
+    except Stopped as stop:
+        if is_rank_zero():
+            print(f"logreg: {stop}", file=sys.stderr)
+        sys.exit(stop.code)
     except BrokenPipeError:  # `logreg fit | head`: the reader left; stop quietly, as other commands do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)

@@ -12,6 +12,7 @@ import logging
 import pickle
 import re
 import shutil
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -23,9 +24,12 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.callbacks import CSVPredictionWriter, TrainingFigures
+from logreg.cli import Stopped
 from logreg.data import IndexedDataModule
 from logreg.files import FileDataModule
 from logreg.loggers import HparamsCallback, claim_version
@@ -224,7 +228,23 @@ class LogRegCLI(LightningCLI):
         return self.config[self.subcommand].get("ckpt_path")
 
     def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
-        self.trainer.fit(model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True)
+        try:
+            self.trainer.fit(model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True)
+        except SystemExit as stop:  # Lightning ends a run stopped by SIGTERM or Ctrl-C with SystemExit
+            if self.trainer.state.status != TrainerStatus.INTERRUPTED:
+                raise
+            raise self.stopped("SIGTERM" if isinstance(stop, SIGTERMException) else "SIGINT") from None
+
+    def stopped(self, signal_name: str) -> Stopped:
+        """The one line for a fit stopped by a signal: where, and how to resume from the last finished epoch."""
+        trainer, code = self.trainer, 128 + getattr(signal, signal_name)
+        where = f"stopped by {signal_name} at epoch {trainer.current_epoch}, step {trainer.global_step}"
+        last = next((cb for cb in trainer.checkpoint_callbacks if cb.filename == "last"), None)
+        path = Path(last.dirpath) / "last.ckpt" if last is not None and last.dirpath else None
+        if path is None or not path.is_file():
+            return Stopped(f"{where}; no epoch had finished, so there is nothing to resume", code)
+        config = path.parent.parent / "config.yaml"
+        return Stopped(f"{where}; resume with: logreg fit --config {config} --ckpt_path {path}", code)
 
     def validate(self, model: LightningModule, datamodule: LightningDataModule) -> None:
         results = self.trainer.validate(
@@ -399,6 +419,8 @@ def quiet_known_noise() -> None:
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")  # main(args) in Python
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    # "Received SIGTERM": logreg's own line says so, with where the run stopped and how to resume
+    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
 
 
 DATA_MODULES = (FileDataModule,)  # imported so that ``--data FileDataModule`` finds it by its short name
