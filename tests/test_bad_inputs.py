@@ -118,6 +118,9 @@ ROWS = [
      ["text.npz: not an .npz archive"]),
     ("a broken npz member", ["fit", "--data", "FileDataModule", "--data.path", "broken.npz"],
      ["broken.npz: member 'x' is not a readable .npy array"]),
+    ("predictions to an empty path", ["predict", "--ckpt_path", CKPT, "--predictions", ""], ["an empty path"]),
+    ("data from a pipe", ["fit", "--data", "FileDataModule", "--data.path", "pipe.csv"],
+     ["pipe.csv: not a regular file"]),
     ("no devices", ["fit", "--trainer.devices", "0"], ["Trainer(devices='0')", "not a valid input"]),
     ("checkpointing off", ["fit", "--trainer.enable_checkpointing", "false"], ["enable_checkpointing=False"]),
     ("log directory is a file", ["fit", "--trainer.logger.init_args.save_dir", "empty.csv"],
@@ -139,6 +142,7 @@ def make_inputs(root: Path) -> None:
     (root / "nonpy").mkdir()
     np.savez(root / "nanlabel.npz", x=np.zeros((3, 1), np.float32), y=np.array([0.0, np.nan, 1.0]))
     (root / "text.npz").write_text(FILES["text.csv"])
+    os.mkfifo(root / "pipe.csv")
     with zipfile.ZipFile(root / "broken.npz", "w") as archive:
         archive.writestr("x.npy", b"not an array")
     (root / "mismatch").mkdir()

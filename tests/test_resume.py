@@ -115,6 +115,9 @@ def test_a_resumed_run_keeps_its_best_checkpoint_and_score(tmp_path, run_cli):
     assert len(val_losses) == 4 and min(val_losses) < val_losses[-1]  # epoch 3 did not improve on the best
     assert best(last) == before and abs(before[1] - min(val_losses)) < 1e-6
     assert f"best checkpoint    ./lightning_logs/version_0/checkpoints/{before[0]}" in fit.stdout
+    assert "\nckpt_path: null\n" in (run / "config.yaml").read_text()  # the config describes the run, not the resume
+    run_cli("fit", "--config", str(run / "config.yaml"))
+    assert [r.name for r in run_dirs(tmp_path)] == ["version_0", "version_1"]  # a new run, not more of the old one
 
 
 def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli):

@@ -92,6 +92,8 @@ class LogRegTrainer(Trainer):
             predictions: write ``probability,predicted_label[,label]`` rows, in input order, to this CSV file.
             overwrite: replace an existing ``predictions`` file.
         """
+        if predictions == "":
+            raise ValueError("--predictions: an empty path; give a file name such as out.csv")
         if predictions:
             writer = CSVPredictionWriter(predictions, overwrite=overwrite)
             writer.check_target()
@@ -110,6 +112,7 @@ class LogRegCLI(LightningCLI):
     checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, once checked
     claimed_run: Path | None = None  # the version directory this process created for its run
     configured_logger: Namespace | None = None  # the logger's config as given, before the run directory is set
+    ckpt_path: str | None = None  # --ckpt_path, kept here: the saved config of a fit has none
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         try:
@@ -191,9 +194,13 @@ class LogRegCLI(LightningCLI):
             self.claimed_run = root / f"version_{args.version}"
 
     def after_instantiate_classes(self) -> None:
-        """The saved config.yaml keeps the logger as configured: run again, it makes a new run, not this one."""
+        """The saved config.yaml describes the run, not this command: the logger as configured and no checkpoint to
+        resume from, so that ``logreg fit --config RUN/config.yaml`` makes a new run that reproduces this one."""
+        self.ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.configured_logger is not None:
             self.config[self.subcommand].trainer.logger = self.configured_logger
+        if self.subcommand == "fit":
+            self.config.fit.ckpt_path = None
 
     def discard_failed_run(self) -> None:
         """Remove the run directory this command claimed, when it failed before saving any checkpoint.
@@ -225,7 +232,7 @@ class LogRegCLI(LightningCLI):
             self.datamodule.check_resumable(saved)
 
     def _ckpt_path(self) -> str | None:
-        return self.config[self.subcommand].get("ckpt_path")
+        return self.ckpt_path
 
     def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
         try:

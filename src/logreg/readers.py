@@ -89,6 +89,8 @@ def read_table(
         raise FileNotFoundError(f"{path}: file not found")
     if path.is_dir():
         return _read_npy_directory(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
     return _growing_blocks(lambda size: _read_stream(_open_source(path, label, size, batch_rows)), block_size)
