@@ -112,7 +112,7 @@ class LogRegCLI(LightningCLI):
     checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, once checked
     claimed_run: Path | None = None  # the version directory this process created for its run
     configured_logger: Namespace | None = None  # the logger's config as given, before the run directory is set
-    ckpt_path: str | None = None  # --ckpt_path, kept here: the saved config of a fit has none
+    ckpt_path: str | None = None  # --ckpt_path; after_instantiate_classes clears it in a fit's saved config
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         try:
@@ -149,7 +149,7 @@ class LogRegCLI(LightningCLI):
         refuse_yaml_aliases(sys.argv[1:] if args is None else list(args))
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
-        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or (ckpt_path in CHECKPOINT_KEYWORDS and subcommand == "fit"):
             return
         if ckpt_path in CHECKPOINT_KEYWORDS:  # Lightning would warn, then evaluate an untrained model
@@ -196,7 +196,6 @@ class LogRegCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         """The saved config.yaml describes the run, not this command: the logger as configured and no checkpoint to
         resume from, so that ``logreg fit --config RUN/config.yaml`` makes a new run that reproduces this one."""
-        self.ckpt_path = self.config[self.subcommand].get("ckpt_path")
         if self.configured_logger is not None:
             self.config[self.subcommand].trainer.logger = self.configured_logger
         if self.subcommand == "fit":
@@ -224,19 +223,15 @@ class LogRegCLI(LightningCLI):
         trained = self.checkpoint.get("hyper_parameters", {}).get("n_inputs")
         given = self.model.hparams.n_inputs
         if trained is not None and trained != given:
-            ckpt_path = self.config[self.subcommand].ckpt_path
-            raise ValueError(f"{ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
+            raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
         # A resumed fit must see its own data; checked here, before config.yaml of the run is rewritten.
         saved = self.checkpoint.get(type(self.datamodule).__qualname__)  # where Lightning keeps the module's state
         if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
             self.datamodule.check_resumable(saved)
 
-    def _ckpt_path(self) -> str | None:
-        return self.ckpt_path
-
     def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
         try:
-            self.trainer.fit(model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True)
+            self.trainer.fit(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True)
         except SystemExit as stop:  # Lightning ends a run stopped by SIGTERM or Ctrl-C with SystemExit
             if self.trainer.state.status != TrainerStatus.INTERRUPTED:
                 raise
@@ -254,15 +249,14 @@ class LogRegCLI(LightningCLI):
         return Stopped(f"{where}; resume with: logreg fit --config {config} --ckpt_path {path}", code)
 
     def validate(self, model: LightningModule, datamodule: LightningDataModule) -> None:
-        results = self.trainer.validate(
-            model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True, verbose=False
-        )
-        print_results(self.trainer, results)
+        self.evaluate(self.trainer.validate, model, datamodule)
 
     def test(self, model: LightningModule, datamodule: LightningDataModule) -> None:
-        results = self.trainer.test(
-            model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True, verbose=False
-        )
+        self.evaluate(self.trainer.test, model, datamodule)
+
+    def evaluate(self, run: Any, model: LightningModule, datamodule: LightningDataModule) -> None:
+        """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
+        results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
         print_results(self.trainer, results)
 
     def before_predict(self) -> None:
@@ -270,7 +264,7 @@ class LogRegCLI(LightningCLI):
         target = self.config.predict.get("predictions")
         if not target:
             return
-        reads = [self._ckpt_path(), *(str(path) for path in self.config.predict.get("config") or [])]
+        reads = [self.ckpt_path, *(str(path) for path in self.config.predict.get("config") or [])]
         if isinstance(self.datamodule, FileDataModule):
             reads.append(str(self.datamodule.path))
         for path in filter(None, reads):
@@ -279,7 +273,7 @@ class LogRegCLI(LightningCLI):
                 raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
-        self.trainer.predict(model, datamodule=datamodule, ckpt_path=self._ckpt_path(), weights_only=True,
+        self.trainer.predict(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True,
                              return_predictions=False, **kwargs)  # fmt: skip
         path = kwargs.get("predictions")
         if self.trainer.is_global_zero:
