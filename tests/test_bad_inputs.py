@@ -122,7 +122,6 @@ ROWS = [
     ("data from a pipe", ["fit", "--data", "FileDataModule", "--data.path", "pipe.csv"],
      ["pipe.csv: not a regular file"]),
     ("no devices", ["fit", "--trainer.devices", "0"], ["Trainer(devices='0')", "not a valid input"]),
-    ("checkpointing off", ["fit", "--trainer.enable_checkpointing", "false"], ["enable_checkpointing=False"]),
     ("log directory is a file", ["fit", "--trainer.logger.init_args.save_dir", "empty.csv"],
      ["cannot create the run directory under empty.csv/lightning_logs", "Not a directory"]),
     ("convert into an existing directory", ["convert", "text.csv", "ok"], ["ok: already exists"]),

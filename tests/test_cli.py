@@ -153,3 +153,22 @@ def test_ctrl_c_is_one_line_and_exit_code_130(monkeypatch, run_cli):
     monkeypatch.setattr(logreg.lightning_cli, "build_cli", interrupted)
     proc = run_cli("fit", check=False)
     assert proc.returncode == 130 and proc.stderr.strip() == "logreg: interrupted"
+
+
+def test_checkpointing_off_trains_without_checkpoints(tmp_path, run_cli):
+    """``--trainer.enable_checkpointing false`` is a wish, not a mistake: logreg's last/best callbacks step aside."""
+    fit = run_cli("fit", "--trainer.enable_checkpointing", "false", "--trainer.max_epochs", "2")
+    [run] = run_dirs(tmp_path)
+    assert not (run / "checkpoints").exists() and not list(tmp_path.rglob("*.ckpt"))
+    assert "best checkpoint" not in fit.stdout and "test_acc" in fit.stdout  # the final weights are tested
+
+
+def test_an_optimizer_left_at_its_default_lr_says_so(run_cli):
+    """``--optimizer SGD`` alone trains with torch's lr 0.001, not ``--model.lr``: one line says so at the start."""
+    quiet = run_cli("fit", "--trainer.max_epochs", "1", "--optimizer", "SGD", "--optimizer.lr", "0.5")
+    noted = run_cli("fit", "--trainer.max_epochs", "1", "--optimizer", "SGD")
+    assert "logreg: note" not in quiet.stderr and "SGD(lr=0.5)" in quiet.stdout
+    assert noted.stderr.strip().splitlines() == [
+        "logreg: note: training with SGD(lr=0.001), its default; --model.lr 2 applies only without --optimizer "
+        "(set --optimizer.lr)"
+    ]

@@ -158,3 +158,93 @@ def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_pat
     resume = line.split("resume with: logreg ")[1].split()
     run_cli(*resume)
     assert states(last)[2] == 1  # the resumed run finished its two epochs
+
+
+# 400 rows, batch 16: 15 training steps and 5 validation batches per epoch
+SMALL = ("fit", "--data.n_features", "3", "--data.n_samples", "400", "--data.label_noise", "0.1",
+         "--data.batch_size", "16", "--optimizer", "Adam", "--optimizer.lr", "0.05",
+         "--trainer.max_epochs", "3")  # fmt: skip
+
+
+@pytest.fixture
+def signal_at(monkeypatch):
+    """``signal_at(signum, stage, n)``: the process sends itself ``signum`` in its n-th ``stage`` step (1-based),
+    as a scheduler or a Ctrl-C would at that moment."""
+    from logreg.model import LogisticRegression
+
+    def arm(signum, stage, n):
+        original = getattr(LogisticRegression, f"{stage}_step")
+        calls = []
+
+        def step(self, batch, batch_idx):
+            calls.append(batch_idx)
+            if len(calls) == n:
+                os.kill(os.getpid(), signum)
+            return original(self, batch, batch_idx)
+
+        monkeypatch.setattr(LogisticRegression, f"{stage}_step", step)
+
+    return arm
+
+
+def val_losses(run):
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars("val_loss")]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_run_stopped_mid_epoch_resumes_from_that_step_bitwise(tmp_path, run_cli, signal_at, monkeypatch, signum,
+                                                                 code):  # fmt: skip
+    """last.ckpt is written at the stop (step 20, mid epoch 1), not only at the epoch's end, and the resume goes on
+    with the next batch of the same shuffled order."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    straight.mkdir(), stopped.mkdir()
+    run_cli(*SMALL, cwd=straight)
+    signal_at(signum, "training", 20)
+    proc = run_cli(*SMALL, cwd=stopped, check=False)
+    monkeypatch.undo()
+    assert proc.returncode == code, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"logreg: stopped by {signal.Signals(signum).name} at epoch 1, step 20; resume with: ")
+    last = run_dirs(stopped)[0] / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 20
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's own again
+
+    run_cli(*line.split("resume with: logreg ")[1].split(), cwd=stopped)
+    a, b = (run_dirs(root)[0] for root in (straight, stopped))
+    model_a, optim_a, epoch_a = states(a / "checkpoints" / "last.ckpt")
+    model_b, optim_b, epoch_b = states(b / "checkpoints" / "last.ckpt")
+    assert epoch_a == epoch_b == 2
+    assert_bitwise_equal(model_a, model_b)
+    assert_bitwise_equal(optim_a, optim_b)
+    assert val_losses(a) == val_losses(b)
+    names = [sorted(p.name for p in (run / "checkpoints").iterdir()) for run in (a, b)]
+    assert names[0] == names[1]  # the same best checkpoint
+
+
+def test_a_stop_during_validation_keeps_the_previous_epochs_checkpoint(tmp_path, run_cli, signal_at, monkeypatch):
+    """Validation's partial sums are not in checkpoints: last.ckpt stays at epoch 0's end, and the line says so."""
+    signal_at(signal.SIGTERM, "validation", 7)  # epoch 1's second validation batch (5 per epoch)
+    proc = run_cli(*SMALL, check=False)
+    monkeypatch.undo()
+    assert proc.returncode == 143, proc.stderr
+    said = "at epoch 1, step 30 (during validation; last.ckpt is from step 15, the end of the epoch before)"
+    assert said in proc.stderr
+    run_cli(*proc.stderr.split("resume with: logreg ")[1].split())
+    assert [step for step, _ in val_losses(run_dirs(tmp_path)[0])] == [14, 29, 44]  # epoch 1 validated once, whole
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_predict_stopped_by_a_signal_writes_no_file(tmp_path, run_cli, signal_at, monkeypatch, signum, code):
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "400", "--data.n_features", "2")
+    ckpt = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+    signal_at(signum, "predict", 3)
+    proc = run_cli("predict", "--ckpt_path", str(ckpt), "--data.n_samples", "400", "--data.n_features", "2",
+                   "--data.batch_size", "16", "--predictions", "out.csv", check=False)  # fmt: skip
+    monkeypatch.undo()
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.strip() == (
+        f"logreg: stopped by {signal.Signals(signum).name} during predict; no predictions were written"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]  # no out.csv, no temporary file

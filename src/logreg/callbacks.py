@@ -1,11 +1,13 @@
-"""Callbacks: the tutorial's figures in TensorBoard, and predictions written to a CSV file."""
+"""Callbacks: the tutorial's figures in TensorBoard, a clean stop on signals, and predictions written to a CSV file."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,8 +15,9 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
@@ -102,6 +105,53 @@ class TrainingFigures(Callback):
         self.losses = list(state_dict["losses"])
 
 
+class GracefulStop(Callback):
+    """Stops fit cleanly on SIGTERM or Ctrl-C, writing ``last.ckpt`` where it stopped: a resume loses no step.
+
+    Lightning stops fit on SIGTERM after the batch in progress, where its loops' counters are whole, by raising
+    ``SIGTERMException``; this callback then saves the checkpoint (with the training loader's position, see
+    :class:`~logreg.data.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
+    process SIGTERM); a second one interrupts at once, and the resume point stays the last finished epoch's.
+    """
+
+    def __init__(self, last: ModelCheckpoint) -> None:
+        self.last = last  # the checkpoint callback that writes last.ckpt after each epoch
+        self.signal_name: str | None = None  # the signal that stopped the run
+        self._previous_handler: Any = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # (not on_fit_start: Lightning records the handlers after it, and would put this one back at its teardown)
+        self.signal_name = None
+        if threading.current_thread() is threading.main_thread():  # Python runs handlers in the main thread only
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_ctrl_c)
+
+    def _on_ctrl_c(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = "SIGINT"
+        signal.raise_signal(signal.SIGTERM)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self._restore_handler()
+        if not isinstance(exception, SIGTERMException):
+            self.signal_name = self.signal_name or ("SIGINT" if isinstance(exception, KeyboardInterrupt) else None)
+            return
+        self.signal_name = self.signal_name or "SIGTERM"
+        # Not while validating: validation's partial metrics are not in checkpoints, and a resume would log that
+        # epoch's val_loss from some of the rows (or none). last.ckpt then stays at the epoch before.
+        if self.last.dirpath and trainer.state.fn == "fit" and not trainer.validating:
+            path = Path(self.last.dirpath) / f"{self.last.filename}{self.last.FILE_EXTENSION}"
+            trainer.save_checkpoint(path, weights_only=False)  # all of it: the resume point
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._restore_handler()
+
+    def _restore_handler(self) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+
 MAX_ROWS_SCORED = 100_000
 
 
@@ -178,6 +228,8 @@ class CSVPredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
+        if trainer.received_sigterm:  # Lightning's predict loop does not stop for SIGTERM by itself
+            raise SIGTERMException
         probs = prediction.detach().float().view(-1).cpu().numpy()
         names = np.asarray(self.classes, dtype=object)
         columns = [[f"{p:.6g}" for p in probs], names[(probs > self.threshold).astype(np.int64)]]
@@ -193,6 +245,8 @@ class CSVPredictionWriter(BasePredictionWriter):
             raise ValueError(f"--predictions {self.path}: cannot write ({err.strerror or err})") from None
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.received_sigterm:
+            raise SIGTERMException
         if self._handle is not None:
             try:
                 self._handle.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
 
@@ -70,6 +70,7 @@ class EpochBatches:
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self.skip: tuple[int, int] | None = None  # (epoch, batches): where a resumed run's first epoch goes on
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -84,10 +85,33 @@ class EpochBatches:
     def __iter__(self) -> Iterator[Tensor]:
         # A generator: the order is drawn at the first batch, not when the iterator is made. Lightning makes the
         # DataLoader's iterator of a (resumed) run's first epoch before it calls set_epoch.
-        yield from shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
+        batches = shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
+        if self.skip is not None and self.skip[0] == self.epoch:  # resumed mid-epoch: the rest of this epoch
+            batches = batches[self.skip[1] :]
+        self.skip = None
+        yield from batches
 
     def __len__(self) -> int:
         return count_batches(len(self.indices), self.batch_size, self.world_size)
+
+
+class ResumableLoader(DataLoader):
+    """The training DataLoader, resumable mid-epoch through Lightning's ``state_dict``/``load_state_dict``
+    interface for loaders: its state is the epoch and how many of its batches were trained on, so that a run
+    stopped after any step (SIGTERM, Ctrl-C) goes on with the next batch of the same order.
+
+    ``batches_done`` asks the trainer: the loader's own count would include the batch Lightning fetched ahead.
+    """
+
+    def __init__(self, *args: Any, batches_done: Callable[[], int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches_done = batches_done
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches_done": self.batches_done()}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.sampler.skip = (state_dict["epoch"], state_dict["batches_done"])
 
 
 def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
@@ -288,16 +312,20 @@ class IndexedDataModule(LightningDataModule):
                 return self._device_copy[1], self._device_copy[2], False
         return self.features, self.labels, True
 
-    def _loader(self, indices: Tensor, shuffle: bool) -> DataLoader:
+    def _loader(self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, **kwargs: Any) -> DataLoader:
         rank, world = self._rank_and_world()
         features, labels, pin = self._arrays()
         if isinstance(features, Tensor):
             indices = indices.to(features.device)
         sampler = EpochBatches(indices, self.batch_size, shuffle, self.split_seed, rank, world)
-        return DataLoader(RowGather(features, labels), sampler=sampler, batch_size=None, pin_memory=pin)
+        return kind(RowGather(features, labels), sampler=sampler, batch_size=None, pin_memory=pin, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_idx, self.shuffle)
+        return self._loader(self.train_idx, self.shuffle, ResumableLoader, batches_done=self._batches_trained)
+
+    def _batches_trained(self) -> int:
+        """Batches of the current training epoch finished so far (Lightning's own count, saved in checkpoints)."""
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed if self.trainer is not None else 0
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader(self.val_idx, False) if len(self.val_idx) else []

@@ -8,6 +8,8 @@ best checkpoint. :func:`logreg.cli.main` turns user mistakes into one line.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import inspect
 import logging
 import pickle
 import re
@@ -15,20 +17,21 @@ import shutil
 import signal
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 from jsonargparse import Namespace
-from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from logreg.callbacks import CSVPredictionWriter, TrainingFigures
+from logreg.callbacks import CSVPredictionWriter, GracefulStop, TrainingFigures
 from logreg.cli import Stopped
 from logreg.data import IndexedDataModule
 from logreg.files import FileDataModule
@@ -40,6 +43,9 @@ CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
 
 def trainer_defaults() -> dict[str, Any]:
     """The Trainer's defaults for logreg (fresh callback objects for every CLI)."""
+    # last.ckpt is rewritten after every epoch and at a stop by a signal: the resume point. (Lightning >= 2.5 writes
+    # ModelCheckpoint's own save_last only when the monitored metric improves, which would resume from a stale epoch.)
+    last = ModelCheckpoint(filename="last", enable_version_counter=False)
     return {
         "max_epochs": 50,
         "accelerator": "auto",
@@ -57,9 +63,7 @@ def trainer_defaults() -> dict[str, Any]:
         "enable_model_summary": False,  # two parameters need no table
         # Lightning's progress bar on a terminal; none in pipes, logs and CI, where it only spams redraws.
         "enable_progress_bar": sys.stderr.isatty(),
-        # last.ckpt is rewritten after every epoch: the resume point. (Lightning >= 2.5 writes ModelCheckpoint's
-        # own save_last only when the monitored metric improves, which would resume from a stale epoch.)
-        "callbacks": [TrainingFigures(), ModelCheckpoint(filename="last", enable_version_counter=False)],
+        "callbacks": [TrainingFigures(), last, GracefulStop(last)],
     }
 
 
@@ -215,7 +219,17 @@ class LogRegCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         self._check_checkpoint_matches_data()  # before the Trainer prints anything
+        if self.config_init[self.subcommand].trainer.get("enable_checkpointing") is False:
+            self.leave_out_checkpoints()
         return super().instantiate_trainer(**kwargs)
+
+    def leave_out_checkpoints(self) -> None:
+        """``--trainer.enable_checkpointing false`` trains without checkpoints: logreg's own checkpoint callbacks
+        (last and best) stay out, instead of Lightning refusing the mix. Fit then tests the final weights."""
+        self.trainer_defaults["callbacks"] = [
+            callback for callback in self.trainer_defaults["callbacks"] if not isinstance(callback, ModelCheckpoint)
+        ]
+        self.config_init[self.subcommand]["checkpoint"] = Callback()  # the --checkpoint group's place, inert
 
     def _check_checkpoint_matches_data(self) -> None:
         if self.checkpoint is None:
@@ -230,21 +244,47 @@ class LogRegCLI(LightningCLI):
             self.datamodule.check_resumable(saved)
 
     def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
-        try:
+        with self.signals_end_in_one_line():
             self.trainer.fit(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True)
-        except SystemExit as stop:  # Lightning ends a run stopped by SIGTERM or Ctrl-C with SystemExit
+
+    @contextlib.contextmanager
+    def signals_end_in_one_line(self) -> Iterator[None]:
+        """A command stopped by SIGTERM or Ctrl-C ends with :class:`Stopped`: one line, exit 143 or 130.
+
+        Lightning ends such a run with ``SystemExit`` (``SIGTERMException`` for SIGTERM), leaving the trainer
+        ``INTERRUPTED``; predict does not stop for SIGTERM by itself, so its end is checked too.
+        """
+        try:
+            yield
+        except SystemExit as stop:
             if self.trainer.state.status != TrainerStatus.INTERRUPTED:
                 raise
-            raise self.stopped("SIGTERM" if isinstance(stop, SIGTERMException) else "SIGINT") from None
+            raise self.stopped(self.stop_signal(stop)) from None
+        if self.trainer.received_sigterm:
+            raise self.stopped(self.stop_signal(SIGTERMException()))
+
+    def stop_signal(self, stop: SystemExit) -> str:
+        graceful = next((cb for cb in self.trainer.callbacks if isinstance(cb, GracefulStop)), None)
+        if graceful is not None and graceful.signal_name:
+            return graceful.signal_name
+        return "SIGTERM" if isinstance(stop, SIGTERMException) else "SIGINT"
 
     def stopped(self, signal_name: str) -> Stopped:
-        """The one line for a fit stopped by a signal: where, and how to resume from the last finished epoch."""
+        """The one line for a command stopped by a signal: for fit, where, and how to resume from ``last.ckpt``."""
         trainer, code = self.trainer, 128 + getattr(signal, signal_name)
+        if self.subcommand != "fit" or trainer.state.fn != "fit":
+            wrote = "; no predictions were written" if self.subcommand == "predict" else ""
+            return Stopped(f"stopped by {signal_name} during {trainer.state.fn.value}{wrote}", code)
         where = f"stopped by {signal_name} at epoch {trainer.current_epoch}, step {trainer.global_step}"
         last = next((cb for cb in trainer.checkpoint_callbacks if cb.filename == "last"), None)
         path = Path(last.dirpath) / "last.ckpt" if last is not None and last.dirpath else None
+        if last is None:
+            return Stopped(f"{where}; checkpoints are off (--trainer.enable_checkpointing false), no resume", code)
         if path is None or not path.is_file():
-            return Stopped(f"{where}; no epoch had finished, so there is nothing to resume", code)
+            return Stopped(f"{where}; no checkpoint had been written yet, so there is nothing to resume", code)
+        saved_step = torch.load(path, map_location="cpu", weights_only=True).get("global_step")
+        if saved_step != trainer.global_step:  # stopped while validating: the resume repeats this epoch
+            where += f" (during validation; last.ckpt is from step {saved_step}, the end of the epoch before)"
         config = path.parent.parent / "config.yaml"
         return Stopped(f"{where}; resume with: logreg fit --config {config} --ckpt_path {path}", code)
 
@@ -256,8 +296,23 @@ class LogRegCLI(LightningCLI):
 
     def evaluate(self, run: Any, model: LightningModule, datamodule: LightningDataModule) -> None:
         """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
-        results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
+        with self.signals_end_in_one_line():
+            results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
         print_results(self.trainer, results)
+
+    def before_fit(self) -> None:
+        """Say which lr trains the model when ``--optimizer`` left its lr at the class's default: ``--model.lr``
+        sets only the built-in SGD's, and ``--optimizer SGD`` alone would train with torch's 0.001 unannounced."""
+        optimizer = self.config.fit.get("optimizer")
+        if not isinstance(optimizer, Namespace) or not self.trainer.is_global_zero:
+            return
+        lr = optimizer.init_args.get("lr")
+        module, name = optimizer.class_path.rsplit(".", 1)
+        default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
+        if default is not None and lr == default.default and lr != self.config.fit.model.lr:
+            model_lr = self.config.fit.model.lr
+            print(f"logreg: note: training with {name}(lr={lr:g}), its default; --model.lr {model_lr:g} applies only "
+                  "without --optimizer (set --optimizer.lr)", file=sys.stderr, flush=True)  # fmt: skip
 
     def before_predict(self) -> None:
         """``--predictions`` must not name a file this command reads, even with ``--overwrite true``."""
@@ -273,8 +328,9 @@ class LogRegCLI(LightningCLI):
                 raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
-        self.trainer.predict(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True,
-                             return_predictions=False, **kwargs)  # fmt: skip
+        with self.signals_end_in_one_line():
+            self.trainer.predict(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True,
+                                 return_predictions=False, **kwargs)  # fmt: skip
         path = kwargs.get("predictions")
         if self.trainer.is_global_zero:
             print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
@@ -287,7 +343,9 @@ class LogRegCLI(LightningCLI):
             print(fit_summary(trainer, self.model), flush=True)
         if isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
             ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
-            results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True, verbose=False)
+            with self.signals_end_in_one_line():
+                results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True,
+                                       verbose=False)  # fmt: skip
             print_results(trainer, results)
 
 
