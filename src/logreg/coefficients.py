@@ -1,0 +1,320 @@
+"""The fitted coefficients as a table: raw-unit weights, comparable standardised weights, and Wald inference.
+
+The model learns on ``(x - mean) / scale``; its raw weights are hard to read (they depend on each feature's
+units) and cannot be compared with one another. :func:`coefficient_table` folds the standardisation back into
+raw units, adds ``std_weight`` (the raw weight times the feature's standard deviation on the training rows: the
+change in log-odds per standard deviation, comparable across features) and the odds ratio, and, for an
+unpenalised fit, the Wald standard errors, z statistics, p-values and 95% intervals from the inverse Fisher
+information ``X^T W X`` of the training rows, with ``X = [1, raw features]`` and ``W = p(1 - p)``.
+
+Everything is computed in float64 in one pass over the training rows in chunks, so memory stays flat for a
+memory-mapped ``x.npy`` larger than memory. The information is accumulated around a shift (the first chunk's
+mean), which keeps large-mean features from cancelling, and inverted after Jacobi scaling, so features on very
+different scales (0.01 and 100) are not mistaken for an ill-conditioned problem; the covariance is then mapped
+back to raw units exactly. Inference is refused, with a reason, where it means nothing: perfectly separated
+training rows (the maximum-likelihood estimate does not exist) and a singular or badly conditioned information.
+
+:func:`write_csv` writes the table atomically; :func:`to_markdown` renders it for TensorBoard's text tab and
+:func:`summary_lines` as a few aligned lines for a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from logreg.readers import current_umask
+
+COLUMNS = ("feature", "weight", "std_weight", "odds_ratio", "std_error", "z", "p_value", "ci_low", "ci_high")
+INTERCEPT = "(intercept)"
+Z_95 = 1.959963984540054  # the standard normal's 0.975 quantile: two-sided 95% intervals
+CHUNK_ROWS = 65536  # rows per chunk at most
+CHUNK_ELEMENTS = 1 << 22  # float64 values per chunk at most (32 MiB), so that wide data gets shorter chunks
+MAX_CONDITION = 1e10  # beyond this condition number of the scaled information, its inverse is not trusted
+CSV_FLOAT = "%.10g"
+SHORT_FLOAT = "%.4g"
+_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>|#"})
+
+
+class CoefficientRow(NamedTuple):
+    """One row of the table, a value per CSV column; None is an empty cell."""
+
+    feature: str
+    weight: float
+    std_weight: float | None
+    odds_ratio: float
+    std_error: float | None = None
+    z: float | None = None
+    p_value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class CoefficientTable(NamedTuple):
+    """The intercept row, then the feature rows by decreasing ``|std_weight|``.
+
+    ``reason`` says why inference was asked for but its cells are empty (None when they are filled, or when
+    inference was not asked for).
+    """
+
+    rows: list[CoefficientRow]
+    reason: str | None = None
+
+
+class _Pass(NamedTuple):
+    """What one pass over the training rows collects."""
+
+    n: int
+    shift: Tensor  # (D,) float64: the first chunk's mean, which the sums below are taken around
+    sum_dx: Tensor  # (D,) sum of x - shift
+    sum_dx2: Tensor  # (D,) sum of (x - shift)^2
+    information: Tensor | None  # (D+1, D+1) sum of u u^T p(1-p) with u = [1, x - shift]
+    separated: bool  # every row on its label's side of the model's boundary: the data is linearly separable
+
+
+# --------------------------------------------------------------------------------------------------- public API
+
+
+def coefficient_table(
+    weight: Tensor,
+    bias: Tensor | float,
+    features: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    feature_names: Sequence[str],
+    *,
+    mean: Tensor | None = None,
+    scale: Tensor | None = None,
+    rows: Tensor | None = None,
+    inference: bool = False,
+    chunk_rows: int | None = None,
+) -> CoefficientTable:
+    """The coefficient table of a model ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows.
+
+    For a :class:`~logreg.model.LogisticRegression` and its data module::
+
+        coefficient_table(model.linear.weight, model.linear.bias, dm.features, dm.labels, dm.feature_names,
+                          mean=model.feature_mean, scale=model.feature_scale, rows=dm.train_idx, inference=True)
+
+    Args:
+        weight: (1, D) or (D,) weights on the standardised features; bias: the (1,) bias or a float.
+        features: (N, D) raw features, a float tensor or a NumPy array or memory map (read a chunk at a time).
+        labels: (N, 1) or (N,) 0/1 labels (only the separation check reads them).
+        feature_names: D names, one per column.
+        mean, scale: (D,) the model's standardisation (default: none, mean 0 and scale 1).
+        rows: indices of the training rows (default: every row); standard deviations and the information are
+            taken over these rows only.
+        inference: fill the standard errors, z, p-values and intervals. Only meaningful for an unpenalised
+            maximum-likelihood fit: the Wald formulas assume the gradient of the log-likelihood is zero.
+        chunk_rows: rows per chunk (default: 65536, fewer for wide data); changes nothing but memory use.
+    """
+    n_features = len(feature_names)
+    if features.ndim != 2 or features.shape[1] != n_features:
+        raise ValueError(f"features of shape {tuple(features.shape)} do not have {n_features} named columns")
+    device = features.device if isinstance(features, Tensor) else torch.device("cpu")
+    w = _vector(weight, n_features, "weight", device)
+    b = float(bias)
+    mean = torch.zeros_like(w) if mean is None else _vector(mean, n_features, "mean", device)
+    scale = torch.ones_like(w) if scale is None else _vector(scale, n_features, "scale", device)
+    rows = torch.arange(len(features)) if rows is None else rows.reshape(-1).long().cpu()
+    if not len(rows):
+        raise ValueError("no training rows to compute the coefficient table on")
+    chunk_rows = chunk_rows or max(1, min(CHUNK_ROWS, CHUNK_ELEMENTS // (n_features + 1)))
+    stats = _one_pass(features, labels, rows, w, b, mean, scale, chunk_rows, inference)
+    raw_weight = w / scale
+    raw_bias = b - float((raw_weight * mean).sum())
+    std = _population_std(stats)
+    covariance, reason = _covariance(stats) if inference else (None, None)
+    return CoefficientTable(_rows(raw_bias, raw_weight, raw_weight * std, covariance, feature_names), reason)
+
+
+def write_csv(table: CoefficientTable, path: str | Path) -> None:
+    """Write the table to ``path`` (a temporary file in the same directory, then renamed over it).
+
+    A reader never sees a half-written file, and a failed write leaves an older table in place. Empty cells
+    are empty strings; numbers have 10 significant digits, more than the float32 model's parameters carry.
+    """
+    path = Path(path)
+    temp = None
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            writer.writerows([row.feature, *(_cell(value, CSV_FLOAT) for value in row[1:])] for row in table.rows)
+        # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask()
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except OSError as err:
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        raise ValueError(f"{path}: cannot write the coefficient table ({err.strerror or err})") from None
+
+
+def to_markdown(table: CoefficientTable) -> str:
+    """The table in Markdown (for TensorBoard's ``add_text``), 4 significant digits, the reason below it."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|:---" + "|---:" * (len(COLUMNS) - 1) + "|"]
+    for row in table.rows:
+        cells = [row.feature.translate(_MARKDOWN_SPECIAL), *(_cell(value, SHORT_FLOAT) for value in row[1:])]
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.reason:
+        lines += ["", f"No standard errors: {table.reason.translate(_MARKDOWN_SPECIAL)}"]
+    return "\n".join(lines)
+
+
+def summary_lines(table: CoefficientTable, top: int = 5) -> list[str]:
+    """Aligned lines for a terminal: the intercept and the ``top`` features with the largest ``|std_weight|``.
+
+    The p-value column is shown when inference filled it; a last line counts the features left out, and one
+    more gives the reason inference is missing.
+    """
+    intercept, features = table.rows[0], table.rows[1:]
+    shown = [intercept, *features[: max(top, 0)]]
+    columns = ["feature", "weight", "std_weight", "odds_ratio"]
+    if any(row.p_value is not None for row in shown):
+        columns.append("p_value")
+    grid = [columns] + [[row.feature] + [_cell(getattr(row, c), SHORT_FLOAT) or "-" for c in columns[1:]]
+                        for row in shown]  # fmt: skip
+    widths = [max(len(line[k]) for line in grid) for k in range(len(columns))]
+    lines = ["  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in
+                                                         zip(line[1:], widths[1:], strict=True)]).rstrip()
+             for line in grid]  # fmt: skip
+    if len(features) > len(shown) - 1:
+        lines.append(f"({len(features) - len(shown) + 1} more features not shown)")
+    if table.reason:
+        lines.append(f"no standard errors: {table.reason}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------------- the pass
+
+
+def _vector(values: Tensor, n: int, name: str, device: torch.device) -> Tensor:
+    """``values`` as a flat float64 tensor of length ``n`` on ``device``."""
+    vector = torch.as_tensor(values).detach().reshape(-1).to(device=device, dtype=torch.float64)
+    if len(vector) != n:
+        raise ValueError(f"{name} has {len(vector)} values for {n} features")
+    return vector
+
+
+def _take(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
+    """``array[rows]`` as float64 (sorted ``rows``: a memory map is read sequentially, and only those rows)."""
+    if isinstance(array, np.ndarray):
+        return torch.from_numpy(np.asarray(array[rows.numpy()], dtype=np.float64))
+    return array[rows.to(array.device)].double()
+
+
+def _one_pass(
+    features: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    rows: Tensor,
+    w: Tensor,
+    b: float,
+    mean: Tensor,
+    scale: Tensor,
+    chunk_rows: int,
+    with_information: bool,
+) -> _Pass:
+    """Sums of the training rows, a chunk at a time: moments for the standard deviations, and the information."""
+    shift = sum_dx = sum_dx2 = information = None
+    separated = True
+    for chunk in rows.split(chunk_rows):
+        chunk = chunk.sort().values
+        x = _take(features, chunk)
+        if shift is None:
+            shift = x.mean(0)
+            sum_dx, sum_dx2 = torch.zeros_like(shift), torch.zeros_like(shift)
+        dx = x - shift
+        sum_dx += dx.sum(0)
+        sum_dx2 += (dx * dx).sum(0)
+        if with_information:
+            logits = ((x - mean) / scale) @ w + b  # as the model computes them, in float64
+            y = _take(labels, chunk).reshape(-1).to(logits.device)
+            separated = separated and bool(((logits > 0) == (y > 0.5)).all() and (logits != 0).all())
+            u = torch.cat([torch.ones_like(logits)[:, None], dx], dim=1)
+            p_q = torch.sigmoid(logits) * torch.sigmoid(-logits)  # p(1 - p) without cancelling in 1 - p
+            term = u.T @ (u * p_q[:, None])
+            information = term if information is None else information + term
+    return _Pass(len(rows), shift, sum_dx, sum_dx2, information, separated and with_information)
+
+
+def _population_std(stats: _Pass) -> Tensor:
+    """The features' standard deviations on the training rows (divided by n, like the standardisation's)."""
+    centred = stats.sum_dx / stats.n
+    return (stats.sum_dx2 / stats.n - centred * centred).clamp_min(0).sqrt()
+
+
+# --------------------------------------------------------------------------------------------------- inference
+
+
+def _covariance(stats: _Pass) -> tuple[Tensor | None, str | None]:
+    """The (D+1, D+1) covariance of ``[intercept, raw weights]``, or None and why it cannot be trusted."""
+    if stats.separated:
+        return None, (
+            "the model separates the training rows perfectly, so the maximum-likelihood estimate does not exist "
+            "(the weights would grow without bound) and standard errors are meaningless"
+        )
+    information = stats.information
+    diagonal = information.diagonal()
+    if not (bool(torch.isfinite(information).all()) and bool((diagonal > 0).all())):
+        return None, "the Fisher information is singular (a constant feature, or probabilities saturated at 0 or 1)"
+    jacobi = diagonal.rsqrt()
+    values, vectors = torch.linalg.eigh(information * jacobi[:, None] * jacobi[None, :])
+    condition = float(values[-1] / values[0]) if values[0] > 0 else math.inf
+    if not condition <= MAX_CONDITION:
+        return None, (
+            f"the Fisher information is singular or badly conditioned (condition number {condition:.3g}): "
+            "collinear or constant features, or (nearly) separated classes"
+        )
+    shifted = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
+    # The sums were taken around ``shift``: [intercept, w] = M [intercept around the shift, w] with
+    # M = [[1, -shift], [0, I]], so the raw covariance is M C M^T.
+    to_raw = torch.eye(len(diagonal), dtype=shifted.dtype, device=shifted.device)
+    to_raw[0, 1:] = -stats.shift
+    return to_raw @ shifted @ to_raw.T, None
+
+
+def _rows(
+    bias: float, weight: Tensor, std_weight: Tensor, covariance: Tensor | None, names: Sequence[str]
+) -> list[CoefficientRow]:
+    """The intercept row first, then the features by decreasing ``|std_weight|`` (non-finite ones last)."""
+    errors = covariance.diagonal().clamp_min(0).sqrt().tolist() if covariance is not None else [None] * (len(names) + 1)
+    intercept = _row(INTERCEPT, bias, None, errors[0])
+    features = [_row(name, w, s, e) for name, w, s, e in
+                zip(names, weight.tolist(), std_weight.tolist(), errors[1:], strict=True)]  # fmt: skip
+    features.sort(key=lambda row: -abs(row.std_weight) if math.isfinite(row.std_weight) else math.inf)
+    return [intercept, *features]
+
+
+def _row(name: str, weight: float, std_weight: float | None, error: float | None) -> CoefficientRow:
+    """One row; the inference cells are filled when ``error`` is given."""
+    odds_ratio = _exp(weight)
+    if error is None:
+        return CoefficientRow(name, weight, std_weight, odds_ratio)
+    z = weight / error if error > 0 else math.copysign(math.inf, weight)
+    p_value = math.erfc(abs(z) / math.sqrt(2))  # two-sided, P(|Z| > |z|), accurate far into the tail
+    return CoefficientRow(name, weight, std_weight, odds_ratio, error, z, p_value,
+                          weight - Z_95 * error, weight + Z_95 * error)  # fmt: skip
+
+
+def _exp(value: float) -> float:
+    """``exp(value)``, inf where it overflows (``math.exp`` raises)."""
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def _cell(value: float | None, form: str) -> str:
+    return "" if value is None else form % value
