@@ -19,7 +19,8 @@ import torch
 
 from logreg import plots
 from logreg.callbacks import TrainingFigures
-from logreg.lightning_cli import build_cli, format_rows, quiet_known_noise
+from logreg.lightning_cli import build_cli, quiet_known_noise
+from logreg.summary import format_rows
 
 TUTORIAL = Path(__file__).resolve().parents[1] / "src" / "logreg" / "configs" / "tutorial.yaml"
 INITS = {"random": [], "bad (-5, -10)": ["--model.init_weight", "-5", "--model.init_bias", "-10"]}

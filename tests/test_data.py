@@ -138,7 +138,7 @@ def test_n_feature_data_module():
         ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\)"),
         ({"test_fraction": 1.5}, r"test_fraction must be in \[0, 1\)"),
         ({"val_fraction": 0.5, "test_fraction": 0.5}, "val_fraction \\+ test_fraction must be < 1"),
-        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"batch_size": -2}, "batch_size must be >= 1, or 0"),
         ({"threshold": 5.0}, "leaves only one class"),
         ({"threshold": -3.0}, "leaves only one class"),
         ({"n_features": 0}, "n_features must be >= 1"),
@@ -183,3 +183,33 @@ def test_an_iterator_made_before_set_epoch_yields_the_new_epochs_order():
     expected = EpochBatches(dm.train_idx, 4, shuffle=True, seed=0)
     expected.set_epoch(3)
     assert torch.equal(torch.cat([x for x, _ in early]).view(-1), dm.features[expected.order()].view(-1))
+
+
+def test_batch_size_0_is_the_whole_split_as_a_view_of_its_rows():
+    """Full-batch training (``--data.batch_size 0``): one batch per epoch; rows that need no reordering (no held-out
+    rows, no shuffle) come as a view of the data, not a copy."""
+    data = ThresholdDataModule(batch_size=0, val_fraction=0, test_fraction=0, shuffle=False)
+    data.setup("fit")
+    [(x, y)] = list(data.train_dataloader())
+    assert x.shape == (40, 1) and x.data_ptr() == data.features.data_ptr() and y.data_ptr() == data.labels.data_ptr()
+    held_out = ThresholdDataModule(batch_size=0, shuffle=True)
+    held_out.setup("fit")
+    [(x, _)] = list(held_out.train_dataloader())
+    assert sorted(x.view(-1).tolist()) == sorted(held_out.features[held_out.train_idx].view(-1).tolist())
+
+
+def test_a_resumed_loader_goes_on_with_the_next_batch_of_the_same_order():
+    """The training loader's state (Lightning's interface for resumable loaders): epoch and batches done."""
+    data = ThresholdDataModule(batch_size=4, shuffle=True)
+    data.setup("fit")
+    straight = data.train_dataloader()
+    straight.sampler.set_epoch(3)
+    expected = [x.view(-1).tolist() for x, _ in straight][2:]
+    resumed = ThresholdDataModule(batch_size=4, shuffle=True)
+    resumed.setup("fit")
+    loader = resumed.train_dataloader()
+    loader.load_state_dict({"epoch": 3, "batches_done": 2})
+    loader.sampler.set_epoch(3)
+    assert [x.view(-1).tolist() for x, _ in loader] == expected
+    loader.sampler.set_epoch(4)
+    assert len(list(loader)) == len(loader)  # only that epoch is shortened

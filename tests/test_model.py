@@ -1,10 +1,8 @@
 """LogisticRegression: loss, forward, parameters, and the full-batch fit against scikit-learn."""
 
-import numpy as np
 import pytest
 import torch
 
-from conftest import run_dirs
 from logreg import LogisticRegression, ThresholdDataModule
 from logreg.model import bce_from_logits
 
@@ -83,56 +81,3 @@ def test_epoch_loss_is_the_batch_size_weighted_mean(tiny_trainer):
     assert abs(result["val_loss"] - expected.item()) < 1e-6
 
 
-def test_lbfgs_full_batch_through_the_cli_matches_scikit_learn(tmp_path, run_cli):
-    """``logreg fit --optimizer LBFGS`` with one batch of all training rows finds the unpenalised maximum-likelihood
-    fit that scikit-learn finds on the same rows, to 1e-4 in every coefficient.
-
-    The data is non-separable (15 % of the labels flipped, so the optimum is finite and unique) with features on
-    very different scales; the model standardises them with the training split's statistics. The comparison is
-    on that standardised scale, the one L-BFGS optimises: scikit-learn is fitted on ``(x - feature_mean) /
-    feature_scale`` with the checkpoint's own mean and scale, and compared with ``linear.weight``/``linear.bias``.
-    The same fit in raw-feature units (``model.coefficients()``, which folds the standardisation back in) is
-    compared with scikit-learn's converted coefficients, to 1e-4 relative to each coefficient's size.
-
-    One L-BFGS step per epoch (up to ``max_iter`` iterations each); in float32 a step can stop early on an
-    unchanged loss, and later epochs continue from the optimizer's state (2 epochs end about 1e-5 away, 5 about
-    2e-6 away).
-    """
-    from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
-
-    from logreg import FileDataModule
-
-    rng = np.random.default_rng(0)
-    x = (rng.standard_normal((500, 3)) * [1.0, 40.0, 0.3] + [2.0, -30.0, 0.5]).astype(np.float32)
-    standard = (x - x.mean(0)) / x.std(0)
-    y = (standard @ [1.5, -1.0, 0.5] > 0.2).astype(np.int64)
-    flip = rng.random(len(y)) < 0.15
-    y[flip] = 1 - y[flip]
-    np.savez(tmp_path / "noisy.npz", x=x, y=y)
-    data = FileDataModule(tmp_path / "noisy.npz")
-    data.setup("fit")
-    n_train = len(data.train_idx)
-
-    run_cli("fit", "--data", "FileDataModule", "--data.path", "noisy.npz", "--data.batch_size", str(n_train),
-            "--optimizer", "LBFGS", "--optimizer.lr", "1", "--optimizer.line_search_fn", "strong_wolfe",
-            "--optimizer.max_iter", "500", "--optimizer.history_size", "20", "--optimizer.tolerance_grad", "1e-9",
-            "--optimizer.tolerance_change", "1e-12", "--trainer.max_epochs", "5")  # fmt: skip
-    model = LogisticRegression.load_from_checkpoint(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
-    mean, scale = model.feature_mean.double().numpy(), model.feature_scale.double().numpy()
-    assert np.allclose(mean, x[data.train_idx.numpy()].mean(0), rtol=1e-5, atol=1e-5)  # the training rows' stats
-
-    train_x = (x[data.train_idx.numpy()].astype(np.float64) - mean) / scale
-    train_y = data.labels[data.train_idx].view(-1).numpy()
-    reference = SklearnLogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(train_x, train_y)
-    assert reference.n_iter_[0] < 10_000  # converged
-    assert reference.score(train_x, train_y) < 0.95  # not separable: the unpenalised optimum is finite
-    weight = model.linear.weight.detach().double().view(-1).numpy()
-    bias = model.linear.bias.detach().double().item()
-    assert np.abs(weight - reference.coef_[0]).max() < 1e-4, (weight, reference.coef_[0])
-    assert abs(bias - reference.intercept_[0]) < 1e-4, (bias, reference.intercept_[0])
-
-    raw_weight, raw_bias = model.coefficients()
-    expected_weight = reference.coef_[0] / scale
-    expected_bias = reference.intercept_[0] - float((expected_weight * mean).sum())
-    assert np.allclose(raw_weight.double().numpy(), expected_weight, rtol=1e-4, atol=0)
-    assert raw_bias == pytest.approx(expected_bias, rel=1e-4)

@@ -104,7 +104,7 @@ def test_a_resumed_run_keeps_its_best_checkpoint_and_score(tmp_path, run_cli):
 
     def best(ckpt):
         callbacks = torch.load(ckpt, weights_only=True)["callbacks"]
-        [state] = [v for k, v in callbacks.items() if "'monitor': 'val_loss'" in k]
+        [state] = [v for k, v in callbacks.items() if k.startswith("ModelCheckpoint") and "'monitor': 'val_loss'" in k]
         return Path(state["best_model_path"]).name, float(state["best_model_score"])
 
     before = best(last)
@@ -248,3 +248,27 @@ def test_predict_stopped_by_a_signal_writes_no_file(tmp_path, run_cli, signal_at
         f"logreg: stopped by {signal.Signals(signum).name} during predict; no predictions were written"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]  # no out.csv, no temporary file
+
+
+def test_a_run_with_early_stopping_resumed_from_an_earlier_epoch_stops_alike(tmp_path, run_cli, signal_at,
+                                                                             monkeypatch):  # fmt: skip
+    """EarlyStopping's count of epochs without improvement is in the checkpoint: a run thrown back to an earlier
+    epoch (a stop during validation keeps the previous epoch's last.ckpt, as a kill would) stops at the same epoch
+    with the same weights."""
+    args = ("fit", "--early_stopping.patience", "2", "--early_stopping.min_delta", "0.01")
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    straight.mkdir(), stopped.mkdir()
+    fit = run_cli(*args, cwd=straight)
+    stop_epoch = int(fit.stdout.split("stopped early at epoch ")[1].split()[0])
+    assert stop_epoch >= 4
+    signal_at(signal.SIGTERM, "validation", 4 * (stop_epoch - 2) + 2)  # 4 validation batches per epoch
+    proc = run_cli(*args, cwd=stopped, check=False)
+    monkeypatch.undo()
+    assert proc.returncode == 143 and "during validation" in proc.stderr, proc.stderr
+    resumed = run_cli(*proc.stderr.split("resume with: logreg ")[1].split(), cwd=stopped)
+    assert f"stopped early at epoch {stop_epoch} " in resumed.stdout
+    model_a, optim_a, epoch_a = states(run_dirs(straight)[0] / "checkpoints" / "last.ckpt")
+    model_b, optim_b, epoch_b = states(run_dirs(stopped)[0] / "checkpoints" / "last.ckpt")
+    assert epoch_a == epoch_b == stop_epoch
+    assert_bitwise_equal(model_a, model_b)
+    assert_bitwise_equal(optim_a, optim_b)

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import Callback, LightningModule, Trainer, callbacks
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -103,6 +103,32 @@ class TrainingFigures(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.losses = list(state_dict["losses"])
+
+
+class EarlyStopping(callbacks.EarlyStopping):
+    """Lightning's ``EarlyStopping``, off unless ``patience`` is given (``--early_stopping.patience N``).
+
+    Its monitor is linked like the best checkpoint's: ``val_loss``, or ``train_loss`` without a validation split.
+    Its state (best score, epochs waited) is in every checkpoint, so a resumed run stops where a straight one would.
+    """
+
+    def __init__(
+        self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int | None = None, verbose: bool = False
+    ) -> None:
+        if patience is not None and patience < 1:
+            raise ValueError(f"early_stopping.patience must be >= 1 (or null: off), got {patience}")
+        if not min_delta >= 0:
+            raise ValueError(f"early_stopping.min_delta must be >= 0, got {min_delta}")
+        super().__init__(monitor=monitor, min_delta=min_delta, patience=patience or 0, verbose=verbose, mode="min")
+        self.enabled = patience is not None
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.enabled:
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.enabled:
+            super().on_validation_end(trainer, pl_module)
 
 
 class GracefulStop(Callback):

@@ -69,6 +69,7 @@ class CoefficientTable(NamedTuple):
 
     rows: list[CoefficientRow]
     reason: str | None = None
+    separated: bool = False  # (with inference) the model puts every training row on its label's side
 
 
 class _Pass(NamedTuple):
@@ -134,7 +135,8 @@ def coefficient_table(
     raw_bias = b - float((raw_weight * mean).sum())
     std = _population_std(stats)
     covariance, reason = _covariance(stats) if inference else (None, None)
-    return CoefficientTable(_rows(raw_bias, raw_weight, raw_weight * std, covariance, feature_names), reason)
+    rows_ = _rows(raw_bias, raw_weight, raw_weight * std, covariance, feature_names)
+    return CoefficientTable(rows_, reason, stats.separated)
 
 
 def write_csv(table: CoefficientTable, path: str | Path) -> None:

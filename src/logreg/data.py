@@ -64,13 +64,15 @@ class EpochBatches:
         world_size: int = 1,
     ) -> None:
         self.indices = indices
-        self.batch_size = batch_size
+        self.batch_size = batch_size or max(1, -(-len(indices) // world_size))  # 0: the whole split at once
         self.shuffle = shuffle
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
         self.skip: tuple[int, int] | None = None  # (epoch, batches): where a resumed run's first epoch goes on
+        # Rows start..start+n in order, on one device: batches are slices, which gather nothing (a view)
+        self.contiguous = not shuffle and world_size == 1 and is_range(indices)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -82,10 +84,14 @@ class EpochBatches:
         perm = torch.randperm(len(self.indices), generator=epoch_generator(self.seed, self.epoch))
         return self.indices[perm.to(self.indices.device)]
 
-    def __iter__(self) -> Iterator[Tensor]:
+    def __iter__(self) -> Iterator[Tensor | slice]:
         # A generator: the order is drawn at the first batch, not when the iterator is made. Lightning makes the
         # DataLoader's iterator of a (resumed) run's first epoch before it calls set_epoch.
-        batches = shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
+        if self.contiguous:
+            start, stop = int(self.indices[0]), int(self.indices[-1]) + 1
+            batches: list = [slice(i, min(i + self.batch_size, stop)) for i in range(start, stop, self.batch_size)]
+        else:
+            batches = shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
         if self.skip is not None and self.skip[0] == self.epoch:  # resumed mid-epoch: the rest of this epoch
             batches = batches[self.skip[1] :]
         self.skip = None
@@ -114,6 +120,12 @@ class ResumableLoader(DataLoader):
         self.sampler.skip = (state_dict["epoch"], state_dict["batches_done"])
 
 
+def is_range(indices: Tensor) -> bool:
+    """Whether ``indices`` are ``start, start + 1, ..., stop - 1`` (the split of data without held-out rows)."""
+    n = len(indices)
+    return n > 0 and int(indices[-1]) - int(indices[0]) == n - 1 and bool((indices.diff() == 1).all())
+
+
 def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
     """``features[rows]`` as a float32 tensor, from a tensor or a NumPy memory map (of which only those rows are
     read; pass sorted ``rows`` for sequential reads)."""
@@ -138,7 +150,11 @@ class RowGather(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, rows: Tensor) -> Batch:
+    def __getitem__(self, rows: Tensor | slice) -> Batch:
+        if isinstance(rows, slice):  # a range of rows: a view of a tensor, one sequential read of a memory map
+            if isinstance(self.features, Tensor):
+                return self.features[rows], self.labels[rows]
+            rows = torch.arange(rows.start, rows.stop)
         if isinstance(self.features, np.ndarray):
             rows = rows.sort().values
         return take_rows(self.features, rows), self.labels[rows]
@@ -213,8 +229,8 @@ class IndexedDataModule(LightningDataModule):
     ) -> None:
         super().__init__()
         check_fractions(val_fraction, test_fraction)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size < 0:
+            raise ValueError(f"batch_size must be >= 1, or 0 for the whole split as one batch, got {batch_size}")
         if split_seed < 0:
             raise ValueError(f"split_seed must be >= 0, got {split_seed}")
         self.val_fraction = val_fraction
@@ -265,6 +281,14 @@ class IndexedDataModule(LightningDataModule):
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
         """Mean and scale the model should standardise with, or None for raw features."""
         return None
+
+    def class_counts(self) -> tuple[int, int]:
+        """Rows of class 0 and of class 1 in the training split (``pos_weight="balanced"`` is their ratio)."""
+        positives = int(self.labels[self.train_idx.to(self.labels.device)].sum())
+        negatives = len(self.train_idx) - positives
+        if positives == 0 or negatives == 0:
+            raise ValueError(f"{self.describe()}: the training split holds one class only")
+        return negatives, positives
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this data, saved in checkpoints: a resumed fit must train on the same rows."""
@@ -398,7 +422,8 @@ class ThresholdDataModule(IndexedDataModule):
         low, high, step: the grid ``arange(low, high, step)`` (one feature, ``n_samples=None``).
         threshold: label 1 where ``x`` (or ``x @ direction``) is greater.
         val_fraction, test_fraction: shares of each class held out; 0 disables that loop.
-        batch_size: rows per training step (per device under DDP).
+        batch_size: rows per training step (per device under DDP); 0: the whole training split as one batch
+            (full-batch training, e.g. L-BFGS), a view of the rows when they need no reordering.
         shuffle: reshuffle the training rows every epoch (validation/test/predict are never shuffled).
         split_seed: seeds the split and the per-epoch permutations.
         n_features, n_samples: random data dimensions; ``n_samples=None`` keeps the grid for one feature.

@@ -31,12 +31,21 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from logreg.callbacks import CSVPredictionWriter, GracefulStop, TrainingFigures
+from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
 from logreg.cli import Stopped
+from logreg.coefficients import summary_lines
 from logreg.data import IndexedDataModule
 from logreg.files import FileDataModule
 from logreg.loggers import HparamsCallback, claim_version
 from logreg.model import LogisticRegression
+from logreg.summary import (
+    TOP_COEFFICIENTS,
+    convergence,
+    fit_summary,
+    model_table,
+    print_results,
+    save_table,
+)
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
 
@@ -147,10 +156,14 @@ class LogRegCLI(LightningCLI):
             {"checkpoint.filename": "best-epoch={epoch}-step={step}", "checkpoint.auto_insert_metric_name": False}
         )
         parser.link_arguments("data.val_fraction", "checkpoint.monitor", compute_fn=monitor_for, apply_on="instantiate")
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.link_arguments("data.val_fraction", "early_stopping.monitor", compute_fn=monitor_for,
+                              apply_on="instantiate")  # fmt: skip
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then load ``--ckpt_path`` (once) and take the model's hyperparameters from it."""
-        refuse_yaml_aliases(sys.argv[1:] if args is None else list(args))
+        args = with_packaged_configs(sys.argv[1:] if args is None else list(args))
+        refuse_yaml_aliases(args)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
@@ -299,17 +312,24 @@ class LogRegCLI(LightningCLI):
         with self.signals_end_in_one_line():
             results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
         print_results(self.trainer, results)
+        if run == self.trainer.test and self.trainer.is_global_zero and isinstance(datamodule, IndexedDataModule):
+            print("\n".join(["", *summary_lines(model_table(model, datamodule), top=TOP_COEFFICIENTS)]), flush=True)
 
     def before_fit(self) -> None:
         """Say which lr trains the model when ``--optimizer`` left its lr at the class's default: ``--model.lr``
         sets only the built-in SGD's, and ``--optimizer SGD`` alone would train with torch's 0.001 unannounced."""
         optimizer = self.config.fit.get("optimizer")
-        if not isinstance(optimizer, Namespace) or not self.trainer.is_global_zero:
+        if not isinstance(optimizer, Namespace):
+            return
+        module, name = optimizer.class_path.rsplit(".", 1)
+        if self.config.fit.model.get("l1") and name != "SGD":  # before anything is printed (the model checks too)
+            raise ValueError(f"--model.l1 needs SGD (a soft threshold after each step); {name} cannot apply it")
+        if not self.trainer.is_global_zero:
             return
         lr = optimizer.init_args.get("lr")
-        module, name = optimizer.class_path.rsplit(".", 1)
         default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
-        if default is not None and lr == default.default and lr != self.config.fit.model.lr:
+        line_search = name == "LBFGS"  # its lr scales a step its line search chooses: 1 is the right default
+        if default is not None and lr == default.default and lr != self.config.fit.model.lr and not line_search:
             model_lr = self.config.fit.model.lr
             print(f"logreg: note: training with {name}(lr={lr:g}), its default; --model.lr {model_lr:g} applies only "
                   "without --optimizer (set --optimizer.lr)", file=sys.stderr, flush=True)  # fmt: skip
@@ -340,13 +360,41 @@ class LogRegCLI(LightningCLI):
         if trainer.interrupted:
             return
         if trainer.is_global_zero:
-            print(fit_summary(trainer, self.model), flush=True)
+            self.summarise_fit(trainer, self.model, datamodule)
         if isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
             ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
             with self.signals_end_in_one_line():
                 results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True,
                                        verbose=False)  # fmt: skip
             print_results(trainer, results)
+
+
+    @staticmethod
+    def summarise_fit(trainer: Trainer, model: LogisticRegression, datamodule: LightningDataModule) -> None:
+        """The summary, with convergence and the coefficient table (also saved to ``RUN/coefficients.csv``)."""
+        converged = table = path = None
+        if isinstance(datamodule, IndexedDataModule):
+            table = model_table(model, datamodule)
+            converged = convergence(trainer, model, datamodule, table.separated)
+            path = save_table(trainer, table)
+        print(fit_summary(trainer, model, converged, table, path), flush=True)
+        if converged is not None and converged.warn:
+            print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
+
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+def with_packaged_configs(args: list[str]) -> list[str]:
+    """``--config NAME`` for a config shipped with logreg (``tutorial.yaml``, ``lbfgs.yaml``), found in the
+    installed package when NAME has no directory and no such file is in the current directory."""
+    found = list(args)
+    for i, word in enumerate(found):
+        if (i and found[i - 1] in ("--config", "-c")) or word.startswith("--config="):
+            prefix, name = ("--config=", word[9:]) if word.startswith("--config=") else ("", word)
+            if "/" not in name and not Path(name).exists() and (CONFIGS / name).is_file():
+                found[i] = prefix + str(CONFIGS / name)
+    return found
 
 
 def refuse_yaml_aliases(args: list[str]) -> None:
@@ -420,48 +468,6 @@ def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> Non
             raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
         if not torch.isfinite(tensor).all():
             raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
-
-
-def print_results(trainer: Trainer, results: list[dict[str, float]]) -> None:
-    if trainer.is_global_zero and results:
-        print(format_rows({k: v for k, v in sorted(results[0].items()) if "/" not in k}), flush=True)
-
-
-def format_rows(rows: dict[str, Any]) -> str:
-    """``key  value`` lines with the keys padded to one column."""
-    width = max(map(len, rows), default=0)
-    return "\n".join(f"{key:<{width}}  {_fmt(value)}" for key, value in rows.items())
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def fit_summary(trainer: Trainer, model: LogisticRegression) -> str:
-    """Final metrics, learned parameters, the best checkpoint and how to open TensorBoard."""
-    metrics = trainer.callback_metrics
-    rows: dict[str, Any] = {
-        name: metrics[name] for name in ("train_loss", "train_acc", "val_loss", "val_acc") if name in metrics
-    }
-    datamodule = trainer.datamodule
-    if isinstance(datamodule, IndexedDataModule) and datamodule.classes != ["0", "1"]:
-        rows["labels"] = f"0 = {datamodule.classes[0]!r}, 1 = {datamodule.classes[1]!r}"
-    if trainer.optimizers:  # which optimizer and lr trained the model: --model.lr applies only without --optimizer
-        optimizer = trainer.optimizers[0]
-        rows["optimizer"] = f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
-    weight, bias = model.coefficients()
-    rows["weight"] = ", ".join(f"{w:.4f}" for w in weight.tolist()[:8]) + (" ..." if len(weight) > 8 else "")
-    rows["bias"] = bias
-    if len(weight) == 1:
-        rows["decision boundary"] = model.decision_boundary()
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and checkpoint.best_model_path:
-        rows["best checkpoint"] = checkpoint.best_model_path
-    if trainer.logger is not None and trainer.logger.log_dir:
-        rows["tensorboard"] = f"tensorboard --logdir {Path(trainer.logger.log_dir).parent}"
-    return format_rows(rows)
 
 
 def quiet_known_noise() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -11,22 +12,23 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 
-from logreg.data import IndexedDataModule
+from logreg.data import IndexedDataModule, take_rows
 
 Stage = Literal["train", "val", "test"]
 
 
-def bce_from_logits(logits: Tensor, target: Tensor) -> Tensor:
+def bce_from_logits(logits: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
     """Binary cross-entropy of ``sigmoid(logits)`` against 0/1 targets, computed from the logits.
 
     Equal to ``BCELoss()(sigmoid(logits), target)``, but finite for saturated logits (BCELoss clamps the log at
-    -100) and allowed under CUDA autocast, where ``BCELoss`` raises.
+    -100) and allowed under CUDA autocast, where ``BCELoss`` raises. ``pos_weight`` multiplies the loss of the
+    positive rows (the mean still divides by the number of rows, as torch does).
     """
-    return F.binary_cross_entropy_with_logits(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
 
 
-def mse_of_probabilities(logits: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error of the probabilities, the loss of the tutorial series' previous part."""
+def mse_of_probabilities(logits: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+    """Mean squared error of the probabilities, the loss of the tutorial series' previous part (unweighted)."""
     return F.mse_loss(torch.sigmoid(logits), target)
 
 
@@ -52,11 +54,22 @@ class LogisticRegression(LightningModule):
     ``mean``/``scale`` are buffers (identity by default) that a DataModule's ``feature_stats()`` fills at the
     start of fit, so a checkpoint carries the standardisation it was trained with and predicts on raw rows.
 
+    The training objective is the mean loss over the rows plus ``l2 / 2 * ||w||^2 + l1 * ||w||_1`` over the
+    weights (never the bias), on the standardised features when the data module standardises them.
+
     Args:
         n_inputs: number of features (the CLI links it from the data).
         lr: SGD learning rate (used when no ``--optimizer`` is given).
         loss: ``"bce"`` (cross-entropy, from logits) or ``"mse"`` (squared error on the probabilities).
         init_weight, init_bias: fixed starting values instead of PyTorch's random ones (e.g. the bad -5/-10).
+        l2: ridge penalty ``l2 / 2 * ||w||^2``, in the loss, so every optimizer sees it (scikit-learn's
+            ``C`` is ``1 / (l2 * n_train)``).
+        l1: lasso penalty ``l1 * ||w||_1``, applied as a soft threshold after each SGD step, so that weights
+            become exactly 0 (SGD only).
+        pos_weight: weight of the positive rows' loss: a number, ``"balanced"`` (negatives / positives of the
+            training split, fixed when fit starts and kept in the checkpoint) or None.
+        tol: convergence: fit stops once the largest absolute gradient of the objective over the training
+            split is below ``tol`` (checked every epoch when an epoch is one full batch; reported at the end).
     """
 
     def __init__(
@@ -66,6 +79,10 @@ class LogisticRegression(LightningModule):
         loss: Literal["bce", "mse"] = "bce",
         init_weight: float | None = None,
         init_bias: float | None = None,
+        l2: float = 0.0,
+        l1: float = 0.0,
+        pos_weight: float | Literal["balanced"] | None = None,
+        tol: float = 1e-6,
     ) -> None:
         super().__init__()
         if n_inputs < 1:
@@ -74,6 +91,8 @@ class LogisticRegression(LightningModule):
             raise ValueError(f"lr must be > 0, got {lr}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        check_penalties(l2, l1, tol)
+        check_pos_weight(pos_weight, loss)
         self.save_hyperparameters()
         self.linear = nn.Linear(n_inputs, 1)
         if init_weight is not None:
@@ -82,6 +101,8 @@ class LogisticRegression(LightningModule):
             nn.init.constant_(self.linear.bias, init_bias)
         self.register_buffer("feature_mean", torch.zeros(n_inputs))
         self.register_buffer("feature_scale", torch.ones(n_inputs))
+        # 1 = unweighted; a number or the training split's balance ("balanced", set when fit starts)
+        self.register_buffer("pos_weight", torch.tensor(1.0 if pos_weight in (None, "balanced") else pos_weight))
         self.loss_fn = LOSSES[loss]
         self.train_metrics = _metrics("train")
         self.val_metrics = _metrics("val")
@@ -89,6 +110,8 @@ class LogisticRegression(LightningModule):
         # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
         self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
+        self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
+        self.first_gradient: Tensor | None = None  # largest |gradient| at the start of the step (full batch only)
         self.example_input_array = torch.zeros(2, n_inputs)
 
     def logits(self, x: Tensor) -> Tensor:
@@ -104,12 +127,30 @@ class LogisticRegression(LightningModule):
         self.feature_scale.copy_(scale)
 
     def setup(self, stage: str) -> None:
-        """At the start of fit, take the standardisation from a logreg data module (other data: raw features)."""
+        """At the start of fit, take the standardisation and, for ``pos_weight="balanced"``, the class balance from
+        a logreg data module (other data: raw features)."""
         datamodule = self.trainer.datamodule
         if stage == "fit" and isinstance(datamodule, IndexedDataModule):
             stats = datamodule.feature_stats()
             if stats is not None:
                 self.set_standardization(*stats)
+            if self.hparams.get("pos_weight") == "balanced":
+                negatives, positives = datamodule.class_counts()
+                self.pos_weight.fill_(negatives / positives)
+
+    def on_fit_start(self) -> None:
+        if self.hparams.get("l1") and not isinstance(self.trainer.optimizers[0], torch.optim.SGD):
+            name = type(self.trainer.optimizers[0]).__name__
+            raise ValueError(f"--model.l1 needs SGD (a soft threshold after each step); {name} cannot apply it")
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints from before ``pos_weight`` existed load as unweighted."""
+        checkpoint.get("state_dict", {}).setdefault("pos_weight", torch.tensor(1.0))
+
+    def penalty(self) -> Tensor:
+        """``l2 / 2 * ||w||^2 + l1 * ||w||_1`` of the (standardised) weights; 0 without penalties."""
+        weight, l2, l1 = self.linear.weight, self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
+        return 0.5 * l2 * weight.square().sum() + l1 * weight.abs().sum()
 
     def _shared_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
         """Loss of one batch; the stage's metrics are updated here and logged once per epoch.
@@ -120,7 +161,7 @@ class LogisticRegression(LightningModule):
         """
         x, y = batch
         logits = self.logits(x)
-        loss = self.loss_fn(logits, y)
+        loss = self.loss_fn(logits, y, self.pos_weight)
         self.mean_loss[f"{stage}_loss"].update(loss.detach(), weight=len(y))
         getattr(self, f"{stage}_metrics").update(torch.sigmoid(logits.detach()), y.long())
         return loss
@@ -143,7 +184,35 @@ class LogisticRegression(LightningModule):
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 "lower the learning rate (the last finite checkpoint is kept)"
             )
-        return loss
+        if not self.penalised:
+            return loss
+        weight = self.linear.weight
+        smooth = loss + 0.5 * self.hparams.l2 * weight.square().sum()  # what the gradient sees
+        objective = smooth + self.hparams.l1 * weight.abs().sum().detach()  # L1: by optimizer_step's soft threshold
+        self.mean_objective.update(objective.detach(), weight=len(batch[1]))
+        return smooth
+
+    @property
+    def penalised(self) -> bool:
+        return bool(self.hparams.get("l2") or self.hparams.get("l1"))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.first_gradient = None
+
+    def on_after_backward(self) -> None:
+        """In full-batch training, the gradient of the first backward of a step (L-BFGS evaluates several) is
+        the exact gradient of the objective where the epoch started: the convergence check needs no extra pass."""
+        if self.first_gradient is None and self.trainer.num_training_batches == 1:
+            self.first_gradient = largest_gradient(self)
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        l1 = self.hparams.get("l1")
+        if l1:  # proximal step of l1 * ||w||_1: shrink each weight by lr * l1, to exactly 0 where it crosses
+            threshold = optimizer.param_groups[0]["lr"] * l1
+            with torch.no_grad():
+                weight = self.linear.weight
+                weight.copy_(weight.sign() * (weight.abs() - threshold).clamp_min(0))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         limit = torch.finfo(self.linear.weight.dtype).max
@@ -166,6 +235,13 @@ class LogisticRegression(LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
+        if self.penalised:
+            self.log("train_objective", self.mean_objective.compute())
+            self.mean_objective.reset()
+        if self.first_gradient is not None:  # full batch: where this epoch started, exactly
+            self.log("grad_norm", self.first_gradient)
+            if self.first_gradient < self.hparams.get("tol", 0.0):
+                self.trainer.should_stop = True  # converged: sklearn's criterion, max |gradient| < tol
         self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
         if self.hparams.n_inputs == 1:
             weight, bias = self.coefficients()
@@ -180,6 +256,32 @@ class LogisticRegression(LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
+    @torch.enable_grad()
+    def objective_gradient(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int = 65536) -> Tensor:
+        """How far the current weights are from the objective's minimum over ``rows``: the largest absolute
+        gradient (with L1, of the subgradient closest to 0), in float64, in one pass of chunks.
+
+        This is scikit-learn's convergence criterion, exact at the final weights whatever the batches were.
+        """
+        weight = self.linear.weight.detach().double().requires_grad_()
+        bias = self.linear.bias.detach().double().requires_grad_()
+        mean, scale = self.feature_mean.double(), self.feature_scale.double()
+        for chunk in rows.sort().values.split(chunk_rows):
+            x = take_rows(features, chunk.cpu()).to(weight.device, torch.float64)
+            y = labels[chunk.to(labels.device)].to(weight.device, torch.float64).view(-1, 1)
+            logits = ((x - mean) / scale) @ weight.T + bias
+            if self.hparams.get("loss", "bce") == "bce":
+                weight_pos = self.pos_weight.double()
+                loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight_pos, reduction="sum")
+            else:
+                loss = F.mse_loss(torch.sigmoid(logits), y, reduction="sum")
+            loss.backward()
+        grad_w = weight.grad.view(-1) / len(rows) + self.hparams.get("l2", 0.0) * weight.detach().view(-1)
+        l1, w = self.hparams.get("l1", 0.0), weight.detach().view(-1)
+        if l1:  # at w = 0 any value in [-l1, l1] is a subgradient of l1 * |w|
+            grad_w = torch.where(w == 0, (grad_w.abs() - l1).clamp_min(0), grad_w + l1 * w.sign())
+        return torch.cat([grad_w.abs(), bias.grad.abs() / len(rows)]).max()
+
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
         weight = self.linear.weight.detach().float().view(-1) / self.feature_scale
@@ -191,3 +293,30 @@ class LogisticRegression(LightningModule):
         weight, bias = self.coefficients()
         w = float(weight[0])
         return -bias / w if w != 0 else float("inf")
+
+
+def largest_gradient(model: LogisticRegression) -> Tensor:
+    """``max |gradient|`` over the weights and the bias, as they are after a backward pass (a 0-d tensor)."""
+    return torch.stack(
+        [p.grad.abs().max() for p in (model.linear.weight, model.linear.bias) if p.grad is not None]
+    ).max()
+
+
+def check_penalties(l2: float, l1: float, tol: float) -> None:
+    for name, value in (("l2", l2), ("l1", l1)):
+        if not 0 <= value < math.inf:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if not 0 < tol < math.inf:
+        raise ValueError(f"tol must be > 0, got {tol}")
+
+
+def check_pos_weight(pos_weight: float | str | None, loss: str) -> None:
+    if pos_weight is None:
+        return
+    if isinstance(pos_weight, str):
+        if pos_weight != "balanced":
+            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight!r}")
+    elif not 0 < pos_weight < math.inf:
+        raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight}")
+    if loss != "bce":
+        raise ValueError("pos_weight weighs the cross-entropy: it needs loss 'bce'")

@@ -1,0 +1,171 @@
+"""The estimator against independent references: scikit-learn's LogisticRegression (penalties, class weights) and
+statsmodels' Logit (standard errors), on one non-separable dataset with named features on very different scales,
+fitted by the packaged full-batch L-BFGS config on all rows, unstandardised."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_dirs
+
+N = 600
+NAMES = ["tiny", "unit", "huge", "mid"]
+LBFGS = ("fit", "--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.path", "named.csv",
+         "--data.val_fraction", "0", "--data.test_fraction", "0")  # fmt: skip
+# Raw features: the penalty acts on the raw weights, as in a plain LogisticRegression.
+RAW = (
+    "--data.standardize",
+    "false",
+)
+
+
+def make_data(seed: int = 0, spread: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Features of standard deviations 0.2, 1, 10 and 3 (``spread`` 20 stretches them to 0.01, 1, 200 and 3),
+    labels drawn from a logistic model with an intercept, about 40% positive: not separable."""
+    rng = np.random.default_rng(seed)
+    stds = np.array([0.2, 1.0, 10.0, 3.0]) * np.array([1 / spread, 1, spread, 1])
+    x = rng.normal([0.0, 3.0, 50.0, 0.0], stds, size=(N, 4))
+    logit = -0.6 + (x - [0.0, 3.0, 50.0, 0.0]) @ (np.array([0.8, -0.8, 0.5, 0.6]) / stds)
+    return x, (rng.random(N) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+def write_csv(path, x, y):
+    with path.open("w") as handle:
+        handle.write(",".join([*NAMES, "label"]) + "\n")
+        handle.writelines(",".join(f"{v:.17g}" for v in row) + f",{label}\n" for row, label in zip(x, y, strict=True))
+
+
+@pytest.fixture
+def named_csv(tmp_path):
+    x, y = make_data()
+    write_csv(tmp_path / "named.csv", x, y)
+    return x, y
+
+
+@pytest.fixture
+def spread_csv(tmp_path):
+    """Scales 0.01 to 200: standardised, as FileDataModule does by default."""
+    x, y = make_data(spread=20)
+    write_csv(tmp_path / "named.csv", x, y)
+    return x, y
+
+
+def fitted(root):
+    """Raw-unit weights and intercept of the run's final model."""
+    state = torch.load(run_dirs(root)[-1] / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    weight = (state["linear.weight"].view(-1) / state["feature_scale"]).double().numpy()
+    return weight, state["linear.bias"].item() - float((weight * state["feature_mean"].double().numpy()).sum())
+
+
+def assert_close(ours, reference, rel):
+    ours, reference = np.atleast_1d(ours), np.atleast_1d(reference)
+    assert np.all(np.abs(ours - reference) <= rel * np.abs(reference)), (ours, reference)
+
+
+@pytest.mark.parametrize(
+    ("flags", "sklearn_kwargs"),
+    [
+        ((), {"C": math.inf}),
+        (("--model.l2", str(1 / (0.05 * N))), {"C": 0.05}),
+        (("--model.l2", str(1 / (1.0 * N))), {"C": 1.0}),
+        (("--model.pos_weight", "balanced"), {"C": math.inf, "class_weight": "balanced"}),
+    ],
+    ids=["no penalty", "C=0.05", "C=1", "balanced"],
+)
+def test_lbfgs_on_raw_features_equals_scikit_learn(named_csv, run_cli, tmp_path, flags, sklearn_kwargs):
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = named_csv
+    fit = run_cli(*LBFGS, *RAW, *flags)
+    assert "convergence      converged at epoch" in fit.stdout
+    reference = LogisticRegression(tol=1e-10, max_iter=100_000, **sklearn_kwargs).fit(x, y)
+    weight, bias = fitted(tmp_path)
+    assert_close(weight, reference.coef_[0], 1e-4)
+    assert_close(bias, reference.intercept_[0], 1e-4)
+
+
+@pytest.mark.parametrize("C", [math.inf, 0.05])
+def test_lbfgs_standardised_equals_a_scaler_pipeline(spread_csv, run_cli, tmp_path, C):
+    """Standardised (the default), float32: the penalty acts on the standardised weights, as in
+    ``make_pipeline(StandardScaler(), LogisticRegression(C))``; without a penalty that is plain LogisticRegression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = spread_csv
+    run_cli(*LBFGS, *(("--model.l2", str(1 / (C * N))) if math.inf > C else ()))
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=C, tol=1e-10, max_iter=100_000)).fit(x, y)
+    scaler, reference = pipeline[0], pipeline[1]
+    weight, bias = fitted(tmp_path)
+    assert_close(weight, reference.coef_[0] / scaler.scale_, 1e-4)
+    assert_close(bias, reference.intercept_[0] - float((reference.coef_[0] / scaler.scale_) @ scaler.mean_), 1e-4)
+
+
+def test_the_coefficient_table_equals_statsmodels(spread_csv, run_cli, tmp_path):
+    from statsmodels.discrete.discrete_model import Logit
+
+    x, y = spread_csv
+    fit = run_cli(*LBFGS)
+    reference = Logit(y, np.column_stack([np.ones(N), x])).fit(disp=0, method="newton", tol=1e-12)
+    with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
+        rows = {row["feature"]: row for row in csv.DictReader(handle)}
+    by_std_weight = sorted(
+        NAMES, key=lambda name: -abs(reference.params[1 + NAMES.index(name)] * x[:, NAMES.index(name)].std())
+    )
+    assert list(rows) == ["(intercept)", *by_std_weight]
+    low, high = reference.conf_int().T
+    for i, name in enumerate(["(intercept)", *NAMES]):
+        ours = rows[name]
+        for column, expected in (("weight", reference.params), ("std_error", reference.bse), ("z", reference.tvalues),
+                                 ("p_value", reference.pvalues), ("ci_low", low), ("ci_high", high)):  # fmt: skip
+            assert_close(float(ours[column]), expected[i], 1e-3)
+    assert "tiny" in fit.stdout.split("feature")[-1]  # the summary's table names the features
+
+
+def test_penalised_tables_leave_inference_empty_and_say_why(named_csv, run_cli, tmp_path):
+    fit = run_cli(*LBFGS, "--model.l2", "0.01")
+    with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(row["std_error"] == row["p_value"] == "" for row in rows) and all(row["weight"] for row in rows)
+    assert "no standard errors: a penalty" in fit.stdout and "train_objective" in fit.stdout
+
+
+def test_l1_with_sgd_zeroes_irrelevant_weights_exactly(tmp_path, run_cli):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 5))
+    y = (rng.random(400) < 1 / (1 + np.exp(-(2 * x[:, 0] - 1.5 * x[:, 1])))).astype(int)
+    rows = [",".join(f"{v:.6f}" for v in r) + f",{t}" for r, t in zip(x, y, strict=True)]
+    lines = ["a,b,noise1,noise2,noise3,label", *rows]
+    (tmp_path / "l1.csv").write_text("\n".join(lines) + "\n")
+    run_cli("fit", "--data", "FileDataModule", "--data.path", "l1.csv", "--data.batch_size", "0",
+            "--model.lr", "1", "--model.l1", "0.05", "--trainer.max_epochs", "60")  # fmt: skip
+    weight, _ = fitted(tmp_path)
+    assert (weight[2:] == 0).all() and (weight[:2] != 0).all(), weight
+    with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
+        zeros = {row["feature"] for row in csv.DictReader(handle) if float(row["weight"]) == 0}
+    assert zeros == {"noise1", "noise2", "noise3"}
+
+
+def test_a_run_short_of_the_minimum_says_so_and_exits_0(named_csv, run_cli):
+    fit = run_cli(*LBFGS, "--trainer.max_epochs", "1", "--optimizer.max_iter", "2")
+    warning = [line for line in fit.stderr.splitlines() if line.startswith("logreg: warning:")]
+    assert warning == [f"logreg: warning: {fit.stdout.split('convergence      ')[1].splitlines()[0]}"]
+    assert "did not converge in max_epochs=1 (max |grad| " in warning[0]
+
+
+def test_early_stopping_stops_early(run_cli):
+    fit = run_cli("fit", "--early_stopping.patience", "2", "--early_stopping.min_delta", "0.01")
+    assert "stopped early at epoch " in fit.stdout and "(val_loss did not improve for 2 epochs" in fit.stdout
+    assert "logreg: warning" not in fit.stderr
+
+
+def test_test_prints_the_coefficient_table_of_its_checkpoint(named_csv, run_cli, tmp_path):
+    run_cli(*LBFGS)
+    run = run_dirs(tmp_path)[0]
+    test = run_cli("test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data", "FileDataModule",
+                   "--data.path", "named.csv", "--data.val_fraction", "0", "--data.test_fraction", "0.2",
+                   "--data.standardize", "false")  # fmt: skip
+    assert "test_acc" in test.stdout and "(intercept)" in test.stdout and "tiny" in test.stdout
