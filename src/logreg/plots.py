@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -60,6 +61,132 @@ def probability_histogram(probs: np.ndarray, target: np.ndarray, title: str = "p
         ax.hist(probs[target == cls], bins=bins, alpha=0.6, color=color, label=f"true class {cls}")
     ax.set(xlabel="p(y = 1)", ylabel="rows", title=title)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(
+    counts: np.ndarray, threshold: float, class_names: Sequence[str] = ("0", "1"), title: str = "confusion"
+) -> Figure:
+    """The 2x2 matrix ``[[TN, FP], [FN, TP]]`` (rows: true class, columns: predicted) at ``threshold``.
+
+    Each cell shows its count and its rate within the true class; the colour is that rate, so a rare class's
+    misses stand out as much as a common class's. A true class without rows shows "n/a" rather than dividing by 0.
+    """
+    counts = np.asarray(counts)
+    row_totals = counts.sum(axis=1, keepdims=True)
+    rates = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
+    fig = Figure(figsize=(4.5, 4), dpi=100)
+    ax = fig.add_subplot()
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (row, col), count in np.ndenumerate(counts):
+        rate = f"{rates[row, col]:.1%}" if row_totals[row, 0] > 0 else "n/a"
+        color = "white" if rates[row, col] > 0.5 else "black"
+        ax.text(col, row, f"{count}\n({rate})", ha="center", va="center", color=color, fontsize=11)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, labels=list(class_names))
+    ax.set_yticks(ticks, labels=list(class_names))
+    ax.set(xlabel="predicted", ylabel="true", title=f"{title} at threshold {threshold:.2f}")
+    fig.colorbar(image, ax=ax, label="rate within true class")
+    fig.tight_layout()
+    return fig
+
+
+def precision_recall_curve(
+    precision: np.ndarray,
+    recall: np.ndarray,
+    ap: float,
+    operating_point: tuple[float, float] | None,
+    title: str = "precision-recall",
+    positive_rate: float | None = None,
+) -> Figure:
+    """Precision against recall with its average precision, where the model's threshold sits on it, and the
+    no-skill line (precision = positive rate): the view of a classifier that ROC flatters on imbalanced data.
+
+    ``operating_point`` is ``(recall, precision)`` at the model's threshold.
+    """
+    fig = Figure(figsize=(4.5, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot(recall, precision, drawstyle="steps-post", label=f"AP = {ap:.3f}")
+    if positive_rate is not None:
+        ax.axhline(positive_rate, color="grey", linestyle=":", label=f"no skill ({positive_rate:.3f})")
+    if operating_point is not None:
+        r, p = operating_point
+        label = f"threshold: R = {r:.3f}, P = {p:.3f}"
+        ax.plot([r], [p], marker="o", markersize=8, color="tab:red", linestyle="none", label=label)
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1.01), ylim=(0, 1.01))
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def calibration_bins(
+    probs: np.ndarray, target: np.ndarray, n_bins: int = 15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin: mean predicted probability, observed frequency of class 1, and count (NaN means for empty bins).
+
+    The binning is torchmetrics' ``binary_calibration_error``, so that the ECE of these bins is the logged one:
+    edges ``torch.linspace(0, 1, n_bins + 1)`` in the probabilities' dtype and ``bucketize(right=True) - 1``, which
+    puts ``p == 1.0`` in a bin of its own. There are therefore ``n_bins + 1`` bins: ``n_bins`` equal-width bins
+    ``[k / n_bins, (k + 1) / n_bins)`` and a last one holding exactly 1.0.
+    """
+    probs = np.asarray(probs).ravel()
+    if not np.issubdtype(probs.dtype, np.floating):
+        probs = probs.astype(np.float64)
+    target = np.asarray(target).ravel()
+    if probs.shape != target.shape:
+        raise ValueError(f"probs and target differ in length: {probs.size} and {target.size}")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    if probs.size and not (np.all(probs >= 0) and np.all(probs <= 1)):
+        raise ValueError("probs must be probabilities in [0, 1]")
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.from_numpy(probs[:0].copy()).dtype).numpy()
+    index = np.searchsorted(edges, probs, side="right") - 1
+    counts = np.bincount(index, minlength=n_bins + 1)
+    sum_p = np.bincount(index, weights=probs.astype(np.float64), minlength=n_bins + 1)
+    sum_y = np.bincount(index, weights=target.astype(np.float64), minlength=n_bins + 1)
+    nonempty = counts > 0
+    mean_predicted = np.divide(sum_p, counts, out=np.full(n_bins + 1, np.nan), where=nonempty)
+    observed = np.divide(sum_y, counts, out=np.full(n_bins + 1, np.nan), where=nonempty)
+    return mean_predicted, observed, counts
+
+
+def expected_calibration_error(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray) -> float:
+    """Count-weighted mean of ``|observed - mean_predicted|`` over non-empty bins (NaN when all are empty)."""
+    counts = np.asarray(counts)
+    nonempty = counts > 0
+    total = counts[nonempty].sum()
+    if total == 0:
+        return float("nan")
+    gap = np.abs(np.asarray(observed)[nonempty] - np.asarray(mean_predicted)[nonempty])
+    return float(np.sum(gap * counts[nonempty]) / total)
+
+
+def reliability_diagram(
+    mean_predicted: np.ndarray,
+    observed: np.ndarray,
+    counts: np.ndarray,
+    ece: float,
+    title: str = "reliability",
+) -> Figure:
+    """Observed frequency of class 1 against mean predicted probability per bin, with the diagonal a calibrated
+    model would follow, and below it how many rows each bin holds (a far-off point of few rows matters little).
+
+    Empty bins (count 0, NaN means, as from ``calibration_bins``) are left out.
+    """
+    mean_predicted, observed, counts = (np.asarray(a, dtype=np.float64) for a in (mean_predicted, observed, counts))
+    shown = (counts > 0) & np.isfinite(mean_predicted) & np.isfinite(observed)
+    fig = Figure(figsize=(4.5, 5.5), dpi=100)
+    curve, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    curve.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+    curve.plot(mean_predicted[shown], observed[shown], marker="o", markersize=4, label=f"ECE = {ece:.3f}")
+    curve.set(ylabel="observed frequency of class 1", title=title, xlim=(0, 1.01), ylim=(0, 1.01))
+    curve.legend(loc="upper left", fontsize=8)
+    curve.grid(alpha=0.3)
+    hist.bar(mean_predicted[shown], counts[shown], width=0.8 / max(len(counts) - 1, 1), color="tab:blue")
+    hist.set(xlabel="mean predicted p(y = 1) in bin", ylabel="rows")
+    hist.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
