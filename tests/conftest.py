@@ -134,3 +134,24 @@ def tiny_trainer(tmp_path):
 def run_dirs(root: Path) -> list[Path]:
     """``root/lightning_logs/version_N`` in the order N (not the string order)."""
     return sorted((root / "lightning_logs").glob("version_*"), key=lambda p: int(p.name.removeprefix("version_")))
+
+
+@pytest.fixture
+def signal_at(monkeypatch):
+    """``signal_at(signum, stage, n)``: the process sends itself ``signum`` in its n-th ``stage`` step (1-based),
+    as a scheduler or a Ctrl-C would at that moment."""
+    from logreg.model import LogisticRegression
+
+    def arm(signum, stage, n):
+        original = getattr(LogisticRegression, f"{stage}_step")
+        calls = []
+
+        def step(self, batch, batch_idx):
+            calls.append(batch_idx)
+            if len(calls) == n:
+                os.kill(os.getpid(), signum)
+            return original(self, batch, batch_idx)
+
+        monkeypatch.setattr(LogisticRegression, f"{stage}_step", step)
+
+    return arm

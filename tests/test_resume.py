@@ -166,27 +166,6 @@ SMALL = ("fit", "--data.n_features", "3", "--data.n_samples", "400", "--data.lab
          "--trainer.max_epochs", "3")  # fmt: skip
 
 
-@pytest.fixture
-def signal_at(monkeypatch):
-    """``signal_at(signum, stage, n)``: the process sends itself ``signum`` in its n-th ``stage`` step (1-based),
-    as a scheduler or a Ctrl-C would at that moment."""
-    from logreg.model import LogisticRegression
-
-    def arm(signum, stage, n):
-        original = getattr(LogisticRegression, f"{stage}_step")
-        calls = []
-
-        def step(self, batch, batch_idx):
-            calls.append(batch_idx)
-            if len(calls) == n:
-                os.kill(os.getpid(), signum)
-            return original(self, batch, batch_idx)
-
-        monkeypatch.setattr(LogisticRegression, f"{stage}_step", step)
-
-    return arm
-
-
 def val_losses(run):
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()

@@ -77,7 +77,8 @@ def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
         assert runs == [run.name]
         scalars = server.wait_for(lambda: server.get("/data/plugin/scalars/tags").get(run.name))
         expected = {"train_loss", "train_acc", "val_loss", "val_acc", "val_auroc", "val_f1", "test_loss", "test_acc",
-                    "weight", "bias", "boundary", "lr", "hp_metric", "hp/test_acc"}  # fmt: skip
+                    "weight", "bias", "boundary", "lr", "hp_metric", "hp/test_acc", "val_precision", "val_recall",
+                    "val_ap", "val_ece", "test_precision", "test_recall", "test_ap", "test_ece"}  # fmt: skip
         assert expected <= set(scalars)
         values = server.get(f"/data/plugin/scalars/scalars?run={run.name}&tag=train_loss")
         assert [step for _, step, _ in values] == [11, 23, 35]  # one point per epoch of 12 steps
@@ -87,12 +88,19 @@ def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
 
         experiment = server.get("/data/plugin/hparams/experiment", {"experimentName": ""})
         hparams = {info["name"] for info in experiment["hparamInfos"]}
-        assert {"seed", "data", "model.lr", "model.loss", "model.init_weight", "optimizer"} <= hparams
+        assert {"seed", "data", "model.lr", "model.loss", "model.init_weight", "optimizer", "model.threshold",
+                "model.tune_threshold"} <= hparams  # fmt: skip
         metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
         assert {"hp_metric", "hp/test_acc"} <= metrics
 
         images = server.get("/data/plugin/images/tags")[run.name]
-        assert {"figures/loss_per_iteration", "figures/fitted_sigmoid"} <= set(images)
+        assert {"figures/loss_per_iteration", "figures/fitted_sigmoid", "figures/val_confusion",
+                "figures/val_precision_recall", "figures/val_reliability", "figures/val_roc", "figures/test_confusion",
+                "figures/test_precision_recall", "figures/test_reliability"} <= set(images)  # one feature: all of them
+        curves = server.get("/data/plugin/pr_curves/tags")[run.name]
+        assert {"pr_curve/val", "pr_curve/test"} <= set(curves)
+        [curve] = server.get(f"/data/plugin/pr_curves/pr_curves?run={run.name}&tag={quote('pr_curve/test')}")[run.name]
+        assert len(curve["precision"]) == len(curve["recall"]) > 2
         [entry] = server.get(f"/data/plugin/images/images?run={run.name}&tag={quote('figures/fitted_sigmoid')}")
         png = server.get(f"/data/plugin/images/individualImage?{entry['query']}")
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -19,11 +19,17 @@ from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from matplotlib.figure import Figure
-from torchmetrics.functional.classification import binary_auroc, binary_roc
+from torchmetrics.functional.classification import (
+    binary_auroc,
+    binary_average_precision,
+    binary_precision_recall_curve,
+    binary_roc,
+)
 
 from logreg import plots
 from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
+from logreg.model import CURVE_THRESHOLDS
 from logreg.readers import current_umask
 
 MAX_POINTS_DRAWN = 2000
@@ -77,7 +83,8 @@ class TrainingFigures(Callback):
         self._log_model_figures(trainer, pl_module, "test")
 
     def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """One feature: the data with the fitted sigmoid. More: ROC and probability histogram of ``stage``."""
+        """One feature: the data with the fitted sigmoid. Every run: ROC, probability histogram, confusion matrix,
+        precision-recall curve (also in TensorBoard's PR-curve dashboard) and reliability diagram of ``stage``."""
         datamodule = trainer.datamodule
         if not isinstance(datamodule, IndexedDataModule) or not trainer.is_global_zero:
             return
@@ -86,16 +93,31 @@ class TrainingFigures(Callback):
             x, y = _sample_rows(datamodule.features, datamodule.labels)
             tag = "figures/fitted_sigmoid" if stage == "val" else "figures/test_fitted_sigmoid"
             log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias)
-            return
         rows = datamodule.val_idx if stage == "val" else datamodule.test_idx
         if len(rows) == 0:
             return
         probs, target = _predict_rows(pl_module, datamodule, rows)
+        threshold = float(getattr(pl_module, "threshold", 0.5))
         fpr, tpr, _ = binary_roc(probs, target.long(), thresholds=200)
         auroc = float(binary_auroc(probs, target.long()))
         log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(), auroc, f"ROC ({stage})")
         log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
                    target.numpy(), f"predicted p(y=1), {stage} rows")  # fmt: skip
+        counts = decision_counts(probs, target, threshold)
+        log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold,
+                   datamodule.classes, f"{stage} confusion")  # fmt: skip
+        precision, recall, _ = binary_precision_recall_curve(probs, target.long(), thresholds=200)
+        ap = float(binary_average_precision(probs, target.long(), thresholds=CURVE_THRESHOLDS))
+        (_, fp), (fn, tp) = counts.tolist()
+        point = (tp / (tp + fn), tp / (tp + fp)) if tp + fn and tp + fp else None
+        log_figure(trainer, f"figures/{stage}_precision_recall", plots.precision_recall_curve, precision.numpy(),
+                   recall.numpy(), ap, point, f"precision-recall ({stage})", float(target.mean()))  # fmt: skip
+        bins = plots.calibration_bins(probs.numpy(), target.numpy())
+        log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
+                   plots.expected_calibration_error(*bins), f"reliability ({stage})")  # fmt: skip
+        logger = tensorboard_logger(trainer)
+        if logger is not None:  # TensorBoard's own PR-curve dashboard
+            logger.experiment.add_pr_curve(f"pr_curve/{stage}", target.long(), probs, trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
@@ -181,6 +203,12 @@ class GracefulStop(Callback):
 MAX_ROWS_SCORED = 100_000
 
 
+def decision_counts(probs: torch.Tensor, target: torch.Tensor, threshold: float) -> np.ndarray:
+    """The confusion matrix ``[[TN, FP], [FN, TP]]`` of the decisions ``probs > threshold``."""
+    predicted, actual = (probs > threshold).long(), target.long()
+    return np.array([[int(((predicted == p) & (actual == a)).sum()) for p in (0, 1)] for a in (0, 1)])
+
+
 def _predict_rows(
     pl_module: LightningModule, datamodule: IndexedDataModule, rows: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -206,12 +234,13 @@ class CSVPredictionWriter(BasePredictionWriter):
     """Writes ``probability,predicted_label[,label]``, one row per input row in input order.
 
     Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
-    appears when the input has labels.
+    appears when the input has labels. ``predicted_label`` is class 1 where ``probability > threshold``: the
+    model's stored threshold unless one is given.
     Rows stream into a temporary file beside the target, renamed into place only when prediction finishes, so an
     interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
     """
 
-    def __init__(self, path: str | Path, overwrite: bool = False, threshold: float = 0.5) -> None:
+    def __init__(self, path: str | Path, overwrite: bool = False, threshold: float | None = None) -> None:
         super().__init__(write_interval="batch")
         self.path = Path(path)
         self.overwrite = overwrite
@@ -236,6 +265,8 @@ class CSVPredictionWriter(BasePredictionWriter):
         if not isinstance(datamodule, IndexedDataModule):
             raise TypeError("CSVPredictionWriter writes the rows of a logreg data module (IndexedDataModule)")
         self.datamodule = datamodule
+        if self.threshold is None:  # the model's own (given or tuned at training), unless --threshold overrides it
+            self.threshold = float(getattr(pl_module, "threshold", 0.5))
         self.classes = list(datamodule.classes)
         self.with_labels = datamodule.has_labels
         self._rows = 0  # rows written: predict runs on one device, in input order

@@ -53,7 +53,7 @@ class FileDataModule(IndexedDataModule):
         standardize: bool = True,
     ) -> None:
         super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
-        self.save_hyperparameters(ignore="path")
+        self.save_hyperparameters(ignore="path", logger=False)  # config.yaml has them (as ThresholdDataModule)
         self.hparams["path"] = str(path)  # checkpoints keep plain types only (they load with weights_only=True)
         self.path = Path(path)
         self.label = label

@@ -98,17 +98,21 @@ class LogRegTrainer(Trainer):
         weights_only: bool | None = None,
         predictions: str | None = None,
         overwrite: bool = False,
+        threshold: float | None = None,
     ) -> Any:
         """Run inference on your data; with ``predictions``, also write them to that CSV file.
 
         Args:
             predictions: write ``probability,predicted_label[,label]`` rows, in input order, to this CSV file.
             overwrite: replace an existing ``predictions`` file.
+            threshold: ``predicted_label`` is 1 above this probability (default: the checkpoint's threshold).
         """
         if predictions == "":
             raise ValueError("--predictions: an empty path; give a file name such as out.csv")
+        if threshold is not None and not 0 < threshold < 1:
+            raise ValueError(f"--threshold must be in (0, 1), got {threshold}")
         if predictions:
-            writer = CSVPredictionWriter(predictions, overwrite=overwrite)
+            writer = CSVPredictionWriter(predictions, overwrite=overwrite, threshold=threshold)
             writer.check_target()
             self.callbacks.append(writer)
         return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)

@@ -10,7 +10,17 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryCalibrationError,
+    BinaryF1Score,
+    BinaryPrecision,
+    BinaryPrecisionRecallCurve,
+    BinaryRecall,
+    BinaryROC,
+)
 
 from logreg.data import IndexedDataModule, take_rows
 
@@ -35,13 +45,49 @@ def mse_of_probabilities(logits: Tensor, target: Tensor, pos_weight: Tensor | No
 LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 
-def _metrics(stage: Stage) -> MetricCollection:
+CURVE_THRESHOLDS = 1001  # fixed thresholds 0, 0.001, ..., 1: flat memory, the same on every DDP rank
+TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
+
+
+def _decision_metrics(stage: Stage) -> MetricCollection:
+    """Metrics of the decisions ``p > threshold``: they are updated with those 0/1 decisions, so that the model's
+    threshold (stored, possibly tuned) applies rather than torchmetrics' fixed 0.5."""
     # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
     # would add device synchronisations to every step.
     metrics: dict = {"acc": BinaryAccuracy(validate_args=False)}
     if stage != "train":
-        metrics |= {"auroc": BinaryAUROC(validate_args=False), "f1": BinaryF1Score(validate_args=False)}
+        metrics |= {"f1": BinaryF1Score(validate_args=False), "precision": BinaryPrecision(validate_args=False),
+                    "recall": BinaryRecall(validate_args=False)}  # fmt: skip
     return MetricCollection(metrics, prefix=f"{stage}_")
+
+
+def _probability_metrics(stage: Stage) -> MetricCollection:
+    """Metrics of the probabilities themselves: ranking (AUROC, average precision) and calibration (ECE)."""
+    return MetricCollection(
+        {
+            "auroc": BinaryAUROC(validate_args=False),
+            "ap": BinaryAveragePrecision(thresholds=CURVE_THRESHOLDS, validate_args=False),
+            "ece": BinaryCalibrationError(n_bins=15, norm="l1", validate_args=False),
+        },
+        prefix=f"{stage}_",
+    )
+
+
+def tuned_threshold(curve: BinaryROC | BinaryPrecisionRecallCurve, criterion: str) -> Tensor:
+    """The threshold in (0, 1) that maximises ``criterion`` on the curve's rows (the first of equal ones).
+
+    ``balanced_accuracy`` = (TPR + 1 - FPR) / 2 and ``youden`` = TPR - FPR pick the same threshold; ``f1`` uses
+    precision and recall. Grid thresholds 0 and 1 are left out: a threshold must be inside (0, 1).
+    """
+    if criterion == "f1":
+        precision, recall, thresholds = curve.compute()
+        score = 2 * precision[:-1] * recall[:-1] / (precision[:-1] + recall[:-1]).clamp_min(1e-12)
+    else:
+        fpr, tpr, thresholds = curve.compute()
+        score = tpr - fpr
+    usable = (thresholds > 0) & (thresholds < 1) & ~score.isnan()  # (no predicted positives: precision 0/0)
+    score = torch.where(usable, score, torch.full_like(score, -math.inf))
+    return thresholds[int(torch.argmax(score))]
 
 
 class NonFiniteTrainingError(ValueError):
@@ -70,6 +116,11 @@ class LogisticRegression(LightningModule):
             training split, fixed when fit starts and kept in the checkpoint) or None.
         tol: convergence: fit stops once the largest absolute gradient of the objective over the training
             split is below ``tol`` (checked every epoch when an epoch is one full batch; reported at the end).
+        threshold: a row is predicted positive when its probability is above it; used by accuracy, F1,
+            precision, recall, the confusion matrix and ``predicted_label``.
+        tune_threshold: pick the threshold at the end of each validation epoch that maximises this criterion on
+            the validation split (``f1``, ``balanced_accuracy`` or ``youden``); it applies from the next epoch
+            on, and each checkpoint keeps the threshold of its own epoch.
     """
 
     def __init__(
@@ -83,6 +134,8 @@ class LogisticRegression(LightningModule):
         l1: float = 0.0,
         pos_weight: float | Literal["balanced"] | None = None,
         tol: float = 1e-6,
+        threshold: float = 0.5,
+        tune_threshold: Literal["f1", "balanced_accuracy", "youden"] | None = None,
     ) -> None:
         super().__init__()
         if n_inputs < 1:
@@ -93,6 +146,11 @@ class LogisticRegression(LightningModule):
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
         check_penalties(l2, l1, tol)
         check_pos_weight(pos_weight, loss)
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if tune_threshold is not None and tune_threshold not in TUNING_CRITERIA:
+            choices = ", ".join(TUNING_CRITERIA)
+            raise ValueError(f"tune_threshold must be one of {choices} or null, got {tune_threshold!r}")
         self.save_hyperparameters()
         self.linear = nn.Linear(n_inputs, 1)
         if init_weight is not None:
@@ -104,9 +162,15 @@ class LogisticRegression(LightningModule):
         # 1 = unweighted; a number or the training split's balance ("balanced", set when fit starts)
         self.register_buffer("pos_weight", torch.tensor(1.0 if pos_weight in (None, "balanced") else pos_weight))
         self.loss_fn = LOSSES[loss]
-        self.train_metrics = _metrics("train")
-        self.val_metrics = _metrics("val")
-        self.test_metrics = _metrics("test")
+        self.train_metrics = _decision_metrics("train")
+        self.val_metrics = _decision_metrics("val")
+        self.test_metrics = _decision_metrics("test")
+        self.val_scores = _probability_metrics("val")
+        self.test_scores = _probability_metrics("test")
+        # threshold of the decisions: given, or tuned on each validation epoch; in every checkpoint
+        self.register_buffer("threshold", torch.tensor(float(threshold)))
+        curve = BinaryPrecisionRecallCurve if tune_threshold == "f1" else BinaryROC
+        self.val_curve = curve(thresholds=CURVE_THRESHOLDS, validate_args=False) if tune_threshold else None
         # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
         self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
@@ -137,6 +201,8 @@ class LogisticRegression(LightningModule):
             if self.hparams.get("pos_weight") == "balanced":
                 negatives, positives = datamodule.class_counts()
                 self.pos_weight.fill_(negatives / positives)
+            if self.hparams.get("tune_threshold") and not len(datamodule.val_idx):
+                raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
 
     def on_fit_start(self) -> None:
         if self.hparams.get("l1") and not isinstance(self.trainer.optimizers[0], torch.optim.SGD):
@@ -144,8 +210,9 @@ class LogisticRegression(LightningModule):
             raise ValueError(f"--model.l1 needs SGD (a soft threshold after each step); {name} cannot apply it")
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Checkpoints from before ``pos_weight`` existed load as unweighted."""
+        """Checkpoints from before ``pos_weight`` and ``threshold`` existed load as unweighted, at 0.5."""
         checkpoint.get("state_dict", {}).setdefault("pos_weight", torch.tensor(1.0))
+        checkpoint.get("state_dict", {}).setdefault("threshold", torch.tensor(0.5))
 
     def penalty(self) -> Tensor:
         """``l2 / 2 * ||w||^2 + l1 * ||w||_1`` of the (standardised) weights; 0 without penalties."""
@@ -163,7 +230,12 @@ class LogisticRegression(LightningModule):
         logits = self.logits(x)
         loss = self.loss_fn(logits, y, self.pos_weight)
         self.mean_loss[f"{stage}_loss"].update(loss.detach(), weight=len(y))
-        getattr(self, f"{stage}_metrics").update(torch.sigmoid(logits.detach()), y.long())
+        probs, target = torch.sigmoid(logits.detach()), y.long()
+        getattr(self, f"{stage}_metrics").update((probs > self.threshold).to(probs.dtype), target)
+        if stage != "train":
+            getattr(self, f"{stage}_scores").update(probs, target)
+            if stage == "val" and self.val_curve is not None:
+                self.val_curve.update(probs, target)
         return loss
 
     def _log_epoch(self, stage: Stage) -> dict[str, Tensor]:
@@ -172,6 +244,10 @@ class LogisticRegression(LightningModule):
         values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute()}
         metrics.reset()
         mean_loss.reset()
+        if stage != "train":
+            scores = getattr(self, f"{stage}_scores")
+            values |= scores.compute()
+            scores.reset()
         self.log_dict(values)
         return values
 
@@ -249,6 +325,10 @@ class LogisticRegression(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
+        if self.val_curve is not None and not self.trainer.sanity_checking:
+            self.threshold.fill_(tuned_threshold(self.val_curve, self.hparams.tune_threshold))
+            self.val_curve.reset()
+            self.log("threshold", self.threshold)
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")

@@ -79,9 +79,10 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> Coe
     not the likelihood's maximum and the Wald formulas do not hold, so those cells stay empty and say why.
     """
     unpenalised = not model.penalised and float(model.pos_weight) == 1.0 and model.hparams.get("loss") == "bce"
-    table = coefficient_table(model.linear.weight, model.linear.bias, datamodule.features, datamodule.labels,
-                              datamodule.feature_names, mean=model.feature_mean, scale=model.feature_scale,
-                              rows=datamodule.train_idx, inference=unpenalised)  # fmt: skip
+    weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
+    table = coefficient_table(weight, bias, datamodule.features, datamodule.labels, datamodule.feature_names,
+                              mean=model.feature_mean, scale=model.feature_scale, rows=datamodule.train_idx,
+                              inference=unpenalised)  # fmt: skip
     if not unpenalised:
         table = table._replace(reason="a penalty, class weights or the mse loss leave Wald inference undefined")
     return table
@@ -112,6 +113,10 @@ def fit_summary(
     if trainer.optimizers:  # which optimizer and lr trained the model: --model.lr applies only without --optimizer
         optimizer = trainer.optimizers[0]
         rows["optimizer"] = f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
+    if model.hparams.get("tune_threshold") or float(model.threshold) != 0.5:
+        criterion = model.hparams.get("tune_threshold")
+        tuned = f" (tuned for {criterion} on validation)" if criterion else ""
+        rows["threshold"] = f"{float(model.threshold):.4g}{tuned}"
     if converged is not None:
         rows["convergence"] = converged.line
     weight, bias = model.coefficients()

@@ -1,0 +1,159 @@
+"""Decisions: the threshold (given, or tuned on validation and stored in checkpoints) and how good the decisions are,
+against scikit-learn's precision, recall and average precision."""
+
+import csv
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_dirs
+
+N = 2000
+
+
+def write_imbalanced(path, n=N, seed=0, intercept=-2.2):
+    """Noisy data from a logistic model, about 17% positive."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(intercept + x @ [1.2, -0.8, 0.5])))).astype(int)
+    rows = [",".join(f"{v:.6f}" for v in r) + f",{t}" for r, t in zip(x, y, strict=True)]
+    path.write_text("\n".join(["a,b,c,label", *rows]) + "\n")
+    return x, y
+
+
+FIT = ("fit", "--data", "FileDataModule", "--data.path", "d.csv", "--data.batch_size", "64", "--optimizer", "Adam",
+       "--optimizer.lr", "0.05", "--trainer.max_epochs", "3")  # fmt: skip
+
+
+def threshold_of(ckpt):
+    return torch.load(ckpt, weights_only=True)["state_dict"]["threshold"]
+
+
+def predictions(path):
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_threshold_tuned_for_f1_is_stored_and_does_at_least_as_well_as_0_5(tmp_path, run_cli):
+    from sklearn.metrics import f1_score
+
+    from logreg import FileDataModule
+
+    _, y = write_imbalanced(tmp_path / "d.csv")
+    assert 0.12 < y.mean() < 0.22
+    fit = run_cli(*FIT, "--model.tune_threshold", "f1")
+    last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+    stored = float(threshold_of(last))
+    assert stored != 0.5 and f"threshold        {stored:.4g} (tuned for f1 on validation)" in fit.stdout
+    run_cli("predict", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv",
+            "--predictions", "p.csv")  # fmt: skip
+    rows = predictions(tmp_path / "p.csv")
+    probs = np.array([float(r["probability"]) for r in rows])
+    assert [int(r["predicted_label"]) for r in rows] == (probs > stored).astype(int).tolist()
+    data = FileDataModule(tmp_path / "d.csv")
+    data.setup("fit")
+    test = data.test_idx.numpy()
+    assert f1_score(y[test], probs[test] > stored) >= f1_score(y[test], probs[test] > 0.5)
+
+    run_cli("predict", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv",
+            "--predictions", "q.csv", "--threshold", "0.9")  # fmt: skip
+    assert [int(r["predicted_label"]) for r in predictions(tmp_path / "q.csv")] == (probs > 0.9).astype(int).tolist()
+
+
+def test_metrics_equal_scikit_learns_and_ap_stays_within_its_bound(tmp_path, run_cli):
+    """precision and recall at the threshold equal scikit-learn's within 1e-6. AP is computed on 1001 fixed
+    thresholds (flat memory, the same on every DDP rank): within 0.005 of scikit-learn's exact AP here."""
+    from sklearn.metrics import average_precision_score, precision_score, recall_score
+
+    from logreg import FileDataModule
+
+    _, y = write_imbalanced(tmp_path / "d.csv")
+    run_cli(*FIT, "--model.threshold", "0.3")
+    last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+    test = run_cli("test", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv")
+    ours = {line.split()[0]: float(line.split()[1]) for line in test.stdout.splitlines() if line.startswith("test_")}
+    run_cli("predict", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv",
+            "--predictions", "p.csv")  # fmt: skip
+    probs = np.array([float(r["probability"]) for r in predictions(tmp_path / "p.csv")])
+    data = FileDataModule(tmp_path / "d.csv")
+    data.setup("fit")
+    rows = data.test_idx.numpy()
+    assert abs(ours["test_precision"] - precision_score(y[rows], probs[rows] > 0.3)) < 1e-4  # (printed to 4 places)
+    assert abs(ours["test_recall"] - recall_score(y[rows], probs[rows] > 0.3)) < 1e-4
+    assert abs(ours["test_ap"] - average_precision_score(y[rows], probs[rows])) < 0.005
+
+
+def test_metric_values_equal_scikit_learn_to_1e_6(tmp_path):
+    """The logged values themselves (not the 4-place printout), on the model's own decisions."""
+    from sklearn.metrics import average_precision_score, precision_score, recall_score
+
+    from logreg.model import _decision_metrics, _probability_metrics
+
+    rng = np.random.default_rng(3)
+    probs = torch.tensor(rng.random(5000), dtype=torch.float32)
+    target = torch.tensor((rng.random(5000) < probs.numpy() ** 2).astype(int))
+    decisions, scores = _decision_metrics("test"), _probability_metrics("test")
+    decisions.update((probs > 0.3).float(), target)
+    scores.update(probs, target)
+    values = {**decisions.compute(), **scores.compute()}
+    y, p = target.numpy(), probs.numpy()
+    assert abs(float(values["test_precision"]) - precision_score(y, p > 0.3)) < 1e-6
+    assert abs(float(values["test_recall"]) - recall_score(y, p > 0.3)) < 1e-6
+    assert abs(float(values["test_ap"]) - average_precision_score(y, p)) < 0.005
+
+
+def test_calibration_error_is_small_for_a_fitted_model_and_large_for_an_overconfident_one(tmp_path, run_cli):
+    write_imbalanced(tmp_path / "d.csv", n=8000, intercept=0.0)
+    args = ("--data", "FileDataModule", "--data.path", "d.csv", "--data.test_fraction", "0.5")
+    run_cli("fit", "--config", "lbfgs.yaml", *args)
+    last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+
+    def ece(ckpt):
+        out = run_cli("test", "--ckpt_path", str(ckpt), *args).stdout
+        return float(out.split("test_ece")[1].split()[0])
+
+    assert ece(last) < 0.03
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["state_dict"]["linear.weight"] *= 5
+    torch.save(checkpoint, tmp_path / "overconfident.ckpt")
+    assert ece(tmp_path / "overconfident.ckpt") > 0.1
+
+
+def test_a_resumed_run_keeps_the_tuned_threshold_bitwise(tmp_path, run_cli, signal_at, monkeypatch):
+    write_imbalanced(tmp_path / "d.csv", n=1000)
+    args = (*FIT, "--model.tune_threshold", "youden", "--data.batch_size", "100")
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    straight.mkdir(), stopped.mkdir()
+    for root in (straight, stopped):
+        (root / "d.csv").write_bytes((tmp_path / "d.csv").read_bytes())
+    run_cli(*args, cwd=straight)
+    signal_at(signal.SIGTERM, "training", 15)  # mid epoch 1 of 7 steps each
+    proc = run_cli(*args, cwd=stopped, check=False)
+    monkeypatch.undo()
+    assert proc.returncode == 143, proc.stderr
+    run_cli(*proc.stderr.split("resume with: logreg ")[1].split(), cwd=stopped)
+    a, b = (run_dirs(root)[0] / "checkpoints" / "last.ckpt" for root in (straight, stopped))
+    assert torch.equal(threshold_of(a), threshold_of(b)) and float(threshold_of(a)) != 0.5
+
+
+@pytest.mark.parametrize("criterion", ["balanced_accuracy", "youden"])
+def test_balanced_accuracy_and_youden_pick_the_threshold_that_maximises_them(criterion):
+    from sklearn.metrics import balanced_accuracy_score
+    from torchmetrics.classification import BinaryROC
+
+    from logreg.model import CURVE_THRESHOLDS, tuned_threshold
+
+    rng = np.random.default_rng(5)
+    probs = torch.tensor(rng.random(3000), dtype=torch.float32)
+    target = torch.tensor((rng.random(3000) < probs.numpy() ** 3).astype(int))
+    curve = BinaryROC(thresholds=CURVE_THRESHOLDS)
+    curve.update(probs, target)
+    chosen = float(tuned_threshold(curve, criterion))
+    y, p = target.numpy(), probs.numpy()
+    grid = np.linspace(0, 1, CURVE_THRESHOLDS)[1:-1].astype(np.float32)
+    decided = p[:, None] >= grid[None, :]  # torchmetrics' curves count p >= t
+    balanced = ((decided & (y[:, None] == 1)).sum(0) / (y == 1).sum() + (~decided & (y[:, None] == 0)).sum(0) /
+                (y == 0).sum()) / 2  # fmt: skip
+    assert balanced_accuracy_score(y, p >= chosen) == pytest.approx(balanced.max(), abs=1e-9)
