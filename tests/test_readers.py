@@ -275,6 +275,42 @@ def test_bad_csv_is_one_line_naming_file_row_and_column(tmp_path, case):
     assert message(lambda: read_table(path)) == f"{path}{expected}"
 
 
+OPEN_QUOTE = ": a quoted value opens here and is never closed"
+OPEN_QUOTES = {
+    "in a feature": ('a,b,label\n1,2,0\n3,"4,1\n5,6,0\n7,8,1\n', ", row 3, column 'b'"),
+    "in the first column": ('a,b,label\n1,2,0\n"3,4,1\n5,6,0\n', ", row 3, column 'a'"),
+    "in a label": ('a,b,label\n1,2,0\n3,4,"1\n5,6,0\n7,8,1\n', ", row 3, column 'label'"),
+    "in the last row": ('a,b,label\n1,2,0\n3,4,1\n5,"6,0\n', ", row 4, column 'b'"),
+    "in the last row's label": ('a,b,label\n1,2,0\n3,4,1\n5,6,"0\n\n', ", row 4, column 'label'"),
+    "in the header": ('a,"b,label\n1,2,0\n3,4,1\n', ", row 1, column 2"),
+    "after values over lines": ('a,b,label\n"1",2,"0\n"\n\n3,"4,1\n5,6,0\n', ", row 5, column 'b'"),
+    "with quotes inside": ('a,b,label\n1,2,0\n3,4,"x""\ny""\n5,6,0\n', ", row 3, column 'label'"),
+    "in a row too long": ('a,b,label\n1,2,0\n3,"4,1\n' + "5,6,0\n" * 200, ", row 3, column 'b'"),  # > 64 bytes
+    "old mac line ends": ('a,b,label\r1,2,0\r\r3,"4,1\r5,6,0\r', ", row 4, column 'b'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPEN_QUOTES))
+def test_a_quote_never_closed_is_reported_where_it_opens(tmp_path, monkeypatch, case):
+    text, where = OPEN_QUOTES[case]
+    path = write(tmp_path / "bad.csv", text)
+    assert message(lambda: read_table(path)) == f"{path}{where}{OPEN_QUOTE}"
+    assert message(lambda: convert(path, tmp_path / "out", block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
+    monkeypatch.setattr("logreg.readers.BLOCK_SIZE", 3)  # the quotes are followed across many small blocks
+    assert message(lambda: read_table(path, block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_quoted_values_over_lines_are_read(tmp_path, monkeypatch):
+    text = '"a","b","label"\r\n"1",2,"x\r\n"\r\n3,"4",y\n5,"""6""",x\n7,8,"y\n\n"\n'
+    monkeypatch.setattr("logreg.readers.BLOCK_SIZE", 2)
+    bad_cell = message(lambda: read_table(write(tmp_path / "d.csv", text)))  # every quote closes: not the error
+    assert bad_cell.endswith(", column 'b': not a number: '\"6\"'")
+    table = read_table(write(tmp_path / "d.csv", text.replace('"""6"""', "6")))
+    assert table.features.tolist() == [[1, 2], [3, 4], [5, 6], [7, 8]] and table.labels.tolist() == [0, 1, 0, 1]
+    assert table.classes == ["x", "y"] and table.label_text.to_pylist() == ["x\r\n", "y", "x", "y\n\n"]
+
+
 def test_bad_utf8_past_the_sniffed_start_is_found(tmp_path):
     text, _, _ = numeric_csv(5000)
     path = write(tmp_path / "d.csv", text.encode() + b"1,2,caf\xe9\n")

@@ -16,13 +16,17 @@ spans lines shifts the numbers below it, since rows are counted as physical line
 Good files take pyarrow's fast path only. Finding *where* a problem is happens on the error path: the CSV is read
 again with every cell as bytes to find the first bad cell (or pyarrow's ``invalid_row_handler`` reports the ragged
 row), and its lines are counted to turn pyarrow's row index into a line number. Neither builds a Python list of
-cells. Reading holds at most two float32 copies of the features (the blocks, then the joined array) next to one
-block of the file; :func:`convert` holds one block and one byte per row, whatever the size of the file.
+cells. Before a row is named, the quotes are followed through the file, block by block, for a quoted value that
+never closes: pyarrow reads the rest of the file into it, so what it finds wrong is not the problem (or it finds
+nothing wrong), and the row where the quote opens is named instead. Reading holds at most two float32 copies of the
+features (the blocks, then the joined array) next to one block of the file; :func:`convert` holds one block and one
+byte per row, whatever the size of the file.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import math
 import os
@@ -44,6 +48,7 @@ MAX_BLOCK_SIZE = 1 << 30  # pyarrow's block size is an int32
 BATCH_ROWS = 65536  # Parquet rows per record batch
 CHUNK_ROWS = 16384  # rows per chunk when checking a (memory-mapped) array
 SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 text before pyarrow is asked to parse it
+QUOTE, COMMA, CR, LF = b'",\r\n'  # the bytes that shape a CSV's rows and fields
 TRUE_FALSE = {"false": 0, "true": 1}
 NO_CLASSES = ["0", "1"]  # the classes of data without labels
 META_FORMAT = 1
@@ -257,6 +262,7 @@ def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:
 
 def _no_rows(source: _Source) -> DataFileError:
     if isinstance(source, _CsvSource):
+        source.check_quotes()  # a quote that opens in the header and never closes makes the whole file the header
         return DataFileError(f"{source.path}: header only, no data rows")
     return DataFileError(f"{source.path}: no data rows")
 
@@ -288,6 +294,7 @@ class _CsvSource:
 
     def __init__(self, path: Path, label: str, block_size: int) -> None:
         self.path, self.label, self.block_size = path, label, block_size
+        self.quotes_checked = False
         problem = _not_utf8(path, SNIFF_BYTES)
         if problem:
             raise DataFileError(f"{path}: not a text CSV file (expected UTF-8; {problem})")
@@ -338,10 +345,12 @@ class _CsvSource:
         types = {self.raw_names[j]: pa.float64() for j in self.feature_index}
         if self.has_label:
             types[self.raw_names[self.label_index]] = pa.string()
-        done = 0
+        done, last_label = 0, None
         try:
             with self._open(types) as reader:
                 for batch in reader:
+                    if self.has_label and batch.num_rows:
+                        last_label = batch.column(self.label_index)[-1].as_py()
                     block = _float32_block([batch.column(j) for j in self.feature_index])
                     if not np.isfinite(block).all():
                         self._locate()  # raises, naming the cell as it is written
@@ -352,27 +361,61 @@ class _CsvSource:
                     done += len(block)
         except pa.ArrowException as err:
             self._fail(err)
+        if last_label is not None and ("\n" in last_label or "\r" in last_label):
+            self.check_quotes()  # pyarrow gives a quote that never closes in the last cell the rest of the file
 
     def row_of(self, index: int) -> int:
+        self.check_quotes()  # every message that names a CSV row comes here first
         return _csv_line(self.path, index)
+
+    def check_quotes(self) -> None:
+        """Raise if a quoted value opens and never closes (checked once, on the error path: it reads the file).
+
+        pyarrow reads the rest of the file into such a value, so what it finds wrong (a short row, a cell that is no
+        number, a third label, a row longer than a block, only a header) is not the problem; this is reported
+        instead, and before any other problem that names a row: a file misread from the quote on is not looked at
+        further.
+        """
+        if self.quotes_checked:
+            return
+        self.quotes_checked = True
+        found = _open_quote(self.path)
+        if found is not None:
+            line, field = found
+            raise DataFileError(f"{self.path}, row {line}, column {self._column(line, field)}: "
+                                f"a quoted value opens here and is never closed")  # fmt: skip
+
+    def _column(self, line: int, field: int) -> str:
+        """Column ``field`` (0-based) of the row on ``line`` for a message: its name, or its number in the header
+        itself or beyond the header's columns."""
+        header, names = _header_names(self.path)
+        if line > header and field < len(names):
+            return repr(names[field].strip())
+        return str(field + 1)
 
     def _fail(self, err: pa.ArrowException) -> NoReturn:
         """Turn a pyarrow error into a :class:`DataFileError` that names the row and column."""
         message = str(err)
         if "straddl" in message:  # "straddling object straddles two block boundaries (try to increase block size?)"
-            raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
+            raise self._too_long("a row") from None
         if "Empty CSV file" in message:  # or "Empty CSV file or block": a header longer than a block says that too
             if not _has_text(self.path):
                 raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
             if self.path.stat().st_size <= self.block_size:  # a header without a line end, and nothing else
-                raise DataFileError(f"{self.path}: header only, no data rows") from None
-            raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
+                raise _no_rows(self) from None
+            raise self._too_long("the header") from None
         if "UTF8" not in message and hasattr(self, "raw_names"):
             self._locate()
         problem = _not_utf8(self.path)
         if problem:
             raise DataFileError(f"{self.path}: not a text CSV file (expected UTF-8; {problem})") from None
         raise DataFileError(f"{self.path}: not a readable CSV file ({_one_line(message)})") from None
+
+    def _too_long(self, what: str) -> _RowTooLong:
+        """The error for ``what`` (a row, the header) being longer than a block, on which :func:`_growing_blocks`
+        retries with larger blocks; raises instead for a quote that never closes, whatever the block size."""
+        self.check_quotes()
+        return _RowTooLong(f"{self.path}: {what} is longer than {self.block_size} bytes")
 
     def _locate(self) -> None:
         """Read the file again with every cell as bytes and raise for its first bad row or cell, if it has one.
@@ -398,7 +441,7 @@ class _CsvSource:
                     offset += batch.num_rows
         except pa.ArrowException as err:
             if "straddl" in str(err):
-                raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
+                raise self._too_long("a row") from None
             return
         if ragged:
             row = ragged[0]
@@ -490,6 +533,108 @@ def _csv_line(path: Path, index: int) -> int:
             if seen == index:
                 return number
     return number + 1
+
+
+def _header_names(path: Path) -> tuple[int, list[str]]:
+    """The line number of the header (the first line that is not blank) and its names as pyarrow reads them.
+
+    For messages: pyarrow may fail on the header's block, which holds data rows too, before the names are known.
+    """
+    with path.open(encoding="utf-8", errors="replace", newline=None) as handle:
+        for number, line in enumerate(handle, 1):
+            if line != "\n":
+                try:
+                    return number, pa_csv.read_csv(io.BytesIO(line.encode())).column_names
+                except pa.ArrowException:
+                    return number, []
+    return 0, []
+
+
+def _open_quote(path: Path) -> tuple[int, int] | None:
+    """``(line, field)`` where a quoted value opens that is never closed (line 1-based as in messages, field
+    0-based), or None. The file is read in blocks of ``BLOCK_SIZE`` bytes, whatever its size."""
+    scan = _QuoteScan()
+    with path.open("rb") as handle:
+        scan.feed(handle.read(BLOCK_SIZE).removeprefix(codecs.BOM_UTF8))  # pyarrow skips a byte order mark
+        while block := handle.read(BLOCK_SIZE):
+            scan.feed(block)
+    return scan.opened if scan.quoted else None
+
+
+class _QuoteScan:
+    """Follows pyarrow's quoting through a CSV, fed to it block by block, to find a quoted value that never closes.
+
+    As in pyarrow's parser, a ``"`` opens a quoted value only at the start of a field (after a comma, a line end or
+    the start of the file); inside the value ``""`` stands for a quote and a lone ``"`` closes it; any other ``"`` is
+    a plain character. Such plain quotes are rare: a block without them is followed with numpy operations on the
+    whole block, and only a block with them quote by quote. Lines end in ``\\n``, ``\\r\\n`` or ``\\r`` and are
+    counted inside quoted values too, as a text editor counts them.
+    """
+
+    def __init__(self) -> None:
+        self.quoted = False  # inside a quoted value after the bytes fed so far
+        self.before = LF  # the byte before the next block (a line end before the first, as at a field's start)
+        self.plain = False  # whether ``before`` is a plain quote (one that neither opens nor closes a value)
+        self.lines = 0  # line ends so far
+        self.field = 0  # the field being read (0-based): commas outside quoted values since the last row ended
+        self.opened = (0, 0)  # (line, field) where the last quoted value opened
+
+    def feed(self, block: bytes) -> None:
+        """Follow the next ``block`` of the file."""
+        if not block:
+            return
+        data = np.frombuffer(block, np.uint8)
+        before = np.concatenate((np.array([self.before], np.uint8), data[:-1]))
+        toggles = self._toggles(data, before) if b'"' in block else np.empty(0, np.intp)
+        outside = self._outside(toggles, len(data))
+        ends = (data == CR) | ((data == LF) & (before != CR))
+        row_ends = np.flatnonzero(ends & outside)
+        start = int(row_ends[-1]) + 1 if len(row_ends) else 0
+        commas = int(np.count_nonzero((data[start:] == COMMA) & outside[start:]))
+        self.field = commas + (self.field if start == 0 else 0)
+        opener = self._last_opener(toggles)
+        if opener is not None:  # only quoted bytes follow it, unless its value closes again (then it is not used)
+            self.opened = (self.lines + int(np.count_nonzero(ends[:opener])) + 1, self.field)
+        self.quoted ^= len(toggles) % 2 == 1
+        self.lines += int(np.count_nonzero(ends))
+        self.before = int(data[-1])
+        self.plain = self.before == QUOTE and not (len(toggles) and toggles[-1] == len(data) - 1)
+
+    def _outside(self, toggles: np.ndarray, size: int) -> np.ndarray:
+        """Which bytes of the block are outside quoted values, given the quotes that toggle (a toggling quote is
+        counted as inside the value it opens and outside the one it closes)."""
+        if not len(toggles):
+            return np.full(size, not self.quoted)
+        marks = np.zeros(size, np.uint8)
+        marks[toggles] = 1
+        return np.cumsum(marks, dtype=np.uint8) & 1 == self.quoted  # the parity survives the overflow
+
+    def _toggles(self, data: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """The positions of the quotes that open or close a value (the two of a ``""`` close it and open it again)."""
+        quotes = np.flatnonzero(data == QUOTE)
+        may_open = np.isin(before[quotes], (COMMA, CR, LF, QUOTE))
+        if len(quotes) and quotes[0] == 0 and self.plain:
+            may_open[0] = False
+        if may_open[int(self.quoted) :: 2].all():  # every other quote opens a value where one can open: all toggle
+            return quotes
+        return quotes[self._follow(quotes, before[quotes].tolist())]
+
+    def _follow(self, quotes: np.ndarray, before: list[int]) -> list[int]:
+        """Indices into ``quotes`` of those that toggle, found quote by quote (a block with a plain quote)."""
+        toggling: list[int] = []
+        quoted, last = self.quoted, -2 if self.plain else -1  # where the last toggling quote is (-1: just before)
+        for i, at in enumerate(quotes.tolist()):
+            if quoted or before[i] in (COMMA, CR, LF) or (before[i] == QUOTE and last == at - 1):
+                toggling.append(i)
+                quoted, last = not quoted, at
+        return toggling
+
+    def _last_opener(self, toggles: np.ndarray) -> int | None:
+        """The position of the block's last quote that opens a value (not the second quote of a ``""``)."""
+        first = int(self.quoted)  # toggles[first::2] open a value, those right after a closing quote reopen it
+        previous = np.concatenate(([-1 if self.before == QUOTE and not self.plain else -2], toggles[:-1]))
+        fresh = toggles[first::2][previous[first::2] != toggles[first::2] - 1]
+        return int(fresh[-1]) if len(fresh) else None
 
 
 def _not_utf8(path: Path, limit: int | None = None) -> str | None:
