@@ -169,3 +169,23 @@ def test_test_prints_the_coefficient_table_of_its_checkpoint(named_csv, run_cli,
                    "--data.path", "named.csv", "--data.val_fraction", "0", "--data.test_fraction", "0.2",
                    "--data.standardize", "false")  # fmt: skip
     assert "test_acc" in test.stdout and "(intercept)" in test.stdout and "tiny" in test.stdout
+
+
+def test_a_resumed_lbfgs_run_ends_bitwise_equal(named_csv, run_cli, tmp_path):
+    """float64 weights are loaded into a float64 model (no float32 rounding on the way), and L-BFGS's own state
+    (directions, curvature pairs, last loss) comes back from the checkpoint."""
+    args = (*LBFGS, "--model.l2", "1e-4", "--model.tol", "1e-12")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    for root in (straight, resumed):
+        root.mkdir()
+        (root / "named.csv").write_bytes((tmp_path / "named.csv").read_bytes())
+    run_cli(*args, "--trainer.max_epochs", "3", cwd=straight)
+    run_cli(*args, "--trainer.max_epochs", "1", cwd=resumed)
+    run = run_dirs(resumed)[0]
+    run_cli("fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", "3", "--ckpt_path",
+            str(run / "checkpoints" / "last.ckpt"), cwd=resumed)  # fmt: skip
+    a, b = (torch.load(run_dirs(root)[0] / "checkpoints" / "last.ckpt", weights_only=True)
+            for root in (straight, resumed))  # fmt: skip
+    assert a["epoch"] == b["epoch"] == 2
+    for key in ("linear.weight", "linear.bias"):
+        assert a["state_dict"][key].dtype == torch.float64 and torch.equal(a["state_dict"][key], b["state_dict"][key])

@@ -13,10 +13,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import run_dirs
 
-# n-feature data, shuffle on, Adam (its state must be restored too): 600 steps per epoch
+# n-feature data, shuffle on, Adam (its state must be restored too): 600 steps per epoch, 2 epochs
 ARGS = ("fit", "--data.n_features", "4", "--data.n_samples", "8000", "--data.label_noise", "0.1",
         "--data.batch_size", "8", "--optimizer", "Adam", "--optimizer.lr", "0.01",
-        "--trainer.max_epochs", "3")  # fmt: skip
+        "--trainer.max_epochs", "2")  # fmt: skip
 
 
 def states(ckpt):
@@ -53,7 +53,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path, run_cli):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     _, _, epoch_at_kill = states(last)
-    assert epoch_at_kill < 2, "the run finished before it was killed; the test proves nothing"
+    assert epoch_at_kill < 1, "the run finished before it was killed; the test proves nothing"
 
     run = run_dirs(killed)[0]
     run_cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(last), cwd=killed)
@@ -61,7 +61,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path, run_cli):
 
     model_a, optim_a, epoch_a = states(run_dirs(straight)[0] / "checkpoints" / "last.ckpt")
     model_b, optim_b, epoch_b = states(last)
-    assert epoch_a == epoch_b == 2
+    assert epoch_a == epoch_b == 1
     assert_bitwise_equal(model_a, model_b)
     assert_bitwise_equal(optim_a, optim_b)
 
@@ -138,7 +138,7 @@ def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli
 
 def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_path, run_cli):
     """A scheduler's or a container's stop is not success: exit 143, one line saying where and how to resume."""
-    args = ("fit", "--data.n_features", "4", "--data.n_samples", "6000", "--data.batch_size", "8",
+    args = ("fit", "--data.n_features", "4", "--data.n_samples", "2500", "--data.batch_size", "8",
             "--trainer.max_epochs", "2")  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "logreg", *args], cwd=tmp_path, env=env,
@@ -251,3 +251,20 @@ def test_a_run_with_early_stopping_resumed_from_an_earlier_epoch_stops_alike(tmp
     assert epoch_a == epoch_b == stop_epoch
     assert_bitwise_equal(model_a, model_b)
     assert_bitwise_equal(optim_a, optim_b)
+
+
+def test_sigterm_before_training_is_one_line_and_leaves_nothing(tmp_path, run_cli, monkeypatch):
+    """While the command still parses and reads its data, SIGTERM stops it as an error would: one line, exit 143."""
+    from logreg.data import ThresholdDataModule
+
+    original = ThresholdDataModule.__init__
+
+    def init(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ThresholdDataModule, "__init__", init)
+    proc = run_cli("fit", check=False)
+    assert (proc.returncode, proc.stderr) == (143, "logreg: stopped by SIGTERM\n")
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

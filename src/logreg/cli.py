@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
+import threading
+from typing import Any
 
 from jsonargparse import ArgumentError, ArgumentParser
 
 from logreg.readers import convert
 
 
-class Stopped(Exception):
-    """A run stopped by a signal, with the line to tell the user and the exit code (128 + the signal's number)."""
+class Stopped(BaseException):
+    """A run stopped by a signal, with the line to tell the user and the exit code (128 + the signal's number).
+
+    A ``BaseException``, like ``KeyboardInterrupt``: code that catches ``Exception`` (jsonargparse's validation,
+    say) must not turn a stop into an error message."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
@@ -83,6 +89,7 @@ def convert_command(args: list[str]) -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``logreg`` command; ``args`` (default ``sys.argv[1:]``) as on the command line."""
     words = sys.argv[1:] if args is None else list(args)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm) if is_main_thread() else None
     try:
         if words[:1] == ["convert"]:
             convert_command(words[1:])
@@ -109,6 +116,21 @@ def main(args: list[str] | None = None) -> None:
             raise
         print("logreg: interrupted", file=sys.stderr)
         sys.exit(130)  # the shell's code for a command ended by Ctrl-C
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def stop_on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM outside a Lightning run (while parsing, reading data, summarising): stop with one line and exit 143,
+    cleaning up as for any error. During a run Lightning's handler stops it cleanly; it calls this one too, which
+    then does nothing (it is not the installed handler)."""
+    if signal.getsignal(signal.SIGTERM) is stop_on_sigterm:
+        raise Stopped("stopped by SIGTERM", 128 + signal.SIGTERM)
+
+
+def is_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def is_user_error(err: BaseException) -> bool:

@@ -37,7 +37,7 @@ from logreg.coefficients import summary_lines
 from logreg.data import IndexedDataModule
 from logreg.files import FileDataModule
 from logreg.loggers import HparamsCallback, claim_version
-from logreg.model import LogisticRegression
+from logreg.model import LogisticRegression, check_l1_optimizer
 from logreg.summary import (
     TOP_COEFFICIENTS,
     convergence,
@@ -261,6 +261,8 @@ class LogRegCLI(LightningCLI):
             self.datamodule.check_resumable(saved)
 
     def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
+        if str(self.trainer.precision).startswith("64"):  # before a resume loads float64 weights: no float32 rounding
+            model.double()
         with self.signals_end_in_one_line():
             self.trainer.fit(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True)
 
@@ -326,8 +328,8 @@ class LogRegCLI(LightningCLI):
         if not isinstance(optimizer, Namespace):
             return
         module, name = optimizer.class_path.rsplit(".", 1)
-        if self.config.fit.model.get("l1") and name != "SGD":  # before anything is printed (the model checks too)
-            raise ValueError(f"--model.l1 needs SGD (a soft threshold after each step); {name} cannot apply it")
+        if self.config.fit.model.get("l1"):  # before anything is printed (the model checks too)
+            check_l1_optimizer(name, optimizer.init_args.as_dict())
         if not self.trainer.is_global_zero:
             return
         lr = optimizer.init_args.get("lr")

@@ -205,9 +205,8 @@ class LogisticRegression(LightningModule):
                 raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
 
     def on_fit_start(self) -> None:
-        if self.hparams.get("l1") and not isinstance(self.trainer.optimizers[0], torch.optim.SGD):
-            name = type(self.trainer.optimizers[0]).__name__
-            raise ValueError(f"--model.l1 needs SGD (a soft threshold after each step); {name} cannot apply it")
+        if self.hparams.get("l1"):
+            check_l1_optimizer(type(self.trainer.optimizers[0]).__name__, self.trainer.optimizers[0].param_groups[0])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before ``pos_weight`` and ``threshold`` existed load as unweighted, at 0.5."""
@@ -357,10 +356,7 @@ class LogisticRegression(LightningModule):
                 loss = F.mse_loss(torch.sigmoid(logits), y, reduction="sum")
             loss.backward()
         grad_w = weight.grad.view(-1) / len(rows) + self.hparams.get("l2", 0.0) * weight.detach().view(-1)
-        l1, w = self.hparams.get("l1", 0.0), weight.detach().view(-1)
-        if l1:  # at w = 0 any value in [-l1, l1] is a subgradient of l1 * |w|
-            grad_w = torch.where(w == 0, (grad_w.abs() - l1).clamp_min(0), grad_w + l1 * w.sign())
-        return torch.cat([grad_w.abs(), bias.grad.abs() / len(rows)]).max()
+        return optimality(grad_w, bias.grad.view(-1) / len(rows), weight.detach().view(-1), self.hparams.get("l1", 0.0))
 
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
@@ -376,10 +372,19 @@ class LogisticRegression(LightningModule):
 
 
 def largest_gradient(model: LogisticRegression) -> Tensor:
-    """``max |gradient|`` over the weights and the bias, as they are after a backward pass (a 0-d tensor)."""
-    return torch.stack(
-        [p.grad.abs().max() for p in (model.linear.weight, model.linear.bias) if p.grad is not None]
-    ).max()
+    """:func:`optimality` of the gradients a backward pass left on the weights and the bias (a 0-d tensor)."""
+    weight, bias = model.linear.weight, model.linear.bias
+    if weight.grad is None or bias.grad is None:
+        return torch.tensor(math.inf)
+    return optimality(weight.grad.view(-1), bias.grad.view(-1), weight.detach().view(-1), model.hparams.get("l1", 0.0))
+
+
+def optimality(grad_w: Tensor, grad_b: Tensor, weight: Tensor, l1: float) -> Tensor:
+    """The largest absolute gradient of the objective, with L1 the subgradient closest to 0: 0 exactly at a
+    minimum (``grad_w`` is the gradient of the smooth part: the loss and the L2 penalty)."""
+    if l1:  # at w = 0 any value in [-l1, l1] is a subgradient of l1 * |w|
+        grad_w = torch.where(weight == 0, (grad_w.abs() - l1).clamp_min(0), grad_w + l1 * weight.sign())
+    return torch.cat([grad_w.abs(), grad_b.abs()]).max()
 
 
 def check_penalties(l2: float, l1: float, tol: float) -> None:
@@ -387,7 +392,7 @@ def check_penalties(l2: float, l1: float, tol: float) -> None:
         if not 0 <= value < math.inf:
             raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if not 0 < tol < math.inf:
-        raise ValueError(f"tol must be > 0, got {tol}")
+        raise ValueError(f"tol must be a finite number > 0, got {tol}")
 
 
 def check_pos_weight(pos_weight: float | str | None, loss: str) -> None:
@@ -400,3 +405,13 @@ def check_pos_weight(pos_weight: float | str | None, loss: str) -> None:
         raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight}")
     if loss != "bce":
         raise ValueError("pos_weight weighs the cross-entropy: it needs loss 'bce'")
+
+
+def check_l1_optimizer(name: str, options: dict) -> None:
+    """L1's soft threshold of ``lr * l1`` after each step is the proximal step of plain SGD only: momentum (or
+    Nesterov, or dampening) changes the step and would apply another penalty than the one asked for."""
+    if name != "SGD":
+        raise ValueError(f"--model.l1 needs SGD (a soft threshold after each step); {name} cannot apply it")
+    if options.get("momentum") or options.get("nesterov") or options.get("dampening"):
+        raise ValueError("--model.l1 needs plain SGD: with momentum the soft threshold applies a weaker penalty "
+                         "than --model.l1 (leave --optimizer.momentum at 0)")  # fmt: skip

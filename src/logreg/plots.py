@@ -35,7 +35,8 @@ def fitted_sigmoid(x: np.ndarray, y: np.ndarray, weight: float, bias: float) -> 
     lo, hi = float(np.min(x)), float(np.max(x))
     pad = 0.05 * (hi - lo or 1.0)
     grid = np.linspace(lo - pad, hi + pad, 400)
-    ax.plot(grid, 1 / (1 + np.exp(-(weight * grid + bias))), color="black", label="sigmoid(w x + b)")
+    curve = 0.5 * (1 + np.tanh(0.5 * (weight * grid + bias)))  # the sigmoid, without overflow for huge weights
+    ax.plot(grid, curve, color="black", label="sigmoid(w x + b)")
     if weight != 0:
         boundary = -bias / weight
         ax.axvline(boundary, color="green", linestyle="--", label=f"boundary x = {boundary:.3f}")

@@ -55,6 +55,10 @@ def convergence(
     model separates the training rows, so there is no minimum to reach)."""
     gradient = float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
     tol, last_epoch = model.hparams.get("tol", 1e-6), trainer.current_epoch - 1
+    if separated:  # a tiny gradient here only means saturated probabilities, not a minimum
+        line = (f"no minimum (max |grad| {gradient:.2g}): the classes are separable, so without a penalty the "
+                "weights grow without bound; add e.g. --model.l2 0.001")  # fmt: skip
+        return Convergence(False, line, True)
     if gradient < tol:
         return Convergence(True, f"converged at epoch {last_epoch} (max |grad| {gradient:.1e} < tol {tol:g})", False)
     stopper = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping) and cb.stopped_epoch), None)
@@ -62,14 +66,11 @@ def convergence(
         why = f"{stopper.monitor} did not improve for {stopper.patience} epochs"
         return Convergence(False, f"stopped early at epoch {stopper.stopped_epoch} ({why}; max |grad| {gradient:.2g})",
                            False)  # fmt: skip
-    if separated:
-        line = (f"did not converge (max |grad| {gradient:.2g}): the classes are separable, so without a penalty the "
-                "weights grow without bound; add e.g. --model.l2 0.001")  # fmt: skip
-        return Convergence(False, line, True)
     budget = f"max_epochs={trainer.max_epochs}" if trainer.current_epoch >= (trainer.max_epochs or 0) else (
         f"{trainer.current_epoch} epochs")  # fmt: skip
-    return Convergence(False, f"did not converge in {budget} (max |grad| {gradient:.2g}); raise --trainer.max_epochs "
-                       "or lower the learning rate", True)  # fmt: skip
+    line_search = bool(trainer.optimizers) and isinstance(trainer.optimizers[0], torch.optim.LBFGS)
+    advice = "raise --trainer.max_epochs" + ("" if line_search else " or lower the learning rate")
+    return Convergence(False, f"did not converge in {budget} (max |grad| {gradient:.2g}); {advice}", True)
 
 
 def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> CoefficientTable:
@@ -125,8 +126,8 @@ def fit_summary(
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_path:
         rows["best checkpoint"] = checkpoint.best_model_path
-    if table_path is not None:
-        rows["coefficients"] = table_path
+    if table_path is not None:  # (the summary's weights are the final ones; fit's test below uses the best checkpoint)
+        rows["coefficients"] = f"{table_path} (final weights)"
     if trainer.logger is not None and trainer.logger.log_dir:
         rows["tensorboard"] = f"tensorboard --logdir {Path(trainer.logger.log_dir).parent}"
     lines = [format_rows(rows)]
