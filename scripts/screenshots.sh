@@ -15,6 +15,9 @@ cleanup() { [ -n "${tb_pid:-}" ] && kill "$tb_pid" 2>/dev/null; rm -rf "$work"; 
 trap cleanup EXIT
 
 (cd "$work" && logreg fit >/dev/null && python "$ROOT/scripts/compare_losses.py" >/dev/null)
+# a noisier run for the decision figures (the tutorial's own data is separable: a perfect confusion matrix)
+(mkdir "$work/noisy" && cd "$work/noisy" && logreg fit --data.n_features 3 --data.n_samples 2000 \
+  --data.label_noise 0.1 --data.batch_size 64 --model.lr 0.5 >/dev/null)
 tensorboard --logdir "$work/lightning_logs" --host 127.0.0.1 --port "$port" >/dev/null 2>&1 &
 tb_pid=$!
 for _ in $(seq 120); do  # until TensorBoard has loaded all five runs (at most a minute)
@@ -43,6 +46,10 @@ events = EventAccumulator(str(logs / "version_0"), size_guidance={"images": 0})
 events.Reload()
 for tag in ("figures/loss_per_iteration", "figures/fitted_sigmoid"):
     (out / (tag.split("/")[1] + ".png")).write_bytes(events.Images(tag)[-1].encoded_image_string)
+noisy = EventAccumulator(str(logs.parent / "noisy" / "lightning_logs" / "version_0"), size_guidance={"images": 0})
+noisy.Reload()
+for tag in ("figures/val_confusion", "figures/val_precision_recall", "figures/val_reliability"):
+    (out / (tag.split("/")[1] + ".png")).write_bytes(noisy.Images(tag)[-1].encoded_image_string)
 (out / "compare_losses.png").write_bytes((logs / "compare" / "compare_losses.png").read_bytes())
 print("wrote the figure PNGs to", out)
 PY

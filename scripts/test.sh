@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The test command (also what CI runs): set up .venv, lint, then the whole pytest suite. Arguments go to pytest.
+# One worker per core, a test file per worker at a time (-n auto --dist loadfile): on 2 cores the suite takes about
+# 3 minutes instead of 4.
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 ruff check .
-python -m pytest --durations=10 "$@"
+python -m pytest -n auto --dist loadfile --durations=10 "$@"

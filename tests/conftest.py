@@ -155,3 +155,14 @@ def signal_at(monkeypatch):
         monkeypatch.setattr(LogisticRegression, f"{stage}_step", step)
 
     return arm
+
+
+@pytest.fixture(autouse=True)
+def figures_only_where_checked(request, monkeypatch):
+    """Drawing a run's dozen figures takes about a second; in-process runs skip it unless the test is marked
+    ``figures`` (those check the images). Everything else about the figures (the data they are computed from, the
+    PR curves for TensorBoard) still runs; subprocess runs draw them all."""
+    if request.node.get_closest_marker("figures") is None:
+        import logreg.callbacks
+
+        monkeypatch.setattr(logreg.callbacks, "log_figure", lambda *args, **kwargs: None)

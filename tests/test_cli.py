@@ -4,6 +4,7 @@ real ``python -m logreg`` process for what only the process shows (its exit stat
 import subprocess
 import sys
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -58,6 +59,7 @@ def test_tutorial_config_reproduces_the_tutorial_loop(tmp_path, run_cli):
     assert "train_acc          1.0000" in proc.stdout
 
 
+@pytest.mark.figures
 def test_fit_checkpoint_test_predict_end_to_end(tmp_path, run_cli):
     fit = run_cli("fit", *FAST)
     for word in (

@@ -105,7 +105,7 @@ def test_metric_values_equal_scikit_learn_to_1e_6(tmp_path):
 
 
 def test_calibration_error_is_small_for_a_fitted_model_and_large_for_an_overconfident_one(tmp_path, run_cli):
-    write_imbalanced(tmp_path / "d.csv", n=8000, intercept=0.0)
+    write_imbalanced(tmp_path / "d.csv", n=6000, intercept=0.0)
     args = ("--data", "FileDataModule", "--data.path", "d.csv", "--data.test_fraction", "0.5")
     run_cli("fit", "--config", "lbfgs.yaml", *args)
     last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"

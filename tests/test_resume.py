@@ -13,8 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import run_dirs
 
-# n-feature data, shuffle on, Adam (its state must be restored too): 600 steps per epoch, 2 epochs
-ARGS = ("fit", "--data.n_features", "4", "--data.n_samples", "8000", "--data.label_noise", "0.1",
+# n-feature data, shuffle on, Adam (its state must be restored too): 300 steps per epoch, 2 epochs
+ARGS = ("fit", "--data.n_features", "4", "--data.n_samples", "4000", "--data.label_noise", "0.1",
         "--data.batch_size", "8", "--optimizer", "Adam", "--optimizer.lr", "0.01",
         "--trainer.max_epochs", "2")  # fmt: skip
 

@@ -16,6 +16,8 @@ from conftest import run_dirs
 from logreg import LogisticRegression, ThresholdDataModule, plots
 from logreg.callbacks import TrainingFigures
 
+pytestmark = pytest.mark.figures  # these tests read the figures back
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -55,17 +55,17 @@ def convergence(
     model separates the training rows, so there is no minimum to reach)."""
     gradient = float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
     tol, last_epoch = model.hparams.get("tol", 1e-6), trainer.current_epoch - 1
+    stopper = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping) and cb.stopped_epoch), None)
+    if stopper is not None:
+        why = f"{stopper.monitor} did not improve for {stopper.patience} epochs"
+        return Convergence(False, f"stopped early at epoch {stopper.stopped_epoch} ({why}; max |grad| {gradient:.2g})",
+                           False)  # fmt: skip
     if separated:  # a tiny gradient here only means saturated probabilities, not a minimum
         line = (f"no minimum (max |grad| {gradient:.2g}): the classes are separable, so without a penalty the "
                 "weights grow without bound; add e.g. --model.l2 0.001")  # fmt: skip
         return Convergence(False, line, True)
     if gradient < tol:
         return Convergence(True, f"converged at epoch {last_epoch} (max |grad| {gradient:.1e} < tol {tol:g})", False)
-    stopper = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping) and cb.stopped_epoch), None)
-    if stopper is not None:
-        why = f"{stopper.monitor} did not improve for {stopper.patience} epochs"
-        return Convergence(False, f"stopped early at epoch {stopper.stopped_epoch} ({why}; max |grad| {gradient:.2g})",
-                           False)  # fmt: skip
     budget = f"max_epochs={trainer.max_epochs}" if trainer.current_epoch >= (trainer.max_epochs or 0) else (
         f"{trainer.current_epoch} epochs")  # fmt: skip
     line_search = bool(trainer.optimizers) and isinstance(trainer.optimizers[0], torch.optim.LBFGS)
