@@ -136,10 +136,11 @@ def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli
         assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
-def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_path, run_cli):
-    """A scheduler's or a container's stop is not success: exit 143, one line saying where and how to resume."""
-    args = ("fit", "--data.n_features", "4", "--data.n_samples", "2500", "--data.batch_size", "8",
-            "--trainer.max_epochs", "2")  # fmt: skip
+def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_path):
+    """A scheduler's or a container's stop is not success: the real process exits 143 with one line saying where
+    and how to resume, from a last.ckpt written at that step (resuming from it: the in-process tests below)."""
+    args = ("fit", "--data.n_features", "4", "--data.n_samples", "1000", "--data.batch_size", "8",
+            "--trainer.max_epochs", "20")  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen([sys.executable, "-m", "logreg", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -155,9 +156,8 @@ def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_pat
     assert line.startswith("logreg: stopped by SIGTERM at epoch ")
     config = Path("lightning_logs/version_0/config.yaml")
     assert line.endswith(f"; resume with: logreg fit --config {config} --ckpt_path {last.relative_to(tmp_path)}")
-    resume = line.split("resume with: logreg ")[1].split()
-    run_cli(*resume)
-    assert states(last)[2] == 1  # the resumed run finished its two epochs
+    step = int(line.split(", step ")[1].split(";")[0].split()[0])
+    assert "during validation" in line or torch.load(last, weights_only=True)["global_step"] == step
 
 
 # 400 rows, batch 16: 15 training steps and 5 validation batches per epoch
