@@ -85,8 +85,8 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> Coe
                               mean=model.feature_mean, scale=model.feature_scale, rows=datamodule.train_idx,
                               inference=unpenalised)  # fmt: skip
     if not unpenalised:
-        # (``_replace`` is NamedTuple's documented public method; the underscore only keeps it from field names)
-        table = table._replace(reason="a penalty, class weights or the mse loss leave Wald inference undefined")
+        reason = "a penalty, class weights or the mse loss leave Wald inference undefined"
+        table = CoefficientTable(table.rows, reason, table.separated)
     return table
 
 
