@@ -7,6 +7,7 @@ The inputs (files, and a trained checkpoint) are made once per module; each row 
 import os
 import pickle
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -152,6 +153,32 @@ ROWS = [
     ("convert a missing file", ["convert", "nothere.csv", "out"], ["nothere.csv: file not found"]),
     ("convert without an output directory", ["convert", "text.csv"], ["out_dir"]),
     ("convert a bad cell", ["convert", "text.csv", "out"], ["text.csv, row 3, column 'b': not a number: 'oops'"]),
+    ("export a missing checkpoint", ["export", "--ckpt_path", "none.ckpt", "--output", "m.onnx"],
+     ["checkpoint file not found: none.ckpt"]),
+    ("export a crafted pickle", ["export", "--ckpt_path", "evil.ckpt", "--output", "m.onnx"],
+     ["evil.ckpt", "refused to load"]),
+    ("export a truncated checkpoint", ["export", "--ckpt_path", "cut.ckpt", "--output", "m.onnx"],
+     ["cut.ckpt", "not a readable checkpoint"]),
+    ("export a plain tensor file", ["export", "--ckpt_path", "tensor.ckpt", "--output", "m.onnx"],
+     ["tensor.ckpt", "not a Lightning checkpoint"]),
+    ("export a checkpoint missing a weight", ["export", "--ckpt_path", "partial.ckpt", "--output", "m.onnx"],
+     ["partial.ckpt", "not a logreg checkpoint (no feature_scale"]),
+    ("export non-finite weights", ["export", "--ckpt_path", "nan.ckpt", "--output", "m.onnx"],
+     ["nan.ckpt", "linear.weight holds NaN"]),
+    ("export a checkpoint of another model", ["export", "--ckpt_path", "extra.ckpt", "--output", "m.onnx"],
+     ["extra.ckpt: not a logreg checkpoint", "head.weight"]),
+    ("export without --output", ["export", "--ckpt_path", CKPT], ["required", "output"]),
+    ("export into a missing directory", ["export", "--ckpt_path", CKPT, "--output", "no/such/dir/m.onnx"],
+     ["--output no/such/dir/m.onnx: directory no/such/dir does not exist"]),
+    ("export under a file", ["export", "--ckpt_path", CKPT, "--output", "empty.csv/m.onnx"],
+     ["--output empty.csv/m.onnx: empty.csv is not a directory"]),
+    ("export to a directory", ["export", "--ckpt_path", CKPT, "--output", "nonpy"],
+     ["--output nonpy: is a directory"]),
+    ("export over an existing file", ["export", "--ckpt_path", CKPT, "--output", "empty.csv"],
+     ["--output empty.csv: file exists; pass --overwrite true"]),
+    ("export over the checkpoint", ["export", "--ckpt_path", CKPT, "--output", CKPT, "--overwrite", "true"],
+     [f"--output {CKPT}: is {CKPT}, which this command reads"]),
+    ("export to an empty path", ["export", "--ckpt_path", CKPT, "--output", ""], ["--output: an empty path"]),
 ]  # fmt: skip
 
 
@@ -187,6 +214,9 @@ def make_inputs(root: Path) -> None:
     del checkpoint["state_dict"]["feature_scale"]
     torch.save(checkpoint, root / "partial.ckpt")
     (root / "zero.ckpt").write_bytes(b"")
+    checkpoint = torch.load(root / CKPT, weights_only=True)
+    checkpoint["state_dict"]["head.weight"] = torch.zeros(2)  # all of logreg's tensors, and one more
+    torch.save(checkpoint, root / "extra.ckpt")
     rows = "".join(f"{i},{i % 7},{int(i > 9)}\n" for i in range(20))
     (root / "ab.csv").write_text("a,b,label\n" + rows)
     (root / "ba.csv").write_text("b,a,label\n" + rows)
@@ -243,6 +273,13 @@ def test_bad_input(inputs, name, args, words):
         assert not logs.exists()  # no run directory: none was claimed, or the failed run's was removed
     finally:
         shutil.rmtree(logs, ignore_errors=True)  # each row starts from the same directory
+
+
+def test_export_without_the_extra(inputs, monkeypatch):
+    """``logreg export`` where onnxscript is not installed: the install hint in one line, and no file."""
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # ``import onnxscript`` fails as if it were not installed
+    args = ["export", "--ckpt_path", CKPT, "--output", "m.onnx"]
+    test_bad_input(inputs, "export without the extra", args, ["needs onnxscript", "pip install 'logreg[export]'"])
 
 
 CSV_TEXT = st.text(alphabet='0123456789,.-+eE\n\r "ab_xnaifINF\t;', max_size=300)

@@ -93,6 +93,10 @@ def main(args: list[str] | None = None) -> None:
     try:
         if words[:1] == ["convert"]:
             convert_command(words[1:])
+        elif words[:1] == ["export"]:
+            from logreg.export import export_command  # onnx and its exporter only for this command
+
+            export_command(words[1:])
         else:
             from logreg.lightning_cli import build_cli, quiet_known_noise
 

@@ -514,7 +514,8 @@ def build_cli(args: list[str] | None = None) -> LogRegCLI:
 
 DESCRIPTION = """Logistic regression with cross-entropy, as a Lightning project.
 Also: `logreg convert SOURCE OUT_DIR [--label NAME]` turns a CSV or Parquet file into a memory-mapped
-x.npy/y.npy directory for --data.path (see `logreg convert --help`)."""
+x.npy/y.npy directory for --data.path (see `logreg convert --help`), and
+`logreg export --ckpt_path CKPT --output model.onnx` writes a checkpoint as an ONNX model (`logreg export --help`)."""
 
 
 def first_line(err: BaseException) -> str:

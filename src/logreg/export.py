@@ -1,0 +1,194 @@
+"""``logreg export --ckpt_path CKPT --output model.onnx``: a checkpoint as an ONNX graph for serving without logreg.
+
+The graph is the model's own ``forward``: raw float32 feature rows ``features`` (B, D), any B, in; ``probability``
+(B, 1) = p(y=1) out, with the standardisation and the sigmoid inside. The decision is left to the server, with what
+it needs in the model's ``metadata_props``: ``classes`` and ``feature_names`` (JSON lists), ``threshold`` and
+``logreg_version``. Exported with torch's default exporter, ``torch.onnx.export(dynamo=True)``, which needs
+``onnx`` and ``onnxscript`` (the ``export`` extra, with ``onnxruntime`` to serve). They are imported only here, so
+that the other commands never load them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import ArgumentParser
+
+INPUT_NAME = "features"
+OUTPUT_NAME = "probability"
+EXTRA_HINT = "pip install 'logreg[export]'"
+
+
+def export_command(args: list[str]) -> None:
+    """Parse ``logreg export`` arguments, check every input, export, and say what was written."""
+    parser = ArgumentParser(
+        prog="logreg export",
+        description="Write a checkpoint as an ONNX model: raw float32 rows 'features' (batch, n_features) in, "
+        "'probability' (batch, 1) = p(y=1) out; classes, feature names, threshold and logreg version in its "
+        "metadata_props. Needs the export extra: " + EXTRA_HINT,
+        exit_on_error=False,
+    )
+    parser.add_argument("--ckpt_path", type=str, required=True, help="logreg checkpoint (loaded with weights_only)")
+    parser.add_argument("--output", type=str, required=True, help="the .onnx file to write")
+    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing --output file")
+    config = parser.parse_args(args)
+    if not config.output:  # (Path("") would be the current directory)
+        raise ValueError("--output: an empty path; give a file name such as model.onnx")
+    output = Path(config.output)
+    check_output(output, config.overwrite, reads=config.ckpt_path)
+    from logreg.lightning_cli import check_checkpoint, quiet_known_noise
+
+    quiet_known_noise()
+    checkpoint = check_checkpoint(config.ckpt_path)
+    model = model_from_checkpoint(checkpoint, config.ckpt_path)
+    metadata = export_metadata(checkpoint, model)
+    write_atomically(output, to_onnx(model, metadata))
+    print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
+          f"classes {metadata['classes']}, threshold {metadata['threshold']}")  # fmt: skip
+
+
+def check_output(path: Path, overwrite: bool, reads: str) -> None:
+    """Fail before any work if ``path`` cannot or must not be written (as ``--predictions`` is checked)."""
+    if path.is_dir():
+        raise IsADirectoryError(f"--output {path}: is a directory, expected a file path")
+    if Path(reads).exists() and path.resolve() == Path(reads).resolve():
+        raise ValueError(f"--output {path}: is {reads}, which this command reads; choose another file")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"--output {path}: file exists; pass --overwrite true to replace it")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(f"--output {path}: {path.parent} is not a directory")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"--output {path}: directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(f"--output {path}: directory {path.parent} is not writable")
+
+
+def export_metadata(checkpoint: dict[str, Any], model: Any) -> dict[str, str]:
+    """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists), the threshold the
+    model decides with (its buffer, given or tuned, in float32 as ``logreg predict`` compares with it), and the
+    logreg version that wrote the file."""
+    classes, names = data_description(checkpoint, model.hparams.n_inputs)
+    return {
+        "classes": json.dumps(classes),
+        "feature_names": json.dumps(names),
+        "threshold": repr(float(model.threshold)),
+        "logreg_version": logreg_version(),
+    }
+
+
+def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[str], list[str]]:
+    """The label values of class 0 and 1 and the feature names the model was trained on.
+
+    Lightning keeps a data module's ``state_dict()`` under the module's class name; a logreg data module's holds
+    ``classes`` and ``feature_names`` (:meth:`logreg.data.IndexedDataModule.state_dict`). A model trained on other
+    data has none: its classes are ``0``/``1`` and its features ``x0, x1, ...``.
+    """
+    from logreg.data import default_names
+
+    for value in checkpoint.values():
+        if isinstance(value, dict) and {"classes", "feature_names"} <= value.keys():
+            classes, names = list(map(str, value["classes"])), list(map(str, value["feature_names"]))
+            if len(classes) == 2 and len(names) == n_inputs:
+                return classes, names
+    return ["0", "1"], default_names(n_inputs)
+
+
+def logreg_version() -> str:
+    try:
+        return version("logreg")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], path: str) -> Any:
+    """The checkpoint's :class:`~logreg.model.LogisticRegression`, in float32 (also when trained in float64) and in
+    eval mode, built from its hyperparameters and checked weights (no second load of the file at ``path``)."""
+    from logreg.model import LogisticRegression
+
+    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
+    hparams.setdefault("n_inputs", checkpoint["state_dict"]["linear.weight"].shape[1])
+    model = LogisticRegression(**hparams)
+    model.on_load_checkpoint(checkpoint)
+    try:
+        model.load_state_dict(checkpoint["state_dict"])  # copies into the float32 tensors of a fresh model
+    except RuntimeError as err:  # tensors the model does not have
+        reason = str(err).strip().splitlines()[-1].strip()
+        raise ValueError(f"{path}: not a logreg checkpoint ({reason})") from None
+    return model.float().eval()
+
+
+def to_onnx(model: Any, metadata: dict[str, str]) -> bytes:
+    """The serialised ONNX model of ``model.forward`` with a dynamic batch axis, and ``metadata`` in its props."""
+    onnx = require_extra()
+    import torch
+
+    example = torch.zeros(2, model.hparams.n_inputs)  # (B, D); B is exported as a symbol
+    with torch.no_grad(), quiet_logger("torch.onnx"):
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
+        )
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, metadata)
+    proto.doc_string = (f"logreg logistic regression: {INPUT_NAME} (batch, {model.hparams.n_inputs}) raw float32 rows "
+                        f"-> {OUTPUT_NAME} (batch, 1) = p(y=1); class 1 where probability > threshold")  # fmt: skip
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Only errors from logger ``name`` for a while: the exporter warns about each torchvision operator it cannot
+    register (torchvision plays no part here)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def require_extra() -> Any:
+    """The ``onnx`` module, once the exporter's packages are known to be installed; otherwise one line saying how."""
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (torch's dynamo exporter builds the graph with it)
+    except ImportError as err:
+        missing = err.name or "onnx"
+        raise ValueError(f"logreg export needs {missing}, which is not installed: {EXTRA_HINT}") from None
+    return onnx
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place: never a half-written file."""
+    from logreg.readers import current_umask
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise ValueError(f"--output {path}: cannot write ({err.strerror or err})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):  # a full disk, say: one line, and no file
+            raise ValueError(f"--output {path}: cannot write ({err.strerror or err})") from None
+        raise
