@@ -18,9 +18,12 @@ import tempfile
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonargparse import ArgumentParser
+
+if TYPE_CHECKING:
+    from logreg.model import LogisticRegression
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"
@@ -71,7 +74,7 @@ def check_output(path: Path, overwrite: bool, reads: str) -> None:
         raise PermissionError(f"--output {path}: directory {path.parent} is not writable")
 
 
-def export_metadata(checkpoint: dict[str, Any], model: Any) -> dict[str, str]:
+def export_metadata(checkpoint: dict[str, Any], model: LogisticRegression) -> dict[str, str]:
     """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists), the threshold the
     model decides with (its buffer, given or tuned, in float32 as ``logreg predict`` compares with it), and the
     logreg version that wrote the file."""
@@ -102,13 +105,14 @@ def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[st
 
 
 def logreg_version() -> str:
+    """The installed logreg's version, as ``pip show logreg`` gives it."""
     try:
         return version("logreg")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
 
 
-def model_from_checkpoint(checkpoint: dict[str, Any], path: str) -> Any:
+def model_from_checkpoint(checkpoint: dict[str, Any], path: str) -> LogisticRegression:
     """The checkpoint's :class:`~logreg.model.LogisticRegression`, in float32 (also when trained in float64) and in
     eval mode, built from its hyperparameters and checked weights (no second load of the file at ``path``)."""
     from logreg.model import LogisticRegression
@@ -125,7 +129,7 @@ def model_from_checkpoint(checkpoint: dict[str, Any], path: str) -> Any:
     return model.float().eval()
 
 
-def to_onnx(model: Any, metadata: dict[str, str]) -> bytes:
+def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
     """The serialised ONNX model of ``model.forward`` with a dynamic batch axis, and ``metadata`` in its props."""
     onnx = require_extra()
     import torch
