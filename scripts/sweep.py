@@ -29,6 +29,7 @@ import contextlib
 import io
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import optuna
 import yaml
@@ -42,11 +43,16 @@ SWEPT = ("--model.lr", "--model.l2", "--model.pos_weight")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, whose mistakes end as the sweep's one ``sweep: error: ...`` line instead of usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """The sweep's own options, and the rest for `logreg fit` (which may not set what the sweep chooses)."""
-    parser = argparse.ArgumentParser(
-        prog="sweep.py", description=__doc__.splitlines()[0], allow_abbrev=False, add_help=True
-    )
+    parser = OneLineParser(prog="sweep.py", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--trials", type=int, required=True, help="finished trials the study should hold")
     parser.add_argument("--storage", default="sqlite:///sweep.db", help="Optuna storage URL (default: %(default)s)")
     parser.add_argument("--study-name", default="logreg-sweep", help="study in that storage (default: %(default)s)")
@@ -149,9 +155,13 @@ def requeue_killed_trials(study: optuna.Study) -> list[int]:
 def describe(trial: FrozenTrial) -> str:
     params = trial.params
     l2 = f"{params['l2']:.3g}" if params.get("l2_on") else "0"
-    finished = trial.state == TrialState.COMPLETE and trial.value is not None
-    value = f"val_loss {trial.value:.6f}" if finished else f"{trial.state.name.lower():<17}"
-    return (f"trial {trial.number:<3} {value}  lr={params.get('lr', float('nan')):.3g} l2={l2} "
+    if trial.state == TrialState.COMPLETE and trial.value is not None:
+        value = f"val_loss {trial.value:.6f}"
+    elif trial.state == TrialState.PRUNED and trial.intermediate_values:
+        value = f"pruned (epoch {max(trial.intermediate_values)})"
+    else:
+        value = trial.state.name.lower()
+    return (f"trial {trial.number:<3} {value:<17}  lr={params.get('lr', float('nan')):.3g} l2={l2} "
             f"pos_weight={params.get('pos_weight')}  {trial.user_attrs.get('run', '')}")  # fmt: skip
 
 
@@ -179,12 +189,20 @@ def sweep(options: argparse.Namespace, fit_args: list[str]) -> optuna.Study:
     return study
 
 
+def new_sqlite_file(storage: str) -> Path | None:
+    """The database file a ``sqlite:///FILE`` storage will create, when it does not exist yet."""
+    path = Path(storage.removeprefix("sqlite:///")) if storage.startswith("sqlite:///") else None
+    return path if path is not None and not path.exists() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep; print the best trial and its config.yaml. User mistakes are one line, exit code 2."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own line per trial
     quiet_known_noise()
+    database = None
     try:
         options, fit_args = parse(sys.argv[1:] if argv is None else argv)
+        database = new_sqlite_file(options.storage)
         study = sweep(options, fit_args)
     except Stopped as stop:
         print(f"sweep: {stop}; run the same command again to resume the sweep", file=sys.stderr)
@@ -192,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if not is_user_error(err):
             raise
+        if database is not None and database.is_file():  # a first trial refused its arguments: leave nothing
+            database.unlink()
         print(f"sweep: error: {one_line(err)}", file=sys.stderr)
         return 2
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

@@ -27,13 +27,14 @@ SHORT = ("--trainer.max_epochs", "3", "--data.test_fraction", "0")  # the tutori
 
 @pytest.fixture
 def sweep(tmp_path, monkeypatch, capsys):
-    """``sweep(*args)``: the script's ``main(args)`` in this process, in ``tmp_path``; returns (exit code, stdout).
+    """``sweep(*args)``: the script's ``main(args)`` in this process, in ``tmp_path``; returns (exit code, stdout,
+    stderr).
 
     The warning filters and logger levels it sets for its runs are put back afterwards."""
     main = runpy.run_path(str(SCRIPT))["main"]
     monkeypatch.chdir(tmp_path)
 
-    def run(*args: str) -> tuple[int, str]:
+    def run(*args: str) -> tuple[int, str, str]:
         levels = {name: logging.getLogger(name).level for name in _LEVEL_LOGGERS}
         try:
             with warnings.catch_warnings():
@@ -42,7 +43,8 @@ def sweep(tmp_path, monkeypatch, capsys):
         finally:
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
-        return code, capsys.readouterr().out
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
 
     return run
 
@@ -61,7 +63,7 @@ def test_three_trials_give_three_runs_one_pruned_and_a_best_config_that_reproduc
     study.enqueue_trial({"lr": 0.1, "l2_on": False, "pos_weight": "null"})
     study.enqueue_trial({"lr": 1e-3, "l2_on": False, "pos_weight": "null"})
     study.enqueue_trial({"lr": 2.0, "l2_on": True, "l2": 1e-4, "pos_weight": "balanced"})
-    code, out = sweep("--trials", "3", "--pruner-startup-trials", "1", *SHORT)
+    code, out, _ = sweep("--trials", "3", "--pruner-startup-trials", "1", *SHORT)
     assert code == 0, out
 
     study = optuna.load_study(storage=STORAGE, study_name="logreg-sweep")
@@ -100,7 +102,7 @@ def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, s
     killed = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
     assert [t.state for t in killed] == [TrialState.COMPLETE, TrialState.RUNNING]
 
-    code, out = sweep("--trials", "3", *SHORT)
+    code, out, _ = sweep("--trials", "3", *SHORT)
     assert code == 0, out
     assert "resuming: trials [1] were running" in out
     trials = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
@@ -109,3 +111,19 @@ def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, s
     assert trials[2].params == killed[1].params  # the killed trial's parameters ran again
     for number in (0, 2, 3):
         assert (tmp_path / "lightning_logs" / "sweep" / f"trial_{number}" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--model.lr", "1"), "sweep: error: --model.lr: the sweep chooses it; leave it out"),
+        (("--data.batch_size", "-1"), "sweep: error: batch_size must be"),
+        (("--trials", "0"), "sweep: error: --trials must be at least 1, got 0"),
+        (("--trials", "x"), "sweep: error: argument --trials: invalid int value: 'x'"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_leave_no_study(args, message, tmp_path, sweep):
+    code, _, err = sweep("--trials", "2", *args)
+    err = err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(message), err
+    assert sorted(tmp_path.iterdir()) == []  # no sweep.db, no run
