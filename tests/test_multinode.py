@@ -49,8 +49,13 @@ def test_two_torchrun_nodes_train_one_run_whose_test_matches_a_single_process(tm
     try:
         outputs = [node.communicate(timeout=240)[0] for node in nodes]
     finally:
-        for node in nodes:
-            node.kill()
+        for node in nodes:  # only after a failure: SIGTERM, on which a torchrun agent stops its workers first
+            if node.poll() is None:
+                node.terminate()
+                try:
+                    node.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    node.kill()
     for rank, (node, output) in enumerate(zip(nodes, outputs, strict=True)):
         assert node.returncode == 0, f"node {rank} exited {node.returncode}\n{output}"
     assert "test_acc" in outputs[0] and "test_acc" not in outputs[1]  # the summary and results: rank 0 only

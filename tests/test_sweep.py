@@ -90,7 +90,7 @@ def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, s
     # The logreg under test, also when PYTHONPATH is relative (the child runs in tmp_path)
     path = os.pathsep.join(filter(None, [str(Path(logreg.__file__).parents[1]), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": path}
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--trials", "3", "--storage", STORAGE, *SHORT],
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--trials", "2", "--storage", STORAGE, *SHORT],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     second = tmp_path / "lightning_logs" / "sweep" / "trial_1"  # made once trial 0 is told complete
     deadline = time.monotonic() + 120
@@ -102,14 +102,13 @@ def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, s
     killed = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
     assert [t.state for t in killed] == [TrialState.COMPLETE, TrialState.RUNNING]
 
-    code, out, _ = sweep("--trials", "3", *SHORT)
+    code, out, _ = sweep("--trials", "2", *SHORT)
     assert code == 0, out
     assert "resuming: trials [1] were running" in out
     trials = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
-    states = [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
-    assert [t.state for t in trials] == states
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
     assert trials[2].params == killed[1].params  # the killed trial's parameters ran again
-    for number in (0, 2, 3):
+    for number in (0, 2):
         assert (tmp_path / "lightning_logs" / "sweep" / f"trial_{number}" / "config.yaml").is_file()
 
 
