@@ -204,9 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         options, fit_args = parse(sys.argv[1:] if argv is None else argv)
         database = new_sqlite_file(options.storage)
         study = sweep(options, fit_args)
-    except Stopped as stop:
+    except Stopped as stop:  # SIGTERM or Ctrl-C during a trial's fit: that trial is rerun on resume
         print(f"sweep: {stop}; run the same command again to resume the sweep", file=sys.stderr)
         return stop.code
+    except KeyboardInterrupt:
+        print("sweep: interrupted; run the same command again to resume the sweep", file=sys.stderr)
+        return 130
     except Exception as err:
         if not is_user_error(err):
             raise
