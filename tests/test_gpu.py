@@ -1,45 +1,115 @@
-"""GPU-only paths, run where CUDA exists (marked ``gpu``; skipped on machines without a GPU, such as CI's)."""
+"""GPU-only paths, run where CUDA exists (marked ``gpu``; skipped elsewhere, such as CI, with the reason in ``-ra``).
 
+``scripts/gpu_check.sh`` runs this module and prints its numbers (``record_property``) in one table. None of these
+tests has run on a GPU yet: the machine this was written on had none.
+"""
+
+import numpy as np
 import pytest
 import torch
 
-from logreg import LogisticRegression, ThresholdDataModule
+from conftest import CONFIGS, run_dirs, run_logreg
+from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
+from test_scale import logged_scalars
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() False)"),
+]
 
 
-def test_in_memory_data_moves_to_the_gpu_once_and_batches_are_gathered_there(tiny_trainer):
+def record_batches(model: LogisticRegression) -> list[tuple[str, bool]]:
+    """(device type, pinned) of each training batch's features as the DataLoader hands it over, before Lightning
+    moves it to the device (``on_before_batch_transfer``, a LightningModule hook, set on this one model)."""
+    seen: list[tuple[str, bool]] = []
+
+    def on_before_batch_transfer(batch, dataloader_idx):
+        if model.trainer.training:
+            x = batch[0]
+            seen.append((x.device.type, x.device.type == "cpu" and x.is_pinned()))
+        return batch
+
+    model.on_before_batch_transfer = on_before_batch_transfer
+    return seen
+
+
+def final_weights(run):
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    return torch.cat([state["linear.weight"].view(-1), state["linear.bias"].view(-1)]).double()
+
+
+def test_tutorial_config_on_cuda_ends_within_1e_4_of_the_cpu_run(run_cli, tmp_path, record_property):
+    tutorial = str(CONFIGS / "tutorial.yaml")
+    run_cli("fit", "--config", tutorial, "--trainer.accelerator", "cpu")
+    run_cli("fit", "--config", tutorial, "--trainer.accelerator", "gpu", "--trainer.devices", "1")
+    cpu, gpu = run_dirs(tmp_path)
+    difference = (final_weights(cpu) - final_weights(gpu)).abs().max().item()
+    loss_difference = abs(logged_scalars(cpu)["train_loss"] - logged_scalars(gpu)["train_loss"])
+    record_property("max |weight, bias difference|", f"{difference:.2e}")
+    record_property("|train_loss difference|", f"{loss_difference:.2e}")
+    assert difference < 1e-4 and loss_difference < 1e-4
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_mixed_precision_trains_and_ends_finite(precision, tiny_trainer, record_property):
+    if precision == "bf16-mixed" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU does not support bfloat16")
+    data = ThresholdDataModule(n_features=4, n_samples=800, batch_size=32)
+    model = LogisticRegression(n_inputs=4, lr=0.5)
+    trainer = tiny_trainer(max_epochs=3, accelerator="gpu", devices=1, precision=precision)
+    trainer.fit(model, data)
+    val_loss = float(trainer.callback_metrics["val_loss"])
+    record_property("val_loss", f"{val_loss:.4f}")
+    record_property("val_acc", f"{float(trainer.callback_metrics['val_acc']):.4f}")
+    assert torch.isfinite(model.linear.weight).all() and torch.isfinite(model.linear.bias).all()
+    assert np.isfinite(val_loss) and trainer.callback_metrics["val_acc"] > 0.9
+    assert model.linear.weight.dtype == torch.float32  # mixed: parameters stay float32
+
+
+def test_in_memory_data_is_resident_on_the_gpu_and_batches_need_no_host_copy(tiny_trainer, record_property):
     data = ThresholdDataModule(n_features=4, n_samples=2000, batch_size=64)
     model = LogisticRegression(n_inputs=4, lr=0.5)
+    seen = record_batches(model)
     trainer = tiny_trainer(max_epochs=2, accelerator="gpu", devices=1)
     trainer.fit(model, data)
-    loader = data.train_dataloader()
-    x, y = next(iter(loader))
-    assert x.is_cuda and y.is_cuda and not loader.pin_memory  # resident: no host copy per step
-    assert loader.dataset.features.data_ptr() == data.train_dataloader().dataset.features.data_ptr()  # copied once
+    record_property("training batches", len(seen))
+    record_property("of them already on the GPU", sum(device == "cuda" for device, _ in seen))
+    assert seen and all(device == "cuda" for device, _ in seen)  # no host-to-device copy per step
+    first, second = data.train_dataloader(), data.train_dataloader()
+    assert first.dataset.features.data_ptr() == second.dataset.features.data_ptr()  # copied to the GPU once
+    assert not first.pin_memory
     assert trainer.callback_metrics["val_acc"] > 0.9
 
 
-def test_memory_mapped_data_is_gathered_on_the_host_into_pinned_memory(tmp_path, tiny_trainer):
-    import numpy as np
-
-    from logreg import FileDataModule
-
+def test_memory_mapped_data_is_gathered_on_the_host_into_pinned_memory(tmp_path, tiny_trainer, record_property):
     x = np.random.default_rng(0).standard_normal((3000, 3), dtype=np.float32)
     (tmp_path / "d").mkdir()
     np.save(tmp_path / "d" / "x.npy", x)
     np.save(tmp_path / "d" / "y.npy", (x[:, 0] > 0).astype(np.int8))
     data = FileDataModule(tmp_path / "d", batch_size=256)
+    assert isinstance(data.features, np.memmap)
+    model = LogisticRegression(n_inputs=3, lr=0.5)
+    seen = record_batches(model)
     trainer = tiny_trainer(max_epochs=1, accelerator="gpu", devices=1)
-    trainer.fit(LogisticRegression(n_inputs=3, lr=0.5), data)
-    loader = data.train_dataloader()
-    assert loader.pin_memory
-    batch_x, _ = next(iter(loader))
-    assert batch_x.is_pinned()
+    trainer.fit(model, data)
+    record_property("training batches", len(seen))
+    record_property("of them pinned on the host", sum(pinned for _, pinned in seen))
+    assert seen and all(device == "cpu" and pinned for device, pinned in seen)
+    assert trainer.callback_metrics["val_acc"] > 0.9
 
 
-def test_16_mixed_precision_trains(tiny_trainer):
-    data = ThresholdDataModule(n_features=4, n_samples=800, batch_size=32)
-    model = LogisticRegression(n_inputs=4, lr=0.5)
-    tiny_trainer(max_epochs=3, accelerator="gpu", devices=1, precision="16-mixed").fit(model, data)
-    assert torch.isfinite(model.linear.weight).all()
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason=f"needs 2 CUDA devices, found {torch.cuda.device_count()}")
+def test_ddp_on_two_gpus_matches_one_gpu(tmp_path, run_cli, record_property):
+    """As test_scale's CPU DDP test: a real process (Lightning's launcher re-runs the command for rank 1)."""
+    common = ("--data.n_features", "3", "--data.n_samples", "400", "--data.label_noise", "0.2",
+              "--data.batch_size", "16", "--model.lr", "0.5")  # fmt: skip
+    run_logreg("fit", *common, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "gpu",
+               "--trainer.max_epochs", "2", cwd=tmp_path)  # fmt: skip
+    [run] = run_dirs(tmp_path)
+    [best] = [p for p in (run / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    run_cli("test", "--ckpt_path", str(best), *common, "--trainer.accelerator", "gpu", "--trainer.devices", "1")
+    double, single = (logged_scalars(run) for run in run_dirs(tmp_path))
+    record_property("test_acc (2 GPUs / 1 GPU)", f"{double['test_acc']:.4f} / {single['test_acc']:.4f}")
+    record_property("|test_loss difference|", f"{abs(single['test_loss'] - double['test_loss']):.2e}")
+    assert single["test_acc"] == double["test_acc"]
+    assert abs(single["test_loss"] - double["test_loss"]) < 1e-6

@@ -17,7 +17,7 @@ import shutil
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -374,7 +374,6 @@ class LogRegCLI(LightningCLI):
                                        verbose=False)  # fmt: skip
             print_results(trainer, results)
 
-
     @staticmethod
     def summarise_fit(trainer: Trainer, model: LogisticRegression, datamodule: LightningDataModule) -> None:
         """The summary, with convergence and the coefficient table (also saved to ``RUN/coefficients.csv``)."""
@@ -497,14 +496,20 @@ def quiet_known_noise() -> None:
 DATA_MODULES = (FileDataModule,)  # imported so that ``--data FileDataModule`` finds it by its short name
 
 
-def build_cli(args: list[str] | None = None) -> LogRegCLI:
-    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand."""
+def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> LogRegCLI:
+    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand.
+
+    ``callbacks`` join the Trainer's for this run only: objects that cannot be spelled on a command line (an Optuna
+    trial's pruning callback in ``scripts/sweep.py``). Like every default callback they stay out of config.yaml.
+    """
+    defaults = trainer_defaults()
+    defaults["callbacks"] = [*defaults["callbacks"], *callbacks]
     return LogRegCLI(
         LogisticRegression,
         IndexedDataModule,
         subclass_mode_data=True,
         trainer_class=LogRegTrainer,
-        trainer_defaults=trainer_defaults(),
+        trainer_defaults=defaults,
         save_config_callback=HparamsCallback,
         seed_everything_default=0,
         parser_kwargs={"prog": "logreg", "exit_on_error": False, "allow_abbrev": False, "description": DESCRIPTION},
