@@ -37,8 +37,12 @@ def quiet_and_one_thread():
 
 
 @parametrize_with_checks([LogisticRegressionClassifier(random_state=0)])
-def test_scikit_learn_estimator_checks(estimator, check):
-    """Every check passes, or is skipped because the tags declare binary only; none is expected to fail."""
+def test_scikit_learn_estimator_checks(estimator, check, monkeypatch):
+    """Every check passes, or is skipped because the tags declare binary only; none is expected to fail.
+
+    ``check_array_api_input`` skips itself unless SCIPY_ARRAY_API is set; set here (scipy, already imported, keeps
+    its mode), it runs: array API dispatch on, NumPy inputs, the same results as with dispatch off."""
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
     check(estimator)
 
 
