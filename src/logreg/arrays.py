@@ -101,6 +101,13 @@ class ArrayDataModule(IndexedDataModule):
         self.standardize = standardize
         self._stats: tuple[Tensor, Tensor] | None = None
 
+    def setup(self, stage: str) -> None:
+        """Every row trains when nothing is held out (the estimator's case): the split is ``0..N-1``, as
+        :func:`~logreg.data.stratified_split` would make it, without its per-class permutations of N rows."""
+        if self.val_fraction == self.test_fraction == 0 and self.has_labels and not len(self.train_idx):
+            self.train_idx = torch.arange(len(self.labels))
+        super().setup(stage)
+
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
         """Mean and population standard deviation of the training rows, in float64 (scale 1 for constant columns,
         the rule FileDataModule and scikit-learn's StandardScaler follow)."""
@@ -109,8 +116,9 @@ class ArrayDataModule(IndexedDataModule):
         if self._stats is None:
             total = torch.zeros(self.n_features, dtype=torch.float64)
             squares = torch.zeros(self.n_features, dtype=torch.float64)
+            every_row = len(self.train_idx) == len(self.features)  # (train_idx is then 0..N-1: chunks are views)
             for rows in self.train_idx.split(CHUNK_ROWS):  # float64 sums of a chunk at a time: no copy of the data
-                chunk = self.features[rows].double()
+                chunk = (self.features[int(rows[0]) : int(rows[-1]) + 1] if every_row else self.features[rows]).double()
                 total += chunk.sum(0)
                 squares += (chunk * chunk).sum(0)
             n = len(self.train_idx)
