@@ -437,6 +437,7 @@ def quiet_lightning(verbose: bool) -> Iterator[None]:
             warnings.filterwarnings("ignore", message=r".*does not have many workers")
             warnings.filterwarnings("ignore", message=r".*number of training batches .* is smaller than the logging")
             warnings.filterwarnings("ignore", message=r"GPU available but not used")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning on torch 2.13
             yield
     finally:
         for name, level in levels.items():
