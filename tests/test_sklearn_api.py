@@ -69,7 +69,8 @@ def test_coefficients_equal_scikit_learn_and_the_cli(run_cli, tmp_path):
     assert list(ours.feature_names_in_) == NAMES
     run_cli("fit", "--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.path", "named.csv",
             "--data.val_fraction", "0", "--data.test_fraction", "0", "--data.standardize", "false",
-            "--model.l2", str(1 / (0.05 * N)))  # fmt: skip
+            "--model.l2", str(1 / (0.05 * N)), "--trainer.default_root_dir", str(tmp_path))  # fmt: skip
+    # (an absolute run directory: TensorBoard's writer thread may flush after the command has left tmp_path)
     with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
         cli = {row["feature"]: float(row["weight"]) for row in csv.DictReader(handle)}
     assert_close(ours.coef_, [cli[name] for name in NAMES])

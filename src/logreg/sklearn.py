@@ -150,24 +150,16 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X = _pyarrow_as_pandas(X)
         X, y = validate_data(self, X, y, dtype=np.float32)  # finite in float32, 2-D, dense, real; y 1-D
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if len(classes) > 2:  # (scikit-learn's words for it, which its checks of binary-only estimators expect)
-            kind = type_of_target(y, input_name="y")
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is {kind} ({len(classes)} classes)."
-            )
-        if len(classes) < 2:
-            raise ValueError(f"y has 1 class ({classes[0]!r}); a classifier needs samples of 2 classes")
+        classes = binary_classes(y)
         batch = DEFAULT_BATCH[self.solver] if self.batch_size is None else self.batch_size
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         datamodule = ArrayDataModule(X, y, val_fraction=0.0, test_fraction=0.0, batch_size=batch,
                                      shuffle=batch > 0, split_seed=seed, standardize=self.standardize)  # fmt: skip
-        self.classes_ = classes
-        model = self._module(X.shape[1], datamodule, seed)
+        model = self._module(X.shape[1], datamodule, classes, seed)
         with quiet_lightning(self.verbose):
             trainer, run = self._trainer(model)
             trainer.fit(model, datamodule=datamodule)
+            self.classes_ = classes
             self.n_iter_ = np.array([self._iterations(trainer)], dtype=np.int32)
             converged = self._converged(trainer, model, datamodule)
             model.estimator_state = self._state()
@@ -179,7 +171,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             gradient = float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
             warnings.warn(
                 f"{self.solver} did not converge in max_iter={self.max_iter} (max |grad| {gradient:.2g}, tol "
-                f"{self.tol:g}); raise max_iter, or scale the features (standardize=True)",
+                f"{self.tol:g}); raise max_iter{'' if self.standardize else ', or standardize the features'}",
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -214,28 +206,26 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
                 f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {self.class_weight!r}"
             )
 
-    def _class_weights(self, counts: tuple[int, int]) -> tuple[float, float]:
+    def _class_weights(self, classes: np.ndarray, counts: tuple[int, int]) -> tuple[float, float]:
         """The weights of class 0 and class 1 (sklearn's ``class_weight``; 'balanced' = n / (2 * class count))."""
         if self.class_weight is None:
             return 1.0, 1.0
         if self.class_weight == "balanced":
             n = sum(counts)
             return n / (2 * counts[0]), n / (2 * counts[1])
-        unknown = [key for key in self.class_weight if key not in self.classes_.tolist()]
+        unknown = [key for key in self.class_weight if key not in classes.tolist()]
         if unknown:
-            raise ValueError(
-                f"class_weight: {unknown[0]!r} is not a class of y ({', '.join(map(repr, self.classes_))})"
-            )
-        weights = tuple(float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist())
+            raise ValueError(f"class_weight: {unknown[0]!r} is not a class of y ({', '.join(map(repr, classes))})")
+        weights = tuple(float(self.class_weight.get(c, 1.0)) for c in classes.tolist())
         if not all(0 < w < math.inf for w in weights):
             raise ValueError(f"class_weight: weights must be finite and > 0, got {self.class_weight!r}")
         return weights
 
-    def _module(self, n_features: int, datamodule: ArrayDataModule, seed: int) -> EstimatorModule:
+    def _module(self, n_features: int, datamodule: ArrayDataModule, classes: np.ndarray, seed: int) -> EstimatorModule:
         """The LightningModule with sklearn's objective in logreg's terms, and the solver's optimizer."""
         n = len(datamodule.labels)
         positives = int(datamodule.labels.sum())
-        weight_0, weight_1 = self._class_weights((n - positives, positives))
+        weight_0, weight_1 = self._class_weights(classes, (n - positives, positives))
         penalty = 0.0 if math.inf == self.C else 1.0 / (self.C * weight_0 * n)
         lbfgs = self.solver == "lbfgs"
         lr = DEFAULT_LR[self.solver] if self.lr is None else float(self.lr)
@@ -329,6 +319,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
 
         (run / "config.yaml").write_text(yaml.safe_dump({CHECKPOINT_KEY: self._state()["params"]}, sort_keys=False))
         save_table(trainer, model_table(model, datamodule))
+        trainer.logger.finalize("success")  # the table's text reopened the event file after fit closed it: close it
 
     def _adopt(self, model: EstimatorModule) -> None:
         """The fitted attributes of ``model``, on the CPU."""
@@ -402,6 +393,20 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             estimator._checkpoint = handle.read()
         estimator._adopt(model)
         return estimator
+
+
+def binary_classes(y: np.ndarray) -> np.ndarray:
+    """The two sorted label values of ``y``; anything else is a one-line ValueError (a regression target too)."""
+    check_classification_targets(y)
+    classes = np.unique(y)
+    if len(classes) > 2:  # (scikit-learn's words for it, which its checks of binary-only estimators expect)
+        kind = type_of_target(y, input_name="y")
+        raise ValueError(
+            f"Only binary classification is supported. The type of the target is {kind} ({len(classes)} classes)."
+        )
+    if len(classes) < 2:
+        raise ValueError(f"y has 1 class ({classes[0]!r}); a classifier needs samples of 2 classes")
+    return classes
 
 
 def checkpoint_bytes(trainer: Trainer) -> bytes:
