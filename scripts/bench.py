@@ -5,7 +5,7 @@ Everything is measured in one run on the same data and reported as medians over 
 ratios the project's targets are stated in (see the README's "Speed and memory"). Needs the `bench` extra
 (scikit-learn): pip install -e '.[bench]'.
 
-    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4]
+    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,5]
 """
 
 from __future__ import annotations
@@ -347,7 +347,44 @@ def main() -> None:
               f"(target < 0.25: {verdict(mapped['anon_growth'] < 0.25 * mapped['bytes'])}); peak RSS growth incl. "
               f"page cache {mapped['peak_growth'] / mib:.1f} MiB")  # fmt: skip
 
+    if 5 in sections:
+        estimator_section(args.rows, args.features, repeats)
 
+
+# -- 5. the scikit-learn estimator against scikit-learn (self-contained: python scripts/bench.py --sections 5) ----
+
+
+def estimator_section(rows: int, features: int, repeats: int) -> None:
+    """``LogisticRegressionClassifier().fit`` against ``sklearn.linear_model.LogisticRegression().fit`` on the same
+    NumPy arrays (section 2's data, every row), both with their defaults and both at tol 1e-6, interleaved."""
+    from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+
+    from logreg import LogisticRegressionClassifier
+
+    data = ThresholdDataModule(n_features=features, n_samples=rows, label_noise=0.1, val_fraction=0, test_fraction=0)
+    x, y = data.features.numpy(), data.labels.view(-1).numpy().astype(np.int64)
+    fits = {
+        "logreg estimator, defaults": lambda: LogisticRegressionClassifier().fit(x, y),
+        "sklearn LogisticRegression, defaults": lambda: SkLogisticRegression().fit(x, y),
+        "logreg estimator, standardize=False": lambda: LogisticRegressionClassifier(standardize=False).fit(x, y),
+        "sklearn LogisticRegression, tol=1e-6": lambda: SkLogisticRegression(tol=1e-6).fit(x, y),
+    }
+    times: dict[str, list[float]] = {name: [] for name in fits}
+    fitted = {}
+    for _ in range(repeats):  # interleaved: the machine's drift hits every variant alike
+        for name, fit in fits.items():
+            start = time.perf_counter()
+            fitted[name] = fit()
+            times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"5. scikit-learn API: fit on {rows:,} x {features} (every row; section 2's data), interleaved")
+    print(f"   {'':40}{'seconds':>9} {'n_iter':>7} {'train acc':>10}")
+    for name, model in fitted.items():
+        print(f"   {name:<40}{median[name]:9.3f} {int(model.n_iter_[0]):7d} {model.score(x, y):10.4f}")
+    ratio = median["logreg estimator, defaults"] / median["sklearn LogisticRegression, defaults"]
+    same_tol = median["logreg estimator, standardize=False"] / median["sklearn LogisticRegression, tol=1e-6"]
+    print(f"   ratio logreg / sklearn, defaults {ratio:8.2f}     (target <= 1.0: {verdict(ratio <= 1.0)})")
+    print(f"   ratio at tol 1e-6, raw features  {same_tol:8.2f}\n")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,27 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from logreg.arrays import ArrayDataModule
     from logreg.data import ThresholdDataModule
     from logreg.files import FileDataModule
     from logreg.model import LogisticRegression
+    from logreg.sklearn import LogisticRegressionClassifier
 
-_HOMES = {"FileDataModule": "logreg.files", "LogisticRegression": "logreg.model", "ThresholdDataModule": "logreg.data"}
+_HOMES = {
+    "ArrayDataModule": "logreg.arrays",
+    "FileDataModule": "logreg.files",
+    "LogisticRegression": "logreg.model",
+    "LogisticRegressionClassifier": "logreg.sklearn",  # needs scikit-learn
+    "ThresholdDataModule": "logreg.data",
+}
 
-__all__ = ["FileDataModule", "LogisticRegression", "ThresholdDataModule"]
+__all__ = [
+    "ArrayDataModule",
+    "FileDataModule",
+    "LogisticRegression",
+    "LogisticRegressionClassifier",
+    "ThresholdDataModule",
+]
 
 
 def __getattr__(name: str) -> Any:

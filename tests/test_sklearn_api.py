@@ -1,0 +1,201 @@
+"""``LogisticRegressionClassifier`` against scikit-learn: its own estimator checks, ``LogisticRegression``'s
+coefficients, ``cross_val_score`` and ``GridSearchCV`` on a table scikit-learn ships, and the CLI on the same data
+(coefficients.csv of an L-BFGS run, ``logreg predict`` on a saved estimator)."""
+
+import csv
+import math
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from conftest import run_dirs
+from logreg import ArrayDataModule, LogisticRegressionClassifier
+from test_estimator import NAMES, N, make_data, write_csv
+
+
+@pytest.fixture(autouse=True)
+def quiet_and_one_thread():
+    """ConvergenceWarnings of scikit-learn's tiny check data, and Lightning's advice, are not what is tested. One
+    torch thread: on data this small a second thread only adds synchronisation (and the suite runs a file per core)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+    torch.set_num_threads(threads)
+
+
+@parametrize_with_checks([LogisticRegressionClassifier(random_state=0)])
+def test_scikit_learn_estimator_checks(estimator, check, monkeypatch):
+    """Every check passes, or is skipped because the tags declare binary only; none is expected to fail.
+
+    ``check_array_api_input`` skips itself unless SCIPY_ARRAY_API is set; set here (scipy, already imported, keeps
+    its mode), it runs: array API dispatch on, NumPy inputs, the same results as with dispatch off."""
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")
+    check(estimator)
+
+
+def reference(x, y, **kwargs):
+    return LogisticRegression(tol=1e-10, max_iter=100_000, **kwargs).fit(x, y)
+
+
+def assert_close(ours, theirs, rel=1e-4):
+    ours, theirs = np.ravel(ours), np.ravel(theirs)
+    assert np.all(np.abs(ours - theirs) <= rel * np.abs(theirs)), (ours, theirs)
+
+
+def test_coefficients_equal_scikit_learn_and_the_cli(run_cli, tmp_path):
+    """Raw features, C = 0.05: coef_ and intercept_ equal LogisticRegression(C) and the weights the CLI's
+    full-batch L-BFGS run (``--config lbfgs.yaml``, l2 = 1 / (C n)) writes to coefficients.csv."""
+    x, y = make_data()
+    write_csv(tmp_path / "named.csv", x, y)
+    frame = pd.DataFrame(x, columns=NAMES)
+    ours = LogisticRegressionClassifier(C=0.05, standardize=False, max_iter=1000).fit(frame, y)
+    theirs = reference(x, y, C=0.05)
+    assert_close(ours.coef_, theirs.coef_)
+    assert_close(ours.intercept_, theirs.intercept_)
+    assert ours.coef_.shape == (1, 4) and ours.intercept_.shape == (1,) and ours.n_iter_[0] >= 1
+    assert list(ours.feature_names_in_) == NAMES
+    run_cli("fit", "--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.path", "named.csv",
+            "--data.val_fraction", "0", "--data.test_fraction", "0", "--data.standardize", "false",
+            "--model.l2", str(1 / (0.05 * N)), "--trainer.default_root_dir", str(tmp_path))  # fmt: skip
+    # (an absolute run directory: TensorBoard's writer thread may flush after the command has left tmp_path)
+    with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
+        cli = {row["feature"]: float(row["weight"]) for row in csv.DictReader(handle)}
+    assert_close(ours.coef_, [cli[name] for name in NAMES])
+    assert_close(ours.intercept_, cli["(intercept)"])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"C": math.inf}, {"C": 0.5, "class_weight": "balanced"}, {"C": 0.2, "class_weight": {0: 3.0, 1: 0.5}}],
+    ids=["no penalty", "balanced", "dict weights"],
+)
+def test_penalties_and_class_weights_equal_scikit_learn(kwargs):
+    x, y = make_data()
+    ours = LogisticRegressionClassifier(standardize=False, max_iter=1000, **kwargs).fit(x, y)
+    theirs = reference(x, y, **kwargs)
+    assert_close(ours.coef_, theirs.coef_)
+    assert_close(ours.intercept_, theirs.intercept_)
+
+
+def test_standardized_equals_a_scaler_pipeline():
+    """standardize=True puts the penalty on standardised weights: make_pipeline(StandardScaler(), LR(C))."""
+    x, y = make_data(spread=20)
+    ours = LogisticRegressionClassifier(C=0.05).fit(x, y)
+    scaler, theirs = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, tol=1e-10)).fit(x, y)
+    assert_close(ours.coef_, theirs.coef_ / scaler.scale_)
+    assert_close(ours.intercept_, theirs.intercept_ - (theirs.coef_ / scaler.scale_) @ scaler.mean_)
+
+
+def test_cross_validation_and_grid_search_on_breast_cancer():
+    """On scikit-learn's breast cancer table: cross_val_score within 1 point of LogisticRegression's mean
+    accuracy (both in a pipeline with StandardScaler), and GridSearchCV over C picks the same C."""
+    x, y = load_breast_cancer(return_X_y=True)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    ours = cross_val_score(make_pipeline(StandardScaler(), LogisticRegressionClassifier()), x, y, cv=folds)
+    theirs = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression()), x, y, cv=folds)
+    assert abs(ours.mean() - theirs.mean()) <= 0.01, (ours, theirs)
+    grid = {"C": [0.001, 0.1, 100.0]}  # standardize=True (the default) is the scaler inside the model
+    ours = GridSearchCV(LogisticRegressionClassifier(), grid, cv=folds, refit=False).fit(x, y)
+    theirs = GridSearchCV(make_pipeline(StandardScaler(), LogisticRegression()), {"logisticregression__C": grid["C"]},
+                          cv=folds, refit=False).fit(x, y)  # fmt: skip
+    assert ours.best_params_["C"] == theirs.best_params_["logisticregression__C"], (
+        ours.cv_results_,
+        theirs.cv_results_,
+    )
+
+
+def breast_cancer_frame():
+    data = load_breast_cancer(as_frame=True)
+    names = np.array(["benign", "malignant"])[1 - data.target.to_numpy()]  # 0 = malignant in the dataset
+    return data.data.iloc[:, :6], names
+
+
+def test_save_load_pickle_and_logreg_predict(run_cli, tmp_path):
+    """A DataFrame with text labels: save/load and pickle give bitwise the same probabilities; ``logreg predict``
+    on the saved checkpoint gives the same probabilities (6 digits, as it writes them) and the same labels."""
+    x, labels = breast_cancer_frame()
+    model = LogisticRegressionClassifier(C=0.5, threshold=0.3).fit(x, labels)
+    proba = model.predict_proba(x)
+    model.save(tmp_path / "model.ckpt")
+    loaded = LogisticRegressionClassifier.load(tmp_path / "model.ckpt")
+    assert np.array_equal(loaded.predict_proba(x), proba) and np.array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.get_params() == model.get_params() and list(loaded.classes_) == ["benign", "malignant"]
+    assert list(loaded.feature_names_in_) == list(x.columns)
+    assert np.array_equal(pickle.loads(pickle.dumps(model)).predict_proba(x), proba)
+    x.to_csv(tmp_path / "new.csv", index=False)  # features only: the predictions' labels come from the checkpoint
+    run_cli("predict", "--ckpt_path", "model.ckpt", "--data", "FileDataModule", "--data.path", "new.csv",
+            "--predictions", "out.csv")  # fmt: skip
+    with (tmp_path / "out.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert np.allclose([float(row["probability"]) for row in rows], proba[:, 1], rtol=1e-5, atol=1e-7)
+    assert [row["predicted_label"] for row in rows] == list(model.predict(x))
+    assert set(model.predict(x)) == {"benign", "malignant"}
+
+
+def test_fit_writes_nothing_and_prints_nothing_unless_asked(tmp_path, monkeypatch, capfd):
+    x, labels = breast_cancer_frame()
+    monkeypatch.chdir(tmp_path)
+    LogisticRegressionClassifier().fit(x, labels)
+    assert list(tmp_path.iterdir()) == []
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    model = LogisticRegressionClassifier(log_dir=tmp_path / "logs").fit(x, labels)
+    run = run_dirs(tmp_path / "logs")[0]
+    assert {"config.yaml", "coefficients.csv", "checkpoints"} <= {p.name for p in run.iterdir()}
+    assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    again = LogisticRegressionClassifier.load(run / "checkpoints" / "last.ckpt")
+    assert np.array_equal(again.predict_proba(x), model.predict_proba(x))
+
+
+def test_pyarrow_and_numpy_inputs_give_the_same_model():
+    x, labels = breast_cancer_frame()
+    table = pa.Table.from_pandas(x)
+    from_arrow = LogisticRegressionClassifier().fit(table, labels)
+    from_numpy = LogisticRegressionClassifier().fit(x.to_numpy(), labels)
+    assert list(from_arrow.feature_names_in_) == list(x.columns)
+    assert np.array_equal(from_arrow.coef_, from_numpy.coef_)
+    assert np.array_equal(from_arrow.predict(table), from_numpy.predict(x.to_numpy()))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "y", "words"),
+    [
+        ({}, [0, 1, 2, 0, 1, 2], "Only binary classification is supported"),
+        ({"l1_ratio": 0.5}, [0, 1, 0, 1, 0, 1], "l1_ratio > 0 needs solver='sgd'"),
+        ({"class_weight": {5: 1.0}}, [0, 1, 0, 1, 0, 1], "class_weight: 5 is not a class of y"),
+        ({"solver": "newton"}, [0, 1, 0, 1, 0, 1], "solver must be one of lbfgs, sgd, adam"),
+        ({"batch_size": 8}, [0, 1, 0, 1, 0, 1], "batch_size applies to 'sgd' and 'adam'"),
+    ],
+    ids=["third class", "l1 with lbfgs", "unknown class weight", "unknown solver", "lbfgs batch"],
+)
+def test_refusals_are_one_line(kwargs, y, words):
+    x = np.arange(12.0).reshape(6, 2)
+    with pytest.raises(ValueError, match=r"^[^\n]*$") as error:
+        LogisticRegressionClassifier(**kwargs).fit(x, y)
+    assert words in str(error.value)
+
+
+def test_array_data_module_codes_labels_and_standardizes_like_scikit_learn():
+    """Labels 0/1 by sorted value; the training split's mean and scale equal StandardScaler's."""
+    x, labels = breast_cancer_frame()
+    data = ArrayDataModule(x, labels, val_fraction=0.2, test_fraction=0.2)
+    data.setup("fit")
+    assert data.classes == ["benign", "malignant"] and data.feature_names == list(x.columns)
+    assert np.array_equal(data.labels.view(-1).numpy(), (labels == "malignant").astype(np.float32))
+    scaler = StandardScaler().fit(x.to_numpy(np.float32)[data.train_idx.numpy()].astype(np.float64))
+    mean, scale = data.feature_stats()
+    assert np.allclose(mean.numpy(), scaler.mean_, rtol=1e-6) and np.allclose(scale.numpy(), scaler.scale_, rtol=1e-5)
+    assert len(data.train_idx) + len(data.val_idx) + len(data.test_idx) == len(labels)
