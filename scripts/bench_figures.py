@@ -181,13 +181,29 @@ def draw_scaling(results: dict[str, dict[int, ProcessRun]], path: Path) -> None:
              title="time, whole process")  # fmt: skip
     memory.set(xlabel="rows (x 32 features, memory-mapped)", ylabel="peak anonymous RSS (MiB)",
                title="memory, whole process")  # fmt: skip
+    rows = sorted({r for runs in results.values() for r in runs})
     for ax in (wall, memory):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+        log_axes(ax, rows, [f"{r / 1e6:g}M" for r in rows])
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
     FigureCanvasAgg(fig).print_png(str(path))
+
+
+def log_axes(ax, xticks: Sequence[float], xlabels: Sequence[str]) -> None:
+    """Log scales, ticks at the measured x values, plain numbers (not powers of ten) on the y axis."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(list(xticks), list(xlabels))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: plain_number(value)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: plain_number(value) if f"{value:e}"[0] in "25" else ""))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+
+
+def plain_number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
 
 
 # -- throughput: rows per second against batch size, in-process, in memory ---------------------------------------
@@ -270,10 +286,8 @@ def draw_throughput(results: dict[str, dict[int, float]], rows: int, path: Path)
     for name, rates in results.items():
         batches = sorted(rates)
         ax.plot(batches, [rates[b] for b in batches], marker="o", label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    batches = sorted({b for rates in results.values() for b in rates})
+    log_axes(ax, batches, [f"{b:,}" for b in batches])
     ax.set(xlabel="batch size", ylabel="training rows / s", title=f"SGD throughput, {rows:,} x {FEATURES} in memory")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.9)
+    fig.subplots_adjust(left=0.15, right=0.97, bottom=0.13, top=0.9)
     FigureCanvasAgg(fig).print_png(str(path))
