@@ -265,8 +265,8 @@ def end_to_end(repeats: int) -> dict[str, bench_figures.ProcessRun]:
     runs: dict[str, list[bench_figures.ProcessRun]] = {}
     with tempfile.TemporaryDirectory(prefix="logreg-e2e-") as tmp:
         for i in range(repeats):
-            for name, command in end_to_end_commands().items():
-                cwd = Path(tmp) / f"{i}-{len(runs.get(name, []))}-{name.split()[0]}"
+            for j, (name, command) in enumerate(end_to_end_commands().items()):
+                cwd = Path(tmp) / f"round{i}-command{j}"
                 cwd.mkdir()
                 run = bench_figures.run_process(command, cwd, env)
                 runs.setdefault(name, []).append(bench_figures.checked(run, name))
