@@ -270,11 +270,11 @@ def measure_throughput(batches: Sequence[int], rows: int, device: str, repeats: 
 
 def print_throughput(results: dict[str, dict[int, float]]) -> None:
     batches = sorted(next(iter(results.values())))
-    print(f"   {'batch size':<22}" + "".join(f"{b:>11,}" for b in batches))
+    print(f"   {'batch size':<30}" + "".join(f"{b:>11,}" for b in batches))
     for name, rates in results.items():
-        print(f"   {name + ' rows/s':<22}" + "".join(f"{rates[b]:11,.0f}" for b in batches))
+        print(f"   {name + ' rows/s':<30}" + "".join(f"{rates[b]:11,.0f}" for b in batches))
     first, second = results.values()
-    print(f"   {'ratio loop / logreg':<22}" + "".join(f"{second[b] / first[b]:11.2f}" for b in batches))
+    print(f"   {'ratio loop / logreg':<30}" + "".join(f"{second[b] / first[b]:11.2f}" for b in batches))
 
 
 def draw_throughput(results: dict[str, dict[int, float]], rows: int, path: Path) -> None:
