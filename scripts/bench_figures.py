@@ -33,14 +33,16 @@ TRAIN_FRACTION = 0.6  # FileDataModule's default split: 0.2 validation, 0.2 test
 
 @dataclass
 class ProcessRun:
-    """One whole process: wall seconds, peak RSS (``ru_maxrss``, page cache of a memory map included) and peak
-    anonymous RSS (sampled from /proc every 10 ms: memory the process itself allocated)."""
+    """One whole process: wall seconds, peak RSS (``ru_maxrss``, page cache of a memory map included), peak
+    anonymous RSS (sampled from /proc every 10 ms: memory the process itself allocated), and CPU seconds (user +
+    system, all threads: less sensitive than wall time to other jobs on a shared machine)."""
 
     wall: float
     peak_rss: int
     peak_anon: int
     returncode: int
     stderr: str
+    cpu: float = float("nan")
 
 
 def run_process(command: Sequence[str], cwd: str | Path, env: dict[str, str] | None = None) -> ProcessRun:
@@ -57,7 +59,8 @@ def run_process(command: Sequence[str], cwd: str | Path, env: dict[str, str] | N
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
-        return ProcessRun(wall, usage.ru_maxrss * 1024, peak_anon[0], proc.returncode, err.read())
+        cpu = usage.ru_utime + usage.ru_stime
+        return ProcessRun(wall, usage.ru_maxrss * 1024, peak_anon[0], proc.returncode, err.read(), cpu)
 
 
 def _sample_anon(pid: int, peak: list[int], done: threading.Event) -> None:
