@@ -5,7 +5,8 @@ Everything is measured in one run on the same data and reported as medians over 
 ratios the project's targets are stated in (see the README's "Speed and memory"). Needs the `bench` extra
 (scikit-learn): pip install -e '.[bench]'.
 
-    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,5]
+    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,6,7] [--device cuda]
+    python scripts/bench.py --plots     # only the figures: docs/images/scaling.png and throughput.png (minutes)
 """
 
 from __future__ import annotations
@@ -29,16 +30,19 @@ import torch.nn.functional as F
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+import bench_figures
 from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
 
 BATCH = 4096
 LR = 0.5
+DEVICE = "cpu"  # --device: where the Trainers (and the loops of sections 1 and 6 and the figures) run
 
 
 def quiet_trainer(**kwargs) -> Trainer:
     """A Trainer without logger, checkpoints, progress bar or summary: training cost only."""
     options = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    return Trainer(accelerator="cpu", num_sanity_val_steps=0, **options, **kwargs)
+    accelerator = "gpu" if DEVICE == "cuda" else "cpu"
+    return Trainer(accelerator=accelerator, devices=1, num_sanity_val_steps=0, **options, **kwargs)
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
@@ -73,11 +77,12 @@ class TutorialData(Dataset):
 
 def tutorial_loop(epochs: int = 50) -> None:
     torch.manual_seed(0)
-    linear = torch.nn.Linear(1, 1)
+    linear = torch.nn.Linear(1, 1).to(DEVICE)
     optimizer = torch.optim.SGD(linear.parameters(), lr=2)
     criterion = torch.nn.BCELoss()
     for _ in range(epochs):
         for x, y in DataLoader(TutorialData(), batch_size=2):
+            x, y = x.to(DEVICE), y.to(DEVICE)
             loss = criterion(torch.sigmoid(linear(x)), y)
             optimizer.zero_grad()
             loss.backward()
@@ -236,6 +241,69 @@ def run_memory_case(case: str, rows: int, features: int, directory: str | None =
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# -- 6. end to end (whole processes) -----------------------------------------------------------------------------
+
+
+TUTORIAL_SCRIPT = Path(__file__).resolve().parent / "tutorial.py"
+
+
+def end_to_end_commands() -> dict[str, list[str]]:
+    """Whole processes as a user starts them: the tutorial's script, ``logreg fit`` with defaults, ``logreg --help``
+    and Lightning's own import (the floor of every logreg command but ``convert``)."""
+    accelerator = ["--trainer.accelerator", "gpu"] if DEVICE == "cuda" else []
+    return {
+        "tutorial script": [sys.executable, str(TUTORIAL_SCRIPT)],
+        "logreg fit (defaults)": [sys.executable, "-m", "logreg", "fit", *accelerator],
+        "logreg --help": [sys.executable, "-m", "logreg", "--help"],
+        "import lightning.pytorch": [sys.executable, "-c", "import lightning.pytorch"],
+    }
+
+
+def end_to_end(repeats: int) -> dict[str, bench_figures.ProcessRun]:
+    """Median wall time of each command, interleaved (each round runs all of them once), in scratch directories."""
+    env = {**bench_figures.child_env(), "MPLBACKEND": "Agg"}  # the tutorial's plt.show() returns at once
+    runs: dict[str, list[bench_figures.ProcessRun]] = {}
+    with tempfile.TemporaryDirectory(prefix="logreg-e2e-") as tmp:
+        for i in range(repeats):
+            for j, (name, command) in enumerate(end_to_end_commands().items()):
+                cwd = Path(tmp) / f"round{i}-command{j}"
+                cwd.mkdir()
+                run = bench_figures.run_process(command, cwd, env)
+                runs.setdefault(name, []).append(bench_figures.checked(run, name))
+    return {name: bench_figures.median_run(found) for name, found in runs.items()}
+
+
+def print_end_to_end(runs: dict[str, bench_figures.ProcessRun], repeats: int) -> None:
+    print(f"6. end to end: whole processes, wall time, medians of {repeats} interleaved")
+    for name, run in runs.items():
+        print(f"   {name:<28}{run.wall:8.3f} s   CPU {run.cpu:7.3f} s   peak RSS {run.peak_rss / 2**20:6.0f} MiB")
+    fit, tutorial = runs["logreg fit (defaults)"], runs["tutorial script"]
+    helped, imported = runs["logreg --help"], runs["import lightning.pytorch"]
+    ratio, help_over = fit.wall / tutorial.wall, helped.wall - imported.wall
+    print(f"   ratio fit / tutorial script {ratio:8.2f}     (target <= 1.7: {verdict(ratio <= 1.7)}; "
+          f"in CPU time {fit.cpu / tutorial.cpu:.2f})")  # fmt: skip
+    print(f"   --help minus the import     {help_over:8.3f} s   (target < 1.5 s: {verdict(help_over < 1.5)}; "
+          f"in CPU time {helped.cpu - imported.cpu:.3f} s)\n")  # fmt: skip
+
+
+def plots(args: argparse.Namespace) -> None:
+    """``--plots``: measure, print the tables, then draw docs/images/scaling.png and throughput.png."""
+    rows = [int(part) for part in args.scaling_rows.split(",")]
+    print(f"scaling: {', '.join(f'{r:,}' for r in rows)} rows x {bench_figures.FEATURES}, memory-mapped x.npy/y.npy, "
+          f"whole processes (L-BFGS {args.lbfgs_epochs} epochs, SGD {args.sgd_epochs}), on {DEVICE}")  # fmt: skip
+    scaling = bench_figures.measure_scaling(rows, DEVICE, args.lbfgs_epochs, args.sgd_epochs, args.plot_repeats)
+    bench_figures.print_scaling(scaling)
+    batches = [int(part) for part in args.throughput_batches.split(",")]
+    print(f"\nthroughput: {args.rows:,} x {bench_figures.FEATURES} in memory, one epoch per batch size, median of "
+          f"{args.plot_repeats}, on {DEVICE}")  # fmt: skip
+    throughput = bench_figures.measure_throughput(batches, args.rows, DEVICE, args.plot_repeats)
+    bench_figures.print_throughput(throughput)
+    bench_figures.IMAGES.mkdir(parents=True, exist_ok=True)
+    bench_figures.draw_scaling(scaling, bench_figures.IMAGES / "scaling.png")
+    bench_figures.draw_throughput(throughput, args.rows, bench_figures.IMAGES / "throughput.png")
+    print(f"\nwrote {bench_figures.IMAGES / 'scaling.png'} and {bench_figures.IMAGES / 'throughput.png'}")
+
+
 # -- report -----------------------------------------------------------------------------------------------------
 
 
@@ -249,17 +317,32 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--per-sample-batches", type=int, default=100)
-    parser.add_argument("--sections", default="1,2,3,4", help="comma-separated sections to run, e.g. 2")
+    parser.add_argument("--sections", default="1,2,3,4,6,7", help="comma-separated sections to run, e.g. 2")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where Trainers and loops run")
+    parser.add_argument("--plots", action="store_true", help="only draw docs/images/scaling.png and throughput.png")
+    parser.add_argument("--scaling-rows", default="1000000,3000000,10000000", help="rows of the scaling figure")
+    parser.add_argument("--throughput-batches", default="256,1024,4096,16384,65536", help="batch sizes")
+    parser.add_argument("--lbfgs-epochs", type=int, default=3, help="epochs of the scaling figure's L-BFGS runs")
+    parser.add_argument("--sgd-epochs", type=int, default=1, help="epochs of the scaling figure's SGD runs")
+    parser.add_argument("--plot-repeats", type=int, default=1, help="runs per point below 10M rows (median)")
     parser.add_argument("--memory-case", choices=["inmemory", "mmap"], help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("bench.py: error: --device cuda: torch finds no CUDA device on this machine")
+    global DEVICE
+    DEVICE = args.device
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     if args.memory_case:
         print(json.dumps(memory_case(args.memory_case, args.rows, args.features, args.dir)))
         return
+    if args.plots:
+        plots(args)
+        return
     repeats = max(3, args.repeats)
-    print(f"logreg benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {repeats}\n")
+    print(f"logreg benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {repeats}, "
+          f"on {DEVICE}\n")  # fmt: skip
 
     sections = {int(part) for part in args.sections.split(",")}
     if 1 in sections:
@@ -347,11 +430,13 @@ def main() -> None:
               f"(target < 0.25: {verdict(mapped['anon_growth'] < 0.25 * mapped['bytes'])}); peak RSS growth incl. "
               f"page cache {mapped['peak_growth'] / mib:.1f} MiB")  # fmt: skip
 
-    if 5 in sections:
+    if 6 in sections:
+        print_end_to_end(end_to_end(repeats), repeats)
+
+    if 7 in sections:
         estimator_section(args.rows, args.features, repeats)
 
-
-# -- 5. the scikit-learn estimator against scikit-learn (self-contained: python scripts/bench.py --sections 5) ----
+# -- 7. the scikit-learn estimator against scikit-learn (self-contained: python scripts/bench.py --sections 7) ----
 
 
 def estimator_section(rows: int, features: int, repeats: int) -> None:
@@ -377,7 +462,7 @@ def estimator_section(rows: int, features: int, repeats: int) -> None:
             fitted[name] = fit()
             times[name].append(time.perf_counter() - start)
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"5. scikit-learn API: fit on {rows:,} x {features} (every row; section 2's data), interleaved")
+    print(f"7. scikit-learn API: fit on {rows:,} x {features} (every row; section 2's data), interleaved")
     print(f"   {'':40}{'seconds':>9} {'n_iter':>7} {'train acc':>10}")
     for name, model in fitted.items():
         print(f"   {name:<40}{median[name]:9.3f} {int(model.n_iter_[0]):7d} {model.score(x, y):10.4f}")

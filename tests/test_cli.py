@@ -147,6 +147,17 @@ def test_convert_runs_without_torch_or_lightning(tmp_path):
     assert proc.stdout.splitlines() == ["wrote out: 2 rows x 1 features (labels 0 = 'no', 1 = 'yes')", "[]"]
 
 
+def test_help_imports_neither_pyarrow_nor_tensorboard(tmp_path):
+    """What only some runs need is imported when first used: ``logreg --help`` (and a fit on the built-in data)
+    reads no file and writes no event, so its process loads neither pyarrow nor TensorBoard's writer."""
+    code = ("import sys; from logreg.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('pyarrow', 'tensorboard') if m in sys.modules))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: logreg" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "[]"
+
+
 def test_ctrl_c_is_one_line_and_exit_code_130(monkeypatch, run_cli):
     import logreg.lightning_cli
 

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import torch
@@ -18,7 +18,6 @@ from lightning.pytorch import Callback, LightningModule, Trainer, callbacks
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from matplotlib.figure import Figure
 from torchmetrics.functional.classification import (
     binary_auroc,
     binary_average_precision,
@@ -31,6 +30,9 @@ from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
 from logreg.model import CURVE_THRESHOLDS
 from logreg.readers import current_umask
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_POINTS_DRAWN = 2000
 

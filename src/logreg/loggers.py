@@ -11,7 +11,6 @@ from jsonargparse import Namespace
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch.utils.tensorboard.summary import hparams
 
 # The scalars the HPARAMS tab compares runs by: the best accuracy so far, and the test accuracy.
 HPARAM_METRICS = ("hp_metric", "hp/test_acc")
@@ -53,6 +52,8 @@ class HparamsCallback(SaveConfigCallback):
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         logger = tensorboard_logger(trainer)
         if logger is not None:
+            from torch.utils.tensorboard.summary import hparams  # tensorboard: only for a run that logs to it
+
             for summary in hparams(run_hparams(self.config), dict.fromkeys(HPARAM_METRICS, 0.0)):
                 logger.experiment.file_writer.add_summary(summary)
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+from logreg.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib draws only at the end of a run (and not at all for predict or convert): imported when first drawn
+figure = lazy_module("matplotlib.figure")
+backend_agg = lazy_module("matplotlib.backends.backend_agg")
 
 
 def fixed_margins(fig: Figure) -> None:
@@ -18,7 +26,7 @@ def fixed_margins(fig: Figure) -> None:
 
 def loss_curve(losses: Sequence[float], title: str = "training loss") -> Figure:
     """The tutorial's plot: the loss of every training step."""
-    fig = Figure(figsize=(6, 4), dpi=100)
+    fig = figure.Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     ax.plot(np.arange(len(losses)), losses, linewidth=1)
     ax.set(xlabel="no. of iterations", ylabel="loss", title=title)
@@ -29,7 +37,7 @@ def loss_curve(losses: Sequence[float], title: str = "training loss") -> Figure:
 
 def fitted_sigmoid(x: np.ndarray, y: np.ndarray, weight: float, bias: float) -> Figure:
     """Data points (x, y) with the fitted ``sigmoid(weight * x + bias)`` and the boundary ``-bias / weight``."""
-    fig = Figure(figsize=(6, 4), dpi=100)
+    fig = figure.Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     ax.scatter(x, y, s=14, c=y, cmap="coolwarm", vmin=0, vmax=1, label="data", zorder=3)
     lo, hi = float(np.min(x)), float(np.max(x))
@@ -49,7 +57,7 @@ def fitted_sigmoid(x: np.ndarray, y: np.ndarray, weight: float, bias: float) -> 
 
 def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auroc: float, title: str = "ROC") -> Figure:
     """Receiver operating characteristic with its area."""
-    fig = Figure(figsize=(4.5, 4.5), dpi=100)
+    fig = figure.Figure(figsize=(4.5, 4.5), dpi=100)
     ax = fig.add_subplot()
     ax.plot(fpr, tpr, label=f"AUROC = {auroc:.3f}")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
@@ -61,7 +69,7 @@ def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auroc: float, title: str = "ROC"
 
 def probability_histogram(probs: np.ndarray, target: np.ndarray, title: str = "predicted p(y=1)") -> Figure:
     """Histogram of predicted probabilities, one colour per true class."""
-    fig = Figure(figsize=(6, 4), dpi=100)
+    fig = figure.Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     bins = np.linspace(0, 1, 26)
     for cls, color in ((0, "tab:blue"), (1, "tab:red")):
@@ -83,7 +91,7 @@ def confusion_matrix(
     counts = np.asarray(counts)
     row_totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
-    fig = Figure(figsize=(4.5, 4), dpi=100)
+    fig = figure.Figure(figsize=(4.5, 4), dpi=100)
     ax = fig.add_subplot()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (row, col), count in np.ndenumerate(counts):
@@ -112,7 +120,7 @@ def precision_recall_curve(
 
     ``operating_point`` is ``(recall, precision)`` at the model's threshold.
     """
-    fig = Figure(figsize=(4.5, 4.5), dpi=100)
+    fig = figure.Figure(figsize=(4.5, 4.5), dpi=100)
     ax = fig.add_subplot()
     ax.plot(recall, precision, drawstyle="steps-post", label=f"AP = {ap:.3f}")
     if positive_rate is not None:
@@ -184,7 +192,7 @@ def reliability_diagram(
     """
     mean_predicted, observed, counts = (np.asarray(a, dtype=np.float64) for a in (mean_predicted, observed, counts))
     shown = (counts > 0) & np.isfinite(mean_predicted) & np.isfinite(observed)
-    fig = Figure(figsize=(4.5, 5.5), dpi=100)
+    fig = figure.Figure(figsize=(4.5, 5.5), dpi=100)
     curve, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     curve.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
     curve.plot(mean_predicted[shown], observed[shown], marker="o", markersize=4, label=f"ECE = {ece:.3f}")
@@ -200,7 +208,7 @@ def reliability_diagram(
 
 def to_rgb(fig: Figure) -> np.ndarray:
     """Render a figure to an (H, W, 3) uint8 array (what TensorBoard's ``add_image`` takes with HWC)."""
-    canvas = FigureCanvasAgg(fig)
+    canvas = backend_agg.FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
@@ -210,7 +218,7 @@ def loss_comparison(runs: Sequence[dict], x: np.ndarray, y: np.ndarray, epochs: 
 
     ``runs`` holds dicts with ``name``, ``losses`` (one per iteration), ``weight`` and ``bias``.
     """
-    fig = Figure(figsize=(12, 4.5), dpi=100)
+    fig = figure.Figure(figsize=(12, 4.5), dpi=100)
     curves, fits = fig.subplots(1, 2)
     grid = np.linspace(float(x.min()), float(x.max()), 400)
     fits.scatter(x, y, s=14, color="black", label="data", zorder=3)

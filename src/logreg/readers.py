@@ -38,10 +38,14 @@ from pathlib import Path
 from typing import Any, NamedTuple, NoReturn, Protocol, TypeVar
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
+
+from logreg.lazy import lazy_module
+
+# pyarrow reads CSV and Parquet files only: imported when a file is first read, not by every command
+pa = lazy_module("pyarrow")
+pc = lazy_module("pyarrow.compute")
+pa_csv = lazy_module("pyarrow.csv")
+pq = lazy_module("pyarrow.parquet")
 
 BLOCK_SIZE = 1 << 20  # bytes of CSV per pyarrow block; a row must fit in one, so blocks grow when a row is longer
 MAX_BLOCK_SIZE = 1 << 30  # pyarrow's block size is an int32
