@@ -55,7 +55,6 @@ def batch_size(stdout: str) -> int:
         ((), 32),  # FileDataModule's own default, not ThresholdDataModule's 2 (jsonargparse issue #460)
         (("--data.batch_size", "2"), 2),  # given explicitly, even when equal to the other class's default
         (("--config", "batch5.yaml"), 5),  # given in a config file
-        (("--config", "batch5.yaml", "--data.batch_size", "7"), 7),
     ],
 )
 def test_file_data_gets_its_own_defaults_unless_given(cancer_csv, run_cli, tmp_path, flags, expected):
