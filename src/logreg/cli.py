@@ -101,10 +101,10 @@ def about_command(words: list[str]) -> None:
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``logreg`` command; ``args`` (default ``sys.argv[1:]``) as on the command line."""
     words = sys.argv[1:] if args is None else list(args)
-    previous = signal.signal(signal.SIGTERM, stop_on_sigterm) if is_main_thread() else None
     if not words or words == ["--version"]:
         about_command(words)
         return
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm) if is_main_thread() else None
     try:
         if words[:1] == ["convert"]:
             convert_command(words[1:])
