@@ -72,8 +72,10 @@ def assert_close(ours, reference, rel):
         (("--model.l2", str(1 / (0.05 * N))), {"C": 0.05}),
         (("--model.l2", str(1 / (1.0 * N))), {"C": 1.0}),
         (("--model.pos_weight", "balanced"), {"C": math.inf, "class_weight": "balanced"}),
+        (("--model.C", "0.05"), {"C": 0.05}),  # C resolved to l2 when fit starts
+        (("--model.C", "0.5", "--model.pos_weight", "balanced"), {"C": 0.5, "class_weight": "balanced"}),
     ],
-    ids=["no penalty", "C=0.05", "C=1", "balanced"],
+    ids=["no penalty", "C=0.05", "C=1", "balanced", "--model.C 0.05", "--model.C 0.5 balanced"],
 )
 def test_lbfgs_on_raw_features_equals_scikit_learn(named_csv, run_cli, tmp_path, flags, sklearn_kwargs):
     from sklearn.linear_model import LogisticRegression

@@ -172,7 +172,10 @@ def test_parquet_and_a_converted_directory_train_like_the_csv(tmp_path, run_cli)
         ckpt = torch.load(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt", weights_only=True)
         assert ckpt["datamodule_hyper_parameters"]["label"] == "label"
         weights.append(ckpt["state_dict"]["linear.weight"])
-    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+    assert torch.equal(weights[0], weights[1])  # the same rows in memory: the same bits
+    # A memory map's batches are gathered in sorted row order (sequential reads), so each batch's gradient is summed in
+    # another order: equal to float32 rounding (bitwise only while batches had 2 rows, before FileDataModule's own 32).
+    torch.testing.assert_close(weights[2], weights[0], rtol=1e-5, atol=1e-6)
 
 
 def test_convert_errors_are_one_line_and_write_nothing(tmp_path, run_cli):

@@ -108,14 +108,14 @@ def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_n_feature_run_logs_roc_histogram_and_graph(tmp_path, run_cli):
+def test_n_feature_run_logs_roc_histogram_and_no_graph(tmp_path, run_cli):
     run_cli("fit", "--trainer.max_epochs", "2", "--data.n_features", "4", "--data.n_samples", "400",
             "--model.lr", "0.5")  # fmt: skip
     events = EventAccumulator(str(run_dirs(tmp_path)[0]), size_guidance={"images": 0})
     events.Reload()
     assert {"figures/val_roc", "figures/val_probabilities", "figures/test_roc", "figures/test_probabilities",
             "figures/loss_per_iteration"} <= set(events.Tags()["images"])  # fmt: skip
-    assert events.Tags()["graph"]
+    assert not events.Tags()["graph"]  # no traced graph: torch.jit.trace is deprecated (FutureWarning on torch 2.14)
 
 
 def test_figures_leak_nothing_and_a_failing_figure_only_warns(tmp_path, monkeypatch, tiny_trainer):

@@ -86,9 +86,24 @@ def convert_command(args: list[str]) -> None:
     print(f"wrote {config.out_dir}: {rows} rows x {columns} features ({labels})")
 
 
+def about_command(words: list[str]) -> None:
+    """``logreg --version``, and ``logreg`` alone: the subcommands, one line each, and exit code 2 (like any other
+    command line that runs nothing, so that a script calling ``logreg $EMPTY`` fails)."""
+    from logreg.about import overview, versions
+
+    if words:
+        print(versions())
+        return
+    print(overview())
+    sys.exit(2)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``logreg`` command; ``args`` (default ``sys.argv[1:]``) as on the command line."""
     words = sys.argv[1:] if args is None else list(args)
+    if not words or words == ["--version"]:
+        about_command(words)
+        return
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm) if is_main_thread() else None
     try:
         if words[:1] == ["convert"]:

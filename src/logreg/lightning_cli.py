@@ -7,6 +7,7 @@ best checkpoint. :func:`logreg.cli.main` turns user mistakes into one line.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import inspect
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 import yaml
-from jsonargparse import Namespace
+from jsonargparse import DefaultHelpFormatter, Namespace
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -31,6 +32,7 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from logreg.about import FIT_EPILOG
 from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
 from logreg.cli import Stopped
 from logreg.coefficients import summary_lines
@@ -38,6 +40,7 @@ from logreg.data import IndexedDataModule
 from logreg.files import FileDataModule
 from logreg.loggers import HparamsCallback, claim_version
 from logreg.model import LogisticRegression, check_l1_optimizer
+from logreg.preview import PredictionPreview
 from logreg.summary import (
     TOP_COEFFICIENTS,
     convergence,
@@ -48,6 +51,7 @@ from logreg.summary import (
 )
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
+DEFAULT_DATA = "logreg.data.ThresholdDataModule"  # the tutorial's data, when no --data is given
 
 
 def trainer_defaults() -> dict[str, Any]:
@@ -60,8 +64,10 @@ def trainer_defaults() -> dict[str, Any]:
         "accelerator": "auto",
         "logger": {
             "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            # hparams are logged once per run by HparamsCallback (the whole config, hp_metric and test accuracy)
-            "init_args": {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False, "log_graph": True},
+            # hparams are logged once per run by HparamsCallback (the whole config, hp_metric and test accuracy).
+            # No model graph (log_graph): TensorBoard's add_graph traces with torch.jit.trace, deprecated from torch
+            # 2.14 on (a FutureWarning in every run), and the graph of Linear + sigmoid shows nothing.
+            "init_args": {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False},
         },
         # The data modules shard batches across DDP ranks themselves (EpochBatches), exactly once per row.
         "use_distributed_sampler": False,
@@ -100,7 +106,7 @@ class LogRegTrainer(Trainer):
         overwrite: bool = False,
         threshold: float | None = None,
     ) -> Any:
-        """Run inference on your data; with ``predictions``, also write them to that CSV file.
+        """Run inference on your data; with ``predictions``, write them to that CSV file, else show a preview.
 
         Args:
             predictions: write ``probability,predicted_label[,label]`` rows, in input order, to this CSV file.
@@ -115,6 +121,8 @@ class LogRegTrainer(Trainer):
             writer = CSVPredictionWriter(predictions, overwrite=overwrite, threshold=threshold)
             writer.check_target()
             self.callbacks.append(writer)
+        else:
+            self.callbacks.append(PredictionPreview(threshold=threshold))
         return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
 
 
@@ -153,7 +161,7 @@ class LogRegCLI(LightningCLI):
             "--ckpt_path", type=str | None, default=None,
             help="Checkpoint to resume (fit) or to evaluate; loaded with weights_only=True, never runs code.",
         )  # fmt: skip
-        parser.set_defaults({"data": {"class_path": "logreg.data.ThresholdDataModule"}})
+        parser.set_defaults({"data": {"class_path": DEFAULT_DATA}})
         parser.link_arguments("data.n_features", "model.n_inputs", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
@@ -168,8 +176,11 @@ class LogRegCLI(LightningCLI):
         """Parse, then load ``--ckpt_path`` (once) and take the model's hyperparameters from it."""
         args = with_packaged_configs(sys.argv[1:] if args is None else list(args))
         refuse_yaml_aliases(args)
-        super().parse_arguments(parser, args)
+        printing = [word for word in args if word.startswith("--print_config")]  # printed by the last parse only
+        super().parse_arguments(parser, [word for word in args if word not in printing])
         subcommand = self.config.get("subcommand")
+        if subcommand:
+            self.use_own_data_defaults(parser, args, subcommand, again=bool(printing))
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or (ckpt_path in CHECKPOINT_KEYWORDS and subcommand == "fit"):
             return
@@ -182,6 +193,23 @@ class LogRegCLI(LightningCLI):
         hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
         if hparams:
             self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def use_own_data_defaults(
+        self, parser: LightningArgumentParser, args: list[str], subcommand: str, again: bool = False
+    ) -> None:
+        """``--data FileDataModule`` gets FileDataModule's own defaults, e.g. ``batch_size`` 32.
+
+        jsonargparse carries the previous class's init_args over when ``--data`` changes the class, so the default
+        ThresholdDataModule's ``batch_size`` 2 would stay (jsonargparse issue #460). Parsing again with the chosen
+        class as the default carries over only its own defaults; values given on the command line or in a config
+        file are parsed again and win as before. (Public API only: ``set_defaults`` and ``parse_args``.)
+        """
+        data = self.config[subcommand].get("data")
+        chosen = isinstance(data, Namespace) and resolved(data.class_path) is not resolved(DEFAULT_DATA)
+        if chosen:
+            parser.set_defaults({f"{subcommand}.data": {"class_path": data.class_path}})
+        if chosen or again:  # (again: --print_config, left out of the first parse, prints the final config)
+            self.config = parser.parse_args(args)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -358,8 +386,12 @@ class LogRegCLI(LightningCLI):
             self.trainer.predict(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True,
                                  return_predictions=False, **kwargs)  # fmt: skip
         path = kwargs.get("predictions")
-        if self.trainer.is_global_zero:
-            print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
+        if not self.trainer.is_global_zero:
+            return
+        preview = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview)), None)
+        if preview is not None:
+            print("\n".join(preview.lines()))
+        print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
 
     def after_fit(self) -> None:
         trainer, datamodule = self.trainer, self.datamodule
@@ -391,14 +423,18 @@ CONFIGS = Path(__file__).parent / "configs"
 
 
 def with_packaged_configs(args: list[str]) -> list[str]:
-    """``--config NAME`` for a config shipped with logreg (``tutorial.yaml``, ``lbfgs.yaml``), found in the
-    installed package when NAME has no directory and no such file is in the current directory."""
+    """``--config NAME`` for a config shipped with logreg (``tutorial.yaml``, ``lbfgs.yaml``, ``tabular.yaml``; the
+    ``.yaml`` may be left out), found in the installed package when NAME has no directory and no such file is in the
+    current directory."""
     found = list(args)
     for i, word in enumerate(found):
         if (i and found[i - 1] in ("--config", "-c")) or word.startswith("--config="):
             prefix, name = ("--config=", word[9:]) if word.startswith("--config=") else ("", word)
-            if "/" not in name and not Path(name).exists() and (CONFIGS / name).is_file():
-                found[i] = prefix + str(CONFIGS / name)
+            if "/" in name or Path(name).exists():
+                continue
+            packaged = next((path for path in (CONFIGS / name, CONFIGS / f"{name}.yaml") if path.is_file()), None)
+            if packaged is not None:
+                found[i] = prefix + str(packaged)
     return found
 
 
@@ -420,6 +456,13 @@ def refuse_yaml_aliases(args: list[str]) -> None:
                 raise ValueError(f"--config {path}: uses YAML aliases (*name), which logreg configs do not allow")
         except yaml.YAMLError:
             continue  # not YAML at all: jsonargparse's parser says what is wrong with it
+
+
+def resolved(class_path: str) -> type:
+    """The class a ``class_path`` names (jsonargparse writes ``logreg.ThresholdDataModule`` for the default, a
+    config may write ``logreg.data.ThresholdDataModule``)."""
+    module, name = class_path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
 
 
 def resumed_run(ckpt_path: str | None) -> Path | None:
@@ -512,7 +555,14 @@ def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ())
         trainer_defaults=defaults,
         save_config_callback=HparamsCallback,
         seed_everything_default=0,
-        parser_kwargs={"prog": "logreg", "exit_on_error": False, "allow_abbrev": False, "description": DESCRIPTION},
+        parser_kwargs={
+            "prog": "logreg",
+            "exit_on_error": False,
+            "allow_abbrev": False,
+            "description": DESCRIPTION,
+            "formatter_class": TablesAsWritten,
+            "fit": {"epilog": FIT_EPILOG},
+        },
         args=args,
     )
 
@@ -521,6 +571,14 @@ DESCRIPTION = """Logistic regression with cross-entropy, as a Lightning project.
 Also: `logreg convert SOURCE OUT_DIR [--label NAME]` turns a CSV or Parquet file into a memory-mapped
 x.npy/y.npy directory for --data.path (see `logreg convert --help`), and
 `logreg export --ckpt_path CKPT --output model.onnx` writes a checkpoint as an ONNX model (`logreg export --help`)."""
+
+
+class TablesAsWritten(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """jsonargparse's help formatter, with descriptions and epilogs kept as written (argparse's public
+    ``RawDescriptionHelpFormatter``): the common flags that end ``logreg fit --help`` are a table.
+
+    (jsonargparse gives subcommands the main parser's formatter, so this is set on the main parser.)
+    """
 
 
 def first_line(err: BaseException) -> str:

@@ -121,6 +121,9 @@ class LogisticRegression(LightningModule):
         tune_threshold: pick the threshold at the end of each validation epoch that maximises this criterion on
             the validation split (``f1``, ``balanced_accuracy`` or ``youden``); it applies from the next epoch
             on, and each checkpoint keeps the threshold of its own epoch.
+        C: scikit-learn's inverse penalty strength, instead of l2: when fit starts, l2 becomes 1 / (C * n_train),
+            or 2 n_neg / (C * n_train^2) with pos_weight "balanced" (scikit-learn's objective), and checkpoints
+            keep that l2 (with C null, so that a checkpoint rebuilds without the data).
     """
 
     def __init__(
@@ -136,6 +139,7 @@ class LogisticRegression(LightningModule):
         tol: float = 1e-6,
         threshold: float = 0.5,
         tune_threshold: Literal["f1", "balanced_accuracy", "youden"] | None = None,
+        C: float | None = None,
     ) -> None:
         super().__init__()
         if n_inputs < 1:
@@ -145,6 +149,7 @@ class LogisticRegression(LightningModule):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
         check_penalties(l2, l1, tol)
+        check_C(C, l2)
         check_pos_weight(pos_weight, loss)
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
@@ -201,12 +206,19 @@ class LogisticRegression(LightningModule):
             if self.hparams.get("pos_weight") == "balanced":
                 negatives, positives = datamodule.class_counts()
                 self.pos_weight.fill_(negatives / positives)
+            if self.hparams.get("C") is not None:
+                self.hparams.l2 = l2_from_C(self.hparams.C, *datamodule.class_counts(), self.hparams.pos_weight)
             if self.hparams.get("tune_threshold") and not len(datamodule.val_idx):
                 raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
 
     def on_fit_start(self) -> None:
         if self.hparams.get("l1"):
             check_l1_optimizer(type(self.trainer.optimizers[0]).__name__, self.trainer.optimizers[0].param_groups[0])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """A checkpoint keeps the penalty ``C`` resolved to (``l2``), and ``C`` null: it rebuilds without data."""
+        if checkpoint.get("hyper_parameters", {}).get("C") is not None:
+            checkpoint["hyper_parameters"]["C"] = None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before ``pos_weight`` and ``threshold`` existed load as unweighted, at 0.5."""
@@ -393,6 +405,23 @@ def check_penalties(l2: float, l1: float, tol: float) -> None:
             raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if not 0 < tol < math.inf:
         raise ValueError(f"tol must be a finite number > 0, got {tol}")
+
+
+def check_C(C: float | None, l2: float) -> None:
+    if C is None:
+        return
+    if not 0 < C < math.inf:
+        raise ValueError(f"C must be a finite number > 0 (or null), got {C}")
+    if l2:
+        raise ValueError(f"give l2 or C, not both (got l2={l2:g} and C={C:g}; C=1/(l2 * n_train))")
+
+
+def l2_from_C(C: float, negatives: int, positives: int, pos_weight: float | str | None) -> float:
+    """The ``l2`` that makes logreg's objective ``mean loss + l2/2 ||w||^2`` scikit-learn's
+    ``C * sum of losses + ||w||^2 / 2`` on ``n`` training rows: ``1 / (C n)``; with ``class_weight="balanced"``
+    (``pos_weight="balanced"``), whose negatives weigh ``n / (2 n_neg)``, ``2 n_neg / (C n^2)``."""
+    n = negatives + positives
+    return 2 * negatives / (C * n * n) if pos_weight == "balanced" else 1 / (C * n)
 
 
 def check_pos_weight(pos_weight: float | str | None, loss: str) -> None:

@@ -101,6 +101,14 @@ def save_table(trainer: Trainer, table: CoefficientTable) -> Path | None:
     return path
 
 
+def penalty_line(model: LogisticRegression, datamodule: Any) -> str:
+    """The L2 penalty that trained the model, and where it came from when given as scikit-learn's ``C``."""
+    line = f"l2 = {model.hparams.l2:.4g}"
+    if model.hparams.get("C") is not None and isinstance(datamodule, IndexedDataModule):
+        line += f" (C = {model.hparams.C:g} on {len(datamodule.train_idx)} training rows)"
+    return line
+
+
 def fit_summary(
     trainer: Trainer, model: LogisticRegression, converged: Convergence | None, table: CoefficientTable | None,
     table_path: Path | None,
@@ -115,6 +123,8 @@ def fit_summary(
     if trainer.optimizers:  # which optimizer and lr trained the model: --model.lr applies only without --optimizer
         optimizer = trainer.optimizers[0]
         rows["optimizer"] = f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
+    if model.hparams.get("l2"):
+        rows["penalty"] = penalty_line(model, datamodule)
     if model.hparams.get("tune_threshold") or float(model.threshold) != 0.5:
         criterion = model.hparams.get("tune_threshold")
         tuned = f" (tuned for {criterion} on validation)" if criterion else ""

@@ -1,0 +1,68 @@
+"""The recipe for a user's own table (``--config tabular.yaml``) on a real public table, against scikit-learn's
+default pipeline on the same split; ``--model.C``; FileDataModule's own defaults on the command line."""
+
+import re
+
+import pytest
+import torch
+
+from conftest import run_dirs
+from logreg import FileDataModule
+
+
+@pytest.fixture
+def cancer_csv(tmp_path):
+    """scikit-learn's copy of the Wisconsin breast cancer table (569 rows, 30 features on scales from 0.001 to
+    2,500; shipped in the package, no download), with its labels as text as a real file would have them."""
+    from sklearn.datasets import load_breast_cancer
+
+    table = load_breast_cancer(as_frame=True).frame
+    table["diagnosis"] = ["malignant" if y == 0 else "benign" for y in table.pop("target")]
+    table.to_csv(tmp_path / "cancer.csv", index=False)
+    return tmp_path / "cancer.csv"
+
+
+def number(stdout: str, row: str) -> float:
+    return float(re.search(rf"^{row}\s+([\d.]+)$", stdout, re.M).group(1))
+
+
+def test_the_tabular_recipe_scores_like_scikit_learn_on_a_real_table(cancer_csv, run_cli, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fit = run_cli("fit", "--config", "tabular", "--data.path", str(cancer_csv), "--data.label", "diagnosis")
+    data = FileDataModule(cancer_csv, label="diagnosis")  # the same seeded split the run made
+    data.setup("fit")
+    x, y = data.features.numpy(), data.labels.view(-1).numpy()
+    train, test = data.train_idx.numpy(), data.test_idx.numpy()
+    reference = make_pipeline(StandardScaler(), LogisticRegression()).fit(x[train], y[train])
+    assert abs(number(fit.stdout, "test_acc") - reference.score(x[test], y[test])) <= 0.01
+    assert "converged at epoch" in fit.stdout
+    # sklearn's default C=1 on this many training rows, resolved when fit started, shown and kept in the checkpoint
+    assert f"penalty          l2 = {1 / len(train):.4g} (C = 1 on {len(train)} training rows)" in fit.stdout
+    hparams = torch.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]
+    assert hparams["C"] is None and hparams["l2"] == pytest.approx(1 / len(train))
+
+
+def batch_size(stdout: str) -> int:
+    return int(re.search(r"^    batch_size: (\d+)$", stdout, re.M).group(1))
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ((), 32),  # FileDataModule's own default, not ThresholdDataModule's 2 (jsonargparse issue #460)
+        (("--data.batch_size", "2"), 2),  # given explicitly, even when equal to the other class's default
+        (("--config", "batch5.yaml"), 5),  # given in a config file
+    ],
+)
+def test_file_data_gets_its_own_defaults_unless_given(cancer_csv, run_cli, tmp_path, flags, expected):
+    (tmp_path / "batch5.yaml").write_text("data:\n  init_args:\n    batch_size: 5\n")
+    data = ("--data", "FileDataModule", "--data.path", str(cancer_csv))
+    shown = run_cli("fit", *data, *flags, "--print_config")
+    assert batch_size(shown.stdout) == expected
+
+
+def test_the_tutorial_keeps_its_batch_size(run_cli):
+    assert batch_size(run_cli("fit", "--print_config").stdout) == 2
