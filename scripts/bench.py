@@ -392,11 +392,18 @@ def main() -> None:
         x_test, y_test = data.features[data.test_idx], data.labels[data.test_idx]
     if 2 in sections:
         rows_2 = 2 * len(x_train)
-        t_fit, model = median_time(lambda: project_fit(data, 2), repeats)
-        t_bare, _ = median_time(lambda: bare_fit(data, 2), repeats)
-        t_plain, plain = median_time(lambda: plain_loop(x_train, y_train, 2), repeats)
         n_ps = args.per_sample_batches
-        t_ps_part, per_sample = median_time(lambda: per_sample_loop(x_train, y_train, n_ps), repeats)
+        runs = {"fit": lambda: project_fit(data, 2), "bare": lambda: bare_fit(data, 2),
+                "plain": lambda: plain_loop(x_train, y_train, 2),
+                "per_sample": lambda: per_sample_loop(x_train, y_train, n_ps)}  # fmt: skip
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        results: dict[str, object] = {}
+        for _ in range(repeats):  # in turns, so that a busy moment of the machine hits every contender alike
+            for name, run in runs.items():
+                seconds, results[name] = median_time(run, 1)
+                times[name].append(seconds)
+        model, plain, per_sample = results["fit"], results["plain"], results["per_sample"]
+        t_fit, t_bare, t_plain, t_ps_part = (statistics.median(times[name]) for name in times)
         steps_2 = 2 * -(-len(x_train) // BATCH)
         t_ps = t_ps_part / n_ps * steps_2
         print(f"2. {args.rows:,} x {args.features} rows, label_noise 0.1, batch {BATCH}, 2 epochs ({steps_2} steps)")

@@ -219,6 +219,8 @@ def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
     read; pass sorted ``rows`` for sequential reads)."""
     if isinstance(features, np.ndarray):
         return torch.from_numpy(np.asarray(features[rows.numpy()], dtype=np.float32))
+    if features.device.type == "cpu":  # NumPy's one-thread gather: see host_rows
+        return torch.from_numpy(np.take(features.numpy(), rows.numpy(), axis=0))
     return features[rows]
 
 
