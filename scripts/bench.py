@@ -5,7 +5,8 @@ Everything is measured in one run on the same data and reported as medians over 
 ratios the project's targets are stated in (see the README's "Speed and memory"). Needs the `bench` extra
 (scikit-learn): pip install -e '.[bench]'.
 
-    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,6,7] [--device cuda]
+    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,5,6,7]
+                            [--mmap-rows 10000000] [--device cuda]
     python scripts/bench.py --plots     # only the figures: docs/images/scaling.png and throughput.png (minutes)
 """
 
@@ -15,6 +16,7 @@ import argparse
 import ctypes
 import json
 import logging
+import re
 import statistics
 import subprocess
 import sys
@@ -177,19 +179,41 @@ class StopAtAccuracy(Callback):
 
 
 class LBFGSRecipe(LogisticRegression):
-    """The module with what ``logreg fit --optimizer LBFGS --optimizer.line_search_fn strong_wolfe`` configures."""
+    """The module with what ``logreg fit --optimizer LBFGS --data.batch_size 0`` configures: full-batch L-BFGS
+    (strong Wolfe), the split streamed in chunks; ``tol`` also ends L-BFGS's own iterations inside a step."""
+
+    def __init__(self, max_iter: int = 5, **kwargs):
+        super().__init__(**kwargs)
+        self.max_iter = max_iter
 
     def configure_optimizers(self):
-        return torch.optim.LBFGS(self.parameters(), lr=1, max_iter=5, line_search_fn="strong_wolfe")
+        return torch.optim.LBFGS(self.parameters(), lr=1, max_iter=self.max_iter, history_size=20,
+                                 line_search_fn="strong_wolfe", tolerance_grad=self.hparams.tol,
+                                 tolerance_change=0)  # fmt: skip
 
 
-def project_time_to_accuracy(data: ThresholdDataModule, full: ThresholdDataModule, target: float) -> float | None:
-    """The documented recipe: LBFGS (strong Wolfe) on the full training batch (``full``); stops at ``target``."""
+def project_time_to_accuracy(full: ThresholdDataModule, test: tuple, target: float) -> float | None:
+    """The documented recipe: L-BFGS on the streamed full batch (``full``, batch_size 0); stops at ``target`` on the
+    ``test`` rows (x, y)."""
     seed_everything(0, verbose=False)
-    stop = StopAtAccuracy(data.features[data.test_idx], data.labels[data.test_idx], target, every=1)
-    model = LBFGSRecipe(n_inputs=data.n_features)
-    quiet_trainer(max_epochs=20, limit_val_batches=0, callbacks=[stop]).fit(model, full)
+    stop = StopAtAccuracy(*test, target, every=1)
+    model = LBFGSRecipe(n_inputs=full.n_features, max_iter=5, tol=1e-4)  # accuracy checked every 5 iterations
+    quiet_trainer(max_epochs=50, limit_val_batches=0, callbacks=[stop]).fit(model, full)
     return stop.reached
+
+
+def project_penalised(full: ThresholdDataModule, l2: float, precision: str) -> LogisticRegression:
+    """Full-batch L-BFGS to sklearn's own stopping rule (max |gradient| < 1e-4) with the ridge penalty ``l2``."""
+    seed_everything(0, verbose=False)
+    model = LBFGSRecipe(n_inputs=full.n_features, max_iter=20, l2=l2, tol=1e-4)
+    quiet_trainer(max_epochs=100, limit_val_batches=0, precision=precision).fit(model, full)
+    return model
+
+
+def objective(weight: np.ndarray, bias: float, x: np.ndarray, y: np.ndarray, l2: float) -> float:
+    """Mean cross-entropy plus ``l2 / 2 * ||w||^2``, in float64 NumPy: the same yardstick for both fits."""
+    z = x.astype(np.float64) @ weight.astype(np.float64) + bias
+    return float(np.mean(np.logaddexp(0, z) - y * z) + 0.5 * l2 * float(weight @ weight))
 
 
 def sklearn_fit(x: np.ndarray, y: np.ndarray):
@@ -239,6 +263,91 @@ def run_memory_case(case: str, rows: int, features: int, directory: str | None =
     if out.returncode != 0:
         raise RuntimeError(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- 5. a memory-mapped directory, whole processes -------------------------------------------------------------
+
+SKLEARN_SCRIPT = """
+import sys, numpy as np
+from sklearn.linear_model import LogisticRegression
+directory, split = sys.argv[1], np.load(sys.argv[2])
+x, y = np.load(directory + "/x.npy", mmap_mode="r"), np.load(directory + "/y.npy", mmap_mode="r")
+model = LogisticRegression(solver="lbfgs", max_iter=1000).fit(x[split["train"]], y[split["train"]])
+print(model.score(x[split["test"]], y[split["test"]]), model.n_iter_[0])
+"""
+
+
+def watch(args: list[str], cwd: str) -> dict:
+    """Run ``args`` as a process; its wall time, peak RSS (VmHWM) and peak anonymous RSS (polled every 10 ms), and
+    its stdout."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    status, peak_anon, peak = Path(f"/proc/{proc.pid}/status"), 0, 0
+    while proc.poll() is None:
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+            peak_anon = max(peak_anon, int(fields["RssAnon"].split()[0]) * 1024)
+            peak = max(peak, int(fields["VmHWM"].split()[0]) * 1024)
+        except (OSError, KeyError, ValueError):
+            pass
+        time.sleep(0.01)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}")
+    return {"wall": wall, "peak": peak, "peak_anon": peak_anon, "stdout": proc.stdout.read()}
+
+
+def memory_mapped_fit(rows: int, features: int, repeats: int) -> None:
+    """``logreg fit`` (full-batch L-BFGS, streamed, float32) and a scikit-learn script on the same ``x.npy``/``y.npy``
+    and the same split (logreg's: the script loads its training and test indices), each a whole process."""
+    from logreg.data import stratified_split
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        directory = Path(tmp) / "data"
+        directory.mkdir()
+        x = np.lib.format.open_memmap(directory / "x.npy", mode="w+", dtype=np.float32, shape=(rows, features))
+        generator = np.random.default_rng(0)
+        direction = generator.standard_normal(features)
+        y = np.empty(rows, dtype=np.int8)
+        for start in range(0, rows, 1_000_000):  # written in blocks: the bench itself stays small
+            block = generator.standard_normal((min(1_000_000, rows - start), features), dtype=np.float32)
+            x[start : start + len(block)] = block
+            noisy = block @ direction + generator.logistic(size=len(block)) * 0.5 > 0
+            y[start : start + len(block)] = noisy
+        x.flush()
+        del x
+        np.save(directory / "y.npy", y)
+        train, _, test = stratified_split(torch.from_numpy(y).float().view(-1, 1), 0.2, 0.2, 0)  # FileDataModule's
+        np.savez(Path(tmp) / "split.npz", train=train.numpy(), test=test.numpy())
+        del y, train, test
+        # (the defaults otherwise: validation every epoch, checkpoints, TensorBoard, figures, the summary, the test)
+        logreg_args = [sys.executable, "-m", "logreg", "fit", "--config", "lbfgs.yaml", "--data", "FileDataModule",
+                       "--data.path", str(directory), "--data.standardize", "false", "--trainer.precision", "32-true",
+                       "--model.tol", "1e-4", "--optimizer.tolerance_grad", "1e-4"]  # fmt: skip
+        sklearn_args = [sys.executable, "-c", SKLEARN_SCRIPT, str(directory), str(Path(tmp) / "split.npz")]
+        runs: dict[str, list[dict]] = {"logreg": [], "sklearn": []}
+        for _ in range(repeats):  # in turns; the files stay in the page cache for both
+            runs["sklearn"].append(watch(sklearn_args, tmp))
+            runs["logreg"].append(watch(logreg_args, tmp))
+    med = {name: {key: statistics.median(run[key] for run in results) for key in ("wall", "peak", "peak_anon")}
+           for name, results in runs.items()}  # fmt: skip
+    acc_sk, iterations = runs["sklearn"][-1]["stdout"].split()
+    found = re.search(r"test_acc\s+([0-9.]+)", runs["logreg"][-1]["stdout"])
+    acc_ours = float(found.group(1)) if found else float("nan")
+    gib = 2**30
+    print(f"5. {rows:,} x {features} memory-mapped x.npy/y.npy ({rows * features * 4 / gib:.2f} GiB), whole processes, "
+          "logreg's split for both")  # fmt: skip
+    print(f"   {'':34}{'wall s':>8} {'peak RSS GiB':>13} {'peak anon GiB':>14} {'test acc':>9}")
+    for name, label, acc in (("sklearn", "sklearn script (lbfgs, C=1)", float(acc_sk)),
+                             ("logreg", "logreg fit (lbfgs.yaml, float32)", acc_ours)):  # fmt: skip
+        m = med[name]
+        print(f"   {label:<34}{m['wall']:8.2f} {m['peak'] / gib:13.2f} {m['peak_anon'] / gib:14.2f} {acc:9.4f}")
+    print(f"   (sklearn: {iterations} L-BFGS iterations)")
+    wall, anon = med["logreg"]["wall"] / med["sklearn"]["wall"], med["logreg"]["peak_anon"] / med["sklearn"]["peak"]
+    print(f"   wall logreg / sklearn       {wall:8.2f}     (target <= 1.0: {verdict(wall <= 1.0)})")
+    print(f"   peak anon logreg / sklearn's peak RSS {anon:.2f} (target <= 0.25: {verdict(anon <= 0.25)})")
+    gap = abs(acc_ours - float(acc_sk))
+    print(f"   test accuracy difference    {gap * 100:8.2f} pt  (target <= 0.2: {verdict(gap <= 0.002)})\n")
 
 
 # -- 6. end to end (whole processes) -----------------------------------------------------------------------------
@@ -317,7 +426,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--per-sample-batches", type=int, default=100)
-    parser.add_argument("--sections", default="1,2,3,4,6,7", help="comma-separated sections to run, e.g. 2")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated sections to run, e.g. 2")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where Trainers and loops run")
     parser.add_argument("--plots", action="store_true", help="only draw docs/images/scaling.png and throughput.png")
     parser.add_argument("--scaling-rows", default="1000000,3000000,10000000", help="rows of the scaling figure")
@@ -325,6 +434,7 @@ def main() -> None:
     parser.add_argument("--lbfgs-epochs", type=int, default=3, help="epochs of the scaling figure's L-BFGS runs")
     parser.add_argument("--sgd-epochs", type=int, default=1, help="epochs of the scaling figure's SGD runs")
     parser.add_argument("--plot-repeats", type=int, default=1, help="runs per point below 10M rows (median)")
+    parser.add_argument("--mmap-rows", type=int, default=10_000_000, help="rows of section 5's memory-mapped files")
     parser.add_argument("--memory-case", choices=["inmemory", "mmap"], help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -366,11 +476,18 @@ def main() -> None:
         x_test, y_test = data.features[data.test_idx], data.labels[data.test_idx]
     if 2 in sections:
         rows_2 = 2 * len(x_train)
-        t_fit, model = median_time(lambda: project_fit(data, 2), repeats)
-        t_bare, _ = median_time(lambda: bare_fit(data, 2), repeats)
-        t_plain, plain = median_time(lambda: plain_loop(x_train, y_train, 2), repeats)
         n_ps = args.per_sample_batches
-        t_ps_part, per_sample = median_time(lambda: per_sample_loop(x_train, y_train, n_ps), repeats)
+        runs = {"fit": lambda: project_fit(data, 2), "bare": lambda: bare_fit(data, 2),
+                "plain": lambda: plain_loop(x_train, y_train, 2),
+                "per_sample": lambda: per_sample_loop(x_train, y_train, n_ps)}  # fmt: skip
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        results: dict[str, object] = {}
+        for _ in range(repeats):  # in turns, so that a busy moment of the machine hits every contender alike
+            for name, run in runs.items():
+                seconds, results[name] = median_time(run, 1)
+                times[name].append(seconds)
+        model, plain, per_sample = results["fit"], results["plain"], results["per_sample"]
+        t_fit, t_bare, t_plain, t_ps_part = (statistics.median(times[name]) for name in times)
         steps_2 = 2 * -(-len(x_train) // BATCH)
         t_ps = t_ps_part / n_ps * steps_2
         print(f"2. {args.rows:,} x {args.features} rows, label_noise 0.1, batch {BATCH}, 2 epochs ({steps_2} steps)")
@@ -391,25 +508,43 @@ def main() -> None:
         print(f"   per-sample / fit            {ratio_ps:8.1f}     (target >= 20: {verdict(ratio_ps >= 20)})\n")
 
     if 3 in sections:
-        # 3. time to accuracy against scikit-learn's lbfgs, same split
-        t_sk, sk = median_time(lambda: sklearn_fit(x_train.numpy(), y_train.view(-1).numpy()), repeats)
+        # 3. time to accuracy and the penalised objective against scikit-learn's lbfgs, same split, in turns
+        x_np, y_np = x_train.numpy(), y_train.view(-1).numpy()
+        full = ThresholdDataModule(**{**data.hparams, "batch_size": 0, "shuffle": False})
+        n_train, sk_times, reach_times, reached, pen_times = len(x_np), [], [], None, {"32-true": [], "64-true": []}
+        for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits every contender alike
+            start = time.perf_counter()
+            sk = sklearn_fit(x_np, y_np)  # C=1, scikit-learn's default
+            sk_times.append(time.perf_counter() - start)
+            target = float(sk.score(x_test.numpy(), y_test.view(-1).numpy())) - 0.002
+            start = time.perf_counter()
+            reached = project_time_to_accuracy(full, (x_test, y_test), target)
+            reach_times.append(time.perf_counter() - start)
+            penalised = {}
+            for precision in pen_times:
+                start = time.perf_counter()
+                penalised[precision] = project_penalised(full, 1 / n_train, precision)
+                pen_times[precision].append(time.perf_counter() - start)
+        t_sk, t_reach = statistics.median(sk_times), statistics.median(reach_times)
         acc_sk = float(sk.score(x_test.numpy(), y_test.view(-1).numpy()))
-        target = acc_sk - 0.002
-        full = ThresholdDataModule(**{**data.hparams, "batch_size": len(data.train_idx), "shuffle": False})
-        t_reach, reached = median_time(lambda: project_time_to_accuracy(data, full, target), repeats)
-        t_start, _ = median_time(
-            lambda: quiet_trainer(max_steps=1, limit_val_batches=0).fit(
-                LogisticRegression(n_inputs=args.features), ThresholdDataModule(**{**data.hparams, "n_samples": 100})
-            ),
-            repeats,
-        )
-        print("3. time to accuracy (same split; recipe: LBFGS on the full batch, until sklearn's accuracy - 0.2 pt)")
-        print(f"   sklearn lbfgs fit           {t_sk:8.3f} s   test acc {acc_sk:.4f}")
-        shown = f"{reached:.4f}" if reached is not None else "not reached in 5 epochs"
+        print("3. full-batch L-BFGS, the split streamed, against scikit-learn's lbfgs on the same training rows")
+        print(f"   sklearn lbfgs fit (C=1)     {t_sk:8.3f} s   test acc {acc_sk:.4f}, {int(sk.n_iter_[0])} iterations")
+        shown = f"{reached:.4f}" if reached is not None else "not reached in 50 steps"
         print(f"   logreg to {target:.4f}        {t_reach:8.3f} s   test acc {shown}")
-        print(f"   (Trainer.fit start-up, measured as a one-step fit on 100 rows: {t_start:.3f} s of that)")
         ratio_acc = t_reach / t_sk if reached is not None else float("inf")
-        print(f"   ratio logreg / sklearn      {ratio_acc:8.2f}     (target <= 1.0: {verdict(ratio_acc <= 1.0)})\n")
+        print(f"   ratio logreg / sklearn      {ratio_acc:8.2f}     (target <= 1.0: {verdict(ratio_acc <= 1.0)})")
+        l2 = 1 / n_train
+        f_sk = objective(sk.coef_[0], float(sk.intercept_[0]), x_np, y_np, l2)
+        print(f"   C=1 as --model.l2 {l2:.3g}, each to max |grad| < 1e-4 (sklearn's tol); objective in float64 NumPy: "
+              f"sklearn {f_sk:.10f}")  # fmt: skip
+        for precision, model in penalised.items():
+            weight = model.linear.weight.detach().double().view(-1).numpy()
+            f_ours = objective(weight, float(model.linear.bias), x_np, y_np, l2)
+            rel, ratio = abs(f_ours - f_sk) / f_sk, statistics.median(pen_times[precision]) / t_sk
+            print(f"   logreg precision {precision:<8} {statistics.median(pen_times[precision]):8.3f} s   objective "
+                  f"{f_ours:.10f}, relative difference {rel:.1e} (target <= 1e-6: {verdict(rel <= 1e-6)}); "
+                  f"time ratio {ratio:.2f} (target <= 1.0: {verdict(ratio <= 1.0)})")  # fmt: skip
+        print()
 
     if 4 in sections:
         # 4. memory, each in a fresh process
@@ -430,11 +565,15 @@ def main() -> None:
               f"(target < 0.25: {verdict(mapped['anon_growth'] < 0.25 * mapped['bytes'])}); peak RSS growth incl. "
               f"page cache {mapped['peak_growth'] / mib:.1f} MiB")  # fmt: skip
 
+    if 5 in sections:
+        memory_mapped_fit(args.mmap_rows, args.features, repeats)
+
     if 6 in sections:
         print_end_to_end(end_to_end(repeats), repeats)
 
     if 7 in sections:
         estimator_section(args.rows, args.features, repeats)
+
 
 # -- 7. the scikit-learn estimator against scikit-learn (self-contained: python scripts/bench.py --sections 7) ----
 

@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from logreg import ThresholdDataModule
-from logreg.data import EpochBatches, count_batches, gaussian_data, shard_batches
+from logreg.data import CHUNK_ROWS, EpochBatches, SplitStream, count_batches, gaussian_data, shard_batches, split_stream
 
 
 def split(**kwargs) -> ThresholdDataModule:
@@ -185,17 +185,41 @@ def test_an_iterator_made_before_set_epoch_yields_the_new_epochs_order():
     assert torch.equal(torch.cat([x for x, _ in early]).view(-1), dm.features[expected.order()].view(-1))
 
 
-def test_batch_size_0_is_the_whole_split_as_a_view_of_its_rows():
-    """Full-batch training (``--data.batch_size 0``): one batch per epoch; rows that need no reordering (no held-out
-    rows, no shuffle) come as a view of the data, not a copy."""
+def test_batch_size_0_streams_the_whole_split_in_chunks_of_its_own_rows(monkeypatch):
+    """Full-batch training (``--data.batch_size 0``): one batch per epoch, a :class:`SplitStream` that reads the
+    split in contiguous chunks; rows that need no reordering (no held-out rows) come as views of the data, not
+    copies, and with held-out rows each chunk keeps the training rows of its range only, each exactly once."""
+    import logreg.data
+
+    monkeypatch.setattr(logreg.data, "CHUNK_ROWS", 7)
     data = ThresholdDataModule(batch_size=0, val_fraction=0, test_fraction=0, shuffle=False)
     data.setup("fit")
-    [(x, y)] = list(data.train_dataloader())
-    assert x.shape == (40, 1) and x.data_ptr() == data.features.data_ptr() and y.data_ptr() == data.labels.data_ptr()
+    [stream] = list(data.train_dataloader())
+    assert isinstance(stream, SplitStream) and stream.total_rows == 40
+    chunks = list(stream.chunks(torch.float32, torch.device("cpu")))
+    assert [len(x) for x, _ in chunks] == [7, 7, 7, 7, 7, 5]
+    storage = data.features.untyped_storage().data_ptr()
+    assert all(x.untyped_storage().data_ptr() == storage for x, _ in chunks)  # views, no copy
+    assert torch.equal(torch.cat([x for x, _ in chunks]), data.features)
     held_out = ThresholdDataModule(batch_size=0, shuffle=True)
     held_out.setup("fit")
-    [(x, _)] = list(held_out.train_dataloader())
-    assert sorted(x.view(-1).tolist()) == sorted(held_out.features[held_out.train_idx].view(-1).tolist())
+    [stream] = list(held_out.train_dataloader())
+    chunks = list(stream.chunks(torch.float64, torch.device("cpu")))
+    assert all(len(x) <= 7 and x.dtype == y.dtype == torch.float64 for x, y in chunks)
+    x, y = (torch.cat(parts) for parts in zip(*chunks, strict=True))
+    assert torch.equal(x.float(), held_out.features[held_out.train_idx])  # the split's rows, in file order
+    assert torch.equal(y.float(), held_out.labels[held_out.train_idx])
+
+
+def test_batch_size_0_shards_the_stream_across_ranks():
+    """Under DDP each rank streams every world_size-th chunk: disjoint shares that cover the split once."""
+    data = ThresholdDataModule(n_features=2, n_samples=100_000, batch_size=0)
+    data.setup("fit")
+    shares = [split_stream(data.features, data.labels, data.train_idx, rank, 2) for rank in (0, 1)]
+    rows = [torch.cat([x for x, _ in share.chunks(torch.float32, torch.device("cpu"))]) for share in shares]
+    assert shares[0].total_rows == shares[1].total_rows == len(data.train_idx)
+    assert abs(len(rows[0]) - len(rows[1])) <= CHUNK_ROWS
+    assert sorted(torch.cat(rows)[:, 0].tolist()) == sorted(data.features[data.train_idx][:, 0].tolist())
 
 
 def test_a_resumed_loader_goes_on_with_the_next_batch_of_the_same_order():

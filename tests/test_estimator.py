@@ -191,3 +191,33 @@ def test_a_resumed_lbfgs_run_ends_bitwise_equal(named_csv, run_cli, tmp_path):
     assert a["epoch"] == b["epoch"] == 2
     for key in ("linear.weight", "linear.bias"):
         assert a["state_dict"][key].dtype == torch.float64 and torch.equal(a["state_dict"][key], b["state_dict"][key])
+
+
+def test_streamed_lbfgs_on_a_memory_map_reads_chunks_and_equals_scikit_learn(tmp_path, run_cli, monkeypatch):
+    """Full-batch L-BFGS on a memory-mapped ``x.npy``/``y.npy`` directory with validation and test rows held out:
+    every objective evaluation reads the training rows once, in chunks of at most ``CHUNK_ROWS`` (the split is
+    never gathered), and the weights equal scikit-learn's fitted on those training rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    import logreg.data
+    from logreg import FileDataModule
+
+    x, y = make_data()
+    (tmp_path / "npy").mkdir()
+    np.save(tmp_path / "npy" / "x.npy", x.astype(np.float32))
+    np.save(tmp_path / "npy" / "y.npy", y.astype(np.int8))
+    monkeypatch.setattr(logreg.data, "CHUNK_ROWS", 50)
+    reads = []
+    host_rows = logreg.data.host_rows
+    monkeypatch.setattr(logreg.data, "host_rows", lambda *args: reads.append(host_rows(*args)) or reads[-1])
+    run_cli(*LBFGS[:6], "npy", *RAW, "--model.l2", str(1 / N))
+    data = FileDataModule(tmp_path / "npy")
+    data.setup("fit")
+    train = data.train_idx.numpy()
+    sizes = [len(rows) for rows in reads if rows.shape[1] == 4]  # (not the labels' chunks)
+    assert max(sizes) <= 50 and sum(sizes) % len(train) == 0 and sum(sizes) >= 10 * len(train)  # whole passes
+    reference = LogisticRegression(C=N / len(train), tol=1e-10, max_iter=100_000)
+    reference.fit(x[train].astype(np.float32).astype(np.float64), y[train])  # the stored values, in float64
+    weight, bias = fitted(tmp_path)
+    assert_close(weight, reference.coef_[0], 1e-4)
+    assert_close(bias, reference.intercept_[0], 1e-4)

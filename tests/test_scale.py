@@ -106,3 +106,19 @@ def logged_scalars(run):
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()
     return {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
+
+
+def test_ddp_full_batch_lbfgs_streams_shards_and_matches_single_process(tmp_path, run_cli):
+    """Full-batch L-BFGS under DDP: each rank streams its own chunks (24,000 training rows are two chunks for rank
+    0 and one for rank 1), the sums are all-reduced, and both ranks take the single process's L-BFGS steps."""
+    write_npy_dir(tmp_path / "d", 40_000, 3)
+    args = ("fit", "--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.path", "d", "--model.l2", "1e-3",
+            "--trainer.max_epochs", "2", "--data.test_fraction", "0")  # fmt: skip
+    run_logreg(*args, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu",
+               cwd=tmp_path)  # fmt: skip
+    run_cli(*args, "--trainer.accelerator", "cpu")
+    double, single = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+                      for run in run_dirs(tmp_path))  # fmt: skip
+    assert double["linear.weight"].dtype == torch.float64
+    for key in ("linear.weight", "linear.bias"):
+        torch.testing.assert_close(double[key], single[key], rtol=1e-9, atol=1e-12)

@@ -23,6 +23,88 @@ from torch.utils.data import DataLoader, Dataset
 
 Batch = tuple[Tensor, Tensor]
 
+# Rows per streamed chunk: 16,384 rows of 32 features are 2 MiB of float32. Below torch's parallel grain (32,768
+# elements) a chunk's elementwise passes run on one thread, which on 2 busy cores was 2-3x faster than 65,536 rows.
+CHUNK_ELEMENTS = 2**19
+CHUNK_ROWS = 16384
+
+
+def chunk_rows(n_features: int) -> int:
+    """Rows per chunk when a whole split is streamed: at most 16,384, fewer for wide data (bounded memory)."""
+    return max(1, min(CHUNK_ROWS, CHUNK_ELEMENTS // n_features))
+
+
+class SplitStream:
+    """A whole split as one batch that is never gathered: full-batch training reads it as contiguous chunks.
+
+    Each chunk is a range ``start:stop`` of the arrays (a view of a tensor, a sequential read of a memory map);
+    the rows of the other splits in it are dropped with the split's boolean mask, so that only one chunk of
+    rows is ever copied, whatever the size of the split. Under DDP each rank streams every ``world_size``-th
+    chunk, so the ranks' shares are disjoint and together cover the split once. ``total_rows`` is the size of
+    the whole split (all ranks): a mean over the split divides by it.
+    """
+
+    def __init__(
+        self,
+        features: Tensor | np.ndarray,
+        labels: Tensor,
+        member: Tensor,
+        ranges: list[tuple[int, int]],
+        total_rows: int,
+    ) -> None:
+        self.features = features
+        self.labels = labels
+        self.member = member  # (N,) bool: the split's rows, on the device of ``features`` (the CPU for a map)
+        self.total_rows = total_rows
+        # Each chunk's number of split rows, found once rather than per pass: a chunk wholly in the split needs no
+        # mask, one with none of its rows is left out
+        kept = [int(member[start:stop].sum()) for start, stop in ranges]
+        self.ranges = [(start, stop, n == stop - start) for (start, stop), n in zip(ranges, kept, strict=True) if n]
+
+    def chunks(self, dtype: torch.dtype, device: torch.device) -> Iterator[Batch]:
+        """This rank's rows of the split, chunk by chunk: features (B, D) and labels (B, 1) in ``dtype``."""
+        host = device.type == "cpu" or isinstance(self.features, np.ndarray)
+        member = self.member.numpy() if self.member.device.type == "cpu" else self.member
+        for start, stop, whole in self.ranges:
+            keep = None if whole else member[start:stop]
+            if not host:  # on the GPU already: a view, or one gather
+                x, y = self.features[start:stop], self.labels[start:stop]
+                x, y = (x, y) if whole else (x[keep], y[keep])
+            elif whole and dtype == self.features.dtype == torch.float32:  # a view of an in-memory tensor
+                x, y = self.features[start:stop], self.labels[start:stop]
+            else:  # one copy of the chunk's rows, converted on the way
+                x = host_rows(self.features, start, stop, keep, dtype)
+                y = host_rows(self.labels, start, stop, keep, dtype)
+            yield x.to(device, non_blocking=True), y.to(device, dtype, non_blocking=True)
+
+
+def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: np.ndarray | None, dtype: torch.dtype) -> Tensor:
+    """Rows ``start:stop`` of a CPU tensor or a memory map (those where ``keep``, if given) as a new ``dtype`` tensor.
+
+    NumPy selects and converts: on a busy 2-core machine torch's two-thread copy and mask kernels were 10-20x
+    slower than NumPy's single thread for a float32 to float64 chunk (measured while other processes shared the
+    cores), and ``np.compress`` 3x faster than boolean indexing.
+    """
+    rows = array[start:stop] if isinstance(array, np.ndarray) else array[start:stop].numpy()
+    target = torch.empty(0, dtype=dtype).numpy().dtype
+    return torch.from_numpy(
+        np.array(rows, dtype=target) if keep is None else np.compress(keep, rows, 0).astype(target, copy=False)
+    )
+
+
+def split_stream(
+    features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, rank: int = 0, world_size: int = 1
+) -> SplitStream:
+    """The :class:`SplitStream` of the split ``indices`` (sorted) for ``rank``: chunks of :func:`chunk_rows` rows
+    over ``indices[0]..indices[-1]``, every ``world_size``-th one from the ``rank``-th."""
+    device = features.device if isinstance(features, Tensor) else torch.device("cpu")
+    member = torch.zeros(len(labels), dtype=torch.bool, device=device)
+    member[indices.to(device)] = True  # (N,) one byte a row
+    size = chunk_rows(int(features.shape[1]))
+    first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
+    ranges = [(start, min(start + size, stop)) for start in range(first, stop, size)]
+    return SplitStream(features, labels, member, ranges[rank::world_size], len(indices))
+
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A CPU generator seeded from ``(seed, epoch)`` alone, mixed so that nearby pairs do not collide."""
@@ -62,8 +144,10 @@ class EpochBatches:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        stream: SplitStream | None = None,
     ) -> None:
         self.indices = indices
+        self.stream = stream  # full-batch training: the one batch of every epoch, streamed by the model
         self.batch_size = batch_size or max(1, -(-len(indices) // world_size))  # 0: the whole split at once
         self.shuffle = shuffle
         self.seed = seed
@@ -87,7 +171,9 @@ class EpochBatches:
     def __iter__(self) -> Iterator[Tensor | slice]:
         # A generator: the order is drawn at the first batch, not when the iterator is made. Lightning makes the
         # DataLoader's iterator of a (resumed) run's first epoch before it calls set_epoch.
-        if self.contiguous:
+        if self.stream is not None:
+            batches: list = [self.stream]
+        elif self.contiguous:
             start, stop = int(self.indices[0]), int(self.indices[-1]) + 1
             batches: list = [slice(i, min(i + self.batch_size, stop)) for i in range(start, stop, self.batch_size)]
         else:
@@ -98,6 +184,8 @@ class EpochBatches:
         yield from batches
 
     def __len__(self) -> int:
+        if self.stream is not None:
+            return 1
         return count_batches(len(self.indices), self.batch_size, self.world_size)
 
 
@@ -131,6 +219,8 @@ def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
     read; pass sorted ``rows`` for sequential reads)."""
     if isinstance(features, np.ndarray):
         return torch.from_numpy(np.asarray(features[rows.numpy()], dtype=np.float32))
+    if features.device.type == "cpu":  # NumPy's one-thread gather: see host_rows
+        return torch.from_numpy(np.take(features.numpy(), rows.numpy(), axis=0))
     return features[rows]
 
 
@@ -150,7 +240,9 @@ class RowGather(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, rows: Tensor | slice) -> Batch:
+    def __getitem__(self, rows: Tensor | slice | SplitStream) -> Batch | SplitStream:
+        if isinstance(rows, SplitStream):  # a batch already, read by the model chunk by chunk
+            return rows
         if isinstance(rows, slice):  # a range of rows: a view of a tensor, one sequential read of a memory map
             if isinstance(self.features, Tensor):
                 return self.features[rows], self.labels[rows]
@@ -336,16 +428,23 @@ class IndexedDataModule(LightningDataModule):
                 return self._device_copy[1], self._device_copy[2], False
         return self.features, self.labels, True
 
-    def _loader(self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, **kwargs: Any) -> DataLoader:
+    def _loader(
+        self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, stream: bool = False, **kwargs: Any
+    ) -> DataLoader:
+        """A loader of the split ``indices``. With ``batch_size`` 0, training (``stream``) gets the split as one
+        :class:`SplitStream` per epoch; evaluation and prediction, whose batches are independent, get chunks."""
         rank, world = self._rank_and_world()
         features, labels, pin = self._arrays()
         if isinstance(features, Tensor):
             indices = indices.to(features.device)
-        sampler = EpochBatches(indices, self.batch_size, shuffle, self.split_seed, rank, world)
+        split = split_stream(features, labels, indices, rank, world) if stream and not self.batch_size else None
+        batch_size = self.batch_size or (0 if stream else chunk_rows(self.n_features))
+        sampler = EpochBatches(indices, batch_size, shuffle, self.split_seed, rank, world, stream=split)
         return kind(RowGather(features, labels), sampler=sampler, batch_size=None, pin_memory=pin, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_idx, self.shuffle, ResumableLoader, batches_done=self._batches_trained)
+        return self._loader(self.train_idx, self.shuffle, ResumableLoader, stream=True,
+                            batches_done=self._batches_trained)  # fmt: skip
 
     def _batches_trained(self) -> int:
         """Batches of the current training epoch finished so far (Lightning's own count, saved in checkpoints)."""
@@ -423,7 +522,7 @@ class ThresholdDataModule(IndexedDataModule):
         threshold: label 1 where ``x`` (or ``x @ direction``) is greater.
         val_fraction, test_fraction: shares of each class held out; 0 disables that loop.
         batch_size: rows per training step (per device under DDP); 0: the whole training split as one batch
-            (full-batch training, e.g. L-BFGS), a view of the rows when they need no reordering.
+            (full-batch training, e.g. L-BFGS), which the model streams in chunks without gathering the split.
         shuffle: reshuffle the training rows every epoch (validation/test/predict are never shuffled).
         split_seed: seeds the split and the per-epoch permutations.
         n_features, n_samples: random data dimensions; ``n_samples=None`` keeps the grid for one feature.

@@ -22,29 +22,59 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
-from logreg.data import IndexedDataModule, take_rows
+from logreg.data import IndexedDataModule, SplitStream, take_rows
 
 Stage = Literal["train", "val", "test"]
 
 
-def bce_from_logits(logits: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+def bce_from_logits(
+    logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
     """Binary cross-entropy of ``sigmoid(logits)`` against 0/1 targets, computed from the logits.
 
     Equal to ``BCELoss()(sigmoid(logits), target)``, but finite for saturated logits (BCELoss clamps the log at
     -100) and allowed under CUDA autocast, where ``BCELoss`` raises. ``pos_weight`` multiplies the loss of the
     positive rows (the mean still divides by the number of rows, as torch does).
     """
-    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction=reduction)
 
 
-def mse_of_probabilities(logits: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+def mse_of_probabilities(
+    logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
     """Mean squared error of the probabilities, the loss of the tutorial series' previous part (unweighted)."""
-    return F.mse_loss(torch.sigmoid(logits), target)
+    return F.mse_loss(torch.sigmoid(logits), target, reduction=reduction)
 
 
 LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 
+def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, pos_weight: Tensor | None) -> Tensor:
+    """``[sum of the loss, its gradient in weight (D,), in bias]`` over the rows of ``x`` (B, D), ``y`` (B,) for
+    the logits ``x @ weight + bias``, as one float64 vector of D + 2 sums.
+
+    The cross-entropy's gradient is written out, ``x.T @ (sigmoid(z) - y)`` (weighted: ``x.T @ ((1 - y) - c *
+    sigmoid(-z))``, ``c = 1 + (pos_weight - 1) y``): a matrix-vector product instead of autograd's dozen
+    elementwise passes over the chunk. The mse loss, rarely used full batch, takes autograd.
+    """
+    if loss != "bce":
+        with torch.enable_grad():
+            params = (weight.detach().requires_grad_(), bias.detach().requires_grad_())
+            total = LOSSES[loss](torch.mv(x, params[0]) + params[1], y, reduction="sum")
+            grads = torch.autograd.grad(total, params)
+        return torch.cat([total.detach().view(1), *(g.view(-1) for g in grads)]).double()
+    z = torch.addmv(bias, x, weight)  # (B,) logits
+    if pos_weight is None:  # log(1 + e^z) - y z
+        value = (F.softplus(z, threshold=50) - y * z).sum()
+        residual = torch.sigmoid(z).sub_(y)
+    else:  # (1 - y) z + c log(1 + e^-z), as binary_cross_entropy_with_logits
+        c = 1 + (pos_weight - 1) * y
+        value = ((1 - y) * z + c * F.softplus(-z, threshold=50)).sum()
+        residual = (1 - y) - c * torch.sigmoid(-z)
+    return torch.cat([value.view(1), torch.mv(x.T, residual), residual.sum().view(1)]).double()
+
+
+FOLD_ELEMENTS = 32768  # batches this large fold the standardisation into the weights (torch's parallel grain)
 CURVE_THRESHOLDS = 1001  # fixed thresholds 0, 0.001, ..., 1: flat memory, the same on every DDP rank
 TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
@@ -181,11 +211,21 @@ class LogisticRegression(LightningModule):
         self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
         self.first_gradient: Tensor | None = None  # largest |gradient| at the start of the step (full batch only)
+        self.evaluations = 0  # of the objective in the current training step (L-BFGS evaluates it several times)
         self.example_input_array = torch.zeros(2, n_inputs)
 
     def logits(self, x: Tensor) -> Tensor:
-        """(B, n_inputs) raw features -> (B, 1) logits."""
-        return self.linear((x - self.feature_mean) / self.feature_scale)
+        """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``.
+
+        For large batches the standardisation is folded into the weights (``w / scale`` and ``b - (w / scale) .
+        mean``): a (1, D) operation instead of two passes over the (B, D) batch. Small batches (the tutorial's 2
+        rows) standardise the rows: fewer operations per step. With the identity (no standardisation) both are
+        bitwise ``linear(x)``.
+        """
+        if x.numel() < FOLD_ELEMENTS:
+            return self.linear((x - self.feature_mean) / self.feature_scale)
+        weight = self.linear.weight / self.feature_scale  # (1, D)
+        return F.linear(x.to(weight.dtype), weight, self.linear.bias - weight @ self.feature_mean)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, n_inputs) -> (B, 1) probabilities of class 1, as in the tutorial."""
@@ -262,8 +302,13 @@ class LogisticRegression(LightningModule):
         self.log_dict(values)
         return values
 
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        loss = self._shared_step(batch, "train")
+    def training_step(self, batch: tuple[Tensor, ...] | SplitStream, batch_idx: int) -> Tensor:
+        first = self.evaluations == 0  # L-BFGS evaluates the objective several times in one step
+        self.evaluations += 1
+        if isinstance(batch, SplitStream):
+            loss = self._streamed_loss(batch, first)
+        else:
+            loss = self._shared_step(batch, "train")
         # Stop at the failing step, before the optimizer step poisons the weights. This is the one deliberate
         # synchronisation per training step on a GPU: a check without it could only stop steps later.
         if not torch.isfinite(loss):
@@ -276,8 +321,42 @@ class LogisticRegression(LightningModule):
         weight = self.linear.weight
         smooth = loss + 0.5 * self.hparams.l2 * weight.square().sum()  # what the gradient sees
         objective = smooth + self.hparams.l1 * weight.abs().sum().detach()  # L1: by optimizer_step's soft threshold
-        self.mean_objective.update(objective.detach(), weight=len(batch[1]))
+        if not isinstance(batch, SplitStream):
+            self.mean_objective.update(objective.detach(), weight=len(batch[1]))
+        elif first:
+            self.mean_objective.update(objective.detach(), weight=batch.total_rows)
         return smooth
+
+    def _streamed_loss(self, split: SplitStream, first: bool) -> Tensor:
+        """The mean loss over a whole split, read chunk by chunk, with the gradient of the full batch.
+
+        Per chunk the loss and its gradient are sums (:func:`chunk_sums`), accumulated in float64, so memory
+        stays at one chunk. Under DDP the ranks' sums are all-reduced here: every rank sees the same objective,
+        which L-BFGS's line search needs. What returns is a surrogate whose value is the mean loss and whose
+        gradient is the streamed one, so Lightning's backward (and DDP's averaging of equal gradients) leaves
+        exactly that gradient. Metrics are updated on the ``first`` evaluation of a step only: the loss where the
+        step started.
+        """
+        weight, bias = self.linear.weight, self.linear.bias  # (1, D), (1,)
+        with torch.no_grad():  # the standardisation folded into the weights: no (B, D) temporary per chunk
+            scaled = (weight / self.feature_scale).view(-1)  # (D,)
+            shift = bias - scaled @ self.feature_mean  # (1,)
+            pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
+            cut = math.log(float(self.threshold) / (1 - float(self.threshold)))  # p > threshold <=> logit > cut
+        total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
+        for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
+            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+            if first:
+                with torch.no_grad():
+                    self.train_metrics.update((torch.mv(x, scaled) + shift > cut).to(x.dtype), y.view(-1).long())
+        total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
+        loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
+        grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
+        loss, grad_w, grad_b = loss.to(weight.dtype), grad_w.to(weight.dtype), grad_shift.to(weight.dtype)
+        if first:
+            self.mean_loss["train_loss"].update(loss, weight=split.total_rows)
+        slope = (weight.view(-1) * grad_w).sum() + bias.view(()) * grad_b
+        return loss + (slope - slope.detach())  # (exactly 0, with the gradient of ``slope``)
 
     @property
     def penalised(self) -> bool:
@@ -285,6 +364,7 @@ class LogisticRegression(LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.first_gradient = None
+        self.evaluations = 0
 
     def on_after_backward(self) -> None:
         """In full-batch training, the gradient of the first backward of a step (L-BFGS evaluates several) is
