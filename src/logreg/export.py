@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from jsonargparse import ArgumentParser
 
 if TYPE_CHECKING:
@@ -132,12 +133,10 @@ def model_from_checkpoint(checkpoint: dict[str, Any], path: str) -> LogisticRegr
 def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
     """The serialised ONNX model of ``model.forward`` with a dynamic batch axis, and ``metadata`` in its props."""
     onnx = require_extra()
-    import torch
-
     example = torch.zeros(2, model.hparams.n_inputs)  # (B, D); B is exported as a symbol
     with torch.no_grad(), quiet_logger("torch.onnx"):
         program = torch.onnx.export(
-            model,
+            Probability(model),
             (example,),
             dynamo=True,
             input_names=[INPUT_NAME],
@@ -151,6 +150,23 @@ def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
                         f"-> {OUTPUT_NAME} (batch, 1) = p(y=1); class 1 where probability > threshold")  # fmt: skip
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
+
+
+class Probability(torch.nn.Module):
+    """The graph to export: ``sigmoid(linear((x - mean) / scale))`` of the model's own tensors, for any batch.
+
+    Not ``model.forward`` itself, which picks its arithmetic by batch size (it folds the standardisation into the
+    weights for large batches, a speed choice of training): torch.export cannot keep a branch on the batch size
+    of a dynamic batch axis.
+    """
+
+    def __init__(self, model: LogisticRegression) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        return torch.sigmoid(model.linear((features - model.feature_mean) / model.feature_scale))
 
 
 @contextlib.contextmanager
