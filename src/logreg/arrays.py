@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import IndexedDataModule
+from logreg.data import IndexedDataModule, standardisation
 
 CHUNK_ROWS = 65536  # rows per chunk of the standardisation statistics
 
@@ -114,16 +114,5 @@ class ArrayDataModule(IndexedDataModule):
         if not self.standardize:
             return None
         if self._stats is None:
-            total = torch.zeros(self.n_features, dtype=torch.float64)
-            squares = torch.zeros(self.n_features, dtype=torch.float64)
-            every_row = len(self.train_idx) == len(self.features)  # (train_idx is then 0..N-1: chunks are views)
-            for rows in self.train_idx.split(CHUNK_ROWS):  # float64 sums of a chunk at a time: no copy of the data
-                chunk = (self.features[int(rows[0]) : int(rows[-1]) + 1] if every_row else self.features[rows]).double()
-                total += chunk.sum(0)
-                squares += (chunk * chunk).sum(0)
-            n = len(self.train_idx)
-            mean = total / n
-            std = (squares / n - mean * mean).clamp_min(0).sqrt()
-            scale = torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std))
-            self._stats = (mean.float(), scale.float())
+            self._stats = standardisation(self.features, self.train_idx, CHUNK_ROWS)
         return self._stats

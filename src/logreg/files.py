@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import IndexedDataModule, stage_name, take_rows
+from logreg.data import IndexedDataModule, stage_name, standardisation
 from logreg.readers import DataFileError, read_table, same_label
 
 CHUNK_ROWS = 16384  # rows per chunk when summarising a (memory-mapped) array
@@ -82,17 +82,7 @@ class FileDataModule(IndexedDataModule):
         if not self.standardize:
             return None
         if self._stats is None:
-            total = torch.zeros(self.n_features, dtype=torch.float64)
-            squares = torch.zeros(self.n_features, dtype=torch.float64)
-            for rows in self.train_idx.split(CHUNK_ROWS):
-                chunk = take_rows(self.features, rows.sort().values).double()
-                total += chunk.sum(0)
-                squares += (chunk * chunk).sum(0)
-            n = len(self.train_idx)
-            mean = total / n
-            std = (squares / n - mean * mean).clamp_min(0).sqrt()
-            scale = torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std))
-            self._stats = (mean.float(), scale.float())
+            self._stats = standardisation(self.features, self.train_idx, CHUNK_ROWS)
         return self._stats
 
     def label_texts(self, start: int, stop: int) -> list[str]:
