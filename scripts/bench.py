@@ -5,7 +5,7 @@ Everything is measured in one run on the same data and reported as medians over 
 ratios the project's targets are stated in (see the README's "Speed and memory"). Needs the `bench` extra
 (scikit-learn): pip install -e '.[bench]'.
 
-    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,5,6,7]
+    python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,5,6,7,8]
                             [--mmap-rows 10000000] [--device cuda]
     python scripts/bench.py --plots     # only the figures: docs/images/scaling.png and throughput.png (minutes)
 """
@@ -426,7 +426,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--per-sample-batches", type=int, default=100)
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma-separated sections to run, e.g. 2")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="comma-separated sections to run, e.g. 2")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where Trainers and loops run")
     parser.add_argument("--plots", action="store_true", help="only draw docs/images/scaling.png and throughput.png")
     parser.add_argument("--scaling-rows", default="1000000,3000000,10000000", help="rows of the scaling figure")
@@ -574,6 +574,9 @@ def main() -> None:
     if 7 in sections:
         estimator_section(args.rows, args.features, repeats)
 
+    if 8 in sections:
+        step_profile(args.rows, args.features)
+
 
 # -- 7. the scikit-learn estimator against scikit-learn (self-contained: python scripts/bench.py --sections 7) ----
 
@@ -609,6 +612,49 @@ def estimator_section(rows: int, features: int, repeats: int) -> None:
     same_tol = median["logreg estimator, standardize=False"] / median["sklearn LogisticRegression, tol=1e-6"]
     print(f"   ratio logreg / sklearn, defaults {ratio:8.2f}     (target <= 1.0: {verdict(ratio <= 1.0)})")
     print(f"   ratio at tol 1e-6, raw features  {same_tol:8.2f}\n")
+
+
+# -- 8. where a training step's time goes (cProfile of section 2's fit) -------------------------------------------
+
+STEP_PARTS = {  # (file fragment, function): cumulative time of these calls, which do not nest in one another
+    "batch: DataLoader fetch and gather": [("logreg/data.py", "__getitem__")],
+    "training_step: forward, loss": [("logreg/model.py", "logits"), ("logreg/model.py", "bce_from_logits")],
+    "training_step: metrics (torchmetrics updates)": [("torchmetrics/metric.py", "wrapped_func")],
+    "training_step: finiteness check": [("~", "<built-in method torch.isfinite>")],
+    "backward": [("torch/_tensor.py", "backward")],
+    "optimizer: the SGD update itself": [("torch/optim/sgd.py", "sgd")],
+}
+
+
+def step_profile(rows: int, features: int) -> None:
+    """cProfile one epoch of section 2's ``Trainer.fit`` and split the time per step into the parts above; the
+    rest is Lightning's loop (hooks, the closure, the optimizer wrapper, progress tracking, the profiler scopes)."""
+    import cProfile
+    import pstats
+
+    data = ThresholdDataModule(n_features=features, n_samples=rows, label_noise=0.1, batch_size=BATCH)
+    project_fit(data, 1)  # warm-up
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    project_fit(data, 1)
+    profiler.disable()
+    total = time.perf_counter() - start
+    steps = len(data.train_dataloader())
+    stats = pstats.Stats(profiler).stats  # {(file, line, name): (calls, primitive calls, tottime, cumtime, callers)}
+    print(f"8. where a step goes: cProfile of one epoch of section 2's fit ({steps} steps of {BATCH} rows)")
+    accounted = 0.0
+    for part, functions in STEP_PARTS.items():
+        seconds = sum(
+            value[3]
+            for (file, _, name), value in stats.items()
+            if any(name == n and (f == "~" or file.endswith(f)) for f, n in functions)
+        )
+        accounted += seconds
+        print(f"   {part:<48}{seconds / steps * 1e6:8.0f} us/step")
+    rest = total - accounted
+    print(f"   {'Lightning loop and the rest':<48}{rest / steps * 1e6:8.0f} us/step")
+    print(f"   {'total (under cProfile)':<48}{total / steps * 1e6:8.0f} us/step\n")
 
 
 if __name__ == "__main__":
