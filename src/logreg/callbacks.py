@@ -232,7 +232,58 @@ def _sample_rows(
     return take_rows(features, rows).float().cpu(), labels[rows].view(-1).float().cpu()
 
 
-class CSVPredictionWriter(BasePredictionWriter):
+class PredictionRows(BasePredictionWriter):
+    """The rows of ``logreg predict`` as text, batch by batch: ``probability`` (6 significant digits),
+    ``predicted_label`` and, when the input has labels, ``label`` (the input's own text). :meth:`take` receives them.
+
+    ``predicted_label`` is the data's original value of class 1 where ``probability > threshold``: the model's
+    stored threshold (given or tuned at training) unless one is given.
+    """
+
+    def __init__(self, threshold: float | None = None) -> None:
+        super().__init__(write_interval="batch")
+        self.threshold = threshold
+        self.seen = 0  # rows so far: predict runs on one device, in input order
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if not isinstance(datamodule, IndexedDataModule):
+            raise TypeError(f"{type(self).__name__} needs the rows of a logreg data module (IndexedDataModule)")
+        self.datamodule = datamodule
+        if self.threshold is None:
+            self.threshold = float(getattr(pl_module, "threshold", 0.5))
+        self.classes = np.asarray(datamodule.classes, dtype=object)
+        self.with_labels = datamodule.has_labels
+        self.seen = 0
+
+    def header(self) -> list[str]:
+        return ["probability", "predicted_label", *(["label"] if self.with_labels else [])]
+
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        prediction: Any,
+        batch_indices: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if trainer.received_sigterm:  # Lightning's predict loop does not stop for SIGTERM by itself
+            raise SIGTERMException
+        probs = prediction.detach().float().view(-1).cpu().numpy()
+        columns = [[f"{p:.6g}" for p in probs], self.classes[(probs > self.threshold).astype(np.int64)].tolist()]
+        if self.with_labels:  # the input's own text, values the model never saw included
+            columns.append(self.datamodule.label_texts(self.seen, self.seen + len(probs)))
+        self.seen += len(probs)
+        self.take(columns)
+
+    def take(self, columns: list[list[str]]) -> None:
+        """One batch's columns (probability, predicted_label[, label]), each a list of strings."""
+        raise NotImplementedError
+
+
+class CSVPredictionWriter(PredictionRows):
     """Writes ``probability,predicted_label[,label]``, one row per input row in input order.
 
     Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
@@ -243,10 +294,9 @@ class CSVPredictionWriter(BasePredictionWriter):
     """
 
     def __init__(self, path: str | Path, overwrite: bool = False, threshold: float | None = None) -> None:
-        super().__init__(write_interval="batch")
+        super().__init__(threshold)
         self.path = Path(path)
         self.overwrite = overwrite
-        self.threshold = threshold
         self._handle: TextIO | None = None
         self._writer: Any = None
 
@@ -263,38 +313,13 @@ class CSVPredictionWriter(BasePredictionWriter):
             raise PermissionError(f"--predictions {self.path}: directory {parent} is not writable")
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if not isinstance(datamodule, IndexedDataModule):
-            raise TypeError("CSVPredictionWriter writes the rows of a logreg data module (IndexedDataModule)")
-        self.datamodule = datamodule
-        if self.threshold is None:  # the model's own (given or tuned at training), unless --threshold overrides it
-            self.threshold = float(getattr(pl_module, "threshold", 0.5))
-        self.classes = list(datamodule.classes)
-        self.with_labels = datamodule.has_labels
-        self._rows = 0  # rows written: predict runs on one device, in input order
+        super().on_predict_start(trainer, pl_module)
         fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)
-        self._write([["probability", "predicted_label", *(["label"] if self.with_labels else [])]])
+        self._write([self.header()])
 
-    def write_on_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        prediction: Any,
-        batch_indices: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if trainer.received_sigterm:  # Lightning's predict loop does not stop for SIGTERM by itself
-            raise SIGTERMException
-        probs = prediction.detach().float().view(-1).cpu().numpy()
-        names = np.asarray(self.classes, dtype=object)
-        columns = [[f"{p:.6g}" for p in probs], names[(probs > self.threshold).astype(np.int64)]]
-        if self.with_labels:  # the input's own text, values the model never saw included
-            columns.append(self.datamodule.label_texts(self._rows, self._rows + len(probs)))
-        self._rows += len(probs)
+    def take(self, columns: list[list[str]]) -> None:
         self._write(zip(*columns, strict=True))
 
     def _write(self, rows: Any) -> None:
