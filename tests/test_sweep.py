@@ -119,10 +119,20 @@ def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, s
         (("--data.batch_size", "-1"), "sweep: error: batch_size must be"),
         (("--trials", "0"), "sweep: error: --trials must be at least 1, got 0"),
         (("--trials", "x"), "sweep: error: argument --trials: invalid int value: 'x'"),
+        (("--storage", "sqlite:///missing/sweep.db"), "sweep: error: --storage sqlite:///missing/sweep.db: directory"),
+        (("--data.val_fraction", "0"), "sweep: error: the sweep ranks trials by val_loss: keep a validation split"),
     ],
 )
 def test_bad_arguments_are_one_line_and_leave_no_study(args, message, tmp_path, sweep):
-    code, _, err = sweep("--trials", "2", *args)
+    optuna_records = []  # Optuna logs a failed trial with its traceback through its own (non-propagating) logger
+    handler = logging.Handler()
+    handler.emit = optuna_records.append
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        code, _, err = sweep("--trials", "2", *args)
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
     err = err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith(message), err
-    assert sorted(tmp_path.iterdir()) == []  # no sweep.db, no run
+    assert [record.getMessage() for record in optuna_records] == []
+    assert sorted(tmp_path.iterdir()) == []  # no sweep.db, no run (a trial without validation made one: removed)
