@@ -238,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         objective = Objective(fit_args, options.root)
         study = sweep(options, objective)
     except Stopped as stop:  # SIGTERM or Ctrl-C during a trial's fit: that trial is rerun on resume
-        print(f"sweep: {stop}; run the same command again to resume the sweep", file=sys.stderr)
+        # Where the trial stopped, without logreg fit's own advice after it (resume that run from last.ckpt): a sweep
+        # resumes by rerunning the trial, and two different "resume" commands on one line would leave the user guessing.
+        where = str(stop).split("; ", 1)[0]
+        print(f"sweep: {where}; run the same command again to resume the sweep", file=sys.stderr)
         return stop.code
     except KeyboardInterrupt:
         print("sweep: interrupted; run the same command again to resume the sweep", file=sys.stderr)

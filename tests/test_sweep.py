@@ -136,3 +136,21 @@ def test_bad_arguments_are_one_line_and_leave_no_study(args, message, tmp_path, 
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith(message), err
     assert [record.getMessage() for record in optuna_records] == []
     assert sorted(tmp_path.iterdir()) == []  # no sweep.db, no run (a trial without validation made one: removed)
+
+
+def test_a_stopped_trial_says_only_how_to_resume_the_sweep(tmp_path, monkeypatch, capsys):
+    """A trial stopped by a signal: the sweep's advice alone, not logreg fit's (resume that run) beside it."""
+    from logreg.cli import Stopped
+
+    namespace = runpy.run_path(str(SCRIPT))
+    advice = "resume with: logreg fit --config trial_0/config.yaml --ckpt_path trial_0/checkpoints/last.ckpt"
+
+    def stopped_fit(*args, **kwargs):
+        raise Stopped(f"stopped by SIGINT at epoch 0, step 3; {advice}", 128 + signal.SIGINT)
+
+    monkeypatch.setitem(namespace["Objective"].__call__.__globals__, "build_cli", stopped_fit)
+    monkeypatch.chdir(tmp_path)
+    assert namespace["main"](["--storage", STORAGE, "--trials", "1"]) == 130
+    assert capsys.readouterr().err == (
+        "sweep: stopped by SIGINT at epoch 0, step 3; run the same command again to resume the sweep\n"
+    )
