@@ -27,11 +27,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import shutil
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import optuna
+import sqlalchemy.exc
 import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -41,6 +43,7 @@ from logreg.lightning_cli import LogRegCLI, build_cli, quiet_known_noise
 
 SWEPT = ("--model.lr", "--model.l2", "--model.pos_weight")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+NO_VALIDATION = "the sweep ranks trials by val_loss: keep a validation split (--data.val_fraction > 0)"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -89,6 +92,11 @@ class Pruning(Callback):
         self.trial = trial
         self.pruned_at: int | None = None  # the epoch after which the pruner stopped the fit
 
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Refuse a run without validation before it trains, not after: the sweep ranks trials by val_loss."""
+        if not any(cb.monitor == "val_loss" for cb in trainer.checkpoint_callbacks):
+            raise ValueError(NO_VALIDATION)
+
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit" or "val_loss" not in trainer.callback_metrics:
             return
@@ -103,6 +111,8 @@ class Objective:
 
     def __init__(self, fit_args: list[str], root: Path) -> None:
         self.fit_args, self.root = fit_args, root
+        self.runs: list[Path] = []  # the trial directories this process made (none existed before)
+        self.new_parents = [d for d in (root / "sweep", root) if not d.exists()]  # made by the first trial, if any
 
     def __call__(self, trial: Trial) -> float:
         run = self.root / "sweep" / f"trial_{trial.number}"
@@ -112,6 +122,7 @@ class Objective:
         logger = ["--trainer.logger.init_args.save_dir", str(self.root), "--trainer.logger.init_args.name", "sweep",
                   "--trainer.logger.init_args.version", run.name, "--trainer.enable_progress_bar", "false"]  # fmt: skip
         trial.set_user_attr("run", str(run))
+        self.runs.append(run)
         pruning = Pruning(trial)
         summary = io.StringIO()  # the fit's summary and warnings go to RUN/summary.txt; the sweep prints one line
         try:
@@ -127,12 +138,20 @@ class Objective:
             raise optuna.TrialPruned(reason)
         return value
 
+    def remove_runs(self) -> None:
+        """Delete the trial directories this process made, and the parents it made that are left empty."""
+        for run in self.runs:
+            shutil.rmtree(run, ignore_errors=True)
+        for parent in self.new_parents:
+            with contextlib.suppress(OSError):  # not empty: another run lives there
+                parent.rmdir()
+
     @staticmethod
     def finish(trial: Trial, cli: LogRegCLI, run: Path) -> float:
         """The best validation loss, and the run's config made re-runnable: a new version beside the trials."""
         best = next((cb for cb in cli.trainer.checkpoint_callbacks if cb.monitor), None)
         if best is None or best.monitor != "val_loss" or best.best_model_score is None:
-            raise ValueError("the sweep ranks trials by val_loss: keep a validation split (--data.val_fraction > 0)")
+            raise ValueError(NO_VALIDATION)
         config = run / "config.yaml"
         # The saved config names this trial's directory as its logger's version; `logreg fit --config` must log a
         # new run (ROOT/sweep/version_N), not collide with the trial's. Nothing else in the file changes.
@@ -165,21 +184,13 @@ def describe(trial: FrozenTrial) -> str:
             f"pos_weight={params.get('pos_weight')}  {trial.user_attrs.get('run', '')}")  # fmt: skip
 
 
-def sweep(options: argparse.Namespace, fit_args: list[str]) -> optuna.Study:
-    """Create or resume the study and run trials until it holds ``options.trials`` finished ones."""
-    study = optuna.create_study(
-        storage=options.storage,
-        study_name=options.study_name,
-        load_if_exists=True,
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=options.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=options.pruner_startup_trials),
-    )
+def sweep(options: argparse.Namespace, objective: Objective) -> optuna.Study:
+    """Create or resume the study and run trials of ``objective`` until it holds ``options.trials`` finished ones."""
+    study = open_study(options)
     retried = requeue_killed_trials(study)
     if retried:
         print(f"resuming: trials {retried} were running when the sweep stopped; their parameters run again")
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    objective = Objective(fit_args, options.root)
 
     def report(study: optuna.Study, trial: FrozenTrial) -> None:
         print(describe(trial), flush=True)
@@ -187,6 +198,25 @@ def sweep(options: argparse.Namespace, fit_args: list[str]) -> optuna.Study:
     if done < options.trials:
         study.optimize(objective, n_trials=options.trials - done, callbacks=[report])
     return study
+
+
+def open_study(options: argparse.Namespace) -> optuna.Study:
+    """The study in ``--storage``, created or loaded; a storage that cannot be opened is one line naming it."""
+    database = new_sqlite_file(options.storage)
+    if database is not None and not database.parent.is_dir():
+        raise FileNotFoundError(f"--storage {options.storage}: directory {database.parent} does not exist")
+    try:
+        return optuna.create_study(
+            storage=options.storage,
+            study_name=options.study_name,
+            load_if_exists=True,
+            direction="minimize",
+            sampler=optuna.samplers.TPESampler(seed=options.seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=options.pruner_startup_trials),
+        )
+    except sqlalchemy.exc.SQLAlchemyError as err:  # a URL or a database file that SQLAlchemy cannot open
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise ValueError(f"--storage {options.storage}: cannot open ({reason})") from None
 
 
 def new_sqlite_file(storage: str) -> Path | None:
@@ -197,15 +227,21 @@ def new_sqlite_file(storage: str) -> Path | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep; print the best trial and its config.yaml. User mistakes are one line, exit code 2."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own line per trial
+    # The sweep prints its own line per trial, and a failed trial's error as one line: not Optuna's warning with
+    # the trial's whole traceback.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     quiet_known_noise()
-    database = None
+    database = objective = None
     try:
         options, fit_args = parse(sys.argv[1:] if argv is None else argv)
         database = new_sqlite_file(options.storage)
-        study = sweep(options, fit_args)
+        objective = Objective(fit_args, options.root)
+        study = sweep(options, objective)
     except Stopped as stop:  # SIGTERM or Ctrl-C during a trial's fit: that trial is rerun on resume
-        print(f"sweep: {stop}; run the same command again to resume the sweep", file=sys.stderr)
+        # Where the trial stopped, without logreg fit's own advice after it (resume that run from last.ckpt): a sweep
+        # resumes by rerunning the trial, and two different "resume" commands on one line would leave the user guessing.
+        where = str(stop).split("; ", 1)[0]
+        print(f"sweep: {where}; run the same command again to resume the sweep", file=sys.stderr)
         return stop.code
     except KeyboardInterrupt:
         print("sweep: interrupted; run the same command again to resume the sweep", file=sys.stderr)
@@ -214,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         if not is_user_error(err):
             raise
         if database is not None and database.is_file():  # a first trial refused its arguments: leave nothing
-            database.unlink()
+            database.unlink()  # (its trial directories too: the next study would number its trials from 0 again)
+            if objective is not None:
+                objective.remove_runs()
         print(f"sweep: error: {one_line(err)}", file=sys.stderr)
         return 2
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

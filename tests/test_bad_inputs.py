@@ -182,6 +182,11 @@ ROWS = [
     ("export over the checkpoint", ["export", "--ckpt_path", CKPT, "--output", CKPT, "--overwrite", "true"],
      [f"--output {CKPT}: is {CKPT}, which this command reads"]),
     ("export to an empty path", ["export", "--ckpt_path", CKPT, "--output", ""], ["--output: an empty path"]),
+    ("an unknown subcommand", ["frob"],
+     ["unknown subcommand 'frob' (choose from fit, validate, test, predict, convert, export)"]),
+    ("--version with more words", ["--version", "extra"], ["--version takes no arguments, got 'extra'"]),
+    ("export over a pipe", ["export", "--ckpt_path", CKPT, "--output", "pipe.csv", "--overwrite", "true"],
+     ["--output pipe.csv: not a regular file"]),
 ]  # fmt: skip
 
 

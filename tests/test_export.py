@@ -13,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +170,13 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"--output .*model.onnx: cannot write \(No space left on device\)"):
         write_atomically(tmp_path / "model.onnx", b"graph")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_warns_nothing():
+    """The exported module is in eval mode: torch.onnx.export warns about one in training mode."""
+    from logreg.export import to_onnx
+    from logreg.model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert to_onnx(LogisticRegression(n_inputs=2).eval(), {"classes": "[]"})

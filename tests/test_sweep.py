@@ -119,10 +119,38 @@ def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, s
         (("--data.batch_size", "-1"), "sweep: error: batch_size must be"),
         (("--trials", "0"), "sweep: error: --trials must be at least 1, got 0"),
         (("--trials", "x"), "sweep: error: argument --trials: invalid int value: 'x'"),
+        (("--storage", "sqlite:///missing/sweep.db"), "sweep: error: --storage sqlite:///missing/sweep.db: directory"),
+        (("--data.val_fraction", "0"), "sweep: error: the sweep ranks trials by val_loss: keep a validation split"),
     ],
 )
 def test_bad_arguments_are_one_line_and_leave_no_study(args, message, tmp_path, sweep):
-    code, _, err = sweep("--trials", "2", *args)
+    optuna_records = []  # Optuna logs a failed trial with its traceback through its own (non-propagating) logger
+    handler = logging.Handler()
+    handler.emit = optuna_records.append
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        code, _, err = sweep("--trials", "2", *args)
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
     err = err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith(message), err
-    assert sorted(tmp_path.iterdir()) == []  # no sweep.db, no run
+    assert [record.getMessage() for record in optuna_records] == []
+    assert sorted(tmp_path.iterdir()) == []  # no sweep.db, no run (a trial without validation made one: removed)
+
+
+def test_a_stopped_trial_says_only_how_to_resume_the_sweep(tmp_path, monkeypatch, capsys):
+    """A trial stopped by a signal: the sweep's advice alone, not logreg fit's (resume that run) beside it."""
+    from logreg.cli import Stopped
+
+    namespace = runpy.run_path(str(SCRIPT))
+    advice = "resume with: logreg fit --config trial_0/config.yaml --ckpt_path trial_0/checkpoints/last.ckpt"
+
+    def stopped_fit(*args, **kwargs):
+        raise Stopped(f"stopped by SIGINT at epoch 0, step 3; {advice}", 128 + signal.SIGINT)
+
+    monkeypatch.setitem(namespace["Objective"].__call__.__globals__, "build_cli", stopped_fit)
+    monkeypatch.chdir(tmp_path)
+    assert namespace["main"](["--storage", STORAGE, "--trials", "1"]) == 130
+    assert capsys.readouterr().err == (
+        "sweep: stopped by SIGINT at epoch 0, step 3; run the same command again to resume the sweep\n"
+    )

@@ -106,6 +106,7 @@ def main(args: list[str] | None = None) -> None:
         return
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm) if is_main_thread() else None
     try:
+        check_subcommand(words)
         if words[:1] == ["convert"]:
             convert_command(words[1:])
         elif words[:1] == ["export"]:
@@ -138,6 +139,17 @@ def main(args: list[str] | None = None) -> None:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def check_subcommand(words: list[str]) -> None:
+    """A first word that is neither a flag nor a subcommand is one line naming all six (LightningCLI's own message
+    lists only its four: ``convert`` and ``export`` are parsed here); ``--version`` takes nothing after it."""
+    from logreg.about import SUBCOMMANDS
+
+    if words[0] == "--version":
+        raise ValueError(f"--version takes no arguments, got {' '.join(words[1:])!r}")
+    if not words[0].startswith("-") and words[0] not in SUBCOMMANDS:
+        raise ValueError(f"unknown subcommand {words[0]!r} (choose from {', '.join(SUBCOMMANDS)})")
 
 
 def stop_on_sigterm(signum: int, frame: Any) -> None:

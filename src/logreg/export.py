@@ -63,6 +63,8 @@ def check_output(path: Path, overwrite: bool, reads: str) -> None:
     """Fail before any work if ``path`` cannot or must not be written (as ``--predictions`` is checked)."""
     if path.is_dir():
         raise IsADirectoryError(f"--output {path}: is a directory, expected a file path")
+    if path.exists() and not path.is_file():  # replacing /dev/full or a FIFO would swap the node for a plain file
+        raise ValueError(f"--output {path}: not a regular file (a device, pipe or socket); give a file path")
     if Path(reads).exists() and path.resolve() == Path(reads).resolve():
         raise ValueError(f"--output {path}: is {reads}, which this command reads; choose another file")
     if path.exists() and not overwrite:
@@ -136,7 +138,7 @@ def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
     example = torch.zeros(2, model.hparams.n_inputs)  # (B, D); B is exported as a symbol
     with torch.no_grad(), quiet_logger("torch.onnx"):
         program = torch.onnx.export(
-            Probability(model),
+            Probability(model).eval(),  # (a new module is in training mode: the exporter would warn)
             (example,),
             dynamo=True,
             input_names=[INPUT_NAME],
