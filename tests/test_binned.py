@@ -67,3 +67,12 @@ def test_binned_calibration_error_is_torchmetrics_ece():
         binned.update(p, y)
     assert float(binned.compute()) == pytest.approx(float(reference.compute()), rel=1e-6)
     assert float(binned.compute()) > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_binned_confmat_compares_in_the_same_dtype_as_torchmetrics(dtype):
+    probs, target = _rows(4_000)
+    reference, binned = BinaryPrecisionRecallCurve(thresholds=1001), BinnedPrecisionRecallCurve(thresholds=1001)
+    reference.update(probs.to(dtype), target)
+    binned.update(probs.to(dtype), target)
+    assert torch.equal(binned.confmat, reference.confmat)

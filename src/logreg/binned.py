@@ -30,7 +30,8 @@ def class_histograms(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tenso
     it does in torchmetrics' comparisons.
     """
     probs, positive = probs.reshape(-1), (target.reshape(-1) == 1).long()
-    above = torch.bucketize(probs, thresholds.to(probs.dtype), right=True)  # (N,) thresholds <= p
+    common = torch.promote_types(probs.dtype, thresholds.dtype)  # as torchmetrics' ``preds >= thresholds[i]``
+    above = torch.bucketize(probs.to(common), thresholds.to(common), right=True)  # (N,) thresholds <= p
     above = above.masked_fill(probs.isnan(), 0)
     width = len(thresholds) + 1
     return torch.bincount(above + width * positive, minlength=2 * width).view(2, width)
@@ -114,10 +115,11 @@ class BinnedCalibrationError(Metric):
         preds = preds.reshape(-1)
         edges = torch.linspace(0, 1, self.n_bins + 1, dtype=preds.dtype, device=preds.device)
         bins = torch.bucketize(preds, edges, right=True) - 1  # (N,) in [0, n_bins] for p in [0, 1]
-        size = self.n_bins + 1
-        self.rows += torch.bincount(bins, minlength=size).to(self.rows.dtype)
-        self.probabilities += torch.bincount(bins, weights=preds.double(), minlength=size)
-        self.positives += torch.bincount(bins, weights=(target.reshape(-1) == 1).double(), minlength=size)
+        # 1-D scatter_add_ rather than a weighted bincount: on CUDA it stays usable, and deterministic, under
+        # torch.use_deterministic_algorithms (Trainer(deterministic=True)), where a weighted bincount raises.
+        self.rows.scatter_add_(0, bins, torch.ones_like(preds, dtype=self.rows.dtype))
+        self.probabilities.scatter_add_(0, bins, preds.to(self.probabilities.dtype))
+        self.positives.scatter_add_(0, bins, (target.reshape(-1) == 1).to(self.positives.dtype))
 
     def compute(self) -> Tensor:
         """The ECE over all rows seen (float32, like torchmetrics')."""
