@@ -95,9 +95,12 @@ class TrainingFigures(Callback):
             return
         probs, target = _predict_rows(pl_module, datamodule, rows)
         threshold = float(getattr(pl_module, "threshold", 0.5))
-        roc, pr, tensorboard_pr = (BinnedROC(thresholds=200), BinnedPrecisionRecallCurve(thresholds=200),
-                                   BinnedPrecisionRecallCurve(thresholds=TENSORBOARD_THRESHOLDS))  # fmt: skip
-        auroc, ap = BinnedAUROC(thresholds=CURVE_THRESHOLDS), BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS)
+        # Only rank 0 draws: sync_on_compute=False, or compute() would wait for the other DDP ranks forever.
+        local = {"sync_on_compute": False}
+        roc, pr = BinnedROC(thresholds=200, **local), BinnedPrecisionRecallCurve(thresholds=200, **local)
+        tensorboard_pr = BinnedPrecisionRecallCurve(thresholds=TENSORBOARD_THRESHOLDS, **local)
+        auroc = BinnedAUROC(thresholds=CURVE_THRESHOLDS, **local)
+        ap = BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS, **local)
         for metric in (roc, pr, tensorboard_pr, auroc, ap):  # each one bucketize + bincount over the rows
             metric.update(probs, target)
         fpr, tpr, _ = roc.compute()
