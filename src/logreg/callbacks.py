@@ -18,14 +18,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer, callbacks
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torchmetrics.functional.classification import (
-    binary_auroc,
-    binary_average_precision,
-    binary_precision_recall_curve,
-    binary_roc,
-)
 
 from logreg import plots
+from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC
 from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
 from logreg.model import CURVE_THRESHOLDS
@@ -100,26 +95,34 @@ class TrainingFigures(Callback):
             return
         probs, target = _predict_rows(pl_module, datamodule, rows)
         threshold = float(getattr(pl_module, "threshold", 0.5))
-        fpr, tpr, _ = binary_roc(probs, target.long(), thresholds=200)
-        auroc = float(binary_auroc(probs, target.long()))
-        log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(), auroc, f"ROC ({stage})")
+        # Only rank 0 draws: sync_on_compute=False, or compute() would wait for the other DDP ranks forever.
+        local = {"sync_on_compute": False}
+        roc, pr = BinnedROC(thresholds=200, **local), BinnedPrecisionRecallCurve(thresholds=200, **local)
+        tensorboard_pr = BinnedPrecisionRecallCurve(thresholds=TENSORBOARD_THRESHOLDS, **local)
+        auroc = BinnedAUROC(thresholds=CURVE_THRESHOLDS, **local)
+        ap = BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS, **local)
+        for metric in (roc, pr, tensorboard_pr, auroc, ap):  # each one bucketize + bincount over the rows
+            metric.update(probs, target)
+        fpr, tpr, _ = roc.compute()
+        log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(), float(auroc.compute()),
+                   f"ROC ({stage})")  # fmt: skip
         log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
                    target.numpy(), f"predicted p(y=1), {stage} rows")  # fmt: skip
         counts = decision_counts(probs, target, threshold)
         log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold,
                    datamodule.classes, f"{stage} confusion")  # fmt: skip
-        precision, recall, _ = binary_precision_recall_curve(probs, target.long(), thresholds=200)
-        ap = float(binary_average_precision(probs, target.long(), thresholds=CURVE_THRESHOLDS))
+        precision, recall, _ = pr.compute()
         (_, fp), (fn, tp) = counts.tolist()
         point = (tp / (tp + fn), tp / (tp + fp)) if tp + fn and tp + fp else None
         log_figure(trainer, f"figures/{stage}_precision_recall", plots.precision_recall_curve, precision.numpy(),
-                   recall.numpy(), ap, point, f"precision-recall ({stage})", float(target.mean()))  # fmt: skip
+                   recall.numpy(), float(ap.compute()), point, f"precision-recall ({stage})",
+                   float(target.mean()))  # fmt: skip
         bins = plots.calibration_bins(probs.numpy(), target.numpy())
         log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
                    plots.expected_calibration_error(*bins), f"reliability ({stage})")  # fmt: skip
         logger = tensorboard_logger(trainer)
-        if logger is not None:  # TensorBoard's own PR-curve dashboard
-            logger.experiment.add_pr_curve(f"pr_curve/{stage}", target.long(), probs, trainer.global_step)
+        if logger is not None:  # TensorBoard's own PR-curve dashboard, from the counts rather than the rows
+            log_pr_curve(logger.experiment, f"pr_curve/{stage}", tensorboard_pr.confmat, trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
@@ -203,6 +206,18 @@ class GracefulStop(Callback):
 
 
 MAX_ROWS_SCORED = 100_000
+TENSORBOARD_THRESHOLDS = 127  # the PR-curve dashboard's default: thresholds i / 126
+
+
+def log_pr_curve(writer: Any, tag: str, confmat: torch.Tensor, step: int) -> None:
+    """Write TensorBoard's PR curve from the (T, 2, 2) confusion matrices of thresholds ``linspace(0, 1, T)``.
+
+    ``add_pr_curve`` would histogram every row again in NumPy; ``add_pr_curve_raw`` takes the counts. Precision
+    and recall divide by at least 1e-7, as TensorBoard's own ``add_pr_curve`` does.
+    """
+    tn, fp, fn, tp = (confmat[:, a, p].double().numpy() for a, p in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)
+    writer.add_pr_curve_raw(tag, tp, fp, tn, fn, precision, recall, step, num_thresholds=len(confmat))
 
 
 def decision_counts(probs: torch.Tensor, target: torch.Tensor, threshold: float) -> np.ndarray:

@@ -12,9 +12,6 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
-    BinaryAUROC,
-    BinaryAveragePrecision,
-    BinaryCalibrationError,
     BinaryF1Score,
     BinaryPrecision,
     BinaryPrecisionRecallCurve,
@@ -22,6 +19,13 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
+from logreg.binned import (
+    BinnedAUROC,
+    BinnedAveragePrecision,
+    BinnedCalibrationError,
+    BinnedPrecisionRecallCurve,
+    BinnedROC,
+)
 from logreg.data import IndexedDataModule, SplitStream, take_rows
 
 Stage = Literal["train", "val", "test"]
@@ -92,12 +96,17 @@ def _decision_metrics(stage: Stage) -> MetricCollection:
 
 
 def _probability_metrics(stage: Stage) -> MetricCollection:
-    """Metrics of the probabilities themselves: ranking (AUROC, average precision) and calibration (ECE)."""
+    """Metrics of the probabilities themselves: ranking (AUROC, average precision) and calibration (ECE).
+
+    All three are binned (:mod:`logreg.binned`): O(rows) time and memory independent of rows. AP and ECE equal
+    torchmetrics' binned AP and its ECE; AUROC is the trapezoid on 1001 thresholds, within the mass of pairs
+    sharing a bin of the exact value (see :class:`~logreg.binned.BinnedAUROC`).
+    """
     return MetricCollection(
         {
-            "auroc": BinaryAUROC(validate_args=False),
-            "ap": BinaryAveragePrecision(thresholds=CURVE_THRESHOLDS, validate_args=False),
-            "ece": BinaryCalibrationError(n_bins=15, norm="l1", validate_args=False),
+            "auroc": BinnedAUROC(thresholds=CURVE_THRESHOLDS, validate_args=False),
+            "ap": BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS, validate_args=False),
+            "ece": BinnedCalibrationError(n_bins=15),
         },
         prefix=f"{stage}_",
     )
@@ -204,7 +213,7 @@ class LogisticRegression(LightningModule):
         self.test_scores = _probability_metrics("test")
         # threshold of the decisions: given, or tuned on each validation epoch; in every checkpoint
         self.register_buffer("threshold", torch.tensor(float(threshold)))
-        curve = BinaryPrecisionRecallCurve if tune_threshold == "f1" else BinaryROC
+        curve = BinnedPrecisionRecallCurve if tune_threshold == "f1" else BinnedROC
         self.val_curve = curve(thresholds=CURVE_THRESHOLDS, validate_args=False) if tune_threshold else None
         # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)

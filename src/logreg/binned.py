@@ -1,0 +1,126 @@
+"""Threshold metrics in O(rows): one ``bucketize`` + ``bincount`` per batch instead of one pass per threshold.
+
+torchmetrics 1.9 fills a binned curve's ``confmat`` state (shape (T, 2, 2)) for batches over 50,000 predictions
+by comparing every row with every threshold in turn: rows x T work (T = 1001 here). Counting, per class, how many
+rows fall between consecutive thresholds and summing those counts from the top gives the same confusion matrix at
+every threshold in O(rows + T). The classes below only replace ``update``: states, ``compute`` and the DDP
+reduction (sum) stay torchmetrics' own, so the logged values are those of the library's classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.classification import (
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryPrecisionRecallCurve,
+    BinaryROC,
+)
+
+
+def class_histograms(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
+    """Rows per class and per number of thresholds at or below them, shape (2, T + 1) of int64.
+
+    ``[c, k]`` counts the rows of class ``c`` (``target == 1`` is class 1, anything else class 0) whose
+    probability is ``>=`` exactly ``k`` of the ascending ``thresholds``; NaN counts as below every threshold, as
+    it does in torchmetrics' comparisons.
+    """
+    probs, positive = probs.reshape(-1), (target.reshape(-1) == 1).long()
+    common = torch.promote_types(probs.dtype, thresholds.dtype)  # as torchmetrics' ``preds >= thresholds[i]``
+    above = torch.bucketize(probs.to(common), thresholds.to(common), right=True)  # (N,) thresholds <= p
+    above = above.masked_fill(probs.isnan(), 0)
+    width = len(thresholds) + 1
+    return torch.bincount(above + width * positive, minlength=2 * width).view(2, width)
+
+
+def confmat_from_histograms(histograms: Tensor) -> Tensor:
+    """The (T, 2, 2) confusion matrices ``[[TN, FP], [FN, TP]]`` of ``p >= threshold`` for every threshold."""
+    at_or_above = histograms.flip(-1).cumsum(-1).flip(-1)  # (2, T + 1): rows with at least k thresholds below
+    predicted_positive = at_or_above[:, 1:]  # (2, T): threshold t is below p iff k > t
+    totals = histograms.sum(-1, keepdim=True)  # (2, 1)
+    predicted_negative = totals - predicted_positive
+    return torch.stack([predicted_negative, predicted_positive], dim=-1).transpose(0, 1)  # (T, 2, 2)
+
+
+def binned_confmat(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
+    """torchmetrics' multi-threshold confusion matrix of probabilities (no sigmoid, no ignore_index) in O(rows)."""
+    return confmat_from_histograms(class_histograms(probs, target, thresholds))
+
+
+class _BinnedUpdate:
+    """Replaces a binned torchmetrics curve's ``update`` with :func:`binned_confmat`; everything else is kept.
+
+    Inputs must already be probabilities in [0, 1] with 0/1 targets (the model's ``sigmoid`` and validated
+    DataModules): this ``update`` applies neither torchmetrics' sigmoid of out-of-range scores nor ignore_index.
+    """
+
+    thresholds: Tensor
+    confmat: Tensor
+
+    def __init__(self, thresholds: int, **kwargs: Any) -> None:
+        if not isinstance(thresholds, int):
+            raise TypeError("binned metrics need a number of thresholds (an int)")
+        super().__init__(thresholds=thresholds, ignore_index=None, **kwargs)
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        """Add the batch's confusion matrices at every threshold to the ``confmat`` state."""
+        self.confmat += binned_confmat(preds, target, self.thresholds)
+
+
+class BinnedPrecisionRecallCurve(_BinnedUpdate, BinaryPrecisionRecallCurve):
+    """``BinaryPrecisionRecallCurve(thresholds=T)`` with an O(rows) update."""
+
+
+class BinnedROC(_BinnedUpdate, BinaryROC):
+    """``BinaryROC(thresholds=T)`` with an O(rows) update."""
+
+
+class BinnedAveragePrecision(_BinnedUpdate, BinaryAveragePrecision):
+    """``BinaryAveragePrecision(thresholds=T)`` with an O(rows) update."""
+
+
+class BinnedAUROC(_BinnedUpdate, BinaryAUROC):
+    """``BinaryAUROC(thresholds=T)`` with an O(rows) update: the trapezoid under the ROC at T thresholds.
+
+    It differs from the exact AUROC only through pairs of a positive and a negative row between the same two
+    consecutive thresholds, which it counts as half-ordered: by at most ``0.5 * sum_b P_b * N_b / (P * N)``.
+    """
+
+
+class BinnedCalibrationError(Metric):
+    """Expected calibration error (L1) of probabilities, exactly torchmetrics' ``BinaryCalibrationError`` value.
+
+    States are per-bin sums (rows, probabilities, positives), reduced by sum under DDP, so memory does not grow
+    with rows, whereas torchmetrics' class keeps every prediction. Bins are torchmetrics': edges
+    ``linspace(0, 1, n_bins + 1)`` and ``bucketize(right=True) - 1``, which gives ``p == 1.0`` a bin of its own.
+    ECE = sum_b |positives_b - probabilities_b| / rows (the count-weighted mean gap).
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, n_bins: int = 15, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n_bins = n_bins
+        for name in ("rows", "probabilities", "positives"):
+            self.add_state(name, default=torch.zeros(n_bins + 1, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        """Add the batch's per-bin sums."""
+        preds = preds.reshape(-1)
+        edges = torch.linspace(0, 1, self.n_bins + 1, dtype=preds.dtype, device=preds.device)
+        bins = torch.bucketize(preds, edges, right=True) - 1  # (N,) in [0, n_bins] for p in [0, 1]
+        # 1-D scatter_add_ rather than a weighted bincount: on CUDA it stays usable, and deterministic, under
+        # torch.use_deterministic_algorithms (Trainer(deterministic=True)), where a weighted bincount raises.
+        self.rows.scatter_add_(0, bins, torch.ones_like(preds, dtype=self.rows.dtype))
+        self.probabilities.scatter_add_(0, bins, preds.to(self.probabilities.dtype))
+        self.positives.scatter_add_(0, bins, (target.reshape(-1) == 1).to(self.positives.dtype))
+
+    def compute(self) -> Tensor:
+        """The ECE over all rows seen (float32, like torchmetrics')."""
+        return ((self.positives - self.probabilities).abs().sum() / self.rows.sum()).float()

@@ -1,0 +1,78 @@
+"""The binned O(rows) metrics against torchmetrics' own updates and scikit-learn."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from torchmetrics.classification import BinaryCalibrationError, BinaryPrecisionRecallCurve
+
+from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedCalibrationError, BinnedPrecisionRecallCurve
+
+
+def _rows(n: int = 60_000, thresholds: int = 1001, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random probabilities with ties at every threshold (torchmetrics' float32 ``linspace(0, 1, thresholds)``),
+    many at 0 and at 1; labels drawn from them."""
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.rand(n, generator=g)
+    probs[: 2 * thresholds] = torch.linspace(0, 1, thresholds).repeat(2)  # exactly on the thresholds
+    probs[2 * thresholds : 2 * thresholds + 100], probs[-100:] = 0.0, 1.0
+    return probs, (torch.rand(n, generator=g) < probs).long()
+
+
+# A batch over 50,000 rows takes torchmetrics' loop (one pass per threshold: kept to the smallest grid, for
+# time), smaller ones its vectorised path.
+@pytest.mark.parametrize(("n", "thresholds"), [(51_000, 11), (4_000, 1001), (4_000, 127)])
+def test_binned_confmat_is_torchmetrics_confmat_bitwise(n, thresholds):
+    probs, target = _rows(n, thresholds)
+    reference = BinaryPrecisionRecallCurve(thresholds=thresholds)
+    binned = BinnedPrecisionRecallCurve(thresholds=thresholds)
+    for p, y in zip(probs.split(50_001), target.split(50_001), strict=True):
+        reference.update(p, y)
+        binned.update(p, y)
+    assert torch.equal(binned.confmat, reference.confmat)
+
+
+def test_binned_ap_is_sklearn_ap_of_the_binned_scores_and_close_to_the_exact_one():
+    """With thresholds, a score only matters through how many thresholds lie at or below it: sklearn's AP of that
+    count (computed here with NumPy) is the binned AP exactly; it is close to the exact AP with 1001 bins."""
+    probs, target = _rows()
+    ap = float(BinnedAveragePrecision(thresholds=1001)(probs, target))
+    grid = np.linspace(0, 1, 1001, dtype=np.float32)
+    level = np.searchsorted(grid, probs.numpy(), side="right")
+    # 1e-5: torchmetrics computes precision and recall in float32 and sums about 1000 terms
+    assert ap == pytest.approx(average_precision_score(target.numpy(), level), abs=1e-5)
+    assert ap == pytest.approx(average_precision_score(target.numpy(), probs.numpy()), abs=2e-3)
+
+
+def test_binned_auroc_is_within_the_mass_of_pairs_sharing_a_bin_of_sklearn():
+    """Binned AUROC counts a positive and a negative between the same two thresholds as half-ordered, so it
+    differs from the exact AUROC by at most 0.5 * sum_b P_b N_b / (P N); the ROC points are sklearn's at the grid."""
+    probs, target = _rows()
+    y, p = target.numpy(), probs.numpy()
+    level = np.searchsorted(np.linspace(0, 1, 1001, dtype=np.float32), p, side="right")
+    pos, neg = (np.bincount(level[y == c], minlength=1002).astype(float) for c in (1, 0))
+    bound = 0.5 * float(pos @ neg) / (pos.sum() * neg.sum())
+    auroc = float(BinnedAUROC(thresholds=1001)(probs, target))
+    assert abs(auroc - roc_auc_score(y, p)) <= bound + 1e-6
+    fpr, tpr, _ = roc_curve(y, level)  # the trapezoid on the binned scores is the binned AUROC itself
+    assert auroc == pytest.approx(float(np.trapezoid(tpr, fpr)), abs=1e-5)  # (float32 rates, as above)
+
+
+def test_binned_calibration_error_is_torchmetrics_ece():
+    probs, target = _rows()
+    probs = probs.double()  # float64: torchmetrics' own sums are then as exact as ours
+    reference, binned = BinaryCalibrationError(n_bins=15, norm="l1"), BinnedCalibrationError(n_bins=15)
+    for p, y in zip(probs.split(7_000), target.split(7_000), strict=True):
+        reference.update(p, y)
+        binned.update(p, y)
+    assert float(binned.compute()) == pytest.approx(float(reference.compute()), rel=1e-6)
+    assert float(binned.compute()) > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_binned_confmat_compares_in_the_same_dtype_as_torchmetrics(dtype):
+    probs, target = _rows(4_000)
+    reference, binned = BinaryPrecisionRecallCurve(thresholds=1001), BinnedPrecisionRecallCurve(thresholds=1001)
+    reference.update(probs.to(dtype), target)
+    binned.update(probs.to(dtype), target)
+    assert torch.equal(binned.confmat, reference.confmat)
