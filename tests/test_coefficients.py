@@ -275,3 +275,21 @@ def test_mismatched_shapes_are_refused(data):
         coefficient_table(torch.zeros(4), 0.0, torch.from_numpy(x), torch.from_numpy(y), NAMES[:3])
     with pytest.raises(ValueError, match="weight has 3 values"):
         coefficient_table(torch.zeros(3), 0.0, torch.from_numpy(x), torch.from_numpy(y), NAMES)
+
+
+def test_the_table_reaches_tensorboard_and_no_writer_is_left_open(run_cli, tmp_path):
+    """The coefficient text is written after fit closed the logger: it must land in an event file that is closed
+    again, not in a writer thread left running after the command (which may flush after the run dir is gone)."""
+    import threading
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def writer_threads() -> int:
+        return sum(type(t).__name__ == "_AsyncWriterThread" for t in threading.enumerate())
+
+    before = writer_threads()
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.test_fraction", "0")
+    assert writer_threads() == before
+    events = EventAccumulator(str(tmp_path / "lightning_logs" / "version_0"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert any(tag.startswith("coefficients") for tag in events.Tags()["tensors"])

@@ -318,8 +318,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         from logreg.summary import model_table, save_table
 
         (run / "config.yaml").write_text(yaml.safe_dump({CHECKPOINT_KEY: self._state()["params"]}, sort_keys=False))
-        save_table(trainer, model_table(model, datamodule))
-        trainer.logger.finalize("success")  # the table's text reopened the event file after fit closed it: close it
+        save_table(trainer, model_table(model, datamodule))  # (and closes the event file again)
 
     def _adopt(self, model: EstimatorModule) -> None:
         """The fitted attributes of ``model``, on the CPU."""

@@ -98,6 +98,9 @@ def save_table(trainer: Trainer, table: CoefficientTable) -> Path | None:
     path = Path(logger.log_dir) / "coefficients.csv"
     write_csv(table, path)
     logger.experiment.add_text("coefficients", to_markdown(table), trainer.global_step)
+    # Fit has ended and finalized the logger: the text above reopened its writer (a new event file and writer
+    # thread), so close it again, or the event is lost and the thread outlives the run.
+    logger.finalize("success")
     return path
 
 
