@@ -129,19 +129,7 @@ def bare_fit(data: ThresholdDataModule, epochs: int) -> None:
 
 def plain_loop(x: torch.Tensor, y: torch.Tensor, epochs: int) -> torch.nn.Module:
     """The fast plain-PyTorch pattern: one randperm per epoch, one tensor gather per batch."""
-    torch.manual_seed(0)
-    linear = torch.nn.Linear(x.shape[1], 1)
-    optimizer = torch.optim.SGD(linear.parameters(), lr=LR)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=generator)
-        for i in range(0, len(x), BATCH):
-            idx = perm[i : i + BATCH]
-            loss = F.binary_cross_entropy_with_logits(linear(x[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    return torch.nn.Sequential(linear, torch.nn.Sigmoid())
+    return bench_figures.plain_loop(x, y, epochs, BATCH, LR)
 
 
 def per_sample_loop(x: torch.Tensor, y: torch.Tensor, batches: int) -> torch.nn.Module:

@@ -212,23 +212,27 @@ def plain_number(value: float) -> str:
 # -- throughput: rows per second against batch size, in-process, in memory ---------------------------------------
 
 
-def plain_loop_epoch(x, y, batch: int, lr: float = 0.5) -> None:
-    """One epoch of the fast plain-PyTorch pattern: one randperm, one gather per batch (on x's device)."""
+def plain_loop(x, y, epochs: int = 1, batch: int = 4096, lr: float = 0.5):
+    """The fast plain-PyTorch pattern on x's device: one seeded randperm per epoch, one gather per batch. Returns
+    the model (``Linear`` then ``Sigmoid``); bench.py's section 2 and the throughput figure both time it."""
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(0)
     linear = torch.nn.Linear(x.shape[1], 1).to(x.device)
     optimizer = torch.optim.SGD(linear.parameters(), lr=lr)
-    perm = torch.randperm(len(x), device=x.device)
-    for i in range(0, len(x), batch):
-        idx = perm[i : i + batch]
-        loss = F.binary_cross_entropy_with_logits(linear(x[idx]), y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=generator).to(x.device)
+        for i in range(0, len(x), batch):
+            idx = perm[i : i + batch]
+            loss = F.binary_cross_entropy_with_logits(linear(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
     if x.device.type == "cuda":
         torch.cuda.synchronize()
+    return torch.nn.Sequential(linear, torch.nn.Sigmoid())
 
 
 def logreg_epoch(data, batch: int, device: str, lr: float = 0.5) -> None:
@@ -267,7 +271,7 @@ def measure_throughput(batches: Sequence[int], rows: int, device: str, repeats: 
     results: dict[str, dict[int, float]] = {"logreg Trainer.fit": {}, "plain PyTorch loop": {}}
     for batch in batches:  # interleaved: both at one batch size before the next
         results["logreg Trainer.fit"][batch] = rate(lambda b=batch: logreg_epoch(data, b, device))
-        results["plain PyTorch loop"][batch] = rate(lambda b=batch: plain_loop_epoch(x, y, b))
+        results["plain PyTorch loop"][batch] = rate(lambda b=batch: plain_loop(x, y, 1, b))
     return results
 
 
