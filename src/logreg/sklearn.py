@@ -388,6 +388,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         if state.get("feature_names_in") is not None:
             estimator.feature_names_in_ = np.array(state["feature_names_in"], dtype=object)
         estimator.n_iter_ = np.array([state.get("n_iter", 0)], dtype=np.int32)
+        # (_checkpoint and _adopt are this class's own members, set here as fit sets them: no other library's API)
         with open(path, "rb") as handle:
             estimator._checkpoint = handle.read()
         estimator._adopt(model)
