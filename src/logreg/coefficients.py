@@ -25,7 +25,7 @@ import csv
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,13 +33,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from logreg.data import one_thread, split_stream
 from logreg.readers import current_umask
 
 COLUMNS = ("feature", "weight", "std_weight", "odds_ratio", "std_error", "z", "p_value", "ci_low", "ci_high")
 INTERCEPT = "(intercept)"
 Z_95 = 1.959963984540054  # the standard normal's 0.975 quantile: two-sided 95% intervals
-CHUNK_ROWS = 65536  # rows per chunk at most
-CHUNK_ELEMENTS = 1 << 22  # float64 values per chunk at most (32 MiB), so that wide data gets shorter chunks
 MAX_CONDITION = 1e10  # beyond this condition number of the scaled information, its inverse is not trusted
 CSV_FLOAT = "%.10g"
 SHORT_FLOAT = "%.4g"
@@ -116,7 +115,8 @@ def coefficient_table(
             taken over these rows only.
         inference: fill the standard errors, z, p-values and intervals. Only meaningful for an unpenalised
             maximum-likelihood fit: the Wald formulas assume the gradient of the log-likelihood is zero.
-        chunk_rows: rows per chunk (default: 65536, fewer for wide data); changes nothing but memory use.
+        chunk_rows: rows per chunk (default: full-batch training's, :func:`~logreg.data.chunk_rows`); changes nothing
+            but memory use.
     """
     n_features = len(feature_names)
     if features.ndim != 2 or features.shape[1] != n_features:
@@ -126,10 +126,9 @@ def coefficient_table(
     b = float(bias)
     mean = torch.zeros_like(w) if mean is None else _vector(mean, n_features, "mean", device)
     scale = torch.ones_like(w) if scale is None else _vector(scale, n_features, "scale", device)
-    rows = torch.arange(len(features)) if rows is None else rows.reshape(-1).long().cpu()
+    rows = torch.arange(len(features)) if rows is None else rows.reshape(-1).cpu()  # int32 or int64 indices
     if not len(rows):
         raise ValueError("no training rows to compute the coefficient table on")
-    chunk_rows = chunk_rows or max(1, min(CHUNK_ROWS, CHUNK_ELEMENTS // (n_features + 1)))
     stats = _one_pass(features, labels, rows, w, b, mean, scale, chunk_rows, inference)
     raw_weight = w / scale
     raw_bias = b - float((raw_weight * mean).sum())
@@ -210,13 +209,6 @@ def _vector(values: Tensor, n: int, name: str, device: torch.device) -> Tensor:
     return vector
 
 
-def _take(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
-    """``array[rows]`` as float64 (sorted ``rows``: a memory map is read sequentially, and only those rows)."""
-    if isinstance(array, np.ndarray):
-        return torch.from_numpy(np.asarray(array[rows.numpy()], dtype=np.float64))
-    return array[rows.to(array.device)].double()
-
-
 def _one_pass(
     features: Tensor | np.ndarray,
     labels: Tensor | np.ndarray,
@@ -225,15 +217,27 @@ def _one_pass(
     b: float,
     mean: Tensor,
     scale: Tensor,
-    chunk_rows: int,
+    chunk_rows: int | None,
     with_information: bool,
 ) -> _Pass:
-    """Sums of the training rows, a chunk at a time: moments for the standard deviations, and the information."""
+    """Sums of the training rows, a chunk at a time: moments for the standard deviations, and the information.
+
+    The chunks are full-batch training's (:func:`~logreg.data.split_stream`): contiguous ranges of the rows'
+    span with the other rows dropped, read sequentially and converted to float64 once, nothing gathered or sorted.
+    """
+    if isinstance(features, Tensor) and features.device.type != "cpu":
+        labels = torch.as_tensor(labels).to(features.device)  # a GPU chunk is masked on the GPU
+    with one_thread():
+        return _sums(split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, w.device), len(rows),
+                     w, b, mean, scale, with_information)  # fmt: skip
+
+
+def _sums(chunks: Iterator[tuple[Tensor, Tensor]], n: int, w: Tensor, b: float, mean: Tensor, scale: Tensor,
+          with_information: bool) -> _Pass:  # fmt: skip
+    """:func:`_one_pass`'s sums over the float64 chunks x (B, D), y (B, 1) of ``n`` rows."""
     shift = sum_dx = sum_dx2 = information = None
     separated = True
-    for chunk in rows.split(chunk_rows):
-        chunk = chunk.sort().values
-        x = _take(features, chunk)
+    for x, y in chunks:
         if shift is None:
             shift = x.mean(0)
             sum_dx, sum_dx2 = torch.zeros_like(shift), torch.zeros_like(shift)
@@ -242,13 +246,13 @@ def _one_pass(
         sum_dx2 += (dx * dx).sum(0)
         if with_information:
             logits = ((x - mean) / scale) @ w + b  # as the model computes them, in float64
-            y = _take(labels, chunk).reshape(-1).to(logits.device)
+            y = y.reshape(-1)
             separated = separated and bool(((logits > 0) == (y > 0.5)).all() and (logits != 0).all())
             u = torch.cat([torch.ones_like(logits)[:, None], dx], dim=1)
             p_q = torch.sigmoid(logits) * torch.sigmoid(-logits)  # p(1 - p) without cancelling in 1 - p
             term = u.T @ (u * p_q[:, None])
             information = term if information is None else information + term
-    return _Pass(len(rows), shift, sum_dx, sum_dx2, information, separated and with_information)
+    return _Pass(n, shift, sum_dx, sum_dx2, information, separated and with_information)
 
 
 def _population_std(stats: _Pass) -> Tensor:

@@ -26,7 +26,7 @@ from logreg.binned import (
     BinnedPrecisionRecallCurve,
     BinnedROC,
 )
-from logreg.data import IndexedDataModule, SplitStream, take_rows
+from logreg.data import IndexedDataModule, SplitStream, one_thread, split_stream
 
 Stage = Literal["train", "val", "test"]
 
@@ -353,11 +353,13 @@ class LogisticRegression(LightningModule):
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
             cut = math.log(float(self.threshold) / (1 - float(self.threshold)))  # p > threshold <=> logit > cut
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
-        for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
-            if first:
-                with torch.no_grad():
-                    self.train_metrics.update((torch.mv(x, scaled) + shift > cut).to(x.dtype), y.view(-1).long())
+        with one_thread():
+            for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
+                total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+                if first:
+                    with torch.no_grad():
+                        decisions = (torch.mv(x, scaled) + shift > cut).to(x.dtype)
+                        self.train_metrics.update(decisions, y.view(-1).long())
         total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
         loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
         grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
@@ -436,28 +438,27 @@ class LogisticRegression(LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
-    @torch.enable_grad()
-    def objective_gradient(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int = 65536) -> Tensor:
+    @torch.no_grad()
+    def objective_gradient(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> Tensor:
         """How far the current weights are from the objective's minimum over ``rows``: the largest absolute
         gradient (with L1, of the subgradient closest to 0), in float64, in one pass of chunks.
 
-        This is scikit-learn's convergence criterion, exact at the final weights whatever the batches were.
+        This is scikit-learn's convergence criterion, exact at the final weights whatever the batches were. The
+        pass is full-batch training's (:func:`chunk_sums` over the contiguous chunks of a :class:`SplitStream`),
+        in float64: no gather, no sort of the rows, one chunk in memory.
         """
-        weight = self.linear.weight.detach().double().requires_grad_()
-        bias = self.linear.bias.detach().double().requires_grad_()
+        weight, bias = self.linear.weight.detach().double().view(-1), self.linear.bias.detach().double()
         mean, scale = self.feature_mean.double(), self.feature_scale.double()
-        for chunk in rows.sort().values.split(chunk_rows):
-            x = take_rows(features, chunk.cpu()).to(weight.device, torch.float64)
-            y = labels[chunk.to(labels.device)].to(weight.device, torch.float64).view(-1, 1)
-            logits = ((x - mean) / scale) @ weight.T + bias
-            if self.hparams.get("loss", "bce") == "bce":
-                weight_pos = self.pos_weight.double()
-                loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight_pos, reduction="sum")
-            else:
-                loss = F.mse_loss(torch.sigmoid(logits), y, reduction="sum")
-            loss.backward()
-        grad_w = weight.grad.view(-1) / len(rows) + self.hparams.get("l2", 0.0) * weight.detach().view(-1)
-        return optimality(grad_w, bias.grad.view(-1) / len(rows), weight.detach().view(-1), self.hparams.get("l1", 0.0))
+        scaled = weight / scale  # (D,) the standardisation folded into the weights, as in _streamed_loss
+        shift = bias - scaled @ mean  # (1,)
+        pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
+        total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)
+        with one_thread():
+            for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, weight.device):
+                total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+        total /= len(rows)
+        grad_w = (total[1:-1] - total[-1] * mean) / scale + self.hparams.get("l2", 0.0) * weight
+        return optimality(grad_w, total[-1:], weight, self.hparams.get("l1", 0.0))
 
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
