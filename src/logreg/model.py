@@ -26,7 +26,7 @@ from logreg.binned import (
     BinnedPrecisionRecallCurve,
     BinnedROC,
 )
-from logreg.data import IndexedDataModule, SplitStream, one_thread, split_stream
+from logreg.data import IndexedDataModule, SplitStream, split_stream
 
 Stage = Literal["train", "val", "test"]
 
@@ -353,13 +353,11 @@ class LogisticRegression(LightningModule):
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
             cut = math.log(float(self.threshold) / (1 - float(self.threshold)))  # p > threshold <=> logit > cut
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
-        with one_thread():
-            for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-                total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
-                if first:
-                    with torch.no_grad():
-                        decisions = (torch.mv(x, scaled) + shift > cut).to(x.dtype)
-                        self.train_metrics.update(decisions, y.view(-1).long())
+        for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
+            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+            if first:
+                with torch.no_grad():
+                    self.train_metrics.update((torch.mv(x, scaled) + shift > cut).to(x.dtype), y.view(-1).long())
         total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
         loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
         grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
@@ -453,9 +451,8 @@ class LogisticRegression(LightningModule):
         shift = bias - scaled @ mean  # (1,)
         pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)
-        with one_thread():
-            for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, weight.device):
-                total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+        for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, weight.device):
+            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
         total /= len(rows)
         grad_w = (total[1:-1] - total[-1] * mean) / scale + self.hparams.get("l2", 0.0) * weight
         return optimality(grad_w, total[-1:], weight, self.hparams.get("l1", 0.0))
