@@ -254,18 +254,15 @@ def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
 def standardisation(features: Tensor | np.ndarray, rows: Tensor, chunk_rows: int = 16384) -> tuple[Tensor, Tensor]:
     """Mean and population standard deviation of ``features[rows]`` (float32), summed in float64 a chunk at a time,
     so neither the rows nor their float64 copy are ever whole in memory; scale 1 for constant columns (the rule of
-    scikit-learn's StandardScaler). Contiguous rows are read as slices (views of a tensor), others gathered sorted."""
+    scikit-learn's StandardScaler). The chunks are full-batch training's (:func:`split_stream`): contiguous ranges,
+    the other rows dropped, nothing gathered or sorted."""
     total = torch.zeros(features.shape[1], dtype=torch.float64)
     squares = torch.zeros(features.shape[1], dtype=torch.float64)
-    contiguous = is_range(rows)
-    for chunk_idx in rows.sort().values.split(chunk_rows):
-        if contiguous:
-            block = features[int(chunk_idx[0]) : int(chunk_idx[-1]) + 1]
-            chunk = torch.from_numpy(np.array(block, np.float64)) if isinstance(block, np.ndarray) else block.double()
-        else:
-            chunk = take_rows(features, chunk_idx).double()
-        total += chunk.sum(0)
-        squares += (chunk * chunk).sum(0)
+    no_labels = torch.empty(len(features), 0)  # (N, 0): the stream's labels, which these sums do not need
+    with one_thread():  # (B, D) elementwise float64 work: see one_thread
+        for chunk, _ in split_stream(features, no_labels, rows, size=chunk_rows).chunks(torch.float64, total.device):
+            total += chunk.sum(0)
+            squares += (chunk * chunk).sum(0)
     mean = total / len(rows)
     std = (squares / len(rows) - mean * mean).clamp_min(0).sqrt()
     scale = torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std))
