@@ -192,7 +192,12 @@ class EpochBatches:
         """This epoch's order of the split's row indices (the same on every rank)."""
         if not self.shuffle:
             return self.indices
-        perm = torch.randperm(len(self.indices), generator=epoch_generator(self.seed, self.epoch))
+        # In the indices' dtype: int32 draws the same permutation as int64 in half the memory
+        perm = torch.randperm(
+            len(self.indices), generator=epoch_generator(self.seed, self.epoch), dtype=self.indices.dtype
+        )
+        if self.indices.device.type == "cpu":  # NumPy gathers with int32 as it is (torch would widen it to int64)
+            return torch.from_numpy(self.indices.numpy()[perm.numpy()])
         return self.indices[perm.to(self.indices.device)]
 
     def __iter__(self) -> Iterator[Tensor | slice]:
