@@ -606,9 +606,13 @@ def estimator_section(rows: int, features: int, repeats: int) -> None:
 
 STEP_PARTS = {  # (file fragment, function): cumulative time of these calls, which do not nest in one another
     "batch: DataLoader fetch and gather": [("logreg/data.py", "__getitem__")],
-    "training_step: forward, loss": [("logreg/model.py", "logits"), ("logreg/model.py", "bce_from_logits")],
-    "training_step: metrics (torchmetrics updates)": [("torchmetrics/metric.py", "wrapped_func")],
-    "training_step: finiteness check": [("~", "<built-in method torch.isfinite>")],
+    "training_step: forward, loss": [
+        ("logreg/model.py", "logits"),
+        ("torch/nn/modules/linear.py", "forward"),
+        ("logreg/model.py", "bce_from_logits"),
+    ],
+    "training_step: metrics (TrainingTotals update)": [("torchmetrics/metric.py", "wrapped_func")],
+    "training_step: finiteness check (loss.item())": [("~", "<method 'item' of 'torch._C.TensorBase' objects>")],
     "backward": [("torch/_tensor.py", "backward")],
     "optimizer: the SGD update itself": [("torch/optim/sgd.py", "sgd")],
 }
