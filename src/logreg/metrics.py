@@ -30,8 +30,8 @@ class TrainingTotals(Metric):
         self.add_state("rows", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, loss_sum: Tensor, decisions: Tensor, target: Tensor) -> None:
-        """``loss_sum``: the loss summed over the rows; ``decisions`` and ``target``: 0/1 (or bool) of those rows."""
-        self.loss_sum += loss_sum.detach()
+        """``loss_sum``: the loss summed over the rows (detached); ``decisions`` and ``target``: 0/1 or bool."""
+        self.loss_sum += loss_sum
         self.correct += torch.eq(decisions, target).sum()
         self.rows += target.numel()
 
