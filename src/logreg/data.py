@@ -270,7 +270,7 @@ class RowGather(Dataset):
             rows = torch.arange(rows.start, rows.stop)
         if isinstance(self.features, np.ndarray):
             rows = rows.sort().values
-        return take_rows(self.features, rows), self.labels[rows]
+        return take_rows(self.features, rows), take_rows(self.labels, rows)
 
 
 def stratified_split(
