@@ -33,7 +33,7 @@ TRAIN_FRACTION = 0.6  # FileDataModule's default split: 0.2 validation, 0.2 test
 
 @dataclass
 class ProcessRun:
-    """One whole process: wall seconds, peak RSS (``ru_maxrss``, page cache of a memory map included), peak
+    """One whole process: wall seconds, peak RSS (``VmHWM`` sampled every 10 ms, a memory map's pages included), peak
     anonymous RSS (sampled from /proc every 10 ms: memory the process itself allocated), and CPU seconds (user +
     system, all threads: less sensitive than wall time to other jobs on a shared machine)."""
 
@@ -50,8 +50,8 @@ def run_process(command: Sequence[str], cwd: str | Path, env: dict[str, str] | N
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=out, stderr=err)
-        peak_anon, done = [0], threading.Event()
-        sampler = threading.Thread(target=_sample_anon, args=(proc.pid, peak_anon, done), daemon=True)
+        peaks, done = [0, 0], threading.Event()  # RssAnon, VmHWM
+        sampler = threading.Thread(target=_sample_peaks, args=(proc.pid, peaks, done), daemon=True)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
@@ -60,15 +60,19 @@ def run_process(command: Sequence[str], cwd: str | Path, env: dict[str, str] | N
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         cpu = usage.ru_utime + usage.ru_stime
-        return ProcessRun(wall, usage.ru_maxrss * 1024, peak_anon[0], proc.returncode, err.read(), cpu)
+        return ProcessRun(wall, peaks[1], peaks[0], proc.returncode, err.read(), cpu)
 
 
-def _sample_anon(pid: int, peak: list[int], done: threading.Event) -> None:
+def _sample_peaks(pid: int, peaks: list[int], done: threading.Event) -> None:
+    """Every 10 ms: the largest anonymous RSS seen, and the process's own peak RSS (``VmHWM``, counted from its
+    exec; the rusage ``ru_maxrss`` of a child instead starts from the size of the process it was forked from)."""
     while not done.is_set():
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("RssAnon:"):
-                    peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+                    peaks[0] = max(peaks[0], int(line.split()[1]) * 1024)
+                elif line.startswith("VmHWM:"):
+                    peaks[1] = max(peaks[1], int(line.split()[1]) * 1024)
         except (OSError, ValueError):  # the process has ended (a zombie has no RssAnon line)
             pass
         done.wait(0.01)

@@ -15,6 +15,21 @@ def test_loss_equals_bce_loss_on_probabilities():
     assert torch.allclose(bce_from_logits(logits, target), expected, atol=1e-6)
 
 
+def test_training_totals_equal_bce_loss_and_accuracy_over_the_epoch():
+    """train_loss is the row-weighted mean of the batches' losses and train_acc the share of correct decisions,
+    checked against torch's BCELoss over all rows at once (batches of unequal size)."""
+    generator = torch.Generator().manual_seed(1)
+    model = LogisticRegression(n_inputs=3)
+    x, y = torch.randn(23, 3, generator=generator), (torch.rand(23, 1, generator=generator) > 0.4).float()
+    for rows in (slice(0, 10), slice(10, 13), slice(13, 23)):
+        model._shared_step((x[rows], y[rows]), "train")
+    totals = model.train_totals.compute()
+    with torch.no_grad():
+        probs = torch.sigmoid(model.linear(x))
+    assert totals["train_loss"].item() == pytest.approx(torch.nn.BCELoss()(probs, y).item(), rel=1e-6)
+    assert totals["train_acc"].item() == pytest.approx(((probs > 0.5).float() == y).float().mean().item())
+
+
 def test_loss_is_finite_where_bce_loss_saturates():
     logits = torch.tensor([[200.0], [-200.0]])
     target = torch.tensor([[0.0], [1.0]])
@@ -79,5 +94,3 @@ def test_epoch_loss_is_the_batch_size_weighted_mean(tiny_trainer):
     x, y = data.features[data.val_idx], data.labels[data.val_idx]
     expected = torch.nn.functional.binary_cross_entropy_with_logits(x * 1.0, y)
     assert abs(result["val_loss"] - expected.item()) < 1e-6
-
-

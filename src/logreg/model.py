@@ -27,6 +27,7 @@ from logreg.binned import (
     BinnedROC,
 )
 from logreg.data import IndexedDataModule, SplitStream, split_stream
+from logreg.metrics import TrainingTotals
 
 Stage = Literal["train", "val", "test"]
 
@@ -84,14 +85,16 @@ TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
 
 def _decision_metrics(stage: Stage) -> MetricCollection:
-    """Metrics of the decisions ``p > threshold``: they are updated with those 0/1 decisions, so that the model's
-    threshold (stored, possibly tuned) applies rather than torchmetrics' fixed 0.5."""
+    """Validation and test metrics of the decisions ``p > threshold``: they are updated with those 0/1 decisions,
+    so that the model's threshold (stored, possibly tuned) applies rather than torchmetrics' fixed 0.5."""
     # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
     # would add device synchronisations to every step.
-    metrics: dict = {"acc": BinaryAccuracy(validate_args=False)}
-    if stage != "train":
-        metrics |= {"f1": BinaryF1Score(validate_args=False), "precision": BinaryPrecision(validate_args=False),
-                    "recall": BinaryRecall(validate_args=False)}  # fmt: skip
+    metrics = {
+        "acc": BinaryAccuracy(validate_args=False),
+        "f1": BinaryF1Score(validate_args=False),
+        "precision": BinaryPrecision(validate_args=False),
+        "recall": BinaryRecall(validate_args=False),
+    }
     return MetricCollection(metrics, prefix=f"{stage}_")
 
 
@@ -206,7 +209,7 @@ class LogisticRegression(LightningModule):
         # 1 = unweighted; a number or the training split's balance ("balanced", set when fit starts)
         self.register_buffer("pos_weight", torch.tensor(1.0 if pos_weight in (None, "balanced") else pos_weight))
         self.loss_fn = LOSSES[loss]
-        self.train_metrics = _decision_metrics("train")
+        self.train_totals = TrainingTotals()  # train_loss and train_acc: the per-step cost matters here
         self.val_metrics = _decision_metrics("val")
         self.test_metrics = _decision_metrics("test")
         self.val_scores = _probability_metrics("val")
@@ -217,10 +220,12 @@ class LogisticRegression(LightningModule):
         self.val_curve = curve(thresholds=CURVE_THRESHOLDS, validate_args=False) if tune_threshold else None
         # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
-        self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("train", "val", "test")})
+        self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("val", "test")})
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
         self.first_gradient: Tensor | None = None  # largest |gradient| at the start of the step (full batch only)
         self.evaluations = 0  # of the objective in the current training step (L-BFGS evaluates it several times)
+        self.raw_features = False  # set when training starts: the features go in unstandardised (identity buffers)
+        self.unweighted = False  # set when training starts: pos_weight is 1
         self.example_input_array = torch.zeros(2, n_inputs)
 
     def logits(self, x: Tensor) -> Tensor:
@@ -260,6 +265,12 @@ class LogisticRegression(LightningModule):
             if self.hparams.get("tune_threshold") and not len(datamodule.val_idx):
                 raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
 
+    def on_train_start(self) -> None:
+        """The standardisation and ``pos_weight`` are fixed once training starts (setup and a resumed checkpoint
+        set them), so a training step tests two Python flags instead of running identity operations per batch."""
+        self.raw_features = bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all())
+        self.unweighted = bool(self.pos_weight == 1)
+
     def on_fit_start(self) -> None:
         if self.hparams.get("l1"):
             check_l1_optimizer(type(self.trainer.optimizers[0]).__name__, self.trainer.optimizers[0].param_groups[0])
@@ -283,31 +294,40 @@ class LogisticRegression(LightningModule):
         """Loss of one batch; the stage's metrics are updated here and logged once per epoch.
 
         Calling ``self.log`` on every step costs about half a millisecond of Lightning bookkeeping, more than
-        the whole step of a linear model on 4,096 rows, so steps only update torchmetrics state. (On a GPU a
-        training step still synchronises once: the non-finite check in :meth:`training_step`.)
+        the whole step of a linear model on 4,096 rows, so steps only update metric state (in training one
+        :class:`~logreg.metrics.TrainingTotals`). On a GPU a training step still synchronises once: the
+        non-finite check in :meth:`training_step`.
         """
         x, y = batch
-        logits = self.logits(x)
-        loss = self.loss_fn(logits, y, self.pos_weight)
+        if stage == "train":  # what is fixed for the whole fit is known as Python flags: fewer tensor operations
+            logits = self.linear(x) if self.raw_features else self.logits(x)
+            loss = self.loss_fn(logits, y, None if self.unweighted else self.pos_weight)
+        else:
+            logits = self.logits(x)
+            loss = self.loss_fn(logits, y, self.pos_weight)
+        probs = torch.sigmoid(logits.detach())
+        if stage == "train":
+            self.train_totals.update(loss.detach() * len(y), probs > self.threshold, y)
+            return loss
         self.mean_loss[f"{stage}_loss"].update(loss.detach(), weight=len(y))
-        probs, target = torch.sigmoid(logits.detach()), y.long()
+        target = y.long()
         getattr(self, f"{stage}_metrics").update((probs > self.threshold).to(probs.dtype), target)
-        if stage != "train":
-            getattr(self, f"{stage}_scores").update(probs, target)
-            if stage == "val" and self.val_curve is not None:
-                self.val_curve.update(probs, target)
+        getattr(self, f"{stage}_scores").update(probs, target)
+        if stage == "val" and self.val_curve is not None:
+            self.val_curve.update(probs, target)
         return loss
 
     def _log_epoch(self, stage: Stage) -> dict[str, Tensor]:
         """Compute (synchronised across DDP ranks by torchmetrics), log and reset the stage's metrics."""
-        metrics, mean_loss = getattr(self, f"{stage}_metrics"), self.mean_loss[f"{stage}_loss"]
-        values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute()}
-        metrics.reset()
-        mean_loss.reset()
-        if stage != "train":
-            scores = getattr(self, f"{stage}_scores")
-            values |= scores.compute()
-            scores.reset()
+        if stage == "train":
+            values = self.train_totals.compute()
+            self.train_totals.reset()
+        else:
+            metrics, scores, mean_loss = (*(getattr(self, f"{stage}_{k}") for k in ("metrics", "scores")),
+                                          self.mean_loss[f"{stage}_loss"])  # fmt: skip
+            values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute(), **scores.compute()}
+            for metric in (metrics, mean_loss, scores):
+                metric.reset()
         self.log_dict(values)
         return values
 
@@ -320,7 +340,7 @@ class LogisticRegression(LightningModule):
             loss = self._shared_step(batch, "train")
         # Stop at the failing step, before the optimizer step poisons the weights. This is the one deliberate
         # synchronisation per training step on a GPU: a check without it could only stop steps later.
-        if not torch.isfinite(loss):
+        if not math.isfinite(loss.item()):
             raise NonFiniteTrainingError(
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 "lower the learning rate (the last finite checkpoint is kept)"
@@ -354,16 +374,16 @@ class LogisticRegression(LightningModule):
             cut = math.log(float(self.threshold) / (1 - float(self.threshold)))  # p > threshold <=> logit > cut
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+            sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+            total += sums
             if first:
                 with torch.no_grad():
-                    self.train_metrics.update((torch.mv(x, scaled) + shift > cut).to(x.dtype), y.view(-1).long())
+                    decisions = torch.mv(x, scaled) + shift > cut
+                    self.train_totals.update(sums[0], decisions, y.view(-1))
         total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
         loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
         grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
         loss, grad_w, grad_b = loss.to(weight.dtype), grad_w.to(weight.dtype), grad_shift.to(weight.dtype)
-        if first:
-            self.mean_loss["train_loss"].update(loss, weight=split.total_rows)
         slope = (weight.view(-1) * grad_w).sum() + bias.view(()) * grad_b
         return loss + (slope - slope.detach())  # (exactly 0, with the gradient of ``slope``)
 

@@ -1,0 +1,40 @@
+"""The training epoch's loss and accuracy, from running sums updated once per step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+
+class TrainingTotals(Metric):
+    """``train_loss`` (the row-weighted mean loss) and ``train_acc`` of an epoch, from three sums.
+
+    Why not torchmetrics' ``MeanMetric`` and ``BinaryAccuracy``: on a CPU their updates took about 450 us of a
+    4,096-row SGD step (two metric wrappers, input casts and NaN checks, the stat-score formatting passes), more
+    than the step's forward, loss and backward together. Here one update adds the loss sum, the row count and the
+    count of correct decisions (a handful of tensor operations, no device synchronisation), and torchmetrics
+    still sums the states across DDP ranks when the epoch's values are computed.
+    """
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("loss_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("correct", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("rows", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, loss_sum: Tensor, decisions: Tensor, target: Tensor) -> None:
+        """``loss_sum``: the loss summed over the rows (detached); ``decisions`` and ``target``: 0/1 or bool."""
+        self.loss_sum += loss_sum
+        self.correct += torch.eq(decisions, target).sum()
+        self.rows += target.numel()
+
+    def compute(self) -> dict[str, Tensor]:
+        """NaN for an epoch without rows, as 0 / 0."""
+        return {"train_loss": self.loss_sum / self.rows, "train_acc": self.correct / self.rows}
