@@ -1,10 +1,9 @@
-"""Exact resume: a run killed with SIGKILL and resumed ends bitwise equal to an uninterrupted one."""
+"""Exact resume: a run stopped by a signal mid-epoch and resumed ends bitwise equal to an uninterrupted one; what a
+resume keeps (best checkpoint, early stopping's count) and refuses (other data). The real processes (SIGKILL, and the
+SIGTERM exit status) are in test_processes.py."""
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,58 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import run_dirs
-
-# n-feature data, shuffle on, Adam (its state must be restored too): 300 steps per epoch, 2 epochs
-ARGS = ("fit", "--data.n_features", "4", "--data.n_samples", "4000", "--data.label_noise", "0.1",
-        "--data.batch_size", "8", "--optimizer", "Adam", "--optimizer.lr", "0.01",
-        "--trainer.max_epochs", "2")  # fmt: skip
-
-
-def states(ckpt):
-    checkpoint = torch.load(ckpt, weights_only=True)
-    return checkpoint["state_dict"], checkpoint["optimizer_states"][0]["state"], checkpoint["epoch"]
-
-
-def assert_bitwise_equal(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], dict):
-            assert_bitwise_equal(a[key], b[key])
-        else:
-            assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
-
-
-def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path, run_cli):
-    """The killed run is a real process (SIGKILL: no hook of its own runs); the uninterrupted run and the resume
-    are in-process."""
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    straight.mkdir()
-    killed.mkdir()
-    run_cli(*ARGS, cwd=straight)
-
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "logreg", *ARGS], cwd=killed, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    last = killed / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.5)  # into the next epoch: the kill is not on an epoch boundary of the straight run
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    _, _, epoch_at_kill = states(last)
-    assert epoch_at_kill < 1, "the run finished before it was killed; the test proves nothing"
-
-    run = run_dirs(killed)[0]
-    run_cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(last), cwd=killed)
-    assert run_dirs(killed) == [run]  # resumed into the same run directory
-
-    model_a, optim_a, epoch_a = states(run_dirs(straight)[0] / "checkpoints" / "last.ckpt")
-    model_b, optim_b, epoch_b = states(last)
-    assert epoch_a == epoch_b == 1
-    assert_bitwise_equal(model_a, model_b)
-    assert_bitwise_equal(optim_a, optim_b)
+from test_processes import assert_bitwise_equal, states
 
 
 def test_a_save_that_fails_partway_leaves_the_previous_last_checkpoint_loadable(tmp_path, monkeypatch, tiny_trainer):
@@ -134,30 +82,6 @@ def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli
         assert proc.returncode == 2 and "not the data this run was trained on" in proc.stderr, proc.stderr
         assert ("(data_seed differ" if other else "(rows, sha256_first_mib, size differ") in proc.stderr
         assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
-
-
-def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_path):
-    """A scheduler's or a container's stop is not success: the real process exits 143 with one line saying where
-    and how to resume, from a last.ckpt written at that step (resuming from it: the in-process tests below)."""
-    args = ("fit", "--data.n_features", "4", "--data.n_samples", "1000", "--data.batch_size", "8",
-            "--trainer.max_epochs", "20")  # fmt: skip
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "logreg", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143, stderr
-    [line] = stderr.strip().splitlines()
-    assert line.startswith("logreg: stopped by SIGTERM at epoch ")
-    config = Path("lightning_logs/version_0/config.yaml")
-    assert line.endswith(f"; resume with: logreg fit --config {config} --ckpt_path {last.relative_to(tmp_path)}")
-    step = int(line.split(", step ")[1].split(";")[0].split()[0])
-    assert "during validation" in line or torch.load(last, weights_only=True)["global_step"] == step
 
 
 # 400 rows, batch 16: 15 training steps and 5 validation batches per epoch
