@@ -190,6 +190,11 @@ ROWS = [
 ]  # fmt: skip
 
 
+# Each row is a whole command (parsing builds LightningCLI's parsers, about 0.5 s): the table is among the longest
+# files, so it is scheduled with the slow ones (conftest).
+pytestmark = pytest.mark.slow
+
+
 def make_inputs(root: Path) -> None:
     for name, text in FILES.items():
         (root / name).write_text(text)

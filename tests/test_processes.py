@@ -19,6 +19,8 @@ import torch
 
 from conftest import _ENVIRONMENT, call_main, run_dirs
 
+pytestmark = pytest.mark.slow  # three real processes
+
 # Killed: n-feature data, shuffle on, Adam (its state must be restored too): 300 steps per epoch, 2 epochs
 KILLED = ("fit", "--data.n_features", "4", "--data.n_samples", "4000", "--data.label_noise", "0.1",
           "--data.batch_size", "8", "--optimizer", "Adam", "--optimizer.lr", "0.01",

@@ -96,6 +96,7 @@ def val_losses(run):
     return [(e.step, e.value) for e in events.Scalars("val_loss")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_run_stopped_mid_epoch_resumes_from_that_step_bitwise(tmp_path, run_cli, signal_at, monkeypatch, signum,
                                                                  code):  # fmt: skip
@@ -153,6 +154,7 @@ def test_predict_stopped_by_a_signal_writes_no_file(tmp_path, run_cli, signal_at
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]  # no out.csv, no temporary file
 
 
+@pytest.mark.slow
 def test_a_run_with_early_stopping_resumed_from_an_earlier_epoch_stops_alike(tmp_path, run_cli, signal_at,
                                                                              monkeypatch):  # fmt: skip
     """EarlyStopping's count of epochs without improvement is in the checkpoint: a run thrown back to an earlier

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -23,6 +24,7 @@ def write_npy_dir(path, rows, features, seed=0):
     return path
 
 
+@pytest.mark.slow
 def test_memory_mapped_directory_trains_and_predicts(tmp_path, run_cli):
     write_npy_dir(tmp_path / "big", 3000, 4)
     data = FileDataModule(tmp_path / "big")
@@ -63,6 +65,7 @@ print((anon_kib() - before) * 1024)
 """
 
 
+@pytest.mark.slow
 def test_training_on_a_memory_map_does_not_read_it_into_anonymous_memory(tmp_path):
     """In a fresh process: the pytest process's memory already holds other tests' allocations."""
     directory = write_npy_dir(tmp_path / "big", 600_000, 32)
@@ -83,6 +86,7 @@ def test_bf16_mixed_precision_trains_on_cpu(tiny_trainer):
     assert model.linear.weight.dtype == torch.float32  # mixed: parameters stay float32
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_matches_single_process(tmp_path, run_cli):
     """The DDP run is a real process: Lightning's launcher re-runs the command for rank 1 (under pytest it would
     re-run pytest). Its final test of the best checkpoint is compared with a single-process test, in-process."""
@@ -108,6 +112,7 @@ def logged_scalars(run):
     return {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
 
 
+@pytest.mark.slow
 def test_ddp_full_batch_lbfgs_streams_shards_and_matches_single_process(tmp_path, run_cli):
     """Full-batch L-BFGS under DDP: each rank streams its own chunks (24,000 training rows are two chunks for rank
     0 and one for rank 1), the sums are all-reduced, and both ranks take the single process's L-BFGS steps."""

@@ -71,6 +71,7 @@ class TensorBoardServer:
             self.proc.wait()
 
 
+@pytest.mark.slow
 def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
     run_cli("fit", "--trainer.max_epochs", "3")
     [run] = run_dirs(tmp_path)
