@@ -172,12 +172,24 @@ def signal_at(monkeypatch):
     return arm
 
 
-@pytest.fixture(autouse=True)
-def figures_only_where_checked(request, monkeypatch):
-    """Drawing a run's dozen figures takes about a second; in-process runs skip it unless the test is marked
-    ``figures`` (those check the images). Everything else about the figures (the data they are computed from, the
-    PR curves for TensorBoard) still runs; subprocess runs draw them all."""
-    if request.node.get_closest_marker("figures") is None:
-        import logreg.callbacks
+@contextlib.contextmanager
+def figures_off():
+    """Runs inside skip drawing their figures (about a second for a run's dozen). Everything else about the figures
+    (the data they are computed from, the PR curves for TensorBoard) still runs; subprocess runs draw them all.
+    For module-scoped fixtures' runs, which start before the per-test fixture below."""
+    import logreg.callbacks
 
-        monkeypatch.setattr(logreg.callbacks, "log_figure", lambda *args, **kwargs: None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(logreg.callbacks, "log_figure", lambda *args, **kwargs: None)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def figures_only_where_checked(request):
+    """In-process runs skip drawing figures (:func:`figures_off`) unless the test is marked ``figures`` (those
+    check the images)."""
+    if request.node.get_closest_marker("figures") is None:
+        with figures_off():
+            yield
+    else:
+        yield

@@ -17,7 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import call_main, run_dirs
+from conftest import call_main, figures_off, run_dirs
 from logreg import FileDataModule
 
 FILES = {
@@ -263,7 +263,8 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
-    make_inputs(root)
+    with figures_off():
+        make_inputs(root)
     return root, snapshot(root)
 
 
