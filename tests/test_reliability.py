@@ -31,12 +31,12 @@ def test_non_finite_loss_stops_the_run_with_epoch_and_step(tmp_path, run_cli):
 
 def test_divergence_after_an_epoch_keeps_the_last_finite_checkpoint(tmp_path, run_cli):
     # lr 0.5, then x 1e30 per epoch: epoch 1 trains with 5e29, epoch 2's learning rate no longer fits a float
-    proc = run_cli("fit", "--data.n_features", "5", "--data.n_samples", "500", "--optimizer", "SGD",
-                   "--optimizer.lr", "0.5", "--lr_scheduler", "ExponentialLR", "--lr_scheduler.gamma", "1e30",
-                   "--trainer.max_epochs", "5", check=False)  # fmt: skip
+    proc = run_cli("fit", "--data.n_features", "5", "--data.n_samples", "500", "--data.batch_size", "10",
+                   "--optimizer", "SGD", "--optimizer.lr", "0.5", "--lr_scheduler", "ExponentialLR",
+                   "--lr_scheduler.gamma", "1e30", "--trainer.max_epochs", "5", check=False)  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     [line] = proc.stderr.strip().splitlines()
-    assert "learning rate became 5e+59 at epoch 2, step 300" in line
+    assert "learning rate became 5e+59 at epoch 2, step 60" in line  # 300 training rows: 30 steps per epoch
     last = torch.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 1 and torch.isfinite(last["state_dict"]["linear.weight"]).all()
 
