@@ -52,7 +52,7 @@ def run_of(root: Path, n_samples: str) -> Path | None:
     return None
 
 
-def signal_after_first_checkpoint(procs: dict, root: Path) -> dict[str, Path]:
+def signal_after_first_checkpoint(procs: dict, root: Path, logs: Path) -> dict[str, Path]:
     """SIGKILL the killed process 0.5 s and SIGTERM the stopped one 0.3 s after its epoch-0 last.ckpt appears: into
     the next epoch, so the kill is not on an epoch boundary of the uninterrupted run."""
     plan = {"killed": ("4000", 0.5, signal.SIGKILL), "stopped": ("1000", 0.3, signal.SIGTERM)}
@@ -61,6 +61,8 @@ def signal_after_first_checkpoint(procs: dict, root: Path) -> dict[str, Path]:
     while len(due) < len(plan) or any(due.values()):
         assert time.monotonic() < deadline, f"no checkpoint within 240 s: {runs}, {due}"
         for name, (n_samples, delay, signum) in plan.items():
+            if due.get(name, 0) is not None and procs[name].poll() is not None:  # ended before its signal
+                pytest.fail(f"{name} exited {procs[name].returncode}\n{(logs / f'{name}.err').read_text()[-2000:]}")
             if name not in runs and (run := run_of(root, n_samples)) is not None:
                 runs[name] = run
             if name in runs and name not in due and (runs[name] / "checkpoints" / "last.ckpt").exists():
@@ -84,7 +86,7 @@ def started(tmp_path_factory) -> Started:
             procs[name] = subprocess.Popen([sys.executable, "-m", "logreg", *args], cwd=root, env=env, stdout=out,
                                            stderr=err)  # fmt: skip
     try:
-        runs = signal_after_first_checkpoint(procs, root)
+        runs = signal_after_first_checkpoint(procs, root, logs)
         for proc in procs.values():
             proc.wait(timeout=300)
     finally:
