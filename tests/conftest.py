@@ -31,6 +31,21 @@ _HANDLER_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 _LEVEL_LOGGERS = ("lightning.fabric.utilities.seed", "lightning.pytorch.utilities.rank_zero", *_HANDLER_LOGGERS)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, schedule test files in the order :func:`pytest_collection_modifyitems` leaves them rather
+    than by their number of tests (``--loadscope-reorder``, on by default): that order puts the few-test files that
+    start real processes last, where one of them keeps a worker busy while the other has finished."""
+    if hasattr(config.option, "loadscopereorder"):  # the option's dest; absent without pytest-xdist
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a ``slow`` test first (each file's own order kept): with ``--dist loadfile`` a file is one unit of
+    work, and the long ones started first leave the short ones to even out the workers at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)  # a stable sort: each file stays in one piece
+
+
 @dataclass
 class Result:
     """What a finished ``logreg`` command left, with ``subprocess.CompletedProcess``'s names."""
@@ -157,12 +172,24 @@ def signal_at(monkeypatch):
     return arm
 
 
-@pytest.fixture(autouse=True)
-def figures_only_where_checked(request, monkeypatch):
-    """Drawing a run's dozen figures takes about a second; in-process runs skip it unless the test is marked
-    ``figures`` (those check the images). Everything else about the figures (the data they are computed from, the
-    PR curves for TensorBoard) still runs; subprocess runs draw them all."""
-    if request.node.get_closest_marker("figures") is None:
-        import logreg.callbacks
+@contextlib.contextmanager
+def figures_off():
+    """Runs inside skip drawing their figures (about a second for a run's dozen). Everything else about the figures
+    (the data they are computed from, the PR curves for TensorBoard) still runs; subprocess runs draw them all.
+    For module-scoped fixtures' runs, which start before the per-test fixture below."""
+    import logreg.callbacks
 
-        monkeypatch.setattr(logreg.callbacks, "log_figure", lambda *args, **kwargs: None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(logreg.callbacks, "log_figure", lambda *args, **kwargs: None)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def figures_only_where_checked(request):
+    """In-process runs skip drawing figures (:func:`figures_off`) unless the test is marked ``figures`` (those
+    check the images)."""
+    if request.node.get_closest_marker("figures") is None:
+        with figures_off():
+            yield
+    else:
+        yield

@@ -17,7 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import call_main, run_dirs
+from conftest import call_main, figures_off, run_dirs
 from logreg import FileDataModule
 
 FILES = {
@@ -190,6 +190,11 @@ ROWS = [
 ]  # fmt: skip
 
 
+# Each row is a whole command (parsing builds LightningCLI's parsers, about 0.5 s): the table is among the longest
+# files, so it is scheduled with the slow ones (conftest).
+pytestmark = pytest.mark.slow
+
+
 def make_inputs(root: Path) -> None:
     for name, text in FILES.items():
         (root / name).write_text(text)
@@ -258,7 +263,8 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
-    make_inputs(root)
+    with figures_off():
+        make_inputs(root)
     return root, snapshot(root)
 
 

@@ -45,6 +45,7 @@ def tutorial_loop() -> tuple[float, float, float]:
     return linear.weight.item(), linear.bias.item(), accuracy
 
 
+@pytest.mark.slow
 def test_tutorial_config_reproduces_the_tutorial_loop(tmp_path, run_cli):
     proc = run_cli("fit", "--config", str(CONFIGS / "tutorial.yaml"))
     [run] = run_dirs(tmp_path)
@@ -124,6 +125,7 @@ def test_without_validation_the_best_checkpoint_follows_train_loss(tmp_path, run
     assert state["best_model_path"] and state["best_model_score"] is not None
 
 
+@pytest.mark.slow
 def test_the_console_command_exits_2_with_one_line_on_stderr(tmp_path):
     """The real process: exit status 2, one ``logreg: error:`` line on stderr, no traceback, nothing written.
 
@@ -147,6 +149,7 @@ def test_convert_runs_without_torch_or_lightning(tmp_path):
     assert proc.stdout.splitlines() == ["wrote out: 2 rows x 1 features (labels 0 = 'no', 1 = 'yes')", "[]"]
 
 
+@pytest.mark.slow
 def test_help_imports_neither_pyarrow_nor_tensorboard(tmp_path):
     """What only some runs need is imported when first used: ``logreg --help`` (and a fit on the built-in data)
     reads no file and writes no event, so its process loads neither pyarrow nor TensorBoard's writer."""

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, call_main
+from conftest import REPO, call_main, figures_off
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -65,8 +65,9 @@ def file_model(tmp_path_factory) -> Path:
     write_csv(root / "served.csv", real_scale_rows(SERVED_ROWS, seed=2) * [1.2, 1.5, 1.1])  # beyond the training range
     data = ["--data", "FileDataModule", "--data.path", "train.csv", "--data.batch_size", "32", "--data.test_fraction",
             "0"]  # fmt: skip
-    call_main("fit", *data, "--trainer.max_epochs", "2", "--model.lr", "0.5", "--model.tune_threshold", "f1",
-              cwd=root)  # fmt: skip
+    with figures_off():  # (a module fixture runs before the per-test fixture that turns them off)
+        call_main("fit", *data, "--trainer.max_epochs", "2", "--model.lr", "0.5", "--model.tune_threshold", "f1",
+                  cwd=root)  # fmt: skip
     call_main("predict", "--ckpt_path", CKPT, "--data", "FileDataModule", "--data.path", "served.csv",
               "--data.batch_size", "0", "--predictions", "predictions.csv", cwd=root)  # fmt: skip
     call_main("export", "--ckpt_path", CKPT, "--output", "model.onnx", cwd=root)
@@ -78,7 +79,9 @@ def grid_model(tmp_path_factory) -> Path:
     """The tutorial's data trained in float64, its predictions on the 40 grid points, and its export, written with
     ``--overwrite true`` over an older file of mode 0640."""
     root = tmp_path_factory.mktemp("grid_model")
-    call_main("fit", "--trainer.max_epochs", "1", "--trainer.precision", "64", "--data.test_fraction", "0", cwd=root)
+    with figures_off():
+        call_main("fit", "--trainer.max_epochs", "1", "--trainer.precision", "64", "--data.test_fraction", "0",
+                  cwd=root)  # fmt: skip
     call_main("predict", "--ckpt_path", CKPT, "--predictions", "predictions.csv", cwd=root)
     (root / "model.onnx").write_text("an older export")
     (root / "model.onnx").chmod(0o640)

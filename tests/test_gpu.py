@@ -100,7 +100,8 @@ def test_memory_mapped_data_is_gathered_on_the_host_into_pinned_memory(tmp_path,
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason=f"needs 2 CUDA devices, found {torch.cuda.device_count()}")
 def test_ddp_on_two_gpus_matches_one_gpu(tmp_path, run_cli, record_property):
-    """As test_scale's CPU DDP test: a real process (Lightning's launcher re-runs the command for rank 1)."""
+    """As test_multinode's CPU DDP run (the same data and flags), launched as test_scale's: a real process
+    (Lightning's launcher re-runs the command for rank 1)."""
     common = ("--data.n_features", "3", "--data.n_samples", "400", "--data.label_noise", "0.2",
               "--data.batch_size", "16", "--model.lr", "0.5")  # fmt: skip
     run_logreg("fit", *common, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "gpu",

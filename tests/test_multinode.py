@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import logreg
 from conftest import _ENVIRONMENT, run_dirs
 from test_scale import logged_scalars
@@ -39,6 +41,7 @@ def node_command(node_rank: int, port: int) -> list[str]:
             "--trainer.accelerator", "cpu", *COMMON, "--trainer.max_epochs", "2"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_torchrun_nodes_train_one_run_whose_test_matches_a_single_process(tmp_path, run_cli):
     env = {key: value for key, value in os.environ.items() if key not in _ENVIRONMENT}
     src = str(Path(logreg.__file__).parents[1])  # the logreg under test, also when PYTHONPATH is relative

@@ -1,69 +1,17 @@
-"""Exact resume: a run killed with SIGKILL and resumed ends bitwise equal to an uninterrupted one."""
+"""Exact resume: a run stopped by a signal mid-epoch and resumed ends bitwise equal to an uninterrupted one; what a
+resume keeps (best checkpoint, early stopping's count) and refuses (other data). The real processes (SIGKILL, and the
+SIGTERM exit status) are in test_processes.py."""
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_dirs
-
-# n-feature data, shuffle on, Adam (its state must be restored too): 300 steps per epoch, 2 epochs
-ARGS = ("fit", "--data.n_features", "4", "--data.n_samples", "4000", "--data.label_noise", "0.1",
-        "--data.batch_size", "8", "--optimizer", "Adam", "--optimizer.lr", "0.01",
-        "--trainer.max_epochs", "2")  # fmt: skip
-
-
-def states(ckpt):
-    checkpoint = torch.load(ckpt, weights_only=True)
-    return checkpoint["state_dict"], checkpoint["optimizer_states"][0]["state"], checkpoint["epoch"]
-
-
-def assert_bitwise_equal(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], dict):
-            assert_bitwise_equal(a[key], b[key])
-        else:
-            assert torch.equal(torch.as_tensor(a[key]), torch.as_tensor(b[key])), key
-
-
-def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path, run_cli):
-    """The killed run is a real process (SIGKILL: no hook of its own runs); the uninterrupted run and the resume
-    are in-process."""
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    straight.mkdir()
-    killed.mkdir()
-    run_cli(*ARGS, cwd=straight)
-
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "logreg", *ARGS], cwd=killed, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    last = killed / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.5)  # into the next epoch: the kill is not on an epoch boundary of the straight run
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    _, _, epoch_at_kill = states(last)
-    assert epoch_at_kill < 1, "the run finished before it was killed; the test proves nothing"
-
-    run = run_dirs(killed)[0]
-    run_cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(last), cwd=killed)
-    assert run_dirs(killed) == [run]  # resumed into the same run directory
-
-    model_a, optim_a, epoch_a = states(run_dirs(straight)[0] / "checkpoints" / "last.ckpt")
-    model_b, optim_b, epoch_b = states(last)
-    assert epoch_a == epoch_b == 1
-    assert_bitwise_equal(model_a, model_b)
-    assert_bitwise_equal(optim_a, optim_b)
+from conftest import call_main, figures_off, run_dirs
+from test_processes import assert_bitwise_equal, states
 
 
 def test_a_save_that_fails_partway_leaves_the_previous_last_checkpoint_loadable(tmp_path, monkeypatch, tiny_trainer):
@@ -136,30 +84,6 @@ def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli
         assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
-def test_sigterm_stops_fit_with_one_line_exit_143_and_the_resume_command(tmp_path):
-    """A scheduler's or a container's stop is not success: the real process exits 143 with one line saying where
-    and how to resume, from a last.ckpt written at that step (resuming from it: the in-process tests below)."""
-    args = ("fit", "--data.n_features", "4", "--data.n_samples", "1000", "--data.batch_size", "8",
-            "--trainer.max_epochs", "20")  # fmt: skip
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "logreg", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 143, stderr
-    [line] = stderr.strip().splitlines()
-    assert line.startswith("logreg: stopped by SIGTERM at epoch ")
-    config = Path("lightning_logs/version_0/config.yaml")
-    assert line.endswith(f"; resume with: logreg fit --config {config} --ckpt_path {last.relative_to(tmp_path)}")
-    step = int(line.split(", step ")[1].split(";")[0].split()[0])
-    assert "during validation" in line or torch.load(last, weights_only=True)["global_step"] == step
-
-
 # 400 rows, batch 16: 15 training steps and 5 validation batches per epoch
 SMALL = ("fit", "--data.n_features", "3", "--data.n_samples", "400", "--data.label_noise", "0.1",
          "--data.batch_size", "16", "--optimizer", "Adam", "--optimizer.lr", "0.05",
@@ -172,14 +96,22 @@ def val_losses(run):
     return [(e.step, e.value) for e in events.Scalars("val_loss")]
 
 
+@pytest.fixture(scope="module")
+def straight_small(tmp_path_factory) -> Path:
+    """The run directory of SMALL uninterrupted: what each stopped and resumed run must equal."""
+    root = tmp_path_factory.mktemp("straight")
+    with figures_off():
+        call_main(*SMALL, cwd=root)
+    return run_dirs(root)[0]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_run_stopped_mid_epoch_resumes_from_that_step_bitwise(tmp_path, run_cli, signal_at, monkeypatch, signum,
-                                                                 code):  # fmt: skip
+                                                                 code, straight_small):  # fmt: skip
     """last.ckpt is written at the stop (step 20, mid epoch 1), not only at the epoch's end, and the resume goes on
     with the next batch of the same shuffled order."""
-    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    straight.mkdir(), stopped.mkdir()
-    run_cli(*SMALL, cwd=straight)
+    stopped = tmp_path
     signal_at(signum, "training", 20)
     proc = run_cli(*SMALL, cwd=stopped, check=False)
     monkeypatch.undo()
@@ -191,7 +123,7 @@ def test_a_run_stopped_mid_epoch_resumes_from_that_step_bitwise(tmp_path, run_cl
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is Python's own again
 
     run_cli(*line.split("resume with: logreg ")[1].split(), cwd=stopped)
-    a, b = (run_dirs(root)[0] for root in (straight, stopped))
+    a, b = straight_small, run_dirs(stopped)[0]
     model_a, optim_a, epoch_a = states(a / "checkpoints" / "last.ckpt")
     model_b, optim_b, epoch_b = states(b / "checkpoints" / "last.ckpt")
     assert epoch_a == epoch_b == 2
@@ -214,10 +146,20 @@ def test_a_stop_during_validation_keeps_the_previous_epochs_checkpoint(tmp_path,
     assert [step for step, _ in val_losses(run_dirs(tmp_path)[0])] == [14, 29, 44]  # epoch 1 validated once, whole
 
 
+@pytest.fixture(scope="module")
+def two_feature_checkpoint(tmp_path_factory) -> Path:
+    """last.ckpt of a one-epoch run on 400 rows of 2 features, for the predict commands to stop."""
+    root = tmp_path_factory.mktemp("fitted")
+    with figures_off():
+        call_main("fit", "--trainer.max_epochs", "1", "--data.n_samples", "400", "--data.n_features", "2",
+                  "--data.batch_size", "16", cwd=root)  # fmt: skip
+    return run_dirs(root)[0] / "checkpoints" / "last.ckpt"
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_predict_stopped_by_a_signal_writes_no_file(tmp_path, run_cli, signal_at, monkeypatch, signum, code):
-    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "400", "--data.n_features", "2")
-    ckpt = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+def test_predict_stopped_by_a_signal_writes_no_file(tmp_path, run_cli, signal_at, monkeypatch, signum, code,
+                                                    two_feature_checkpoint):  # fmt: skip
+    ckpt = two_feature_checkpoint
     signal_at(signum, "predict", 3)
     proc = run_cli("predict", "--ckpt_path", str(ckpt), "--data.n_samples", "400", "--data.n_features", "2",
                    "--data.batch_size", "16", "--predictions", "out.csv", check=False)  # fmt: skip
@@ -226,9 +168,10 @@ def test_predict_stopped_by_a_signal_writes_no_file(tmp_path, run_cli, signal_at
     assert proc.stderr.strip() == (
         f"logreg: stopped by {signal.Signals(signum).name} during predict; no predictions were written"
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]  # no out.csv, no temporary file
+    assert list(tmp_path.iterdir()) == []  # no out.csv, no temporary file
 
 
+@pytest.mark.slow
 def test_a_run_with_early_stopping_resumed_from_an_earlier_epoch_stops_alike(tmp_path, run_cli, signal_at,
                                                                              monkeypatch):  # fmt: skip
     """EarlyStopping's count of epochs without improvement is in the checkpoint: a run thrown back to an earlier

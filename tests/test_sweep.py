@@ -55,6 +55,7 @@ def scalars(run):
     return {tag: [event.value for event in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
+@pytest.mark.slow
 def test_three_trials_give_three_runs_one_pruned_and_a_best_config_that_reproduces(tmp_path, sweep):
     # The trials queued, as Optuna's enqueue_trial allows (sampled ones could be pruned or not): a slow one, one with
     # a learning rate too small to move, which the median pruner (started after 1 trial) stops at its first
@@ -85,6 +86,7 @@ def test_three_trials_give_three_runs_one_pruned_and_a_best_config_that_reproduc
     assert min(scalars(reproduced)["val_loss"]) == best.value  # the same float32, not just close
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, sweep):
     """The sweep process is SIGKILLed while its second trial runs; the same command then finishes the study."""
     # The logreg under test, also when PYTHONPATH is relative (the child runs in tmp_path)

@@ -71,6 +71,7 @@ class TensorBoardServer:
             self.proc.wait()
 
 
+@pytest.mark.slow
 def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
     run_cli("fit", "--trainer.max_epochs", "3")
     [run] = run_dirs(tmp_path)
@@ -110,7 +111,7 @@ def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
 
 def test_n_feature_run_logs_roc_histogram_and_no_graph(tmp_path, run_cli):
     run_cli("fit", "--trainer.max_epochs", "2", "--data.n_features", "4", "--data.n_samples", "400",
-            "--model.lr", "0.5")  # fmt: skip
+            "--data.batch_size", "16", "--model.lr", "0.5")  # fmt: skip
     events = EventAccumulator(str(run_dirs(tmp_path)[0]), size_guidance={"images": 0})
     events.Reload()
     assert {"figures/val_roc", "figures/val_probabilities", "figures/test_roc", "figures/test_probabilities",
