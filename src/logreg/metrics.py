@@ -31,9 +31,10 @@ class TrainingTotals(Metric):
 
     def update(self, loss_sum: Tensor, decisions: Tensor, target: Tensor) -> None:
         """``loss_sum``: the loss summed over the rows (detached); ``decisions`` and ``target``: 0/1 or bool."""
-        self.loss_sum += loss_sum
-        self.correct += torch.eq(decisions, target).sum()
-        self.rows += target.numel()
+        # In place: ``+=`` would also go through torchmetrics' and torch's ``__setattr__``, a few us each.
+        self.loss_sum.add_(loss_sum)
+        self.correct.add_(torch.eq(decisions, target).sum())
+        self.rows.add_(target.numel())
 
     def compute(self) -> dict[str, Tensor]:
         """NaN for an epoch without rows, as 0 / 0."""
