@@ -22,7 +22,7 @@ def test_training_totals_equal_bce_loss_and_accuracy_over_the_epoch():
     model = LogisticRegression(n_inputs=3)
     x, y = torch.randn(23, 3, generator=generator), (torch.rand(23, 1, generator=generator) > 0.4).float()
     for rows in (slice(0, 10), slice(10, 13), slice(13, 23)):
-        model._shared_step((x[rows], y[rows]), "train")
+        model._training_loss((x[rows], y[rows]))
     totals = model.train_totals.compute()
     with torch.no_grad():
         probs = torch.sigmoid(model.linear(x))

@@ -290,27 +290,29 @@ class LogisticRegression(LightningModule):
         weight, l2, l1 = self.linear.weight, self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
         return 0.5 * l2 * weight.square().sum() + l1 * weight.abs().sum()
 
-    def _shared_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
-        """Loss of one batch; the stage's metrics are updated here and logged once per epoch.
+    def _training_loss(self, batch: tuple[Tensor, ...]) -> Tensor:
+        """Loss of one training batch; ``train_loss`` and ``train_acc`` are summed here and logged once per epoch.
 
         Calling ``self.log`` on every step costs about half a millisecond of Lightning bookkeeping, more than
-        the whole step of a linear model on 4,096 rows, so steps only update metric state (in training one
-        :class:`~logreg.metrics.TrainingTotals`). On a GPU a training step still synchronises once: the
-        non-finite check in :meth:`training_step`.
+        the whole step of a linear model on 4,096 rows, so a step only updates one
+        :class:`~logreg.metrics.TrainingTotals`. What is fixed for the whole fit (identity standardisation,
+        ``pos_weight`` 1) is known as Python flags: no identity operations per batch. On a GPU a training step
+        still synchronises once: the non-finite check in :meth:`training_step`.
         """
         x, y = batch
-        if stage == "train":  # what is fixed for the whole fit is known as Python flags: fewer tensor operations
-            logits = self.linear(x) if self.raw_features else self.logits(x)
-            loss = self.loss_fn(logits, y, None if self.unweighted else self.pos_weight)
-        else:
-            logits = self.logits(x)
-            loss = self.loss_fn(logits, y, self.pos_weight)
-        probs = torch.sigmoid(logits.detach())
-        if stage == "train":
-            self.train_totals.update(loss.detach() * len(y), probs > self.threshold, y)
-            return loss
+        logits = self.linear(x) if self.raw_features else self.logits(x)
+        loss = self.loss_fn(logits, y, None if self.unweighted else self.pos_weight)
+        decisions = torch.sigmoid(logits.detach()) > self.threshold
+        self.train_totals.update(loss.detach() * len(y), decisions, y)
+        return loss
+
+    def _evaluation_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
+        """Loss of one validation or test batch; the stage's metrics are updated here and logged once per epoch."""
+        x, y = batch
+        logits = self.logits(x)
+        loss = self.loss_fn(logits, y, self.pos_weight)
+        probs, target = torch.sigmoid(logits.detach()), y.long()
         self.mean_loss[f"{stage}_loss"].update(loss.detach(), weight=len(y))
-        target = y.long()
         getattr(self, f"{stage}_metrics").update((probs > self.threshold).to(probs.dtype), target)
         getattr(self, f"{stage}_scores").update(probs, target)
         if stage == "val" and self.val_curve is not None:
@@ -323,10 +325,10 @@ class LogisticRegression(LightningModule):
             values = self.train_totals.compute()
             self.train_totals.reset()
         else:
-            metrics, scores, mean_loss = (*(getattr(self, f"{stage}_{k}") for k in ("metrics", "scores")),
-                                          self.mean_loss[f"{stage}_loss"])  # fmt: skip
+            mean_loss = self.mean_loss[f"{stage}_loss"]
+            metrics, scores = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_scores")
             values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute(), **scores.compute()}
-            for metric in (metrics, mean_loss, scores):
+            for metric in (mean_loss, metrics, scores):
                 metric.reset()
         self.log_dict(values)
         return values
@@ -334,10 +336,7 @@ class LogisticRegression(LightningModule):
     def training_step(self, batch: tuple[Tensor, ...] | SplitStream, batch_idx: int) -> Tensor:
         first = self.evaluations == 0  # L-BFGS evaluates the objective several times in one step
         self.evaluations += 1
-        if isinstance(batch, SplitStream):
-            loss = self._streamed_loss(batch, first)
-        else:
-            loss = self._shared_step(batch, "train")
+        loss = self._streamed_loss(batch, first) if isinstance(batch, SplitStream) else self._training_loss(batch)
         # Stop at the failing step, before the optimizer step poisons the weights. This is the one deliberate
         # synchronisation per training step on a GPU: a check without it could only stop steps later.
         if not math.isfinite(loss.item()):
@@ -420,10 +419,10 @@ class LogisticRegression(LightningModule):
                 )
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "val")
+        return self._evaluation_step(batch, "val")
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "test")
+        return self._evaluation_step(batch, "test")
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         """Probabilities of class 1, shape (B, 1)."""
