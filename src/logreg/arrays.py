@@ -16,8 +16,6 @@ from torch import Tensor
 
 from logreg.data import IndexedDataModule, standardisation
 
-CHUNK_ROWS = 65536  # rows per chunk of the standardisation statistics
-
 
 def as_table(x: Any) -> tuple[np.ndarray, list[str] | None]:
     """Rows (N, D) as a NumPy array and the column names of a DataFrame or a pyarrow table (None otherwise)."""
@@ -114,5 +112,5 @@ class ArrayDataModule(IndexedDataModule):
         if not self.standardize:
             return None
         if self._stats is None:
-            self._stats = standardisation(self.features, self.train_idx, CHUNK_ROWS)
+            self._stats = standardisation(self.features, self.train_idx)
         return self._stats

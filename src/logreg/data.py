@@ -256,7 +256,7 @@ def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
     return features[rows]
 
 
-def standardisation(features: Tensor | np.ndarray, rows: Tensor, chunk_rows: int = 16384) -> tuple[Tensor, Tensor]:
+def standardisation(features: Tensor | np.ndarray, rows: Tensor) -> tuple[Tensor, Tensor]:
     """Mean and population standard deviation of ``features[rows]`` (float32), summed in float64 a chunk at a time,
     so neither the rows nor their float64 copy are ever whole in memory; scale 1 for constant columns (the rule of
     scikit-learn's StandardScaler). The chunks are full-batch training's (:func:`split_stream`): contiguous ranges,
@@ -265,7 +265,7 @@ def standardisation(features: Tensor | np.ndarray, rows: Tensor, chunk_rows: int
     squares = torch.zeros(features.shape[1], dtype=torch.float64)
     no_labels = torch.empty(len(features), 0)  # (N, 0): the stream's labels, which these sums do not need
     with one_thread():  # (B, D) elementwise float64 work: see one_thread
-        for chunk, _ in split_stream(features, no_labels, rows, size=chunk_rows).chunks(torch.float64, total.device):
+        for chunk, _ in split_stream(features, no_labels, rows).chunks(torch.float64, total.device):
             total += chunk.sum(0)
             squares += (chunk * chunk).sum(0)
     mean = total / len(rows)

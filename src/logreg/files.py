@@ -17,8 +17,6 @@ from torch import Tensor
 from logreg.data import IndexedDataModule, stage_name, standardisation
 from logreg.readers import DataFileError, read_table, same_label
 
-CHUNK_ROWS = 16384  # rows per chunk when summarising a (memory-mapped) array
-
 
 def model_code(label: str, trained: list[str]) -> int | None:
     """The code the model gives ``label`` (its index among the checkpoint's classes), or None if it never saw it."""
@@ -82,7 +80,7 @@ class FileDataModule(IndexedDataModule):
         if not self.standardize:
             return None
         if self._stats is None:
-            self._stats = standardisation(self.features, self.train_idx, CHUNK_ROWS)
+            self._stats = standardisation(self.features, self.train_idx)
         return self._stats
 
     def label_texts(self, start: int, stop: int) -> list[str]:
