@@ -30,6 +30,37 @@ def test_training_totals_equal_bce_loss_and_accuracy_over_the_epoch():
     assert totals["train_acc"].item() == pytest.approx(((probs > 0.5).float() == y).float().mean().item())
 
 
+def test_attribute_assignment_registers_like_torch_modules():
+    """LogisticRegression stores plain values without nn.Module's checks (a fast path for Lightning's per-hook
+    bookkeeping); every assignment must still end as it does on a plain torch module with the same members."""
+
+    class Reference(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(3, 1)
+            self.register_buffer("pos_weight", torch.tensor(1.0))
+
+    assignments = [
+        ("note", "text"), ("count", 3), ("ratio", 0.5), ("flag", True), ("note", None),
+        ("pos_weight", None), ("pos_weight", torch.tensor(2.0)), ("pos_weight", "text"), ("pos_weight", 3),
+        ("linear", None), ("linear", torch.nn.Linear(3, 1)), ("linear", 1.5),
+        ("extra", torch.nn.Parameter(torch.zeros(1))), ("extra", None), ("extra", 2), ("count", torch.nn.Identity()),
+    ]  # fmt: skip
+
+    def outcome(module, name, value):
+        try:
+            setattr(module, name, value)
+        except Exception as err:
+            return type(err)
+        where = [kind for kind in ("_parameters", "_buffers", "_modules") if name in module.__dict__[kind]]
+        stored = getattr(module, name)
+        return where, name in module.__dict__, stored if type(stored) in (str, int, float, bool, type(None)) else 0
+
+    ours, reference = LogisticRegression(n_inputs=3), Reference()
+    for name, value in assignments:
+        assert outcome(ours, name, value) == outcome(reference, name, value), (name, value)
+
+
 def test_loss_is_finite_where_bce_loss_saturates():
     logits = torch.tensor([[200.0], [-200.0]])
     target = torch.tensor([[0.0], [1.0]])

@@ -29,11 +29,12 @@ class TrainingTotals(Metric):
         self.add_state("correct", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("rows", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, loss_sum: Tensor, decisions: Tensor, target: Tensor) -> None:
-        """``loss_sum``: the loss summed over the rows (detached); ``decisions`` and ``target``: 0/1 or bool."""
+    def update(self, loss: Tensor, decisions: Tensor, target: Tensor, rows_per_loss: int = 1) -> None:
+        """``loss``: detached, the sum of the rows' losses, or their mean with ``rows_per_loss`` the row count;
+        ``decisions`` and ``target``: 0/1 or bool, of the same shape."""
         # In place: ``+=`` would also go through torchmetrics' and torch's ``__setattr__``, a few us each.
-        self.loss_sum.add_(loss_sum)
-        self.correct.add_(torch.eq(decisions, target).sum())
+        self.loss_sum.add_(loss, alpha=rows_per_loss)
+        self.correct.add_(torch.count_nonzero(torch.eq(decisions, target)))
         self.rows.add_(target.numel())
 
     def compute(self) -> dict[str, Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -26,7 +27,7 @@ from logreg.binned import (
     BinnedPrecisionRecallCurve,
     BinnedROC,
 )
-from logreg.data import IndexedDataModule, SplitStream, split_stream
+from logreg.data import IndexedDataModule, SplitStream, split_stream, stage_name
 from logreg.metrics import TrainingTotals
 
 Stage = Literal["train", "val", "test"]
@@ -80,6 +81,7 @@ def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, po
 
 
 FOLD_ELEMENTS = 32768  # batches this large fold the standardisation into the weights (torch's parallel grain)
+PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})  # see LogisticRegression.__setattr__
 CURVE_THRESHOLDS = 1001  # fixed thresholds 0, 0.001, ..., 1: flat memory, the same on every DDP rank
 TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
@@ -130,6 +132,17 @@ def tuned_threshold(curve: BinaryROC | BinaryPrecisionRecallCurve, criterion: st
     usable = (thresholds > 0) & (thresholds < 1) & ~score.isnan()  # (no predicted positives: precision 0/0)
     score = torch.where(usable, score, torch.full_like(score, -math.inf))
     return thresholds[int(torch.argmax(score))]
+
+
+@dataclass
+class StepState:
+    """What the training step's hooks share, in a plain object: a LightningModule attribute is set through torch's
+    ``Module.__setattr__`` (about 2 us), and these change several times a step."""
+
+    evaluations: int = 0  # of the objective in the current step (L-BFGS evaluates it several times)
+    first_gradient: Tensor | None = None  # largest |gradient| where the step started (full batch only)
+    penalised: bool = False  # fixed when training starts (l2 may come from C in setup)
+    largest_lr: float = math.inf  # the parameters' float range: a larger learning rate is refused
 
 
 class NonFiniteTrainingError(ValueError):
@@ -210,23 +223,44 @@ class LogisticRegression(LightningModule):
         self.register_buffer("pos_weight", torch.tensor(1.0 if pos_weight in (None, "balanced") else pos_weight))
         self.loss_fn = LOSSES[loss]
         self.train_totals = TrainingTotals()  # train_loss and train_acc: the per-step cost matters here
-        self.val_metrics = _decision_metrics("val")
-        self.test_metrics = _decision_metrics("test")
-        self.val_scores = _probability_metrics("val")
-        self.test_scores = _probability_metrics("test")
+        # The validation and test metrics: built by configure_model for the stages a Trainer call runs
+        self.val_metrics: MetricCollection | None = None
+        self.test_metrics: MetricCollection | None = None
+        self.val_scores: MetricCollection | None = None
+        self.test_scores: MetricCollection | None = None
         # threshold of the decisions: given, or tuned on each validation epoch; in every checkpoint
         self.register_buffer("threshold", torch.tensor(float(threshold)))
         curve = BinnedPrecisionRecallCurve if tune_threshold == "f1" else BinnedROC
         self.val_curve = curve(thresholds=CURVE_THRESHOLDS, validate_args=False) if tune_threshold else None
         # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
-        self.mean_loss = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in ("val", "test")})
+        self.mean_loss = nn.ModuleDict()  # val_loss, test_loss: built with the stage's other metrics
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
-        self.first_gradient: Tensor | None = None  # largest |gradient| at the start of the step (full batch only)
-        self.evaluations = 0  # of the objective in the current training step (L-BFGS evaluates it several times)
+        self.step_state = StepState()
         self.raw_features = False  # set when training starts: the features go in unstandardised (identity buffers)
         self.unweighted = False  # set when training starts: pos_weight is 1
+        self.decision_cut = logit(threshold)  # p > threshold <=> logit > decision_cut; set when each epoch starts
         self.example_input_array = torch.zeros(2, n_inputs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A str, int, float, bool or None under a name that is no parameter, buffer or submodule is stored directly.
+
+        ``nn.Module.__setattr__`` checks every assignment against the parameters, buffers and submodules (about
+        2 us, mostly ``isinstance(value, Parameter)``); for such a value each of its branches ends in
+        ``object.__setattr__``, so skipping them changes nothing. Lightning sets the module's current hook name
+        before and after each of the ~45 hook calls of a training step: 80 us a step without this, more than the
+        whole SGD update of a 4,096-row batch.
+        """
+        attributes = self.__dict__
+        if (
+            type(value) in PLAIN_TYPES
+            and name not in attributes.get("_parameters", ())
+            and name not in attributes.get("_buffers", ())
+            and name not in attributes.get("_modules", ())
+        ):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def logits(self, x: Tensor) -> Tensor:
         """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``.
@@ -270,6 +304,29 @@ class LogisticRegression(LightningModule):
         set them), so a training step tests two Python flags instead of running identity operations per batch."""
         self.raw_features = bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all())
         self.unweighted = bool(self.pos_weight == 1)
+        self.step_state = StepState(penalised=self.penalised, largest_lr=torch.finfo(self.linear.weight.dtype).max)
+
+    def on_train_epoch_start(self) -> None:
+        """The threshold as a cut on the logits (no sigmoid per training step); a tuned threshold changes at the end
+        of a validation epoch and applies from the next epoch on."""
+        self.decision_cut = logit(float(self.threshold))
+
+    def configure_model(self) -> None:
+        """Build the validation or test metrics when a Trainer call first needs them: Lightning calls this hook at
+        the start of fit, validate, test and predict. Fourteen torchmetrics objects take milliseconds to build and
+        to move to the device; a fit never tests, and a fit with ``limit_val_batches=0`` never validates.
+        (``load_from_checkpoint`` calls it too, with no Trainer: then there is nothing to build yet.)"""
+        try:
+            trainer = self.trainer
+        except RuntimeError:  # not attached to a Trainer: Lightning's property has no other way to tell
+            return
+        fn = stage_name(trainer.state.fn)
+        validates = fn == "validate" or (fn == "fit" and trainer.limit_val_batches)
+        for stage in ("val",) if validates else ("test",) if fn == "test" else ():
+            if getattr(self, f"{stage}_metrics") is None:
+                setattr(self, f"{stage}_metrics", _decision_metrics(stage))
+                setattr(self, f"{stage}_scores", _probability_metrics(stage))
+                self.mean_loss[f"{stage}_loss"] = MeanMetric()
 
     def on_fit_start(self) -> None:
         if self.hparams.get("l1"):
@@ -302,8 +359,7 @@ class LogisticRegression(LightningModule):
         x, y = batch
         logits = self.linear(x) if self.raw_features else self.logits(x)
         loss = self.loss_fn(logits, y, None if self.unweighted else self.pos_weight)
-        decisions = torch.sigmoid(logits.detach()) > self.threshold
-        self.train_totals.update(loss.detach() * len(y), decisions, y)
+        self.train_totals.update(loss.detach(), logits.detach() > self.decision_cut, y, rows_per_loss=len(y))
         return loss
 
     def _evaluation_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
@@ -334,8 +390,8 @@ class LogisticRegression(LightningModule):
         return values
 
     def training_step(self, batch: tuple[Tensor, ...] | SplitStream, batch_idx: int) -> Tensor:
-        first = self.evaluations == 0  # L-BFGS evaluates the objective several times in one step
-        self.evaluations += 1
+        first = self.step_state.evaluations == 0  # L-BFGS evaluates the objective several times in one step
+        self.step_state.evaluations += 1
         loss = self._streamed_loss(batch, first) if isinstance(batch, SplitStream) else self._training_loss(batch)
         # Stop at the failing step, before the optimizer step poisons the weights. This is the one deliberate
         # synchronisation per training step on a GPU: a check without it could only stop steps later.
@@ -344,7 +400,7 @@ class LogisticRegression(LightningModule):
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 "lower the learning rate (the last finite checkpoint is kept)"
             )
-        if not self.penalised:
+        if not self.step_state.penalised:
             return loss
         weight = self.linear.weight
         smooth = loss + 0.5 * self.hparams.l2 * weight.square().sum()  # what the gradient sees
@@ -370,14 +426,13 @@ class LogisticRegression(LightningModule):
             scaled = (weight / self.feature_scale).view(-1)  # (D,)
             shift = bias - scaled @ self.feature_mean  # (1,)
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
-            cut = math.log(float(self.threshold) / (1 - float(self.threshold)))  # p > threshold <=> logit > cut
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
             sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
             total += sums
             if first:
                 with torch.no_grad():
-                    decisions = torch.mv(x, scaled) + shift > cut
+                    decisions = torch.mv(x, scaled) + shift > self.decision_cut
                     self.train_totals.update(sums[0], decisions, y.view(-1))
         total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
         loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
@@ -391,14 +446,13 @@ class LogisticRegression(LightningModule):
         return bool(self.hparams.get("l2") or self.hparams.get("l1"))
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.first_gradient = None
-        self.evaluations = 0
+        self.step_state.evaluations, self.step_state.first_gradient = 0, None
 
     def on_after_backward(self) -> None:
         """In full-batch training, the gradient of the first backward of a step (L-BFGS evaluates several) is
         the exact gradient of the objective where the epoch started: the convergence check needs no extra pass."""
-        if self.first_gradient is None and self.trainer.num_training_batches == 1:
-            self.first_gradient = largest_gradient(self)
+        if self.step_state.first_gradient is None and self.trainer.num_training_batches == 1:
+            self.step_state.first_gradient = largest_gradient(self)
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
@@ -410,9 +464,8 @@ class LogisticRegression(LightningModule):
                 weight.copy_(weight.sign() * (weight.abs() - threshold).clamp_min(0))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        limit = torch.finfo(self.linear.weight.dtype).max
-        for group in optimizer.param_groups:
-            if not abs(group["lr"]) <= limit:  # also catches inf and NaN; the step itself would fail to convert it
+        for group in optimizer.param_groups:  # (NaN fails the test too; the step itself would fail to convert it)
+            if not abs(group["lr"]) <= self.step_state.largest_lr:
                 raise NonFiniteTrainingError(
                     f"learning rate became {group['lr']:g} at epoch {self.current_epoch}, step {self.global_step}, "
                     "beyond the parameters' float range; check the scheduler (the last finite checkpoint is kept)"
@@ -433,9 +486,10 @@ class LogisticRegression(LightningModule):
         if self.penalised:
             self.log("train_objective", self.mean_objective.compute())
             self.mean_objective.reset()
-        if self.first_gradient is not None:  # full batch: where this epoch started, exactly
-            self.log("grad_norm", self.first_gradient)
-            if self.first_gradient < self.hparams.get("tol", 0.0):
+        first_gradient = self.step_state.first_gradient
+        if first_gradient is not None:  # full batch: where this epoch started, exactly
+            self.log("grad_norm", first_gradient)
+            if first_gradient < self.hparams.get("tol", 0.0):
                 self.trainer.should_stop = True  # converged: sklearn's criterion, max |gradient| < tol
         self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
         if self.hparams.n_inputs == 1:
@@ -487,6 +541,13 @@ class LogisticRegression(LightningModule):
         weight, bias = self.coefficients()
         w = float(weight[0])
         return -bias / w if w != 0 else float("inf")
+
+
+def logit(probability: float) -> float:
+    """The logit of a threshold: ``sigmoid(z) > p`` (mathematically) when ``z > logit(p)``; -inf and inf at 0 and 1."""
+    if not 0 < probability < 1:
+        return -math.inf if probability <= 0 else math.inf
+    return math.log(probability / (1 - probability))
 
 
 def largest_gradient(model: LogisticRegression) -> Tensor:
