@@ -234,24 +234,40 @@ def _one_pass(
 
 def _sums(chunks: Iterator[tuple[Tensor, Tensor]], n: int, w: Tensor, b: float, mean: Tensor, scale: Tensor,
           with_information: bool) -> _Pass:  # fmt: skip
-    """:func:`_one_pass`'s sums over the float64 chunks x (B, D), y (B, 1) of ``n`` rows."""
-    shift = sum_dx = sum_dx2 = information = None
+    """:func:`_one_pass`'s sums over the float64 chunks x (B, D), y (B, 1) of ``n`` rows.
+
+    Per chunk: the model's logits with the standardisation folded into the weights (one matrix-vector product),
+    and the information's blocks ``[sum W, sum W dx; sum W dx, dx^T W dx]`` with one (B, D) temporary and one
+    matrix product, rather than building ``u = [1, dx]``.
+    """
+    shift = sum_dx = sum_dx2 = weight_sum = weighted_dx = cross = None
     separated = True
+    folded = w / scale  # logits = ((x - mean) / scale) @ w + b = x @ folded + offset
+    offset = b - float(folded @ mean)
     for x, y in chunks:
         if shift is None:
             shift = x.mean(0)
             sum_dx, sum_dx2 = torch.zeros_like(shift), torch.zeros_like(shift)
+            weight_sum, weighted_dx = torch.zeros((), dtype=x.dtype, device=x.device), torch.zeros_like(shift)
+            cross = torch.zeros(len(shift), len(shift), dtype=x.dtype, device=x.device)
         dx = x - shift
         sum_dx += dx.sum(0)
-        sum_dx2 += (dx * dx).sum(0)
         if with_information:
-            logits = ((x - mean) / scale) @ w + b  # as the model computes them, in float64
+            logits = torch.mv(x, folded) + offset
             y = y.reshape(-1)
             separated = separated and bool(((logits > 0) == (y > 0.5)).all() and (logits != 0).all())
-            u = torch.cat([torch.ones_like(logits)[:, None], dx], dim=1)
             p_q = torch.sigmoid(logits) * torch.sigmoid(-logits)  # p(1 - p) without cancelling in 1 - p
-            term = u.T @ (u * p_q[:, None])
-            information = term if information is None else information + term
+            weight_sum += p_q.sum()
+            weighted_dx += torch.mv(dx.T, p_q)
+            cross += dx.T @ (dx * p_q[:, None])
+        dx.square_()
+        sum_dx2 += dx.sum(0)
+    information = None
+    if with_information and shift is not None:
+        information = torch.empty(len(shift) + 1, len(shift) + 1, dtype=shift.dtype, device=shift.device)
+        information[0, 0], information[0, 1:], information[1:, 0], information[1:, 1:] = (
+            weight_sum, weighted_dx, weighted_dx, cross
+        )
     return _Pass(n, shift, sum_dx, sum_dx2, information, separated and with_information)
 
 

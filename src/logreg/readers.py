@@ -952,9 +952,9 @@ def _check_features(x: np.ndarray, path: Path, name: str) -> np.ndarray:
         raise DataFileError(f"{path}: array {name!r} must be numeric, got dtype {x.dtype}")
     for start, chunk in _row_chunks(x):
         with np.errstate(over="ignore"):
-            bad = np.argwhere(~np.isfinite(chunk.astype(np.float32, copy=False)))
-        if len(bad):
-            row, col = bad[0]
+            finite = np.isfinite(chunk.astype(np.float32, copy=False))
+        if not finite.all():  # (only then the search: argwhere alone took 0.9 s of 10M rows)
+            row, col = np.argwhere(~finite)[0]
             value = chunk[row, col].item()
             what = "is not finite" if not math.isfinite(value) else f"({value!r}) is not a finite float32 number"
             raise DataFileError(
