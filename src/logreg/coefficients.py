@@ -265,9 +265,9 @@ def _sums(chunks: Iterator[tuple[Tensor, Tensor]], n: int, w: Tensor, b: float, 
     information = None
     if with_information and shift is not None:
         information = torch.empty(len(shift) + 1, len(shift) + 1, dtype=shift.dtype, device=shift.device)
-        information[0, 0], information[0, 1:], information[1:, 0], information[1:, 1:] = (
-            weight_sum, weighted_dx, weighted_dx, cross
-        )
+        information[0, 0] = weight_sum
+        information[0, 1:] = information[1:, 0] = weighted_dx
+        information[1:, 1:] = cross
     return _Pass(n, shift, sum_dx, sum_dx2, information, separated and with_information)
 
 
