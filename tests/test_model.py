@@ -30,6 +30,22 @@ def test_training_totals_equal_bce_loss_and_accuracy_over_the_epoch():
     assert totals["train_acc"].item() == pytest.approx(((probs > 0.5).float() == y).float().mean().item())
 
 
+def test_validation_step_outside_a_trainer_updates_metrics_like_a_plain_computation():
+    """The evaluation metrics are built when a Trainer call starts (configure_model) or, as here, when a step is
+    called by hand (a notebook); the accuracy and loss equal torch's on the same rows."""
+    generator = torch.Generator().manual_seed(2)
+    model = LogisticRegression(n_inputs=3)
+    x, y = torch.randn(40, 3, generator=generator), (torch.rand(40, 1, generator=generator) > 0.5).float()
+    model.validation_step((x[:25], y[:25]), 0)
+    model.validation_step((x[25:], y[25:]), 1)
+    with torch.no_grad():
+        probs = torch.sigmoid(model.linear(x))
+    values = {**model.val_metrics.compute(), "val_loss": model.mean_loss["val_loss"].compute()}
+    assert values["val_acc"].item() == pytest.approx(((probs > 0.5).float() == y).float().mean().item())
+    assert values["val_loss"].item() == pytest.approx(torch.nn.BCELoss()(probs, y).item(), rel=1e-6)
+    assert model.test_metrics is None  # nothing built for a stage that never ran
+
+
 def test_attribute_assignment_registers_like_torch_modules():
     """LogisticRegression stores plain values without nn.Module's checks (a fast path for Lightning's per-hook
     bookkeeping); every assignment must still end as it does on a plain torch module with the same members."""

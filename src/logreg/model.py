@@ -323,10 +323,15 @@ class LogisticRegression(LightningModule):
         fn = stage_name(trainer.state.fn)
         validates = fn == "validate" or (fn == "fit" and trainer.limit_val_batches)
         for stage in ("val",) if validates else ("test",) if fn == "test" else ():
-            if getattr(self, f"{stage}_metrics") is None:
-                setattr(self, f"{stage}_metrics", _decision_metrics(stage))
-                setattr(self, f"{stage}_scores", _probability_metrics(stage))
-                self.mean_loss[f"{stage}_loss"] = MeanMetric()
+            self._build_metrics(stage)
+
+    def _build_metrics(self, stage: Literal["val", "test"]) -> None:
+        """The stage's loss, decision and probability metrics, on the model's device, unless built already (also
+        called by an evaluation step run outside a Trainer, as a notebook may call ``validation_step``)."""
+        if getattr(self, f"{stage}_metrics") is None:
+            setattr(self, f"{stage}_metrics", _decision_metrics(stage).to(self.device))
+            setattr(self, f"{stage}_scores", _probability_metrics(stage).to(self.device))
+            self.mean_loss[f"{stage}_loss"] = MeanMetric().to(self.device)
 
     def on_fit_start(self) -> None:
         if self.hparams.get("l1"):
@@ -365,6 +370,7 @@ class LogisticRegression(LightningModule):
     def _evaluation_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
         """Loss of one validation or test batch; the stage's metrics are updated here and logged once per epoch."""
         x, y = batch
+        self._build_metrics(stage)
         logits = self.logits(x)
         loss = self.loss_fn(logits, y, self.pos_weight)
         probs, target = torch.sigmoid(logits.detach()), y.long()
@@ -381,6 +387,7 @@ class LogisticRegression(LightningModule):
             values = self.train_totals.compute()
             self.train_totals.reset()
         else:
+            self._build_metrics(stage)
             mean_loss = self.mean_loss[f"{stage}_loss"]
             metrics, scores = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_scores")
             values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute(), **scores.compute()}
