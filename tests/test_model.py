@@ -46,6 +46,13 @@ def test_validation_step_outside_a_trainer_updates_metrics_like_a_plain_computat
     assert model.test_metrics is None  # nothing built for a stage that never ran
 
 
+def test_training_step_by_hand_includes_the_l2_penalty():
+    model = LogisticRegression(n_inputs=2, l2=0.5, init_weight=1.0, init_bias=0.0)
+    x, y = torch.tensor([[1.0, 2.0], [0.5, -1.0], [-2.0, 0.0]]), torch.tensor([[1.0], [0.0], [1.0]])
+    expected = torch.nn.BCELoss()(torch.sigmoid(x.sum(1, keepdim=True)), y) + 0.5 / 2 * 2  # l2 / 2 * ||(1, 1)||^2
+    assert model.training_step((x, y), 0).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
 def test_attribute_assignment_registers_like_torch_modules():
     """LogisticRegression stores plain values without nn.Module's checks (a fast path for Lightning's per-hook
     bookkeeping); every assignment must still end as it does on a plain torch module with the same members."""

@@ -236,7 +236,7 @@ class LogisticRegression(LightningModule):
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
         self.mean_loss = nn.ModuleDict()  # val_loss, test_loss: built with the stage's other metrics
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
-        self.step_state = StepState()
+        self.step_state = StepState(penalised=self.penalised)  # set again when training starts (C -> l2 in setup)
         self.raw_features = False  # set when training starts: the features go in unstandardised (identity buffers)
         self.unweighted = False  # set when training starts: pos_weight is 1
         self.decision_cut = logit(threshold)  # p > threshold <=> logit > decision_cut; set when each epoch starts
