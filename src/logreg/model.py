@@ -298,6 +298,11 @@ class LogisticRegression(LightningModule):
                 self.hparams.l2 = l2_from_C(self.hparams.C, *datamodule.class_counts(), self.hparams.pos_weight)
             if self.hparams.get("tune_threshold") and not len(datamodule.val_idx):
                 raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
+        if stage == "fit" and self.hparams.get("tune_threshold") and not self.trainer.limit_val_batches:
+            raise ValueError(  # no validation epoch would ever tune it: the fit would keep the given threshold silently
+                "--model.tune_threshold needs validation batches; --trainer.limit_val_batches is "
+                f"{self.trainer.limit_val_batches:g}"
+            )
 
     def on_train_start(self) -> None:
         """The standardisation and ``pos_weight`` are fixed once training starts (setup and a resumed checkpoint
