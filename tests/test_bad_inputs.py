@@ -144,6 +144,8 @@ ROWS = [
     ("threshold 1.5", ["fit", "--model.threshold", "1.5"], ["threshold must be in (0, 1), got 1.5"]),
     ("tuning without validation", ["fit", "--model.tune_threshold", "f1", "--data.val_fraction", "0"],
      ["--model.tune_threshold needs a validation split"]),
+    ("tuning with validation off", ["fit", "--model.tune_threshold", "youden", "--trainer.limit_val_batches", "0.0"],
+     ["--model.tune_threshold needs validation", "--trainer.limit_val_batches is 0"]),
     ("unknown tuning criterion", ["fit", "--model.tune_threshold", "accuracy"], ["model.tune_threshold", "accuracy"]),
     ("predict threshold 2", ["predict", "--ckpt_path", CKPT, "--predictions", "p.csv", "--threshold", "2"],
      ["--threshold must be in (0, 1), got 2"]),

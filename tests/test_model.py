@@ -148,3 +148,18 @@ def test_epoch_loss_is_the_batch_size_weighted_mean(tiny_trainer):
     x, y = data.features[data.val_idx], data.labels[data.val_idx]
     expected = torch.nn.functional.binary_cross_entropy_with_logits(x * 1.0, y)
     assert abs(result["val_loss"] - expected.item()) < 1e-6
+
+
+@pytest.mark.parametrize("tune_threshold", [None, "youden"])
+def test_a_model_validated_before_fitting_still_fits_and_validates(tiny_trainer, tune_threshold):
+    """A baseline ``trainer.validate`` (run under inference mode) before ``trainer.fit`` on the same model: the
+    metrics it reset (and the threshold's curve) must still take the fit's in-place updates, and the fit's val_loss
+    is BCELoss of its weights."""
+    model = LogisticRegression(init_weight=1.0, init_bias=0.0, tune_threshold=tune_threshold)
+    data = ThresholdDataModule(batch_size=5)
+    tiny_trainer().validate(model, data, verbose=False)
+    trainer = tiny_trainer(max_epochs=2)
+    trainer.fit(model, data)
+    x, y = data.features[data.val_idx], data.labels[data.val_idx]
+    expected = torch.nn.BCELoss()(model(x).detach(), y)
+    assert trainer.callback_metrics["val_loss"].item() == pytest.approx(expected.item(), abs=1e-6)

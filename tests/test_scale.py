@@ -88,6 +88,16 @@ def test_bf16_mixed_precision_trains_on_cpu(tiny_trainer):
     assert model.linear.weight.dtype == torch.float32  # mixed: parameters stay float32
 
 
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true"])
+def test_half_precision_parameters_train_through_the_cli(run_cli, precision):
+    """``--trainer.precision bf16-true`` (or 16-true): half-precision parameters. The end-of-fit figures score the
+    validation rows with the model itself; float32 rows into half weights must not end the run in a traceback."""
+    proc = run_cli("fit", "--data.n_features", "4", "--data.n_samples", "400", "--data.batch_size", "32",
+                   "--model.lr", "0.5", "--trainer.max_epochs", "2", "--trainer.precision", precision)  # fmt: skip
+    accuracy = {line.split()[0]: float(line.split()[1]) for line in proc.stdout.splitlines() if "_acc " in line}
+    assert accuracy["val_acc"] > 0.9 and accuracy["test_acc"] > 0.9
+
+
 def logged_scalars(run):
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()

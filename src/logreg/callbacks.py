@@ -233,7 +233,7 @@ def _predict_rows(
     rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_ROWS_SCORED)).round().long()]
     x, y = _sample_rows(datamodule.features, datamodule.labels, rows=rows)
     with torch.no_grad():
-        probs = pl_module(x.to(pl_module.device)).float().view(-1).cpu()
+        probs = pl_module(x.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
     return probs, y
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryF1Score,
@@ -298,6 +298,11 @@ class LogisticRegression(LightningModule):
                 self.hparams.l2 = l2_from_C(self.hparams.C, *datamodule.class_counts(), self.hparams.pos_weight)
             if self.hparams.get("tune_threshold") and not len(datamodule.val_idx):
                 raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
+        if stage == "fit" and self.hparams.get("tune_threshold") and not self.trainer.limit_val_batches:
+            raise ValueError(  # no validation epoch would ever tune it: the fit would keep the given threshold silently
+                "--model.tune_threshold needs validation batches; --trainer.limit_val_batches is "
+                f"{self.trainer.limit_val_batches:g}"
+            )
 
     def on_train_start(self) -> None:
         """The standardisation and ``pos_weight`` are fixed once training starts (setup and a resumed checkpoint
@@ -391,8 +396,7 @@ class LogisticRegression(LightningModule):
             mean_loss = self.mean_loss[f"{stage}_loss"]
             metrics, scores = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_scores")
             values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute(), **scores.compute()}
-            for metric in (mean_loss, metrics, scores):
-                metric.reset()
+            reset_for_training(mean_loss, metrics, scores)
         self.log_dict(values)
         return values
 
@@ -507,7 +511,7 @@ class LogisticRegression(LightningModule):
         self._log_epoch("val")
         if self.val_curve is not None and not self.trainer.sanity_checking:
             self.threshold.fill_(tuned_threshold(self.val_curve, self.hparams.tune_threshold))
-            self.val_curve.reset()
+            reset_for_training(self.val_curve)
             self.log("threshold", self.threshold)
 
     def on_test_epoch_end(self) -> None:
@@ -555,6 +559,19 @@ def logit(probability: float) -> float:
     if not 0 < probability < 1:
         return -math.inf if probability <= 0 else math.inf
     return math.log(probability / (1 - probability))
+
+
+def reset_for_training(*metrics: Metric | MetricCollection) -> None:
+    """Reset metrics to states that a later fit can update in place.
+
+    ``trainer.validate`` and ``trainer.test`` run under ``torch.inference_mode``, where a reset's fresh states would
+    be inference tensors; the validation inside a later ``trainer.fit`` on the same model runs under ``no_grad`` only,
+    and torchmetrics' in-place updates of such states raise. Neither torchmetrics nor Lightning offers another way
+    than ``Trainer(inference_mode=False)`` for every evaluation.
+    """
+    with torch.inference_mode(False):
+        for metric in metrics:
+            metric.reset()
 
 
 def largest_gradient(model: LogisticRegression) -> Tensor:
