@@ -135,14 +135,22 @@ def tuned_threshold(curve: BinaryROC | BinaryPrecisionRecallCurve, criterion: st
 
 
 @dataclass
-class StepState:
-    """What the training step's hooks share, in a plain object: a LightningModule attribute is set through torch's
-    ``Module.__setattr__`` (about 2 us), and these change several times a step."""
+class TrainingState:
+    """What the training step and its hooks read and write, in one plain object rather than module attributes
+    (each set through torch's ``Module.__setattr__``, about 2 us). Python values, not tensors: a step tests flags
+    instead of running identity operations per batch. The defaults are what a step called outside a Trainer uses.
+    """
 
+    # fixed when training starts (setup and a resumed checkpoint set the buffers and l2)
+    raw_features: bool = False  # identity standardisation: the features go in as they are
+    unweighted: bool = False  # pos_weight is 1
+    penalised: bool = False  # l2 or l1 (l2 may come from C in setup)
+    largest_lr: float = math.inf  # the parameters' float range: a larger learning rate is refused
+    # set when each epoch starts: a tuned threshold changes at the end of a validation epoch
+    decision_cut: float = 0.0  # p > threshold <=> logit > decision_cut
+    # reset when each step starts
     evaluations: int = 0  # of the objective in the current step (L-BFGS evaluates it several times)
     first_gradient: Tensor | None = None  # largest |gradient| where the step started (full batch only)
-    penalised: bool = False  # fixed when training starts (l2 may come from C in setup)
-    largest_lr: float = math.inf  # the parameters' float range: a larger learning rate is refused
 
 
 class NonFiniteTrainingError(ValueError):
@@ -236,10 +244,7 @@ class LogisticRegression(LightningModule):
         # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
         self.mean_loss = nn.ModuleDict()  # val_loss, test_loss: built with the stage's other metrics
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
-        self.step_state = StepState(penalised=self.penalised)  # set again when training starts (C -> l2 in setup)
-        self.raw_features = False  # set when training starts: the features go in unstandardised (identity buffers)
-        self.unweighted = False  # set when training starts: pos_weight is 1
-        self.decision_cut = logit(threshold)  # p > threshold <=> logit > decision_cut; set when each epoch starts
+        self.training_state = TrainingState(penalised=self.penalised, decision_cut=logit(threshold))
         self.example_input_array = torch.zeros(2, n_inputs)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -305,16 +310,19 @@ class LogisticRegression(LightningModule):
             )
 
     def on_train_start(self) -> None:
-        """The standardisation and ``pos_weight`` are fixed once training starts (setup and a resumed checkpoint
-        set them), so a training step tests two Python flags instead of running identity operations per batch."""
-        self.raw_features = bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all())
-        self.unweighted = bool(self.pos_weight == 1)
-        self.step_state = StepState(penalised=self.penalised, largest_lr=torch.finfo(self.linear.weight.dtype).max)
+        """What stays fixed while training, as Python values (:class:`TrainingState`)."""
+        self.training_state = TrainingState(
+            raw_features=bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all()),
+            unweighted=bool(self.pos_weight == 1),
+            penalised=self.penalised,
+            largest_lr=torch.finfo(self.linear.weight.dtype).max,
+            decision_cut=logit(float(self.threshold)),
+        )
 
     def on_train_epoch_start(self) -> None:
         """The threshold as a cut on the logits (no sigmoid per training step); a tuned threshold changes at the end
         of a validation epoch and applies from the next epoch on."""
-        self.decision_cut = logit(float(self.threshold))
+        self.training_state.decision_cut = logit(float(self.threshold))
 
     def configure_model(self) -> None:
         """Build the validation or test metrics when a Trainer call first needs them: Lightning calls this hook at
@@ -367,9 +375,10 @@ class LogisticRegression(LightningModule):
         still synchronises once: the non-finite check in :meth:`training_step`.
         """
         x, y = batch
-        logits = self.linear(x) if self.raw_features else self.logits(x)
-        loss = self.loss_fn(logits, y, None if self.unweighted else self.pos_weight)
-        self.train_totals.update(loss.detach(), logits.detach() > self.decision_cut, y, rows_per_loss=len(y))
+        state = self.training_state
+        logits = self.linear(x) if state.raw_features else self.logits(x)
+        loss = self.loss_fn(logits, y, None if state.unweighted else self.pos_weight)
+        self.train_totals.update(loss.detach(), logits.detach() > state.decision_cut, y, rows_per_loss=len(y))
         return loss
 
     def _evaluation_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
@@ -401,8 +410,8 @@ class LogisticRegression(LightningModule):
         return values
 
     def training_step(self, batch: tuple[Tensor, ...] | SplitStream, batch_idx: int) -> Tensor:
-        first = self.step_state.evaluations == 0  # L-BFGS evaluates the objective several times in one step
-        self.step_state.evaluations += 1
+        first = self.training_state.evaluations == 0  # L-BFGS evaluates the objective several times in one step
+        self.training_state.evaluations += 1
         loss = self._streamed_loss(batch, first) if isinstance(batch, SplitStream) else self._training_loss(batch)
         # Stop at the failing step, before the optimizer step poisons the weights. This is the one deliberate
         # synchronisation per training step on a GPU: a check without it could only stop steps later.
@@ -411,7 +420,7 @@ class LogisticRegression(LightningModule):
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
                 "lower the learning rate (the last finite checkpoint is kept)"
             )
-        if not self.step_state.penalised:
+        if not self.training_state.penalised:
             return loss
         weight = self.linear.weight
         smooth = loss + 0.5 * self.hparams.l2 * weight.square().sum()  # what the gradient sees
@@ -443,7 +452,7 @@ class LogisticRegression(LightningModule):
             total += sums
             if first:
                 with torch.no_grad():
-                    decisions = torch.mv(x, scaled) + shift > self.decision_cut
+                    decisions = torch.mv(x, scaled) + shift > self.training_state.decision_cut
                     self.train_totals.update(sums[0], decisions, y.view(-1))
         total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
         loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
@@ -457,13 +466,13 @@ class LogisticRegression(LightningModule):
         return bool(self.hparams.get("l2") or self.hparams.get("l1"))
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self.step_state.evaluations, self.step_state.first_gradient = 0, None
+        self.training_state.evaluations, self.training_state.first_gradient = 0, None
 
     def on_after_backward(self) -> None:
         """In full-batch training, the gradient of the first backward of a step (L-BFGS evaluates several) is
         the exact gradient of the objective where the epoch started: the convergence check needs no extra pass."""
-        if self.step_state.first_gradient is None and self.trainer.num_training_batches == 1:
-            self.step_state.first_gradient = largest_gradient(self)
+        if self.training_state.first_gradient is None and self.trainer.num_training_batches == 1:
+            self.training_state.first_gradient = largest_gradient(self)
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
@@ -476,7 +485,7 @@ class LogisticRegression(LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         for group in optimizer.param_groups:  # (NaN fails the test too; the step itself would fail to convert it)
-            if not abs(group["lr"]) <= self.step_state.largest_lr:
+            if not abs(group["lr"]) <= self.training_state.largest_lr:
                 raise NonFiniteTrainingError(
                     f"learning rate became {group['lr']:g} at epoch {self.current_epoch}, step {self.global_step}, "
                     "beyond the parameters' float range; check the scheduler (the last finite checkpoint is kept)"
@@ -497,7 +506,7 @@ class LogisticRegression(LightningModule):
         if self.penalised:
             self.log("train_objective", self.mean_objective.compute())
             self.mean_objective.reset()
-        first_gradient = self.step_state.first_gradient
+        first_gradient = self.training_state.first_gradient
         if first_gradient is not None:  # full batch: where this epoch started, exactly
             self.log("grad_norm", first_gradient)
             if first_gradient < self.hparams.get("tol", 0.0):
