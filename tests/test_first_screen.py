@@ -71,3 +71,24 @@ def test_predict_without_a_file_shows_a_preview(run_cli, tmp_path):
     correct = sum(row[1] == row[2] for row in written[1:])
     assert lines[13] == f"accuracy    {correct / 24:.4f} ({correct} of 24 rows)"
     assert lines[14:] == ["pass --predictions FILE.csv to save the predictions"]
+
+
+def test_a_command_builds_only_its_subcommands_parser_and_says_the_same(run_cli, monkeypatch):
+    """``logreg fit ...`` builds only fit's parser (each costs about 0.1 s); what it prints and refuses is what the
+    parser of every subcommand, as ``logreg --config FILE fit`` gets it, prints and refuses."""
+    import logreg.lightning_cli as lightning_cli
+
+    built = []
+    original = lightning_cli.LogRegCLI.subcommands
+    monkeypatch.setattr(lightning_cli.LogRegCLI, "subcommands", lambda self: built.append(original(self)) or built[-1])
+    flags = ("--model.lr", "0.5", "--trainer.max_epochs", "3")
+    fit_only = [run_cli("fit", *flags, "--print_config").stdout, run_cli("test", "--help").stdout]
+    refused = run_cli("fit", "--model.lr", "fast", check=False)
+    assert {tuple(subcommands) for subcommands in built} == {("fit",), ("test",)}
+    built.clear()
+    monkeypatch.setattr(lightning_cli, "invoked_subcommand", lambda args: None)  # as if a --config came first
+    every = [run_cli("fit", *flags, "--print_config").stdout, run_cli("test", "--help").stdout]
+    refused_by_every = run_cli("fit", "--model.lr", "fast", check=False)
+    assert {tuple(subcommands) for subcommands in built} == {("fit", "validate", "test", "predict")}
+    assert fit_only == every and "lr: 0.5" in every[0] and "--ckpt_path" in every[1]
+    assert (refused.returncode, refused.stderr) == (refused_by_every.returncode, refused_by_every.stderr) != (0, "")
