@@ -73,7 +73,9 @@ def probability_histogram(probs: np.ndarray, target: np.ndarray, title: str = "p
     ax = fig.add_subplot()
     bins = np.linspace(0, 1, 26)
     for cls, color in ((0, "tab:blue"), (1, "tab:red")):
-        ax.hist(probs[target == cls], bins=bins, alpha=0.6, color=color, label=f"true class {cls}")
+        # ax.hist's look (filled bars, no edges) as one outline per class: hist draws a patch per bar, 3x slower
+        counts, _ = np.histogram(probs[target == cls], bins=bins)
+        ax.stairs(counts, bins, fill=True, alpha=0.6, color=color, label=f"true class {cls}")
     ax.set(xlabel="p(y = 1)", ylabel="rows", title=title)
     ax.legend()
     fixed_margins(fig)
