@@ -10,6 +10,7 @@ from collections import Counter
 import lightning
 import torch
 import torchmetrics
+import yaml
 
 from conftest import run_dirs
 
@@ -92,3 +93,14 @@ def test_a_command_builds_only_its_subcommands_parser_and_says_the_same(run_cli,
     assert {tuple(subcommands) for subcommands in built} == {("fit", "validate", "test", "predict")}
     assert fit_only == every and "lr: 0.5" in every[0] and "--ckpt_path" in every[1]
     assert (refused.returncode, refused.stderr) == (refused_by_every.returncode, refused_by_every.stderr) != (0, "")
+
+
+def test_a_config_in_the_environment_may_hold_every_subcommands_section(run_cli, monkeypatch):
+    """With jsonargparse's parsing of the environment on (``JSONARGPARSE_DEFAULT_ENV=true``), ``PL_CONFIG`` holds a
+    config of the whole command, a section per subcommand, as ``logreg --config FILE fit`` reads it: ``logreg fit``
+    takes its own section and leaves the others, as it did when every subcommand's parser was built."""
+    monkeypatch.setenv("JSONARGPARSE_DEFAULT_ENV", "true")
+    monkeypatch.setenv("PL_CONFIG", "fit:\n  model:\n    lr: 0.5\ntest:\n  model:\n    lr: 0.25\n")
+    fit, test = run_cli("fit", "--print_config", check=False), run_cli("test", "--print_config", check=False)
+    assert (fit.returncode, fit.stderr, test.returncode, test.stderr) == (0, "", 0, "")
+    assert (yaml.safe_load(fit.stdout)["model"]["lr"], yaml.safe_load(test.stdout)["model"]["lr"]) == (0.5, 0.25)

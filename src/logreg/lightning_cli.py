@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 import yaml
-from jsonargparse import DefaultHelpFormatter, Namespace
+from jsonargparse import ArgumentParser, DefaultHelpFormatter, Namespace
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -147,9 +147,9 @@ class LogRegCLI(LightningCLI):
     ckpt_path: str | None = None  # --ckpt_path; after_instantiate_classes clears it in a fit's saved config
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.invoked = invoked_subcommand(kwargs.get("args"))
-        built = self.subcommands()  # a parser option keyed by a subcommand that is not built would reach argparse
         parser_kwargs = kwargs.get("parser_kwargs") or {}
+        self.invoked = None if reads_environment(parser_kwargs) else invoked_subcommand(kwargs.get("args"))
+        built = self.subcommands()  # a parser option keyed by a subcommand that is not built would reach argparse
         kwargs["parser_kwargs"] = {k: v for k, v in parser_kwargs.items() if k not in SUBCOMMANDS or k in built}
         try:
             super().__init__(*args, **kwargs)
@@ -435,6 +435,13 @@ def invoked_subcommand(args: Any) -> str | None:
     words = sys.argv[1:] if args is None else args
     first = words[0] if isinstance(words, list | tuple) and words else None
     return first if isinstance(first, str) and first in SUBCOMMANDS else None
+
+
+def reads_environment(parser_kwargs: dict[str, Any]) -> bool:
+    """Whether jsonargparse parses environment variables (``default_env``, or ``JSONARGPARSE_DEFAULT_ENV=true``):
+    then ``PL_CONFIG`` is a config of the whole command, which may hold a section for every subcommand, and every
+    subcommand's parser must be built to accept it. jsonargparse's own ``default_env`` property applies its rule."""
+    return ArgumentParser(default_env=bool(parser_kwargs.get("default_env", False))).default_env
 
 
 def with_packaged_configs(args: list[str]) -> list[str]:
