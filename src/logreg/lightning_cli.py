@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import inspect
 import logging
+import os
 import pickle
 import re
 import shutil
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 import yaml
-from jsonargparse import ArgumentParser, DefaultHelpFormatter, Namespace
+from jsonargparse import ArgumentError, ArgumentParser, DefaultHelpFormatter, Namespace, get_loader, set_loader
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -38,7 +39,7 @@ from logreg.cli import Stopped
 from logreg.coefficients import summary_lines
 from logreg.data import IndexedDataModule
 from logreg.files import FileDataModule
-from logreg.loggers import HparamsCallback, claim_version
+from logreg.loggers import HparamsCallback, claim_name, claim_version, first_missing
 from logreg.model import LogisticRegression, check_l1_optimizer
 from logreg.preview import PredictionPreview
 from logreg.summary import (
@@ -87,6 +88,46 @@ def trainer_defaults() -> dict[str, Any]:
         "enable_progress_bar": sys.stderr.isatty(),
         "callbacks": [TrainingFigures(), last, GracefulStop(last)],
     }
+
+
+RUN_KEYS = ("save_dir", "name", "version")  # a logger with these arguments keeps its runs in save_dir/name/version
+
+
+def _fraction_or_count(zero: bool) -> tuple[Any, str]:
+    """Lightning's rule for ``limit_*_batches`` (``zero``: 0 turns the loop off) and ``val_check_interval``: a
+    fraction of the batches (a float) or a number of batches (an int)."""
+
+    def ok(value: float) -> bool:
+        if isinstance(value, int):
+            return value >= (0 if zero else 1)
+        return (value >= 0 if zero else value > 0) and value <= 1
+
+    return ok, f"a fraction in {'[0' if zero else '(0'}, 1] of the batches or a number of batches >= {int(not zero)}"
+
+
+# Trainer flags whose bad values Lightning accepts when the Trainer is built, then fails on mid-run (a division by
+# zero) or silently ignores: each is refused in one line before anything starts. (Checks Lightning makes itself
+# when the Trainer is built, such as max_epochs and reload_dataloaders_every_n_epochs, are left to it.)
+TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
+    "accumulate_grad_batches": (lambda value: value >= 1, "an integer >= 1"),
+    "check_val_every_n_epoch": (lambda value: value >= 1, "an integer >= 1 (or null: by val_check_interval)"),
+    "val_check_interval": _fraction_or_count(zero=False),
+    **{f"limit_{loop}_batches": _fraction_or_count(zero=True) for loop in ("train", "val", "test", "predict")},
+    "min_epochs": (lambda value: value >= 0, "an integer >= 0"),
+    "min_steps": (lambda value: value >= 0, "an integer >= 0"),
+    "gradient_clip_val": (lambda value: 0 <= value < float("inf"), "a finite number >= 0 (0 or null: no clipping)"),
+    "log_every_n_steps": (lambda value: value >= 0, "an integer >= 0"),
+    "num_sanity_val_steps": (lambda value: value >= -1, "an integer >= 0, or -1 for every batch"),
+}
+
+
+def check_trainer_flags(trainer: Namespace) -> None:
+    """Refuse the :data:`TRAINER_CHECKS` values in one line each, naming the flag (None and non-numbers, such as a
+    time for ``val_check_interval``, are Lightning's to check)."""
+    for name, (ok, requirement) in TRAINER_CHECKS.items():
+        value = trainer.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and not (value == value and ok(value)):
+            raise ValueError(f"--trainer.{name} must be {requirement}, got {value}")
 
 
 def monitor_for(val_fraction: float) -> str:
@@ -138,13 +179,21 @@ class LogRegCLI(LightningCLI):
     checkpoints checked before use, each run in a directory of its own (a resumed run in its old one), summaries.
 
     Only LightningCLI's public hooks are used. ``--ckpt_path`` is logreg's own argument (``subcommands()`` skips
-    Lightning's), so that a checkpoint is loaded once, safely, before anything is built from it.
+    Lightning's), so that a checkpoint is checked, loaded safely (``weights_only``), before anything is built from
+    it; the Trainer then loads the same file again (also ``weights_only``) to restore the run's state.
     """
 
     checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, once checked
     claimed_run: Path | None = None  # the version directory this process created for its run
     configured_logger: Namespace | None = None  # the logger's config as given, before the run directory is set
     ckpt_path: str | None = None  # --ckpt_path; after_instantiate_classes clears it in a fit's saved config
+    run_data: dict[str, Any] | None = None  # the data the --ckpt_path run was fitted on (validate, test, predict)
+    data_given: bool = False  # whether --data flags or a config's data section chose the data
+    printing: tuple[str, ...] = ()  # --print_config words, for the last parse only
+    args: list[str] | None = None  # the command line as parsed
+    created: Path | None = None  # the outermost directory this command created for its run, to remove on failure
+    configured_root: str | None = None  # --trainer.default_root_dir as given, when a run without a logger moved it
+    root_moved: bool = False  # whether the Trainer's default_root_dir is the run directory (a run without a logger)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         parser_kwargs = kwargs.get("parser_kwargs") or {}
@@ -180,46 +229,113 @@ class LogRegCLI(LightningCLI):
                               apply_on="instantiate")  # fmt: skip
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then load ``--ckpt_path`` (once) and take the model's hyperparameters from it."""
+        """Parse, then load ``--ckpt_path`` and take the model's hyperparameters from it; validate, test and predict
+        take the run's data from it too, unless ``--data`` flags say otherwise."""
         args = with_packaged_configs(sys.argv[1:] if args is None else list(args))
         refuse_yaml_aliases(args)
-        printing = [word for word in args if word.startswith("--print_config")]  # printed by the last parse only
-        super().parse_arguments(parser, [word for word in args if word not in printing])
+        args = self.parse_quietly(parser, args)
+        self.args = args
         subcommand = self.config.get("subcommand")
-        if subcommand:
-            self.use_own_data_defaults(parser, args, subcommand, again=bool(printing))
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if not ckpt_path or (ckpt_path in CHECKPOINT_KEYWORDS and subcommand == "fit"):
-            return
-        if ckpt_path in CHECKPOINT_KEYWORDS:  # Lightning would warn, then evaluate an untrained model
+        if subcommand and subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
+            if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
+                self.parse_final(parser, args, last=True)
+            raise ValueError(
+                f"logreg {subcommand} evaluates a trained model: give its checkpoint, e.g. --ckpt_path "
+                "lightning_logs/version_0/checkpoints/last.ckpt"
+            )
+        if ckpt_path in CHECKPOINT_KEYWORDS and subcommand != "fit":  # Lightning would warn, then evaluate as above
             raise ValueError(
                 f"--ckpt_path {ckpt_path}: only fit knows its {ckpt_path!r} checkpoint; give a checkpoint file, e.g. "
                 "lightning_logs/version_0/checkpoints/last.ckpt"
             )
-        self.checkpoint = check_checkpoint(ckpt_path)
+        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
+            self.checkpoint = check_checkpoint(ckpt_path)
+        base = DEFAULT_DATA
+        if subcommand and subcommand != "fit":
+            base = self.use_run_data(parser, args, subcommand)
+        if subcommand:
+            self.use_own_data_defaults(parser, args, subcommand, base)
+        if not ckpt_path or self.checkpoint is None:
+            return
         hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
         if hparams:
             self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
+    def parse_quietly(self, parser: LightningArgumentParser, args: list[str]) -> list[str]:
+        """The first parse, without ``--print_config`` (printed by the last parse only, :meth:`parse_final`).
+
+        ``--data.path FILE`` names a file, so without ``--data CLASS`` it means ``--data FileDataModule``: when the
+        command line does not parse as given, it is parsed with that added before the first ``--data.`` flag.
+        Returns the arguments that parsed."""
+        self.printing = tuple(word for word in args if word.startswith("--print_config"))
+        try:
+            super().parse_arguments(parser, [word for word in args if word not in self.printing])
+        except ArgumentError:
+            with_file = with_file_data(args)
+            if with_file is None:
+                raise
+            super().parse_arguments(parser, [word for word in with_file if word not in self.printing])
+            args = with_file
+        self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
+        return args
+
+    def use_run_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
+        """Make the checkpoint's run's data the default of ``--data`` (validate, test and predict), so that with no
+        ``--data`` flags they evaluate the data the model was fitted on; flags change it as they would the default.
+        Returns the class path of the default data."""
+        data = run_data(self.checkpoint, self.ckpt_path) if self.checkpoint is not None else None
+        self.run_data = data
+        if data is None:
+            if not self.data_given and not bool(self.config_sections("data")):
+                raise ValueError(
+                    f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give "
+                    "the data, e.g. --data FileDataModule --data.path FILE"
+                )
+            return DEFAULT_DATA
+        self.data_given = self.data_given or bool(self.config_sections("data"))
+        parser.set_defaults({f"{subcommand}.data": data})
+        self.parse_final(parser, args, last=False)
+        return data["class_path"]
+
+    def config_sections(self, key: str) -> list[Any]:
+        """The ``key`` sections of this command's ``--config`` files (top level or under the subcommand)."""
+        subcommand = self.config.get("subcommand")
+        paths = [*(self.config.get("config") or []), *(self.config[subcommand].get("config") or [])]
+        sections = []
+        for path in paths:
+            with contextlib.suppress(OSError, yaml.YAMLError, TypeError):
+                content = yaml.safe_load(Path(str(path)).read_text(encoding="utf-8"))
+                for level in (content, content.get(subcommand)) if isinstance(content, dict) else ():
+                    if isinstance(level, dict) and key in level:
+                        sections.append(level[key])
+        return sections
+
+    def parse_final(self, parser: LightningArgumentParser, args: list[str], last: bool) -> None:
+        """Parse ``args`` again after a change of defaults; the last parse also prints ``--print_config``."""
+        self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
+
     def use_own_data_defaults(
-        self, parser: LightningArgumentParser, args: list[str], subcommand: str, again: bool = False
+        self, parser: LightningArgumentParser, args: list[str], subcommand: str, base: str = DEFAULT_DATA
     ) -> None:
         """``--data FileDataModule`` gets FileDataModule's own defaults, e.g. ``batch_size`` 32.
 
         jsonargparse carries the previous class's init_args over when ``--data`` changes the class, so the default
         ThresholdDataModule's ``batch_size`` 2 would stay (jsonargparse issue #460). Parsing again with the chosen
         class as the default carries over only its own defaults; values given on the command line or in a config
-        file are parsed again and win as before. (Public API only: ``set_defaults`` and ``parse_args``.)
+        file are parsed again and win as before. (Public API only: ``set_defaults`` and ``parse_args``.) ``base``
+        is the class of the default data: the tutorial's, or the run's for validate, test and predict.
         """
         data = self.config[subcommand].get("data")
-        chosen = isinstance(data, Namespace) and resolved(data.class_path) is not resolved(DEFAULT_DATA)
+        chosen = isinstance(data, Namespace) and resolved(data.class_path) is not resolved(base)
         if chosen:
             parser.set_defaults({f"{subcommand}.data": {"class_path": data.class_path}})
-        if chosen or again:  # (again: --print_config, left out of the first parse, prints the final config)
-            self.config = parser.parse_args(args)
+        if chosen or self.printing:  # (--print_config, left out of the first parse, prints the final config)
+            self.parse_final(parser, args, last=True)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
+        check_trainer_flags(config.trainer)
         if self.subcommand != "fit":  # validate, test and predict never write checkpoints: where they would is moot
             warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
             warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to")
@@ -228,8 +344,14 @@ class LogRegCLI(LightningCLI):
             self.save_config_callback = None
             return
         logger = config.trainer.get("logger")
-        if not isinstance(logger, Namespace) or not logger.class_path.endswith("TensorBoardLogger"):
-            return
+        if logger is False:
+            self.run_without_logger(config)
+        elif isinstance(logger, Namespace) and all(key in (logger.get("init_args") or {}) for key in RUN_KEYS):
+            self.run_with_logger(config, logger)
+
+    def run_with_logger(self, config: Namespace, logger: Namespace) -> None:
+        """The logger's run directory (TensorBoard's, or a CSVLogger's): a resumed run's own, else a new one that no
+        other run can take, ``version_N`` or the name ``--trainer.logger.version`` gives."""
         self.configured_logger = logger.clone()
         args = logger.init_args
         if config.trainer.get("default_root_dir") and args.save_dir == ".":  # where Lightning's own logger would log
@@ -239,35 +361,73 @@ class LogRegCLI(LightningCLI):
             if (Path(args.save_dir) / (args.name or "")).resolve() != run.parent:
                 args.save_dir, args.name = str(run.parent.parent), run.parent.name
             args.version = run.name  # (the configured save_dir keeps the checkpoint's dirpath spelled as saved)
-            self.save_config_kwargs["overwrite"] = True
-            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # its own
-        elif args.get("version") is None and rank_zero_only.rank == 0:
-            root = Path(args.save_dir) / (args.name or "")
-            try:
-                args.version = claim_version(root)
-            except OSError as err:
-                raise ValueError(f"cannot create the run directory under {root} ({err.strerror or err})") from None
-            self.claimed_run = root / f"version_{args.version}"
+            self.reuse_run_directory()
+        elif rank_zero_only.rank == 0:
+            args.version = self.claim(Path(args.save_dir) / (args.name or ""), args.get("version"))
+
+    def run_without_logger(self, config: Namespace) -> None:
+        """``--trainer.logger false``: the run still gets a directory of its own, ``lightning_logs/version_N`` under
+        ``--trainer.default_root_dir``, which becomes the Trainer's root (its checkpoints/ and config.yaml go
+        there), instead of writing both into the current directory, where the next run would collide."""
+        self.configured_root = config.trainer.get("default_root_dir")
+        run = resumed_run(config.get("ckpt_path")) if self.subcommand == "fit" else None
+        if run is not None:
+            self.reuse_run_directory()
+        elif rank_zero_only.rank == 0:
+            root = Path(self.configured_root or ".") / "lightning_logs"
+            run = root / f"version_{self.claim(root, None)}"
+        else:
+            return
+        config.trainer.default_root_dir = str(run)
+        self.root_moved = True
+
+    def reuse_run_directory(self) -> None:
+        """A resumed fit writes into its run's directory again: its config.yaml and its checkpoints."""
+        self.save_config_kwargs["overwrite"] = True
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # its own
+
+    def claim(self, root: Path, version: int | str | None) -> int | str:
+        """Create this run's directory under ``root``: the next ``version_N``, or the one ``version`` names (refused
+        when taken). Remembers what it created, for :meth:`discard_failed_run`."""
+        created = first_missing(root)
+        try:
+            if version is None:
+                version = claim_version(root)
+                run = root / f"version_{version}"
+            else:
+                run = claim_name(root, version)
+        except OSError as err:
+            raise ValueError(f"cannot create the run directory under {root} ({err.strerror or err})") from None
+        self.claimed_run, self.created = run, created or run
+        return version
 
     def after_instantiate_classes(self) -> None:
-        """The saved config.yaml describes the run, not this command: the logger as configured and no checkpoint to
-        resume from, so that ``logreg fit --config RUN/config.yaml`` makes a new run that reproduces this one."""
+        """The saved config.yaml describes the run, not this command: the logger and root directory as configured
+        and no checkpoint to resume from, so that ``logreg fit --config RUN/config.yaml`` makes a new run that
+        reproduces this one."""
         if self.configured_logger is not None:
             self.config[self.subcommand].trainer.logger = self.configured_logger
+        if self.root_moved:
+            self.config[self.subcommand].trainer.default_root_dir = self.configured_root
         if self.subcommand == "fit":
             self.config.fit.ckpt_path = None
 
     def discard_failed_run(self) -> None:
-        """Remove the run directory this command claimed, when it failed before saving any checkpoint.
+        """Remove the run directory this command claimed, when it failed before saving any checkpoint, and the
+        directories it created to hold it (``lightning_logs/``, a new ``--trainer.default_root_dir``) once empty.
 
         Such a run holds nothing to resume or evaluate: at most its config and the first TensorBoard events (a
         validate, test or predict run never checkpoints). A fit that failed later keeps its last good checkpoint.
         """
         run = self.claimed_run
-        if run is not None and run.is_dir() and not any(run.rglob("*.ckpt")):
-            shutil.rmtree(run, ignore_errors=True)
-            with contextlib.suppress(OSError):  # and lightning_logs/ itself, when the claim made it and it is empty
-                run.parent.rmdir()
+        if run is None or not run.is_dir() or any(run.rglob("*.ckpt")):
+            return
+        shutil.rmtree(run, ignore_errors=True)
+        for directory in run.parents:
+            if self.created is None or self.created not in (directory, *directory.parents):
+                break
+            with contextlib.suppress(OSError):  # only when empty: another run may have claimed a version meanwhile
+                directory.rmdir()
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         self._check_checkpoint_matches_data()  # before the Trainer prints anything
@@ -294,6 +454,27 @@ class LogRegCLI(LightningCLI):
         saved = self.checkpoint.get(type(self.datamodule).__qualname__)  # where Lightning keeps the module's state
         if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
             self.datamodule.check_resumable(saved)
+        elif self.run_data is not None and not self.data_given and isinstance(saved, dict):
+            self.check_run_data_unchanged(saved.get("fingerprint"))
+
+    def check_run_data_unchanged(self, saved: dict[str, Any] | None) -> None:
+        """The run's data, reused by validate, test or predict, is what the model was fitted on: the fingerprint
+        the checkpoint keeps still matches. Otherwise its splits are not the run's (a test split could hold rows
+        the model was trained on): validate and test refuse, predict says so and predicts the rows as they are."""
+        now = self.datamodule.fingerprint() if isinstance(self.datamodule, IndexedDataModule) else None
+        if not isinstance(saved, dict) or now is None or saved == now:
+            return
+        changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
+        source = self.datamodule.describe()
+        if self.subcommand == "predict":
+            print(f"logreg: note: {source} changed since the fit ({changed} differ from the checkpoint's); predicting "
+                  "its rows as they are now", file=sys.stderr, flush=True)  # fmt: skip
+            return
+        split = "validation" if self.subcommand == "validate" else "test"
+        raise ValueError(
+            f"{source}: changed since the fit ({changed} differ from the checkpoint's), so its {split} rows are not "
+            f"the run's; to {self.subcommand} on it as new data, name it: --data.path {source}"
+        )
 
     def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
         if str(self.trainer.precision).startswith("64"):  # before a resume loads float64 weights: no float32 rounding
@@ -349,16 +530,41 @@ class LogRegCLI(LightningCLI):
         self.evaluate(self.trainer.test, model, datamodule)
 
     def evaluate(self, run: Any, model: LightningModule, datamodule: LightningDataModule) -> None:
-        """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
+        """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows; one line and exit
+        2 instead when there is nothing to evaluate (no such split, or its loop turned off)."""
+        self.check_something_to_evaluate(datamodule)
         with self.signals_end_in_one_line():
             results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
+        if not any(results):
+            raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
         print_results(self.trainer, results)
         if run == self.trainer.test and self.trainer.is_global_zero and isinstance(datamodule, IndexedDataModule):
             print("\n".join(["", *summary_lines(model_table(model, datamodule), top=TOP_COEFFICIENTS)]), flush=True)
 
+    def check_something_to_evaluate(self, datamodule: LightningDataModule) -> None:
+        """validate and test refuse data without their split, and a loop turned off by ``limit_*_batches 0``: they
+        would print no metric (test: only the coefficients) and exit 0, as if something had been evaluated."""
+        split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
+        limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
+        if limit == 0:
+            raise ValueError(f"--trainer.limit_{loop}_batches {limit:g}: nothing to {self.subcommand}")
+        fraction = getattr(datamodule, f"{loop}_fraction", None)
+        if fraction != 0:
+            return
+        if self.run_data is not None and not self.data_given:
+            raise ValueError(
+                f"--ckpt_path {self.ckpt_path}: its run held out no {split} rows (data.{loop}_fraction 0), so there is "
+                f"nothing to {self.subcommand}; give other data: --data.path FILE"
+            )
+        raise ValueError(
+            f"{datamodule.describe()}: no {split} split (--data.{loop}_fraction 0), so there is nothing to "
+            f"{self.subcommand}; set --data.{loop}_fraction above 0"
+        )
+
     def before_fit(self) -> None:
-        """Say which lr trains the model when ``--optimizer`` left its lr at the class's default: ``--model.lr``
-        sets only the built-in SGD's, and ``--optimizer SGD`` alone would train with torch's 0.001 unannounced."""
+        """Say which lr trains the model when ``--optimizer`` left its lr at the class's default (the user gave none):
+        ``--model.lr`` sets only the built-in SGD's, and ``--optimizer SGD`` alone would train with torch's 0.001
+        unannounced."""
         optimizer = self.config.fit.get("optimizer")
         if not isinstance(optimizer, Namespace):
             return
@@ -370,7 +576,9 @@ class LogRegCLI(LightningCLI):
         lr = optimizer.init_args.get("lr")
         default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
         line_search = name == "LBFGS"  # its lr scales a step its line search chooses: 1 is the right default
-        if default is not None and lr == default.default and lr != self.config.fit.model.lr and not line_search:
+        if default is None or lr != default.default or lr == self.config.fit.model.lr or line_search:
+            return
+        if not gives_lr(self.args or [], self.config_sections("optimizer")):
             model_lr = self.config.fit.model.lr
             print(f"logreg: note: training with {name}(lr={lr:g}), its default; --model.lr {model_lr:g} applies only "
                   "without --optimizer (set --optimizer.lr)", file=sys.stderr, flush=True)  # fmt: skip
@@ -406,7 +614,10 @@ class LogRegCLI(LightningCLI):
             return
         if trainer.is_global_zero:
             self.summarise_fit(trainer, self.model, datamodule)
-        if isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
+        untested = untested_because(trainer, datamodule)
+        if untested and trainer.is_global_zero:
+            print(f"test  nothing tested: {untested}", flush=True)
+        elif not untested and isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
             ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
             with self.signals_end_in_one_line():
                 results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True,
@@ -424,6 +635,15 @@ class LogRegCLI(LightningCLI):
         print(fit_summary(trainer, model, converged, table, path), flush=True)
         if converged is not None and converged.warn:
             print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
+
+
+def untested_because(trainer: Trainer, datamodule: LightningDataModule) -> str | None:
+    """Why a fit tests nothing at its end (said in its output, rather than left for the user to infer), or None."""
+    if trainer.limit_test_batches == 0:
+        return "--trainer.limit_test_batches is 0"
+    if isinstance(datamodule, IndexedDataModule) and not len(datamodule.test_idx):
+        return "the data has no test split (--data.test_fraction 0)"
+    return None
 
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -460,24 +680,45 @@ def with_packaged_configs(args: list[str]) -> list[str]:
     return found
 
 
-def refuse_yaml_aliases(args: list[str]) -> None:
-    """Refuse a ``--config`` file that uses YAML aliases (``*name``) before it is parsed.
+CONFIG_FLAGS = ("--config", "-c", *(f"--{group}" for group in ("model", "data", "trainer", "optimizer", "lr_scheduler",
+                                                                 "checkpoint", "early_stopping")))  # fmt: skip
 
-    A few hundred bytes of nested aliases expand to billions of elements once the config is processed ("billion
-    laughs"), exhausting memory; logreg's configs never need aliases.
+
+def refuse_yaml_aliases(args: list[str]) -> None:
+    """Refuse, naming it, a config file given to ``--config`` or to a group (``--model FILE``, ``--data FILE``,
+    ``--trainer FILE``, ...) that uses YAML aliases, before it is parsed. Every other YAML that jsonargparse loads
+    (``PL_CONFIG``, ``--trainer.logger FILE``, a value) meets the same rule in :func:`load_yaml_without_aliases`.
     """
     for i, word in enumerate(args):
-        path = word.split("=", 1)[1] if word.startswith("--config=") else None
-        if word in ("--config", "-c") and i + 1 < len(args):
-            path = args[i + 1]
-        if path is None or not Path(path).is_file():
+        flag, _, path = word.partition("=")
+        if flag not in CONFIG_FLAGS:
             continue
-        try:
-            events = yaml.parse(Path(path).read_text(encoding="utf-8", errors="replace"))
-            if any(isinstance(event, yaml.AliasEvent) for event in events):
-                raise ValueError(f"--config {path}: uses YAML aliases (*name), which logreg configs do not allow")
-        except yaml.YAMLError:
-            continue  # not YAML at all: jsonargparse's parser says what is wrong with it
+        path = path or (args[i + 1] if i + 1 < len(args) and "=" not in word else "")
+        with contextlib.suppress(OSError):
+            if Path(path).is_file() and uses_yaml_aliases(Path(path).read_text(encoding="utf-8", errors="replace")):
+                raise ValueError(f"{flag} {path}: uses YAML aliases (*name), which logreg configs do not allow")
+
+
+def uses_yaml_aliases(text: str) -> bool:
+    """Whether YAML ``text`` has an alias (``*name``) of an anchor (``&name``).
+
+    A few hundred bytes of nested aliases expand to billions of elements once the config is processed ("billion
+    laughs"), exhausting memory; logreg's configs never need aliases. (Text that is not YAML is jsonargparse's to
+    report; a lone ``*`` in a value without an anchor is no alias.)
+    """
+    if "&" not in text or "*" not in text:
+        return False
+    try:
+        return any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text))
+    except yaml.YAMLError:
+        return False
+
+
+def load_yaml_without_aliases(text: str) -> Any:
+    """jsonargparse's YAML loader, for every config and value it loads (parser mode ``logreg``), refusing aliases."""
+    if isinstance(text, str) and uses_yaml_aliases(text):
+        raise ValueError("a config uses YAML aliases (*name), which logreg configs do not allow")
+    return get_loader("yaml")(text)
 
 
 def resolved(class_path: str) -> type:
@@ -494,6 +735,79 @@ def resumed_run(ckpt_path: str | None) -> Path | None:
     path = Path(ckpt_path).resolve()
     run = path.parent.parent
     return run if path.parent.name == "checkpoints" and (run / "config.yaml").is_file() else None
+
+
+def gives_lr(args: list[str], sections: list[Any]) -> bool:
+    """Whether the command line or a config's ``optimizer`` section (``sections``) gives the optimizer's lr:
+    ``--optimizer.lr``, ``--optimizer.init_args.lr``, or an ``lr`` in the value or file of ``--optimizer``."""
+    sections = list(sections)
+    for i, word in enumerate(args):
+        flag, _, value = word.partition("=")
+        if flag in ("--optimizer.lr", "--optimizer.init_args.lr"):
+            return True
+        if flag == "--optimizer":
+            value = value or (args[i + 1] if i + 1 < len(args) else "")
+            with contextlib.suppress(OSError, yaml.YAMLError, ValueError):
+                sections.append(yaml.safe_load(Path(value).read_text() if Path(value).is_file() else value))
+    for section in sections:
+        if isinstance(section, dict) and ("lr" in section or "lr" in (section.get("init_args") or {})):
+            return True
+    return False
+
+
+def with_file_data(args: list[str]) -> list[str] | None:
+    """``args`` with ``--data FileDataModule`` before the first ``--data.`` flag, when they give ``--data.path`` but
+    no data class; else None."""
+    if any(word == "--data" or word.startswith("--data=") for word in args):
+        return None
+    if not any(word == "--data.path" or word.startswith("--data.path=") for word in args):
+        return None
+    first = next(i for i, word in enumerate(args) if word.startswith("--data."))
+    return [*args[:first], "--data", "FileDataModule", *args[first:]]
+
+
+def run_data(checkpoint: dict[str, Any], ckpt_path: str) -> dict[str, Any] | None:
+    """The ``--data`` value of the run that saved ``checkpoint``: the data module's class and arguments, which
+    LightningCLI saves in the checkpoint (``datamodule_hyper_parameters``), with a relative file path found from
+    the directory the fit ran in. None for a checkpoint that does not record its data."""
+    hparams = checkpoint.get("datamodule_hyper_parameters")
+    if not isinstance(hparams, dict) or not isinstance(hparams.get("_class_path"), str):
+        return None
+    init_args = {key: value for key, value in hparams.items() if not key.startswith("_")}
+    if isinstance(init_args.get("path"), str):
+        init_args["path"] = run_file(init_args["path"], checkpoint, ckpt_path)
+    return {"class_path": hparams["_class_path"], "init_args": init_args}
+
+
+def run_file(path: str, checkpoint: dict[str, Any], ckpt_path: str) -> str:
+    """The run's data file ``path`` as seen from here: a relative path is relative to the fit's directory."""
+    if Path(path).is_absolute():
+        return path
+    fitted_in = fit_directory(checkpoint, ckpt_path)
+    found = fitted_in / path if fitted_in is not None else Path(path)
+    if not found.exists():
+        where = f" (looked in {fitted_in}, where the fit ran)" if fitted_in is not None else ""
+        raise FileNotFoundError(
+            f"--ckpt_path {ckpt_path}: the data it was fitted on, {path}, is not found{where}; give the data: "
+            "--data.path FILE"
+        )
+    relative = os.path.relpath(found)
+    return str(found) if relative.startswith("..") else relative
+
+
+def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
+    """The working directory of the fit that wrote ``ckpt_path``: its checkpoint callbacks record their directory
+    relative to it (``./lightning_logs/version_0/checkpoints``), and the checkpoint file sits in that directory.
+    None when that cannot be told (an absolute or moved directory): then paths are taken from here."""
+    here = Path(ckpt_path).resolve().parent
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        dirpath = state.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(state, dict) else None
+        if not isinstance(dirpath, str) or Path(dirpath).is_absolute():
+            continue
+        parts = Path(os.path.normpath(dirpath)).parts
+        if ".." not in parts and here.parts[-len(parts) :] == parts:
+            return Path(*here.parts[: -len(parts)])
+    return None
 
 
 def check_checkpoint(path: str) -> dict[str, Any]:
@@ -558,6 +872,7 @@ def quiet_known_noise() -> None:
     logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
 
 
+PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_without_aliases)
 DATA_MODULES = (FileDataModule,)  # imported so that ``--data FileDataModule`` finds it by its short name
 
 
@@ -569,6 +884,7 @@ def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ())
     """
     defaults = trainer_defaults()
     defaults["callbacks"] = [*defaults["callbacks"], *callbacks]
+    set_loader(PARSER_MODE, load_yaml_without_aliases, (yaml.YAMLError,))
     return LogRegCLI(
         LogisticRegression,
         IndexedDataModule,
@@ -579,6 +895,7 @@ def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ())
         seed_everything_default=0,
         parser_kwargs={
             "prog": "logreg",
+            "parser_mode": PARSER_MODE,
             "exit_on_error": False,
             "allow_abbrev": False,
             "description": DESCRIPTION,

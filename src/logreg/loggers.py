@@ -35,6 +35,34 @@ def claim_version(root: str | Path) -> int:
             version += 1
 
 
+def claim_name(root: str | Path, version: int | str) -> Path:
+    """Create the run directory a logger's ``version`` names under ``root`` (``version_N`` for a number, the name
+    itself for a string, as TensorBoardLogger and CSVLogger spell it), or refuse a name another run has taken.
+
+    The atomic ``mkdir`` that :func:`claim_version` relies on: two runs given the same name never share a directory.
+    """
+    run = Path(root) / (f"version_{version}" if isinstance(version, int) else str(version))
+    Path(root).mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir()
+    except FileExistsError:
+        raise ValueError(
+            f"--trainer.logger.version {version}: {run} already exists (another run's); choose another name, or "
+            "leave it out for the next version_N"
+        ) from None
+    return run
+
+
+def first_missing(path: str | Path) -> Path | None:
+    """The outermost directory of ``path`` that does not exist yet (what creating ``path`` would create first)."""
+    missing = None
+    for directory in (Path(path), *Path(path).parents):
+        if directory.exists():
+            break
+        missing = directory
+    return missing
+
+
 class HparamsCallback(SaveConfigCallback):
     """Saves config.yaml (as LightningCLI does) and keeps the run's entry in TensorBoard's HPARAMS tab.
 
