@@ -38,6 +38,7 @@ FILES = {
 
 CKPT = "ok/lightning_logs/version_0/checkpoints/last.ckpt"
 FILE_CKPT = "okfile/lightning_logs/version_0/checkpoints/last.ckpt"  # trained on ab.csv
+NO_TEST_CKPT = "okfile/lightning_logs/version_1/checkpoints/last.ckpt"  # trained on ab.csv, no test split
 
 # (name, arguments, words the single stderr line must contain)
 ROWS = [
@@ -189,6 +190,41 @@ ROWS = [
     ("--version with more words", ["--version", "extra"], ["--version takes no arguments, got 'extra'"]),
     ("export over a pipe", ["export", "--ckpt_path", CKPT, "--output", "pipe.csv", "--overwrite", "true"],
      ["--output pipe.csv: not a regular file"]),
+    *[(f"{command} without a checkpoint", [command], [f"logreg {command} evaluates a trained model", "--ckpt_path"])
+      for command in ("validate", "test", "predict")],
+    ("test without a test split", ["test", "--ckpt_path", CKPT, "--data.test_fraction", "0"],
+     ["no test split (--data.test_fraction 0), so there is nothing to test"]),
+    ("validate without a validation split", ["validate", "--ckpt_path", CKPT, "--data.val_fraction", "0"],
+     ["no validation split (--data.val_fraction 0), so there is nothing to validate"]),
+    ("test of a run without a test split", ["test", "--ckpt_path", NO_TEST_CKPT],
+     [f"--ckpt_path {NO_TEST_CKPT}: its run held out no test rows", "give other data: --data.path FILE"]),
+    ("test with its loop off", ["test", "--ckpt_path", CKPT, "--trainer.limit_test_batches", "0"],
+     ["--trainer.limit_test_batches 0: nothing to test"]),
+    ("validate with its loop off", ["validate", "--ckpt_path", CKPT, "--trainer.limit_val_batches", "0"],
+     ["--trainer.limit_val_batches 0: nothing to validate"]),
+    *[(f"trainer {flag} {value}", ["fit", f"--trainer.{flag}", value], [f"--trainer.{flag} must be {words}"])
+      for flag, value, words in [
+          ("accumulate_grad_batches", "0", "an integer >= 1, got 0"),
+          ("accumulate_grad_batches", "-1", "an integer >= 1, got -1"),
+          ("check_val_every_n_epoch", "0", "an integer >= 1 (or null: by val_check_interval), got 0"),
+          ("val_check_interval", "0", "a fraction in (0, 1] of the batches or a number of batches >= 1, got 0"),
+          ("val_check_interval", "0.0", "a fraction in (0, 1] of the batches or a number of batches >= 1, got 0.0"),
+          ("limit_val_batches", "-1", "a fraction in [0, 1] of the batches or a number of batches >= 0, got -1"),
+          ("limit_train_batches", "1.5", "a fraction in [0, 1] of the batches or a number of batches >= 0, got 1.5"),
+          ("gradient_clip_val", "-1", "a finite number >= 0 (0 or null: no clipping), got -1"),
+          ("log_every_n_steps", "-1", "an integer >= 0, got -1"),
+          ("num_sanity_val_steps", "-2", "an integer >= 0, or -1 for every batch, got -2"),
+          ("min_epochs", "-1", "an integer >= 0, got -1"),
+          ("min_steps", "-3", "an integer >= 0, got -3"),
+      ]],
+    *[(f"YAML alias bomb as {flag}", ["fit", flag, "bomb.yaml"], [f"{flag} bomb.yaml: uses YAML aliases"])
+      for flag in ("--model", "--data", "--trainer", "--optimizer")],
+    ("YAML alias bomb as a logger", ["fit", "--trainer.logger", "bomb.yaml"],
+     ["trainer.logger", "a config uses YAML aliases (*name)"]),
+    ("a failed fit under a new root directory", ["fit", "--trainer.default_root_dir", "new/root", "--model.lr", "-1"],
+     ["lr must be > 0"]),
+    ("a run name already taken", ["fit", "--trainer.default_root_dir", "ok", "--trainer.logger.version", "version_0"],
+     ["--trainer.logger.version version_0: ok/lightning_logs/version_0 already exists (another run's)"]),
 ]  # fmt: skip
 
 
@@ -239,6 +275,8 @@ def make_inputs(root: Path) -> None:
     (root / "okfile").mkdir()
     call_main("fit", "--trainer.max_epochs", "1", "--data", "FileDataModule", "--data.path", "../ab.csv",
               cwd=root / "okfile")  # fmt: skip
+    call_main("fit", "--trainer.max_epochs", "1", "--data", "FileDataModule", "--data.path", "../ab.csv",
+              "--data.test_fraction", "0", cwd=root / "okfile")  # fmt: skip
     with (root / "evil.ckpt").open("wb") as handle:
         pickle.dump({"state_dict": Marker(root / "marker")}, handle)
 
@@ -254,11 +292,11 @@ class Marker:
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file outside lightning_logs/, with size and modification time."""
+    """Every file and directory outside lightning_logs/, with size and modification time (a file's)."""
     return {
-        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (0, 0)
         for p in root.rglob("*")
-        if p.is_file() and "lightning_logs" not in p.relative_to(root).parts[:1]
+        if "lightning_logs" not in p.relative_to(root).parts[:1]
     }
 
 

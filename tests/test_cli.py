@@ -1,14 +1,19 @@
 """The ``logreg`` command end to end, as a user runs it: in-process through ``logreg.cli.main``, and once as a
 real ``python -m logreg`` process for what only the process shows (its exit status and stderr)."""
 
+import csv
+import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import CONFIGS, run_dirs, run_logreg
+from conftest import CONFIGS, call_main, figures_off, run_dirs, run_logreg
+from logreg import FileDataModule
 
 FAST = ("--trainer.max_epochs", "3")
 
@@ -189,3 +194,104 @@ def test_an_optimizer_left_at_its_default_lr_says_so(run_cli):
         "logreg: note: training with SGD(lr=0.001), its default; --model.lr 2 applies only without --optimizer "
         "(set --optimizer.lr)"
     ]
+
+
+def test_an_optimizer_given_its_default_lr_is_not_told_it_is_a_default(run_cli):
+    """The note is for an lr the user left out; ``--optimizer.lr 0.001`` spelt out is their choice, said nowhere."""
+    given = run_cli("fit", "--trainer.max_epochs", "1", "--optimizer", "SGD", "--optimizer.lr", "0.001")
+    assert "logreg: note" not in given.stderr and "SGD(lr=0.001)" in given.stdout
+
+
+@pytest.fixture(scope="module")
+def csv_run(tmp_path_factory):
+    """One fit on a CSV, named by ``--data.path`` alone (a path means FileDataModule), with noisy labels: the fit's
+    directory, whose ``d.csv`` the run's config and checkpoint name by a relative path."""
+    root = tmp_path_factory.mktemp("csvrun")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 2))
+    y = (x @ [1.5, -1.0] + rng.normal(scale=0.8, size=80) > 0).astype(int)
+    with (root / "d.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([["a", "b", "label"], *[[f"{a:.6f}", f"{b:.6f}", label] for (a, b), label in
+                                                             zip(x, y, strict=True)]])  # fmt: skip
+    with figures_off():
+        call_main("fit", "--trainer.max_epochs", "2", "--data.path", "d.csv", cwd=root)
+    return root
+
+
+def by_hand(run, rows):
+    """Probabilities of ``rows`` (N, 2) from the checkpoint's tensors: standardise, weights, bias, sigmoid."""
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    z = (torch.tensor(rows, dtype=torch.float32) - state["feature_mean"]) / state["feature_scale"]
+    return torch.sigmoid(z @ state["linear.weight"].T + state["linear.bias"]).view(-1).numpy()
+
+
+def printed(stdout, metric):
+    return float(next(line.split()[1] for line in stdout.splitlines() if line.startswith(metric + " ")))
+
+
+def test_validate_test_and_predict_reuse_the_runs_data(csv_run, tmp_path):
+    """Without --data flags, from another directory: test scores the run's test rows, validate its validation rows,
+    predict every row of its file, each equal to the checkpoint's weights applied by hand (scikit-learn's scores)."""
+    from sklearn.metrics import accuracy_score, log_loss
+
+    [run] = run_dirs(csv_run)
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["class_path"] == "logreg.FileDataModule"
+    ckpt = str(run / "checkpoints" / "last.ckpt")
+    test = call_main("test", "--ckpt_path", ckpt, cwd=tmp_path)
+    validate = call_main("validate", "--ckpt_path", ckpt, cwd=tmp_path)
+    call_main("predict", "--ckpt_path", ckpt, "--predictions", "p.csv", cwd=tmp_path)
+    table = np.loadtxt(csv_run / "d.csv", delimiter=",", skiprows=1)
+    x, y = table[:, :2], table[:, 2].astype(int)
+    p = by_hand(run, x)
+    split = FileDataModule(csv_run / "d.csv")
+    split.setup("fit")
+    for out, prefix, rows in ((test.stdout, "test", split.test_idx), (validate.stdout, "val", split.val_idx)):
+        rows = rows.numpy()
+        assert abs(printed(out, f"{prefix}_acc") - accuracy_score(y[rows], p[rows] > 0.5)) < 1e-4
+        assert abs(printed(out, f"{prefix}_loss") - log_loss(y[rows], p[rows], labels=[0, 1])) < 1e-4
+    with (tmp_path / "p.csv").open() as handle:
+        predictions = list(csv.DictReader(handle))
+    assert [int(row["label"]) for row in predictions] == y.tolist()  # every row of the run's file, in order
+    assert np.allclose([float(row["probability"]) for row in predictions], p, atol=1e-6)
+
+
+def test_a_run_whose_file_changed_says_so(csv_run, tmp_path):
+    """The checkpoint keeps the file's fingerprint: test refuses a changed file (its test split is no longer the
+    run's) in one line; predict says so and predicts the rows as they are now."""
+    shutil.copytree(csv_run, tmp_path / "copy")
+    with (tmp_path / "copy" / "d.csv").open("a") as handle:
+        handle.write("0.5,0.5,1\n")
+    ckpt = str(run_dirs(tmp_path / "copy")[0] / "checkpoints" / "last.ckpt")
+    test = call_main("test", "--ckpt_path", ckpt, cwd=tmp_path, check=False)
+    assert test.returncode == 2 and test.stderr.startswith("logreg: error: copy/d.csv: changed since the fit (rows, ")
+    assert len(test.stderr.strip().splitlines()) == 1 and "to test on it as new data" in test.stderr
+    predict = call_main("predict", "--ckpt_path", ckpt, cwd=tmp_path)
+    assert predict.stderr.startswith("logreg: note: copy/d.csv changed since the fit") and "81 rows" in predict.stdout
+
+
+def test_runs_without_a_logger_or_named_get_directories_of_their_own(tmp_path, run_cli):
+    """``--trainer.logger false`` twice in one directory: two runs, each its own version_N with its config and
+    checkpoints (nothing written into the directory itself); ``--trainer.logger.version NAME`` names the run. A
+    fit without a test split says it tested nothing."""
+    fast = ("fit", "--trainer.max_epochs", "1", "--data.test_fraction", "0")
+    fits = [run_cli(*fast, "--trainer.logger", "false") for _ in range(2)]
+    run_cli(*fast, "--trainer.logger.version", "mine")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]
+    runs = [*run_dirs(tmp_path), tmp_path / "lightning_logs" / "mine"]
+    assert [run.name for run in runs] == ["version_0", "version_1", "mine"]
+    for run in runs:
+        assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    saved = yaml.safe_load((runs[0] / "config.yaml").read_text())["trainer"]
+    assert (saved["logger"], saved["default_root_dir"]) == (False, None)  # the run as given: it reproduces
+    assert "test  nothing tested: the data has no test split (--data.test_fraction 0)" in fits[0].stdout
+    assert "test_acc" not in fits[0].stdout
+
+
+def test_a_yaml_alias_in_the_environment_is_refused(run_cli, monkeypatch):
+    """PL_CONFIG is loaded by jsonargparse like --config: an alias there is refused in one line too."""
+    monkeypatch.setenv("JSONARGPARSE_DEFAULT_ENV", "true")
+    monkeypatch.setenv("PL_CONFIG", "fit:\n  model: &m {lr: 0.5}\ntest:\n  model: *m\n")
+    proc = run_cli("fit", check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("logreg: error: ") and "uses YAML aliases (*name)" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
