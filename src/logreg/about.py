@@ -13,9 +13,9 @@ VERSIONED = ("logreg", "torch", "lightning", "torchmetrics")
 # One line each, in the order a new user meets them.
 SUBCOMMANDS = {
     "fit": "train a model (no flags: the tutorial's experiment; --config tabular.yaml --data.path FILE: your table)",
-    "validate": "evaluate a checkpoint on the validation split (--ckpt_path CKPT)",
-    "test": "evaluate a checkpoint on the test split and print its coefficients (--ckpt_path CKPT)",
-    "predict": "predict with a checkpoint: a preview, or every row with --predictions FILE.csv",
+    "validate": "evaluate a checkpoint on its run's validation rows (--ckpt_path CKPT; other data: --data.path FILE)",
+    "test": "evaluate a checkpoint on its run's test rows and print its coefficients (--ckpt_path CKPT)",
+    "predict": "predict with a checkpoint (--ckpt_path CKPT): a preview, or every row with --predictions FILE.csv",
     "convert": "turn a CSV or Parquet file into a memory-mapped directory, for data larger than memory",
     "export": "export a checkpoint to ONNX",
 }
@@ -52,7 +52,7 @@ def overview() -> str:
 FIT_EPILOG = """common flags (the rest: --model.* and --trainer.* above; a class's own flags with
 --data.help FileDataModule, --optimizer.help Adam, --lr_scheduler.help StepLR):
   --config tabular.yaml          the recipe for your own table (standardised, L2 as sklearn's C=1, L-BFGS)
-  --data FileDataModule          your data instead of the tutorial's generated points
+  --data FileDataModule          your data instead of the tutorial's generated points (--data.path implies it)
   --data.path FILE               a CSV or Parquet file with a header (or an .npz, or a logreg convert directory)
   --data.label NAME              the label column (default: label)
   --trainer.max_epochs N         epochs (default 50)

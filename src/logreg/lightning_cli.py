@@ -756,11 +756,15 @@ def gives_lr(args: list[str], sections: list[Any]) -> bool:
 
 
 def with_file_data(args: list[str]) -> list[str] | None:
-    """``args`` with ``--data FileDataModule`` before the first ``--data.`` flag, when they give ``--data.path`` but
-    no data class; else None."""
+    """``args`` with ``--data FileDataModule`` before the first ``--data.`` flag, when they give no data class but
+    a flag only a file has (``--data.path``, ``--data.label``, ...); else None."""
     if any(word == "--data" or word.startswith("--data=") for word in args):
         return None
-    if not any(word == "--data.path" or word.startswith("--data.path=") for word in args):
+    file_only = set(inspect.signature(FileDataModule).parameters) - set(
+        inspect.signature(resolved(DEFAULT_DATA)).parameters
+    )
+    given = [word.partition("=")[0].removeprefix("--data.") for word in args if word.startswith("--data.")]
+    if not file_only.intersection(given):
         return None
     first = next(i for i, word in enumerate(args) if word.startswith("--data."))
     return [*args[:first], "--data", "FileDataModule", *args[first:]]
