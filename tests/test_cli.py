@@ -283,6 +283,10 @@ def test_runs_without_a_logger_or_named_get_directories_of_their_own(tmp_path, r
         assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     saved = yaml.safe_load((runs[0] / "config.yaml").read_text())["trainer"]
     assert (saved["logger"], saved["default_root_dir"]) == (False, None)  # the run as given: it reproduces
+    resumed = run_cli("fit", "--config", str(runs[0] / "config.yaml"), "--ckpt_path",
+                      str(runs[0] / "checkpoints" / "last.ckpt"), "--trainer.max_epochs", "2")  # fmt: skip
+    assert run_dirs(tmp_path) == runs[:2] and "test_acc" not in resumed.stdout  # into its own directory
+    assert len(list((runs[0] / "checkpoints").glob("best-*.ckpt"))) == 1  # "best" kept its history: one best file
     assert "test  nothing tested: the data has no test split (--data.test_fraction 0)" in fits[0].stdout
     assert "test_acc" not in fits[0].stdout
 

@@ -372,6 +372,8 @@ class LogRegCLI(LightningCLI):
         self.configured_root = config.trainer.get("default_root_dir")
         run = resumed_run(config.get("ckpt_path")) if self.subcommand == "fit" else None
         if run is not None:
+            spelled = Path(self.configured_root or ".") / "lightning_logs" / run.name
+            run = spelled if spelled.resolve() == run else run  # as the checkpoints' dirpath was saved: best is kept
             self.reuse_run_directory()
         elif rank_zero_only.rank == 0:
             root = Path(self.configured_root or ".") / "lightning_logs"
