@@ -200,6 +200,9 @@ ROWS = [
      [f"--ckpt_path {NO_TEST_CKPT}: its run held out no test rows", "give other data: --data.path FILE"]),
     ("test with its loop off", ["test", "--ckpt_path", CKPT, "--trainer.limit_test_batches", "0"],
      ["--trainer.limit_test_batches 0: nothing to test"]),
+    *[(f"predict with its loop cut to {limit}", ["predict", "--ckpt_path", CKPT, "--trainer.limit_predict_batches",
+                                                  limit], [f"--trainer.limit_predict_batches {limit}: predict writes"])
+      for limit in ("0", "0.5")],
     ("validate with its loop off", ["validate", "--ckpt_path", CKPT, "--trainer.limit_val_batches", "0"],
      ["--trainer.limit_val_batches 0: nothing to validate"]),
     *[(f"trainer {flag} {value}", ["fit", f"--trainer.{flag}", value], [f"--trainer.{flag} must be {words}"])

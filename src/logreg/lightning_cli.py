@@ -586,7 +586,11 @@ class LogRegCLI(LightningCLI):
                   "without --optimizer (set --optimizer.lr)", file=sys.stderr, flush=True)  # fmt: skip
 
     def before_predict(self) -> None:
-        """``--predictions`` must not name a file this command reads, even with ``--overwrite true``."""
+        """``--predictions`` must not name a file this command reads, even with ``--overwrite true``; predict covers
+        every row (``--trainer.limit_predict_batches`` would leave a partial file, or none, and exit 0)."""
+        limit = self.config.predict.trainer.get("limit_predict_batches")
+        if limit is not None and not (isinstance(limit, float) and limit == 1):
+            raise ValueError(f"--trainer.limit_predict_batches {limit:g}: predict writes every row; leave it out")
         target = self.config.predict.get("predictions")
         if not target:
             return
