@@ -41,6 +41,8 @@ def claim_name(root: str | Path, version: int | str) -> Path:
 
     The atomic ``mkdir`` that :func:`claim_version` relies on: two runs given the same name never share a directory.
     """
+    if not str(version).strip():
+        raise ValueError("--trainer.logger.version: an empty name; give a name, or leave it out for the next version_N")
     run = Path(root) / (f"version_{version}" if isinstance(version, int) else str(version))
     Path(root).mkdir(parents=True, exist_ok=True)
     try:
