@@ -187,8 +187,10 @@ ROWS = [
     ("an unknown subcommand", ["frob"],
      ["unknown subcommand 'frob' (choose from fit, validate, test, predict, convert, export)"]),
     ("--version with more words", ["--version", "extra"], ["--version takes no arguments, got 'extra'"]),
-    ("export over a pipe", ["export", "--ckpt_path", CKPT, "--output", "pipe.csv", "--overwrite", "true"],
-     ["--output pipe.csv: not a regular file"]),
+    ("export to a name ending in /", ["export", "--ckpt_path", CKPT, "--output", "newdir/"],
+     ["--output newdir/: ends with '/', which names a directory"]),
+    ("predictions to a name ending in /", ["predict", "--ckpt_path", CKPT, "--predictions", "newpred/"],
+     ["--predictions newpred/: ends with '/', which names a directory"]),
 ]  # fmt: skip
 
 

@@ -164,14 +164,14 @@ def test_readme_serving_lines(file_model, monkeypatch):
 
 
 def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    from logreg.export import write_atomically
+    from logreg.writes import write_file
 
     def full_disk(src, dst):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "replace", full_disk)
     with pytest.raises(ValueError, match=r"--output .*model.onnx: cannot write \(No space left on device\)"):
-        write_atomically(tmp_path / "model.onnx", b"graph")
+        write_file(tmp_path / "model.onnx", b"graph", label=f"--output {tmp_path / 'model.onnx'}")
     assert list(tmp_path.iterdir()) == []
 
 

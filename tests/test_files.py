@@ -91,7 +91,7 @@ def test_csv_round_trip_fit_checkpoint_predict(tmp_path, run_cli):
     ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
     run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
             "--predictions", "out.csv")  # fmt: skip
-    from logreg.readers import current_umask
+    from logreg.writes import current_umask
 
     assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o666 & ~current_umask()  # a plain file, not mkstemp's
     with (tmp_path / "out.csv").open() as handle:

@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logreg.readers import DataFileError, convert, current_umask, map_labels, read_table
+from logreg.readers import DataFileError, convert, map_labels, read_table
+from logreg.writes import current_umask
 
 
 def write(path, text):

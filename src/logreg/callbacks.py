@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
 import signal
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,7 +21,7 @@ from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRe
 from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
 from logreg.model import CURVE_THRESHOLDS
-from logreg.readers import current_umask
+from logreg.writes import AtomicWriter, check_target
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -304,34 +301,26 @@ class CSVPredictionWriter(PredictionRows):
     Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
     appears when the input has labels. ``predicted_label`` is class 1 where ``probability > threshold``: the
     model's stored threshold unless one is given.
-    Rows stream into a temporary file beside the target, renamed into place only when prediction finishes, so an
+    Rows stream into a :class:`~logreg.writes.AtomicWriter`, put in place only when prediction finishes, so an
     interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
     """
 
     def __init__(self, path: str | Path, overwrite: bool = False, threshold: float | None = None) -> None:
         super().__init__(threshold)
-        self.path = Path(path)
+        self.given, self.path = str(path), Path(path)
         self.overwrite = overwrite
-        self._handle: TextIO | None = None
+        self.label = f"--predictions {path}"  # (the path as given: Path() drops a trailing "/")
+        self._file: AtomicWriter | None = None
         self._writer: Any = None
 
     def check_target(self) -> None:
         """Fail before any work if the file cannot be written."""
-        if self.path.is_dir():
-            raise IsADirectoryError(f"--predictions {self.path}: is a directory, expected a file path")
-        if self.path.exists() and not self.overwrite:
-            raise FileExistsError(f"--predictions {self.path}: file exists; pass --overwrite true to replace it")
-        parent = self.path.parent
-        if not parent.is_dir():
-            raise FileNotFoundError(f"--predictions {self.path}: directory {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise PermissionError(f"--predictions {self.path}: directory {parent} is not writable")
+        check_target(self.given, self.label, self.overwrite)
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_predict_start(trainer, pl_module)
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._handle)
+        self._file = AtomicWriter(self.given, self.label)
+        self._writer = csv.writer(self._file.handle)
         self._write([self.header()])
 
     def take(self, columns: list[list[str]]) -> None:
@@ -341,26 +330,16 @@ class CSVPredictionWriter(PredictionRows):
         try:
             self._writer.writerows(rows)
         except OSError as err:  # a full disk, say: one line, and on_exception removes the partial file
-            raise ValueError(f"--predictions {self.path}: cannot write ({err.strerror or err})") from None
+            raise self._file.error(err) from None
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.received_sigterm:
             raise SIGTERMException
-        if self._handle is not None:
-            try:
-                self._handle.close()
-                self._handle = None
-                # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
-                mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~current_umask()
-                os.chmod(self._tmp, mode)
-                os.replace(self._tmp, self.path)
-            except OSError as err:
-                Path(self._tmp).unlink(missing_ok=True)
-                raise ValueError(f"--predictions {self.path}: cannot write ({err.strerror or err})") from None
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.commit()
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
-                self._handle.close()
-            self._handle = None
-            Path(self._tmp).unlink(missing_ok=True)
+        if self._file is not None:
+            self._file.discard()
+            self._file = None

@@ -13,8 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
+import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from jsonargparse import ArgumentParser
+
+from logreg.writes import check_target, is_stdout, write_file
 
 if TYPE_CHECKING:
     from logreg.model import LogisticRegression
@@ -46,7 +47,7 @@ def export_command(args: list[str]) -> None:
     config = parser.parse_args(args)
     if not config.output:  # (Path("") would be the current directory)
         raise ValueError("--output: an empty path; give a file name such as model.onnx")
-    output = Path(config.output)
+    output = config.output
     check_output(output, config.overwrite, reads=config.ckpt_path)
     from logreg.lightning_cli import check_checkpoint, quiet_known_noise
 
@@ -54,27 +55,17 @@ def export_command(args: list[str]) -> None:
     checkpoint = check_checkpoint(config.ckpt_path)
     model = model_from_checkpoint(checkpoint, config.ckpt_path)
     metadata = export_metadata(checkpoint, model)
-    write_atomically(output, to_onnx(model, metadata))
+    write_file(output, to_onnx(model, metadata), label=f"--output {output}")
     print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
-          f"classes {metadata['classes']}, threshold {metadata['threshold']}")  # fmt: skip
+          f"classes {metadata['classes']}, threshold {metadata['threshold']}",
+          file=sys.stderr if is_stdout(output) else sys.stdout)  # fmt: skip
 
 
-def check_output(path: Path, overwrite: bool, reads: str) -> None:
+def check_output(path: str, overwrite: bool, reads: str) -> None:
     """Fail before any work if ``path`` cannot or must not be written (as ``--predictions`` is checked)."""
-    if path.is_dir():
-        raise IsADirectoryError(f"--output {path}: is a directory, expected a file path")
-    if path.exists() and not path.is_file():  # replacing /dev/full or a FIFO would swap the node for a plain file
-        raise ValueError(f"--output {path}: not a regular file (a device, pipe or socket); give a file path")
-    if Path(reads).exists() and path.resolve() == Path(reads).resolve():
+    if Path(reads).exists() and Path(path).resolve() == Path(reads).resolve():
         raise ValueError(f"--output {path}: is {reads}, which this command reads; choose another file")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"--output {path}: file exists; pass --overwrite true to replace it")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise NotADirectoryError(f"--output {path}: {path.parent} is not a directory")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"--output {path}: directory {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise PermissionError(f"--output {path}: directory {path.parent} is not writable")
+    check_target(path, f"--output {path}", overwrite)
 
 
 def export_metadata(checkpoint: dict[str, Any], model: LogisticRegression) -> dict[str, str]:
@@ -193,24 +184,3 @@ def require_extra() -> Any:
         missing = err.name or "onnx"
         raise ValueError(f"logreg export needs {missing}, which is not installed: {EXTRA_HINT}") from None
     return onnx
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place: never a half-written file."""
-    from logreg.readers import current_umask
-
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise ValueError(f"--output {path}: cannot write ({err.strerror or err})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):  # a full disk, say: one line, and no file
-            raise ValueError(f"--output {path}: cannot write ({err.strerror or err})") from None
-        raise

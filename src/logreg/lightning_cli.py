@@ -49,6 +49,7 @@ from logreg.summary import (
     print_results,
     save_table,
 )
+from logreg.writes import is_stdout
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
 _HANDLED_HERE = {"model", "datamodule", "ckpt_path", "weights_only"}  # not flags: logreg sets these itself
@@ -398,7 +399,10 @@ class LogRegCLI(LightningCLI):
         preview = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview)), None)
         if preview is not None:
             print("\n".join(preview.lines()))
-        print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
+        if path:  # (on stderr when the predictions themselves went to stdout)
+            print(f"predictions written to {path}", file=sys.stderr if is_stdout(path) else sys.stdout)
+        else:
+            print("pass --predictions FILE.csv to save the predictions")
 
     def after_fit(self) -> None:
         trainer, datamodule = self.trainer, self.datamodule

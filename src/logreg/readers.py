@@ -29,7 +29,6 @@ import codecs
 import io
 import json
 import math
-import os
 import shutil
 import tempfile
 import zipfile
@@ -40,6 +39,7 @@ from typing import Any, NamedTuple, NoReturn, Protocol, TypeVar
 import numpy as np
 
 from logreg.lazy import lazy_module
+from logreg.writes import current_umask
 
 # pyarrow reads CSV and Parquet files only: imported when a file is first read, not by every command
 pa = lazy_module("pyarrow")
@@ -229,12 +229,6 @@ def _convert(source: _Source, out_dir: Path) -> None:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:

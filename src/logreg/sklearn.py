@@ -12,8 +12,6 @@ import contextlib
 import functools
 import logging
 import math
-import os
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -37,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from logreg.arrays import ArrayDataModule
 from logreg.files import FileDataModule
 from logreg.model import LogisticRegression
+from logreg.writes import write_file
 
 SOLVERS = ("lbfgs", "sgd", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "sgd": 0.1, "adam": 0.01}  # L-BFGS: its line search picks the step, 1 scales it
@@ -356,15 +355,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         """Write the fitted model as a Lightning checkpoint that ``logreg predict --ckpt_path`` and :meth:`load` read
         (written to a temporary file beside ``path``, renamed into place: no half-written file)."""
         check_is_fitted(self)
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self._checkpoint)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file(path, self._checkpoint, label=str(path))
 
     @classmethod
     def load(cls, path: str | Path) -> LogisticRegressionClassifier:
