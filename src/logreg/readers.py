@@ -73,7 +73,8 @@ class Table(NamedTuple):
     ``features`` is (N, D) float32 and C-contiguous; for an ``x.npy`` directory it is a read-only ``np.memmap``
     (in the dtype ``x.npy`` was saved with: rows are converted to float32 when they are read). ``labels`` is (N,)
     float32 of 0/1, or None when the file has no label column or no ``y``. ``classes[k]`` is the original text of
-    class k (``["0", "1"]`` without labels).
+    class k (``["0", "1"]`` without labels; one class, coded 0, when every label is one value: which class of a
+    model that is, the model's checkpoint says).
     """
 
     features: np.ndarray
