@@ -399,6 +399,10 @@ class IndexedDataModule(LightningDataModule):
       generator; empty until then;
     - :meth:`feature_stats`, the standardisation the model applies (None: raw features);
     - :meth:`label_texts`, the input's own label text of a range of rows (predictions repeat it verbatim);
+    - :meth:`row_splits`, where each row went in the run that trained the checkpoint, when ``run_data`` (this is
+      that run's data, split as it was: :meth:`load_state_dict` compares :meth:`fingerprint` and
+      :meth:`split_record` with the checkpoint's);
+    - :meth:`only_class`, the label of every row when the labels are one class (fit refuses such data);
     - the loaders: a ``DataLoader`` over :class:`RowGather` with :class:`EpochBatches` as sampler, one gather
       per batch, a permutation per ``(split_seed, epoch)`` for training, DDP shards by rank.
 
