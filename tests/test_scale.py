@@ -37,7 +37,7 @@ def test_memory_mapped_directory_trains_and_predicts(tmp_path, run_cli):
     run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "big",
             "--predictions", "out.csv")  # fmt: skip
     lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == "probability,predicted_label,label" and len(lines) == 3001
+    assert lines[0] == "probability,predicted_label,label,split" and len(lines) == 3001  # the run's own data
     agree = sum(row.split(",")[1] == row.split(",")[2] for row in lines[1:])
     assert agree / 3000 > 0.95
 

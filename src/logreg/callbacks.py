@@ -246,7 +246,9 @@ def _sample_rows(
 
 class PredictionRows(BasePredictionWriter):
     """The rows of ``logreg predict`` as text, batch by batch: ``probability`` (6 significant digits),
-    ``predicted_label`` and, when the input has labels, ``label`` (the input's own text). :meth:`take` receives them.
+    ``predicted_label``, when the input has labels ``label`` (the input's own text), and when the input is the data
+    the checkpoint's run trained on (split as it was) ``split``: ``train``, ``val`` or ``test``, where the row went
+    (:meth:`~logreg.data.IndexedDataModule.row_splits`). :meth:`take` receives them.
 
     ``predicted_label`` is the data's original value of class 1 where ``probability > threshold``: the model's
     stored threshold (given or tuned at training) unless one is given.
@@ -266,10 +268,12 @@ class PredictionRows(BasePredictionWriter):
             self.threshold = float(getattr(pl_module, "threshold", 0.5))
         self.classes = np.asarray(datamodule.classes, dtype=object)
         self.with_labels = datamodule.has_labels
+        self.with_split = datamodule.row_splits(0, 0) is not None
         self.seen = 0
 
     def header(self) -> list[str]:
-        return ["probability", "predicted_label", *(["label"] if self.with_labels else [])]
+        return ["probability", "predicted_label", *(["label"] if self.with_labels else []),
+                *(["split"] if self.with_split else [])]  # fmt: skip
 
     def write_on_batch_end(
         self,
@@ -287,20 +291,23 @@ class PredictionRows(BasePredictionWriter):
         columns = [[f"{p:.6g}" for p in probs], self.classes[(probs > self.threshold).astype(np.int64)].tolist()]
         if self.with_labels:  # the input's own text, values the model never saw included
             columns.append(self.datamodule.label_texts(self.seen, self.seen + len(probs)))
+        if self.with_split:
+            columns.append(self.datamodule.row_splits(self.seen, self.seen + len(probs)))
         self.seen += len(probs)
         self.take(columns)
 
     def take(self, columns: list[list[str]]) -> None:
-        """One batch's columns (probability, predicted_label[, label]), each a list of strings."""
+        """One batch's columns (probability, predicted_label[, label][, split]), each a list of strings."""
         raise NotImplementedError
 
 
 class CSVPredictionWriter(PredictionRows):
-    """Writes ``probability,predicted_label[,label]``, one row per input row in input order.
+    """Writes ``probability,predicted_label[,label][,split]``, one row per input row in input order.
 
     Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
-    appears when the input has labels. ``predicted_label`` is class 1 where ``probability > threshold``: the
-    model's stored threshold unless one is given.
+    appears when the input has labels, ``split`` when it is the data the run trained on (see :class:`PredictionRows`:
+    the rows marked ``test`` reproduce the run's test metrics). ``predicted_label`` is class 1 where
+    ``probability > threshold``: the model's stored threshold unless one is given.
     Rows stream into a :class:`~logreg.writes.AtomicWriter`, put in place only when prediction finishes, so an
     interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
     """
