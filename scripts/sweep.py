@@ -77,6 +77,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     options, fit_args = parser.parse_known_args(argv)
     if options.trials < 1:
         parser.error(f"--trials must be at least 1, got {options.trials}")
+    if not 0 <= options.seed < 2**32:  # NumPy's seeds
+        parser.error(f"--seed must be in [0, 2**32), got {options.seed}")
+    if options.pruner_startup_trials < 0:
+        parser.error(f"--pruner-startup-trials must be at least 0, got {options.pruner_startup_trials}")
     if fit_args[:1] == ["fit"]:
         fit_args = fit_args[1:]
     printing = next((word for word in fit_args if word.startswith("--print_config")), None)
@@ -366,7 +370,7 @@ def open_study(options: argparse.Namespace) -> optuna.Study:
     return optuna.load_study(
         storage=options.storage,
         study_name=options.study_name,
-        sampler=optuna.samplers.TPESampler(seed=options.seed + len(study.get_trials(deepcopy=False))),
+        sampler=optuna.samplers.TPESampler(seed=(options.seed + len(study.get_trials(deepcopy=False))) % 2**32),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=options.pruner_startup_trials),
     )
 

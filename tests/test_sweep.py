@@ -124,6 +124,8 @@ def test_a_killed_sweep_resumes_and_retries_the_trial_it_was_running(tmp_path, s
         (("--data.batch_size", "-1"), "sweep: error: batch_size must be"),
         (("--trials", "0"), "sweep: error: --trials must be at least 1, got 0"),
         (("--trials", "x"), "sweep: error: argument --trials: invalid int value: 'x'"),
+        (("--seed", "-1"), "sweep: error: --seed must be in [0, 2**32), got -1"),
+        (("--pruner-startup-trials", "-1"), "sweep: error: --pruner-startup-trials must be at least 0, got -1"),
         (("--storage", "sqlite:///missing/sweep.db"), "sweep: error: --storage sqlite:///missing/sweep.db: directory"),
         (("--data.val_fraction", "0"), "sweep: error: the sweep ranks trials by val_loss: keep a validation split"),
         (("--model.C", "1"), "sweep: error: --model.C: the sweep chooses it; leave it out"),
