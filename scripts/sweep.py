@@ -250,13 +250,15 @@ class Objective:
             with contextlib.redirect_stdout(summary), contextlib.redirect_stderr(summary):
                 cli = build_cli(["fit", *self.fit_args, *flags, *logger], callbacks=[pruning])
         except Exception as err:
-            if not (pruning.training and is_user_error(err)):  # refused before training: the arguments are wrong
+            if not is_user_error(err):
                 raise
-            self.failed += 1
             reason = one_line(err)
             trial.set_user_attr("error", reason)
             if run.is_dir():
                 (run / "failed.txt").write_text(f"{reason}\n")
+            if not pruning.training:  # refused before training: the arguments or the data are wrong, stop the sweep
+                raise
+            self.failed += 1
             raise TrialFailed(reason) from err
         finally:
             if run.is_dir():

@@ -231,38 +231,37 @@ def test_two_trials_with_another_optimizer_lr_train_differently(tmp_path, sweep)
     assert [trial_config(tmp_path, n)["optimizer"]["init_args"]["lr"] for n in (0, 1)] == [0.01, 1.0]
 
 
-def test_a_resumed_sweep_draws_new_points_and_refuses_other_fit_arguments(tmp_path, sweep):
-    """Resuming draws parameters not tried yet; a fresh study with the same seed draws the same; a resume with other
-    fit arguments is refused in one line (its "best" would compare two experiments), before any trial runs."""
-    assert sweep("--trials", "1", *ONE_EPOCH)[0] == 0
-    assert sweep("--trials", "2", *ONE_EPOCH)[0] == 0  # resumed
+def test_a_resumed_sweep_draws_new_points_and_refuses_other_fit_arguments_or_data(tmp_path, sweep, table):
+    """Resuming draws parameters not tried yet; a fresh study with the same seed draws the same. A resume with other
+    fit arguments, or on a data file that changed under the same path, is refused in one line (its "best" would
+    compare two experiments): the first before any trial runs, the second before the trial trains."""
+    data = ("--data", "FileDataModule", "--data.path", table, *ONE_EPOCH)
+    assert sweep("--trials", "1", *data)[0] == 0
+    assert sweep("--trials", "2", *data)[0] == 0  # resumed
     first, second = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
     assert first.params != second.params
 
-    assert sweep("--trials", "1", "--storage", "sqlite:///fresh.db", *ONE_EPOCH, "--root", "fresh")[0] == 0
+    assert sweep("--trials", "1", "--storage", "sqlite:///fresh.db", *data, "--root", "fresh")[0] == 0
     assert optuna.load_study(storage="sqlite:///fresh.db", study_name="logreg-sweep").trials[0].params == first.params
 
-    code, _, err = sweep("--trials", "3", "--data.threshold", "0.5", *ONE_EPOCH)
+    code, _, err = sweep("--trials", "3", *data, "--data.split_seed", "1")
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("sweep: error: study 'logreg-sweep' in sqlite:///sweep.db was made with other fit "), err
-    assert "data.init_args.threshold: 0.2 there, 0.5 here" in err
+    assert "data.init_args.split_seed: 0 there, 1 here" in err
     assert len(optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials) == 2
-    assert sorted(run.name for run in (tmp_path / "lightning_logs" / "sweep").iterdir()) == ["trial_0", "trial_1"]
 
-
-def test_a_resumed_sweep_refuses_a_data_file_that_changed(tmp_path, sweep, table):
-    """The same --data.path with other rows is another experiment: refused before the next trial trains."""
-    assert sweep("--trials", "1", "--data", "FileDataModule", "--data.path", table, *ONE_EPOCH)[0] == 0
     lines = (tmp_path / table).read_text().splitlines(keepends=True)
     (tmp_path / table).write_text("".join(lines[:-1]))  # the last row gone
-    code, _, err = sweep("--trials", "2", "--data", "FileDataModule", "--data.path", table, *ONE_EPOCH)
+    code, _, err = sweep("--trials", "3", *data)
     assert code == 2 and err == (
         "sweep: error: good.csv: not the data of the study's trials (rows, sha256_first_mib, size differ); "
         "use another --study-name\n"
     )
     trials = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
-    assert (tmp_path / "lightning_logs" / "sweep" / "trial_0" / "config.yaml").is_file()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]
+    runs = tmp_path / "lightning_logs" / "sweep"
+    assert (runs / "trial_1" / "config.yaml").is_file()
+    assert (runs / "trial_2" / "failed.txt").read_text() == err.removeprefix("sweep: error: ")
 
 
 def test_a_study_that_maximizes_is_refused(tmp_path, sweep):
@@ -276,38 +275,31 @@ def test_a_study_that_maximizes_is_refused(tmp_path, sweep):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["sweep.db"]  # kept: the user's
 
 
-def test_a_trial_that_fails_while_training_is_recorded_and_the_sweep_goes_on(tmp_path, sweep):
-    """A trial whose drawn parameters fail in training (an lr beyond float32) is FAIL in the study, with its reason;
-    the next trial runs, and nothing is removed: not the database, not the completed trial, not the failed one."""
+def test_a_failed_trial_is_recorded_and_removes_nothing(tmp_path, sweep):
+    """A trial whose drawn parameters fail in training (an lr beyond float32) is FAIL in the study, with its reason,
+    and the next trial runs; a trial refused before it trains (its directory is another study's) stops the sweep in
+    one line. Nothing is removed: not the database, not the completed trial, not the failed one, not the other's."""
     study = optuna.create_study(storage=STORAGE, study_name="logreg-sweep")
     study.enqueue_trial({"lr": 1e39, "l2_on": False, "pos_weight": "null"})  # (out of the range: Optuna allows it)
     study.enqueue_trial({"lr": 0.1, "l2_on": False, "pos_weight": "null"})
-    code, out, err = sweep("--trials", "2", *ONE_EPOCH)
-    assert code == 0, out + err
-    failed, completed = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
-    assert (failed.state, completed.state) == (TrialState.FAIL, TrialState.COMPLETE)
-    assert failed.user_attrs["error"].startswith("learning rate became 1e+39 at epoch 0, step 0")
+    runs = tmp_path / "lightning_logs" / "sweep"
+    (runs / "trial_2").mkdir(parents=True)
+    (runs / "trial_2" / "notes.txt").write_text("someone else's\n")
+    code, out, err = sweep("--trials", "3", *ONE_EPOCH)
+    assert code == 2 and err == (
+        "sweep: error: lightning_logs/sweep/trial_2: exists from another study; choose another --root or --study-name\n"
+    )
+    trials = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL]
+    assert trials[0].user_attrs["error"].startswith("learning rate became 1e+39 at epoch 0, step 0")
     assert (
         "trial 0   failed             lr=1e+39 l2=0 pos_weight=null  lightning_logs/sweep/trial_0  (learning rate "
         "became 1e+39 at epoch 0" in out
     )
-    assert (tmp_path / "lightning_logs" / "sweep" / "trial_0" / "failed.txt").read_text().startswith("learning rate")
-    assert "best: trial 1 " in out
-    assert (tmp_path / "lightning_logs" / "sweep" / "trial_0" / "summary.txt").is_file()
-    assert (tmp_path / "lightning_logs" / "sweep" / "trial_1" / "config.yaml").is_file()
-
-
-def test_a_refused_trial_removes_nothing_completed(tmp_path, sweep):
-    """A trial refused before it trains stops the sweep in one line; the trials completed before it stay."""
-    foreign = tmp_path / "lightning_logs" / "sweep" / "trial_1"
-    foreign.mkdir(parents=True)
-    (foreign / "notes.txt").write_text("someone else's\n")
-    code, _, err = sweep("--trials", "2", *ONE_EPOCH)
-    assert code == 2 and err.startswith("sweep: error: lightning_logs/sweep/trial_1: exists from another study"), err
-    trials = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
-    assert (tmp_path / "lightning_logs" / "sweep" / "trial_0" / "config.yaml").is_file()
-    assert (foreign / "notes.txt").read_text() == "someone else's\n"
+    assert (runs / "trial_0" / "failed.txt").read_text().startswith("learning rate became 1e+39")
+    assert (runs / "trial_0" / "summary.txt").is_file()
+    assert (runs / "trial_1" / "config.yaml").is_file()
+    assert (runs / "trial_2" / "notes.txt").read_text() == "someone else's\n"
 
 
 def test_a_storage_without_its_driver_is_one_line_naming_it(tmp_path, sweep):
