@@ -275,6 +275,19 @@ def test_a_study_that_maximizes_is_refused(tmp_path, sweep):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["sweep.db"]  # kept: the user's
 
 
+def test_a_study_with_trials_of_unknown_fit_arguments_is_refused(sweep):
+    """A study an older sweep.py filled (no fit arguments stored) cannot be told apart from another experiment."""
+    study = optuna.create_study(storage=STORAGE, study_name="logreg-sweep")
+    lr = optuna.distributions.FloatDistribution(1e-3, 10.0, log=True)
+    study.add_trial(optuna.trial.create_trial(params={"lr": 0.1}, distributions={"lr": lr}, value=0.5))
+    code, _, err = sweep("--trials", "2", *ONE_EPOCH)
+    assert code == 2 and err == (
+        "sweep: error: study 'logreg-sweep' in sqlite:///sweep.db holds trials of unknown fit arguments (from an "
+        "older sweep.py); use another --study-name\n"
+    )
+    assert len(optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials) == 1
+
+
 def test_a_failed_trial_is_recorded_and_removes_nothing(tmp_path, sweep):
     """A trial whose drawn parameters fail in training (an lr beyond float32) is FAIL in the study, with its reason,
     and the next trial runs; a trial refused before it trains (its directory is another study's) stops the sweep in
