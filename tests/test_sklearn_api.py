@@ -121,6 +121,16 @@ def test_load_of_a_bf16_checkpoint_predicts_in_float32(tmp_path):
     assert loaded.model_.linear.weight.dtype == torch.float32
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
+def test_fit_leaves_torchs_global_generator_alone(solver):
+    """Seeded or not, fit draws from generators of its own: torch's global random state is the same afterwards."""
+    x, y = make_data()
+    before = torch.get_rng_state()
+    LogisticRegressionClassifier(solver=solver, max_iter=2, random_state=0).fit(x[:100], y[:100])
+    LogisticRegressionClassifier(solver=solver, max_iter=2).fit(x[:100], y[:100])
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{"C": math.inf}, {"C": 0.5, "class_weight": "balanced"}, {"C": 0.2, "class_weight": {0: 3.0, 1: 0.5}}],

@@ -159,7 +159,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         model = self._module(X.shape[1], datamodule, classes, seed)
         with quiet_lightning(self.verbose):
             trainer, run = self._trainer(model)
-            trainer.fit(model, datamodule=datamodule)
+            with own_random_state(trainer.strategy.root_device):
+                trainer.fit(model, datamodule=datamodule)
             self.classes_ = classes
             self.n_iter_ = np.array([self._iterations(trainer)], dtype=np.int32)
             converged = self._converged(trainer, model, datamodule)
@@ -426,6 +427,13 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
             return handle.read()
     finally:
         fs.rm(path.rsplit("/", 1)[0], recursive=True)
+
+
+def own_random_state(device: torch.device) -> contextlib.AbstractContextManager:
+    """torch's global generators (the CPU's, and ``device``'s on a GPU) as they were, once the block has run: fit's
+    initial weights and shuffling have generators of their own, but every epoch's data loader iterator draws its
+    base seed from the global one (``torch.utils.data.DataLoader``, which no generator of logreg's reaches)."""
+    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
 
 @contextlib.contextmanager
