@@ -90,7 +90,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         l1_ratio: elastic-net mix; > 0 needs ``solver="sgd"`` (logreg's L1 is a proximal SGD step).
         class_weight: None, ``"balanced"`` or ``{label: weight}`` (a missing label weighs 1).
         threshold: ``predict`` gives the second class where its probability is above this.
-        tol: converged when the largest absolute gradient of the objective is below ``tol``.
+        tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's
+            criterion for L-BFGS, and its default 1e-4).
         max_iter: L-BFGS iterations, or epochs for ``sgd``/``adam``.
         solver: ``"lbfgs"`` (full batch, float64, strong-Wolfe line search), ``"sgd"`` or ``"adam"``.
         lr: learning rate (default: 1 for L-BFGS, which scales its line search's step; 0.1 SGD; 0.01 Adam).
@@ -109,7 +110,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         l1_ratio: float = 0.0,
         class_weight: str | dict | None = None,
         threshold: float = 0.5,
-        tol: float = 1e-6,
+        tol: float = 1e-4,
         max_iter: int = 100,
         solver: str = "lbfgs",
         lr: float | None = None,
