@@ -220,6 +220,10 @@ def test_fit_writes_nothing_and_prints_nothing_unless_asked(tmp_path, monkeypatc
     run = run_dirs(tmp_path / "logs")[0]
     assert {"config.yaml", "coefficients.csv", "checkpoints"} <= {p.name for p in run.iterdir()}
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars = EventAccumulator(str(run)).Reload().Tags()["scalars"]
+    assert {"train_loss", "train_acc", "grad_norm"} <= set(scalars), scalars  # (a fit without log_dir records none)
     again = LogisticRegressionClassifier.load(run / "checkpoints" / "last.ckpt")
     assert np.array_equal(again.predict_proba(x), model.predict_proba(x))
 
