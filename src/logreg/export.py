@@ -25,6 +25,7 @@ from jsonargparse import ArgumentParser
 from logreg.writes import check_target, is_stdout, write_file
 
 if TYPE_CHECKING:
+    from logreg.checkpoint import LoadedModel
     from logreg.model import LogisticRegression
 
 INPUT_NAME = "features"
@@ -49,12 +50,13 @@ def export_command(args: list[str]) -> None:
         raise ValueError("--output: an empty path; give a file name such as model.onnx")
     output = config.output
     check_output(output, config.overwrite, reads=config.ckpt_path)
-    from logreg.lightning_cli import check_checkpoint, quiet_known_noise
+    from logreg.checkpoint import load_model
+    from logreg.lightning_cli import quiet_known_noise
 
     quiet_known_noise()
-    checkpoint = check_checkpoint(config.ckpt_path)
-    model = model_from_checkpoint(checkpoint, config.ckpt_path)
-    metadata = export_metadata(checkpoint, model)
+    loaded = load_model(config.ckpt_path)
+    model = loaded.model.float()  # the graph is float32, also for a model trained in float64
+    metadata = export_metadata(loaded)
     write_file(output, to_onnx(model, metadata), label=f"--output {output}")
     print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
           f"classes {metadata['classes']}, threshold {metadata['threshold']}",
@@ -68,34 +70,20 @@ def check_output(path: str, overwrite: bool, reads: str) -> None:
     check_target(path, f"--output {path}", overwrite)
 
 
-def export_metadata(checkpoint: dict[str, Any], model: LogisticRegression) -> dict[str, str]:
-    """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists), the threshold the
-    model decides with (its buffer, given or tuned, in float32 as ``logreg predict`` compares with it), and the
-    logreg version that wrote the file."""
-    classes, names = data_description(checkpoint, model.hparams.n_inputs)
-    return {
-        "classes": json.dumps(classes),
-        "feature_names": json.dumps(names),
-        "threshold": repr(float(model.threshold)),
-        "logreg_version": logreg_version(),
-    }
-
-
-def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[str], list[str]]:
-    """The label values of class 0 and 1 and the feature names the model was trained on.
-
-    Lightning keeps a data module's ``state_dict()`` under the module's class name; a logreg data module's holds
-    ``classes`` and ``feature_names`` (:meth:`logreg.data.IndexedDataModule.state_dict`). A model trained on other
-    data has none: its classes are ``0``/``1`` and its features ``x0, x1, ...``.
-    """
+def export_metadata(loaded: LoadedModel) -> dict[str, str]:
+    """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists; ``x0, x1, ...`` for
+    data without names), the threshold the model decides with (its buffer, given or tuned, in float32 as ``logreg
+    predict`` compares with it), and the logreg version that wrote the file."""
     from logreg.data import default_names
 
-    for value in checkpoint.values():
-        if isinstance(value, dict) and {"classes", "feature_names"} <= value.keys():
-            classes, names = list(map(str, value["classes"])), list(map(str, value["feature_names"]))
-            if len(classes) == 2 and len(names) == n_inputs:
-                return classes, names
-    return ["0", "1"], default_names(n_inputs)
+    model = loaded.model
+    names = loaded.feature_names or default_names(int(model.hparams.n_inputs))
+    return {
+        "classes": json.dumps([str(c) for c in loaded.classes]),
+        "feature_names": json.dumps(names),
+        "threshold": repr(float(model.threshold.float())),
+        "logreg_version": logreg_version(),
+    }
 
 
 def logreg_version() -> str:
@@ -104,23 +92,6 @@ def logreg_version() -> str:
         return version("logreg")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any], path: str) -> LogisticRegression:
-    """The checkpoint's :class:`~logreg.model.LogisticRegression`, in float32 (also when trained in float64) and in
-    eval mode, built from its hyperparameters and checked weights (no second load of the file at ``path``)."""
-    from logreg.model import LogisticRegression
-
-    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
-    hparams.setdefault("n_inputs", checkpoint["state_dict"]["linear.weight"].shape[1])
-    model = LogisticRegression(**hparams)
-    model.on_load_checkpoint(checkpoint)
-    try:
-        model.load_state_dict(checkpoint["state_dict"])  # copies into the float32 tensors of a fresh model
-    except RuntimeError as err:  # tensors the model does not have
-        reason = str(err).strip().splitlines()[-1].strip()
-        raise ValueError(f"{path}: not a logreg checkpoint ({reason})") from None
-    return model.float().eval()
 
 
 def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:

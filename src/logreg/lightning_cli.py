@@ -12,8 +12,6 @@ import contextlib
 import importlib
 import inspect
 import logging
-import pickle
-import re
 import shutil
 import signal
 import sys
@@ -34,6 +32,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.about import FIT_EPILOG
 from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
+from logreg.checkpoint import check_checkpoint
 from logreg.cli import Stopped
 from logreg.coefficients import summary_lines
 from logreg.data import IndexedDataModule
@@ -500,50 +499,6 @@ def resumed_run(ckpt_path: str | None) -> Path | None:
     return run if path.parent.name == "checkpoints" and (run / "config.yaml").is_file() else None
 
 
-def check_checkpoint(path: str) -> dict[str, Any]:
-    """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, not a checkpoint.
-
-    ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
-    anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
-    """
-    if Path(path).is_dir():
-        raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
-    if Path(path).stat().st_size == 0:
-        raise ValueError(f"{path}: empty file, not a checkpoint")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):  # torch's words for a pickle it refuses, not a broken one
-            raise ValueError(f"{path}: not a readable checkpoint ({first_line(err)})") from None
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        reason = f"it would load {found.group(1)}" if found else "it holds more than tensors and plain values"
-        raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line(err)})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
-        raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
-    check_weights(path, checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("n_inputs"))
-    return checkpoint
-
-
-def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> None:
-    """The model's tensors are all there, of the shapes its ``n_inputs`` gives, and finite."""
-    shapes = {"linear.weight": (1, n_inputs), "linear.bias": (1,), "feature_mean": (n_inputs,),
-              "feature_scale": (n_inputs,)}  # fmt: skip
-    for key, shape in shapes.items():
-        tensor = state.get(key)
-        if not isinstance(tensor, torch.Tensor):
-            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
-        if n_inputs is not None and tuple(tensor.shape) != shape:
-            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
-
-
 def quiet_known_noise() -> None:
     """Silence messages that say nothing to a logreg user: the seed (it is in config.yaml), Lightning's
     "GPU available"/tips/restoring info lines (the summary says what matters) and known harmless warnings."""
@@ -605,7 +560,3 @@ class TablesAsWritten(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter
 
     (jsonargparse gives subcommands the main parser's formatter, so this is set on the main parser.)
     """
-
-
-def first_line(err: BaseException) -> str:
-    return (str(err).strip() or type(err).__name__).splitlines()[0]
