@@ -118,8 +118,10 @@ def test_a_half_precision_fit_is_tested_in_float32(tmp_path, run_cli):
     logits = ((features - state["feature_mean"]) / state["feature_scale"]) @ state["linear.weight"][0]
     expected = np.mean((logits + state["linear.bias"][0] > 0) == (data.labels.view(-1).numpy()[rows] == 1))
     assert f"test_acc        {expected:.4f}" in fit.stdout
-    assert "tested           the best checkpoint (lowest val_loss), not the final weights above; in float32 (trained " \
+    assert (
+        "tested           the best checkpoint (lowest val_loss), not the final weights above; in float32 (trained "
         "in bf16-true)" in fit.stdout
+    )
 
 
 def logged_scalars(run):
