@@ -175,7 +175,8 @@ def weights_to_test(trainer: Trainer) -> Tested:
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if best and trainer.num_training_batches != 1:
         return Tested("best", f"the best checkpoint (lowest {checkpoint.monitor}), not the final weights above")
-    why = "full batch: the fit ends at its answer" if best else "no best checkpoint"
+    why = "full batch: the fit ends at its answer" if best else "checkpointing is off" if checkpoint is None else (
+        "nothing was saved as the best")  # fmt: skip
     return Tested(None, f"the final weights, as every line above ({why})")
 
 
@@ -230,7 +231,8 @@ def fit_summary(
     if trainer.logger is not None and trainer.logger.log_dir:
         rows["tensorboard"] = f"tensorboard --logdir {Path(trainer.logger.log_dir).parent}"
     if tested is not None:
-        rows["tested"] = tested.line + (f"; in float32 (trained in {trainer.precision})" if half_precision(trainer) else "")
+        wider = f"; in float32 (trained in {trainer.precision})" if half_precision(trainer) else ""
+        rows["tested"] = tested.line + wider
     lines = [format_rows(rows)]
     if table is not None:
         lines += ["", *summary_lines(table, top=TOP_COEFFICIENTS)]
