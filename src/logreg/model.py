@@ -195,8 +195,8 @@ class LogisticRegression(LightningModule):
             on, and each checkpoint keeps the threshold of its own epoch.
         C: scikit-learn's inverse penalty strength, instead of l2: when fit starts, l2 becomes 1 / (C * n_train),
             or 2 n_neg / (C * n_train^2) with pos_weight "balanced" (scikit-learn's objective), and checkpoints
-            keep that l2 (with C null, so that a checkpoint rebuilds without the data). ``inf`` (also written
-            ``"inf"`` or ``"none"``) is scikit-learn's ``C=numpy.inf``: no penalty, l2 0.
+            keep that l2 (with C null, so that a checkpoint rebuilds without the data). inf or none: no penalty
+            (scikit-learn's C=numpy.inf).
     """
 
     def __init__(
