@@ -72,7 +72,6 @@ def test_the_tutorial_keeps_its_batch_size(run_cli):
 @pytest.mark.parametrize(
     ("flags", "penalty"),
     [
-        (("--config", "tabular"), (0.0, 1.0)),  # the recipe's C=1
         (("--config", "tabular", "--model.l2", "0.01"), (0.01, None)),  # a flag's l2 replaces the recipe's C
         (("--config", "tabular", "--model.l2", "0"), (0.0, None)),  # no penalty, not C=1 kept under an l2 of 0
         (("--config", "l2.yaml", "--model.C=2"), (0.0, 2.0)),  # a flag's C replaces a config's l2
