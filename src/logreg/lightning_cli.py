@@ -504,7 +504,7 @@ def penalty_flags_replace_configs(args: list[str]) -> list[str]:
     found = []
     for i, word in enumerate(args):
         found.append(word)
-        if word.startswith(f"{flag}=") or (i and args[i - 1] == flag):  # after the value: "--model.l2 0.01"
+        if (isinstance(word, str) and word.startswith(f"{flag}=")) or (i and args[i - 1] == flag):  # after its value
             found.extend(PENALTY_FLAGS[flag])
     return found
 
