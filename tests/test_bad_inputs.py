@@ -141,8 +141,9 @@ ROWS = [
     ("l1 with L-BFGS", ["fit", "--model.l1", "0.1", "--optimizer", "LBFGS"], ["--model.l1 needs SGD", "LBFGS cannot"]),
     ("l1 with Adam", ["fit", "--model.l1", "0.1", "--optimizer", "Adam"], ["--model.l1 needs SGD", "Adam cannot"]),
     ("zero tol", ["fit", "--model.tol", "0"], ["tol must be a finite number > 0, got 0"]),
-    ("zero C", ["fit", "--model.C", "0"], ["C must be a finite number > 0 (or null), got 0"]),
-    ("C and l2", ["fit", "--model.C", "1", "--model.l2", "0.1"], ["give l2 or C, not both"]),
+    ("zero C", ["fit", "--model.C", "0"], ["C must be a number > 0, inf or none (no penalty), or null", "got 0"]),
+    ("C not a number", ["fit", "--model.C", "lots"], ["model.C", "lots"]),
+    ("C and l2", ["fit", "--model.C", "1", "--model.l2", "0.1"], ["give l2 or C, not both"]),  # both as flags
     ("tabular recipe without a file", ["fit", "--config", "tabular"], ["FileDataModule", "required: path"]),
     ("l1 with momentum", ["fit", "--model.l1", "0.1", "--optimizer", "SGD", "--optimizer.momentum", "0.9"],
      ["--model.l1 needs plain SGD"]),

@@ -44,17 +44,34 @@ def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: A
 class TrainingFigures(Callback):
     """Keeps the loss of every training step (the tutorial's ``Loss`` list) and logs figures when fit ends.
 
+    An optimizer that evaluates the objective several times in one step (L-BFGS's line search) gets every
+    evaluation instead: a full-batch fit has one step per epoch, and its one value per epoch said little. What is
+    kept is what the optimizer minimises: with a penalty, the loss plus the penalty (the figure's title says so).
     Losses stay on the device until the end of each epoch, so recording them adds no synchronisation per step;
     they are saved in checkpoints so that a resumed run still draws its whole curve.
     """
 
     def __init__(self) -> None:
         self.losses: list[float] = []
+        self.per_evaluation = False  # some step evaluated the objective more than once: losses are evaluations
         self._pending: list[torch.Tensor] = []
+        self._evaluations: list[torch.Tensor] = []  # of the current step
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        self._evaluations.clear()
+
+    def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
+        """Once per evaluation of the objective (the loss Lightning's closure returns, before its backward)."""
+        self._evaluations.append(loss.detach())
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        if len(self._evaluations) > 1:  # (a mixed-precision GradScaler scales the loss before backward, but it
+            self.per_evaluation = True  # evaluates once per step: such steps keep the output below)
+            self._pending.extend(self._evaluations)
+            self._evaluations.clear()
+            return
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None:
             self._pending.append(loss.detach())
@@ -70,7 +87,12 @@ class TrainingFigures(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._flush()
-        log_figure(trainer, "figures/loss_per_iteration", plots.loss_curve, self.losses)
+        what = "objective (loss + penalty)" if getattr(pl_module, "penalised", False) else "loss"
+        if self.per_evaluation:
+            title, xlabel = f"training {what}, every evaluation", "evaluation of the objective (L-BFGS: several a step)"
+        else:
+            title, xlabel = f"training {what}", "training step"
+        log_figure(trainer, "figures/loss_per_iteration", plots.loss_curve, self.losses, title, xlabel, what)
         self._log_model_figures(trainer, pl_module, "val")
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -78,20 +100,27 @@ class TrainingFigures(Callback):
 
     def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """One feature: the data with the fitted sigmoid. Every run: ROC, probability histogram, confusion matrix,
-        precision-recall curve (also in TensorBoard's PR-curve dashboard) and reliability diagram of ``stage``."""
+        precision-recall curve (also in TensorBoard's PR-curve dashboard) and reliability diagram of ``stage``.
+
+        The sigmoid is drawn over the training rows at the end of fit, over the test rows after the test."""
         datamodule = trainer.datamodule
         if not isinstance(datamodule, IndexedDataModule) or not trainer.is_global_zero:
             return
+        threshold = float(getattr(pl_module, "threshold", 0.5))
+        names = datamodule.classes
         if pl_module.hparams.get("n_inputs") == 1:
             weight, bias = pl_module.coefficients()
-            x, y = _sample_rows(datamodule.features, datamodule.labels)
-            tag = "figures/fitted_sigmoid" if stage == "val" else "figures/test_fitted_sigmoid"
-            log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias)
+            fitted = stage == "val"  # (at the end of fit: the rows it was fitted to)
+            drawn, tag = ("train", "figures/fitted_sigmoid") if fitted else ("test", "figures/test_fitted_sigmoid")
+            split = datamodule.train_idx if fitted else datamodule.test_idx
+            if len(split):
+                x, y = _sample_rows(datamodule.features, datamodule.labels, rows=_evenly(split, MAX_POINTS_DRAWN))
+                log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias,
+                           threshold, names, drawn)  # fmt: skip
         rows = datamodule.val_idx if stage == "val" else datamodule.test_idx
         if len(rows) == 0:
             return
         probs, target = _predict_rows(pl_module, datamodule, rows)
-        threshold = float(getattr(pl_module, "threshold", 0.5))
         # Only rank 0 draws: sync_on_compute=False, or compute() would wait for the other DDP ranks forever.
         local = {"sync_on_compute": False}
         roc, pr = BinnedROC(thresholds=200, **local), BinnedPrecisionRecallCurve(thresholds=200, **local)
@@ -104,10 +133,10 @@ class TrainingFigures(Callback):
         log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(), float(auroc.compute()),
                    f"ROC ({stage})")  # fmt: skip
         log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
-                   target.numpy(), f"predicted p(y=1), {stage} rows")  # fmt: skip
+                   target.numpy(), f"predicted p(y = {names[1]}), {stage} rows", names)  # fmt: skip
         counts = decision_counts(probs, target, threshold)
-        log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold,
-                   datamodule.classes, f"{stage} confusion")  # fmt: skip
+        log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold, names,
+                   f"{stage} confusion")  # fmt: skip
         precision, recall, _ = pr.compute()
         (_, fp), (fn, tp) = counts.tolist()
         point = (tp / (tp + fn), tp / (tp + fp)) if tp + fn and tp + fp else None
@@ -116,17 +145,18 @@ class TrainingFigures(Callback):
                    float(target.mean()))  # fmt: skip
         bins = plots.calibration_bins(probs.numpy(), target.numpy())
         log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
-                   plots.expected_calibration_error(*bins), f"reliability ({stage})")  # fmt: skip
+                   plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
         logger = tensorboard_logger(trainer)
         if logger is not None:  # TensorBoard's own PR-curve dashboard, from the counts rather than the rows
             log_pr_curve(logger.experiment, f"pr_curve/{stage}", tensorboard_pr.confmat, trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
-        return {"losses": list(self.losses)}
+        return {"losses": list(self.losses), "per_evaluation": self.per_evaluation}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.losses = list(state_dict["losses"])
+        self.per_evaluation = bool(state_dict.get("per_evaluation", False))  # (absent from older checkpoints)
 
 
 class EarlyStopping(callbacks.EarlyStopping):
@@ -227,19 +257,19 @@ def _predict_rows(
     pl_module: LightningModule, datamodule: IndexedDataModule, rows: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities and 0/1 targets for at most ``MAX_ROWS_SCORED`` of ``rows`` (CPU tensors, shape (n,))."""
-    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_ROWS_SCORED)).round().long()]
-    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=rows)
+    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=_evenly(rows, MAX_ROWS_SCORED))
     with torch.no_grad():
         probs = pl_module(x.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
     return probs, y
 
 
-def _sample_rows(
-    features: Any, labels: torch.Tensor, rows: torch.Tensor | None = None, limit: int = MAX_POINTS_DRAWN
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The given ``rows`` (default: at most ``limit`` evenly spaced ones) as CPU tensors x (n, D), y (n,)."""
-    if rows is None:
-        rows = torch.linspace(0, len(features) - 1, min(limit, len(features))).round().long()
+def _evenly(rows: torch.Tensor, limit: int) -> torch.Tensor:
+    """At most ``limit`` of ``rows``, evenly spaced through them."""
+    return rows[torch.linspace(0, len(rows) - 1, min(len(rows), limit)).round().long()]
+
+
+def _sample_rows(features: Any, labels: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The given ``rows`` as CPU tensors x (n, D), y (n,)."""
     rows = rows.sort().values.cpu()
     return take_rows(features, rows).float().cpu(), labels[rows].view(-1).float().cpu()
 
