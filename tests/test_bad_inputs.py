@@ -4,6 +4,7 @@ nothing written outside ``lightning_logs``; a crafted pickle never runs.
 The inputs (files, and a trained checkpoint) are made once per module; each row is its own in-process test.
 """
 
+import gzip
 import os
 import pickle
 import shutil
@@ -32,6 +33,9 @@ FILES = {
     "ragged.csv": "a,b,label\n1,2,0\n3,4\n",
     "quote.csv": 'a,b,label\n1,2,0\n3,"4,1\n5,6,0\n7,8,1\n',
     "tiny.csv": "a,label\n1,0\n2,1\n3,1\n",
+    "semicolons.csv": "a;b;label\n1;2;0\n3;4;1\n",
+    "mixed.csv": "a,label\n1,1\n2,true\n3,True\n",
+    "ones.csv": "a,label\n" + "".join(f"{i},1\n" for i in range(10)),
     "config_unknown.yaml": "model:\n  nope: 1\n",
     "config_broken.yaml": "trainer:\n  max_epochs: [\n",
 }
@@ -65,8 +69,8 @@ ROWS = [
     ("missing data file", ["fit", "--data", "FileDataModule", "--data.path", "missing.csv"],
      ["missing.csv: file not found"]),
     *[
-        (f"file: {name}", ["fit", "--data", "FileDataModule", "--data.path", name], [name, words])
-        for name, words in [
+        (f"file: {name}", ["fit", "--data", "FileDataModule", "--data.path", name], [name, *words])
+        for name, *words in [
             ("empty.csv", "file is empty"),
             ("header.csv", "header only"),
             ("nolabel.csv", "no label column 'label'"),
@@ -74,7 +78,10 @@ ROWS = [
             ("nan.csv", "row 3, column 'b': 'nan' is not a finite number"),
             ("inf.csv", "row 2, column 'b': 'inf' is not a finite number"),
             ("third.csv", "row 4, column 'label': third label value '2'"),
-            ("single.csv", "every label is '1'"),
+            ("single.csv", "every label is '1'; training needs two classes"),
+            ("mixed.csv", "every label is '1'; training needs two classes"),  # 1 and true are one class
+            ("semicolons.csv", "the header 'a;b;label' is one column", "separates them by semicolons"),
+            ("gzipped.csv", "not a text CSV file: it is gzip-compressed; decompress it first (gunzip)"),
             ("ragged.csv", "row 3: 2 columns, but the header has 3"),
             ("quote.csv", "row 3, column 'b': a quoted value opens here and is never closed"),
             ("tiny.csv", "3 rows are too few for this split"),
@@ -135,8 +142,9 @@ ROWS = [
     ("l1 with L-BFGS", ["fit", "--model.l1", "0.1", "--optimizer", "LBFGS"], ["--model.l1 needs SGD", "LBFGS cannot"]),
     ("l1 with Adam", ["fit", "--model.l1", "0.1", "--optimizer", "Adam"], ["--model.l1 needs SGD", "Adam cannot"]),
     ("zero tol", ["fit", "--model.tol", "0"], ["tol must be a finite number > 0, got 0"]),
-    ("zero C", ["fit", "--model.C", "0"], ["C must be a finite number > 0 (or null), got 0"]),
-    ("C and l2", ["fit", "--model.C", "1", "--model.l2", "0.1"], ["give l2 or C, not both"]),
+    ("zero C", ["fit", "--model.C", "0"], ["C must be a number > 0, inf or none (no penalty), or null", "got 0"]),
+    ("C not a number", ["fit", "--model.C", "lots"], ["model.C", "lots"]),
+    ("C and l2", ["fit", "--model.C", "1", "--model.l2", "0.1"], ["give l2 or C, not both"]),  # both as flags
     ("tabular recipe without a file", ["fit", "--config", "tabular"], ["FileDataModule", "required: path"]),
     ("l1 with momentum", ["fit", "--model.l1", "0.1", "--optimizer", "SGD", "--optimizer.momentum", "0.9"],
      ["--model.l1 needs plain SGD"]),
@@ -159,6 +167,22 @@ ROWS = [
     ("convert a missing file", ["convert", "nothere.csv", "out"], ["nothere.csv: file not found"]),
     ("convert without an output directory", ["convert", "text.csv"], ["out_dir"]),
     ("convert a bad cell", ["convert", "text.csv", "out"], ["text.csv, row 3, column 'b': not a number: 'oops'"]),
+    ("convert a misspelt label", ["convert", "ab.csv", "out", "--label", "lable"],
+     ["ab.csv: no label column 'lable' (columns: 'a', 'b', 'label')", "--unlabelled true"]),
+    ("convert without the label column", ["convert", "nolabel.csv", "out"],
+     ["nolabel.csv: no label column 'label' (columns: 'a', 'b')"]),
+    ("convert with a label and unlabelled", ["convert", "ab.csv", "out", "--label", "a", "--unlabelled", "true"],
+     ["give --label NAME or --unlabelled true, not both"]),
+    ("convert a gzipped file", ["convert", "gzipped.csv", "out"], ["gzipped.csv: not a text CSV file: it is gzip"]),
+    ("positive class not a label", ["fit", "--data", "FileDataModule", "--data.path", "ab.csv", "--data.positive",
+                                    "yes"], ["ab.csv: --data.positive 'yes' is not a label of column 'label'",
+                                             "(its labels: '0', '1')"]),
+    ("positive class other than the model's", ["test", "--ckpt_path", FILE_CKPT, "--data", "FileDataModule",
+                                               "--data.path", "ab.csv", "--data.positive", "0"],
+     ["ab.csv: --data.positive '0', but the model's positive class is '1'"]),
+    ("one class and a checkpoint without classes", ["test", "--ckpt_path", CKPT, "--data", "FileDataModule",
+                                                    "--data.path", "ones.csv"],
+     ["ones.csv: every label is '1', and the checkpoint does not say which class that is"]),
     ("export a missing checkpoint", ["export", "--ckpt_path", "none.ckpt", "--output", "m.onnx"],
      ["checkpoint file not found: none.ckpt"]),
     ("export a crafted pickle", ["export", "--ckpt_path", "evil.ckpt", "--output", "m.onnx"],
@@ -188,8 +212,10 @@ ROWS = [
     ("an unknown subcommand", ["frob"],
      ["unknown subcommand 'frob' (choose from fit, validate, test, predict, convert, export)"]),
     ("--version with more words", ["--version", "extra"], ["--version takes no arguments, got 'extra'"]),
-    ("export over a pipe", ["export", "--ckpt_path", CKPT, "--output", "pipe.csv", "--overwrite", "true"],
-     ["--output pipe.csv: not a regular file"]),
+    ("export to a name ending in /", ["export", "--ckpt_path", CKPT, "--output", "newdir/"],
+     ["--output newdir/: ends with '/', which names a directory"]),
+    ("predictions to a name ending in /", ["predict", "--ckpt_path", CKPT, "--predictions", "newpred/"],
+     ["--predictions newpred/: ends with '/', which names a directory"]),
     *[(f"{command} without a checkpoint", [command], [f"logreg {command} evaluates a trained model", "--ckpt_path"])
       for command in ("validate", "test", "predict")],
     ("test without a test split", ["test", "--ckpt_path", CKPT, "--data.test_fraction", "0"],
@@ -238,6 +264,7 @@ def make_inputs(root: Path) -> None:
     for name, text in FILES.items():
         (root / name).write_text(text)
     (root / "binary.csv").write_bytes(b"\x00\xff\xfe\x00\x81garbage")
+    (root / "gzipped.csv").write_bytes(gzip.compress(FILES["tiny.csv"].encode()))
     bomb = ["a: &a [x, x, x, x, x, x, x, x, x]"]  # 9**10 elements once expanded, in 421 bytes
     bomb += [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefghi", "bcdefghij", strict=True)]
     (root / "bomb.yaml").write_text("\n".join(bomb) + "\n")

@@ -237,11 +237,11 @@ def test_csv_without_inference_has_empty_cells(data, model_params, tmp_path):
 def test_a_failed_write_says_why_and_leaves_no_temporary_file(data, model_params, tmp_path):
     params, stats = with_stats(model_params)
     table = table_of(data, params, **stats)
-    with pytest.raises(ValueError, match="cannot write the coefficient table"):
+    with pytest.raises(ValueError, match="the coefficient table: cannot write"):
         write_csv(table, tmp_path / "missing" / "coefficients.csv")
     occupied = tmp_path / "coefficients.csv"
     (occupied / "inside").mkdir(parents=True)  # a directory in the way: the rename fails after the write
-    with pytest.raises(ValueError, match="cannot write the coefficient table"):
+    with pytest.raises(ValueError, match="the coefficient table: cannot write"):
         write_csv(table, occupied)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["coefficients.csv"]
 

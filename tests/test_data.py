@@ -5,7 +5,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from logreg import ThresholdDataModule
-from logreg.data import CHUNK_ROWS, EpochBatches, SplitStream, count_batches, gaussian_data, shard_batches, split_stream
+from logreg.data import (
+    CHUNK_ROWS,
+    EpochBatches,
+    SplitStream,
+    count_batches,
+    gaussian_data,
+    shard_batches,
+    split_stream,
+    stratified_split,
+)
 
 
 def split(**kwargs) -> ThresholdDataModule:
@@ -43,6 +52,16 @@ def test_split_is_disjoint_covering_deterministic_and_stratified():
     assert all(torch.equal(a, b) for a, b in zip(parts, [again.train_idx, again.val_idx, again.test_idx], strict=True))
     other = split(split_seed=1)
     assert not torch.equal(other.val_idx, dm.val_idx)
+
+
+@pytest.mark.parametrize("first", [0.0, 1.0])
+def test_split_does_not_depend_on_which_class_is_coded_1(first):
+    """Spelling the labels otherwise (or --data.positive) swaps the codes 0 and 1; the rows go where they went."""
+    labels = (torch.rand(200, 1, generator=torch.Generator().manual_seed(0)) > 0.3).float()
+    labels[0] = first
+    swapped = stratified_split(1 - labels, 0.2, 0.1, 5)
+    for one, other in zip(stratified_split(labels, 0.2, 0.1, 5), swapped, strict=True):
+        assert torch.equal(one, other)
 
 
 def test_split_does_not_touch_the_global_rng():

@@ -157,3 +157,35 @@ def test_balanced_accuracy_and_youden_pick_the_threshold_that_maximises_them(cri
     balanced = ((decided & (y[:, None] == 1)).sum(0) / (y == 1).sum() + (~decided & (y[:, None] == 0)).sum(0) /
                 (y == 0).sum()) / 2  # fmt: skip
     assert balanced_accuracy_score(y, p >= chosen) == pytest.approx(balanced.max(), abs=1e-9)
+
+
+def test_one_feature_reports_and_figures_use_the_threshold_the_split_and_the_label_names(tmp_path, run_cli):
+    """With ``--model.threshold 0.8`` the decision boundary (summary and figure) is where p = 0.8; the fitted
+    sigmoid is drawn over the training rows at the end of fit and over the test rows after the test; the probability
+    histogram and the reliability diagram name the classes as the data does. A user's separable data still warns."""
+    import logreg.callbacks
+    from logreg import FileDataModule
+
+    x = np.linspace(-2, 2, 60)
+    rows = [f"{v:.6f},{'yes' if v > 0.3 else 'no'}" for v in x]
+    (tmp_path / "one.csv").write_text("\n".join(["x,label", *rows]) + "\n")
+    figures = {}
+    with pytest.MonkeyPatch.context() as mp:  # the figures' arguments, recorded instead of drawn
+        mp.setattr(logreg.callbacks, "log_figure", lambda trainer, tag, draw, *args: figures.__setitem__(tag, args))
+        fit = run_cli("fit", "--data", "FileDataModule", "--data.path", "one.csv", "--model.threshold", "0.8",
+                      "--trainer.max_epochs", "2", "--data.batch_size", "8")  # fmt: skip
+    state = torch.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    weight = state["linear.weight"].item() / state["feature_scale"].item()
+    bias = state["linear.bias"].item() - weight * state["feature_mean"].item()
+    boundary = (np.log(0.8 / 0.2) - bias) / weight  # sigmoid(weight x + bias) = 0.8
+    assert f"decision boundary  {boundary:.4f} (the x where p = the threshold 0.8)" in fit.stdout
+
+    data = FileDataModule(tmp_path / "one.csv")  # the run's seeded split
+    data.setup("fit")
+    for tag, split in (("figures/fitted_sigmoid", data.train_idx), ("figures/test_fitted_sigmoid", data.test_idx)):
+        drawn, _, _, _, threshold, names, _ = figures[tag]
+        assert np.array_equal(np.sort(drawn), np.sort(data.features[split, 0].numpy())), tag
+        assert (threshold, list(names)) == (pytest.approx(0.8), ["no", "yes"])
+    for tag in ("figures/val_probabilities", "figures/test_probabilities", "figures/test_reliability"):
+        assert list(figures[tag][-1]) == ["no", "yes"], tag
+    assert "logreg: warning: no minimum" in fit.stderr and "classes are separable" in fit.stderr

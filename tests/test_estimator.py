@@ -74,8 +74,9 @@ def assert_close(ours, reference, rel):
         (("--model.pos_weight", "balanced"), {"C": math.inf, "class_weight": "balanced"}),
         (("--model.C", "0.05"), {"C": 0.05}),  # C resolved to l2 when fit starts
         (("--model.C", "0.5", "--model.pos_weight", "balanced"), {"C": 0.5, "class_weight": "balanced"}),
+        (("--config", "tabular", *RAW, "--model.C", "inf"), {"C": math.inf}),  # replaces the recipe's C=1
     ],
-    ids=["no penalty", "C=0.05", "C=1", "balanced", "--model.C 0.05", "--model.C 0.5 balanced"],
+    ids=["no penalty", "C=0.05", "C=1", "balanced", "--model.C 0.05", "--model.C 0.5 balanced", "tabular, C inf"],
 )
 def test_lbfgs_on_raw_features_equals_scikit_learn(named_csv, run_cli, tmp_path, flags, sklearn_kwargs):
     from sklearn.linear_model import LogisticRegression
@@ -132,7 +133,11 @@ def test_penalised_tables_leave_inference_empty_and_say_why(named_csv, run_cli, 
     with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert all(row["std_error"] == row["p_value"] == "" for row in rows) and all(row["weight"] for row in rows)
-    assert "no standard errors: a penalty" in fit.stdout and "train_objective" in fit.stdout
+    assert "train_objective" in fit.stdout
+    assert (
+        "no standard errors: a penalty (l2 = 0.01) leaves Wald inference undefined; fit with --model.l2 0 for "
+        "them" in fit.stdout
+    )  # the flag that gives them
 
 
 def test_l1_with_sgd_zeroes_irrelevant_weights_exactly(tmp_path, run_cli):
@@ -221,3 +226,50 @@ def test_streamed_lbfgs_on_a_memory_map_reads_chunks_and_equals_scikit_learn(tmp
     weight, bias = fitted(tmp_path)
     assert_close(weight, reference.coef_[0], 1e-4)
     assert_close(bias, reference.intercept_[0], 1e-4)
+
+
+def figure_calls(mp):
+    """``{tag: the figure function's arguments}`` of every figure a run logs, recorded instead of drawn."""
+    import logreg.callbacks
+
+    calls = {}
+    mp.setattr(logreg.callbacks, "log_figure", lambda trainer, tag, draw, *args: calls.__setitem__(tag, args))
+    return calls
+
+
+def test_a_full_batch_summary_and_its_test_are_all_of_the_final_weights(tmp_path, run_cli):
+    """L-BFGS two iterations an epoch, so every epoch moves the weights, on noisy data where the best validation
+    loss comes before the last epoch. The summary's train rows, the test after it and the coefficients are all of the
+    final weights (last.ckpt), by torch.nn.BCELoss in float64; the loss figure has every evaluation of the objective."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 6))
+    y = (rng.random(80) < 1 / (1 + np.exp(-1.5 * x[:, 0]))).astype(int)
+    rows = [",".join(f"{v:.6f}" for v in r) + f",{t}" for r, t in zip(x, y, strict=True)]
+    (tmp_path / "noisy.csv").write_text("\n".join(["a,b,c,d,e,f,label", *rows]) + "\n")
+    with pytest.MonkeyPatch.context() as mp:
+        figures = figure_calls(mp)
+        fit = run_cli("fit", "--config", "lbfgs", "--data", "FileDataModule", "--data.path", "noisy.csv",
+                      "--optimizer.max_iter", "2", "--trainer.max_epochs", "6", "--model.l2", "0.001")  # fmt: skip
+    checkpoints = run_dirs(tmp_path)[0] / "checkpoints"
+    [best] = checkpoints.glob("best-*.ckpt")
+    assert not best.name.startswith("best-epoch=5-")  # the best checkpoint is not the final weights
+
+    from logreg import FileDataModule
+
+    data = FileDataModule(tmp_path / "noisy.csv")  # the run's seeded split
+    data.setup("fit")
+    state = torch.load(checkpoints / "last.ckpt", weights_only=True)["state_dict"]
+    features, labels = data.features.double(), data.labels.view(-1).double()
+    scaled = (features - state["feature_mean"].double()) / state["feature_scale"].double()
+    probs = torch.sigmoid(scaled @ state["linear.weight"].double().view(-1) + state["linear.bias"].double())
+    lines = [line.split() for line in fit.stdout.splitlines()]
+    shown = {words[0]: words[1] for words in lines if words and words[0].startswith(("train_", "test_"))}
+    for stage, rows in (("train", data.train_idx), ("test", data.test_idx)):
+        loss = torch.nn.BCELoss()(probs[rows], labels[rows]).item()
+        accuracy = ((probs[rows] > 0.5).double() == labels[rows]).double().mean().item()
+        assert (shown[f"{stage}_loss"], shown[f"{stage}_acc"]) == (f"{loss:.4f}", f"{accuracy:.4f}"), stage
+    assert "tested           the final weights, as every line above (full batch: the fit ends at its answer)" in (
+        fit.stdout
+    )
+    losses, title, *_ = figures["figures/loss_per_iteration"]
+    assert len(losses) > 6 and title == "training objective (loss + penalty), every evaluation"

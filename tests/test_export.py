@@ -146,40 +146,59 @@ def test_metadata_round_trips(file_model):
 
 
 def test_readme_serving_lines(file_model, monkeypatch):
-    """The README's five lines, run as written on the served rows: predict's probabilities and labels."""
+    """The README's lines, run as written on the served rows with a NaN row and an infinite one added: predict's
+    probabilities and labels for the others, and no probability and no label (None) for those two, which
+    ``logreg predict`` refuses (the graph alone would give NaN, or 0 or 1, and the first class)."""
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("### Serving with ONNX") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    assert len(code.strip().splitlines()) == 5
     rows = np.loadtxt(file_model / "served.csv", delimiter=",", skiprows=1).tolist()
+    bad = [[45.0, float("nan"), 0.003], [45.0, 52_000.0, float("inf")]]
     monkeypatch.chdir(file_model)
-    names = {"rows": rows}
+    names = {"rows": rows + bad}
     exec(code, names)
     expected, labels = read_predictions(file_model / "predictions.csv")
-    np.testing.assert_allclose(names["p"], expected, rtol=0, atol=TOLERANCE)
+    p, predicted = names["p"], names["labels"]
+    assert np.isnan(p[SERVED_ROWS:]).all() and list(predicted[SERVED_ROWS:]) == [None, None]
+    np.testing.assert_allclose(p[:SERVED_ROWS], expected, rtol=0, atol=TOLERANCE)
     threshold = float(names["meta"]["threshold"])
     clear = np.abs(expected - threshold) > TOLERANCE  # rows this close to the threshold may fall either way
     assert clear.mean() > 0.99
-    assert list(names["labels"][clear]) == [label for label, keep in zip(labels, clear, strict=True) if keep]
+    assert list(predicted[:SERVED_ROWS][clear]) == [label for label, keep in zip(labels, clear, strict=True) if keep]
+
+
+def test_an_estimator_checkpoint_exports_its_column_names_and_warns_nothing(tmp_path, monkeypatch, capsys):
+    """An estimator fitted on a DataFrame with columns ``a, b`` and text labels, saved and exported: the graph's
+    metadata names the columns and the labels, and its probabilities are the estimator's. The export warns nothing
+    (the exported module is in eval mode: torch.onnx.export warns about one in training mode)."""
+    import pandas as pd
+
+    from logreg import LogisticRegressionClassifier
+    from logreg.export import export_command
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(10, 3, 200), "b": rng.normal(0, 0.01, 200)})
+    labels = np.where(frame["a"] / 3 - frame["b"] / 0.01 + rng.normal(0, 1, 200) > 3.3, "yes", "no")
+    model = LogisticRegressionClassifier().fit(frame, labels)
+    model.save(tmp_path / "model.ckpt")
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        export_command(["--ckpt_path", "model.ckpt", "--output", "model.onnx"])
+    assert capsys.readouterr().out.startswith("wrote model.onnx: features (batch, 2) float32")
+    props = session(tmp_path).get_modelmeta().custom_metadata_map
+    assert json.loads(props["feature_names"]) == ["a", "b"] and json.loads(props["classes"]) == ["no", "yes"]
+    (probability,) = session(tmp_path).run(["probability"], {"features": frame.to_numpy(np.float32)})
+    np.testing.assert_allclose(probability[:, 0], model.predict_proba(frame)[:, 1], rtol=0, atol=TOLERANCE)
 
 
 def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    from logreg.export import write_atomically
+    from logreg.writes import write_file
 
     def full_disk(src, dst):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "replace", full_disk)
     with pytest.raises(ValueError, match=r"--output .*model.onnx: cannot write \(No space left on device\)"):
-        write_atomically(tmp_path / "model.onnx", b"graph")
+        write_file(tmp_path / "model.onnx", b"graph", label=f"--output {tmp_path / 'model.onnx'}")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_export_warns_nothing():
-    """The exported module is in eval mode: torch.onnx.export warns about one in training mode."""
-    from logreg.export import to_onnx
-    from logreg.model import LogisticRegression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        assert to_onnx(LogisticRegression(n_inputs=2).eval(), {"classes": "[]"})

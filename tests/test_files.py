@@ -91,7 +91,7 @@ def test_csv_round_trip_fit_checkpoint_predict(tmp_path, run_cli):
     ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
     run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
             "--predictions", "out.csv")  # fmt: skip
-    from logreg.readers import current_umask
+    from logreg.writes import current_umask
 
     assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o666 & ~current_umask()  # a plain file, not mkstemp's
     with (tmp_path / "out.csv").open() as handle:
@@ -108,6 +108,16 @@ def test_csv_round_trip_fit_checkpoint_predict(tmp_path, run_cli):
     with (tmp_path / "labelled.csv").open() as handle:
         labelled = list(csv.DictReader(handle))
     assert len(labelled) == 200 and [r["label"] for r in labelled] == [r[2] for r in rows]
+    # The run's own file: each row's split, by which its test metrics are reproduced from the predictions alone
+    split = [r["split"] for r in labelled]
+    assert {name: split.count(name) for name in ("train", "val", "test")} == {"train": 120, "val": 40, "test": 40}
+    tested = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "train.csv").stdout
+    reported = dict(line.split() for line in tested.splitlines() if line.startswith(("test_acc ", "test_recall ")))
+    test_rows = [r for r in labelled if r["split"] == "test"]
+    positives = [r for r in test_rows if r["label"] == "yes"]
+    accuracy = sum(r["predicted_label"] == r["label"] for r in test_rows) / len(test_rows)
+    recall = sum(r["predicted_label"] == "yes" for r in positives) / len(positives)
+    assert reported == {"test_acc": f"{accuracy:.4f}", "test_recall": f"{recall:.4f}"}
 
     again = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
                     "--predictions", "out.csv", check=False)  # fmt: skip
@@ -117,6 +127,22 @@ def test_csv_round_trip_fit_checkpoint_predict(tmp_path, run_cli):
     run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
             "--predictions", "out.csv", "--overwrite", "true")  # fmt: skip
     assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o640  # the replaced file's mode is kept
+
+
+def test_positive_class_and_split_follow_the_rows_not_the_spelling(tmp_path):
+    """Labels "not improved"/"improved" sort the other way round from "no"/"yes": the split is the same, and
+    ``positive`` names class 1 whatever the spelling sorts to."""
+    rows = separable_rows(120)
+    text = write_csv(tmp_path / "a.csv", ["a", "b", "label"], [[a, b, {"no": "not improved", "yes": "improved"}[y]]
+                                                              for a, b, y in rows])  # fmt: skip
+    plain = FileDataModule(write_csv(tmp_path / "b.csv", ["a", "b", "label"], rows))
+    sorted_text, positive = FileDataModule(text), FileDataModule(text, positive=" improved")
+    assert sorted_text.classes == ["improved", "not improved"] and positive.classes == ["not improved", "improved"]
+    assert torch.equal(positive.labels, plain.labels) and torch.equal(sorted_text.labels, 1 - plain.labels)
+    for data in (plain, sorted_text, positive):
+        data.setup("fit")
+    for one in (sorted_text, positive):
+        assert all(torch.equal(getattr(one, f"{s}_idx"), getattr(plain, f"{s}_idx")) for s in ("train", "val", "test"))
 
 
 def test_missing_label_column_fails_for_fit_but_not_predict(tmp_path):
@@ -182,18 +208,29 @@ def test_convert_errors_are_one_line_and_write_nothing(tmp_path, run_cli):
     (tmp_path / "bad.csv").write_text("a,label\n1,0\n2,x\n3,y\n")
     proc = run_cli("convert", "bad.csv", "out", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "logreg: error: bad.csv, row 4, column 'label': third label value 'y' " \
+    assert (
+        proc.stderr.strip() == "logreg: error: bad.csv, row 4, column 'label': third label value 'y' "
         "(labels must take two values; seen '0', 'x')"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
     proc = run_cli("convert", "bad.csv", check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "out_dir" in proc.stderr
 
 
 def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_ones(tmp_path, run_cli):
-    """Labels the model never saw are written as they are (not mapped onto its classes) and cannot be scored."""
+    """Labels the model never saw are written as they are (not mapped onto its classes) and cannot be scored.
+
+    The model's positive class is ``--data.positive``'s (kept in the checkpoint), and data of that one class is
+    evaluated, with a line saying which metrics one class leaves undefined."""
     write_csv(tmp_path / "train.csv", ["a", "b", "label"], separable_rows(120))
-    run_cli("fit", "--data", "FileDataModule", "--data.path", "train.csv", "--trainer.max_epochs", "1")
+    fit = run_cli("fit", "--data", "FileDataModule", "--data.path", "train.csv", "--trainer.max_epochs", "1",
+                  "--data.positive", "no")  # fmt: skip
+    assert "0 = 'yes', 1 = 'no'" in fit.stdout
     ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["datamodule_hyper_parameters"]["positive"] == "no" and saved["FileDataModule"]["classes"] == [
+        "yes", "no"
+    ]  # fmt: skip
     renamed = [[a, b, {"no": "zebra", "yes": "Yes "}[label]] for a, b, label in separable_rows(30, seed=1)]
     write_csv(tmp_path / "new.csv", ["a", "b", "label"], renamed)
     run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
@@ -203,4 +240,11 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
     assert [row["label"] for row in out] == [row[2] for row in renamed]  # 'Yes ' keeps its case and its space
     assert {row["predicted_label"] for row in out} <= {"no", "yes"}
     test = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv", check=False)
-    assert test.returncode == 2 and "label 'Yes' is not one the model was trained on ('no', 'yes')" in test.stderr
+    assert test.returncode == 2 and "label 'Yes' is not one the model was trained on ('yes', 'no')" in test.stderr
+    write_csv(tmp_path / "no.csv", ["a", "b", "label"], [row for row in separable_rows(80) if row[2] == "no"])
+    one = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "no.csv")
+    assert one.stderr.strip().splitlines()[-1] == (
+        "logreg: warning: no.csv: every label is 'no', the positive class: test_auroc is undefined without negative "
+        "rows (ignore its value); accuracy, precision and recall are as usual"
+    )
+    assert "test_acc" in one.stdout and "test_recall" in one.stdout

@@ -132,3 +132,47 @@ def test_reliability_diagram_of_one_class():
         rendered(fig)
     assert np.nanmax(observed) == np.nanmin(observed) == cls
     assert len(fig.axes[1].patches) == 4
+
+
+def test_loss_curve_of_a_short_flat_run_is_readable():
+    """Three full-batch epochs whose objective differs in the 8th digit: whole-number steps, values written out (no
+    ``1e-7+5.6986e-2`` offset above the axis), and the title and labels given."""
+    fig = plots.loss_curve([0.0569860003, 0.0569860001, 0.0569860000], "training objective (loss + penalty)",
+                           "evaluation of the objective", "objective")  # fmt: skip
+    rendered(fig)
+    ax = fig.axes[0]
+    assert ax.get_title() == "training objective (loss + penalty)" and ax.get_ylabel() == "objective"
+    assert all(float(tick).is_integer() for tick in ax.get_xticks())
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    assert all(label.get_text().startswith("0.05698") for label in ax.get_yticklabels() if label.get_text())
+
+
+def test_fitted_sigmoid_marks_the_boundary_at_the_threshold():
+    """p = sigmoid(2 x - 1) crosses 0.8 at x = (logit(0.8) + 1) / 2 = 1.193, not at 0.5's x = 0.5."""
+    x = np.linspace(-2, 3, 20)
+    fig = plots.fitted_sigmoid(x, (x > 1).astype(float), 2.0, -1.0, threshold=0.8, class_names=("no", "yes"),
+                               rows="test")  # fmt: skip
+    rendered(fig)
+    ax = fig.axes[0]
+    [line] = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert line.get_xdata()[0] == pytest.approx((np.log(4) + 1) / 2)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "test rows" and "boundary x = 1.193 (p = 0.8)" in labels
+    assert ax.get_ylabel() == "p(y = yes)"
+
+
+def test_histogram_and_reliability_name_the_classes():
+    """The label names the confusion matrix shows, not "class 0/1"."""
+    probs, target = with_boundaries(200, np.float64)
+    names = ("benign", "malignant")
+    histogram = plots.probability_histogram(probs, target, class_names=names)
+    rendered(histogram)
+    ax = histogram.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["true class benign", "true class malignant"]
+    assert ax.get_xlabel() == "p(y = malignant)"
+    bins = plots.calibration_bins(probs, target)
+    reliability = plots.reliability_diagram(*bins, ece=0.01, class_names=names)
+    rendered(reliability)
+    curve, hist = reliability.axes
+    assert curve.get_ylabel() == "observed frequency of class malignant"
+    assert hist.get_xlabel() == "mean predicted p(y = malignant) in bin"

@@ -1,5 +1,7 @@
 """logreg.readers: read_table and convert on CSV, Parquet, .npz and x.npy directories, and their error messages."""
 
+import bz2
+import gzip
 import json
 
 import numpy as np
@@ -7,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logreg.readers import DataFileError, convert, current_umask, map_labels, read_table
+from logreg.readers import DataFileError, convert, map_labels, read_table
+from logreg.writes import current_umask
 
 
 def write(path, text):
@@ -61,6 +64,10 @@ def test_csv_with_text_labels(tmp_path):
         (["yes", "no", " yes "], ["no", "yes"], [1, 0, 1]),
         (["True", "false", "true"], ["false", "True"], [1, 0, 1]),
         (["10", "9", "9"], ["9", "10"], [1, 0, 0]),
+        (["true", "1", "0", "false"], ["0", "true"], [1, 1, 0, 0]),  # true and false are 1 and 0
+        (["1", "true", "True", "1.0"], ["1"], [0, 0, 0, 0]),  # one class: valid to evaluate (training refuses)
+        (["1_0", "10", "1_0"], ["10", "1_0"], [1, 0, 1]),  # plain decimal numbers only: 1_0 is text, not 10
+        (["\u0661", "1", "1"], ["1", "\u0661"], [1, 0, 0]),  # ARABIC-INDIC DIGIT ONE is text too
     ],
 )
 def test_csv_labels_are_text_with_their_own_spelling(tmp_path, labels, classes, codes):
@@ -76,11 +83,38 @@ def test_csv_labels_are_text_with_their_own_spelling(tmp_path, labels, classes, 
         (["True", "false", "true"], ["false", "True"], [1, 0, 1]),
         (["cat", "dog", "cat"], ["cat", "dog"], [0, 1, 0]),
         (["10", "9", "9"], ["9", "10"], [1, 0, 0]),
+        (["false", "0", "true"], ["false", "true"], [0, 0, 1]),
     ],
 )
 def test_map_labels(values, classes, codes):
     labels, names = map_labels(values, "f.csv")
     assert names == classes and labels.tolist() == codes and labels.dtype == np.float32
+
+
+@pytest.mark.parametrize("labels", [["1", "true", "0"], ["false", "1", "0", "TRUE"], ["1", "1.0", "false"]])
+def test_label_coding_does_not_depend_on_the_order_of_the_rows(labels):
+    forward, _ = map_labels(labels, "f.csv")
+    backward, _ = map_labels(labels[::-1], "f.csv")
+    assert forward.tolist() == backward[::-1].tolist() == [float(v.lower() in ("1", "1.0", "true")) for v in labels]
+
+
+def test_one_class_reads_in_every_format(tmp_path):
+    """Labels of one class are data to evaluate or predict: read, coded 0, with that one class."""
+    assert read_table(write(tmp_path / "d.csv", "a,label\n1,yes\n2, yes\n")).classes == ["yes"]
+    pq.write_table(pa.table({"a": [1.0, 2.0], "label": [1, 1]}), tmp_path / "d.parquet")
+    assert read_table(tmp_path / "d.parquet").classes == ["1"]
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1)), y=np.array([True, True]))
+    table = read_table(tmp_path / "d.npz")
+    assert table.classes == ["True"] and table.labels.tolist() == [0, 0]
+    converted = convert(tmp_path / "d.csv", tmp_path / "out")
+    assert converted.classes == ["yes"] and converted.labels.tolist() == [0, 0]
+    assert json.loads((tmp_path / "out" / "meta.json").read_text())["classes"] == ["yes"]
+
+
+def test_npz_text_labels_follow_the_csv_rules(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 1)), y=np.array(["1", "1.0", "false"]))
+    table = read_table(tmp_path / "d.npz")
+    assert table.classes == ["false", "1"] and table.labels.tolist() == [1, 1, 0]
 
 
 def test_map_labels_names_the_given_row():
@@ -174,14 +208,30 @@ def test_convert_parquet_equals_read_table(tmp_path):
 
 def test_convert_without_labels_writes_no_y(tmp_path):
     out = tmp_path / "out"
-    table = convert(write(tmp_path / "d.csv", "a,b\n1,2\n3,4\n"), out)
+    table = convert(write(tmp_path / "d.csv", "a,b\n1,2\n3,4\n"), out, label=None)
     assert table.labels is None and table.classes == ["0", "1"] and table.feature_names == ["a", "b"]
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "x.npy"]
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~current_umask())  # a new directory, not mkdtemp's mode
 
 
-def test_convert_into_an_empty_directory(tmp_path):
-    (tmp_path / "out").mkdir()
+def test_convert_refuses_a_missing_label_column(tmp_path):
+    """Only ``label=None`` (``--unlabelled true``) converts data without labels: a misspelt name is an error."""
+    source = write(tmp_path / "d.csv", "a,b,label\n1,2,0\n3,4,1\n")
+    assert message(lambda: convert(source, tmp_path / "out", label="lable")) == (
+        f"{source}: no label column 'lable' (columns: 'a', 'b', 'label'); name the label column (--label NAME), "
+        "or convert data without labels with --unlabelled true"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
+def test_convert_into_an_empty_directory_writes_into_it(tmp_path):
+    """An existing empty directory (``logreg convert SRC .``: the shell's own) is written into, never replaced."""
+    (tmp_path / "out").mkdir(mode=0o750)
+    before = (tmp_path / "out").stat()
     assert convert(write(tmp_path / "d.csv", "a,label\n1,0\n2,1\n"), tmp_path / "out").features.shape == (2, 1)
+    after = (tmp_path / "out").stat()
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["meta.json", "x.npy", "y.npy"]
 
 
 def test_convert_refuses_an_existing_directory_before_reading(tmp_path):
@@ -251,7 +301,10 @@ BAD_CSV = {
     "old mac line ends": ("a,label\r1,0\r\r2,1\rz,1\r", ", row 5, column 'a': not a number: 'z'"),
     "third label": ("a,b,label\n1,2,0\n3,4,1\n5,6,2\n",
                     ", row 4, column 'label': third label value '2' (labels must take two values; seen '0', '1')"),
-    "single class": ("a,b,label\n1,2,1\n3,4,1\n", ", column 'label': every label is '1'; training needs two classes"),
+    "semicolons": ("a;b;label\n1;2;0\n", ": the header 'a;b;label' is one column: values must be separated by commas, "
+                   "and this file separates them by semicolons (save it as comma-separated CSV)"),
+    "tabs": ("a\tb\tlabel\n1\t2\t0\n", ": the header 'a\\tb\\tlabel' is one column: values must be separated by "
+             "commas, and this file separates them by tabs (save it as comma-separated CSV)"),
     "nan label": ("a,label\n1,0\n2,nan\n", ", row 3, column 'label': label 'nan' is not a finite value"),
     "empty label": ("a,label\n1,0\n2,\n3,1\n", ", row 3, column 'label': missing label (empty cell)"),
     "header without line end": ("a,b,label", ": header only, no data rows"),
@@ -337,12 +390,26 @@ def parquet(tmp_path, **columns):
         ({"a": [1e39, 1.0], "label": [0, 1]}, "row 1, column 'a': '1e+39' is not a finite float32 number"),
         ({"a": ["1", "2"], "label": [0, 1]}, "column 'a': type string is not numeric"),
         ({"a": [1.0, 2.0], "label": [0, None]}, "row 2, column 'label': missing label (null)"),
-        ({"a": [1.0, 2.0], "label": [0, 0]}, "column 'label': every label is '0'; training needs two classes"),
     ],
 )
 def test_bad_parquet(tmp_path, columns, expected):
     path = parquet(tmp_path, **columns)
     assert message(lambda: read_table(path)) == f"{path}, {expected}"
+
+
+@pytest.mark.parametrize(
+    ("name", "compress", "cause"),
+    [
+        ("d.csv.gz", gzip.compress, "it is gzip-compressed; decompress it first (gunzip)"),
+        ("d.csv", bz2.compress, "it is bzip2-compressed; decompress it first (bunzip2)"),
+        ("d.csv", lambda data: b"PAR1" + data, "it is a Parquet file; give it the extension .parquet"),
+        ("d.parquet", gzip.compress, "it is gzip-compressed"),
+    ],
+)
+def test_a_file_of_another_format_is_named(tmp_path, name, compress, cause):
+    path = write(tmp_path / name, compress(b"a,label\n1,0\n2,1\n"))
+    assert cause in message(lambda: read_table(path))
+    assert cause in message(lambda: convert(path, tmp_path / "out"))
 
 
 def test_not_a_parquet_file(tmp_path):
@@ -381,13 +448,13 @@ def test_parquet_integers_beyond_float64_precision_are_read_rounded(tmp_path):
 def test_convert_writes_where_the_path_really_points_and_refuses_dangling_links(tmp_path):
     source = write(tmp_path / "d.csv", "a,label\n1,no\n2,yes\n")
     (tmp_path / "e").mkdir()
-    convert(source, tmp_path / "e" / ".." / "e")  # the empty directory is replaced, nothing left beside it
+    convert(source, tmp_path / "e" / ".." / "e")  # written into the empty directory, nothing left beside it
     (tmp_path / "f").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "f")
     convert(source, tmp_path / "link")
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["meta.json", "x.npy", "y.npy"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "e", "f", "link"]
-    assert oct((tmp_path / "e").stat().st_mode & 0o777) == oct(0o777 & ~current_umask())
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["meta.json", "x.npy", "y.npy"]
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     assert "a symbolic link to" in message(lambda: convert(source, tmp_path / "dangling"))
     assert not (tmp_path / "nowhere").exists()

@@ -5,6 +5,7 @@ import re
 
 import pytest
 import torch
+import yaml
 
 from conftest import run_dirs
 from logreg import FileDataModule
@@ -66,3 +67,22 @@ def test_file_data_gets_its_own_defaults_unless_given(cancer_csv, run_cli, tmp_p
 
 def test_the_tutorial_keeps_its_batch_size(run_cli):
     assert batch_size(run_cli("fit", "--print_config").stdout) == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "penalty"),
+    [
+        (("--config", "tabular", "--model.l2", "0.01"), (0.01, None)),  # a flag's l2 replaces the recipe's C
+        (("--config", "tabular", "--model.l2", "0"), (0.0, None)),  # no penalty, not C=1 kept under an l2 of 0
+        (("--config", "l2.yaml", "--model.C=2"), (0.0, 2.0)),  # a flag's C replaces a config's l2
+        (("--config", "tabular", "--model.C", "inf"), (0.0, "inf")),  # no penalty, in scikit-learn's words
+        (("--config", "tabular", "--model.C", "none"), (0.0, "none")),
+    ],
+)
+def test_a_penalty_flag_replaces_the_other_spelling_in_a_config(cancer_csv, run_cli, tmp_path, flags, penalty):
+    """``--model.l2`` and ``--model.C`` are one penalty: a later flag wins over a config's value, as everywhere in
+    LightningCLI (``--print_config`` shows the resolved config)."""
+    (tmp_path / "l2.yaml").write_text("model:\n  l2: 0.5\ndata:\n  class_path: logreg.files.FileDataModule\n")
+    shown = run_cli("fit", *flags, "--data.path", str(cancer_csv), "--print_config")
+    model = yaml.safe_load(shown.stdout)["model"]
+    assert (model["l2"], model["C"]) == penalty

@@ -63,7 +63,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_files(tmp_path, monkeyp
 
     from fsspec.implementations.local import LocalFileOpener
 
-    import logreg.callbacks
+    import logreg.writes
 
     run_cli("fit", "--trainer.max_epochs", "1")
     last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
@@ -81,7 +81,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_files(tmp_path, monkeyp
         def close(self):
             os.close(self.fd)
 
-    monkeypatch.setattr(logreg.callbacks.os, "fdopen", FullFile)
+    monkeypatch.setattr(logreg.writes.os, "fdopen", FullFile)
     proc = run_cli("predict", "--ckpt_path", str(last), "--predictions", "out.csv", check=False)
     assert proc.returncode == 2 and proc.stderr.strip() == (
         "logreg: error: --predictions out.csv: cannot write (No space left on device)"

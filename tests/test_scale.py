@@ -37,7 +37,7 @@ def test_memory_mapped_directory_trains_and_predicts(tmp_path, run_cli):
     run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "big",
             "--predictions", "out.csv")  # fmt: skip
     lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == "probability,predicted_label,label" and len(lines) == 3001
+    assert lines[0] == "probability,predicted_label,label,split" and len(lines) == 3001  # the run's own data
     agree = sum(row.split(",")[1] == row.split(",")[2] for row in lines[1:])
     assert agree / 3000 > 0.95
 
@@ -98,6 +98,32 @@ def test_half_precision_parameters_train_through_the_cli(run_cli, precision):
     assert accuracy["val_acc"] > 0.9 and accuracy["test_acc"] > 0.9
 
 
+def test_a_half_precision_fit_is_tested_in_float32(tmp_path, run_cli):
+    """A ``bf16-true`` fit ends by testing its checkpoint in float32, as ``logreg test`` would: standardising
+    features near 1000 in bfloat16 (8 bits of mantissa, steps of 4 there) would throw most of each row away, and the
+    printed test accuracy would not be the checkpoint's. Reference: the checkpoint's weights in float64 NumPy."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2)) * [1.0, 3.0] + [1000.0, -500.0]
+    y = (rng.random(400) < 1 / (1 + np.exp(-6 * (x[:, 0] - 1000) + (x[:, 1] + 500)))).astype(int)
+    lines = [f"{a:.6f},{b:.6f},{label}" for (a, b), label in zip(x, y, strict=True)]
+    (tmp_path / "offset.csv").write_text("\n".join(["a,b,label", *lines]) + "\n")
+    fit = run_cli("fit", "--data", "FileDataModule", "--data.path", "offset.csv", "--trainer.precision", "bf16-true",
+                  "--trainer.max_epochs", "2", "--model.lr", "0.5")  # fmt: skip
+    [best] = [p for p in (run_dirs(tmp_path)[0] / "checkpoints").glob("best-*.ckpt")]
+    state = {k: v.double().numpy() for k, v in torch.load(best, weights_only=True)["state_dict"].items()}
+    data = FileDataModule(tmp_path / "offset.csv")  # the run's seeded split
+    data.setup("fit")
+    rows = data.test_idx.numpy()
+    features = data.features.double().numpy()[rows]  # (float32 in memory, as the model sees them)
+    logits = ((features - state["feature_mean"]) / state["feature_scale"]) @ state["linear.weight"][0]
+    expected = np.mean((logits + state["linear.bias"][0] > 0) == (data.labels.view(-1).numpy()[rows] == 1))
+    assert f"test_acc        {expected:.4f}" in fit.stdout
+    assert (
+        "tested           the best checkpoint (lowest val_loss), not the final weights above; in float32 (trained "
+        "in bf16-true)" in fit.stdout
+    )
+
+
 def logged_scalars(run):
     events = EventAccumulator(str(run), size_guidance={"scalars": 0})
     events.Reload()
@@ -109,7 +135,8 @@ def test_ddp_on_two_cpu_processes_matches_single_process(tmp_path, run_cli):
     """One DDP run, a real process: Lightning's launcher re-runs the command for rank 1 (under pytest it would
     re-run pytest). Full-batch L-BFGS: each rank streams its own chunks (24,000 training rows are two chunks for rank
     0 and one for rank 1), the sums are all-reduced, and both ranks take the single process's L-BFGS steps. Its
-    final test of the best checkpoint (8,000 rows, each rank its own share) is compared with a single-process test.
+    final test of the final weights (a full-batch fit's answer; 8,000 rows, each rank its own share) is compared with
+    a single-process test of last.ckpt.
     (Mini-batch DDP, with a DistributedSampler, runs in test_multinode.py.)"""
     write_npy_dir(tmp_path / "d", 40_000, 3, label_noise=0.2)  # noisy: the test accuracy is no round 1.0
     data = ("--data", "FileDataModule", "--data.path", "d")
@@ -118,11 +145,9 @@ def test_ddp_on_two_cpu_processes_matches_single_process(tmp_path, run_cli):
                cwd=tmp_path)  # fmt: skip
     [run] = run_dirs(tmp_path)  # one TensorBoard run for both processes
     assert len(list(run.glob("events.out.tfevents.*"))) >= 1
-    [best] = [p for p in (run / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
-
-    # fit ended by testing the best checkpoint under DDP, in the same run; test it again in one process
-    run_cli("test", "--ckpt_path", str(best), *data, "--data.batch_size", "0", "--trainer.precision", "64-true",
-            "--trainer.accelerator", "cpu")  # fmt: skip
+    # fit ended by testing its final weights under DDP, in the same run; test them again in one process
+    run_cli("test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *data, "--data.batch_size", "0",
+            "--trainer.precision", "64-true", "--trainer.accelerator", "cpu")  # fmt: skip
     double, single = (logged_scalars(run) for run in run_dirs(tmp_path))
     assert 0.7 < double["test_acc"] < 0.9
     assert single["test_acc"] == double["test_acc"]  # the same float32, not just close

@@ -57,6 +57,6 @@ FIT_EPILOG = """common flags (the rest: --model.* and --trainer.* above; a class
   --data.label NAME              the label column (default: label)
   --trainer.max_epochs N         epochs (default 50)
   --optimizer NAME               any torch optimizer, e.g. Adam --optimizer.lr 0.05 (default: SGD, --model.lr 2)
-  --model.C C, --model.l2 L2     an L2 penalty: scikit-learn's C, or l2 / 2 * |w|^2 directly (default: none)
+  --model.C C, --model.l2 L2     an L2 penalty: scikit-learn's C (inf: none), or l2 / 2 * |w|^2 (default: none)
   --model.threshold T            predict the positive class above probability T (default 0.5)
   --trainer.accelerator cpu|gpu  where to train (default: auto, a GPU when there is one)"""

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
 import signal
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,7 +21,7 @@ from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRe
 from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
 from logreg.model import CURVE_THRESHOLDS
-from logreg.readers import current_umask
+from logreg.writes import AtomicWriter, check_target
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,17 +44,34 @@ def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: A
 class TrainingFigures(Callback):
     """Keeps the loss of every training step (the tutorial's ``Loss`` list) and logs figures when fit ends.
 
+    An optimizer that evaluates the objective several times in one step (L-BFGS's line search) gets every
+    evaluation instead: a full-batch fit has one step per epoch, and its one value per epoch said little. What is
+    kept is what the optimizer minimises: with a penalty, the loss plus the penalty (the figure's title says so).
     Losses stay on the device until the end of each epoch, so recording them adds no synchronisation per step;
     they are saved in checkpoints so that a resumed run still draws its whole curve.
     """
 
     def __init__(self) -> None:
         self.losses: list[float] = []
+        self.per_evaluation = False  # some step evaluated the objective more than once: losses are evaluations
         self._pending: list[torch.Tensor] = []
+        self._evaluations: list[torch.Tensor] = []  # of the current step
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        self._evaluations.clear()
+
+    def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
+        """Once per evaluation of the objective (the loss Lightning's closure returns, before its backward)."""
+        self._evaluations.append(loss.detach())
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        if len(self._evaluations) > 1:  # (a mixed-precision GradScaler scales the loss before backward, but it
+            self.per_evaluation = True  # evaluates once per step: such steps keep the output below)
+            self._pending.extend(self._evaluations)
+            self._evaluations.clear()
+            return
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is not None:
             self._pending.append(loss.detach())
@@ -73,7 +87,12 @@ class TrainingFigures(Callback):
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._flush()
-        log_figure(trainer, "figures/loss_per_iteration", plots.loss_curve, self.losses)
+        what = "objective (loss + penalty)" if getattr(pl_module, "penalised", False) else "loss"
+        if self.per_evaluation:
+            title, xlabel = f"training {what}, every evaluation", "evaluation of the objective (L-BFGS: several a step)"
+        else:
+            title, xlabel = f"training {what}", "training step"
+        log_figure(trainer, "figures/loss_per_iteration", plots.loss_curve, self.losses, title, xlabel, what)
         self._log_model_figures(trainer, pl_module, "val")
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -81,20 +100,27 @@ class TrainingFigures(Callback):
 
     def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """One feature: the data with the fitted sigmoid. Every run: ROC, probability histogram, confusion matrix,
-        precision-recall curve (also in TensorBoard's PR-curve dashboard) and reliability diagram of ``stage``."""
+        precision-recall curve (also in TensorBoard's PR-curve dashboard) and reliability diagram of ``stage``.
+
+        The sigmoid is drawn over the training rows at the end of fit, over the test rows after the test."""
         datamodule = trainer.datamodule
         if not isinstance(datamodule, IndexedDataModule) or not trainer.is_global_zero:
             return
+        threshold = float(getattr(pl_module, "threshold", 0.5))
+        names = datamodule.classes
         if pl_module.hparams.get("n_inputs") == 1:
             weight, bias = pl_module.coefficients()
-            x, y = _sample_rows(datamodule.features, datamodule.labels)
-            tag = "figures/fitted_sigmoid" if stage == "val" else "figures/test_fitted_sigmoid"
-            log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias)
+            fitted = stage == "val"  # (at the end of fit: the rows it was fitted to)
+            drawn, tag = ("train", "figures/fitted_sigmoid") if fitted else ("test", "figures/test_fitted_sigmoid")
+            split = datamodule.train_idx if fitted else datamodule.test_idx
+            if len(split):
+                x, y = _sample_rows(datamodule.features, datamodule.labels, rows=_evenly(split, MAX_POINTS_DRAWN))
+                log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias,
+                           threshold, names, drawn)  # fmt: skip
         rows = datamodule.val_idx if stage == "val" else datamodule.test_idx
         if len(rows) == 0:
             return
         probs, target = _predict_rows(pl_module, datamodule, rows)
-        threshold = float(getattr(pl_module, "threshold", 0.5))
         # Only rank 0 draws: sync_on_compute=False, or compute() would wait for the other DDP ranks forever.
         local = {"sync_on_compute": False}
         roc, pr = BinnedROC(thresholds=200, **local), BinnedPrecisionRecallCurve(thresholds=200, **local)
@@ -107,10 +133,10 @@ class TrainingFigures(Callback):
         log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(), float(auroc.compute()),
                    f"ROC ({stage})")  # fmt: skip
         log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
-                   target.numpy(), f"predicted p(y=1), {stage} rows")  # fmt: skip
+                   target.numpy(), f"predicted p(y = {names[1]}), {stage} rows", names)  # fmt: skip
         counts = decision_counts(probs, target, threshold)
-        log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold,
-                   datamodule.classes, f"{stage} confusion")  # fmt: skip
+        log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold, names,
+                   f"{stage} confusion")  # fmt: skip
         precision, recall, _ = pr.compute()
         (_, fp), (fn, tp) = counts.tolist()
         point = (tp / (tp + fn), tp / (tp + fp)) if tp + fn and tp + fp else None
@@ -119,17 +145,18 @@ class TrainingFigures(Callback):
                    float(target.mean()))  # fmt: skip
         bins = plots.calibration_bins(probs.numpy(), target.numpy())
         log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
-                   plots.expected_calibration_error(*bins), f"reliability ({stage})")  # fmt: skip
+                   plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
         logger = tensorboard_logger(trainer)
         if logger is not None:  # TensorBoard's own PR-curve dashboard, from the counts rather than the rows
             log_pr_curve(logger.experiment, f"pr_curve/{stage}", tensorboard_pr.confmat, trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
-        return {"losses": list(self.losses)}
+        return {"losses": list(self.losses), "per_evaluation": self.per_evaluation}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.losses = list(state_dict["losses"])
+        self.per_evaluation = bool(state_dict.get("per_evaluation", False))  # (absent from older checkpoints)
 
 
 class EarlyStopping(callbacks.EarlyStopping):
@@ -230,26 +257,28 @@ def _predict_rows(
     pl_module: LightningModule, datamodule: IndexedDataModule, rows: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities and 0/1 targets for at most ``MAX_ROWS_SCORED`` of ``rows`` (CPU tensors, shape (n,))."""
-    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), MAX_ROWS_SCORED)).round().long()]
-    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=rows)
+    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=_evenly(rows, MAX_ROWS_SCORED))
     with torch.no_grad():
         probs = pl_module(x.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
     return probs, y
 
 
-def _sample_rows(
-    features: Any, labels: torch.Tensor, rows: torch.Tensor | None = None, limit: int = MAX_POINTS_DRAWN
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The given ``rows`` (default: at most ``limit`` evenly spaced ones) as CPU tensors x (n, D), y (n,)."""
-    if rows is None:
-        rows = torch.linspace(0, len(features) - 1, min(limit, len(features))).round().long()
+def _evenly(rows: torch.Tensor, limit: int) -> torch.Tensor:
+    """At most ``limit`` of ``rows``, evenly spaced through them."""
+    return rows[torch.linspace(0, len(rows) - 1, min(len(rows), limit)).round().long()]
+
+
+def _sample_rows(features: Any, labels: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The given ``rows`` as CPU tensors x (n, D), y (n,)."""
     rows = rows.sort().values.cpu()
     return take_rows(features, rows).float().cpu(), labels[rows].view(-1).float().cpu()
 
 
 class PredictionRows(BasePredictionWriter):
     """The rows of ``logreg predict`` as text, batch by batch: ``probability`` (6 significant digits),
-    ``predicted_label`` and, when the input has labels, ``label`` (the input's own text). :meth:`take` receives them.
+    ``predicted_label``, when the input has labels ``label`` (the input's own text), and when the input is the data
+    the checkpoint's run trained on (split as it was) ``split``: ``train``, ``val`` or ``test``, where the row went
+    (:meth:`~logreg.data.IndexedDataModule.row_splits`). :meth:`take` receives them.
 
     ``predicted_label`` is the data's original value of class 1 where ``probability > threshold``: the model's
     stored threshold (given or tuned at training) unless one is given.
@@ -269,10 +298,12 @@ class PredictionRows(BasePredictionWriter):
             self.threshold = float(getattr(pl_module, "threshold", 0.5))
         self.classes = np.asarray(datamodule.classes, dtype=object)
         self.with_labels = datamodule.has_labels
+        self.with_split = datamodule.row_splits(0, 0) is not None
         self.seen = 0
 
     def header(self) -> list[str]:
-        return ["probability", "predicted_label", *(["label"] if self.with_labels else [])]
+        return ["probability", "predicted_label", *(["label"] if self.with_labels else []),
+                *(["split"] if self.with_split else [])]  # fmt: skip
 
     def write_on_batch_end(
         self,
@@ -290,48 +321,43 @@ class PredictionRows(BasePredictionWriter):
         columns = [[f"{p:.6g}" for p in probs], self.classes[(probs > self.threshold).astype(np.int64)].tolist()]
         if self.with_labels:  # the input's own text, values the model never saw included
             columns.append(self.datamodule.label_texts(self.seen, self.seen + len(probs)))
+        if self.with_split:
+            columns.append(self.datamodule.row_splits(self.seen, self.seen + len(probs)))
         self.seen += len(probs)
         self.take(columns)
 
     def take(self, columns: list[list[str]]) -> None:
-        """One batch's columns (probability, predicted_label[, label]), each a list of strings."""
+        """One batch's columns (probability, predicted_label[, label][, split]), each a list of strings."""
         raise NotImplementedError
 
 
 class CSVPredictionWriter(PredictionRows):
-    """Writes ``probability,predicted_label[,label]``, one row per input row in input order.
+    """Writes ``probability,predicted_label[,label][,split]``, one row per input row in input order.
 
     Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
-    appears when the input has labels. ``predicted_label`` is class 1 where ``probability > threshold``: the
-    model's stored threshold unless one is given.
-    Rows stream into a temporary file beside the target, renamed into place only when prediction finishes, so an
+    appears when the input has labels, ``split`` when it is the data the run trained on (see :class:`PredictionRows`:
+    the rows marked ``test`` reproduce the run's test metrics). ``predicted_label`` is class 1 where
+    ``probability > threshold``: the model's stored threshold unless one is given.
+    Rows stream into a :class:`~logreg.writes.AtomicWriter`, put in place only when prediction finishes, so an
     interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
     """
 
     def __init__(self, path: str | Path, overwrite: bool = False, threshold: float | None = None) -> None:
         super().__init__(threshold)
-        self.path = Path(path)
+        self.given, self.path = str(path), Path(path)
         self.overwrite = overwrite
-        self._handle: TextIO | None = None
+        self.label = f"--predictions {path}"  # (the path as given: Path() drops a trailing "/")
+        self._file: AtomicWriter | None = None
         self._writer: Any = None
 
     def check_target(self) -> None:
         """Fail before any work if the file cannot be written."""
-        if self.path.is_dir():
-            raise IsADirectoryError(f"--predictions {self.path}: is a directory, expected a file path")
-        if self.path.exists() and not self.overwrite:
-            raise FileExistsError(f"--predictions {self.path}: file exists; pass --overwrite true to replace it")
-        parent = self.path.parent
-        if not parent.is_dir():
-            raise FileNotFoundError(f"--predictions {self.path}: directory {parent} does not exist")
-        if not os.access(parent, os.W_OK):
-            raise PermissionError(f"--predictions {self.path}: directory {parent} is not writable")
+        check_target(self.given, self.label, self.overwrite)
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_predict_start(trainer, pl_module)
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self._handle = os.fdopen(fd, "w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._handle)
+        self._file = AtomicWriter(self.given, self.label)
+        self._writer = csv.writer(self._file.handle)
         self._write([self.header()])
 
     def take(self, columns: list[list[str]]) -> None:
@@ -341,26 +367,16 @@ class CSVPredictionWriter(PredictionRows):
         try:
             self._writer.writerows(rows)
         except OSError as err:  # a full disk, say: one line, and on_exception removes the partial file
-            raise ValueError(f"--predictions {self.path}: cannot write ({err.strerror or err})") from None
+            raise self._file.error(err) from None
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.received_sigterm:
             raise SIGTERMException
-        if self._handle is not None:
-            try:
-                self._handle.close()
-                self._handle = None
-                # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
-                mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o666 & ~current_umask()
-                os.chmod(self._tmp, mode)
-                os.replace(self._tmp, self.path)
-            except OSError as err:
-                Path(self._tmp).unlink(missing_ok=True)
-                raise ValueError(f"--predictions {self.path}: cannot write ({err.strerror or err})") from None
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.commit()
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
-                self._handle.close()
-            self._handle = None
-            Path(self._tmp).unlink(missing_ok=True)
+        if self._file is not None:
+            self._file.discard()
+            self._file = None

@@ -69,7 +69,7 @@ USER_ERRORS = (
 
 
 def convert_command(args: list[str]) -> None:
-    """``logreg convert SOURCE OUT_DIR [--label NAME]``: see :func:`logreg.readers.convert`."""
+    """``logreg convert SOURCE OUT_DIR [--label NAME | --unlabelled true]``: see :func:`logreg.readers.convert`."""
     parser = ArgumentParser(
         prog="logreg convert",
         description="Stream a CSV or Parquet file into OUT_DIR/x.npy (float32), y.npy and meta.json, for data "
@@ -78,12 +78,24 @@ def convert_command(args: list[str]) -> None:
     )
     parser.add_argument("source", type=str, help="CSV or Parquet file with a header")
     parser.add_argument("out_dir", type=str, help="new directory to write (must not exist, or be empty)")
-    parser.add_argument("--label", type=str, default="label", help="name of the label column")
+    parser.add_argument("--label", type=str, default="label", help="name of the label column (it must be there)")
+    parser.add_argument("--unlabelled", type=bool, default=False,
+                        help="the file has no labels (data for predict): every column is a feature")  # fmt: skip
     config = parser.parse_args(args)
-    table = convert(config.source, config.out_dir, config.label)
+    if config.unlabelled and "--label" in (word.split("=", 1)[0] for word in args):
+        raise ValueError("logreg convert: give --label NAME or --unlabelled true, not both")
+    table = convert(config.source, config.out_dir, None if config.unlabelled else config.label)
     rows, columns = table.features.shape
-    labels = f"labels 0 = {table.classes[0]!r}, 1 = {table.classes[1]!r}" if table.labels is not None else "no labels"
-    print(f"wrote {config.out_dir}: {rows} rows x {columns} features ({labels})")
+    print(f"wrote {config.out_dir}: {rows} rows x {columns} features ({label_line(table.classes, table.labels)})")
+
+
+def label_line(classes: list[str], labels: Any) -> str:
+    """How the labels were coded, for convert's last line: ``labels 0 = 'no', 1 = 'yes'``."""
+    if labels is None:
+        return "no labels"
+    if len(classes) == 1:
+        return f"every label is {classes[0]!r}: data to evaluate a model on, not to train one"
+    return f"labels 0 = {classes[0]!r}, 1 = {classes[1]!r}"
 
 
 def about_command(words: list[str]) -> None:

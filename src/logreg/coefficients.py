@@ -20,11 +20,8 @@ training rows (the maximum-likelihood estimate does not exist) and a singular or
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -34,7 +31,7 @@ import torch
 from torch import Tensor
 
 from logreg.data import one_thread, split_stream
-from logreg.readers import current_umask
+from logreg.writes import writing
 
 COLUMNS = ("feature", "weight", "std_weight", "odds_ratio", "std_error", "z", "p_value", "ci_low", "ci_high")
 INTERCEPT = "(intercept)"
@@ -144,23 +141,10 @@ def write_csv(table: CoefficientTable, path: str | Path) -> None:
     A reader never sees a half-written file, and a failed write leaves an older table in place. Empty cells
     are empty strings; numbers have 10 significant digits, more than the float32 model's parameters carry.
     """
-    path = Path(path)
-    temp = None
-    try:
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
-            writer.writerows([row.feature, *(_cell(value, CSV_FLOAT) for value in row[1:])] for row in table.rows)
-        # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask()
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except OSError as err:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-        raise ValueError(f"{path}: cannot write the coefficient table ({err.strerror or err})") from None
+    with writing(path, f"{path}: the coefficient table") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows([row.feature, *(_cell(value, CSV_FLOAT) for value in row[1:])] for row in table.rows)
 
 
 def to_markdown(table: CoefficientTable) -> str:

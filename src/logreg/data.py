@@ -10,8 +10,10 @@ exactly once per epoch across ranks.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
@@ -304,6 +306,9 @@ class RowGather(Dataset):
         return take_rows(self.features, rows), take_rows(self.labels, rows.to(self.labels.device))
 
 
+SPLIT_NAMES = np.array(["-", "train", "val", "test"])  # row_splits: by split code, 0 for a row in none
+
+
 def stratified_split(
     labels: Tensor, val_fraction: float, test_fraction: float, seed: int
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -313,6 +318,10 @@ def stratified_split(
     fraction is positive, so a small split holds both classes whenever the data does: the first of the class's
     rows in the order ``randperm(class size)`` go to val, the next to test, the rest train.
 
+    The classes draw their permutations larger class first (of two classes of one size, the class of row 0 first),
+    not by their codes: the split depends on which rows belong together, never on how the labels are spelled or
+    which class is positive (``--data.positive``).
+
     The rows are marked one byte each and the indices read back in order, so that nothing of N rows is sorted;
     indices are int32 (half of int64's memory) when the rows fit, which torch and NumPy index with alike.
     """
@@ -320,7 +329,7 @@ def stratified_split(
     flat = labels.view(-1)
     part = torch.zeros(len(flat), dtype=torch.uint8, device=flat.device)  # (N,) 0 train, 1 val, 2 test
     index = torch.int32 if len(flat) < 2**31 else torch.int64
-    for cls in class_values(flat):
+    for cls in sorted(class_values(flat), key=lambda value: draw_order(flat, value)):
         members = row_indices(flat == cls, index)  # (n,) sorted
         n_val = max(1, round(val_fraction * len(members))) if val_fraction > 0 else 0
         n_test = max(1, round(test_fraction * len(members))) if test_fraction > 0 else 0
@@ -335,6 +344,13 @@ def stratified_split(
         part[members[order[n_val : n_val + n_test]]] = 2
         del members, order
     return row_indices(part == 0, index), row_indices(part == 1, index), row_indices(part == 2, index)
+
+
+def draw_order(flat: Tensor, value: float) -> tuple[int, int]:
+    """Where the class ``value`` draws its permutation in :func:`stratified_split`: larger classes first, then the
+    class whose first row comes first (the sizes and rows are the data's, whatever the codes)."""
+    rows = flat == value
+    return -int(rows.sum()), int(torch.argmax(rows.to(torch.uint8)))
 
 
 def class_values(flat: Tensor) -> list[float]:
@@ -383,6 +399,10 @@ class IndexedDataModule(LightningDataModule):
       generator; empty until then;
     - :meth:`feature_stats`, the standardisation the model applies (None: raw features);
     - :meth:`label_texts`, the input's own label text of a range of rows (predictions repeat it verbatim);
+    - :meth:`row_splits`, where each row went in the run that trained the checkpoint, when ``run_data`` (this is
+      that run's data, split as it was: :meth:`load_state_dict` compares :meth:`fingerprint` and
+      :meth:`split_record` with the checkpoint's);
+    - :meth:`only_class`, the label of every row when the labels are one class (fit refuses such data);
     - the loaders: a ``DataLoader`` over :class:`RowGather` with :class:`EpochBatches` as sampler, one gather
       per batch, a permutation per ``(split_seed, epoch)`` for training, DDP shards by rank.
 
@@ -409,6 +429,9 @@ class IndexedDataModule(LightningDataModule):
         self.shuffle = shuffle
         self.split_seed = split_seed
         self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
+        self.run_data = False  # the checkpoint's own data, split as it was (set by load_state_dict)
+        self._membership: str | None = None
+        self._row_split: np.ndarray | None = None
         self._device_copy: tuple[torch.device, Tensor, Tensor] | None = None
 
     def use_rows(
@@ -420,6 +443,7 @@ class IndexedDataModule(LightningDataModule):
     ) -> None:
         """Adopt the data: features (N, D) float32, labels (N, 1) of 0/1 or None for unlabelled rows."""
         self.features = features
+        self._membership = self._row_split = None
         self.has_labels = labels is not None
         self.labels = labels if labels is not None else torch.zeros(len(features), 1)
         self.classes = list(classes)
@@ -441,6 +465,13 @@ class IndexedDataModule(LightningDataModule):
             return
         if not self.has_labels:
             raise ValueError(f"{self.describe()}: no labels, which {stage} needs (unlabelled data can only predict)")
+        only = self.only_class()
+        if only is not None and stage == "fit":
+            raise ValueError(f"{self.describe()}: every label is {only!r}; training needs two classes")
+        self.make_split()
+
+    def make_split(self) -> None:
+        """``train_idx``, ``val_idx`` and ``test_idx`` by :func:`stratified_split` of the labels."""
         try:
             self.train_idx, self.val_idx, self.test_idx = stratified_split(
                 self.labels, self.val_fraction, self.test_fraction, self.split_seed
@@ -451,6 +482,14 @@ class IndexedDataModule(LightningDataModule):
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
         """Mean and scale the model should standardise with, or None for raw features."""
         return None
+
+    def only_class(self) -> str | None:
+        """The label of every row when the labelled data holds one class (valid to evaluate, not to train), else
+        None. Accuracy, precision and recall of such rows are defined; AUROC and average precision are not."""
+        if not self.has_labels or not len(self.labels):
+            return None
+        values = class_values(self.labels.view(-1))
+        return self.classes[int(values[0])] if len(values) == 1 else None
 
     def class_counts(self) -> tuple[int, int]:
         """Rows of class 0 and of class 1 in the training split (``pos_weight="balanced"`` is their ratio)."""
@@ -464,15 +503,46 @@ class IndexedDataModule(LightningDataModule):
         """What identifies this data, saved in checkpoints: a resumed fit must train on the same rows."""
         return {"rows": len(self.labels), "feature_names": list(self.feature_names)}
 
+    def split_record(self) -> dict[str, Any] | None:
+        """What the split is a function of: its parameters and which rows share a class (a hash of ``labels ==
+        labels[0]``, whatever the codes or the spelling of the labels); None without labels."""
+        if not self.has_labels or not len(self.labels):
+            return None
+        if self._membership is None:
+            flat = self.labels.view(-1).numpy()
+            self._membership = hashlib.sha256(np.packbits(flat == flat[0]).tobytes()).hexdigest()
+        return {"val_fraction": self.val_fraction, "test_fraction": self.test_fraction, "split_seed": self.split_seed,
+                "rows_by_class_sha256": self._membership}  # fmt: skip
+
     def state_dict(self) -> dict[str, Any]:
-        """Saved in checkpoints: the label values and the fingerprint of the data the model was trained on."""
+        """Saved in checkpoints: the label values and the fingerprint of the data the model was trained on, and the
+        split's record (:meth:`split_record`), by which predictions on that same data name each row's split."""
         return {"classes": list(self.classes), "feature_names": list(self.feature_names),
-                "fingerprint": self.fingerprint()}  # fmt: skip
+                "fingerprint": self.fingerprint(), "split": self.split_record()}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """A resumed fit (not validate, test or predict, which may use new data) refuses data that differs."""
+        """A resumed fit (not validate, test or predict, which may use new data) refuses data that differs. Notes
+        whether this is the run's own data, split as it was (``run_data``: predictions then name each row's split)."""
         if self.trainer is not None and stage_name(self.trainer.state.fn) == "fit":
             self.check_resumable(state_dict)
+        split = state_dict.get("split")
+        self.run_data = (
+            split is not None and split == self.split_record() and state_dict.get("fingerprint") == self.fingerprint()
+        )
+
+    def row_splits(self, start: int, stop: int) -> list[str] | None:
+        """Where rows ``start:stop`` went in the run that trained the checkpoint: ``train``, ``val``, ``test`` or
+        ``-`` (in none of them); None when this is not that run's data, split as it was (see ``load_state_dict``)."""
+        if not self.run_data:
+            return None
+        if self._row_split is None:
+            if not len(self.train_idx):  # predict makes no split of its own
+                self.make_split()
+            part = np.zeros(len(self.labels), dtype=np.uint8)
+            for code, rows in enumerate((self.train_idx, self.val_idx, self.test_idx), 1):
+                part[rows.cpu().numpy()] = code
+            self._row_split = part
+        return SPLIT_NAMES[self._row_split[start:stop]].tolist()
 
     def check_resumable(self, state_dict: dict[str, Any]) -> None:
         """Raise unless ``state_dict`` (this module's part of a checkpoint) was saved with this very data."""
@@ -529,17 +599,49 @@ class IndexedDataModule(LightningDataModule):
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed if self.trainer is not None else 0
 
     def val_dataloader(self) -> DataLoader | list:
+        self.check_classes()
+        self.note_one_class("val")
         return self._loader(self.val_idx, False) if len(self.val_idx) else []
 
     def test_dataloader(self) -> DataLoader | list:
+        self.check_classes()
+        self.note_one_class("test")
         return self._loader(self.test_idx, False) if len(self.test_idx) else []
+
+    def note_one_class(self, stage: str) -> None:
+        """Say which of the ``stage`` metrics are undefined when every label is one class (evaluating such data is
+        legitimate: its accuracy, and precision and recall where they have rows to count, are as usual)."""
+        line = one_class_line(self.only_class(), self.classes, stage)
+        if line and (self.trainer is None or self.trainer.is_global_zero):
+            print(f"logreg: warning: {self.describe()}: {line}", file=sys.stderr, flush=True)
+
+    def check_classes(self) -> None:
+        """Labels of one class are coded by the checkpoint's classes (``load_state_dict``), which come after
+        ``setup``: refuse data whose one class no checkpoint has placed, for there is no telling 0 from 1."""
+        if self.has_labels and len(self.classes) < 2:
+            raise ValueError(
+                f"{self.describe()}: every label is {self.classes[0]!r}, and the checkpoint does not say which class "
+                f"that is (it was not trained on a {type(self).__name__}, whose state names the classes)"
+            )
 
     def predict_dataloader(self) -> DataLoader:
         """Every row, in input order (predictions are written in input order)."""
+        self.check_classes()
         _, world = self._rank_and_world()
         if world > 1:
             raise ValueError("predict runs on one device: pass --trainer.devices 1")
         return self._loader(torch.arange(len(self.features)), False)
+
+
+def one_class_line(only: str | None, classes: Sequence[str], stage: str) -> str | None:
+    """The metrics of ``stage`` that rows of one class (``only``, or None) leave undefined, as a line."""
+    if only is None:
+        return None
+    if len(classes) == 2 and only == classes[1]:
+        return (f"every label is {only!r}, the positive class: {stage}_auroc is undefined without negative rows "
+                "(ignore its value); accuracy, precision and recall are as usual")  # fmt: skip
+    return (f"every label is {only!r}, the negative class: {stage}_auroc, {stage}_ap, {stage}_recall and {stage}_f1 "
+            "are undefined without positive rows (ignore their values); accuracy is as usual")  # fmt: skip
 
 
 def stage_name(stage: str) -> str:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
+import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from jsonargparse import ArgumentParser
 
+from logreg.writes import check_target, is_stdout, write_file
+
 if TYPE_CHECKING:
+    from logreg.checkpoint import LoadedModel
     from logreg.model import LogisticRegression
 
 INPUT_NAME = "features"
@@ -46,65 +48,42 @@ def export_command(args: list[str]) -> None:
     config = parser.parse_args(args)
     if not config.output:  # (Path("") would be the current directory)
         raise ValueError("--output: an empty path; give a file name such as model.onnx")
-    output = Path(config.output)
+    output = config.output
     check_output(output, config.overwrite, reads=config.ckpt_path)
-    from logreg.lightning_cli import check_checkpoint, quiet_known_noise
+    from logreg.checkpoint import load_model
+    from logreg.lightning_cli import quiet_known_noise
 
     quiet_known_noise()
-    checkpoint = check_checkpoint(config.ckpt_path)
-    model = model_from_checkpoint(checkpoint, config.ckpt_path)
-    metadata = export_metadata(checkpoint, model)
-    write_atomically(output, to_onnx(model, metadata))
+    loaded = load_model(config.ckpt_path)
+    model = loaded.model.float()  # the graph is float32, also for a model trained in float64
+    metadata = export_metadata(loaded)
+    write_file(output, to_onnx(model, metadata), label=f"--output {output}")
     print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
-          f"classes {metadata['classes']}, threshold {metadata['threshold']}")  # fmt: skip
+          f"classes {metadata['classes']}, threshold {metadata['threshold']}",
+          file=sys.stderr if is_stdout(output) else sys.stdout)  # fmt: skip
 
 
-def check_output(path: Path, overwrite: bool, reads: str) -> None:
+def check_output(path: str, overwrite: bool, reads: str) -> None:
     """Fail before any work if ``path`` cannot or must not be written (as ``--predictions`` is checked)."""
-    if path.is_dir():
-        raise IsADirectoryError(f"--output {path}: is a directory, expected a file path")
-    if path.exists() and not path.is_file():  # replacing /dev/full or a FIFO would swap the node for a plain file
-        raise ValueError(f"--output {path}: not a regular file (a device, pipe or socket); give a file path")
-    if Path(reads).exists() and path.resolve() == Path(reads).resolve():
+    if Path(reads).exists() and Path(path).resolve() == Path(reads).resolve():
         raise ValueError(f"--output {path}: is {reads}, which this command reads; choose another file")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"--output {path}: file exists; pass --overwrite true to replace it")
-    if path.parent.exists() and not path.parent.is_dir():
-        raise NotADirectoryError(f"--output {path}: {path.parent} is not a directory")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"--output {path}: directory {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise PermissionError(f"--output {path}: directory {path.parent} is not writable")
+    check_target(path, f"--output {path}", overwrite)
 
 
-def export_metadata(checkpoint: dict[str, Any], model: LogisticRegression) -> dict[str, str]:
-    """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists), the threshold the
-    model decides with (its buffer, given or tuned, in float32 as ``logreg predict`` compares with it), and the
-    logreg version that wrote the file."""
-    classes, names = data_description(checkpoint, model.hparams.n_inputs)
-    return {
-        "classes": json.dumps(classes),
-        "feature_names": json.dumps(names),
-        "threshold": repr(float(model.threshold)),
-        "logreg_version": logreg_version(),
-    }
-
-
-def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[str], list[str]]:
-    """The label values of class 0 and 1 and the feature names the model was trained on.
-
-    Lightning keeps a data module's ``state_dict()`` under the module's class name; a logreg data module's holds
-    ``classes`` and ``feature_names`` (:meth:`logreg.data.IndexedDataModule.state_dict`). A model trained on other
-    data has none: its classes are ``0``/``1`` and its features ``x0, x1, ...``.
-    """
+def export_metadata(loaded: LoadedModel) -> dict[str, str]:
+    """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists; ``x0, x1, ...`` for
+    data without names), the threshold the model decides with (its buffer, given or tuned, in float32 as ``logreg
+    predict`` compares with it), and the logreg version that wrote the file."""
     from logreg.data import default_names
 
-    for value in checkpoint.values():
-        if isinstance(value, dict) and {"classes", "feature_names"} <= value.keys():
-            classes, names = list(map(str, value["classes"])), list(map(str, value["feature_names"]))
-            if len(classes) == 2 and len(names) == n_inputs:
-                return classes, names
-    return ["0", "1"], default_names(n_inputs)
+    model = loaded.model
+    names = loaded.feature_names or default_names(int(model.hparams.n_inputs))
+    return {
+        "classes": json.dumps([str(c) for c in loaded.classes]),
+        "feature_names": json.dumps(names),
+        "threshold": repr(float(model.threshold.float())),
+        "logreg_version": logreg_version(),
+    }
 
 
 def logreg_version() -> str:
@@ -113,23 +92,6 @@ def logreg_version() -> str:
         return version("logreg")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "unknown"
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any], path: str) -> LogisticRegression:
-    """The checkpoint's :class:`~logreg.model.LogisticRegression`, in float32 (also when trained in float64) and in
-    eval mode, built from its hyperparameters and checked weights (no second load of the file at ``path``)."""
-    from logreg.model import LogisticRegression
-
-    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
-    hparams.setdefault("n_inputs", checkpoint["state_dict"]["linear.weight"].shape[1])
-    model = LogisticRegression(**hparams)
-    model.on_load_checkpoint(checkpoint)
-    try:
-        model.load_state_dict(checkpoint["state_dict"])  # copies into the float32 tensors of a fresh model
-    except RuntimeError as err:  # tensors the model does not have
-        reason = str(err).strip().splitlines()[-1].strip()
-        raise ValueError(f"{path}: not a logreg checkpoint ({reason})") from None
-    return model.float().eval()
 
 
 def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
@@ -193,24 +155,3 @@ def require_extra() -> Any:
         missing = err.name or "onnx"
         raise ValueError(f"logreg export needs {missing}, which is not installed: {EXTRA_HINT}") from None
     return onnx
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place: never a half-written file."""
-    from logreg.readers import current_umask
-
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise ValueError(f"--output {path}: cannot write ({err.strerror or err})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):  # a full disk, say: one line, and no file
-            raise ValueError(f"--output {path}: cannot write ({err.strerror or err})") from None
-        raise

@@ -32,11 +32,16 @@ class FileDataModule(IndexedDataModule):
     the model learns on ``(x - mean) / std`` with mean/std of the training split only; the model keeps them in
     its checkpoint, so prediction applies the same transform. A file without a label column is valid for predict.
 
+    Which class is positive (coded 1, the class whose probability the model predicts): ``positive`` when given,
+    else the second of the two labels in order (numbers, true/false among them, numerically; text sorted). A
+    checkpoint keeps the classes, so validate, test and predict code new data as the model was trained.
+
     Args:
         path: CSV or Parquet file, ``.npz`` file, or directory with ``x.npy`` and ``y.npy``.
         label: name of the label column (every other column is a numeric feature).
         val_fraction, test_fraction, batch_size, shuffle, split_seed: as for ThresholdDataModule.
         standardize: standardise features with training-split statistics (constant columns are left unscaled).
+        positive: the label of the positive class, in any of its spellings (``1.0`` for ``1``), e.g. ``improved``.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class FileDataModule(IndexedDataModule):
         shuffle: bool = True,
         split_seed: int = 0,
         standardize: bool = True,
+        positive: str | None = None,
     ) -> None:
         super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
         self.save_hyperparameters(ignore="path", logger=False)  # config.yaml has them (as ThresholdDataModule)
@@ -56,15 +62,29 @@ class FileDataModule(IndexedDataModule):
         self.path = Path(path)
         self.label = label
         self.standardize = standardize
+        self.positive = positive
         table = read_table(self.path, label)
         features = table.features if isinstance(table.features, np.memmap) else torch.from_numpy(table.features)
         labels = None if table.labels is None else torch.from_numpy(table.labels).view(-1, 1)
-        self.use_rows(features, labels, table.classes, table.feature_names)
+        classes = table.classes
+        if positive is not None and labels is not None and len(classes) == 2:
+            labels, classes = self._with_positive(labels, classes, positive)
+        self.use_rows(features, labels, classes, table.feature_names)
         self.label_text = table.label_text
         self._stats: tuple[Tensor, Tensor] | None = None
 
     def describe(self) -> str:
         return str(self.path)
+
+    def _with_positive(self, labels: Tensor, classes: list[str], positive: str) -> tuple[Tensor, list[str]]:
+        """The codes and classes with ``positive`` as class 1 (one class: the checkpoint's classes decide)."""
+        code = model_code(positive, classes)
+        if code is None:
+            raise DataFileError(
+                f"{self.path}: --data.positive {positive!r} is not a label of column {self.label!r} "
+                f"(its labels: {classes[0]!r}, {classes[1]!r})"
+            )
+        return (1 - labels, classes[::-1]) if code == 0 else (labels, classes)
 
     def setup(self, stage: str) -> None:
         stage = stage_name(stage)
@@ -108,6 +128,11 @@ class FileDataModule(IndexedDataModule):
                 f"{self.path}: feature columns {self.feature_names} differ from the checkpoint's {trained_on}"
             )
         trained = list(state_dict.get("classes", self.classes))
+        if self.positive is not None and len(trained) == 2 and not same_label(self.positive, trained[1]):
+            raise DataFileError(
+                f"{self.path}: --data.positive {self.positive!r}, but the model's positive class is {trained[1]!r} "
+                f"(it predicts p({trained[1]!r})); leave --data.positive out to use the model's"
+            )
         if self.has_labels and self.classes != trained:
             codes = [model_code(mine, trained) for mine in self.classes]
             stage = self.trainer.state.fn if self.trainer is not None else None

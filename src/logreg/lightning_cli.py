@@ -13,8 +13,6 @@ import importlib
 import inspect
 import logging
 import os
-import pickle
-import re
 import shutil
 import signal
 import sys
@@ -29,12 +27,14 @@ from jsonargparse import ArgumentError, ArgumentParser, DefaultHelpFormatter, Na
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.precision import Precision
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.about import FIT_EPILOG
 from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
+from logreg.checkpoint import check_checkpoint
 from logreg.cli import Stopped
 from logreg.coefficients import summary_lines
 from logreg.data import IndexedDataModule
@@ -44,12 +44,16 @@ from logreg.model import LogisticRegression, check_l1_optimizer
 from logreg.preview import PredictionPreview
 from logreg.summary import (
     TOP_COEFFICIENTS,
+    Tested,
     convergence,
     fit_summary,
+    half_precision,
     model_table,
     print_results,
     save_table,
+    weights_to_test,
 )
+from logreg.writes import is_stdout
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
 _HANDLED_HERE = {"model", "datamodule", "ckpt_path", "weights_only"}  # not flags: logreg sets these itself
@@ -187,7 +191,7 @@ class LogRegCLI(LightningCLI):
     claimed_run: Path | None = None  # the version directory this process created for its run
     configured_logger: Namespace | None = None  # the logger's config as given, before the run directory is set
     ckpt_path: str | None = None  # --ckpt_path; after_instantiate_classes clears it in a fit's saved config
-    run_data: dict[str, Any] | None = None  # the data the --ckpt_path run was fitted on (validate, test, predict)
+    fitted_data: dict[str, Any] | None = None  # the data the --ckpt_path run was fitted on (validate, test, predict)
     data_given: bool = False  # whether --data flags or a config's data section chose the data
     printing: tuple[str, ...] = ()  # --print_config words, for the last parse only
     args: list[str] | None = None  # the command line as parsed
@@ -231,7 +235,7 @@ class LogRegCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then load ``--ckpt_path`` and take the model's hyperparameters from it; validate, test and predict
         take the run's data from it too, unless ``--data`` flags say otherwise."""
-        args = with_packaged_configs(sys.argv[1:] if args is None else list(args))
+        args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
         args = self.parse_quietly(parser, args)
         self.args = args
@@ -253,7 +257,7 @@ class LogRegCLI(LightningCLI):
             self.checkpoint = check_checkpoint(ckpt_path)
         base = DEFAULT_DATA
         if subcommand and subcommand != "fit":
-            base = self.use_run_data(parser, args, subcommand)
+            base = self.use_fitted_data(parser, args, subcommand)
         if subcommand:
             self.use_own_data_defaults(parser, args, subcommand, base)
         if not ckpt_path or self.checkpoint is None:
@@ -280,12 +284,12 @@ class LogRegCLI(LightningCLI):
         self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
         return args
 
-    def use_run_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
+    def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
         """Make the checkpoint's run's data the default of ``--data`` (validate, test and predict), so that with no
         ``--data`` flags they evaluate the data the model was fitted on; flags change it as they would the default.
         Returns the class path of the default data."""
-        data = run_data(self.checkpoint, self.ckpt_path) if self.checkpoint is not None else None
-        self.run_data = data
+        data = fitted_data(self.checkpoint, self.ckpt_path) if self.checkpoint is not None else None
+        self.fitted_data = data
         if data is None:
             if not self.data_given and not bool(self.config_sections("data")):
                 raise ValueError(
@@ -456,10 +460,10 @@ class LogRegCLI(LightningCLI):
         saved = self.checkpoint.get(type(self.datamodule).__qualname__)  # where Lightning keeps the module's state
         if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
             self.datamodule.check_resumable(saved)
-        elif self.run_data is not None and not self.data_given and isinstance(saved, dict):
-            self.check_run_data_unchanged(saved.get("fingerprint"))
+        elif self.fitted_data is not None and not self.data_given and isinstance(saved, dict):
+            self.check_fitted_data_unchanged(saved.get("fingerprint"))
 
-    def check_run_data_unchanged(self, saved: dict[str, Any] | None) -> None:
+    def check_fitted_data_unchanged(self, saved: dict[str, Any] | None) -> None:
         """The run's data, reused by validate, test or predict, is what the model was fitted on: the fingerprint
         the checkpoint keeps still matches. Otherwise its splits are not the run's (a test split could hold rows
         the model was trained on): validate and test refuse, predict says so and predicts the rows as they are."""
@@ -553,7 +557,7 @@ class LogRegCLI(LightningCLI):
         fraction = getattr(datamodule, f"{loop}_fraction", None)
         if fraction != 0:
             return
-        if self.run_data is not None and not self.data_given:
+        if self.fitted_data is not None and not self.data_given:
             raise ValueError(
                 f"--ckpt_path {self.ckpt_path}: its run held out no {split} rows (data.{loop}_fraction 0), so there is "
                 f"nothing to {self.subcommand}; give other data: --data.path FILE"
@@ -612,35 +616,62 @@ class LogRegCLI(LightningCLI):
         preview = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview)), None)
         if preview is not None:
             print("\n".join(preview.lines()))
-        print(f"predictions written to {path}" if path else "pass --predictions FILE.csv to save the predictions")
+        if path:  # (on stderr when the predictions themselves went to stdout)
+            print(f"predictions written to {path}", file=sys.stderr if is_stdout(path) else sys.stdout)
+        else:
+            print("pass --predictions FILE.csv to save the predictions")
 
     def after_fit(self) -> None:
         trainer, datamodule = self.trainer, self.datamodule
         if trainer.interrupted:
             return
-        if trainer.is_global_zero:
-            self.summarise_fit(trainer, self.model, datamodule)
         untested = untested_because(trainer, datamodule)
-        if untested and trainer.is_global_zero:
-            print(f"test  nothing tested: {untested}", flush=True)
-        elif not untested and isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx):
-            ckpt = "best" if trainer.checkpoint_callback and trainer.checkpoint_callback.best_model_path else None
-            with self.signals_end_in_one_line():
-                results = trainer.test(self.model, datamodule=datamodule, ckpt_path=ckpt, weights_only=True,
-                                       verbose=False)  # fmt: skip
+        tests = not untested and isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx)
+        tested = weights_to_test(trainer) if tests else None
+        if trainer.is_global_zero:
+            self.summarise_fit(trainer, self.model, datamodule, tested)
+            if untested:  # said where the test's rows would be, rather than left for the user to infer
+                print(f"tested  nothing: {untested}", flush=True)
+        if tested is not None:
+            with self.signals_end_in_one_line(), float32_evaluation(trainer, self.model):
+                results = trainer.test(self.model, datamodule=datamodule, ckpt_path=tested.ckpt_path,
+                                       weights_only=True, verbose=False)  # fmt: skip
             print_results(trainer, results)
 
     @staticmethod
-    def summarise_fit(trainer: Trainer, model: LogisticRegression, datamodule: LightningDataModule) -> None:
-        """The summary, with convergence and the coefficient table (also saved to ``RUN/coefficients.csv``)."""
-        converged = table = path = None
+    def summarise_fit(
+        trainer: Trainer, model: LogisticRegression, datamodule: LightningDataModule, tested: Tested | None = None
+    ) -> None:
+        """The summary of the final weights, with convergence and the coefficient table (also saved to
+        ``RUN/coefficients.csv``); ``tested``: what the test after it evaluates."""
+        converged = table = path = fit = None
         if isinstance(datamodule, IndexedDataModule):
             table = model_table(model, datamodule)
-            converged = convergence(trainer, model, datamodule, table.separated)
+            fit = model.training_fit(datamodule.features, datamodule.labels, datamodule.train_idx)
+            converged = convergence(trainer, model, datamodule, table.separated, fit)
             path = save_table(trainer, table)
-        print(fit_summary(trainer, model, converged, table, path), flush=True)
+        print(fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
         if converged is not None and converged.warn:
             print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[None]:
+    """A fit in 16-bit floats (``bf16-true``, ``16-true``, the ``-mixed`` ones) is tested in float32, as ``logreg
+    test`` evaluates its checkpoint: half-precision standardisation and logits cost accuracy points (0.70 for 0.875).
+
+    The strategy's precision plugin is public and settable; Lightning has no per-call precision for ``test``.
+    """
+    if not half_precision(trainer):
+        yield
+        return
+    plugin = trainer.strategy.precision_plugin
+    trainer.strategy.precision_plugin = Precision()
+    model.float()
+    try:
+        yield
+    finally:
+        trainer.strategy.precision_plugin = plugin
 
 
 def untested_because(trainer: Trainer, datamodule: LightningDataModule) -> str | None:
@@ -683,6 +714,27 @@ def with_packaged_configs(args: list[str]) -> list[str]:
             packaged = next((path for path in (CONFIGS / name, CONFIGS / f"{name}.yaml") if path.is_file()), None)
             if packaged is not None:
                 found[i] = prefix + str(packaged)
+    return found
+
+
+PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
+
+
+def penalty_flags_replace_configs(args: list[str]) -> list[str]:
+    """``--model.l2`` and ``--model.C`` are two spellings of one penalty: one given on the command line replaces
+    the other from an earlier ``--config`` (``--config tabular --model.l2 0.01`` drops the recipe's C=1), as a later
+    value replaces an earlier one anywhere in LightningCLI. Each such flag is followed by the other's reset (C null,
+    l2 0). Both spellings as flags on one command line stay a conflict, which the model refuses."""
+    flags = [word.split("=", 1)[0] for word in args if isinstance(word, str)]
+    given = {flag for flag in PENALTY_FLAGS if flag in flags}
+    if len(given) != 1:
+        return args
+    [flag] = given
+    found = []
+    for i, word in enumerate(args):
+        found.append(word)
+        if (isinstance(word, str) and word.startswith(f"{flag}=")) or (i and args[i - 1] == flag):  # after its value
+            found.extend(PENALTY_FLAGS[flag])
     return found
 
 
@@ -776,7 +828,7 @@ def with_file_data(args: list[str]) -> list[str] | None:
     return [*args[:first], "--data", "FileDataModule", *args[first:]]
 
 
-def run_data(checkpoint: dict[str, Any], ckpt_path: str) -> dict[str, Any] | None:
+def fitted_data(checkpoint: dict[str, Any], ckpt_path: str) -> dict[str, Any] | None:
     """The ``--data`` value of the run that saved ``checkpoint``: the data module's class and arguments, which
     LightningCLI saves in the checkpoint (``datamodule_hyper_parameters``), with a relative file path found from
     the directory the fit ran in. None for a checkpoint that does not record its data."""
@@ -818,50 +870,6 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
         if ".." not in parts and here.parts[-len(parts) :] == parts:
             return Path(*here.parts[: -len(parts)])
     return None
-
-
-def check_checkpoint(path: str) -> dict[str, Any]:
-    """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, not a checkpoint.
-
-    ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
-    anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
-    """
-    if Path(path).is_dir():
-        raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
-    if Path(path).stat().st_size == 0:
-        raise ValueError(f"{path}: empty file, not a checkpoint")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):  # torch's words for a pickle it refuses, not a broken one
-            raise ValueError(f"{path}: not a readable checkpoint ({first_line(err)})") from None
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        reason = f"it would load {found.group(1)}" if found else "it holds more than tensors and plain values"
-        raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
-    except Exception as err:
-        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line(err)})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
-        raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
-    check_weights(path, checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("n_inputs"))
-    return checkpoint
-
-
-def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> None:
-    """The model's tensors are all there, of the shapes its ``n_inputs`` gives, and finite."""
-    shapes = {"linear.weight": (1, n_inputs), "linear.bias": (1,), "feature_mean": (n_inputs,),
-              "feature_scale": (n_inputs,)}  # fmt: skip
-    for key, shape in shapes.items():
-        tensor = state.get(key)
-        if not isinstance(tensor, torch.Tensor):
-            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
-        if n_inputs is not None and tuple(tensor.shape) != shape:
-            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
 
 
 def quiet_known_noise() -> None:
@@ -928,7 +936,3 @@ class TablesAsWritten(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter
 
     (jsonargparse gives subcommands the main parser's formatter, so this is set on the main parser.)
     """
-
-
-def first_line(err: BaseException) -> str:
-    return (str(err).strip() or type(err).__name__).splitlines()[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -153,6 +153,15 @@ class TrainingState:
     first_gradient: Tensor | None = None  # largest |gradient| where the step started (full batch only)
 
 
+class TrainingFit(NamedTuple):
+    """The model on its training rows, at its current weights (:meth:`LogisticRegression.training_fit`)."""
+
+    loss: float  # the mean loss (weighted by pos_weight as in training)
+    accuracy: float  # the share of rows whose decision at the model's threshold is their label
+    objective: float  # loss + l2 / 2 ||w||^2 + l1 ||w||_1: what training minimises
+    gradient: Tensor  # the largest absolute gradient of the objective (0-d, float64): 0 exactly at the minimum
+
+
 class NonFiniteTrainingError(ValueError):
     """Training diverged: the loss became NaN or infinite, or the learning rate left the float range."""
 
@@ -186,7 +195,8 @@ class LogisticRegression(LightningModule):
             on, and each checkpoint keeps the threshold of its own epoch.
         C: scikit-learn's inverse penalty strength, instead of l2: when fit starts, l2 becomes 1 / (C * n_train),
             or 2 n_neg / (C * n_train^2) with pos_weight "balanced" (scikit-learn's objective), and checkpoints
-            keep that l2 (with C null, so that a checkpoint rebuilds without the data).
+            keep that l2 (with C null, so that a checkpoint rebuilds without the data). inf or none: no penalty
+            (scikit-learn's C=numpy.inf).
     """
 
     def __init__(
@@ -202,9 +212,10 @@ class LogisticRegression(LightningModule):
         tol: float = 1e-6,
         threshold: float = 0.5,
         tune_threshold: Literal["f1", "balanced_accuracy", "youden"] | None = None,
-        C: float | None = None,
+        C: float | Literal["inf", "none"] | None = None,
     ) -> None:
         super().__init__()
+        C = no_penalty_words(C)  # "inf", "none": the command line's words (jsonargparse reads "inf" as a str)
         if n_inputs < 1:
             raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
         if not lr > 0:
@@ -220,6 +231,7 @@ class LogisticRegression(LightningModule):
             choices = ", ".join(TUNING_CRITERIA)
             raise ValueError(f"tune_threshold must be one of {choices} or null, got {tune_threshold!r}")
         self.save_hyperparameters()
+        self.hparams.C = C  # as the number (LightningCLI gives save_hyperparameters the values it parsed)
         self.linear = nn.Linear(n_inputs, 1)
         if init_weight is not None:
             nn.init.constant_(self.linear.weight, init_weight)
@@ -538,17 +550,40 @@ class LogisticRegression(LightningModule):
         pass is full-batch training's (:func:`chunk_sums` over the contiguous chunks of a :class:`SplitStream`),
         in float64: no gather, no sort of the rows, one chunk in memory.
         """
+        return self._training_pass(features, labels, rows, chunk_rows, decisions=False).gradient
+
+    @torch.no_grad()
+    def training_fit(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> TrainingFit:
+        """The current weights on ``rows`` (the training split): mean loss, accuracy of the decisions at the model's
+        threshold, the penalised objective and :meth:`objective_gradient`, exactly, in float64, in one pass.
+
+        What a summary reports as the fitted model's: the ``train_loss`` that training logs is the mean over an
+        epoch's steps, and in full-batch L-BFGS the loss where the epoch's step started, i.e. of earlier weights.
+        """
+        return self._training_pass(features, labels, rows, chunk_rows, decisions=True)
+
+    def _training_pass(
+        self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None, decisions: bool
+    ) -> TrainingFit:
         weight, bias = self.linear.weight.detach().double().view(-1), self.linear.bias.detach().double()
         mean, scale = self.feature_mean.double(), self.feature_scale.double()
         scaled = weight / scale  # (D,) the standardisation folded into the weights, as in _streamed_loss
         shift = bias - scaled @ mean  # (1,)
         pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
+        cut = logit(float(self.threshold))
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)
+        correct = 0
         for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, weight.device):
             total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+            if decisions:
+                correct += int(torch.count_nonzero((torch.addmv(shift, x, scaled) > cut) == (y.view(-1) > 0.5)))
         total /= len(rows)
-        grad_w = (total[1:-1] - total[-1] * mean) / scale + self.hparams.get("l2", 0.0) * weight
-        return optimality(grad_w, total[-1:], weight, self.hparams.get("l1", 0.0))
+        l2, l1 = self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
+        grad_w = (total[1:-1] - total[-1] * mean) / scale + l2 * weight
+        loss = float(total[0])
+        objective = loss + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())
+        gradient = optimality(grad_w, total[-1:], weight, l1)
+        return TrainingFit(loss, correct / len(rows) if decisions else math.nan, objective, gradient)
 
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
@@ -557,10 +592,10 @@ class LogisticRegression(LightningModule):
         return weight.cpu(), bias
 
     def decision_boundary(self) -> float:
-        """For one feature, the x where p = 0.5: ``-bias / weight`` (inf for a zero weight)."""
+        """For one feature, the x where the decision changes, p = threshold: ``(logit(threshold) - bias) / weight``
+        (``-bias / weight`` at the default 0.5; inf for a zero weight)."""
         weight, bias = self.coefficients()
-        w = float(weight[0])
-        return -bias / w if w != 0 else float("inf")
+        return boundary(float(weight[0]), bias, float(self.threshold))
 
 
 def logit(probability: float) -> float:
@@ -568,6 +603,12 @@ def logit(probability: float) -> float:
     if not 0 < probability < 1:
         return -math.inf if probability <= 0 else math.inf
     return math.log(probability / (1 - probability))
+
+
+def boundary(weight: float, bias: float, threshold: float = 0.5) -> float:
+    """The x where ``sigmoid(weight * x + bias) = threshold``: ``(logit(threshold) - bias) / weight``; inf for a
+    zero weight."""
+    return (logit(threshold) - bias) / weight if weight != 0 else math.inf
 
 
 def reset_for_training(*metrics: Metric | MetricCollection) -> None:
@@ -607,11 +648,21 @@ def check_penalties(l2: float, l1: float, tol: float) -> None:
         raise ValueError(f"tol must be a finite number > 0, got {tol}")
 
 
+NO_PENALTY_WORDS = ("inf", "none")  # --model.C inf, --model.C none: scikit-learn's C=numpy.inf
+
+
+def no_penalty_words(C: float | str | None) -> float | None:
+    """``C`` with the words for no penalty (``"inf"``, ``"none"``, any case) as ``math.inf``; anything else as given."""
+    if isinstance(C, str) and C.strip().lower() in NO_PENALTY_WORDS:
+        return math.inf
+    return C
+
+
 def check_C(C: float | None, l2: float) -> None:
     if C is None:
         return
-    if not 0 < C < math.inf:
-        raise ValueError(f"C must be a finite number > 0 (or null), got {C}")
+    if isinstance(C, str) or not 0 < C <= math.inf:
+        raise ValueError(f"C must be a number > 0, inf or none (no penalty), or null (l2 instead), got {C}")
     if l2:
         raise ValueError(f"give l2 or C, not both (got l2={l2:g} and C={C:g}; C=1/(l2 * n_train))")
 
@@ -619,7 +670,7 @@ def check_C(C: float | None, l2: float) -> None:
 def l2_from_C(C: float, negatives: int, positives: int, pos_weight: float | str | None) -> float:
     """The ``l2`` that makes logreg's objective ``mean loss + l2/2 ||w||^2`` scikit-learn's
     ``C * sum of losses + ||w||^2 / 2`` on ``n`` training rows: ``1 / (C n)``; with ``class_weight="balanced"``
-    (``pos_weight="balanced"``), whose negatives weigh ``n / (2 n_neg)``, ``2 n_neg / (C n^2)``."""
+    (``pos_weight="balanced"``), whose negatives weigh ``n / (2 n_neg)``, ``2 n_neg / (C n^2)``. 0 for C inf."""
     n = negatives + positives
     return 2 * negatives / (C * n * n) if pos_weight == "balanced" else 1 / (C * n)
 

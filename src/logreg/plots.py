@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from logreg.lazy import lazy_module
+from logreg.model import boundary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 # matplotlib draws only at the end of a run (and not at all for predict or convert): imported when first drawn
 figure = lazy_module("matplotlib.figure")
 backend_agg = lazy_module("matplotlib.backends.backend_agg")
+ticker = lazy_module("matplotlib.ticker")
 
 
 def fixed_margins(fig: Figure) -> None:
@@ -24,31 +26,48 @@ def fixed_margins(fig: Figure) -> None:
     fig.subplots_adjust(left=0.15, right=0.95, bottom=0.13, top=0.9, hspace=0.4, wspace=0.3)
 
 
-def loss_curve(losses: Sequence[float], title: str = "training loss") -> Figure:
-    """The tutorial's plot: the loss of every training step."""
+def loss_curve(
+    losses: Sequence[float], title: str = "training loss", xlabel: str = "no. of iterations", ylabel: str = "loss"
+) -> Figure:
+    """The tutorial's plot: the loss of every training step (or what ``title`` says), on integer steps and a plain
+    value axis: no fractional step ticks for a short run, no ``1e-7+5.6986e-2`` offset for a flat one."""
     fig = figure.Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
-    ax.plot(np.arange(len(losses)), losses, linewidth=1)
-    ax.set(xlabel="no. of iterations", ylabel="loss", title=title)
+    ax.plot(np.arange(len(losses)), losses, linewidth=1, marker="." if len(losses) <= 100 else None)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(ticker.ScalarFormatter(useOffset=False))
     ax.grid(alpha=0.3)
     fixed_margins(fig)
     return fig
 
 
-def fitted_sigmoid(x: np.ndarray, y: np.ndarray, weight: float, bias: float) -> Figure:
-    """Data points (x, y) with the fitted ``sigmoid(weight * x + bias)`` and the boundary ``-bias / weight``."""
+def fitted_sigmoid(
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: float,
+    bias: float,
+    threshold: float = 0.5,
+    class_names: Sequence[str] = ("0", "1"),
+    rows: str = "",
+) -> Figure:
+    """Data points (x, y) of ``rows`` (e.g. "test") with the fitted ``sigmoid(weight * x + bias)`` and the
+    decision boundary: the x where p = ``threshold`` (``-bias / weight`` at 0.5)."""
     fig = figure.Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
-    ax.scatter(x, y, s=14, c=y, cmap="coolwarm", vmin=0, vmax=1, label="data", zorder=3)
+    ax.scatter(x, y, s=14, c=y, cmap="coolwarm", vmin=0, vmax=1, label=f"{rows} rows".strip(), zorder=3)
     lo, hi = float(np.min(x)), float(np.max(x))
     pad = 0.05 * (hi - lo or 1.0)
     grid = np.linspace(lo - pad, hi + pad, 400)
     curve = 0.5 * (1 + np.tanh(0.5 * (weight * grid + bias)))  # the sigmoid, without overflow for huge weights
     ax.plot(grid, curve, color="black", label="sigmoid(w x + b)")
     if weight != 0:
-        boundary = -bias / weight
-        ax.axvline(boundary, color="green", linestyle="--", label=f"boundary x = {boundary:.3f}")
-    ax.set(xlabel="x", ylabel="p(y = 1)", title=f"fit: w = {weight:.3f}, b = {bias:.3f}", ylim=(-0.05, 1.05))
+        at = boundary(weight, bias, threshold)
+        ax.axvline(at, color="green", linestyle="--", label=f"boundary x = {at:.3f} (p = {threshold:.3g})")
+        if threshold != 0.5:
+            ax.axhline(threshold, color="green", linestyle=":", linewidth=1)
+    ax.set(xlabel="x", ylabel=f"p(y = {class_names[1]})", title=f"fit: w = {weight:.3f}, b = {bias:.3f}",
+           ylim=(-0.05, 1.05))  # fmt: skip
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     fixed_margins(fig)
@@ -67,16 +86,18 @@ def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auroc: float, title: str = "ROC"
     return fig
 
 
-def probability_histogram(probs: np.ndarray, target: np.ndarray, title: str = "predicted p(y=1)") -> Figure:
-    """Histogram of predicted probabilities, one colour per true class."""
+def probability_histogram(
+    probs: np.ndarray, target: np.ndarray, title: str = "predicted p(y=1)", class_names: Sequence[str] = ("0", "1")
+) -> Figure:
+    """Histogram of predicted probabilities, one colour per true class (named as the data names them)."""
     fig = figure.Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
     bins = np.linspace(0, 1, 26)
     for cls, color in ((0, "tab:blue"), (1, "tab:red")):
         # ax.hist's look (filled bars, no edges) as one outline per class: hist draws a patch per bar, 3x slower
         counts, _ = np.histogram(probs[target == cls], bins=bins)
-        ax.stairs(counts, bins, fill=True, alpha=0.6, color=color, label=f"true class {cls}")
-    ax.set(xlabel="p(y = 1)", ylabel="rows", title=title)
+        ax.stairs(counts, bins, fill=True, alpha=0.6, color=color, label=f"true class {class_names[cls]}")
+    ax.set(xlabel=f"p(y = {class_names[1]})", ylabel="rows", title=title)
     ax.legend()
     fixed_margins(fig)
     return fig
@@ -186,9 +207,11 @@ def reliability_diagram(
     counts: np.ndarray,
     ece: float,
     title: str = "reliability",
+    class_names: Sequence[str] = ("0", "1"),
 ) -> Figure:
-    """Observed frequency of class 1 against mean predicted probability per bin, with the diagonal a calibrated
-    model would follow, and below it how many rows each bin holds (a far-off point of few rows matters little).
+    """Observed frequency of class 1 (``class_names[1]``) against mean predicted probability per bin, with the
+    diagonal a calibrated model would follow, and below it how many rows each bin holds (a far-off point of few
+    rows matters little).
 
     Empty bins (count 0, NaN means, as from ``calibration_bins``) are left out.
     """
@@ -198,11 +221,11 @@ def reliability_diagram(
     curve, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     curve.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
     curve.plot(mean_predicted[shown], observed[shown], marker="o", markersize=4, label=f"ECE = {ece:.3f}")
-    curve.set(ylabel="observed frequency of class 1", title=title, xlim=(0, 1.01), ylim=(0, 1.01))
+    curve.set(ylabel=f"observed frequency of class {class_names[1]}", title=title, xlim=(0, 1.01), ylim=(0, 1.01))
     curve.legend(loc="upper left", fontsize=8)
     curve.grid(alpha=0.3)
     hist.bar(mean_predicted[shown], counts[shown], width=0.8 / max(len(counts) - 1, 1), color="tab:blue")
-    hist.set(xlabel="mean predicted p(y = 1) in bin", ylabel="rows")
+    hist.set(xlabel=f"mean predicted p(y = {class_names[1]}) in bin", ylabel="rows")
     hist.grid(alpha=0.3)
     fixed_margins(fig)
     return fig

@@ -6,7 +6,9 @@
 CSV and Parquet files have named columns: the ``label`` column is the target, read as text so that every spelling
 survives (``100000000`` and ``100000001`` stay two classes), and every other column is a numeric feature, read as
 float64 and stored as float32. A value that is not finite *after* that conversion (``nan``, ``inf``, ``1e39``) is
-an error, as is a third label value or a single one. A file without the label column is valid (for predict).
+an error, as is a third label value. Labels of a single value are valid data to evaluate or predict (training
+refuses them); ``1``, ``1.0`` and ``true`` are one value (see :func:`map_labels`). A file without the label column
+is valid (for predict).
 
 Every problem in a file is a :class:`DataFileError` (a ``ValueError``; ``FileNotFoundError`` for a missing path)
 with a one-line message naming the file, the row and the column. A CSV row is numbered as a text editor or a
@@ -29,7 +31,7 @@ import codecs
 import io
 import json
 import math
-import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -40,6 +42,7 @@ from typing import Any, NamedTuple, NoReturn, Protocol, TypeVar
 import numpy as np
 
 from logreg.lazy import lazy_module
+from logreg.writes import current_umask
 
 # pyarrow reads CSV and Parquet files only: imported when a file is first read, not by every command
 pa = lazy_module("pyarrow")
@@ -70,7 +73,8 @@ class Table(NamedTuple):
     ``features`` is (N, D) float32 and C-contiguous; for an ``x.npy`` directory it is a read-only ``np.memmap``
     (in the dtype ``x.npy`` was saved with: rows are converted to float32 when they are read). ``labels`` is (N,)
     float32 of 0/1, or None when the file has no label column or no ``y``. ``classes[k]`` is the original text of
-    class k (``["0", "1"]`` without labels).
+    class k (``["0", "1"]`` without labels; one class, coded 0, when every label is one value: which class of a
+    model that is, the model's checkpoint says).
     """
 
     features: np.ndarray
@@ -108,9 +112,10 @@ def read_table(
 def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
     """Map label strings to 0/1 and return ``(labels, classes)`` with ``classes[k]`` the original value of class k.
 
-    ``"1"``, ``"1.0"`` and ``" 1 "`` are one class, and so are ``"True"`` and ``"true"``; a class is named by its
-    first spelling. Numbers are ordered numerically, true/false by meaning, any other text sorted. ``rows[i]`` is
-    the spreadsheet row of ``values[i]`` for messages (default ``i + 2``, the first data row under a header).
+    ``"1"``, ``"1.0"``, ``" 1 "``, ``"True"`` and ``"true"`` are one class (true and false are 1 and 0); a class is
+    named by its first spelling. Numbers are ordered numerically, any other text sorted: the coding never depends
+    on the order of the rows. ``rows[i]`` is the spreadsheet row of ``values[i]`` for messages (default ``i + 2``,
+    the first data row under a header).
     """
     rows = rows if rows is not None else range(2, len(values) + 2)
     coder = _LabelCoder(where, "label", lambda i: rows[i])
@@ -122,7 +127,7 @@ def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = N
 def convert(
     source: str | Path,
     out_dir: str | Path,
-    label: str = "label",
+    label: str | None = "label",
     *,
     block_size: int = BLOCK_SIZE,
     batch_rows: int = BATCH_ROWS,
@@ -137,10 +142,13 @@ def convert(
     count towards the process's resident memory until it ends). Label classes are decided while streaming; y is
     remapped at the end, when their order is known. ``meta.json`` keeps the classes and the feature names.
 
-    Everything is written into a temporary directory beside ``out_dir`` and renamed into place at the end, so a
-    failure leaves nothing behind. An existing ``out_dir`` that is not empty is refused before the source is read.
-    A source without the label column is converted without ``y.npy`` (data for predict). Returns the written
-    directory as :func:`read_table` reads it.
+    Everything is written into a temporary directory and renamed into place at the end, so a failure leaves nothing
+    behind: a new ``out_dir`` is that directory renamed; an existing, empty ``out_dir`` is never replaced (it may be
+    the shell's current directory, a mount point, or have its own owner and mode): the files are renamed into it
+    from a temporary directory inside it. An ``out_dir`` that is not empty is refused before the source is read.
+
+    The source must hold the ``label`` column, unless ``label`` is None: data without labels (for predict), written
+    without ``y.npy``, every column a feature. Returns the written directory as :func:`read_table` reads it.
     """
     source, given = Path(source), Path(out_dir)
     out_dir = given.resolve()  # "d/../d" and symbolic links: the directory that is really meant
@@ -157,7 +165,8 @@ def convert(
     if not source.is_file():
         raise DataFileError(f"{source}: not a regular file (a pipe or device cannot be read twice)")
     try:
-        _growing_blocks(lambda size: _convert(_open_source(source, label, size, batch_rows), out_dir), block_size)
+        _growing_blocks(lambda size: _convert(_labelled(_open_source(source, label, size, batch_rows)), out_dir),
+                        block_size)  # fmt: skip
     except OSError as err:  # the output side: permissions, a full disk, a directory that appeared meanwhile
         raise DataFileError(f"{given}: cannot write the converted data ({err.strerror or err})") from None
     return read_table(out_dir)
@@ -211,30 +220,49 @@ def _read_stream(source: _Source) -> Table:
     return Table(features, labels, classes, source.feature_names, pa.chunked_array(texts, pa.string()))
 
 
+def _labelled(source: _Source) -> _Source:
+    """``source``, refused when it lacks the label column it was asked for (None asks for none)."""
+    if source.label is not None and not source.has_label:
+        columns = ", ".join(repr(name) for name in source.feature_names)
+        raise DataFileError(
+            f"{source.path}: no label column {source.label!r} (columns: {columns}); name the label column "
+            "(--label NAME), or convert data without labels with --unlabelled true"
+        )
+    return source
+
+
 def _convert(source: _Source, out_dir: Path) -> None:
-    """Write ``source`` into a temporary directory beside ``out_dir``, then rename it to ``out_dir``."""
+    """Write ``source`` into a temporary directory, then rename it to ``out_dir``, or its files into an existing,
+    empty ``out_dir``."""
     n_rows = source.count_rows()
     if n_rows == 0:
         raise _no_rows(source)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    into = out_dir.is_dir()  # existing and empty (checked before reading)
+    parent = out_dir if into else out_dir.parent
+    temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
     try:
         temp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the result is an ordinary directory
         classes = _write_arrays(source, n_rows, temp)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
                 "classes": classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
         (temp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        if out_dir.is_dir():
-            out_dir.rmdir()  # empty (checked before reading); fails, keeping both, if something appeared meanwhile
-        temp.rename(out_dir)
+        if into:
+            _move_files(temp, out_dir)
+            temp.rmdir()
+        else:
+            temp.rename(out_dir)  # fails, keeping both, if something appeared there meanwhile
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
 
 
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _move_files(temp: Path, out_dir: Path) -> None:
+    """The arrays, then meta.json, renamed from ``temp`` into ``out_dir``; one that appeared there meanwhile stays."""
+    names = [name for name in ("x.npy", "y.npy", "meta.json") if (temp / name).exists()]
+    if any((out_dir / name).exists() for name in names):
+        raise DataFileError(f"{out_dir}: files appeared in it while converting; choose a new directory")
+    for name in names:
+        (temp / name).rename(out_dir / name)
 
 
 def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:
@@ -296,14 +324,18 @@ class _CsvSource:
     (which the finiteness check then rejects). ``#`` starts no comment, and a quoted value may hold newlines.
     """
 
-    def __init__(self, path: Path, label: str, block_size: int) -> None:
+    def __init__(self, path: Path, label: str | None, block_size: int) -> None:
         self.path, self.label, self.block_size = path, label, block_size
         self.quotes_checked = False
+        other = _other_format(path)
+        if other:
+            raise DataFileError(f"{path}: not a text CSV file: {other}")
         problem = _not_utf8(path, SNIFF_BYTES)
         if problem:
             raise DataFileError(f"{path}: not a text CSV file (expected UTF-8; {problem})")
         self.raw_names = self._header()
         names = [name.strip() for name in self.raw_names]
+        _check_separator(names, path)
         _check_unique(names, path)
         self.has_label = label in names
         self.label_index = names.index(label) if self.has_label else -1
@@ -461,7 +493,8 @@ class _CsvSource:
         if found:
             index, what, k = min(found, key=lambda item: (item[0], item[2]))  # the first row, then the first column
             if before is None or offset + index < before:
-                hint = "" if self.has_label else f" (no column {self.label!r} holds the labels: is this it?)"
+                missing = not self.has_label and self.label is not None
+                hint = f" (no column {self.label!r} holds the labels: is this it?)" if missing else ""
                 raise DataFileError(
                     f"{self.path}, row {self.row_of(offset + index)}, column {self.feature_names[k]!r}: {what}{hint}"
                 )
@@ -664,6 +697,40 @@ def _not_utf8(path: Path, limit: int | None = None) -> str | None:
     return None
 
 
+# The first bytes of files that are not CSV text, and what to do with them
+MAGIC = [
+    (b"\x1f\x8b", "it is gzip-compressed; decompress it first (gunzip)"),
+    (b"BZh", "it is bzip2-compressed; decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "it is xz-compressed; decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "it is zstd-compressed; decompress it first (unzstd)"),
+    (b"PK\x03\x04", "it is a zip archive (an Excel workbook is one); unpack it, or save the sheet as CSV"),
+    (b"PAR1", "it is a Parquet file; give it the extension .parquet"),
+    (b"\x93NUMPY", "it is a NumPy .npy array; put x.npy (and y.npy) in a directory and pass the directory"),
+]
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _other_format(path: Path) -> str | None:
+    """What a file is when its first bytes say it is not text (compressed, an archive, Parquet, .npy), else None."""
+    with path.open("rb") as handle:
+        start = handle.read(8)
+    return next((what for magic, what in MAGIC if start.startswith(magic)), None)
+
+
+def _check_separator(names: list[str], path: Path) -> None:
+    """A header read as one column that holds ``;``, tabs or ``|``: the file separates its values by another
+    character than the comma, which would otherwise surface as a cell that is not a number."""
+    if len(names) != 1:
+        return
+    found = [(names[0].count(sep), sep) for sep in SEPARATORS if sep in names[0]]
+    if found:
+        sep = max(found)[1]
+        raise DataFileError(
+            f"{path}: the header {shown(names[0])} is one column: values must be separated by commas, and this file "
+            f"separates them by {SEPARATORS[sep]} (save it as comma-separated CSV)"
+        )
+
+
 def _has_text(path: Path) -> bool:
     """Whether the file holds more than line ends."""
     with path.open("rb") as handle:
@@ -700,8 +767,11 @@ def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
 class _ParquetSource:
     """A Parquet file: numeric feature columns and a label column of any type that casts to text."""
 
-    def __init__(self, path: Path, label: str, batch_rows: int) -> None:
+    def __init__(self, path: Path, label: str | None, batch_rows: int) -> None:
         self.path, self.label, self.batch_rows = path, label, batch_rows
+        other = _other_format(path)
+        if other and not other.startswith("it is a Parquet"):
+            raise DataFileError(f"{path}: not a Parquet file: {other}")
         try:
             self.file = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as err:
@@ -818,32 +888,32 @@ class _LabelCoder:
         return self.keys[key]
 
     def finish(self) -> tuple[np.ndarray, list[str]]:
-        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code (int8) of class ``classes[k]``."""
+        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code (int8) of class ``classes[k]``.
+
+        A column of one class has one: valid data to evaluate or predict, which class of a model it is the model's
+        checkpoint says (training refuses it, see :meth:`~logreg.data.IndexedDataModule.setup`)."""
         if self.problem is not None:
             raise self.problem
-        if len(self.names) < 2:
-            only = self.names[0] if self.names else ""
-            raise DataFileError(
-                f"{self.path}, column {self.column!r}: every label is {shown(only)}; training needs two classes"
-            )
         ordered = sorted(self.keys, key=_label_order)
         mapping = np.array([ordered.index(key) for key in self.keys], dtype=np.int8)
         return mapping, [self.names[self.keys[key]] for key in ordered]
 
 
 def same_label(a: str, b: str) -> bool:
-    """Whether two label texts name one class (``"1"`` and ``"1.0"``, ``"True"`` and ``"true"``)."""
+    """Whether two label texts name one class (``"1"``, ``"1.0"`` and ``"true"``; ``"True"`` and ``"true"``)."""
     return _label_key(a) == _label_key(b)
 
 
 def _label_key(value: str) -> str | None:
-    """The class of a label: ``"1"``, ``"1.0"`` and ``" 1 "`` are one, so are ``"True"`` and ``"true"``.
+    """The class of a label: ``"1"``, ``"1.0"``, ``" 1 "``, ``"true"`` and ``"True"`` are one, and so are ``"0"``
+    and ``"false"`` (true and false are the numbers 1 and 0, as in Python and NumPy), so that a column that mixes the
+    two spellings has two classes whatever the order of its rows.
 
     Whole numbers are compared exactly (``100000000000000001`` is not ``1e17``); None for nan and infinities.
     """
     text = value.strip()
     if text.lower() in TRUE_FALSE:
-        return text.lower()
+        return str(TRUE_FALSE[text.lower()])
     number = _label_number(text)
     if number is None:
         return text
@@ -855,19 +925,22 @@ def _label_key(value: str) -> str | None:
     return repr(number)
 
 
+INTEGER = re.compile(r"[+-]?[0-9]+")
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
 def _label_number(text: str) -> int | float | None:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    """The number a label writes, or None for text. Only plain decimal spellings, as pyarrow reads numbers: Python's
+    ``int`` and ``float`` would also take ``1_0`` (as 10) and digits of other scripts (``"\u0661"`` as 1)."""
+    if INTEGER.fullmatch(text):
+        return int(text)
+    if DECIMAL.fullmatch(text):
+        return float(text)
     return None
 
 
 def _label_order(key: str) -> tuple[int, int | float, str]:
-    """true/false by meaning, numbers numerically, before any other text in sorted order."""
-    if key in TRUE_FALSE:
-        return (0, TRUE_FALSE[key], "")
+    """Numbers (true and false among them) numerically, before any other text in sorted order."""
     number = _label_number(key)
     return (1, 0, key) if number is None else (0, number, "")
 
@@ -935,8 +1008,8 @@ def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         raise DataFileError(f"{path}: not a meta.json of format {META_FORMAT} (written by logreg convert)")
     classes, names = meta.get("classes"), meta.get("feature_names")
-    if not (isinstance(classes, list) and len(classes) == 2 and all(isinstance(c, str) for c in classes)):
-        raise DataFileError(f"{path}: 'classes' must be a list of two strings, got {classes!r}")
+    if not (isinstance(classes, list) and len(classes) in (1, 2) and all(isinstance(c, str) for c in classes)):
+        raise DataFileError(f"{path}: 'classes' must be a list of two strings (or one), got {classes!r}")
     if not (isinstance(names, list) and len(names) == shape[1] and all(isinstance(n, str) for n in names)):
         raise DataFileError(f"{path}: 'feature_names' must be {shape[1]} strings to match x.npy, got {names!r}")
     if meta.get("rows", shape[0]) != shape[0]:
@@ -981,17 +1054,25 @@ def _row_chunks(x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def _check_labels(y: np.ndarray, n_rows: int, path: Path, name: str) -> tuple[np.ndarray, list[str]]:
-    """Labels of two values, mapped in sorted order; classes named by the values (without meta.json)."""
+    """Labels of two values (or one), mapped in sorted order; classes named by the values (without meta.json).
+
+    Text labels follow a CSV's rules (:func:`map_labels`): ``"1"``, ``"1.0"`` and ``"true"`` are one class.
+    """
     y = _label_vector(y, n_rows, path, name)
+    if y.dtype.kind in "US":
+        coder = _LabelCoder(path, name, lambda i: i + 1)
+        codes = coder.add(pa.array(y.astype(str), pa.string()), 0)
+        mapping, classes = coder.finish()
+        return mapping[codes].astype(np.float32), classes
     values = np.unique(y)
     if len(values) > 2:
         row = int(np.argmax(~np.isin(y, values[:2])))
         raise DataFileError(
             f"{path}: {name}[{row}] is a third label value {y[row].item()!r} (labels must take two values)"
         )
-    if len(values) < 2:
-        raise DataFileError(f"{path}: every label is {values[0].item()!r}; training needs two classes")
-    return (y == values[1]).astype(np.float32), [_label_name(v) for v in values]
+    return (y == values[1]).astype(np.float32) if len(values) == 2 else np.zeros(len(y), np.float32), [
+        _label_name(v) for v in values
+    ]
 
 
 def _check_codes(y: np.ndarray, n_rows: int, path: Path, classes: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -1001,8 +1082,8 @@ def _check_codes(y: np.ndarray, n_rows: int, path: Path, classes: list[str]) -> 
     if not np.isin(values, [0, 1]).all():
         other = values[~np.isin(values, [0, 1])][0].item()
         raise DataFileError(f"{path}: holds {other!r}, but meta.json's classes are coded 0 and 1")
-    if len(values) < 2:
-        raise DataFileError(f"{path}: every label is {classes[int(values[0])]!r}; training needs two classes")
+    if values.max() >= len(classes):
+        raise DataFileError(f"{path}: holds 1, but meta.json names one class, coded 0")
     return np.asarray(y, dtype=np.float32), list(classes)
 
 

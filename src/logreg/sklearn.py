@@ -12,8 +12,6 @@ import contextlib
 import functools
 import logging
 import math
-import os
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -35,13 +33,14 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from logreg.arrays import ArrayDataModule
+from logreg.checkpoint import ESTIMATOR_KEY, load_model
 from logreg.files import FileDataModule
 from logreg.model import LogisticRegression
+from logreg.writes import write_file
 
 SOLVERS = ("lbfgs", "sgd", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "sgd": 0.1, "adam": 0.01}  # L-BFGS: its line search picks the step, 1 scales it
 DEFAULT_BATCH = {"lbfgs": 0, "sgd": 32, "adam": 32}  # 0: the whole training split as one batch
-CHECKPOINT_KEY = "LogisticRegressionClassifier"  # the estimator's own part of a checkpoint
 
 
 class EstimatorModule(LogisticRegression):
@@ -51,6 +50,13 @@ class EstimatorModule(LogisticRegression):
 
     optimizer_factory: Callable[..., torch.optim.Optimizer] | None = None
     estimator_state: dict[str, Any] | None = None
+    record_logs: bool = True  # False: ``log`` records nothing (no logger, no progress bar reads the values)
+
+    def log(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``log`` (``log_dict`` calls it), or nothing where nobody reads the values: a fit without
+        ``log_dir`` or ``verbose``, where recording a few values per epoch cost about a tenth of a small table's fit."""
+        if self.record_logs:
+            super().log(*args, **kwargs)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``linear((x - mean) / scale)`` as ``x @ (w / scale) + (b - (w / scale) . mean)``: equal, and on a large
@@ -70,7 +76,7 @@ class EstimatorModule(LogisticRegression):
         ArrayDataModule), so that predictions there name the same labels and check the same columns."""
         if self.estimator_state is None:
             return
-        checkpoint[CHECKPOINT_KEY] = self.estimator_state
+        checkpoint[ESTIMATOR_KEY] = self.estimator_state
         file_state = {"classes": [str(c) for c in self.estimator_state["classes"]]}
         if self.estimator_state.get("feature_names_in") is not None:
             file_state["feature_names"] = list(self.estimator_state["feature_names_in"])
@@ -91,7 +97,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         l1_ratio: elastic-net mix; > 0 needs ``solver="sgd"`` (logreg's L1 is a proximal SGD step).
         class_weight: None, ``"balanced"`` or ``{label: weight}`` (a missing label weighs 1).
         threshold: ``predict`` gives the second class where its probability is above this.
-        tol: converged when the largest absolute gradient of the objective is below ``tol``.
+        tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's
+            criterion for L-BFGS, and its default 1e-4).
         max_iter: L-BFGS iterations, or epochs for ``sgd``/``adam``.
         solver: ``"lbfgs"`` (full batch, float64, strong-Wolfe line search), ``"sgd"`` or ``"adam"``.
         lr: learning rate (default: 1 for L-BFGS, which scales its line search's step; 0.1 SGD; 0.01 Adam).
@@ -110,7 +117,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         l1_ratio: float = 0.0,
         class_weight: str | dict | None = None,
         threshold: float = 0.5,
-        tol: float = 1e-6,
+        tol: float = 1e-4,
         max_iter: int = 100,
         solver: str = "lbfgs",
         lr: float | None = None,
@@ -153,12 +160,16 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         classes = binary_classes(y)
         batch = DEFAULT_BATCH[self.solver] if self.batch_size is None else self.batch_size
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        datamodule = ArrayDataModule(X, y, val_fraction=0.0, test_fraction=0.0, batch_size=batch,
-                                     shuffle=batch > 0, split_seed=seed, standardize=self.standardize)  # fmt: skip
+        names = getattr(self, "feature_names_in_", None)  # (kept in the checkpoint: predict and export name them)
+        datamodule = ArrayDataModule(X, y, val_fraction=0.0, test_fraction=0.0, batch_size=batch, shuffle=batch > 0,
+                                     split_seed=seed, standardize=self.standardize,
+                                     feature_names=None if names is None else list(names))  # fmt: skip
         model = self._module(X.shape[1], datamodule, classes, seed)
+        model.record_logs = self.log_dir is not None or bool(self.verbose)
         with quiet_lightning(self.verbose):
             trainer, run = self._trainer(model)
-            trainer.fit(model, datamodule=datamodule)
+            with own_random_state(trainer.strategy.root_device):
+                trainer.fit(model, datamodule=datamodule)
             self.classes_ = classes
             self.n_iter_ = np.array([self._iterations(trainer)], dtype=np.int32)
             converged = self._converged(trainer, model, datamodule)
@@ -317,7 +328,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         """config.yaml (the estimator's parameters) and coefficients.csv beside TensorBoard's events and checkpoints."""
         from logreg.summary import model_table, save_table
 
-        (run / "config.yaml").write_text(yaml.safe_dump({CHECKPOINT_KEY: self._state()["params"]}, sort_keys=False))
+        (run / "config.yaml").write_text(yaml.safe_dump({ESTIMATOR_KEY: self._state()["params"]}, sort_keys=False))
         save_table(trainer, model_table(model, datamodule))  # (and closes the event file again)
 
     def _adopt(self, model: EstimatorModule) -> None:
@@ -332,12 +343,25 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits (N,): positive where the second class is more likely than the first."""
         check_is_fitted(self)
-        X = validate_data(self, _pyarrow_as_pandas(X), reset=False, dtype=np.float32)
+        X = self._validate_rows(_pyarrow_as_pandas(X))
         model = self.model_
         rows = torch.from_numpy(np.array(X, dtype=np.float32, copy=not X.flags.writeable))
         with torch.inference_mode():
             logits = model.logits(rows.to(model.linear.weight.dtype))  # (N, 1), in the model's precision
         return logits.view(-1).double().numpy()
+
+    def _validate_rows(self, X: Any) -> np.ndarray:
+        """``X`` checked as at fit (scikit-learn's ``validate_data``), as float32 rows. scikit-learn refuses columns
+        that differ from those at fit, but for reordered ones says only that the order differs: both orders are
+        added to its message."""
+        try:
+            return validate_data(self, X, reset=False, dtype=np.float32)
+        except ValueError as err:
+            fitted, columns = getattr(self, "feature_names_in_", None), getattr(X, "columns", None)
+            if fitted is None or columns is None or "same order" not in str(err):
+                raise
+            orders = f"Columns at fit: {', '.join(fitted)}\nColumns of X: {', '.join(map(str, columns))}"
+            raise ValueError(f"{str(err).rstrip()}\n{orders}") from None
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities (N, 2) of ``classes_[0]`` and ``classes_[1]``."""
@@ -356,37 +380,26 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         """Write the fitted model as a Lightning checkpoint that ``logreg predict --ckpt_path`` and :meth:`load` read
         (written to a temporary file beside ``path``, renamed into place: no half-written file)."""
         check_is_fitted(self)
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self._checkpoint)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file(path, self._checkpoint, label=str(path))
 
     @classmethod
     def load(cls, path: str | Path) -> LogisticRegressionClassifier:
         """A fitted estimator from a checkpoint of :meth:`save` (or of ``logreg fit``, with default parameters),
-        loaded with ``weights_only=True``; a file that is not such a checkpoint is a one-line ValueError."""
-        from logreg.lightning_cli import check_checkpoint
+        loaded with ``weights_only=True``; a file that is not such a checkpoint is a one-line ValueError.
 
-        checkpoint = check_checkpoint(str(path))
-        state = checkpoint.get(CHECKPOINT_KEY) or {}
+        The model computes in float64 if it was saved so (bitwise the fitted estimator), otherwise in float32 (a
+        ``bf16-true`` run's weights too). The feature names it was trained on become ``feature_names_in_``, so that a
+        DataFrame with other or reordered columns is refused as scikit-learn refuses one after ``fit``.
+        """
+        loaded = load_model(path, EstimatorModule)
+        state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
         estimator = cls(**state.get("params", {}))
-        hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
-        model = EstimatorModule(**hparams).to(checkpoint["state_dict"]["linear.weight"].dtype)  # float64: exact
-        model.on_load_checkpoint(checkpoint)
-        model.load_state_dict(checkpoint["state_dict"])
+        model = loaded.model
         model.estimator_state = state or None
-        classes = state.get("classes") or next(
-            (v["classes"] for v in checkpoint.values() if isinstance(v, dict) and "classes" in v), [0, 1]
-        )
-        estimator.classes_ = np.array(classes)
+        estimator.classes_ = np.array(loaded.classes)
         estimator.n_features_in_ = int(model.hparams.n_inputs)
-        if state.get("feature_names_in") is not None:
-            estimator.feature_names_in_ = np.array(state["feature_names_in"], dtype=object)
+        if loaded.feature_names is not None:
+            estimator.feature_names_in_ = np.array(loaded.feature_names, dtype=object)
         estimator.n_iter_ = np.array([state.get("n_iter", 0)], dtype=np.int32)
         # (_checkpoint and _adopt are this class's own members, set here as fit sets them: no other library's API)
         with open(path, "rb") as handle:
@@ -423,6 +436,13 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
             return handle.read()
     finally:
         fs.rm(path.rsplit("/", 1)[0], recursive=True)
+
+
+def own_random_state(device: torch.device) -> contextlib.AbstractContextManager:
+    """torch's global generators (the CPU's, and ``device``'s on a GPU) as they were, once the block has run: fit's
+    initial weights and shuffling have generators of their own, but every epoch's data loader iterator draws its
+    base seed from the global one (``torch.utils.data.DataLoader``, which no generator of logreg's reaches)."""
+    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
 
 @contextlib.contextmanager

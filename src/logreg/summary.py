@@ -1,12 +1,15 @@
 """What a command prints when it ends: result rows, the fit summary with convergence and the coefficient table.
 
-At the end of fit, the model's distance from the objective's minimum is measured once, exactly, over the training
-split (:meth:`~logreg.model.LogisticRegression.objective_gradient`), and the coefficient table is written to
-``RUN/coefficients.csv`` and to TensorBoard's text tab.
+At the end of fit, the final weights are measured once, exactly, over the training split (loss, accuracy and the
+distance from the objective's minimum, :meth:`~logreg.model.LogisticRegression.training_fit`), and the coefficient
+table is written to ``RUN/coefficients.csv`` and to TensorBoard's text tab. Every line of the summary is of those
+final weights, except the test rows when fit tests the best checkpoint: a ``tested`` row says which weights, in
+which precision, the test below evaluates.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,9 +18,9 @@ from lightning.pytorch import Trainer
 
 from logreg.callbacks import EarlyStopping
 from logreg.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
-from logreg.data import IndexedDataModule
+from logreg.data import IndexedDataModule, ThresholdDataModule
 from logreg.loggers import tensorboard_logger
-from logreg.model import LogisticRegression
+from logreg.model import LogisticRegression, TrainingFit
 
 TOP_COEFFICIENTS = 8
 
@@ -48,18 +51,28 @@ class Convergence(NamedTuple):
 
 
 def convergence(
-    trainer: Trainer, model: LogisticRegression, datamodule: IndexedDataModule, separated: bool = False
+    trainer: Trainer,
+    model: LogisticRegression,
+    datamodule: IndexedDataModule,
+    separated: bool = False,
+    fit: TrainingFit | None = None,
 ) -> Convergence:
     """scikit-learn's criterion at the final weights: the largest absolute gradient of the objective against
     ``--model.tol``; a run that stopped short says why and what to change (``separated``: the unpenalised
-    model separates the training rows, so there is no minimum to reach)."""
-    gradient = float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
+    model separates the training rows, so there is no minimum to reach). ``fit``: the final weights' pass over the
+    training rows, when the caller has it."""
+    fit = fit or model.training_fit(datamodule.features, datamodule.labels, datamodule.train_idx)
+    gradient = float(fit.gradient)
     tol, last_epoch = model.hparams.get("tol", 1e-6), trainer.current_epoch - 1
     stopper = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping) and cb.stopped_epoch), None)
     if stopper is not None:
         why = f"{stopper.monitor} did not improve for {stopper.patience} epochs"
         return Convergence(False, f"stopped early at epoch {stopper.stopped_epoch} ({why}; max |grad| {gradient:.2g})",
                            False)  # fmt: skip
+    if separated and separable_by_design(datamodule):  # the tutorial's own data: expected, nothing to change
+        line = (f"no minimum, as expected: the tutorial's data is separable by design, so the unpenalised weights "
+                f"grow with every epoch (max |grad| {gradient:.2g} after {trainer.current_epoch} epochs)")  # fmt: skip
+        return Convergence(False, line, False)
     if separated:  # a tiny gradient here only means saturated probabilities, not a minimum
         line = (f"no minimum (max |grad| {gradient:.2g}): the classes are separable, so without a penalty the "
                 "weights grow without bound; add e.g. --model.l2 0.001")  # fmt: skip
@@ -73,21 +86,50 @@ def convergence(
     return Convergence(False, f"did not converge in {budget} (max |grad| {gradient:.2g}); {advice}", True)
 
 
+def separable_by_design(datamodule: IndexedDataModule) -> bool:
+    """The tutorial's generated data without label noise: labels are a threshold of the features, separable by
+    construction (the default run's data, where a separability warning would only alarm)."""
+    return isinstance(datamodule, ThresholdDataModule) and not datamodule.hparams.get("label_noise")
+
+
 def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> CoefficientTable:
     """The coefficient table of ``model`` on the data module's training split.
 
     Standard errors need an unpenalised maximum-likelihood fit: with a penalty or class weights the weights are
     not the likelihood's maximum and the Wald formulas do not hold, so those cells stay empty and say why.
     """
-    unpenalised = not model.penalised and float(model.pos_weight) == 1.0 and model.hparams.get("loss") == "bce"
+    reason = no_inference_reason(model)
     weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
     table = coefficient_table(weight, bias, datamodule.features, datamodule.labels, datamodule.feature_names,
                               mean=model.feature_mean, scale=model.feature_scale, rows=datamodule.train_idx,
-                              inference=unpenalised)  # fmt: skip
-    if not unpenalised:
-        reason = "a penalty, class weights or the mse loss leave Wald inference undefined"
+                              inference=reason is None)  # fmt: skip
+    if reason is not None:
         table = CoefficientTable(table.rows, reason, table.separated)
     return table
+
+
+def no_inference_reason(model: LogisticRegression) -> str | None:
+    """Why the Wald standard errors do not apply to ``model`` (a penalty, class weights, the mse loss) and the
+    flags that give them, or None for an unpenalised maximum-likelihood fit."""
+    hparams = model.hparams
+    causes, flags = [], []
+    if hparams.get("l2"):
+        given_as_C = hparams.get("C") is not None  # (a checkpoint keeps C null: l2 is then the flag to name)
+        causes.append(f"a penalty (C = {hparams.C:g})" if given_as_C else f"a penalty (l2 = {hparams.l2:.4g})")
+        flags.append("--model.C inf" if given_as_C else "--model.l2 0")
+    if hparams.get("l1"):
+        causes.append(f"{'an L1' if not causes else 'L1'} penalty (l1 = {hparams.l1:.4g})")
+        flags.append("--model.l1 0")
+    if float(model.pos_weight) != 1.0:
+        causes.append("class weights (pos_weight)")
+        flags.append("--model.pos_weight null")
+    if hparams.get("loss", "bce") != "bce":
+        causes.append("the mse loss")
+        flags.append("--model.loss bce")
+    if not causes:
+        return None
+    return (f"{' and '.join(causes)} {'leaves' if len(causes) == 1 else 'leave'} Wald inference undefined; "
+            f"fit with {' '.join(flags)} for them")  # fmt: skip
 
 
 def save_table(trainer: Trainer, table: CoefficientTable) -> Path | None:
@@ -105,29 +147,70 @@ def save_table(trainer: Trainer, table: CoefficientTable) -> Path | None:
 
 
 def penalty_line(model: LogisticRegression, datamodule: Any) -> str:
-    """The L2 penalty that trained the model, and where it came from when given as scikit-learn's ``C``."""
-    line = f"l2 = {model.hparams.l2:.4g}"
-    if model.hparams.get("C") is not None and isinstance(datamodule, IndexedDataModule):
-        line += f" (C = {model.hparams.C:g} on {len(datamodule.train_idx)} training rows)"
-    return line
+    """The penalty that trained the model: ``none``, or its ``l2`` (and where it came from when given as
+    scikit-learn's ``C``) and ``l1``."""
+    hparams, parts = model.hparams, []
+    C = hparams.get("C")
+    if hparams.get("l2"):
+        parts.append(f"l2 = {hparams.l2:.4g}")
+        if C is not None and isinstance(datamodule, IndexedDataModule):
+            parts[-1] += f" (C = {C:g} on {len(datamodule.train_idx)} training rows)"
+    if hparams.get("l1"):
+        parts.append(f"l1 = {hparams.l1:.4g}")
+    return ", ".join(parts) or ("none (C = inf)" if math.inf == C else "none")
+
+
+class Tested(NamedTuple):
+    """Which weights fit's test evaluates, and how the summary says so."""
+
+    ckpt_path: str | None  # "best", or None: the final weights in memory
+    line: str
+
+
+def weights_to_test(trainer: Trainer) -> Tested:
+    """The final weights for a full-batch fit (one step per epoch: the fit ends at its answer, the minimum L-BFGS
+    converged to, and the best checkpoint by validation loss would be an earlier, less fitted model) or without a
+    best checkpoint; else the best checkpoint, as Lightning's ``ckpt_path="best"``."""
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if best and trainer.num_training_batches != 1:
+        return Tested("best", f"the best checkpoint (lowest {checkpoint.monitor}), not the final weights above")
+    why = "full batch: the fit ends at its answer" if best else "checkpointing is off" if checkpoint is None else (
+        "nothing was saved as the best")  # fmt: skip
+    return Tested(None, f"the final weights, as every line above ({why})")
+
+
+def half_precision(trainer: Trainer) -> bool:
+    """Whether the trainer computes in 16-bit floats (``16-true``, ``bf16-true`` or the ``-mixed`` ones)."""
+    return str(trainer.precision).startswith(("16", "bf16"))
 
 
 def fit_summary(
     trainer: Trainer, model: LogisticRegression, converged: Convergence | None, table: CoefficientTable | None,
-    table_path: Path | None,
+    table_path: Path | None, fit: TrainingFit | None = None, tested: Tested | None = None,
 ) -> str:  # fmt: skip
-    """Final metrics, optimizer, convergence, the best checkpoint, how to open TensorBoard, then the coefficients."""
+    """Final metrics, optimizer, convergence, the best checkpoint, how to open TensorBoard, then the coefficients.
+
+    ``fit``: the final weights on the training rows (else the last epoch's logged ``train_*``); ``tested``: what the
+    test after fit evaluates (no row without one).
+    """
     metrics = trainer.callback_metrics
     names = ("train_loss", "train_objective", "train_acc", "val_loss", "val_acc")
     rows: dict[str, Any] = {name: metrics[name] for name in names if name in metrics}
+    if fit is not None:  # the final weights' own, replacing the epoch's running values
+        rows.update(train_loss=fit.loss, train_acc=fit.accuracy)
+        if model.penalised:
+            rows["train_objective"] = fit.objective
+        rows = {name: rows[name] for name in names if name in rows}  # (in the order of names)
     datamodule = trainer.datamodule
     if isinstance(datamodule, IndexedDataModule) and datamodule.classes != ["0", "1"]:
         rows["labels"] = f"0 = {datamodule.classes[0]!r}, 1 = {datamodule.classes[1]!r}"
     if trainer.optimizers:  # which optimizer and lr trained the model: --model.lr applies only without --optimizer
         optimizer = trainer.optimizers[0]
         rows["optimizer"] = f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
-    if model.hparams.get("l2"):
-        rows["penalty"] = penalty_line(model, datamodule)
+    if half_precision(trainer):  # validation ran in it; the train rows above and the test are computed wider
+        rows["precision"] = f"{trainer.precision} (val_* in {trainer.precision}; train_* in float64)"
+    rows["penalty"] = penalty_line(model, datamodule)
     if model.hparams.get("tune_threshold") or float(model.threshold) != 0.5:
         criterion = model.hparams.get("tune_threshold")
         tuned = f" (tuned for {criterion} on validation)" if criterion else ""
@@ -135,15 +218,21 @@ def fit_summary(
     if converged is not None:
         rows["convergence"] = converged.line
     weight, bias = model.coefficients()
-    if len(weight) == 1:  # the tutorial's view: one weight, one bias and where p = 0.5
-        rows |= {"weight": float(weight[0]), "bias": bias, "decision boundary": model.decision_boundary()}
+    if len(weight) == 1:  # the tutorial's view: one weight, one bias and where the decision changes
+        threshold = float(model.threshold)
+        where = "" if threshold == 0.5 else f" (the x where p = the threshold {threshold:.4g})"
+        rows |= {"weight": float(weight[0]), "bias": bias}
+        rows["decision boundary"] = f"{model.decision_boundary():.4f}{where}"
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_path:
         rows["best checkpoint"] = checkpoint.best_model_path
-    if table_path is not None:  # (the summary's weights are the final ones; fit's test below uses the best checkpoint)
+    if table_path is not None:
         rows["coefficients"] = f"{table_path} (final weights)"
     if trainer.logger is not None and trainer.logger.log_dir:
         rows["tensorboard"] = f"tensorboard --logdir {Path(trainer.logger.log_dir).parent}"
+    if tested is not None:
+        wider = f"; in float32 (trained in {trainer.precision})" if half_precision(trainer) else ""
+        rows["tested"] = tested.line + wider
     lines = [format_rows(rows)]
     if table is not None:
         lines += ["", *summary_lines(table, top=TOP_COEFFICIENTS)]

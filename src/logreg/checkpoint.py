@@ -1,0 +1,133 @@
+"""Where a checkpoint file becomes a model, for every reader: ``logreg predict|test|validate`` (``--ckpt_path``),
+``logreg export`` and ``LogisticRegressionClassifier.load``.
+
+A file is loaded with ``weights_only=True`` and checked (:func:`check_checkpoint`); :func:`load_model` then builds
+the model in float32 (float64 kept: exact), never in the checkpoint's half precision, in eval mode, with the label
+values and feature names it was trained on. The library's modules load checkpoints here, never through the CLI.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from logreg.data import default_names
+from logreg.model import LogisticRegression
+
+ESTIMATOR_KEY = "LogisticRegressionClassifier"  # the scikit-learn estimator's own part of its checkpoints
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checkpoint's model and what it was trained on.
+
+    ``classes``: the label values of class 0 and 1 (an estimator's as it was given them, e.g. ints; the CLI's as
+    text); ``feature_names``: the training columns' names, or None for data without names (``x0, x1, ...``).
+    """
+
+    checkpoint: dict[str, Any]
+    model: LogisticRegression
+    classes: list[Any]
+    feature_names: list[str] | None
+
+
+def load_model(path: str | Path, model_class: type[LogisticRegression] = LogisticRegression) -> LoadedModel:
+    """The checked checkpoint at ``path`` as a ``model_class`` model with its classes and feature names."""
+    checkpoint = check_checkpoint(str(path))
+    model = model_from_checkpoint(checkpoint, str(path), model_class)
+    classes, names = data_description(checkpoint, int(model.hparams.n_inputs))
+    return LoadedModel(checkpoint, model, classes, names)
+
+
+def model_from_checkpoint(
+    checkpoint: dict[str, Any], path: str, model_class: type[LogisticRegression] = LogisticRegression
+) -> LogisticRegression:
+    """The checkpoint's model from its hyperparameters and checked weights, in eval mode: in float64 when saved in
+    float64 (bitwise the fitted model), otherwise in float32, also from a ``bf16-true`` or ``16-true`` run's half
+    precision weights (which convert exactly; computing in bfloat16 would move probabilities by up to 0.5)."""
+    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
+    hparams.setdefault("n_inputs", checkpoint["state_dict"]["linear.weight"].shape[1])
+    model = model_class(**hparams)
+    if checkpoint["state_dict"]["linear.weight"].dtype == torch.float64:
+        model = model.double()
+    model.on_load_checkpoint(checkpoint)
+    try:
+        model.load_state_dict(checkpoint["state_dict"])  # copies into the model's own float32/float64 tensors
+    except RuntimeError as err:  # tensors the model does not have
+        reason = str(err).strip().splitlines()[-1].strip()
+        raise ValueError(f"{path}: not a logreg checkpoint ({reason})") from None
+    return model.eval()
+
+
+def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[Any], list[str] | None]:
+    """The label values of class 0 and 1 and the feature names (None: none) the model was trained on.
+
+    An estimator's checkpoint says both in its own part (``feature_names_in`` None: fitted without names). Lightning
+    keeps a data module's ``state_dict()`` under the module's class name; a logreg data module's holds ``classes``
+    and ``feature_names`` (:meth:`logreg.data.IndexedDataModule.state_dict`), where ``x0, x1, ...`` stand for data
+    without names. A model trained on other data has neither: classes ``0``/``1``, no names.
+    """
+    estimator = checkpoint.get(ESTIMATOR_KEY)
+    if isinstance(estimator, dict) and len(estimator.get("classes") or ()) == 2:
+        names = estimator.get("feature_names_in")
+        return list(estimator["classes"]), None if names is None else list(map(str, names))
+    for value in checkpoint.values():
+        if isinstance(value, dict) and {"classes", "feature_names"} <= value.keys():
+            classes, names = list(map(str, value["classes"])), list(map(str, value["feature_names"]))
+            if len(classes) == 2 and len(names) == n_inputs:
+                return classes, None if names == default_names(n_inputs) else names
+    return [0, 1], None
+
+
+def check_checkpoint(path: str) -> dict[str, Any]:
+    """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, not a checkpoint.
+
+    ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
+    anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
+    """
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    if Path(path).stat().st_size == 0:
+        raise ValueError(f"{path}: empty file, not a checkpoint")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):  # torch's words for a pickle it refuses, not a broken one
+            raise ValueError(f"{path}: not a readable checkpoint ({first_line(err)})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        reason = f"it would load {found.group(1)}" if found else "it holds more than tensors and plain values"
+        raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line(err)})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
+        raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
+    check_weights(path, checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("n_inputs"))
+    return checkpoint
+
+
+def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> None:
+    """The model's tensors are all there, of the shapes its ``n_inputs`` gives, and finite."""
+    shapes = {"linear.weight": (1, n_inputs), "linear.bias": (1,), "feature_mean": (n_inputs,),
+              "feature_scale": (n_inputs,)}  # fmt: skip
+    for key, shape in shapes.items():
+        tensor = state.get(key)
+        if not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
+        if n_inputs is not None and tuple(tensor.shape) != shape:
+            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(err).strip() or type(err).__name__).splitlines()[0]

@@ -1,0 +1,160 @@
+"""The one way logreg writes a file: whole or not at all, through links and into devices, never replacing either.
+
+A regular file (new, or existing and replaced) is written to a temporary file beside it and renamed into place, so
+a reader never sees half a file and a failed write leaves the old one. A symbolic link is followed: its target is
+written that way and the link stays a link. A character device or a pipe (``/dev/null``, a FIFO, ``/dev/stdout``)
+is written in place; renaming a file over it would swap the node for a plain file (as root, ``/dev/stdout``
+itself). The command's own standard output, redirected to a file, is written through the open descriptor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it, then restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_target(path: str | Path, label: str, overwrite: bool = False) -> None:
+    """Fail, in one line starting with ``label`` (``--output model.onnx``), before any work if ``path`` cannot or must
+    not be written: a name ending in ``/``, a directory, a missing or read-only directory, an existing regular file
+    without ``overwrite``, or a node that is neither a file, a character device nor a pipe."""
+    if str(path).endswith(("/", os.sep)):
+        raise IsADirectoryError(f"{label}: ends with '/', which names a directory; give a file path")
+    node = _node(path)
+    if node is not None and stat.S_ISDIR(node.st_mode):
+        raise IsADirectoryError(f"{label}: is a directory, expected a file path")
+    if node is not None and not stat.S_ISREG(node.st_mode):
+        if not (stat.S_ISCHR(node.st_mode) or stat.S_ISFIFO(node.st_mode)):
+            raise ValueError(f"{label}: not a regular file, a character device or a pipe; give a file path")
+        return  # written in place: nothing is replaced, so --overwrite has nothing to guard
+    if node is not None and not overwrite and not is_stdout(path):
+        raise FileExistsError(f"{label}: file exists; pass --overwrite true to replace it")
+    parent = Path(os.path.realpath(path)).parent
+    if parent.exists() and not parent.is_dir():
+        raise NotADirectoryError(f"{label}: {Path(path).parent} is not a directory")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{label}: directory {Path(path).parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"{label}: directory {Path(path).parent} is not writable")
+
+
+def is_stdout(path: str | Path) -> bool:
+    """Whether ``path`` is this process's standard output (``/dev/stdout``, or the file it is redirected to): then
+    the data goes there, and a command's own messages belong on stderr."""
+    node = _node(path)
+    try:
+        out = os.fstat(1)
+    except OSError:
+        return False
+    return node is not None and (node.st_dev, node.st_ino) == (out.st_dev, out.st_ino)
+
+
+class AtomicWriter:
+    """An open file for ``path`` that :meth:`commit` puts in place and :meth:`discard` leaves unwritten.
+
+    For a regular file (or a new one) the data goes to a temporary file beside the link's target, renamed over it by
+    :meth:`commit` with the replaced file's mode (the umask's for a new file). For standard output, a character
+    device or a pipe it is written in place. Write errors (a full disk) become one ``ValueError`` naming ``label``.
+    Used as a context manager, it commits on success and discards on any exception.
+    """
+
+    def __init__(self, path: str | Path, label: str, binary: bool = False) -> None:
+        self.label = label
+        self.temp: Path | None = None
+        self.target = Path(os.path.realpath(path))
+        mode = "wb" if binary else "w"
+        text = {} if binary else {"newline": "", "encoding": "utf-8"}
+        node = _node(path)
+        try:
+            if is_stdout(path):
+                self.handle: IO[Any] = open(os.dup(1), mode, **text)  # noqa: SIM115 (closed by commit or discard)
+            elif node is not None and not stat.S_ISREG(node.st_mode):
+                self.handle = open(path, mode, **text)  # noqa: SIM115
+            else:
+                fd, temp = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp")
+                self.temp = Path(temp)
+                self.handle = os.fdopen(fd, mode, **text)
+        except OSError as err:
+            raise self.error(err) from None
+
+    def write(self, data: Any) -> None:
+        try:
+            self.handle.write(data)
+        except OSError as err:
+            self.discard()
+            raise self.error(err) from None
+
+    def commit(self) -> None:
+        """Flush and close; a temporary file takes the target's place."""
+        try:
+            self.handle.close()
+            if self.temp is not None:
+                # mkstemp makes the file private: give it the replaced file's mode, or the umask's for a new one
+                mode = self.target.stat().st_mode & 0o777 if self.target.exists() else 0o666 & ~current_umask()
+                os.chmod(self.temp, mode)
+                os.replace(self.temp, self.target)
+                self.temp = None
+        except OSError as err:
+            self.discard()
+            raise self.error(err) from None
+
+    def discard(self) -> None:
+        """Close without putting anything in place (data already sent to a device or pipe stays sent)."""
+        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+            self.handle.close()
+        if self.temp is not None:
+            self.temp.unlink(missing_ok=True)
+            self.temp = None
+
+    def error(self, err: OSError) -> ValueError:
+        return ValueError(f"{self.label}: cannot write ({err.strerror or err})")
+
+    def __enter__(self) -> AtomicWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def write_file(path: str | Path, data: bytes | str, label: str) -> None:
+    """Write ``data`` to ``path`` whole (see :class:`AtomicWriter`)."""
+    with AtomicWriter(path, label, binary=isinstance(data, bytes)) as writer:
+        writer.write(data)
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, label: str, binary: bool = False) -> Iterator[IO[Any]]:
+    """``with writing(path, label) as handle:`` a file handle whose contents land at ``path`` only if the block ends
+    without an exception."""
+    writer = AtomicWriter(path, label, binary)
+    try:
+        yield writer.handle
+    except OSError as err:  # a full disk, say: one line, and nothing in place
+        writer.discard()
+        raise writer.error(err) from None
+    except BaseException:
+        writer.discard()
+        raise
+    writer.commit()
+
+
+def _node(path: str | Path) -> os.stat_result | None:
+    """What ``path`` names, links followed; None where nothing is (a dangling link included)."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
