@@ -255,6 +255,9 @@ def test_validate_test_and_predict_reuse_the_runs_data(csv_run, tmp_path):
     with (tmp_path / "p.csv").open() as handle:
         predictions = list(csv.DictReader(handle))
     assert [int(row["label"]) for row in predictions] == y.tolist()  # every row of the run's file, in order
+    where = np.full(len(y), "train", dtype=object)
+    where[split.val_idx.numpy()], where[split.test_idx.numpy()] = "val", "test"
+    assert [row["split"] for row in predictions] == where.tolist()  # and where each row went in the run
     assert np.allclose([float(row["probability"]) for row in predictions], p, atol=1e-6)
 
 
