@@ -254,6 +254,8 @@ class Objective:
                 raise
             reason = one_line(err)
             trial.set_user_attr("error", reason)
+            if pruning.training:  # the CLI removes a run that failed before its first checkpoint; the trial keeps why
+                run.mkdir(parents=True, exist_ok=True)
             if run.is_dir():
                 (run / "failed.txt").write_text(f"{reason}\n")
             if not pruning.training:  # refused before training: the arguments or the data are wrong, stop the sweep

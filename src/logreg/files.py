@@ -63,6 +63,7 @@ class FileDataModule(IndexedDataModule):
         self.label = label
         self.standardize = standardize
         self.positive = positive
+        self.missing_positive: str | None = None  # the refusal of a positive label this file lacks, for a fit
         table = read_table(self.path, label)
         features = table.features if isinstance(table.features, np.memmap) else torch.from_numpy(table.features)
         labels = None if table.labels is None else torch.from_numpy(table.labels).view(-1, 1)
@@ -79,15 +80,18 @@ class FileDataModule(IndexedDataModule):
     def _with_positive(self, labels: Tensor, classes: list[str], positive: str) -> tuple[Tensor, list[str]]:
         """The codes and classes with ``positive`` as class 1 (one class: the checkpoint's classes decide)."""
         code = model_code(positive, classes)
-        if code is None:
-            raise DataFileError(
+        if code is None:  # refused by a fit; evaluation codes the labels by the checkpoint's classes instead
+            self.missing_positive = (
                 f"{self.path}: --data.positive {positive!r} is not a label of column {self.label!r} "
                 f"(its labels: {classes[0]!r}, {classes[1]!r})"
             )
+            return labels, classes
         return (1 - labels, classes[::-1]) if code == 0 else (labels, classes)
 
     def setup(self, stage: str) -> None:
         stage = stage_name(stage)
+        if stage == "fit" and self.missing_positive:
+            raise DataFileError(self.missing_positive)
         if stage != "predict" and not self.has_labels:
             raise DataFileError(
                 f"{self.path}: no label column {self.label!r} (needed to {stage}; "
