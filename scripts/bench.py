@@ -2,7 +2,7 @@
 """Side-by-side benchmark of logreg against the tutorial's loop, a plain PyTorch loop and scikit-learn.
 
 Everything is measured in one run on the same data and reported as medians over --repeats runs, with the
-ratios the project's targets are stated in (see the README's "Speed and memory"). Needs the `bench` extra
+ratios the project's targets are stated in (see docs/benchmarks.md). Needs the `bench` extra
 (scikit-learn): pip install -e '.[bench]'.
 
     python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,5,6,7,8]

@@ -2,7 +2,7 @@
 # The suite on the newest releases pyproject.toml allows, as a new user's `pip install .` gets them: a separate venv
 # (.venv-latest, git-ignored), no scripts/constraints.txt, everything upgraded eagerly. Then
 #   1. the whole suite, with FutureWarning (a deprecation aimed at users) raised as an error where tests see it;
-#   2. the README's commands as real processes, failing on any warning line on stderr (logreg's own
+#   2. the documented commands as real processes, failing on any warning line on stderr (logreg's own
 #      `logreg: warning: ...` lines are output, not library noise, and are allowed).
 # Prints the versions it ran on. Arguments go to pytest. (A pip config of the machine may still cap a release,
 # e.g. a local torch wheel: the versions printed are what actually ran.)
@@ -27,7 +27,7 @@ ruff check . || failed=1
 python -m pytest -n auto --dist loadfile -q -W error::FutureWarning -W 'ignore:`isinstance(treespec, LeafSpec)`' \
   "$@" || failed=1
 
-# The README's commands, each a real process in a scratch directory; any warning on stderr fails the script.
+# The documented commands (README.md, docs/), each a real process in a scratch directory; any warning on stderr fails the script.
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 python -c 'import sklearn.datasets as d; t = d.load_breast_cancer(as_frame=True).frame

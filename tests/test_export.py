@@ -1,5 +1,6 @@
 """``logreg export``: the ONNX graph, run by onnxruntime on raw rows, gives ``logreg predict``'s probabilities; its
-metadata round-trips; the README's serving lines are the ones run here. Skipped without the ``export`` extra.
+metadata round-trips; the serving lines of docs/command-line.md are the ones run here. Skipped without the
+``export`` extra.
 
 Two models are trained and exported once each: one on a file whose columns have real scales (ages, incomes, small
 ratios: a graph without the standardisation would be far off) with a tuned threshold, and the tutorial's threshold
@@ -145,12 +146,13 @@ def test_metadata_round_trips(file_model):
     assert expected["threshold"] != 0.5  # tuned: the buffer, not the hyperparameter, is what predict decides with
 
 
-def test_readme_serving_lines(file_model, monkeypatch):
-    """The README's lines, run as written on the served rows with a NaN row and an infinite one added: predict's
-    probabilities and labels for the others, and no probability and no label (None) for those two, which
-    ``logreg predict`` refuses (the graph alone would give NaN, or 0 or 1, and the first class)."""
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("### Serving with ONNX") :]
+def test_the_documented_serving_lines(file_model, monkeypatch):
+    """The serving lines of docs/command-line.md ("Serving with ONNX"), run as written on the served rows with a NaN
+    row and an infinite one added: predict's probabilities and labels for the others, and no probability and no label
+    (None) for those two, which ``logreg predict`` refuses (the graph alone would give NaN, or 0 or 1, and the first
+    class)."""
+    page = (REPO / "docs" / "command-line.md").read_text()
+    section = page[page.index("## Serving with ONNX") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     rows = np.loadtxt(file_model / "served.csv", delimiter=",", skiprows=1).tolist()
     bad = [[45.0, float("nan"), 0.003], [45.0, 52_000.0, float("inf")]]

@@ -1,6 +1,6 @@
-"""Multi-node DDP as the README runs it: two torchrun "nodes" on this machine, one CPU process each (gloo).
+"""Multi-node DDP as docs/scale.md runs it: two torchrun "nodes" on this machine, one CPU process each (gloo).
 
-Each node is its own torchrun agent with its node rank, meeting at 127.0.0.1 (the README's HOST0) on a free port, and
+Each node is its own torchrun agent with its node rank, meeting at 127.0.0.1 (the docs' HOST0) on a free port, and
 running `-m logreg fit` with `--trainer.num_nodes 2 --trainer.devices 1`: the same launch a two-machine job makes,
 with one process per node instead of four GPUs.
 """
@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 def node_command(node_rank: int, port: int) -> list[str]:
-    """README's torchrun line for one node, with 1 process per node on the CPU."""
+    """docs/scale.md's torchrun line for one node, with 1 process per node on the CPU."""
     return [*torchrun(), "--nnodes", "2", "--nproc_per_node", "1", "--node_rank", str(node_rank),
             "--master_addr", "127.0.0.1", "--master_port", str(port),
             "-m", "logreg", "fit", "--trainer.num_nodes", "2", "--trainer.devices", "1", "--trainer.strategy", "ddp",
