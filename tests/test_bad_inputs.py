@@ -249,6 +249,8 @@ ROWS = [
      ["trainer.logger", "a config uses YAML aliases (*name)"]),
     ("a failed fit under a new root directory", ["fit", "--trainer.default_root_dir", "new/root", "--model.lr", "-1"],
      ["lr must be > 0"]),
+    ("a failed fit of a named run", ["fit", "--trainer.logger.version", "mine", "--model.lr", "-1"],
+     ["lr must be > 0"]),
     ("an empty run name", ["fit", "--trainer.logger.version", ""], ["--trainer.logger.version: an empty name"]),
     ("a run name already taken", ["fit", "--trainer.default_root_dir", "ok", "--trainer.logger.version", "version_0"],
      ["--trainer.logger.version version_0: ok/lightning_logs/version_0 already exists (another run's)"]),
