@@ -245,6 +245,9 @@ class LogRegCLI(LightningCLI):
         if subcommand and subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
                 self.parse_final(parser, args, last=True)
+            if any(word.partition("=")[0] == "--ckpt_path" for word in args):  # a later config's ckpt_path: null won
+                raise ValueError("--ckpt_path is replaced by a later --config's ckpt_path (null, as a fit's "
+                                 "config.yaml saves it): give --ckpt_path after --config")  # fmt: skip
             raise ValueError(
                 f"logreg {subcommand} evaluates a trained model: give its checkpoint, e.g. --ckpt_path "
                 "lightning_logs/version_0/checkpoints/last.ckpt"
