@@ -41,6 +41,7 @@ FILES = {
 }
 
 CKPT = "ok/lightning_logs/version_0/checkpoints/last.ckpt"
+CONFIG = "ok/lightning_logs/version_0/config.yaml"
 FILE_CKPT = "okfile/lightning_logs/version_0/checkpoints/last.ckpt"  # trained on ab.csv
 NO_TEST_CKPT = "okfile/lightning_logs/version_1/checkpoints/last.ckpt"  # trained on ab.csv, no test split
 
@@ -218,6 +219,8 @@ ROWS = [
      ["--predictions newpred/: ends with '/', which names a directory"]),
     *[(f"{command} without a checkpoint", [command], [f"logreg {command} evaluates a trained model", "--ckpt_path"])
       for command in ("validate", "test", "predict")],
+    ("a checkpoint replaced by a later config", ["test", "--ckpt_path", CKPT, "--config", CONFIG],
+     ["--ckpt_path is replaced by a later --config's ckpt_path", "give --ckpt_path after --config"]),
     ("test without a test split", ["test", "--ckpt_path", CKPT, "--data.test_fraction", "0"],
      ["no test split (--data.test_fraction 0), so there is nothing to test"]),
     ("validate without a validation split", ["validate", "--ckpt_path", CKPT, "--data.val_fraction", "0"],
@@ -248,6 +251,8 @@ ROWS = [
     ("YAML alias bomb as a logger", ["fit", "--trainer.logger", "bomb.yaml"],
      ["trainer.logger", "a config uses YAML aliases (*name)"]),
     ("a failed fit under a new root directory", ["fit", "--trainer.default_root_dir", "new/root", "--model.lr", "-1"],
+     ["lr must be > 0"]),
+    ("a failed fit of a named run", ["fit", "--trainer.logger.version", "mine", "--model.lr", "-1"],
      ["lr must be > 0"]),
     ("an empty run name", ["fit", "--trainer.logger.version", ""], ["--trainer.logger.version: an empty name"]),
     ("a run name already taken", ["fit", "--trainer.default_root_dir", "ok", "--trainer.logger.version", "version_0"],

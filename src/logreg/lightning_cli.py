@@ -197,6 +197,7 @@ class LogRegCLI(LightningCLI):
     args: list[str] | None = None  # the command line as parsed
     created: Path | None = None  # the outermost directory this command created for its run, to remove on failure
     configured_root: str | None = None  # --trainer.default_root_dir as given, when a run without a logger moved it
+    named_run: bool = False  # whether the claimed run directory is the one --trainer.logger.version names
     root_moved: bool = False  # whether the Trainer's default_root_dir is the run directory (a run without a logger)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -244,6 +245,9 @@ class LogRegCLI(LightningCLI):
         if subcommand and subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
                 self.parse_final(parser, args, last=True)
+            if any(word.partition("=")[0] == "--ckpt_path" for word in args):  # a later config's ckpt_path: null won
+                raise ValueError("--ckpt_path is replaced by a later --config's ckpt_path (null, as a fit's "
+                                 "config.yaml saves it): give --ckpt_path after --config")  # fmt: skip
             raise ValueError(
                 f"logreg {subcommand} evaluates a trained model: give its checkpoint, e.g. --ckpt_path "
                 "lightning_logs/version_0/checkpoints/last.ckpt"
@@ -402,6 +406,7 @@ class LogRegCLI(LightningCLI):
                 run = root / f"version_{version}"
             else:
                 run = claim_name(root, version)
+                self.named_run = True
         except OSError as err:
             raise ValueError(f"cannot create the run directory under {root} ({err.strerror or err})") from None
         self.claimed_run, self.created = run, created or run
@@ -423,10 +428,14 @@ class LogRegCLI(LightningCLI):
         directories it created to hold it (``lightning_logs/``, a new ``--trainer.default_root_dir``) once empty.
 
         Such a run holds nothing to resume or evaluate: at most its config and the first TensorBoard events (a
-        validate, test or predict run never checkpoints). A fit that failed later keeps its last good checkpoint.
+        validate, test or predict run never checkpoints). A fit that failed later keeps its last good checkpoint. A run
+        named by ``--trainer.logger.version`` is removed only when empty (failed before writing anything), so that the
+        name is free again; once it wrote its config, the record of the attempt stays where the name says.
         """
         run = self.claimed_run
         if run is None or not run.is_dir() or any(run.rglob("*.ckpt")):
+            return
+        if self.named_run and any(run.iterdir()):  # a run the user named keeps what it wrote (a sweep's failed trial)
             return
         shutil.rmtree(run, ignore_errors=True)
         for directory in run.parents:
@@ -835,7 +844,9 @@ def fitted_data(checkpoint: dict[str, Any], ckpt_path: str) -> dict[str, Any] | 
     hparams = checkpoint.get("datamodule_hyper_parameters")
     if not isinstance(hparams, dict) or not isinstance(hparams.get("_class_path"), str):
         return None
-    init_args = {key: value for key, value in hparams.items() if not key.startswith("_")}
+    # (not ``positive``: it chooses the coding when a fit starts; for evaluation the checkpoint's classes decide it,
+    # and a file whose labels are spelled otherwise must not be refused for the run's spelling)
+    init_args = {key: value for key, value in hparams.items() if not key.startswith("_") and key != "positive"}
     if isinstance(init_args.get("path"), str):
         init_args["path"] = run_file(init_args["path"], checkpoint, ckpt_path)
     return {"class_path": hparams["_class_path"], "init_args": init_args}
