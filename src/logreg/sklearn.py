@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from logreg.arrays import ArrayDataModule
 from logreg.checkpoint import ESTIMATOR_KEY, load_model
 from logreg.files import FileDataModule
-from logreg.model import LogisticRegression
+from logreg.model import LogisticRegression, fold_standardization
 from logreg.writes import write_file
 
 SOLVERS = ("lbfgs", "sgd", "adam")
@@ -61,8 +61,7 @@ class EstimatorModule(LogisticRegression):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``linear((x - mean) / scale)`` as ``x @ (w / scale) + (b - (w / scale) . mean)``: equal, and on a large
         batch it makes no (N, D) temporaries (the subtraction and division of every row cost more than the matmul)."""
-        weight = self.linear.weight / self.feature_scale  # (1, D)
-        bias = self.linear.bias - weight @ self.feature_mean  # (1,)
+        weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
         return torch.nn.functional.linear(x, weight, bias)  # (N, 1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
