@@ -90,7 +90,6 @@ def fold_standardization(weight: Tensor, bias: Tensor, mean: Tensor, scale: Tens
 
 
 FOLD_ELEMENTS = 32768  # batches this large fold the standardisation into the weights (torch's parallel grain)
-PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})  # see LogisticRegression.__setattr__
 CURVE_THRESHOLDS = 1001  # fixed thresholds 0, 0.001, ..., 1: flat memory, the same on every DDP rank
 TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
@@ -267,26 +266,6 @@ class LogisticRegression(LightningModule):
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
         self.training_state = TrainingState(penalised=self.penalised, decision_cut=logit(threshold))
         self.example_input_array = torch.zeros(2, n_inputs)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """A str, int, float, bool or None under a name that is no parameter, buffer or submodule is stored directly.
-
-        ``nn.Module.__setattr__`` checks every assignment against the parameters, buffers and submodules (about
-        2 us, mostly ``isinstance(value, Parameter)``); for such a value each of its branches ends in
-        ``object.__setattr__``, so skipping them changes nothing. Lightning sets the module's current hook name
-        before and after each hook it calls, about 45 times a training step: 80 us a step without this, more than
-        the whole SGD update of a 4,096-row batch.
-        """
-        attributes = self.__dict__
-        if (
-            type(value) in PLAIN_TYPES
-            and name not in attributes.get("_parameters", ())
-            and name not in attributes.get("_buffers", ())
-            and name not in attributes.get("_modules", ())
-        ):
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def logits(self, x: Tensor) -> Tensor:
         """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``.
