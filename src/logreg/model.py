@@ -86,7 +86,7 @@ def fold_standardization(weight: Tensor, bias: Tensor, mean: Tensor, scale: Tens
     ``weight`` is (1, D) or (D,), ``bias`` (1,); the one place the standardisation is folded into the weights.
     """
     folded = weight / scale
-    return folded, bias - folded @ mean
+    return folded, bias - folded @ mean.to(folded.dtype)
 
 
 FOLD_ELEMENTS = 32768  # batches this large fold the standardisation into the weights (torch's parallel grain)
