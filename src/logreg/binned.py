@@ -51,6 +51,14 @@ def binned_confmat(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
     return confmat_from_histograms(class_histograms(probs, target, thresholds))
 
 
+def confmat_state(metric: Metric) -> Tensor:
+    """A binned torchmetrics curve's (T, 2, 2) confusion-matrix state, itself (updates in place reach the metric).
+
+    Read through the public ``metric_state``; the name ``confmat`` is torchmetrics' undocumented layout, relied on
+    only here (tests/test_layouts.py checks it against torchmetrics' own update)."""
+    return metric.metric_state["confmat"]
+
+
 class _BinnedUpdate:
     """Replaces a binned torchmetrics curve's ``update`` with :func:`binned_confmat`; everything else is kept.
 
@@ -59,7 +67,6 @@ class _BinnedUpdate:
     """
 
     thresholds: Tensor
-    confmat: Tensor
 
     def __init__(self, thresholds: int, **kwargs: Any) -> None:
         if not isinstance(thresholds, int):
@@ -68,7 +75,7 @@ class _BinnedUpdate:
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add the batch's confusion matrices at every threshold to the ``confmat`` state."""
-        self.confmat += binned_confmat(preds, target, self.thresholds)
+        confmat_state(self).add_(binned_confmat(preds, target, self.thresholds))
 
 
 class BinnedPrecisionRecallCurve(_BinnedUpdate, BinaryPrecisionRecallCurve):

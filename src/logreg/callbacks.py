@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg import plots
-from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC
+from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC, confmat_state
 from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
 from logreg.model import CURVE_THRESHOLDS
@@ -148,7 +148,7 @@ class TrainingFigures(Callback):
                    plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
         logger = tensorboard_logger(trainer)
         if logger is not None:  # TensorBoard's own PR-curve dashboard, from the counts rather than the rows
-            log_pr_curve(logger.experiment, f"pr_curve/{stage}", tensorboard_pr.confmat, trainer.global_step)
+            log_pr_curve(logger.experiment, f"pr_curve/{stage}", confmat_state(tensorboard_pr), trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end

@@ -34,7 +34,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.about import FIT_EPILOG
 from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
-from logreg.checkpoint import check_checkpoint
+from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli import Stopped
 from logreg.coefficients import summary_lines
 from logreg.data import IndexedDataModule
@@ -457,7 +457,7 @@ class LogRegCLI(LightningCLI):
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
         # A resumed fit must see its own data; checked here, before config.yaml of the run is rewritten.
-        saved = self.checkpoint.get(type(self.datamodule).__qualname__)  # where Lightning keeps the module's state
+        saved = self.checkpoint.get(datamodule_key(type(self.datamodule)))
         if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
             self.datamodule.check_resumable(saved)
         elif self.fitted_data is not None and not self.data_given and isinstance(saved, dict):
