@@ -164,6 +164,7 @@ class EarlyStopping(callbacks.EarlyStopping):
 
     Its monitor is linked like the best checkpoint's: ``val_loss``, or ``train_loss`` without a validation split.
     Its state (best score, epochs waited) is in every checkpoint, so a resumed run stops where a straight one would.
+    A subclass because Lightning's has no "off": the flag group exists whether or not a run stops early.
     """
 
     def __init__(
@@ -192,6 +193,7 @@ class GracefulStop(Callback):
     ``SIGTERMException``; this callback then saves the checkpoint (with the training loader's position, see
     :class:`~logreg.data.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
     process SIGTERM); a second one interrupts at once, and the resume point stays the last finished epoch's.
+    Not Lightning's ``OnExceptionCheckpoint``: that saves on every exception (a crash too) and mid-validation.
     """
 
     def __init__(self, last: ModelCheckpoint) -> None:

@@ -20,6 +20,8 @@ of Python's ``csv`` module over the file (:meth:`_CsvSource._scan`): a quoted va
 reads the rest of the file into it, so what pyarrow finds wrong is not the problem), then the first ragged row or
 bad cell. Reading holds at most two float32 copies of the features (the blocks, then the joined array) next to one
 block of the file; :func:`convert` holds one block and one byte per row, whatever the size of the file.
+
+Its size is the four formats, :func:`convert`'s streaming and the label coding; locating an error is one pass.
 """
 
 from __future__ import annotations
