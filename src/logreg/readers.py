@@ -133,17 +133,10 @@ def convert(
     """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1) and ``meta.json``.
 
     The checks and messages are :func:`read_table`'s. Memory stays at one block of the source (``block_size`` CSV
-    bytes or ``batch_rows`` Parquet rows) plus one byte per row, whatever the size of the file. ``x.npy`` is
-    created by ``numpy.lib.format.open_memmap`` with its final shape, so the rows are counted first: Parquet's
-    metadata has the count; a CSV gets a first pyarrow pass that parses the rows but converts only one column.
-    The rows are then written to the file at their offsets (pages written through one large memory map would
-    count towards the process's resident memory until it ends). Label classes are decided while streaming; y is
-    remapped at the end, when their order is known. ``meta.json`` keeps the classes and the feature names.
-
-    Everything is written into a temporary directory and renamed into place at the end, so a failure leaves nothing
-    behind: a new ``out_dir`` is that directory renamed; an existing, empty ``out_dir`` is never replaced (it may be
-    the shell's current directory, a mount point, or have its own owner and mode): the files are renamed into it
-    from a temporary directory inside it. An ``out_dir`` that is not empty is refused before the source is read.
+    bytes or ``batch_rows`` Parquet rows) plus one byte per row: the rows are counted first (a CSV by a pass that
+    converts one column), then written at their offsets in ``x.npy``; ``y`` is remapped once the classes are known.
+    Everything is written into a temporary directory and renamed into place, so a failure leaves nothing behind; an
+    existing, empty ``out_dir`` is written into (never replaced), one that is not empty is refused before reading.
 
     The source must hold the ``label`` column, unless ``label`` is None: data without labels (for predict), written
     without ``y.npy``, every column a feature. Returns the written directory as :func:`read_table` reads it.
