@@ -233,8 +233,8 @@ class LogRegCLI(LightningCLI):
                               apply_on="instantiate")  # fmt: skip
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then load ``--ckpt_path`` and take the model's hyperparameters from it; validate, test and predict
-        take the run's data from it too, unless ``--data`` flags say otherwise."""
+        """Parse, then load and check ``--ckpt_path``; validate, test and predict take the run's data from it, unless
+        ``--data`` flags say otherwise (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
         args = self.parse_quietly(parser, args)
@@ -260,11 +260,7 @@ class LogRegCLI(LightningCLI):
             base = self.use_fitted_data(parser, args, subcommand)
         if subcommand:
             self.use_own_data_defaults(parser, args, subcommand, base)
-        if not ckpt_path or self.checkpoint is None:
-            return
-        hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
-        if hparams:
-            self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
+        # the model's hyperparameters from the checkpoint: LightningCLI itself, right after this method
 
     def parse_quietly(self, parser: LightningArgumentParser, args: list[str]) -> list[str]:
         """The first parse, without ``--print_config`` (printed by the last parse only, :meth:`parse_final`).
