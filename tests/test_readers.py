@@ -1,6 +1,7 @@
 """logreg.readers: read_table and convert on CSV, Parquet, .npz and x.npy directories, and their error messages."""
 
 import bz2
+import csv
 import gzip
 import json
 
@@ -348,7 +349,9 @@ OPEN_QUOTES = {
 def test_a_quote_never_closed_is_reported_where_it_opens(tmp_path, case):
     text, where = OPEN_QUOTES[case]
     path = write(tmp_path / "bad.csv", text)
+    limit = csv.field_size_limit()
     assert message(lambda: read_table(path)) == f"{path}{where}{OPEN_QUOTE}"
+    assert csv.field_size_limit() == limit  # raised for the scan only: the setting is process-wide
     assert message(lambda: convert(path, tmp_path / "out", block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
     assert message(lambda: read_table(path, block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]

@@ -434,12 +434,12 @@ class _CsvSource:
                 yield text
             yield '"\n'
 
-        # a value may pass csv's default 128 KiB (a quote never closed takes the rest of the file); process-wide
-        csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_SIZE))
-        with self.path.open(encoding="utf-8-sig", errors="backslashreplace", newline="") as handle:
-            reader = csv.reader(numbered(handle))
-            start, row, header = 1, -1, []  # row: data rows before this one (-1: the header)
-            try:
+        # a value may pass csv's default 128 KiB (a quote never closed takes the rest of the file)
+        previous = csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_SIZE))
+        start, row, header = 1, -1, []  # row: data rows before this one (-1: the header)
+        try:
+            with self.path.open(encoding="utf-8-sig", errors="backslashreplace", newline="") as handle:
+                reader = csv.reader(numbered(handle))
                 for cells in reader:
                     if start > lines[0]:  # the sentinel's own row: every quote closed
                         break
@@ -455,8 +455,10 @@ class _CsvSource:
                         problem = problem or (row >= 0 and self._problem(start, cells, len(header)))
                         row += 1
                     start = reader.line_num + 1
-            except csv.Error:  # a NUL byte: the UTF-8 check names it
-                return start
+        except csv.Error:  # a NUL byte: the UTF-8 check names it
+            return start
+        finally:
+            csv.field_size_limit(previous)  # process-wide: the caller's limit again
         if problem:
             raise DataFileError(problem)
         return found if found is not None else start
