@@ -1,6 +1,7 @@
 """logreg.readers: read_table and convert on CSV, Parquet, .npz and x.npy directories, and their error messages."""
 
 import bz2
+import csv
 import gzip
 import json
 
@@ -340,23 +341,24 @@ OPEN_QUOTES = {
     "with quotes inside": ('a,b,label\n1,2,0\n3,4,"x""\ny""\n5,6,0\n', ", row 3, column 'label'"),
     "in a row too long": ('a,b,label\n1,2,0\n3,"4,1\n' + "5,6,0\n" * 200, ", row 3, column 'b'"),  # > 64 bytes
     "old mac line ends": ('a,b,label\r1,2,0\r\r3,"4,1\r5,6,0\r', ", row 4, column 'b'"),
+    "over csv's field limit": ('a,b,label\n1,2,0\n3,"4,1\n' + "5,6,0\n" * 30000, ", row 3, column 'b'"),  # > 128 KiB
 }
 
 
 @pytest.mark.parametrize("case", sorted(OPEN_QUOTES))
-def test_a_quote_never_closed_is_reported_where_it_opens(tmp_path, monkeypatch, case):
+def test_a_quote_never_closed_is_reported_where_it_opens(tmp_path, case):
     text, where = OPEN_QUOTES[case]
     path = write(tmp_path / "bad.csv", text)
+    limit = csv.field_size_limit()
     assert message(lambda: read_table(path)) == f"{path}{where}{OPEN_QUOTE}"
+    assert csv.field_size_limit() == limit  # raised for the scan only: the setting is process-wide
     assert message(lambda: convert(path, tmp_path / "out", block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
-    monkeypatch.setattr("logreg.readers.BLOCK_SIZE", 3)  # the quotes are followed across many small blocks
     assert message(lambda: read_table(path, block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
-def test_quoted_values_over_lines_are_read(tmp_path, monkeypatch):
+def test_quoted_values_over_lines_are_read(tmp_path):
     text = '"a","b","label"\r\n"1",2,"x\r\n"\r\n3,"4",y\n5,"""6""",x\n7,8,"y\n\n"\n'
-    monkeypatch.setattr("logreg.readers.BLOCK_SIZE", 2)
     bad_cell = message(lambda: read_table(write(tmp_path / "d.csv", text)))  # every quote closes: not the error
     assert bad_cell.endswith(", column 'b': not a number: '\"6\"'")
     table = read_table(write(tmp_path / "d.csv", text.replace('"""6"""', "6")))

@@ -51,6 +51,14 @@ def binned_confmat(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
     return confmat_from_histograms(class_histograms(probs, target, thresholds))
 
 
+def confmat_state(metric: Metric) -> Tensor:
+    """A binned torchmetrics curve's (T, 2, 2) confusion-matrix state, itself (updates in place reach the metric).
+
+    Read through the public ``metric_state``; the name ``confmat`` is torchmetrics' undocumented layout, relied on
+    only here (tests/test_layouts.py checks it against torchmetrics' own update)."""
+    return metric.metric_state["confmat"]
+
+
 class _BinnedUpdate:
     """Replaces a binned torchmetrics curve's ``update`` with :func:`binned_confmat`; everything else is kept.
 
@@ -59,7 +67,6 @@ class _BinnedUpdate:
     """
 
     thresholds: Tensor
-    confmat: Tensor
 
     def __init__(self, thresholds: int, **kwargs: Any) -> None:
         if not isinstance(thresholds, int):
@@ -68,7 +75,7 @@ class _BinnedUpdate:
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add the batch's confusion matrices at every threshold to the ``confmat`` state."""
-        self.confmat += binned_confmat(preds, target, self.thresholds)
+        confmat_state(self).add_(binned_confmat(preds, target, self.thresholds))
 
 
 class BinnedPrecisionRecallCurve(_BinnedUpdate, BinaryPrecisionRecallCurve):
@@ -112,15 +119,25 @@ class BinnedCalibrationError(Metric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add the batch's per-bin sums."""
-        preds = preds.reshape(-1)
-        edges = torch.linspace(0, 1, self.n_bins + 1, dtype=preds.dtype, device=preds.device)
-        bins = torch.bucketize(preds, edges, right=True) - 1  # (N,) in [0, n_bins] for p in [0, 1]
-        # 1-D scatter_add_ rather than a weighted bincount: on CUDA it stays usable, and deterministic, under
-        # torch.use_deterministic_algorithms (Trainer(deterministic=True)), where a weighted bincount raises.
-        self.rows.scatter_add_(0, bins, torch.ones_like(preds, dtype=self.rows.dtype))
-        self.probabilities.scatter_add_(0, bins, preds.to(self.probabilities.dtype))
-        self.positives.scatter_add_(0, bins, (target.reshape(-1) == 1).to(self.positives.dtype))
+        add_bin_sums(preds, target, self.rows, self.probabilities, self.positives)
 
     def compute(self) -> Tensor:
         """The ECE over all rows seen (float32, like torchmetrics')."""
-        return ((self.positives - self.probabilities).abs().sum() / self.rows.sum()).float()
+        return calibration_error(self.rows, self.probabilities, self.positives).float()
+
+
+def add_bin_sums(preds: Tensor, target: Tensor, rows: Tensor, probabilities: Tensor, positives: Tensor) -> None:
+    """Add per-bin row counts, probability sums and positives to the (n_bins + 1,) sums, in torchmetrics' bins."""
+    preds = preds.reshape(-1)
+    edges = torch.linspace(0, 1, len(rows), dtype=preds.dtype, device=preds.device)
+    bins = torch.bucketize(preds, edges, right=True) - 1  # (N,) in [0, n_bins] for p in [0, 1]
+    # 1-D scatter_add_ rather than a weighted bincount: on CUDA it stays usable, and deterministic, under
+    # torch.use_deterministic_algorithms (Trainer(deterministic=True)), where a weighted bincount raises.
+    rows.scatter_add_(0, bins, torch.ones_like(preds, dtype=rows.dtype))
+    probabilities.scatter_add_(0, bins, preds.to(probabilities.dtype))
+    positives.scatter_add_(0, bins, (target.reshape(-1) == 1).to(positives.dtype))
+
+
+def calibration_error(rows: Tensor, probabilities: Tensor, positives: Tensor) -> Tensor:
+    """ECE from per-bin sums: ``sum_b |positives_b - probabilities_b| / rows`` (NaN for no rows)."""
+    return (positives - probabilities).abs().sum() / rows.sum()

@@ -17,7 +17,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg import plots
-from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC
+from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC, confmat_state
 from logreg.data import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
 from logreg.model import CURVE_THRESHOLDS
@@ -148,7 +148,7 @@ class TrainingFigures(Callback):
                    plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
         logger = tensorboard_logger(trainer)
         if logger is not None:  # TensorBoard's own PR-curve dashboard, from the counts rather than the rows
-            log_pr_curve(logger.experiment, f"pr_curve/{stage}", tensorboard_pr.confmat, trainer.global_step)
+            log_pr_curve(logger.experiment, f"pr_curve/{stage}", confmat_state(tensorboard_pr), trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
@@ -164,6 +164,7 @@ class EarlyStopping(callbacks.EarlyStopping):
 
     Its monitor is linked like the best checkpoint's: ``val_loss``, or ``train_loss`` without a validation split.
     Its state (best score, epochs waited) is in every checkpoint, so a resumed run stops where a straight one would.
+    A subclass because Lightning's has no "off": the flag group exists whether or not a run stops early.
     """
 
     def __init__(
@@ -192,6 +193,7 @@ class GracefulStop(Callback):
     ``SIGTERMException``; this callback then saves the checkpoint (with the training loader's position, see
     :class:`~logreg.data.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
     process SIGTERM); a second one interrupts at once, and the resume point stays the last finished epoch's.
+    Not Lightning's ``OnExceptionCheckpoint``: that saves on every exception (a crash too) and mid-validation.
     """
 
     def __init__(self, last: ModelCheckpoint) -> None:

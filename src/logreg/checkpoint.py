@@ -64,6 +64,14 @@ def model_from_checkpoint(
     return model.eval()
 
 
+def datamodule_key(datamodule_class: type) -> str:
+    """The key of a data module's ``state_dict()`` in a Lightning checkpoint: its class's ``__qualname__``.
+
+    Lightning does not document it; this is the one place logreg relies on it (tests/test_layouts.py checks it).
+    """
+    return datamodule_class.__qualname__
+
+
 def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[Any], list[str] | None]:
     """The label values of class 0 and 1 and the feature names (None: none) the model was trained on.
 

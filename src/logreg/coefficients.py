@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from logreg.data import one_thread, split_stream
+from logreg.model import fold_standardization
 from logreg.writes import writing
 
 COLUMNS = ("feature", "weight", "std_weight", "odds_ratio", "std_error", "z", "p_value", "ci_low", "ci_high")
@@ -226,8 +227,7 @@ def _sums(chunks: Iterator[tuple[Tensor, Tensor]], n: int, w: Tensor, b: float, 
     """
     shift = sum_dx = sum_dx2 = weight_sum = weighted_dx = cross = None
     separated = True
-    folded = w / scale  # logits = ((x - mean) / scale) @ w + b = x @ folded + offset
-    offset = b - float(folded @ mean)
+    folded, offset = fold_standardization(w, torch.tensor([b], dtype=w.dtype, device=w.device), mean, scale)
     for x, y in chunks:
         if shift is None:
             shift = x.mean(0)

@@ -34,7 +34,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.about import FIT_EPILOG
 from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
-from logreg.checkpoint import check_checkpoint
+from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli import Stopped
 from logreg.coefficients import summary_lines
 from logreg.data import IndexedDataModule
@@ -234,8 +234,8 @@ class LogRegCLI(LightningCLI):
                               apply_on="instantiate")  # fmt: skip
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then load ``--ckpt_path`` and take the model's hyperparameters from it; validate, test and predict
-        take the run's data from it too, unless ``--data`` flags say otherwise."""
+        """Parse, then load and check ``--ckpt_path``; validate, test and predict take the run's data from it, unless
+        ``--data`` flags say otherwise (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
         args = self.parse_quietly(parser, args)
@@ -264,11 +264,7 @@ class LogRegCLI(LightningCLI):
             base = self.use_fitted_data(parser, args, subcommand)
         if subcommand:
             self.use_own_data_defaults(parser, args, subcommand, base)
-        if not ckpt_path or self.checkpoint is None:
-            return
-        hparams = {k: v for k, v in self.checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
-        if hparams:
-            self.config = parser.parse_object({subcommand: {"model": hparams}}, self.config)
+        # the model's hyperparameters from the checkpoint: LightningCLI itself, right after this method
 
     def parse_quietly(self, parser: LightningArgumentParser, args: list[str]) -> list[str]:
         """The first parse, without ``--print_config`` (printed by the last parse only, :meth:`parse_final`).
@@ -466,7 +462,7 @@ class LogRegCLI(LightningCLI):
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
         # A resumed fit must see its own data; checked here, before config.yaml of the run is rewritten.
-        saved = self.checkpoint.get(type(self.datamodule).__qualname__)  # where Lightning keeps the module's state
+        saved = self.checkpoint.get(datamodule_key(type(self.datamodule)))
         if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
             self.datamodule.check_resumable(saved)
         elif self.fitted_data is not None and not self.data_given and isinstance(saved, dict):

@@ -80,8 +80,16 @@ def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, po
     return torch.cat([value.view(1), torch.mv(x.T, residual), residual.sum().view(1)]).double()
 
 
+def fold_standardization(weight: Tensor, bias: Tensor, mean: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
+    """The weights of ``linear((x - mean) / scale)`` acting on raw x: ``w / scale`` and ``b - (w / scale) . mean``.
+
+    ``weight`` is (1, D) or (D,), ``bias`` (1,); the one place the standardisation is folded into the weights.
+    """
+    folded = weight / scale
+    return folded, bias - folded @ mean.to(folded.dtype)
+
+
 FOLD_ELEMENTS = 32768  # batches this large fold the standardisation into the weights (torch's parallel grain)
-PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})  # see LogisticRegression.__setattr__
 CURVE_THRESHOLDS = 1001  # fixed thresholds 0, 0.001, ..., 1: flat memory, the same on every DDP rank
 TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
@@ -259,26 +267,6 @@ class LogisticRegression(LightningModule):
         self.training_state = TrainingState(penalised=self.penalised, decision_cut=logit(threshold))
         self.example_input_array = torch.zeros(2, n_inputs)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        """A str, int, float, bool or None under a name that is no parameter, buffer or submodule is stored directly.
-
-        ``nn.Module.__setattr__`` checks every assignment against the parameters, buffers and submodules (about
-        2 us, mostly ``isinstance(value, Parameter)``); for such a value each of its branches ends in
-        ``object.__setattr__``, so skipping them changes nothing. Lightning sets the module's current hook name
-        before and after each hook it calls, about 45 times a training step: 80 us a step without this, more than
-        the whole SGD update of a 4,096-row batch.
-        """
-        attributes = self.__dict__
-        if (
-            type(value) in PLAIN_TYPES
-            and name not in attributes.get("_parameters", ())
-            and name not in attributes.get("_buffers", ())
-            and name not in attributes.get("_modules", ())
-        ):
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     def logits(self, x: Tensor) -> Tensor:
         """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``.
 
@@ -289,8 +277,8 @@ class LogisticRegression(LightningModule):
         """
         if x.numel() < FOLD_ELEMENTS:
             return self.linear((x - self.feature_mean) / self.feature_scale)
-        weight = self.linear.weight / self.feature_scale  # (1, D)
-        return F.linear(x.to(weight.dtype), weight, self.linear.bias - weight @ self.feature_mean)
+        weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
+        return F.linear(x.to(weight.dtype), weight, bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, n_inputs) -> (B, 1) probabilities of class 1, as in the tutorial."""
@@ -455,8 +443,7 @@ class LogisticRegression(LightningModule):
         """
         weight, bias = self.linear.weight, self.linear.bias  # (1, D), (1,)
         with torch.no_grad():  # the standardisation folded into the weights: no (B, D) temporary per chunk
-            scaled = (weight / self.feature_scale).view(-1)  # (D,)
-            shift = bias - scaled @ self.feature_mean  # (1,)
+            scaled, shift = fold_standardization(weight.view(-1), bias, self.feature_mean, self.feature_scale)
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
@@ -567,8 +554,7 @@ class LogisticRegression(LightningModule):
     ) -> TrainingFit:
         weight, bias = self.linear.weight.detach().double().view(-1), self.linear.bias.detach().double()
         mean, scale = self.feature_mean.double(), self.feature_scale.double()
-        scaled = weight / scale  # (D,) the standardisation folded into the weights, as in _streamed_loss
-        shift = bias - scaled @ mean  # (1,)
+        scaled, shift = fold_standardization(weight, bias, mean, scale)  # (D,), (1,)
         pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
         cut = logit(float(self.threshold))
         total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)
@@ -587,9 +573,10 @@ class LogisticRegression(LightningModule):
 
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
-        weight = self.linear.weight.detach().float().view(-1) / self.feature_scale
-        bias = self.linear.bias.detach().float().item() - float((weight * self.feature_mean).sum())
-        return weight.cpu(), bias
+        linear = self.linear
+        weight, bias = fold_standardization(linear.weight.detach().float().view(-1), linear.bias.detach().float(),
+                                            self.feature_mean, self.feature_scale)  # fmt: skip
+        return weight.cpu(), float(bias)
 
     def decision_boundary(self) -> float:
         """For one feature, the x where the decision changes, p = threshold: ``(logit(threshold) - bias) / weight``

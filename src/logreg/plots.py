@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from logreg.binned import add_bin_sums, calibration_error
 from logreg.lazy import lazy_module
 from logreg.model import boundary
 
@@ -179,26 +180,22 @@ def calibration_bins(
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     if probs.size and not (np.all(probs >= 0) and np.all(probs <= 1)):
         raise ValueError("probs must be probabilities in [0, 1]")
-    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.from_numpy(probs[:0].copy()).dtype).numpy()
-    index = np.searchsorted(edges, probs, side="right") - 1
-    counts = np.bincount(index, minlength=n_bins + 1)
-    sum_p = np.bincount(index, weights=probs.astype(np.float64), minlength=n_bins + 1)
-    sum_y = np.bincount(index, weights=target.astype(np.float64), minlength=n_bins + 1)
+    sums = [torch.zeros(n_bins + 1, dtype=torch.float64) for _ in range(3)]
+    add_bin_sums(torch.from_numpy(probs.copy()), torch.from_numpy(target.copy()), *sums)
+    counts, sum_p, sum_y = (s.numpy() for s in sums)
     nonempty = counts > 0
     mean_predicted = np.divide(sum_p, counts, out=np.full(n_bins + 1, np.nan), where=nonempty)
     observed = np.divide(sum_y, counts, out=np.full(n_bins + 1, np.nan), where=nonempty)
-    return mean_predicted, observed, counts
+    return mean_predicted, observed, counts.astype(np.int64)
 
 
 def expected_calibration_error(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray) -> float:
-    """Count-weighted mean of ``|observed - mean_predicted|`` over non-empty bins (NaN when all are empty)."""
-    counts = np.asarray(counts)
+    """Count-weighted mean of ``|observed - mean_predicted|`` over non-empty bins (NaN when all are empty):
+    :func:`~logreg.binned.calibration_error` of the bins' sums."""
+    counts = np.asarray(counts, dtype=np.float64)
     nonempty = counts > 0
-    total = counts[nonempty].sum()
-    if total == 0:
-        return float("nan")
-    gap = np.abs(np.asarray(observed)[nonempty] - np.asarray(mean_predicted)[nonempty])
-    return float(np.sum(gap * counts[nonempty]) / total)
+    sums = [torch.from_numpy(np.where(nonempty, v * counts, 0.0)) for v in (mean_predicted, observed)]
+    return float(calibration_error(torch.from_numpy(counts), sums[0], sums[1]))
 
 
 def reliability_diagram(

@@ -11,24 +11,23 @@ refuses them); ``1``, ``1.0`` and ``true`` are one value (see :func:`map_labels`
 is valid (for predict).
 
 Every problem in a file is a :class:`DataFileError` (a ``ValueError``; ``FileNotFoundError`` for a missing path)
-with a one-line message naming the file, the row and the column. A CSV row is numbered as a text editor or a
-spreadsheet shows it: the header is row 1 and blank lines count, although pyarrow skips them (a quoted value that
-spans lines shifts the numbers below it, since rows are counted as physical lines). Parquet rows are numbered from 1.
+with a one-line message naming the file, the row and the column. A CSV row is numbered by the line it starts on,
+as a text editor shows it: the header is row 1 and blank lines count, although pyarrow skips them. Parquet rows are
+numbered from 1.
 
-Good files take pyarrow's fast path only. Finding *where* a problem is happens on the error path: the CSV is read
-again with every cell as bytes to find the first bad cell (or pyarrow's ``invalid_row_handler`` reports the ragged
-row), and its lines are counted to turn pyarrow's row index into a line number. Neither builds a Python list of
-cells. Before a row is named, the quotes are followed through the file, block by block, for a quoted value that
-never closes: pyarrow reads the rest of the file into it, so what it finds wrong is not the problem (or it finds
-nothing wrong), and the row where the quote opens is named instead. Reading holds at most two float32 copies of the
-features (the blocks, then the joined array) next to one block of the file; :func:`convert` holds one block and one
-byte per row, whatever the size of the file.
+Good files take pyarrow's fast path only. Finding *where* a CSV problem is happens on the error path, in one pass
+of Python's ``csv`` module over the file (:meth:`_CsvSource._scan`): a quoted value that never closes first (pyarrow
+reads the rest of the file into it, so what pyarrow finds wrong is not the problem), then the first ragged row or
+bad cell. Reading holds at most two float32 copies of the features (the blocks, then the joined array) next to one
+block of the file; :func:`convert` holds one block and one byte per row, whatever the size of the file.
+
+Its size is the four formats, :func:`convert`'s streaming and the label coding; locating an error is one pass.
 """
 
 from __future__ import annotations
 
 import codecs
-import io
+import csv
 import json
 import math
 import re
@@ -55,7 +54,6 @@ MAX_BLOCK_SIZE = 1 << 30  # pyarrow's block size is an int32
 BATCH_ROWS = 65536  # Parquet rows per record batch
 CHUNK_ROWS = 16384  # rows per chunk when checking a (memory-mapped) array
 SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 text before pyarrow is asked to parse it
-QUOTE, COMMA, CR, LF = b'",\r\n'  # the bytes that shape a CSV's rows and fields
 TRUE_FALSE = {"false": 0, "true": 1}
 NO_CLASSES = ["0", "1"]  # the classes of data without labels
 META_FORMAT = 1
@@ -135,17 +133,10 @@ def convert(
     """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1) and ``meta.json``.
 
     The checks and messages are :func:`read_table`'s. Memory stays at one block of the source (``block_size`` CSV
-    bytes or ``batch_rows`` Parquet rows) plus one byte per row, whatever the size of the file. ``x.npy`` is
-    created by ``numpy.lib.format.open_memmap`` with its final shape, so the rows are counted first: Parquet's
-    metadata has the count; a CSV gets a first pyarrow pass that parses the rows but converts only one column.
-    The rows are then written to the file at their offsets (pages written through one large memory map would
-    count towards the process's resident memory until it ends). Label classes are decided while streaming; y is
-    remapped at the end, when their order is known. ``meta.json`` keeps the classes and the feature names.
-
-    Everything is written into a temporary directory and renamed into place at the end, so a failure leaves nothing
-    behind: a new ``out_dir`` is that directory renamed; an existing, empty ``out_dir`` is never replaced (it may be
-    the shell's current directory, a mount point, or have its own owner and mode): the files are renamed into it
-    from a temporary directory inside it. An ``out_dir`` that is not empty is refused before the source is read.
+    bytes or ``batch_rows`` Parquet rows) plus one byte per row: the rows are counted first (a CSV by a pass that
+    converts one column), then written at their offsets in ``x.npy``; ``y`` is remapped once the classes are known.
+    Everything is written into a temporary directory and renamed into place, so a failure leaves nothing behind; an
+    existing, empty ``out_dir`` is written into (never replaced), one that is not empty is refused before reading.
 
     The source must hold the ``label`` column, unless ``label`` is None: data without labels (for predict), written
     without ``y.npy``, every column a feature. Returns the written directory as :func:`read_table` reads it.
@@ -294,7 +285,7 @@ def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:
 
 def _no_rows(source: _Source) -> DataFileError:
     if isinstance(source, _CsvSource):
-        source.check_quotes()  # a quote that opens in the header and never closes makes the whole file the header
+        source._scan()  # a quote that opens in the header and never closes makes the whole file the header
         return DataFileError(f"{source.path}: header only, no data rows")
     return DataFileError(f"{source.path}: no data rows")
 
@@ -389,7 +380,7 @@ class _CsvSource:
                         last_label = batch.column(self.label_index)[-1].as_py()
                     block = _float32_block([batch.column(j) for j in self.feature_index])
                     if not np.isfinite(block).all():
-                        self._locate()  # raises, naming the cell as it is written
+                        self._scan()  # raises, naming the cell as it is written
                         row, k = np.argwhere(~np.isfinite(block))[0]
                         raise DataFileError(f"{self.path}, row {self.row_of(done + row)}, column "
                                             f"{self.feature_names[k]!r}: not a finite float32 number")  # fmt: skip
@@ -398,36 +389,10 @@ class _CsvSource:
         except pa.ArrowException as err:
             self._fail(err)
         if last_label is not None and ("\n" in last_label or "\r" in last_label):
-            self.check_quotes()  # pyarrow gives a quote that never closes in the last cell the rest of the file
+            self._scan()  # pyarrow gives a quote that never closes in the last cell the rest of the file
 
     def row_of(self, index: int) -> int:
-        self.check_quotes()  # every message that names a CSV row comes here first
-        return _csv_line(self.path, index)
-
-    def check_quotes(self) -> None:
-        """Raise if a quoted value opens and never closes (checked once, on the error path: it reads the file).
-
-        pyarrow reads the rest of the file into such a value, so what it finds wrong (a short row, a cell that is no
-        number, a third label, a row longer than a block, only a header) is not the problem; this is reported
-        instead, and before any other problem that names a row: a file misread from the quote on is not looked at
-        further.
-        """
-        if self.quotes_checked:
-            return
-        self.quotes_checked = True
-        found = _open_quote(self.path)
-        if found is not None:
-            line, field = found
-            raise DataFileError(f"{self.path}, row {line}, column {self._column(line, field)}: "
-                                f"a quoted value opens here and is never closed")  # fmt: skip
-
-    def _column(self, line: int, field: int) -> str:
-        """Column ``field`` (0-based) of the row on ``line`` for a message: its name, or its number in the header
-        itself or beyond the header's columns."""
-        header, names = _header_names(self.path)
-        if line > header and field < len(names):
-            return repr(names[field].strip())
-        return str(field + 1)
+        return self._scan(index)
 
     def _fail(self, err: pa.ArrowException) -> NoReturn:
         """Turn a pyarrow error into a :class:`DataFileError` that names the row and column."""
@@ -440,8 +405,8 @@ class _CsvSource:
             if self.path.stat().st_size <= self.block_size:  # a header without a line end, and nothing else
                 raise _no_rows(self) from None
             raise self._too_long("the header") from None
-        if "UTF8" not in message and hasattr(self, "raw_names"):
-            self._locate()
+        if "UTF8" not in message:
+            self._scan()
         problem = _not_utf8(self.path)
         if problem:
             raise DataFileError(f"{self.path}: not a text CSV file (expected UTF-8; {problem})") from None
@@ -450,70 +415,72 @@ class _CsvSource:
     def _too_long(self, what: str) -> _RowTooLong:
         """The error for ``what`` (a row, the header) being longer than a block, on which :func:`_growing_blocks`
         retries with larger blocks; raises instead for a quote that never closes, whatever the block size."""
-        self.check_quotes()
+        self._scan()
         return _RowTooLong(f"{self.path}: {what} is longer than {self.block_size} bytes")
 
-    def _locate(self) -> None:
-        """Read the file again with every cell as bytes and raise for its first bad row or cell, if it has one.
+    def _scan(self, index: int | None = None) -> int:
+        """One pass of Python's ``csv`` module over the file, on the error path only: raise for a quoted value that
+        never closes (pyarrow reads the rest of the file into it, so it comes before any other problem), then for
+        the first ragged row or bad feature cell; else return the line where data row ``index`` starts (0-based,
+        without the header or blank lines, as pyarrow counts rows).
 
-        Ragged rows are skipped and noted by pyarrow's ``invalid_row_handler``; a bad cell is reported instead when
-        it comes before the first of them (only rows before it keep their index), so the answer does not depend
-        on where the blocks end.
+        A sentinel ``"`` line after the file closes a quoted value left open (it then ends the last row) and is
+        otherwise a row of its own; lines are numbered as a text editor does, a row by the line it starts on.
         """
-        ragged: list[Any] = []  # pyarrow's InvalidRow: .number counts the header as 1 and skips blank lines
+        lines, problem, found = [0], None, None
 
-        def handler(row: Any) -> str:
-            ragged.append(row)
-            return "skip"
+        def numbered(handle: Iterator[str]) -> Iterator[str]:
+            for lines[0], text in enumerate(handle, 1):  # the count is read while the reader runs
+                yield text
+            yield '"\n'
 
-        offset = 0  # rows before the batch
+        # a value may pass csv's default 128 KiB (a quote never closed takes the rest of the file)
+        previous = csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_SIZE))
+        start, row, header = 1, -1, []  # row: data rows before this one (-1: the header)
         try:
-            with self._open(dict.fromkeys(self.raw_names, pa.binary()), handler=handler) as reader:
-                for batch in reader:
-                    first_ragged = ragged[0].number - 2 if ragged else None
-                    self._check_cells(batch, offset, first_ragged)
-                    if first_ragged is not None and first_ragged <= offset + batch.num_rows:
+            with self.path.open(encoding="utf-8-sig", errors="backslashreplace", newline="") as handle:
+                reader = csv.reader(numbered(handle))
+                for cells in reader:
+                    if start > lines[0]:  # the sentinel's own row: every quote closed
                         break
-                    offset += batch.num_rows
-        except pa.ArrowException as err:
-            if "straddl" in str(err):
-                raise self._too_long("a row") from None
-            return
-        if ragged:
-            row = ragged[0]
-            raise DataFileError(
-                f"{self.path}, row {self.row_of(row.number - 2)}: {row.actual_columns} "
-                f"column{'s' if row.actual_columns != 1 else ''}, but the header has {row.expected_columns}"
-            )
+                    if reader.line_num > lines[0]:  # the last row took the sentinel: its last value never closed
+                        names = header if row >= 0 else []
+                        field = len(cells) - 1
+                        column = repr(names[field].strip()) if field < len(names) else str(field + 1)
+                        raise DataFileError(f"{self.path}, row {start}, column {column}: "
+                                            "a quoted value opens here and is never closed")  # fmt: skip
+                    if cells:
+                        header = header or cells
+                        found = start if row == index else found
+                        problem = problem or (row >= 0 and self._problem(start, cells, len(header)))
+                        row += 1
+                    start = reader.line_num + 1
+        except csv.Error:  # a NUL byte: the UTF-8 check names it
+            return start
+        finally:
+            csv.field_size_limit(previous)  # process-wide: the caller's limit again
+        if problem:
+            raise DataFileError(problem)
+        return found if found is not None else start
 
-    def _check_cells(self, batch: pa.RecordBatch, offset: int, before: int | None) -> None:
-        """Raise for the first cell of ``batch`` (rows ``offset`` on, up to row ``before``) that is not a finite
-        float32 number."""
-        found = [(*problem, k) for k, j in enumerate(self.feature_index) if (problem := _cell_problem(batch.column(j)))]
-        if found:
-            index, what, k = min(found, key=lambda item: (item[0], item[2]))  # the first row, then the first column
-            if before is None or offset + index < before:
-                missing = not self.has_label and self.label is not None
-                hint = f" (no column {self.label!r} holds the labels: is this it?)" if missing else ""
-                raise DataFileError(
-                    f"{self.path}, row {self.row_of(offset + index)}, column {self.feature_names[k]!r}: {what}{hint}"
-                )
-
-
-def _cell_problem(cells: pa.Array) -> tuple[int, str] | None:
-    """``(index, description)`` of the first cell that is not a number, or not a finite float32 one."""
-    try:
-        values = _parse_float64(cells)
-        end = len(cells)
-    except pa.ArrowInvalid:
-        end = _first_failure(cells, _parse_float64)
-        values = _parse_float64(cells.slice(0, end))
-    found = _first_non_float32(values.to_numpy(zero_copy_only=False))
-    if found is not None:
-        return found[0], f"{shown(_cell_text(cells[found[0]]).strip())} is not {found[1]}"
-    if end < len(cells):
-        return end, f"not a number: {shown(_cell_text(cells[end]))}"
-    return None
+    def _problem(self, line: int, cells: list[str], columns: int) -> str | None:
+        """What is wrong with the data row on ``line``: its number of cells, or its first feature cell that is not a
+        finite float32 number (parsed as pyarrow does: spaces and tabs around are ignored)."""
+        if len(cells) != columns:
+            plural = "s" if len(cells) != 1 else ""
+            return f"{self.path}, row {line}: {len(cells)} column{plural}, but the header has {columns}"
+        for k, j in enumerate(getattr(self, "feature_index", ())):
+            text = cells[j].strip(" \t")
+            if not DECIMAL.fullmatch(text):
+                what = f"not a number: {shown(cells[j])}"
+            elif (bad := _first_non_float32(np.array([float(text)]))) is not None:
+                what = f"{shown(cells[j].strip())} is not {bad[1]}"
+            else:
+                continue
+            missing = not self.has_label and self.label is not None
+            hint = f" (no column {self.label!r} holds the labels: is this it?)" if missing else ""
+            return f"{self.path}, row {line}, column {self.feature_names[k]!r}: {what}{hint}"
+        return None
 
 
 def _first_non_float32(numbers: np.ndarray) -> tuple[int, str] | None:
@@ -530,148 +497,6 @@ def _first_non_float32(numbers: np.ndarray) -> tuple[int, str] | None:
 def shown(text: str, limit: int = 40) -> str:
     """``repr(text)`` for a message, shortened to about ``limit`` characters (a cell can be megabytes long)."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
-
-
-def _parse_float64(cells: pa.Array) -> pa.Array:
-    """Cells (bytes) as float64 the way pyarrow's CSV reader converts them: spaces and tabs around are ignored."""
-    return pc.cast(pc.utf8_trim(pc.cast(cells, pa.string()), " \t"), pa.float64())
-
-
-def _first_failure(cells: pa.Array, parse: Callable[[pa.Array], Any]) -> int:
-    """The index of the first cell that ``parse`` rejects, given that it rejects the whole array (bisection)."""
-    low, high = 0, len(cells)  # the first failure is in [low, high)
-    while high - low > 1:
-        middle = (low + high) // 2
-        try:
-            parse(cells.slice(low, middle - low))
-            low = middle
-        except pa.ArrowInvalid:
-            high = middle
-    return low
-
-
-def _cell_text(cell: pa.Scalar) -> str:
-    value = cell.as_py()
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
-
-
-def _csv_line(path: Path, index: int) -> int:
-    """The line number of data row ``index`` (0-based, as pyarrow counts rows: without the header or blank lines).
-
-    Lines end in ``\\n``, ``\\r\\n`` or ``\\r``, as for pyarrow; the header is the first line that is not blank.
-    """
-    seen = -2  # data rows passed, counting from the header as row -1
-    number = 0
-    with path.open(encoding="utf-8", errors="replace", newline=None) as handle:
-        for number, line in enumerate(handle, 1):
-            if line == "\n":
-                continue
-            seen += 1
-            if seen == index:
-                return number
-    return number + 1
-
-
-def _header_names(path: Path) -> tuple[int, list[str]]:
-    """The line number of the header (the first line that is not blank) and its names as pyarrow reads them.
-
-    For messages: pyarrow may fail on the header's block, which holds data rows too, before the names are known.
-    """
-    with path.open(encoding="utf-8", errors="replace", newline=None) as handle:
-        for number, line in enumerate(handle, 1):
-            if line != "\n":
-                try:
-                    return number, pa_csv.read_csv(io.BytesIO(line.encode())).column_names
-                except pa.ArrowException:
-                    return number, []
-    return 0, []
-
-
-def _open_quote(path: Path) -> tuple[int, int] | None:
-    """``(line, field)`` where a quoted value opens that is never closed (line 1-based as in messages, field
-    0-based), or None. The file is read in blocks of ``BLOCK_SIZE`` bytes, whatever its size."""
-    scan = _QuoteScan()
-    with path.open("rb") as handle:
-        scan.feed(handle.read(BLOCK_SIZE).removeprefix(codecs.BOM_UTF8))  # pyarrow skips a byte order mark
-        while block := handle.read(BLOCK_SIZE):
-            scan.feed(block)
-    return scan.opened if scan.quoted else None
-
-
-class _QuoteScan:
-    """Follows pyarrow's quoting through a CSV, fed to it block by block, to find a quoted value that never closes.
-
-    As in pyarrow's parser, a ``"`` opens a quoted value only at the start of a field (after a comma, a line end or
-    the start of the file); inside the value ``""`` stands for a quote and a lone ``"`` closes it; any other ``"`` is
-    a plain character. Such plain quotes are rare: a block without them is followed with numpy operations on the
-    whole block, and only a block with them quote by quote. Lines end in ``\\n``, ``\\r\\n`` or ``\\r`` and are
-    counted inside quoted values too, as a text editor counts them.
-    """
-
-    def __init__(self) -> None:
-        self.quoted = False  # inside a quoted value after the bytes fed so far
-        self.before = LF  # the byte before the next block (a line end before the first, as at a field's start)
-        self.plain = False  # whether ``before`` is a plain quote (one that neither opens nor closes a value)
-        self.lines = 0  # line ends so far
-        self.field = 0  # the field being read (0-based): commas outside quoted values since the last row ended
-        self.opened = (0, 0)  # (line, field) where the last quoted value opened
-
-    def feed(self, block: bytes) -> None:
-        """Follow the next ``block`` of the file."""
-        if not block:
-            return
-        data = np.frombuffer(block, np.uint8)
-        before = np.concatenate((np.array([self.before], np.uint8), data[:-1]))
-        toggles = self._toggles(data, before) if b'"' in block else np.empty(0, np.intp)
-        outside = self._outside(toggles, len(data))
-        ends = (data == CR) | ((data == LF) & (before != CR))
-        row_ends = np.flatnonzero(ends & outside)
-        start = int(row_ends[-1]) + 1 if len(row_ends) else 0
-        commas = int(np.count_nonzero((data[start:] == COMMA) & outside[start:]))
-        self.field = commas + (self.field if start == 0 else 0)
-        opener = self._last_opener(toggles)
-        if opener is not None:  # only quoted bytes follow it, unless its value closes again (then it is not used)
-            self.opened = (self.lines + int(np.count_nonzero(ends[:opener])) + 1, self.field)
-        self.quoted ^= len(toggles) % 2 == 1
-        self.lines += int(np.count_nonzero(ends))
-        self.before = int(data[-1])
-        self.plain = self.before == QUOTE and not (len(toggles) and toggles[-1] == len(data) - 1)
-
-    def _outside(self, toggles: np.ndarray, size: int) -> np.ndarray:
-        """Which bytes of the block are outside quoted values, given the quotes that toggle (a toggling quote is
-        counted as inside the value it opens and outside the one it closes)."""
-        if not len(toggles):
-            return np.full(size, not self.quoted)
-        marks = np.zeros(size, np.uint8)
-        marks[toggles] = 1
-        return np.cumsum(marks, dtype=np.uint8) & 1 == self.quoted  # the parity survives the overflow
-
-    def _toggles(self, data: np.ndarray, before: np.ndarray) -> np.ndarray:
-        """The positions of the quotes that open or close a value (the two of a ``""`` close it and open it again)."""
-        quotes = np.flatnonzero(data == QUOTE)
-        may_open = np.isin(before[quotes], (COMMA, CR, LF, QUOTE))
-        if len(quotes) and quotes[0] == 0 and self.plain:
-            may_open[0] = False
-        if may_open[int(self.quoted) :: 2].all():  # every other quote opens a value where one can open: all toggle
-            return quotes
-        return quotes[self._follow(quotes, before[quotes].tolist())]
-
-    def _follow(self, quotes: np.ndarray, before: list[int]) -> list[int]:
-        """Indices into ``quotes`` of those that toggle, found quote by quote (a block with a plain quote)."""
-        toggling: list[int] = []
-        quoted, last = self.quoted, -2 if self.plain else -1  # where the last toggling quote is (-1: just before)
-        for i, at in enumerate(quotes.tolist()):
-            if quoted or before[i] in (COMMA, CR, LF) or (before[i] == QUOTE and last == at - 1):
-                toggling.append(i)
-                quoted, last = not quoted, at
-        return toggling
-
-    def _last_opener(self, toggles: np.ndarray) -> int | None:
-        """The position of the block's last quote that opens a value (not the second quote of a ``""``)."""
-        first = int(self.quoted)  # toggles[first::2] open a value, those right after a closing quote reopen it
-        previous = np.concatenate(([-1 if self.before == QUOTE and not self.plain else -2], toggles[:-1]))
-        fresh = toggles[first::2][previous[first::2] != toggles[first::2] - 1]
-        return int(fresh[-1]) if len(fresh) else None
 
 
 def _not_utf8(path: Path, limit: int | None = None) -> str | None:

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fsspec
 import numpy as np
@@ -33,9 +33,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from logreg.arrays import ArrayDataModule
-from logreg.checkpoint import ESTIMATOR_KEY, load_model
+from logreg.checkpoint import ESTIMATOR_KEY, datamodule_key, load_model
 from logreg.files import FileDataModule
-from logreg.model import LogisticRegression
+from logreg.model import LogisticRegression, fold_standardization
 from logreg.writes import write_file
 
 SOLVERS = ("lbfgs", "sgd", "adam")
@@ -61,8 +61,7 @@ class EstimatorModule(LogisticRegression):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``linear((x - mean) / scale)`` as ``x @ (w / scale) + (b - (w / scale) . mean)``: equal, and on a large
         batch it makes no (N, D) temporaries (the subtraction and division of every row cost more than the matmul)."""
-        weight = self.linear.weight / self.feature_scale  # (1, D)
-        bias = self.linear.bias - weight @ self.feature_mean  # (1,)
+        weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
         return torch.nn.functional.linear(x, weight, bias)  # (N, 1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -80,7 +79,25 @@ class EstimatorModule(LogisticRegression):
         file_state = {"classes": [str(c) for c in self.estimator_state["classes"]]}
         if self.estimator_state.get("feature_names_in") is not None:
             file_state["feature_names"] = list(self.estimator_state["feature_names_in"])
-        checkpoint.setdefault(FileDataModule.__qualname__, file_state)
+        checkpoint.setdefault(datamodule_key(FileDataModule), file_state)
+
+
+class LbfgsProgress(NamedTuple):
+    """Whether ``step`` ran, iterations, function evaluations, and whether the last iteration moved the point (None:
+    no iteration was taken)."""
+
+    started: bool
+    iterations: int
+    evaluations: int
+    moved: bool | None
+
+
+def lbfgs_progress(optimizer: torch.optim.Optimizer) -> LbfgsProgress:
+    """What ``torch.optim.LBFGS`` keeps in its state of the first parameter (``n_iter``, ``func_evals``, the last
+    direction ``d`` and step ``t``): undocumented keys, read only here (tests/test_layouts.py checks them)."""
+    state = optimizer.state_dict()["state"].get(0, {})
+    moved = bool((state["d"] * state["t"]).abs().max() > 0) if "d" in state else None
+    return LbfgsProgress("n_iter" in state, int(state.get("n_iter", 0)), int(state.get("func_evals", 0)), moved)
 
 
 class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
@@ -294,7 +311,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
     def _iterations(self, trainer: Trainer) -> int:
         """L-BFGS iterations (its ``n_iter`` state), or epochs for sgd and adam."""
         if self.solver == "lbfgs":
-            return int(trainer.optimizers[0].state_dict()["state"].get(0, {}).get("n_iter", 0))
+            return lbfgs_progress(trainer.optimizers[0]).iterations
         return int(trainer.current_epoch)
 
     def _converged(self, trainer: Trainer, model: EstimatorModule, datamodule: ArrayDataModule) -> bool:
@@ -310,12 +327,10 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
                 <= self.tol
             )
         optimizer = trainer.optimizers[0]
-        state = optimizer.state_dict()["state"].get(0, {})
-        if "d" not in state:  # stopped at the first evaluation: the starting point already met tol
-            return "n_iter" in state
-        group = optimizer.param_groups[0]
-        moved = bool((state["d"] * state["t"]).abs().max() > 0)
-        return state["n_iter"] < group["max_iter"] and state["func_evals"] < group["max_eval"] and moved
+        progress, group = lbfgs_progress(optimizer), optimizer.param_groups[0]
+        if progress.moved is None:  # stopped at the first evaluation: the starting point already met tol
+            return progress.started
+        return progress.iterations < group["max_iter"] and progress.evaluations < group["max_eval"] and progress.moved
 
     def _state(self) -> dict[str, Any]:
         """What a checkpoint keeps of the estimator, in plain types (checkpoints load with ``weights_only=True``)."""

@@ -1,0 +1,48 @@
+"""The undocumented layouts of other libraries that logreg reads, each in one small function: these tests fail if a
+library changes one, before a user meets it."""
+
+import torch
+from lightning.pytorch import Trainer
+from torchmetrics.classification import BinaryPrecisionRecallCurve
+
+from logreg.arrays import ArrayDataModule
+from logreg.binned import binned_confmat, confmat_state
+from logreg.checkpoint import datamodule_key
+from logreg.model import LogisticRegression
+from logreg.sklearn import lbfgs_progress
+
+
+def test_lightning_keeps_a_data_modules_state_and_its_batch_count_where_logreg_reads_them(tmp_path):
+    """``datamodule_key`` (checkpoints) and ``IndexedDataModule._batches_trained`` (the fit loop's batch count)."""
+    x = torch.linspace(-1, 1, 40).reshape(-1, 1)
+    dm = ArrayDataModule(x.numpy(), (x[:, 0] > 0).long().numpy(), val_fraction=0.0, test_fraction=0.0, batch_size=8)
+    trainer = Trainer(max_epochs=1, limit_train_batches=3, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(LogisticRegression(n_inputs=1), dm)
+    assert dm._batches_trained() == 3
+    trainer.save_checkpoint(tmp_path / "c.ckpt")
+    checkpoint = torch.load(tmp_path / "c.ckpt", weights_only=True)
+    assert checkpoint[datamodule_key(ArrayDataModule)] == dm.state_dict()
+
+
+def test_torchmetrics_keeps_a_binned_curves_confusion_matrices_where_logreg_reads_them():
+    probs, target = torch.tensor([0.1, 0.4, 0.6, 0.9, 0.5]), torch.tensor([0, 1, 0, 1, 1])
+    curve = BinaryPrecisionRecallCurve(thresholds=7)
+    curve.update(probs, target)
+    assert torch.equal(confmat_state(curve), binned_confmat(probs, target, curve.thresholds))
+
+
+def test_lbfgs_keeps_its_progress_where_logreg_reads_it():
+    point = torch.zeros(2, requires_grad=True)
+    optimizer = torch.optim.LBFGS([point], max_iter=3, max_eval=10, tolerance_grad=0, tolerance_change=0)
+    assert lbfgs_progress(optimizer) == (False, 0, 0, None)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = ((point - torch.tensor([1.0, -2.0])) ** 4).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    started, iterations, evaluations, moved = lbfgs_progress(optimizer)
+    assert (started, iterations, evaluations, moved) == (True, 3, 3, True)
