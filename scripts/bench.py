@@ -289,7 +289,7 @@ def watch(args: list[str], cwd: str) -> dict:
 def memory_mapped_fit(rows: int, features: int, repeats: int) -> None:
     """``logreg fit`` (full-batch L-BFGS, streamed, float32) and a scikit-learn script on the same ``x.npy``/``y.npy``
     and the same split (logreg's: the script loads its training and test indices), each a whole process."""
-    from logreg.data import stratified_split
+    from logreg.data.indexed import stratified_split
 
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         directory = Path(tmp) / "data"

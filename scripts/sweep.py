@@ -49,7 +49,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from sqlalchemy.engine import make_url
 
 from logreg.cli import Stopped, is_user_error, one_line
-from logreg.data import IndexedDataModule
+from logreg.data.indexed import IndexedDataModule
 from logreg.lightning_cli import LogRegCLI, build_cli, quiet_known_noise
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

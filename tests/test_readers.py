@@ -1,4 +1,4 @@
-"""logreg.readers: read_table and convert on CSV, Parquet, .npz and x.npy directories, and their error messages."""
+"""logreg.data.readers: read_table and convert on CSV, Parquet, .npz and x.npy directories, and their error messages."""
 
 import bz2
 import gzip
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logreg.readers import DataFileError, convert, map_labels, read_table
+from logreg.data.readers import DataFileError, convert, map_labels, read_table
 from logreg.writes import current_umask
 
 
@@ -349,14 +349,14 @@ def test_a_quote_never_closed_is_reported_where_it_opens(tmp_path, monkeypatch, 
     path = write(tmp_path / "bad.csv", text)
     assert message(lambda: read_table(path)) == f"{path}{where}{OPEN_QUOTE}"
     assert message(lambda: convert(path, tmp_path / "out", block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
-    monkeypatch.setattr("logreg.readers.BLOCK_SIZE", 3)  # the quotes are followed across many small blocks
+    monkeypatch.setattr("logreg.data.readers.BLOCK_SIZE", 3)  # the quotes are followed across many small blocks
     assert message(lambda: read_table(path, block_size=64)) == f"{path}{where}{OPEN_QUOTE}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
 def test_quoted_values_over_lines_are_read(tmp_path, monkeypatch):
     text = '"a","b","label"\r\n"1",2,"x\r\n"\r\n3,"4",y\n5,"""6""",x\n7,8,"y\n\n"\n'
-    monkeypatch.setattr("logreg.readers.BLOCK_SIZE", 2)
+    monkeypatch.setattr("logreg.data.readers.BLOCK_SIZE", 2)
     bad_cell = message(lambda: read_table(write(tmp_path / "d.csv", text)))  # every quote closes: not the error
     assert bad_cell.endswith(", column 'b': not a number: '\"6\"'")
     table = read_table(write(tmp_path / "d.csv", text.replace('"""6"""', "6")))

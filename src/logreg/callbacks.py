@@ -18,7 +18,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg import plots
 from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC
-from logreg.data import IndexedDataModule, take_rows
+from logreg.data.indexed import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
 from logreg.model import CURVE_THRESHOLDS
 from logreg.writes import AtomicWriter, check_target
@@ -190,7 +190,7 @@ class GracefulStop(Callback):
 
     Lightning stops fit on SIGTERM after the batch in progress, where its loops' counters are whole, by raising
     ``SIGTERMException``; this callback then saves the checkpoint (with the training loader's position, see
-    :class:`~logreg.data.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
+    :class:`~logreg.data.indexed.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
     process SIGTERM); a second one interrupts at once, and the resume point stays the last finished epoch's.
     """
 
@@ -278,7 +278,7 @@ class PredictionRows(BasePredictionWriter):
     """The rows of ``logreg predict`` as text, batch by batch: ``probability`` (6 significant digits),
     ``predicted_label``, when the input has labels ``label`` (the input's own text), and when the input is the data
     the checkpoint's run trained on (split as it was) ``split``: ``train``, ``val`` or ``test``, where the row went
-    (:meth:`~logreg.data.IndexedDataModule.row_splits`). :meth:`take` receives them.
+    (:meth:`~logreg.data.indexed.IndexedDataModule.row_splits`). :meth:`take` receives them.
 
     ``predicted_label`` is the data's original value of class 1 where ``probability > threshold``: the model's
     stored threshold (given or tuned at training) unless one is given.
@@ -334,10 +334,10 @@ class PredictionRows(BasePredictionWriter):
 class CSVPredictionWriter(PredictionRows):
     """Writes ``probability,predicted_label[,label][,split]``, one row per input row in input order.
 
-    Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
-    appears when the input has labels, ``split`` when it is the data the run trained on (see :class:`PredictionRows`:
-    the rows marked ``test`` reproduce the run's test metrics). ``predicted_label`` is class 1 where
-    ``probability > threshold``: the model's stored threshold unless one is given.
+    Labels are the data's original values (``classes`` of the :class:`~logreg.data.indexed.IndexedDataModule`);
+    ``label`` appears when the input has labels, ``split`` when it is the data the run trained on (see
+    :class:`PredictionRows`: the rows marked ``test`` reproduce the run's test metrics). ``predicted_label`` is
+    class 1 where ``probability > threshold``: the model's stored threshold unless one is given.
     Rows stream into a :class:`~logreg.writes.AtomicWriter`, put in place only when prediction finishes, so an
     interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
     """

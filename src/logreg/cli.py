@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonargparse import ArgumentError, ArgumentParser
 
-from logreg.readers import convert
+from logreg.data.readers import convert
 
 
 class Stopped(BaseException):
@@ -69,7 +69,7 @@ USER_ERRORS = (
 
 
 def convert_command(args: list[str]) -> None:
-    """``logreg convert SOURCE OUT_DIR [--label NAME | --unlabelled true]``: see :func:`logreg.readers.convert`."""
+    """``logreg convert SOURCE OUT_DIR [--label NAME | --unlabelled true]``: see :func:`logreg.data.readers.convert`."""
     parser = ArgumentParser(
         prog="logreg convert",
         description="Stream a CSV or Parquet file into OUT_DIR/x.npy (float32), y.npy and meta.json, for data "

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import one_thread, split_stream
+from logreg.data.indexed import one_thread, split_stream
 from logreg.writes import writing
 
 COLUMNS = ("feature", "weight", "std_weight", "odds_ratio", "std_error", "z", "p_value", "ci_low", "ci_high")
@@ -112,8 +112,8 @@ def coefficient_table(
             taken over these rows only.
         inference: fill the standard errors, z, p-values and intervals. Only meaningful for an unpenalised
             maximum-likelihood fit: the Wald formulas assume the gradient of the log-likelihood is zero.
-        chunk_rows: rows per chunk (default: full-batch training's, :func:`~logreg.data.chunk_rows`); changes nothing
-            but memory use.
+        chunk_rows: rows per chunk (default: full-batch training's, :func:`~logreg.data.indexed.chunk_rows`); changes
+            nothing but memory use.
     """
     n_features = len(feature_names)
     if features.ndim != 2 or features.shape[1] != n_features:
@@ -206,7 +206,7 @@ def _one_pass(
 ) -> _Pass:
     """Sums of the training rows, a chunk at a time: moments for the standard deviations, and the information.
 
-    The chunks are full-batch training's (:func:`~logreg.data.split_stream`): contiguous ranges of the rows'
+    The chunks are full-batch training's (:func:`~logreg.data.indexed.split_stream`): contiguous ranges of the rows'
     span with the other rows dropped, read sequentially and converted to float64 once, nothing gathered or sorted.
     """
     if isinstance(features, Tensor) and features.device.type != "cpu":

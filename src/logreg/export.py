@@ -74,7 +74,7 @@ def export_metadata(loaded: LoadedModel) -> dict[str, str]:
     """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists; ``x0, x1, ...`` for
     data without names), the threshold the model decides with (its buffer, given or tuned, in float32 as ``logreg
     predict`` compares with it), and the logreg version that wrote the file."""
-    from logreg.data import default_names
+    from logreg.data.indexed import default_names
 
     model = loaded.model
     names = loaded.feature_names or default_names(int(model.hparams.n_inputs))

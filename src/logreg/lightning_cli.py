@@ -37,8 +37,8 @@ from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, T
 from logreg.checkpoint import check_checkpoint
 from logreg.cli import Stopped
 from logreg.coefficients import summary_lines
-from logreg.data import IndexedDataModule
-from logreg.files import FileDataModule
+from logreg.data.files import FileDataModule
+from logreg.data.indexed import IndexedDataModule
 from logreg.loggers import HparamsCallback, claim_name, claim_version, first_missing
 from logreg.model import LogisticRegression, check_l1_optimizer
 from logreg.preview import PredictionPreview
@@ -63,7 +63,7 @@ SUBCOMMANDS = {  # Lightning's subcommands with the Trainer arguments each leave
     "test": _HANDLED_HERE | {"dataloaders", "verbose"},
     "predict": _HANDLED_HERE | {"dataloaders", "return_predictions"},
 }
-DEFAULT_DATA = "logreg.data.ThresholdDataModule"  # the tutorial's data, when no --data is given
+DEFAULT_DATA = "logreg.data.threshold.ThresholdDataModule"  # the tutorial's data, when no --data is given
 
 
 def trainer_defaults() -> dict[str, Any]:
@@ -781,7 +781,7 @@ def load_yaml_without_aliases(text: str) -> Any:
 
 def resolved(class_path: str) -> type:
     """The class a ``class_path`` names (jsonargparse writes ``logreg.ThresholdDataModule`` for the default, a
-    config may write ``logreg.data.ThresholdDataModule``)."""
+    config may write ``logreg.data.threshold.ThresholdDataModule``)."""
     module, name = class_path.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)
 

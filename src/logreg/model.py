@@ -27,7 +27,7 @@ from logreg.binned import (
     BinnedPrecisionRecallCurve,
     BinnedROC,
 )
-from logreg.data import IndexedDataModule, SplitStream, split_stream, stage_name
+from logreg.data.indexed import IndexedDataModule, SplitStream, split_stream, stage_name
 from logreg.metrics import TrainingTotals
 
 Stage = Literal["train", "val", "test"]

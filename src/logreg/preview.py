@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from logreg.callbacks import PredictionRows
-from logreg.readers import same_label
+from logreg.data.readers import same_label
 
 PREVIEW_ROWS = 10
 

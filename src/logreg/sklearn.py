@@ -1,8 +1,9 @@
 """``LogisticRegressionClassifier``: logreg's LightningModule and Trainer behind scikit-learn's estimator API.
 
 ``fit(X, y)`` validates like scikit-learn (``validate_data``), wraps the rows in an
-:class:`~logreg.arrays.ArrayDataModule` (every row trains) and runs :class:`~logreg.model.LogisticRegression` through
-a Trainer: by default full-batch L-BFGS in float64 from zero weights, which is scikit-learn's ``solver="lbfgs"``.
+:class:`~logreg.data.arrays.ArrayDataModule` (every row trains) and runs
+:class:`~logreg.model.LogisticRegression` through a Trainer: by default full-batch L-BFGS in float64 from zero
+weights, which is scikit-learn's ``solver="lbfgs"``.
 Binary only, declared in the tags.
 """
 
@@ -32,9 +33,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from logreg.arrays import ArrayDataModule
 from logreg.checkpoint import ESTIMATOR_KEY, load_model
-from logreg.files import FileDataModule
+from logreg.data.arrays import ArrayDataModule
+from logreg.data.files import FileDataModule
 from logreg.model import LogisticRegression
 from logreg.writes import write_file
 

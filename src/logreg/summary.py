@@ -18,7 +18,8 @@ from lightning.pytorch import Trainer
 
 from logreg.callbacks import EarlyStopping
 from logreg.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
-from logreg.data import IndexedDataModule, ThresholdDataModule
+from logreg.data.indexed import IndexedDataModule
+from logreg.data.threshold import ThresholdDataModule
 from logreg.loggers import tensorboard_logger
 from logreg.model import LogisticRegression, TrainingFit
 
