@@ -155,7 +155,7 @@ def run_dirs(root: Path) -> list[Path]:
 def signal_at(monkeypatch):
     """``signal_at(signum, stage, n)``: the process sends itself ``signum`` in its n-th ``stage`` step (1-based),
     as a scheduler or a Ctrl-C would at that moment."""
-    from logreg.model import LogisticRegression
+    from logreg.model.logistic import LogisticRegression
 
     def arm(signum, stage, n):
         original = getattr(LogisticRegression, f"{stage}_step")

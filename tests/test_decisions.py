@@ -89,7 +89,7 @@ def test_metric_values_equal_scikit_learn_to_1e_6(tmp_path):
     """The logged values themselves (not the 4-place printout), on the model's own decisions."""
     from sklearn.metrics import average_precision_score, precision_score, recall_score
 
-    from logreg.model import _decision_metrics, _probability_metrics
+    from logreg.model.logistic import _decision_metrics, _probability_metrics
 
     rng = np.random.default_rng(3)
     probs = torch.tensor(rng.random(5000), dtype=torch.float32)
@@ -143,7 +143,7 @@ def test_balanced_accuracy_and_youden_pick_the_threshold_that_maximises_them(cri
     from sklearn.metrics import balanced_accuracy_score
     from torchmetrics.classification import BinaryROC
 
-    from logreg.model import CURVE_THRESHOLDS, tuned_threshold
+    from logreg.model.logistic import CURVE_THRESHOLDS, tuned_threshold
 
     rng = np.random.default_rng(5)
     probs = torch.tensor(rng.random(3000), dtype=torch.float32)

@@ -12,13 +12,13 @@ if TYPE_CHECKING:
     from logreg.data.arrays import ArrayDataModule
     from logreg.data.files import FileDataModule
     from logreg.data.threshold import ThresholdDataModule
-    from logreg.model import LogisticRegression
+    from logreg.model.logistic import LogisticRegression
     from logreg.sklearn import LogisticRegressionClassifier
 
 _HOMES = {
     "ArrayDataModule": "logreg.data.arrays",
     "FileDataModule": "logreg.data.files",
-    "LogisticRegression": "logreg.model",
+    "LogisticRegression": "logreg.model.logistic",
     "LogisticRegressionClassifier": "logreg.sklearn",  # needs scikit-learn
     "ThresholdDataModule": "logreg.data.threshold",
 }

@@ -17,10 +17,10 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg import plots
-from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC
 from logreg.data.indexed import IndexedDataModule, take_rows
 from logreg.loggers import tensorboard_logger
-from logreg.model import CURVE_THRESHOLDS
+from logreg.model.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC
+from logreg.model.logistic import CURVE_THRESHOLDS
 from logreg.writes import AtomicWriter, check_target
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from logreg.data.indexed import default_names
-from logreg.model import LogisticRegression
+from logreg.model.logistic import LogisticRegression
 
 ESTIMATOR_KEY = "LogisticRegressionClassifier"  # the scikit-learn estimator's own part of its checkpoints
 

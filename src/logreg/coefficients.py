@@ -97,7 +97,7 @@ def coefficient_table(
 ) -> CoefficientTable:
     """The coefficient table of a model ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows.
 
-    For a :class:`~logreg.model.LogisticRegression` and its data module::
+    For a :class:`~logreg.model.logistic.LogisticRegression` and its data module::
 
         coefficient_table(model.linear.weight, model.linear.bias, dm.features, dm.labels, dm.feature_names,
                           mean=model.feature_mean, scale=model.feature_scale, rows=dm.train_idx, inference=True)

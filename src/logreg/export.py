@@ -26,7 +26,7 @@ from logreg.writes import check_target, is_stdout, write_file
 
 if TYPE_CHECKING:
     from logreg.checkpoint import LoadedModel
-    from logreg.model import LogisticRegression
+    from logreg.model.logistic import LogisticRegression
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"

@@ -40,7 +40,7 @@ from logreg.coefficients import summary_lines
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
 from logreg.loggers import HparamsCallback, claim_name, claim_version, first_missing
-from logreg.model import LogisticRegression, check_l1_optimizer
+from logreg.model.logistic import LogisticRegression, check_l1_optimizer
 from logreg.preview import PredictionPreview
 from logreg.summary import (
     TOP_COEFFICIENTS,

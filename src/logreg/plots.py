@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from logreg.lazy import lazy_module
-from logreg.model import boundary
+from logreg.model.logistic import boundary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -2,7 +2,7 @@
 
 ``fit(X, y)`` validates like scikit-learn (``validate_data``), wraps the rows in an
 :class:`~logreg.data.arrays.ArrayDataModule` (every row trains) and runs
-:class:`~logreg.model.LogisticRegression` through a Trainer: by default full-batch L-BFGS in float64 from zero
+:class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch L-BFGS in float64 from zero
 weights, which is scikit-learn's ``solver="lbfgs"``.
 Binary only, declared in the tags.
 """
@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from logreg.checkpoint import ESTIMATOR_KEY, load_model
 from logreg.data.arrays import ArrayDataModule
 from logreg.data.files import FileDataModule
-from logreg.model import LogisticRegression
+from logreg.model.logistic import LogisticRegression
 from logreg.writes import write_file
 
 SOLVERS = ("lbfgs", "sgd", "adam")
