@@ -163,7 +163,6 @@ def test_one_feature_reports_and_figures_use_the_threshold_the_split_and_the_lab
     """With ``--model.threshold 0.8`` the decision boundary (summary and figure) is where p = 0.8; the fitted
     sigmoid is drawn over the training rows at the end of fit and over the test rows after the test; the probability
     histogram and the reliability diagram name the classes as the data does. A user's separable data still warns."""
-    import logreg.callbacks
     from logreg import FileDataModule
 
     x = np.linspace(-2, 2, 60)
@@ -171,7 +170,7 @@ def test_one_feature_reports_and_figures_use_the_threshold_the_split_and_the_lab
     (tmp_path / "one.csv").write_text("\n".join(["x,label", *rows]) + "\n")
     figures = {}
     with pytest.MonkeyPatch.context() as mp:  # the figures' arguments, recorded instead of drawn
-        mp.setattr(logreg.callbacks, "log_figure", lambda trainer, tag, draw, *args: figures.__setitem__(tag, args))
+        mp.setattr("logreg.report.figures.log_figure", lambda trainer, tag, draw, *args: figures.__setitem__(tag, args))
         fit = run_cli("fit", "--data", "FileDataModule", "--data.path", "one.csv", "--model.threshold", "0.8",
                       "--trainer.max_epochs", "2", "--data.batch_size", "8")  # fmt: skip
     state = torch.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]

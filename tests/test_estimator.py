@@ -230,10 +230,10 @@ def test_streamed_lbfgs_on_a_memory_map_reads_chunks_and_equals_scikit_learn(tmp
 
 def figure_calls(mp):
     """``{tag: the figure function's arguments}`` of every figure a run logs, recorded instead of drawn."""
-    import logreg.callbacks
+    import logreg.report.figures
 
     calls = {}
-    mp.setattr(logreg.callbacks, "log_figure", lambda trainer, tag, draw, *args: calls.__setitem__(tag, args))
+    mp.setattr(logreg.report.figures, "log_figure", lambda trainer, tag, draw, *args: calls.__setitem__(tag, args))
     return calls
 
 

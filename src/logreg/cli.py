@@ -126,7 +126,8 @@ def main(args: list[str] | None = None) -> None:
 
             export_command(words[1:])
         else:
-            from logreg.lightning_cli import build_cli, quiet_known_noise
+            from logreg.lightning_cli import build_cli
+            from logreg.training import quiet_known_noise
 
             quiet_known_noise()
             build_cli(args)

@@ -51,7 +51,7 @@ def export_command(args: list[str]) -> None:
     output = config.output
     check_output(output, config.overwrite, reads=config.ckpt_path)
     from logreg.checkpoint import load_model
-    from logreg.lightning_cli import quiet_known_noise
+    from logreg.training import quiet_known_noise
 
     quiet_known_noise()
     loaded = load_model(config.ckpt_path)

@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import importlib
 import inspect
-import logging
 import os
 import shutil
 import signal
@@ -33,16 +32,16 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.about import FIT_EPILOG
-from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
 from logreg.checkpoint import check_checkpoint
 from logreg.cli import Stopped
-from logreg.coefficients import summary_lines
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
-from logreg.loggers import HparamsCallback, claim_name, claim_version, first_missing
+from logreg.loggers import HparamsCallback, first_missing
 from logreg.model.logistic import LogisticRegression, check_l1_optimizer
-from logreg.preview import PredictionPreview
-from logreg.summary import (
+from logreg.predictions import CSVPredictionWriter, PredictionPreview
+from logreg.report.coefficients import summary_lines
+from logreg.report.figures import TrainingFigures
+from logreg.report.summary import (
     TOP_COEFFICIENTS,
     Tested,
     convergence,
@@ -53,6 +52,7 @@ from logreg.summary import (
     save_table,
     weights_to_test,
 )
+from logreg.training import EarlyStopping, GracefulStop, claim_name, claim_version
 from logreg.writes import is_stdout
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
@@ -870,24 +870,6 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
         if ".." not in parts and here.parts[-len(parts) :] == parts:
             return Path(*here.parts[: -len(parts)])
     return None
-
-
-def quiet_known_noise() -> None:
-    """Silence messages that say nothing to a logreg user: the seed (it is in config.yaml), Lightning's
-    "GPU available"/tips/restoring info lines (the summary says what matters) and known harmless warnings."""
-    warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
-    warnings.filterwarnings("ignore", message=r".*multiple `ModelCheckpoint` callbacks")  # the first is "best"
-    warnings.filterwarnings("ignore", message=r".*configure_optimizers` will be overridden by")  # --optimizer's job
-    warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
-    # Batches are one gather each in the main process; worker processes would only add copies and start-up.
-    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck")
-    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")  # main(args) in Python
-    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    # "Received SIGTERM": logreg's own line says so, with where the run stopped and how to resume
-    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
 
 
 PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_without_aliases)

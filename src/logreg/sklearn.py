@@ -268,7 +268,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         run = callbacks = logger = None
         if self.log_dir is not None:
             root = Path(self.log_dir) / "lightning_logs"
-            from logreg.loggers import claim_version
+            from logreg.training import claim_version
 
             logger = TensorBoardLogger(save_dir=self.log_dir, name="lightning_logs", version=claim_version(root),
                                        default_hp_metric=False)  # fmt: skip
@@ -327,7 +327,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
 
     def _write_run(self, trainer: Trainer, model: EstimatorModule, datamodule: ArrayDataModule, run: Path) -> None:
         """config.yaml (the estimator's parameters) and coefficients.csv beside TensorBoard's events and checkpoints."""
-        from logreg.summary import model_table, save_table
+        from logreg.report.summary import model_table, save_table
 
         (run / "config.yaml").write_text(yaml.safe_dump({ESTIMATOR_KEY: self._state()["params"]}, sort_keys=False))
         save_table(trainer, model_table(model, datamodule))  # (and closes the event file again)

@@ -16,12 +16,11 @@ from typing import Any, NamedTuple
 import torch
 from lightning.pytorch import Trainer
 
-from logreg.callbacks import EarlyStopping
-from logreg.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
-from logreg.loggers import tensorboard_logger
 from logreg.model.logistic import LogisticRegression, TrainingFit
+from logreg.report.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
+from logreg.training import EarlyStopping, tensorboard_logger
 
 TOP_COEFFICIENTS = 8
 
