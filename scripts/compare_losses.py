@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from logreg.lightning_cli import build_cli
+from logreg.cli.lightning import build_cli
 from logreg.report import plots
 from logreg.report.figures import TrainingFigures
 from logreg.report.summary import format_rows

@@ -1,4 +1,4 @@
-"""TensorBoard: every run claims its own version directory, and defines its entry in the HPARAMS tab."""
+"""TensorBoard for the command line: each run's entry in the HPARAMS tab, and where a new run directory starts."""
 
 from __future__ import annotations
 

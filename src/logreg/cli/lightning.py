@@ -31,12 +31,12 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from logreg.about import FIT_EPILOG
 from logreg.checkpoint import check_checkpoint
-from logreg.cli import Stopped
+from logreg.cli.about import FIT_EPILOG
+from logreg.cli.errors import Stopped
+from logreg.cli.loggers import HparamsCallback, first_missing
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
-from logreg.loggers import HparamsCallback, first_missing
 from logreg.model.logistic import LogisticRegression, check_l1_optimizer
 from logreg.predictions import CSVPredictionWriter, PredictionPreview
 from logreg.report.coefficients import summary_lines
@@ -683,7 +683,7 @@ def untested_because(trainer: Trainer, datamodule: LightningDataModule) -> str |
     return None
 
 
-CONFIGS = Path(__file__).parent / "configs"
+CONFIGS = Path(__file__).parents[1] / "configs"
 
 
 def invoked_subcommand(args: Any) -> str | None:
