@@ -37,6 +37,7 @@ from logreg.cli.errors import Stopped
 from logreg.cli.loggers import HparamsCallback, first_missing
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
+from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, check_l1_optimizer
 from logreg.predictions import CSVPredictionWriter, PredictionPreview
 from logreg.report.coefficients import summary_lines
@@ -873,7 +874,7 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
 
 
 PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_without_aliases)
-DATA_MODULES = (FileDataModule,)  # imported so that ``--data FileDataModule`` finds it by its short name
+DATA_MODULES = (FileDataModule, ThresholdDataModule)  # imported so that ``--data NAME`` finds them by short name
 
 
 def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> LogRegCLI:
