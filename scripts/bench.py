@@ -289,7 +289,7 @@ def watch(args: list[str], cwd: str) -> dict:
 def memory_mapped_fit(rows: int, features: int, repeats: int) -> None:
     """``logreg fit`` (full-batch L-BFGS, streamed, float32) and a scikit-learn script on the same ``x.npy``/``y.npy``
     and the same split (logreg's: the script loads its training and test indices), each a whole process."""
-    from logreg.data import stratified_split
+    from logreg.data.indexed import stratified_split
 
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         directory = Path(tmp) / "data"
@@ -653,11 +653,11 @@ def interleaved(fits: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[
 # -- 8. where a training step's time goes (cProfile of section 2's fit) -------------------------------------------
 
 STEP_PARTS = {  # (file fragment, function): cumulative time of these calls, which do not nest in one another
-    "batch: DataLoader fetch and gather": [("logreg/data.py", "__getitem__")],
+    "batch: DataLoader fetch and gather": [("logreg/data/indexed.py", "__getitem__")],
     "training_step: forward, loss": [
-        ("logreg/model.py", "logits"),
+        ("logreg/model/logistic.py", "logits"),
         ("torch/nn/modules/linear.py", "forward"),
-        ("logreg/model.py", "bce_from_logits"),
+        ("logreg/model/logistic.py", "bce_from_logits"),
     ],
     "training_step: metrics (TrainingTotals update)": [("torchmetrics/metric.py", "wrapped_func")],
     "training_step: finiteness check (loss.item())": [("~", "<method 'item' of 'torch._C.TensorBase' objects>")],

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from logreg import plots
-from logreg.callbacks import TrainingFigures
-from logreg.lightning_cli import build_cli, quiet_known_noise
-from logreg.summary import format_rows
+from logreg.cli.lightning import build_cli
+from logreg.report import plots
+from logreg.report.figures import TrainingFigures
+from logreg.report.summary import format_rows
+from logreg.training import quiet_known_noise
 
 TUTORIAL = Path(__file__).resolve().parents[1] / "src" / "logreg" / "configs" / "tutorial.yaml"
 INITS = {"random": [], "bad (-5, -10)": ["--model.init_weight", "-5", "--model.init_bias", "-10"]}

@@ -48,9 +48,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, Trial, TrialState
 from sqlalchemy.engine import make_url
 
-from logreg.cli import Stopped, is_user_error, one_line
-from logreg.data import IndexedDataModule
-from logreg.lightning_cli import LogRegCLI, build_cli, quiet_known_noise
+from logreg.cli.errors import Stopped, is_user_error, one_line
+from logreg.cli.lightning import LogRegCLI, build_cli
+from logreg.data.indexed import IndexedDataModule
+from logreg.training import quiet_known_noise
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 NO_VALIDATION = "the sweep ranks trials by val_loss: keep a validation split (--data.val_fraction > 0)"

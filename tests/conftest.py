@@ -155,7 +155,7 @@ def run_dirs(root: Path) -> list[Path]:
 def signal_at(monkeypatch):
     """``signal_at(signum, stage, n)``: the process sends itself ``signum`` in its n-th ``stage`` step (1-based),
     as a scheduler or a Ctrl-C would at that moment."""
-    from logreg.model import LogisticRegression
+    from logreg.model.logistic import LogisticRegression
 
     def arm(signum, stage, n):
         original = getattr(LogisticRegression, f"{stage}_step")
@@ -177,10 +177,10 @@ def figures_off():
     """Runs inside skip drawing their figures (about a second for a run's dozen). Everything else about the figures
     (the data they are computed from, the PR curves for TensorBoard) still runs; subprocess runs draw them all.
     For module-scoped fixtures' runs, which start before the per-test fixture below."""
-    import logreg.callbacks
+    import logreg.report.figures
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(logreg.callbacks, "log_figure", lambda *args, **kwargs: None)
+        mp.setattr(logreg.report.figures, "log_figure", lambda *args, **kwargs: None)
         yield
 
 

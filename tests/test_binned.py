@@ -6,7 +6,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from torchmetrics.classification import BinaryCalibrationError, BinaryPrecisionRecallCurve
 
-from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedCalibrationError, BinnedPrecisionRecallCurve
+from logreg.model.binned import BinnedAUROC, BinnedAveragePrecision, BinnedCalibrationError, BinnedPrecisionRecallCurve
 
 
 def _rows(n: int = 60_000, thresholds: int = 1001, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

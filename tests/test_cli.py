@@ -170,12 +170,12 @@ def test_help_imports_neither_pyarrow_nor_tensorboard(tmp_path):
 
 
 def test_ctrl_c_is_one_line_and_exit_code_130(monkeypatch, run_cli):
-    import logreg.lightning_cli
+    import logreg.cli.lightning
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(logreg.lightning_cli, "build_cli", interrupted)
+    monkeypatch.setattr(logreg.cli.lightning, "build_cli", interrupted)
     proc = run_cli("fit", check=False)
     assert proc.returncode == 130 and proc.stderr.strip() == "logreg: interrupted"
 

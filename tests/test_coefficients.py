@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from logreg.coefficients import (
+from logreg.report.coefficients import (
     COLUMNS,
     INTERCEPT,
     CoefficientTable,

@@ -5,16 +5,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from logreg import ThresholdDataModule
-from logreg.data import (
+from logreg.data.indexed import (
     CHUNK_ROWS,
     EpochBatches,
     SplitStream,
     count_batches,
-    gaussian_data,
     shard_batches,
     split_stream,
     stratified_split,
 )
+from logreg.data.threshold import gaussian_data
 
 
 def split(**kwargs) -> ThresholdDataModule:
@@ -208,9 +208,9 @@ def test_batch_size_0_streams_the_whole_split_in_chunks_of_its_own_rows(monkeypa
     """Full-batch training (``--data.batch_size 0``): one batch per epoch, a :class:`SplitStream` that reads the
     split in contiguous chunks; rows that need no reordering (no held-out rows) come as views of the data, not
     copies, and with held-out rows each chunk keeps the training rows of its range only, each exactly once."""
-    import logreg.data
+    import logreg.data.indexed
 
-    monkeypatch.setattr(logreg.data, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(logreg.data.indexed, "CHUNK_ROWS", 7)
     data = ThresholdDataModule(batch_size=0, val_fraction=0, test_fraction=0, shuffle=False)
     data.setup("fit")
     [stream] = list(data.train_dataloader())

@@ -89,7 +89,7 @@ def test_metric_values_equal_scikit_learn_to_1e_6(tmp_path):
     """The logged values themselves (not the 4-place printout), on the model's own decisions."""
     from sklearn.metrics import average_precision_score, precision_score, recall_score
 
-    from logreg.model import _decision_metrics, _probability_metrics
+    from logreg.model.logistic import _decision_metrics, _probability_metrics
 
     rng = np.random.default_rng(3)
     probs = torch.tensor(rng.random(5000), dtype=torch.float32)
@@ -143,7 +143,7 @@ def test_balanced_accuracy_and_youden_pick_the_threshold_that_maximises_them(cri
     from sklearn.metrics import balanced_accuracy_score
     from torchmetrics.classification import BinaryROC
 
-    from logreg.model import CURVE_THRESHOLDS, tuned_threshold
+    from logreg.model.logistic import CURVE_THRESHOLDS, tuned_threshold
 
     rng = np.random.default_rng(5)
     probs = torch.tensor(rng.random(3000), dtype=torch.float32)
@@ -163,7 +163,6 @@ def test_one_feature_reports_and_figures_use_the_threshold_the_split_and_the_lab
     """With ``--model.threshold 0.8`` the decision boundary (summary and figure) is where p = 0.8; the fitted
     sigmoid is drawn over the training rows at the end of fit and over the test rows after the test; the probability
     histogram and the reliability diagram name the classes as the data does. A user's separable data still warns."""
-    import logreg.callbacks
     from logreg import FileDataModule
 
     x = np.linspace(-2, 2, 60)
@@ -171,7 +170,7 @@ def test_one_feature_reports_and_figures_use_the_threshold_the_split_and_the_lab
     (tmp_path / "one.csv").write_text("\n".join(["x,label", *rows]) + "\n")
     figures = {}
     with pytest.MonkeyPatch.context() as mp:  # the figures' arguments, recorded instead of drawn
-        mp.setattr(logreg.callbacks, "log_figure", lambda trainer, tag, draw, *args: figures.__setitem__(tag, args))
+        mp.setattr("logreg.report.figures.log_figure", lambda trainer, tag, draw, *args: figures.__setitem__(tag, args))
         fit = run_cli("fit", "--data", "FileDataModule", "--data.path", "one.csv", "--model.threshold", "0.8",
                       "--trainer.max_epochs", "2", "--data.batch_size", "8")  # fmt: skip
     state = torch.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]

@@ -204,17 +204,17 @@ def test_streamed_lbfgs_on_a_memory_map_reads_chunks_and_equals_scikit_learn(tmp
     never gathered), and the weights equal scikit-learn's fitted on those training rows."""
     from sklearn.linear_model import LogisticRegression
 
-    import logreg.data
+    import logreg.data.indexed
     from logreg import FileDataModule
 
     x, y = make_data()
     (tmp_path / "npy").mkdir()
     np.save(tmp_path / "npy" / "x.npy", x.astype(np.float32))
     np.save(tmp_path / "npy" / "y.npy", y.astype(np.int8))
-    monkeypatch.setattr(logreg.data, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(logreg.data.indexed, "CHUNK_ROWS", 50)
     reads = []
-    host_rows = logreg.data.host_rows
-    monkeypatch.setattr(logreg.data, "host_rows", lambda *args: reads.append(host_rows(*args)) or reads[-1])
+    host_rows = logreg.data.indexed.host_rows
+    monkeypatch.setattr(logreg.data.indexed, "host_rows", lambda *args: reads.append(host_rows(*args)) or reads[-1])
     run_cli(*LBFGS[:6], "npy", *RAW, "--model.l2", str(1 / N))
     data = FileDataModule(tmp_path / "npy")
     data.setup("fit")
@@ -230,10 +230,10 @@ def test_streamed_lbfgs_on_a_memory_map_reads_chunks_and_equals_scikit_learn(tmp
 
 def figure_calls(mp):
     """``{tag: the figure function's arguments}`` of every figure a run logs, recorded instead of drawn."""
-    import logreg.callbacks
+    import logreg.report.figures
 
     calls = {}
-    mp.setattr(logreg.callbacks, "log_figure", lambda trainer, tag, draw, *args: calls.__setitem__(tag, args))
+    mp.setattr(logreg.report.figures, "log_figure", lambda trainer, tag, draw, *args: calls.__setitem__(tag, args))
     return calls
 
 

@@ -176,7 +176,7 @@ def test_an_estimator_checkpoint_exports_its_column_names_and_warns_nothing(tmp_
     import pandas as pd
 
     from logreg import LogisticRegressionClassifier
-    from logreg.export import export_command
+    from logreg.cli.export import export_command
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(10, 3, 200), "b": rng.normal(0, 0.01, 200)})

@@ -78,7 +78,7 @@ def test_predict_without_a_file_shows_a_preview(run_cli, tmp_path):
 def test_a_command_builds_only_its_subcommands_parser_and_says_the_same(run_cli, monkeypatch):
     """``logreg fit ...`` builds only fit's parser (each costs about 0.1 s); what it prints and refuses is what the
     parser of every subcommand, as ``logreg --config FILE fit`` gets it, prints and refuses."""
-    import logreg.lightning_cli as lightning_cli
+    import logreg.cli.lightning as lightning_cli
 
     # --help lists every live subclass of torch's Optimizer, and an in-process fit before this test (another test's)
     # leaves Lightning's per-run wrapper classes (LightningSGD) to the cyclic garbage collector: collected between

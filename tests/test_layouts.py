@@ -5,10 +5,10 @@ import torch
 from lightning.pytorch import Trainer
 from torchmetrics.classification import BinaryPrecisionRecallCurve
 
-from logreg.arrays import ArrayDataModule
-from logreg.binned import binned_confmat, confmat_state
 from logreg.checkpoint import datamodule_key
+from logreg.data.arrays import ArrayDataModule
 from logreg.model import LogisticRegression
+from logreg.model.binned import binned_confmat, confmat_state
 from logreg.sklearn import lbfgs_progress
 
 

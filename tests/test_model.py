@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from logreg import LogisticRegression, ThresholdDataModule
-from logreg.model import bce_from_logits
+from logreg.model.logistic import bce_from_logits
 
 
 def test_loss_equals_bce_loss_on_probabilities():

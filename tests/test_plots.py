@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 from torchmetrics.functional.classification import binary_calibration_error
 
-from logreg import plots
+from logreg.report import plots
 
 
 def rendered(fig: Figure) -> np.ndarray:

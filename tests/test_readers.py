@@ -1,4 +1,4 @@
-"""logreg.readers: read_table and convert on CSV, Parquet, .npz and x.npy directories, and their error messages."""
+"""logreg.data.readers: read_table and convert on CSV, Parquet, .npz and x.npy directories, and their error messages."""
 
 import bz2
 import csv
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from logreg.readers import DataFileError, convert, map_labels, read_table
+from logreg.data.readers import DataFileError, convert, map_labels, read_table
 from logreg.writes import current_umask
 
 

@@ -82,7 +82,7 @@ def test_the_tutorial_keeps_its_batch_size(run_cli):
 def test_a_penalty_flag_replaces_the_other_spelling_in_a_config(cancer_csv, run_cli, tmp_path, flags, penalty):
     """``--model.l2`` and ``--model.C`` are one penalty: a later flag wins over a config's value, as everywhere in
     LightningCLI (``--print_config`` shows the resolved config)."""
-    (tmp_path / "l2.yaml").write_text("model:\n  l2: 0.5\ndata:\n  class_path: logreg.files.FileDataModule\n")
+    (tmp_path / "l2.yaml").write_text("model:\n  l2: 0.5\ndata:\n  class_path: logreg.FileDataModule\n")
     shown = run_cli("fit", *flags, "--data.path", str(cancer_csv), "--print_config")
     model = yaml.safe_load(shown.stdout)["model"]
     assert (model["l2"], model["C"]) == penalty

@@ -44,7 +44,7 @@ def test_divergence_after_an_epoch_keeps_the_last_finite_checkpoint(tmp_path, ru
 def test_claimed_versions_are_never_handed_out_twice(tmp_path):
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from logreg.loggers import claim_version
+    from logreg.training import claim_version
 
     # Two runs that pick a version before either has written anything: Lightning lists the directory, so
     # both get version 0 (the race). claim_version creates the directory as it picks, so the second gets 1.

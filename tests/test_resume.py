@@ -198,7 +198,7 @@ def test_a_run_with_early_stopping_resumed_from_an_earlier_epoch_stops_alike(tmp
 
 def test_sigterm_before_training_is_one_line_and_leaves_nothing(tmp_path, run_cli, monkeypatch):
     """While the command still parses and reads its data, SIGTERM stops it as an error would: one line, exit 143."""
-    from logreg.data import ThresholdDataModule
+    from logreg.data.threshold import ThresholdDataModule
 
     original = ThresholdDataModule.__init__
 

@@ -152,7 +152,7 @@ def test_bad_arguments_are_one_line_and_leave_no_study(args, message, tmp_path, 
 
 def test_a_stopped_trial_says_only_how_to_resume_the_sweep(tmp_path, monkeypatch, capsys):
     """A trial stopped by a signal: the sweep's advice alone, not logreg fit's (resume that run) beside it."""
-    from logreg.cli import Stopped
+    from logreg.cli.errors import Stopped
 
     namespace = runpy.run_path(str(SCRIPT))
     advice = "resume with: logreg fit --config trial_0/config.yaml --ckpt_path trial_0/checkpoints/last.ckpt"

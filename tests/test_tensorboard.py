@@ -13,8 +13,9 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import run_dirs
-from logreg import LogisticRegression, ThresholdDataModule, plots
-from logreg.callbacks import TrainingFigures
+from logreg import LogisticRegression, ThresholdDataModule
+from logreg.report import plots
+from logreg.report.figures import TrainingFigures
 
 pytestmark = pytest.mark.figures  # these tests read the figures back
 

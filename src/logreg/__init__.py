@@ -1,6 +1,6 @@
 """logreg: the tutorial's logistic regression with cross-entropy, as a PyTorch Lightning project.
 
-The classes are imported on first use, so that ``logreg.readers`` and ``logreg convert`` load without torch.
+The classes are imported on first use, so that ``logreg.data.readers`` and ``logreg convert`` load without torch.
 """
 
 from __future__ import annotations
@@ -9,18 +9,18 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from logreg.arrays import ArrayDataModule
-    from logreg.data import ThresholdDataModule
-    from logreg.files import FileDataModule
-    from logreg.model import LogisticRegression
+    from logreg.data.arrays import ArrayDataModule
+    from logreg.data.files import FileDataModule
+    from logreg.data.threshold import ThresholdDataModule
+    from logreg.model.logistic import LogisticRegression
     from logreg.sklearn import LogisticRegressionClassifier
 
 _HOMES = {
-    "ArrayDataModule": "logreg.arrays",
-    "FileDataModule": "logreg.files",
-    "LogisticRegression": "logreg.model",
+    "ArrayDataModule": "logreg.data.arrays",
+    "FileDataModule": "logreg.data.files",
+    "LogisticRegression": "logreg.model.logistic",
     "LogisticRegressionClassifier": "logreg.sklearn",  # needs scikit-learn
-    "ThresholdDataModule": "logreg.data",
+    "ThresholdDataModule": "logreg.data.threshold",
 }
 
 __all__ = [

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from logreg.data import default_names
-from logreg.model import LogisticRegression
+from logreg.data.indexed import default_names
+from logreg.model.logistic import LogisticRegression
 
 ESTIMATOR_KEY = "LogisticRegressionClassifier"  # the scikit-learn estimator's own part of its checkpoints
 
@@ -77,8 +77,8 @@ def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[An
 
     An estimator's checkpoint says both in its own part (``feature_names_in`` None: fitted without names). Lightning
     keeps a data module's ``state_dict()`` under the module's class name; a logreg data module's holds ``classes``
-    and ``feature_names`` (:meth:`logreg.data.IndexedDataModule.state_dict`), where ``x0, x1, ...`` stand for data
-    without names. A model trained on other data has neither: classes ``0``/``1``, no names.
+    and ``feature_names`` (:meth:`logreg.data.indexed.IndexedDataModule.state_dict`), where ``x0, x1, ...`` stand
+    for data without names. A model trained on other data has neither: classes ``0``/``1``, no names.
     """
     estimator = checkpoint.get(ESTIMATOR_KEY)
     if isinstance(estimator, dict) and len(estimator.get("classes") or ()) == 2:

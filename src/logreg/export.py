@@ -1,4 +1,4 @@
-"""``logreg export --ckpt_path CKPT --output model.onnx``: a checkpoint as an ONNX graph for serving without logreg.
+"""A checkpoint as an ONNX graph for serving without logreg (the command: ``logreg export``, :mod:`logreg.cli.export`).
 
 The graph is the model's own ``forward``: raw float32 feature rows ``features`` (B, D), any B, in; ``probability``
 (B, 1) = p(y=1) out, with the standardisation and the sigmoid inside. The decision is left to the server, with what
@@ -13,68 +13,26 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from jsonargparse import ArgumentParser
-
-from logreg.writes import check_target, is_stdout, write_file
 
 if TYPE_CHECKING:
     from logreg.checkpoint import LoadedModel
-    from logreg.model import LogisticRegression
+    from logreg.model.logistic import LogisticRegression
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "probability"
 EXTRA_HINT = "pip install 'logreg[export]'"
 
 
-def export_command(args: list[str]) -> None:
-    """Parse ``logreg export`` arguments, check every input, export, and say what was written."""
-    parser = ArgumentParser(
-        prog="logreg export",
-        description="Write a checkpoint as an ONNX model: raw float32 rows 'features' (batch, n_features) in, "
-        "'probability' (batch, 1) = p(y=1) out; classes, feature names, threshold and logreg version in its "
-        "metadata_props. Needs the export extra: " + EXTRA_HINT,
-        exit_on_error=False,
-    )
-    parser.add_argument("--ckpt_path", type=str, required=True, help="logreg checkpoint (loaded with weights_only)")
-    parser.add_argument("--output", type=str, required=True, help="the .onnx file to write")
-    parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing --output file")
-    config = parser.parse_args(args)
-    if not config.output:  # (Path("") would be the current directory)
-        raise ValueError("--output: an empty path; give a file name such as model.onnx")
-    output = config.output
-    check_output(output, config.overwrite, reads=config.ckpt_path)
-    from logreg.checkpoint import load_model
-    from logreg.lightning_cli import quiet_known_noise
-
-    quiet_known_noise()
-    loaded = load_model(config.ckpt_path)
-    model = loaded.model.float()  # the graph is float32, also for a model trained in float64
-    metadata = export_metadata(loaded)
-    write_file(output, to_onnx(model, metadata), label=f"--output {output}")
-    print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
-          f"classes {metadata['classes']}, threshold {metadata['threshold']}",
-          file=sys.stderr if is_stdout(output) else sys.stdout)  # fmt: skip
-
-
-def check_output(path: str, overwrite: bool, reads: str) -> None:
-    """Fail before any work if ``path`` cannot or must not be written (as ``--predictions`` is checked)."""
-    if Path(reads).exists() and Path(path).resolve() == Path(reads).resolve():
-        raise ValueError(f"--output {path}: is {reads}, which this command reads; choose another file")
-    check_target(path, f"--output {path}", overwrite)
-
-
 def export_metadata(loaded: LoadedModel) -> dict[str, str]:
     """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists; ``x0, x1, ...`` for
     data without names), the threshold the model decides with (its buffer, given or tuned, in float32 as ``logreg
     predict`` compares with it), and the logreg version that wrote the file."""
-    from logreg.data import default_names
+    from logreg.data.indexed import default_names
 
     model = loaded.model
     names = loaded.feature_names or default_names(int(model.hparams.n_inputs))

@@ -1,8 +1,9 @@
 """``LogisticRegressionClassifier``: logreg's LightningModule and Trainer behind scikit-learn's estimator API.
 
 ``fit(X, y)`` validates like scikit-learn (``validate_data``), wraps the rows in an
-:class:`~logreg.arrays.ArrayDataModule` (every row trains) and runs :class:`~logreg.model.LogisticRegression` through
-a Trainer: by default full-batch L-BFGS in float64 from zero weights, which is scikit-learn's ``solver="lbfgs"``.
+:class:`~logreg.data.arrays.ArrayDataModule` (every row trains) and runs
+:class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch L-BFGS in float64 from zero
+weights, which is scikit-learn's ``solver="lbfgs"``.
 Binary only, declared in the tags.
 """
 
@@ -32,10 +33,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from logreg.arrays import ArrayDataModule
 from logreg.checkpoint import ESTIMATOR_KEY, datamodule_key, load_model
-from logreg.files import FileDataModule
-from logreg.model import LogisticRegression, fold_standardization
+from logreg.data.arrays import ArrayDataModule
+from logreg.data.files import FileDataModule
+from logreg.model.logistic import LogisticRegression, fold_standardization
 from logreg.writes import write_file
 
 SOLVERS = ("lbfgs", "sgd", "adam")
@@ -284,7 +285,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         run = callbacks = logger = None
         if self.log_dir is not None:
             root = Path(self.log_dir) / "lightning_logs"
-            from logreg.loggers import claim_version
+            from logreg.training import claim_version
 
             logger = TensorBoardLogger(save_dir=self.log_dir, name="lightning_logs", version=claim_version(root),
                                        default_hp_metric=False)  # fmt: skip
@@ -341,7 +342,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
 
     def _write_run(self, trainer: Trainer, model: EstimatorModule, datamodule: ArrayDataModule, run: Path) -> None:
         """config.yaml (the estimator's parameters) and coefficients.csv beside TensorBoard's events and checkpoints."""
-        from logreg.summary import model_table, save_table
+        from logreg.report.summary import model_table, save_table
 
         (run / "config.yaml").write_text(yaml.safe_dump({ESTIMATOR_KEY: self._state()["params"]}, sort_keys=False))
         save_table(trainer, model_table(model, datamodule))  # (and closes the event file again)

@@ -1,4 +1,4 @@
-"""TensorBoard: every run claims its own version directory, and defines its entry in the HPARAMS tab."""
+"""TensorBoard for the command line: each run's entry in the HPARAMS tab, and where a new run directory starts."""
 
 from __future__ import annotations
 
@@ -10,49 +10,11 @@ from typing import Any
 from jsonargparse import Namespace
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.loggers import TensorBoardLogger
+
+from logreg.training import tensorboard_logger
 
 # The scalars the HPARAMS tab compares runs by: the best accuracy so far, and the test accuracy.
 HPARAM_METRICS = ("hp_metric", "hp/test_acc")
-
-
-def claim_version(root: str | Path) -> int:
-    """The next free ``version_N`` under ``root``, created with an atomic ``mkdir``.
-
-    Lightning picks a version by listing the directory, so runs started at the same moment can pick the same
-    one and overwrite each other's config and checkpoints. Here the first process to create the directory owns
-    it and the others move on to the next number.
-    """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    taken = [int(p.name.removeprefix("version_")) for p in root.glob("version_*") if p.name[8:].isdigit()]
-    version = max(taken, default=-1) + 1
-    while True:
-        try:
-            (root / f"version_{version}").mkdir()
-            return version
-        except FileExistsError:
-            version += 1
-
-
-def claim_name(root: str | Path, version: int | str) -> Path:
-    """Create the run directory a logger's ``version`` names under ``root`` (``version_N`` for a number, the name
-    itself for a string, as TensorBoardLogger and CSVLogger spell it), or refuse a name another run has taken.
-
-    The atomic ``mkdir`` that :func:`claim_version` relies on: two runs given the same name never share a directory.
-    """
-    if not str(version).strip():
-        raise ValueError("--trainer.logger.version: an empty name; give a name, or leave it out for the next version_N")
-    run = Path(root) / (f"version_{version}" if isinstance(version, int) else str(version))
-    Path(root).mkdir(parents=True, exist_ok=True)
-    try:
-        run.mkdir()
-    except FileExistsError:
-        raise ValueError(
-            f"--trainer.logger.version {version}: {run} already exists (another run's); choose another name, or "
-            "leave it out for the next version_N"
-        ) from None
-    return run
 
 
 def first_missing(path: str | Path) -> Path | None:
@@ -128,10 +90,6 @@ class HparamsCallback(SaveConfigCallback):
 def validates(trainer: Trainer) -> bool:
     """Whether this fit has a validation loop (Lightning counts its batches before the first epoch)."""
     return sum(trainer.num_val_batches) > 0
-
-
-def tensorboard_logger(trainer: Trainer) -> TensorBoardLogger | None:
-    return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
 
 def run_hparams(config: Namespace) -> dict[str, int | float | str | bool]:

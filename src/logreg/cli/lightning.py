@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import importlib
 import inspect
-import logging
 import os
 import shutil
 import signal
@@ -32,17 +31,18 @@ from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from logreg.about import FIT_EPILOG
-from logreg.callbacks import CSVPredictionWriter, EarlyStopping, GracefulStop, TrainingFigures
 from logreg.checkpoint import check_checkpoint, datamodule_key
-from logreg.cli import Stopped
-from logreg.coefficients import summary_lines
-from logreg.data import IndexedDataModule
-from logreg.files import FileDataModule
-from logreg.loggers import HparamsCallback, claim_name, claim_version, first_missing
-from logreg.model import LogisticRegression, check_l1_optimizer
-from logreg.preview import PredictionPreview
-from logreg.summary import (
+from logreg.cli.about import FIT_EPILOG
+from logreg.cli.errors import Stopped
+from logreg.cli.loggers import HparamsCallback, first_missing
+from logreg.data.files import FileDataModule
+from logreg.data.indexed import IndexedDataModule
+from logreg.data.threshold import ThresholdDataModule
+from logreg.model.logistic import LogisticRegression, check_l1_optimizer
+from logreg.predictions import CSVPredictionWriter, PredictionPreview
+from logreg.report.coefficients import summary_lines
+from logreg.report.figures import TrainingFigures
+from logreg.report.summary import (
     TOP_COEFFICIENTS,
     Tested,
     convergence,
@@ -53,6 +53,7 @@ from logreg.summary import (
     save_table,
     weights_to_test,
 )
+from logreg.training import EarlyStopping, GracefulStop, claim_name, claim_version
 from logreg.writes import is_stdout
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
@@ -63,7 +64,7 @@ SUBCOMMANDS = {  # Lightning's subcommands with the Trainer arguments each leave
     "test": _HANDLED_HERE | {"dataloaders", "verbose"},
     "predict": _HANDLED_HERE | {"dataloaders", "return_predictions"},
 }
-DEFAULT_DATA = "logreg.data.ThresholdDataModule"  # the tutorial's data, when no --data is given
+DEFAULT_DATA = "logreg.data.threshold.ThresholdDataModule"  # the tutorial's data, when no --data is given
 
 
 def trainer_defaults() -> dict[str, Any]:
@@ -688,7 +689,7 @@ def untested_because(trainer: Trainer, datamodule: LightningDataModule) -> str |
     return None
 
 
-CONFIGS = Path(__file__).parent / "configs"
+CONFIGS = Path(__file__).parents[1] / "configs"
 
 
 def invoked_subcommand(args: Any) -> str | None:
@@ -786,7 +787,7 @@ def load_yaml_without_aliases(text: str) -> Any:
 
 def resolved(class_path: str) -> type:
     """The class a ``class_path`` names (jsonargparse writes ``logreg.ThresholdDataModule`` for the default, a
-    config may write ``logreg.data.ThresholdDataModule``)."""
+    config may write ``logreg.data.threshold.ThresholdDataModule``)."""
     module, name = class_path.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)
 
@@ -879,26 +880,8 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
     return None
 
 
-def quiet_known_noise() -> None:
-    """Silence messages that say nothing to a logreg user: the seed (it is in config.yaml), Lightning's
-    "GPU available"/tips/restoring info lines (the summary says what matters) and known harmless warnings."""
-    warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
-    warnings.filterwarnings("ignore", message=r".*multiple `ModelCheckpoint` callbacks")  # the first is "best"
-    warnings.filterwarnings("ignore", message=r".*configure_optimizers` will be overridden by")  # --optimizer's job
-    warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
-    # Batches are one gather each in the main process; worker processes would only add copies and start-up.
-    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck")
-    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")  # main(args) in Python
-    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    # "Received SIGTERM": logreg's own line says so, with where the run stopped and how to resume
-    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
-
-
 PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_without_aliases)
-DATA_MODULES = (FileDataModule,)  # imported so that ``--data FileDataModule`` finds it by its short name
+DATA_MODULES = (FileDataModule, ThresholdDataModule)  # imported so that ``--data NAME`` finds them by short name
 
 
 def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> LogRegCLI:

@@ -716,7 +716,7 @@ class _LabelCoder:
         """``(mapping, classes)``: ``mapping[provisional code]`` is the final code (int8) of class ``classes[k]``.
 
         A column of one class has one: valid data to evaluate or predict, which class of a model it is the model's
-        checkpoint says (training refuses it, see :meth:`~logreg.data.IndexedDataModule.setup`)."""
+        checkpoint says (training refuses it, see :meth:`~logreg.data.indexed.IndexedDataModule.setup`)."""
         if self.problem is not None:
             raise self.problem
         ordered = sorted(self.keys, key=_label_order)

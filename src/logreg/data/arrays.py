@@ -2,7 +2,7 @@
 
 :class:`ArrayDataModule` is what :class:`logreg.LogisticRegressionClassifier` trains on, and works on its own with a
 Trainer: the rows become one float32 tensor, the labels 0/1 by their sorted values, and everything else (the split,
-the batches, standardisation) follows the data-module contract of :class:`~logreg.data.IndexedDataModule`.
+the batches, standardisation) follows the data-module contract of :class:`~logreg.data.indexed.IndexedDataModule`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import IndexedDataModule, standardisation
+from logreg.data.indexed import IndexedDataModule, standardisation
 
 
 def as_table(x: Any) -> tuple[np.ndarray, list[str] | None]:
@@ -101,7 +101,7 @@ class ArrayDataModule(IndexedDataModule):
 
     def setup(self, stage: str) -> None:
         """Every row trains when nothing is held out (the estimator's case): the split is ``0..N-1``, as
-        :func:`~logreg.data.stratified_split` would make it, without its per-class permutations of N rows."""
+        :func:`~logreg.data.indexed.stratified_split` would make it, without its per-class permutations of N rows."""
         if self.val_fraction == self.test_fraction == 0 and self.has_labels and not len(self.train_idx):
             self.train_idx = torch.arange(len(self.labels))
         super().setup(stage)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from logreg.binned import add_bin_sums, calibration_error
 from logreg.lazy import lazy_module
-from logreg.model import boundary
+from logreg.model.binned import add_bin_sums, calibration_error
+from logreg.model.logistic import boundary
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -191,7 +191,7 @@ def calibration_bins(
 
 def expected_calibration_error(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray) -> float:
     """Count-weighted mean of ``|observed - mean_predicted|`` over non-empty bins (NaN when all are empty):
-    :func:`~logreg.binned.calibration_error` of the bins' sums."""
+    :func:`~logreg.model.binned.calibration_error` of the bins' sums."""
     counts = np.asarray(counts, dtype=np.float64)
     nonempty = counts > 0
     sums = [torch.from_numpy(np.where(nonempty, v * counts, 0.0)) for v in (mean_predicted, observed)]

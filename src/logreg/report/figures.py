@@ -1,27 +1,26 @@
-"""Callbacks: the tutorial's figures in TensorBoard, a clean stop on signals, and predictions written to a CSV file."""
+"""The tutorial's figures in TensorBoard: :class:`TrainingFigures` draws them when fit and test end."""
 
 from __future__ import annotations
 
-import csv
-import signal
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer, callbacks
-from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
+from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from logreg import plots
-from logreg.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve, BinnedROC, confmat_state
-from logreg.data import IndexedDataModule, take_rows
-from logreg.loggers import tensorboard_logger
-from logreg.model import CURVE_THRESHOLDS
-from logreg.writes import AtomicWriter, check_target
+from logreg.data.indexed import IndexedDataModule, take_rows
+from logreg.model.binned import (
+    BinnedAUROC,
+    BinnedAveragePrecision,
+    BinnedPrecisionRecallCurve,
+    BinnedROC,
+    confmat_state,
+)
+from logreg.model.logistic import CURVE_THRESHOLDS
+from logreg.report import plots
+from logreg.training import tensorboard_logger
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -159,81 +158,6 @@ class TrainingFigures(Callback):
         self.per_evaluation = bool(state_dict.get("per_evaluation", False))  # (absent from older checkpoints)
 
 
-class EarlyStopping(callbacks.EarlyStopping):
-    """Lightning's ``EarlyStopping``, off unless ``patience`` is given (``--early_stopping.patience N``).
-
-    Its monitor is linked like the best checkpoint's: ``val_loss``, or ``train_loss`` without a validation split.
-    Its state (best score, epochs waited) is in every checkpoint, so a resumed run stops where a straight one would.
-    A subclass because Lightning's has no "off": the flag group exists whether or not a run stops early.
-    """
-
-    def __init__(
-        self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int | None = None, verbose: bool = False
-    ) -> None:
-        if patience is not None and patience < 1:
-            raise ValueError(f"early_stopping.patience must be >= 1 (or null: off), got {patience}")
-        if not min_delta >= 0:
-            raise ValueError(f"early_stopping.min_delta must be >= 0, got {min_delta}")
-        super().__init__(monitor=monitor, min_delta=min_delta, patience=patience or 0, verbose=verbose, mode="min")
-        self.enabled = patience is not None
-
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.enabled:
-            super().on_train_epoch_end(trainer, pl_module)
-
-    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.enabled:
-            super().on_validation_end(trainer, pl_module)
-
-
-class GracefulStop(Callback):
-    """Stops fit cleanly on SIGTERM or Ctrl-C, writing ``last.ckpt`` where it stopped: a resume loses no step.
-
-    Lightning stops fit on SIGTERM after the batch in progress, where its loops' counters are whole, by raising
-    ``SIGTERMException``; this callback then saves the checkpoint (with the training loader's position, see
-    :class:`~logreg.data.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
-    process SIGTERM); a second one interrupts at once, and the resume point stays the last finished epoch's.
-    Not Lightning's ``OnExceptionCheckpoint``: that saves on every exception (a crash too) and mid-validation.
-    """
-
-    def __init__(self, last: ModelCheckpoint) -> None:
-        self.last = last  # the checkpoint callback that writes last.ckpt after each epoch
-        self.signal_name: str | None = None  # the signal that stopped the run
-        self._previous_handler: Any = None
-
-    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # (not on_fit_start: Lightning records the handlers after it, and would put this one back at its teardown)
-        self.signal_name = None
-        if threading.current_thread() is threading.main_thread():  # Python runs handlers in the main thread only
-            self._previous_handler = signal.signal(signal.SIGINT, self._on_ctrl_c)
-
-    def _on_ctrl_c(self, signum: int, frame: Any) -> None:
-        if self.signal_name is not None:
-            raise KeyboardInterrupt
-        self.signal_name = "SIGINT"
-        signal.raise_signal(signal.SIGTERM)
-
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        self._restore_handler()
-        if not isinstance(exception, SIGTERMException):
-            self.signal_name = self.signal_name or ("SIGINT" if isinstance(exception, KeyboardInterrupt) else None)
-            return
-        self.signal_name = self.signal_name or "SIGTERM"
-        # Not while validating: validation's partial metrics are not in checkpoints, and a resume would log that
-        # epoch's val_loss from some of the rows (or none). last.ckpt then stays at the epoch before.
-        if self.last.dirpath and trainer.state.fn == "fit" and not trainer.validating:
-            path = Path(self.last.dirpath) / f"{self.last.filename}{self.last.FILE_EXTENSION}"
-            trainer.save_checkpoint(path, weights_only=False)  # all of it: the resume point
-
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self._restore_handler()
-
-    def _restore_handler(self) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGINT, self._previous_handler)
-            self._previous_handler = None
-
-
 MAX_ROWS_SCORED = 100_000
 TENSORBOARD_THRESHOLDS = 127  # the PR-curve dashboard's default: thresholds i / 126
 
@@ -274,111 +198,3 @@ def _sample_rows(features: Any, labels: torch.Tensor, rows: torch.Tensor) -> tup
     """The given ``rows`` as CPU tensors x (n, D), y (n,)."""
     rows = rows.sort().values.cpu()
     return take_rows(features, rows).float().cpu(), labels[rows].view(-1).float().cpu()
-
-
-class PredictionRows(BasePredictionWriter):
-    """The rows of ``logreg predict`` as text, batch by batch: ``probability`` (6 significant digits),
-    ``predicted_label``, when the input has labels ``label`` (the input's own text), and when the input is the data
-    the checkpoint's run trained on (split as it was) ``split``: ``train``, ``val`` or ``test``, where the row went
-    (:meth:`~logreg.data.IndexedDataModule.row_splits`). :meth:`take` receives them.
-
-    ``predicted_label`` is the data's original value of class 1 where ``probability > threshold``: the model's
-    stored threshold (given or tuned at training) unless one is given.
-    """
-
-    def __init__(self, threshold: float | None = None) -> None:
-        super().__init__(write_interval="batch")
-        self.threshold = threshold
-        self.seen = 0  # rows so far: predict runs on one device, in input order
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        datamodule = trainer.datamodule
-        if not isinstance(datamodule, IndexedDataModule):
-            raise TypeError(f"{type(self).__name__} needs the rows of a logreg data module (IndexedDataModule)")
-        self.datamodule = datamodule
-        if self.threshold is None:
-            self.threshold = float(getattr(pl_module, "threshold", 0.5))
-        self.classes = np.asarray(datamodule.classes, dtype=object)
-        self.with_labels = datamodule.has_labels
-        self.with_split = datamodule.row_splits(0, 0) is not None
-        self.seen = 0
-
-    def header(self) -> list[str]:
-        return ["probability", "predicted_label", *(["label"] if self.with_labels else []),
-                *(["split"] if self.with_split else [])]  # fmt: skip
-
-    def write_on_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        prediction: Any,
-        batch_indices: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if trainer.received_sigterm:  # Lightning's predict loop does not stop for SIGTERM by itself
-            raise SIGTERMException
-        probs = prediction.detach().float().view(-1).cpu().numpy()
-        columns = [[f"{p:.6g}" for p in probs], self.classes[(probs > self.threshold).astype(np.int64)].tolist()]
-        if self.with_labels:  # the input's own text, values the model never saw included
-            columns.append(self.datamodule.label_texts(self.seen, self.seen + len(probs)))
-        if self.with_split:
-            columns.append(self.datamodule.row_splits(self.seen, self.seen + len(probs)))
-        self.seen += len(probs)
-        self.take(columns)
-
-    def take(self, columns: list[list[str]]) -> None:
-        """One batch's columns (probability, predicted_label[, label][, split]), each a list of strings."""
-        raise NotImplementedError
-
-
-class CSVPredictionWriter(PredictionRows):
-    """Writes ``probability,predicted_label[,label][,split]``, one row per input row in input order.
-
-    Labels are the data's original values (``classes`` of the :class:`~logreg.data.IndexedDataModule`); ``label``
-    appears when the input has labels, ``split`` when it is the data the run trained on (see :class:`PredictionRows`:
-    the rows marked ``test`` reproduce the run's test metrics). ``predicted_label`` is class 1 where
-    ``probability > threshold``: the model's stored threshold unless one is given.
-    Rows stream into a :class:`~logreg.writes.AtomicWriter`, put in place only when prediction finishes, so an
-    interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
-    """
-
-    def __init__(self, path: str | Path, overwrite: bool = False, threshold: float | None = None) -> None:
-        super().__init__(threshold)
-        self.given, self.path = str(path), Path(path)
-        self.overwrite = overwrite
-        self.label = f"--predictions {path}"  # (the path as given: Path() drops a trailing "/")
-        self._file: AtomicWriter | None = None
-        self._writer: Any = None
-
-    def check_target(self) -> None:
-        """Fail before any work if the file cannot be written."""
-        check_target(self.given, self.label, self.overwrite)
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        super().on_predict_start(trainer, pl_module)
-        self._file = AtomicWriter(self.given, self.label)
-        self._writer = csv.writer(self._file.handle)
-        self._write([self.header()])
-
-    def take(self, columns: list[list[str]]) -> None:
-        self._write(zip(*columns, strict=True))
-
-    def _write(self, rows: Any) -> None:
-        try:
-            self._writer.writerows(rows)
-        except OSError as err:  # a full disk, say: one line, and on_exception removes the partial file
-            raise self._file.error(err) from None
-
-    def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.received_sigterm:
-            raise SIGTERMException
-        if self._file is not None:
-            file, self._file = self._file, None
-            file.commit()
-
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        if self._file is not None:
-            self._file.discard()
-            self._file = None

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import one_thread, split_stream
-from logreg.model import fold_standardization
+from logreg.data.indexed import one_thread, split_stream
+from logreg.model.logistic import fold_standardization
 from logreg.writes import writing
 
 COLUMNS = ("feature", "weight", "std_weight", "odds_ratio", "std_error", "z", "p_value", "ci_low", "ci_high")
@@ -98,7 +98,7 @@ def coefficient_table(
 ) -> CoefficientTable:
     """The coefficient table of a model ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows.
 
-    For a :class:`~logreg.model.LogisticRegression` and its data module::
+    For a :class:`~logreg.model.logistic.LogisticRegression` and its data module::
 
         coefficient_table(model.linear.weight, model.linear.bias, dm.features, dm.labels, dm.feature_names,
                           mean=model.feature_mean, scale=model.feature_scale, rows=dm.train_idx, inference=True)
@@ -113,8 +113,8 @@ def coefficient_table(
             taken over these rows only.
         inference: fill the standard errors, z, p-values and intervals. Only meaningful for an unpenalised
             maximum-likelihood fit: the Wald formulas assume the gradient of the log-likelihood is zero.
-        chunk_rows: rows per chunk (default: full-batch training's, :func:`~logreg.data.chunk_rows`); changes nothing
-            but memory use.
+        chunk_rows: rows per chunk (default: full-batch training's, :func:`~logreg.data.indexed.chunk_rows`); changes
+            nothing but memory use.
     """
     n_features = len(feature_names)
     if features.ndim != 2 or features.shape[1] != n_features:
@@ -207,7 +207,7 @@ def _one_pass(
 ) -> _Pass:
     """Sums of the training rows, a chunk at a time: moments for the standard deviations, and the information.
 
-    The chunks are full-batch training's (:func:`~logreg.data.split_stream`): contiguous ranges of the rows'
+    The chunks are full-batch training's (:func:`~logreg.data.indexed.split_stream`): contiguous ranges of the rows'
     span with the other rows dropped, read sequentially and converted to float64 once, nothing gathered or sorted.
     """
     if isinstance(features, Tensor) and features.device.type != "cpu":

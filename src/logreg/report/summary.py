@@ -1,10 +1,10 @@
 """What a command prints when it ends: result rows, the fit summary with convergence and the coefficient table.
 
 At the end of fit, the final weights are measured once, exactly, over the training split (loss, accuracy and the
-distance from the objective's minimum, :meth:`~logreg.model.LogisticRegression.training_fit`), and the coefficient
-table is written to ``RUN/coefficients.csv`` and to TensorBoard's text tab. Every line of the summary is of those
-final weights, except the test rows when fit tests the best checkpoint: a ``tested`` row says which weights, in
-which precision, the test below evaluates.
+distance from the objective's minimum, :meth:`~logreg.model.logistic.LogisticRegression.training_fit`), and the
+coefficient table is written to ``RUN/coefficients.csv`` and to TensorBoard's text tab. Every line of the summary
+is of those final weights, except the test rows when fit tests the best checkpoint: a ``tested`` row says which
+weights, in which precision, the test below evaluates.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 import torch
 from lightning.pytorch import Trainer
 
-from logreg.callbacks import EarlyStopping
-from logreg.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
-from logreg.data import IndexedDataModule, ThresholdDataModule
-from logreg.loggers import tensorboard_logger
-from logreg.model import LogisticRegression, TrainingFit
+from logreg.data.indexed import IndexedDataModule
+from logreg.data.threshold import ThresholdDataModule
+from logreg.model.logistic import LogisticRegression, TrainingFit
+from logreg.report.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
+from logreg.training import EarlyStopping, tensorboard_logger
 
 TOP_COEFFICIENTS = 8
 

@@ -1,6 +1,6 @@
 """The user's own data as a DataModule: CSV, Parquet, ``.npz`` or a memory-mapped ``x.npy``/``y.npy`` directory.
 
-Reading and checking the file is :func:`logreg.readers.read_table`'s job; this module adds the split, the
+Reading and checking the file is :func:`logreg.data.readers.read_table`'s job; this module adds the split, the
 standardisation statistics and what a checkpoint must remember about the data.
 """
 
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data import IndexedDataModule, stage_name, standardisation
-from logreg.readers import DataFileError, read_table, same_label
+from logreg.data.indexed import IndexedDataModule, stage_name, standardisation
+from logreg.data.readers import DataFileError, read_table, same_label
 
 
 def model_code(label: str, trained: list[str]) -> int | None:
@@ -28,7 +28,7 @@ class FileDataModule(IndexedDataModule):
     directory holding ``x.npy``/``y.npy`` (and the ``meta.json`` of ``logreg convert``) that is memory-mapped.
 
     The file is read and checked in the constructor (bad data fails before a run starts); the split is made in
-    ``setup``, stratified and seeded like :class:`~logreg.data.ThresholdDataModule`'s. With ``standardize``
+    ``setup``, stratified and seeded like :class:`~logreg.data.threshold.ThresholdDataModule`'s. With ``standardize``
     the model learns on ``(x - mean) / std`` with mean/std of the training split only; the model keeps them in
     its checkpoint, so prediction applies the same transform. A file without a label column is valid for predict.
 

@@ -7,69 +7,20 @@ a conversion's memory is the data's, not the frameworks'.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import sys
 import threading
 from typing import Any
 
-from jsonargparse import ArgumentError, ArgumentParser
+from jsonargparse import ArgumentParser
 
-from logreg.readers import convert
-
-
-class Stopped(BaseException):
-    """A run stopped by a signal, with the line to tell the user and the exit code (128 + the signal's number).
-
-    A ``BaseException``, like ``KeyboardInterrupt``: code that catches ``Exception`` (jsonargparse's validation,
-    say) must not turn a stop into an error message."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def one_line(err: BaseException) -> str:
-    """The innermost user error that caused ``err``, as one line: its first line, or for a message that nests its
-    reasons under headings (jsonargparse's), the headings down to the most specific reason, and the last line."""
-    while isinstance(err.__cause__, USER_ERRORS):
-        err = err.__cause__
-    lines = [line.rstrip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
-    if len(lines) == 1 or not lines[0].endswith(":"):
-        return lines[0].strip()
-    return " ".join(lines[i].strip(" -") for i in _headings_to_deepest_reason(lines))
-
-
-def _headings_to_deepest_reason(lines: list[str]) -> list[int]:
-    """Indices of the most deeply indented line (the first of them), the headings (``...:``) it sits under, and
-    the last line (jsonargparse ends with the value given)."""
-
-    def depth(i: int) -> int:
-        return len(lines[i]) - len(lines[i].lstrip(" -"))
-
-    reason = max(range(len(lines)), key=lambda i: (depth(i), -i))
-    chain, level = [reason], depth(reason)
-    for i in range(reason - 1, -1, -1):
-        if lines[i].endswith(":") and depth(i) < level:
-            chain.append(i)
-            level = depth(i)
-    return sorted({*chain, len(lines) - 1})
-
-
-USER_ERRORS = (
-    ArgumentError,
-    ValueError,
-    FileNotFoundError,
-    FileExistsError,
-    PermissionError,
-    IsADirectoryError,
-    NotADirectoryError,
-)
+from logreg.cli.errors import Stopped, is_user_error, one_line
+from logreg.data.readers import convert
 
 
 def convert_command(args: list[str]) -> None:
-    """``logreg convert SOURCE OUT_DIR [--label NAME | --unlabelled true]``: see :func:`logreg.readers.convert`."""
+    """``logreg convert SOURCE OUT_DIR [--label NAME | --unlabelled true]``: see :func:`logreg.data.readers.convert`."""
     parser = ArgumentParser(
         prog="logreg convert",
         description="Stream a CSV or Parquet file into OUT_DIR/x.npy (float32), y.npy and meta.json, for data "
@@ -101,7 +52,7 @@ def label_line(classes: list[str], labels: Any) -> str:
 def about_command(words: list[str]) -> None:
     """``logreg --version``, and ``logreg`` alone: the subcommands, one line each, and exit code 2 (like any other
     command line that runs nothing, so that a script calling ``logreg $EMPTY`` fails)."""
-    from logreg.about import overview, versions
+    from logreg.cli.about import overview, versions
 
     if words:
         print(versions())
@@ -122,11 +73,12 @@ def main(args: list[str] | None = None) -> None:
         if words[:1] == ["convert"]:
             convert_command(words[1:])
         elif words[:1] == ["export"]:
-            from logreg.export import export_command  # onnx and its exporter only for this command
+            from logreg.cli.export import export_command  # onnx and its exporter only for this command
 
             export_command(words[1:])
         else:
-            from logreg.lightning_cli import build_cli, quiet_known_noise
+            from logreg.cli.lightning import build_cli
+            from logreg.training import quiet_known_noise
 
             quiet_known_noise()
             build_cli(args)
@@ -156,7 +108,7 @@ def main(args: list[str] | None = None) -> None:
 def check_subcommand(words: list[str]) -> None:
     """A first word that is neither a flag nor a subcommand is one line naming all six (LightningCLI's own message
     lists only its four: ``convert`` and ``export`` are parsed here); ``--version`` takes nothing after it."""
-    from logreg.about import SUBCOMMANDS
+    from logreg.cli.about import SUBCOMMANDS
 
     if words[0] == "--version":
         raise ValueError(f"--version takes no arguments, got {' '.join(words[1:])!r}")
@@ -176,24 +128,6 @@ def is_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def is_user_error(err: BaseException) -> bool:
-    """A mistake in the input or a full or read-only disk: told in one line, never as a traceback."""
-    return isinstance(err, user_errors()) or (isinstance(err, OSError) and err.errno in DISK_ERRORS)
-
-
-DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions that mean the command line, a config or a file is wrong; Lightning's own checks of the
-    Trainer's arguments and the environment raise ``MisconfigurationException`` (only once Lightning is loaded)."""
-    if "lightning.fabric" not in sys.modules:
-        return USER_ERRORS
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    return (*USER_ERRORS, MisconfigurationException)
-
-
 def is_rank_zero() -> bool:
     """False in the other processes of a distributed run (which only a Lightning subcommand starts)."""
     if "lightning.pytorch" not in sys.modules:
@@ -203,4 +137,4 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
-__all__ = ["main", "one_line"]
+__all__ = ["main"]

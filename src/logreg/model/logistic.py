@@ -20,15 +20,15 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
-from logreg.binned import (
+from logreg.data.indexed import IndexedDataModule, SplitStream, split_stream, stage_name
+from logreg.model.binned import (
     BinnedAUROC,
     BinnedAveragePrecision,
     BinnedCalibrationError,
     BinnedPrecisionRecallCurve,
     BinnedROC,
 )
-from logreg.data import IndexedDataModule, SplitStream, split_stream, stage_name
-from logreg.metrics import TrainingTotals
+from logreg.model.metrics import TrainingTotals
 
 Stage = Literal["train", "val", "test"]
 
@@ -111,9 +111,9 @@ def _decision_metrics(stage: Stage) -> MetricCollection:
 def _probability_metrics(stage: Stage) -> MetricCollection:
     """Metrics of the probabilities themselves: ranking (AUROC, average precision) and calibration (ECE).
 
-    All three are binned (:mod:`logreg.binned`): O(rows) time and memory independent of rows. AP and ECE equal
+    All three are binned (:mod:`logreg.model.binned`): O(rows) time and memory independent of rows. AP and ECE equal
     torchmetrics' binned AP and its ECE; AUROC is the trapezoid on 1001 thresholds, within the mass of pairs
-    sharing a bin of the exact value (see :class:`~logreg.binned.BinnedAUROC`).
+    sharing a bin of the exact value (see :class:`~logreg.model.binned.BinnedAUROC`).
     """
     return MetricCollection(
         {
@@ -370,7 +370,7 @@ class LogisticRegression(LightningModule):
 
         Calling ``self.log`` on every step costs about half a millisecond of Lightning bookkeeping, more than
         the whole step of a linear model on 4,096 rows, so a step only updates one
-        :class:`~logreg.metrics.TrainingTotals`. What is fixed for the whole fit (identity standardisation,
+        :class:`~logreg.model.metrics.TrainingTotals`. What is fixed for the whole fit (identity standardisation,
         ``pos_weight`` 1) is known as Python flags: no identity operations per batch. On a GPU a training step
         still synchronises once: the non-finite check in :meth:`training_step`.
         """

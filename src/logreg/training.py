@@ -1,0 +1,152 @@
+"""What a training run needs around Lightning: early stopping that is off by default, a clean stop on SIGTERM
+and Ctrl-C, the run directory each run claims, its TensorBoard logger, and quiet logs."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Callback, LightningModule, Trainer, callbacks
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class EarlyStopping(callbacks.EarlyStopping):
+    """Lightning's ``EarlyStopping``, off unless ``patience`` is given (``--early_stopping.patience N``).
+
+    Its monitor is linked like the best checkpoint's: ``val_loss``, or ``train_loss`` without a validation split.
+    Its state (best score, epochs waited) is in every checkpoint, so a resumed run stops where a straight one would.
+    A subclass because Lightning's has no "off": the flag group exists whether or not a run stops early.
+    """
+
+    def __init__(
+        self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int | None = None, verbose: bool = False
+    ) -> None:
+        if patience is not None and patience < 1:
+            raise ValueError(f"early_stopping.patience must be >= 1 (or null: off), got {patience}")
+        if not min_delta >= 0:
+            raise ValueError(f"early_stopping.min_delta must be >= 0, got {min_delta}")
+        super().__init__(monitor=monitor, min_delta=min_delta, patience=patience or 0, verbose=verbose, mode="min")
+        self.enabled = patience is not None
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.enabled:
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.enabled:
+            super().on_validation_end(trainer, pl_module)
+
+
+class GracefulStop(Callback):
+    """Stops fit cleanly on SIGTERM or Ctrl-C, writing ``last.ckpt`` where it stopped: a resume loses no step.
+
+    Lightning stops fit on SIGTERM after the batch in progress, where its loops' counters are whole, by raising
+    ``SIGTERMException``; this callback then saves the checkpoint (with the training loader's position, see
+    :class:`~logreg.data.indexed.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
+    process SIGTERM); a second one interrupts at once, and the resume point stays the last finished epoch's.
+    Not Lightning's ``OnExceptionCheckpoint``: that saves on every exception (a crash too) and mid-validation.
+    """
+
+    def __init__(self, last: ModelCheckpoint) -> None:
+        self.last = last  # the checkpoint callback that writes last.ckpt after each epoch
+        self.signal_name: str | None = None  # the signal that stopped the run
+        self._previous_handler: Any = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # (not on_fit_start: Lightning records the handlers after it, and would put this one back at its teardown)
+        self.signal_name = None
+        if threading.current_thread() is threading.main_thread():  # Python runs handlers in the main thread only
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_ctrl_c)
+
+    def _on_ctrl_c(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = "SIGINT"
+        signal.raise_signal(signal.SIGTERM)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self._restore_handler()
+        if not isinstance(exception, SIGTERMException):
+            self.signal_name = self.signal_name or ("SIGINT" if isinstance(exception, KeyboardInterrupt) else None)
+            return
+        self.signal_name = self.signal_name or "SIGTERM"
+        # Not while validating: validation's partial metrics are not in checkpoints, and a resume would log that
+        # epoch's val_loss from some of the rows (or none). last.ckpt then stays at the epoch before.
+        if self.last.dirpath and trainer.state.fn == "fit" and not trainer.validating:
+            path = Path(self.last.dirpath) / f"{self.last.filename}{self.last.FILE_EXTENSION}"
+            trainer.save_checkpoint(path, weights_only=False)  # all of it: the resume point
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self._restore_handler()
+
+    def _restore_handler(self) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+
+def claim_version(root: str | Path) -> int:
+    """The next free ``version_N`` under ``root``, created with an atomic ``mkdir``.
+
+    Lightning picks a version by listing the directory, so runs started at the same moment can pick the same
+    one and overwrite each other's config and checkpoints. Here the first process to create the directory owns
+    it and the others move on to the next number.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name.removeprefix("version_")) for p in root.glob("version_*") if p.name[8:].isdigit()]
+    version = max(taken, default=-1) + 1
+    while True:
+        try:
+            (root / f"version_{version}").mkdir()
+            return version
+        except FileExistsError:
+            version += 1
+
+
+def claim_name(root: str | Path, version: int | str) -> Path:
+    """Create the run directory a logger's ``version`` names under ``root`` (``version_N`` for a number, the name
+    itself for a string, as TensorBoardLogger and CSVLogger spell it), or refuse a name another run has taken.
+
+    The atomic ``mkdir`` that :func:`claim_version` relies on: two runs given the same name never share a directory.
+    """
+    if not str(version).strip():
+        raise ValueError("--trainer.logger.version: an empty name; give a name, or leave it out for the next version_N")
+    run = Path(root) / (f"version_{version}" if isinstance(version, int) else str(version))
+    Path(root).mkdir(parents=True, exist_ok=True)
+    try:
+        run.mkdir()
+    except FileExistsError:
+        raise ValueError(
+            f"--trainer.logger.version {version}: {run} already exists (another run's); choose another name, or "
+            "leave it out for the next version_N"
+        ) from None
+    return run
+
+
+def tensorboard_logger(trainer: Trainer) -> TensorBoardLogger | None:
+    return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+
+
+def quiet_known_noise() -> None:
+    """Silence messages that say nothing to a logreg user: the seed (it is in config.yaml), Lightning's
+    "GPU available"/tips/restoring info lines (the summary says what matters) and known harmless warnings."""
+    warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
+    warnings.filterwarnings("ignore", message=r".*multiple `ModelCheckpoint` callbacks")  # the first is "best"
+    warnings.filterwarnings("ignore", message=r".*configure_optimizers` will be overridden by")  # --optimizer's job
+    warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
+    # Batches are one gather each in the main process; worker processes would only add copies and start-up.
+    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck")
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")  # main(args) in Python
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    # "Received SIGTERM": logreg's own line says so, with where the run stopped and how to resume
+    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
