@@ -10,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 installed=""
 [ -f .venv/.installed ] && installed="$(cat .venv/.installed)"
-wanted="$(printf '%s\n' dev ${LOGREG_EXTRAS//,/ } ${installed//,/ } | sort -u | tr '\n' ',' | sed 's/,$//')"
+extras="${LOGREG_EXTRAS:-}"
+wanted="$(printf '%s\n' dev ${extras//,/ } ${installed//,/ } | sort -u | tr '\n' ',' | sed 's/,$//')"
 if [ "$wanted" != "$installed" ] || [ pyproject.toml -nt .venv/.installed ] || [ scripts/constraints.txt -nt .venv/.installed ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   .venv/bin/python -m pip install --quiet -c scripts/constraints.txt -e ".[$wanted]"
