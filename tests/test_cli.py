@@ -305,3 +305,10 @@ def test_a_yaml_alias_in_the_environment_is_refused(run_cli, monkeypatch):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("logreg: error: ") and "uses YAML aliases (*name)" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_whole_number_of_batches_is_a_count(tmp_path, run_cli):
+    """``--trainer.limit_train_batches 3`` is three batches, as Lightning takes an int (jsonargparse parses 3.0)."""
+    run_cli("fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3")
+    [run] = run_dirs(tmp_path)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3

@@ -126,11 +126,17 @@ TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
 }
 
 
+COUNTS_OR_FRACTIONS = ("val_check_interval", *(f"limit_{loop}_batches" for loop in ("train", "val", "test", "predict")))
+
+
 def check_trainer_flags(trainer: Namespace) -> None:
     """Refuse the :data:`TRAINER_CHECKS` values in one line each, naming the flag (None and non-numbers, such as a
-    time for ``val_check_interval``, are Lightning's to check)."""
+    time for ``val_check_interval``, are Lightning's to check); a whole number of batches given as a float becomes
+    the int Lightning takes for a count."""
     for name, (ok, requirement) in TRAINER_CHECKS.items():
         value = trainer.get(name)
+        if name in COUNTS_OR_FRACTIONS and isinstance(value, float) and value > 1 and value.is_integer():
+            value = trainer[name] = int(value)  # jsonargparse parses `5` as 5.0 (int | float); Lightning wants 5
         if isinstance(value, int | float) and not isinstance(value, bool) and not (value == value and ok(value)):
             raise ValueError(f"--trainer.{name} must be {requirement}, got {value}")
 
