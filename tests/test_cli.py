@@ -312,3 +312,23 @@ def test_a_whole_number_of_batches_is_a_count(tmp_path, run_cli):
     run_cli("fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3")
     [run] = run_dirs(tmp_path)
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+def test_predictions_score_as_the_test_did_whatever_the_labels_spelling(tmp_path, run_cli):
+    """Labels written several ways (1/true/True/1.0, 0/false/False/0.0) are two classes: the predictions' ``label``
+    names each row's class as ``predicted_label`` does, so the test rows' accuracy from the file is the printed one."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 2))
+    y = (x @ [1.0, -1.0] + rng.normal(scale=1.0, size=60) > 0).astype(int)
+    spellings = (("0", "false", "0.0", "False"), ("1", "true", "True", "1.0"))
+    rows = [f"{a:.6f},{b:.6f},{spellings[label][i % 4]}\n" for i, ((a, b), label) in enumerate(zip(x, y, strict=True))]
+    (tmp_path / "s.csv").write_text("a,b,label\n" + "".join(rows))
+    with figures_off():
+        fit = run_cli("fit", "--trainer.max_epochs", "2", "--data.path", "s.csv")
+    [run] = run_dirs(tmp_path)
+    run_cli("predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--predictions", "p.csv")
+    with (tmp_path / "p.csv").open() as handle:
+        test = [row for row in csv.DictReader(handle) if row["split"] == "test"]
+    accuracy = sum(row["label"] == row["predicted_label"] for row in test) / len(test)
+    assert abs(accuracy - printed(fit.stdout, "test_acc")) < 1e-4
+    assert len({row["label"] for row in test}) == 2  # one spelling per class, the one predicted_label writes
