@@ -133,6 +133,11 @@ def check_trainer_flags(trainer: Namespace) -> None:
     """Refuse the :data:`TRAINER_CHECKS` values in one line each, naming the flag (None and non-numbers, such as a
     time for ``val_check_interval``, are Lightning's to check); a whole number of batches given as a float becomes
     the int Lightning takes for a count."""
+    if trainer.get("overfit_batches"):  # Lightning swaps in a per-row sampler, which logreg's loaders do not take
+        raise ValueError(
+            f"--trainer.overfit_batches {trainer.overfit_batches:g}: not supported (logreg's data loaders batch and "
+            "shard the rows themselves); use --trainer.limit_train_batches N with --trainer.limit_val_batches N"
+        )
     for name, (ok, requirement) in TRAINER_CHECKS.items():
         value = trainer.get(name)
         if name in COUNTS_OR_FRACTIONS and isinstance(value, float) and value > 1 and value.is_integer():
@@ -451,7 +456,10 @@ class LogRegCLI(LightningCLI):
         self._check_checkpoint_matches_data()  # before the Trainer prints anything
         if self.config_init[self.subcommand].trainer.get("enable_checkpointing") is False:
             self.leave_out_checkpoints()
-        return super().instantiate_trainer(**kwargs)
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except TypeError as err:  # Lightning's checks of flag values, e.g. `devices` with CPUAccelerator (-1 or 1.5)
+            raise ValueError(f"a --trainer flag Lightning refuses: {err}") from None
 
     def leave_out_checkpoints(self) -> None:
         """``--trainer.enable_checkpointing false`` trains without checkpoints: logreg's own checkpoint callbacks
