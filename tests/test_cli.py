@@ -332,3 +332,12 @@ def test_predictions_score_as_the_test_did_whatever_the_labels_spelling(tmp_path
     accuracy = sum(row["label"] == row["predicted_label"] for row in test) / len(test)
     assert abs(accuracy - printed(fit.stdout, "test_acc")) < 1e-4
     assert len({row["label"] for row in test}) == 2  # one spelling per class, the one predicted_label writes
+
+
+def test_a_fast_dev_run_leaves_no_run_directory(tmp_path, run_cli):
+    """``--trainer.fast_dev_run true`` is a trial: Lightning logs and checkpoints nothing, so no empty version_N
+    stays behind (as for a run that failed before its first checkpoint), with a logger or without one."""
+    with figures_off():
+        run_cli("fit", "--trainer.fast_dev_run", "true")
+        run_cli("fit", "--trainer.fast_dev_run", "true", "--trainer.logger", "false")
+    assert list(tmp_path.iterdir()) == []

@@ -222,6 +222,9 @@ class LogRegCLI(LightningCLI):
         except BaseException:
             self.discard_failed_run()
             raise
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.fast_dev_run:  # a trial run: Lightning logs and checkpoints nothing
+            self.discard_failed_run()
 
     def subcommands(self) -> dict[str, set[str]]:
         """Lightning's subcommands, less what logreg handles itself; only the one invoked when the command line
