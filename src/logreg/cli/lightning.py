@@ -562,13 +562,27 @@ class LogRegCLI(LightningCLI):
         """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows; one line and exit
         2 instead when there is nothing to evaluate (no such split, or its loop turned off)."""
         self.check_something_to_evaluate(datamodule)
+        counter = RowCounter()
+        self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():
             results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
         if not any(results):
             raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
         print_results(self.trainer, results)
+        self.say_rows_left_out(counter, datamodule)
         if run == self.trainer.test and self.trainer.is_global_zero and isinstance(datamodule, IndexedDataModule):
             print("\n".join(["", *summary_lines(model_table(model, datamodule), top=TOP_COEFFICIENTS)]), flush=True)
+
+    def say_rows_left_out(self, counter: RowCounter, datamodule: LightningDataModule) -> None:
+        """One line when ``--trainer.limit_*_batches`` left some of the split's rows out of the metrics above."""
+        if not isinstance(datamodule, IndexedDataModule):
+            return
+        loop = "val" if self.subcommand == "validate" else "test"
+        rows = int(self.trainer.strategy.reduce(torch.tensor(counter.rows), reduce_op="sum"))  # all ranks' rows
+        total = len(getattr(datamodule, f"{loop}_idx"))
+        if self.trainer.is_global_zero and rows < total:
+            limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
+            print(f"scored  {rows} of the {total} {loop} rows (--trainer.limit_{loop}_batches {limit:g})", flush=True)
 
     def check_something_to_evaluate(self, datamodule: LightningDataModule) -> None:
         """validate and test refuse data without their split, and a loop turned off by ``limit_*_batches 0``: they
@@ -676,6 +690,18 @@ class LogRegCLI(LightningCLI):
         print(fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
         if converged is not None and converged.warn:
             print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
+
+
+class RowCounter(Callback):
+    """The rows validate or test scored on this process (``--trainer.limit_*_batches`` can leave some out)."""
+
+    rows = 0
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
+        self.rows += len(batch[0])
+
+    on_test_batch_end = on_validation_batch_end
 
 
 @contextlib.contextmanager
