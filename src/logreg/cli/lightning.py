@@ -253,6 +253,7 @@ class LogRegCLI(LightningCLI):
         ``--data`` flags say otherwise (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
+        refuse_infinite_penalties(args)
         args = self.parse_quietly(parser, args)
         self.args = args
         subcommand = self.config.get("subcommand")
@@ -767,6 +768,21 @@ def with_packaged_configs(args: list[str]) -> list[str]:
 
 
 PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
+
+
+def refuse_infinite_penalties(args: list[str]) -> None:
+    """``--model.l2 inf`` (or nan, or l1's): the model's own words, where jsonargparse would only say "Expected a
+    <class 'float'>" (it refuses floats that are not finite); C is the spelling that takes inf."""
+    for i, word in enumerate(args):
+        flag, equals, value = str(word).partition("=")
+        if flag in ("--model.l2", "--model.l1") and (equals or i + 1 < len(args)):
+            value = value if equals else str(args[i + 1])
+            if value.strip().lower() in NON_FINITE:
+                raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means "
+                                 "no penalty; so does --model.l2 0)")  # fmt: skip
+
+
+NON_FINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
 
 
 def penalty_flags_replace_configs(args: list[str]) -> list[str]:
