@@ -116,7 +116,7 @@ def no_inference_reason(model: LogisticRegression) -> str | None:
     if hparams.get("l2"):
         given_as_C = hparams.get("C") is not None  # (a checkpoint keeps C null: l2 is then the flag to name)
         causes.append(f"a penalty (C = {hparams.C:g})" if given_as_C else f"a penalty (l2 = {hparams.l2:.4g})")
-        flags.append("--model.C inf" if given_as_C else "--model.l2 0")
+        flags.append("--model.C inf (or --model.l2 0)")  # either, as fit and a test of its checkpoint both say
     if hparams.get("l1"):
         causes.append(f"{'an L1' if not causes else 'L1'} penalty (l1 = {hparams.l1:.4g})")
         flags.append("--model.l1 0")
