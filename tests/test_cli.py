@@ -285,8 +285,10 @@ def test_runs_without_a_logger_or_named_get_directories_of_their_own(tmp_path, r
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]
     runs = [*run_dirs(tmp_path), tmp_path / "lightning_logs" / "mine"]
     assert [run.name for run in runs] == ["version_0", "version_1", "mine"]
-    for run in runs:
+    for run in runs:  # each with its coefficient table, as every fit writes it
         assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+        assert (run / "coefficients.csv").is_file()
+    assert "lightning_logs/version_0/coefficients.csv (final weights)" in fits[0].stdout  # and says where
     saved = yaml.safe_load((runs[0] / "config.yaml").read_text())["trainer"]
     assert (saved["logger"], saved["default_root_dir"]) == (False, None)  # the run as given: it reproduces
     resumed = run_cli("fit", "--config", str(runs[0] / "config.yaml"), "--ckpt_path",

@@ -667,7 +667,8 @@ class LogRegCLI(LightningCLI):
         tests = not untested and isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx)
         tested = weights_to_test(trainer) if tests else None
         if trainer.is_global_zero:
-            self.summarise_fit(trainer, self.model, datamodule, tested)
+            run = None if trainer.fast_dev_run or trainer.log_dir is None else Path(trainer.log_dir)  # (logger or not)
+            self.summarise_fit(trainer, self.model, datamodule, tested, run)
             if untested:  # said where the test's rows would be, rather than left for the user to infer
                 print(f"tested  nothing: {untested}", flush=True)
         if tested is not None:
@@ -678,16 +679,20 @@ class LogRegCLI(LightningCLI):
 
     @staticmethod
     def summarise_fit(
-        trainer: Trainer, model: LogisticRegression, datamodule: LightningDataModule, tested: Tested | None = None
+        trainer: Trainer,
+        model: LogisticRegression,
+        datamodule: LightningDataModule,
+        tested: Tested | None = None,
+        run: Path | None = None,
     ) -> None:
         """The summary of the final weights, with convergence and the coefficient table (also saved to
-        ``RUN/coefficients.csv``); ``tested``: what the test after it evaluates."""
+        ``RUN/coefficients.csv``, ``run`` the run's directory); ``tested``: what the test after it evaluates."""
         converged = table = path = fit = None
         if isinstance(datamodule, IndexedDataModule):
             table = model_table(model, datamodule)
             fit = model.training_fit(datamodule.features, datamodule.labels, datamodule.train_idx)
             converged = convergence(trainer, model, datamodule, table.separated, fit)
-            path = save_table(trainer, table)
+            path = save_table(trainer, table, run)
         print(fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
         if converged is not None and converged.warn:
             print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)

@@ -132,13 +132,16 @@ def no_inference_reason(model: LogisticRegression) -> str | None:
             f"fit with {' '.join(flags)} for them")  # fmt: skip
 
 
-def save_table(trainer: Trainer, table: CoefficientTable) -> Path | None:
-    """``RUN/coefficients.csv`` and the table as markdown in TensorBoard's text tab; the CSV's path."""
+def save_table(trainer: Trainer, table: CoefficientTable, run: Path | None = None) -> Path | None:
+    """``RUN/coefficients.csv`` and the table as markdown in TensorBoard's text tab; the CSV's path. ``run``: the
+    run's directory when it has no TensorBoard logger (``--trainer.logger false``, a CSVLogger), else None."""
     logger = tensorboard_logger(trainer)
-    if logger is None:
+    if logger is None and run is None:
         return None
-    path = Path(logger.log_dir) / "coefficients.csv"
+    path = Path(logger.log_dir if logger is not None else run) / "coefficients.csv"
     write_csv(table, path)
+    if logger is None:
+        return path
     logger.experiment.add_text("coefficients", to_markdown(table), trainer.global_step)
     # Fit has ended and finalized the logger: the text above reopened its writer (a new event file and writer
     # thread), so close it again, or the event is lost and the thread outlives the run.
