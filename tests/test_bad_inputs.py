@@ -134,7 +134,15 @@ ROWS = [
     ("data from a pipe", ["fit", "--data", "FileDataModule", "--data.path", "pipe.csv"],
      ["pipe.csv: not a regular file"]),
     ("no devices", ["fit", "--trainer.devices", "0"], ["Trainer(devices='0')", "not a valid input"]),
+    *[(f"devices {value} on CPU", ["fit", "--trainer.accelerator", "cpu", "--trainer.devices", value],
+       ["a --trainer flag Lightning refuses: `devices` selected with `CPUAccelerator` should be an int > 0"])
+      for value in ("-1", "1.5")],
+    *[(f"overfit_batches {value}", ["fit", "--trainer.overfit_batches", value],
+       [f"--trainer.overfit_batches {value}: not supported", "--trainer.limit_train_batches N"])
+      for value in ("1", "0.5")],
     ("negative l2", ["fit", "--model.l2", "-0.1"], ["l2 must be a finite number >= 0, got -0.1"]),
+    *[(f"l2 {value}", ["fit", *flag], [f"--model.l2 {value}: l2 must be a finite number >= 0", "--model.C inf means"])
+      for value, flag in (("inf", ["--model.l2", "inf"]), ("nan", ["--model.l2=nan"]))],
     ("negative l1", ["fit", "--model.l1", "-1"], ["l1 must be a finite number >= 0, got -1"]),
     ("zero pos_weight", ["fit", "--model.pos_weight", "0"], ["pos_weight must be a number > 0, 'balanced' or null"]),
     ("unknown pos_weight", ["fit", "--model.pos_weight", "heavy"], ["model.pos_weight", "heavy"]),

@@ -285,8 +285,10 @@ def test_runs_without_a_logger_or_named_get_directories_of_their_own(tmp_path, r
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lightning_logs"]
     runs = [*run_dirs(tmp_path), tmp_path / "lightning_logs" / "mine"]
     assert [run.name for run in runs] == ["version_0", "version_1", "mine"]
-    for run in runs:
+    for run in runs:  # each with its coefficient table, as every fit writes it
         assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+        assert (run / "coefficients.csv").is_file()
+    assert "lightning_logs/version_0/coefficients.csv (final weights)" in fits[0].stdout  # and says where
     saved = yaml.safe_load((runs[0] / "config.yaml").read_text())["trainer"]
     assert (saved["logger"], saved["default_root_dir"]) == (False, None)  # the run as given: it reproduces
     resumed = run_cli("fit", "--config", str(runs[0] / "config.yaml"), "--ckpt_path",
@@ -305,3 +307,51 @@ def test_a_yaml_alias_in_the_environment_is_refused(run_cli, monkeypatch):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("logreg: error: ") and "uses YAML aliases (*name)" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_whole_number_of_batches_is_a_count(tmp_path, run_cli):
+    """``--trainer.limit_train_batches 3`` is three batches, as Lightning takes an int (jsonargparse parses 3.0)."""
+    run_cli("fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3")
+    [run] = run_dirs(tmp_path)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+def test_predictions_score_as_the_test_did_whatever_the_labels_spelling(tmp_path, run_cli):
+    """Labels written several ways (1/true/True/1.0, 0/false/False/0.0) are two classes: the predictions' ``label``
+    names each row's class as ``predicted_label`` does, so the test rows' accuracy from the file is the printed one."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 2))
+    y = (x @ [1.0, -1.0] + rng.normal(scale=1.0, size=60) > 0).astype(int)
+    spellings = (("0", "false", "0.0", "False"), ("1", "true", "True", "1.0"))
+    rows = [f"{a:.6f},{b:.6f},{spellings[label][i % 4]}\n" for i, ((a, b), label) in enumerate(zip(x, y, strict=True))]
+    (tmp_path / "s.csv").write_text("a,b,label\n" + "".join(rows))
+    with figures_off():
+        fit = run_cli("fit", "--trainer.max_epochs", "2", "--data.path", "s.csv")
+    [run] = run_dirs(tmp_path)
+    run_cli("predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--predictions", "p.csv")
+    with (tmp_path / "p.csv").open() as handle:
+        test = [row for row in csv.DictReader(handle) if row["split"] == "test"]
+    accuracy = sum(row["label"] == row["predicted_label"] for row in test) / len(test)
+    assert abs(accuracy - printed(fit.stdout, "test_acc")) < 1e-4
+    assert len({row["label"] for row in test}) == 2  # one spelling per class, the one predicted_label writes
+
+
+def test_a_fast_dev_run_leaves_no_run_directory(tmp_path, run_cli):
+    """``--trainer.fast_dev_run true`` is a trial: Lightning logs and checkpoints nothing, so no empty version_N
+    stays behind (as for a run that failed before its first checkpoint), with a logger or without one."""
+    with figures_off():
+        run_cli("fit", "--trainer.fast_dev_run", "true")
+        run_cli("fit", "--trainer.fast_dev_run", "true", "--trainer.logger", "false")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_evaluation_of_part_of_a_split_says_how_many_rows(tmp_path, run_cli):
+    """``--trainer.limit_test_batches 0.3`` scores part of the test rows: one line says how many, and a whole
+    split says nothing (the tutorial's data: 8 test rows in batches of 2)."""
+    with figures_off():
+        run_cli("fit", "--trainer.max_epochs", "1", "--data.test_fraction", "0.2")
+    ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    part = run_cli("test", "--ckpt_path", ckpt, "--trainer.limit_test_batches", "0.3")
+    whole = run_cli("validate", "--ckpt_path", ckpt)
+    assert "scored  2 of the 8 test rows (--trainer.limit_test_batches 0.3)" in part.stdout.splitlines()
+    assert "scored" not in whole.stdout

@@ -134,10 +134,13 @@ def test_penalised_tables_leave_inference_empty_and_say_why(named_csv, run_cli, 
         rows = list(csv.DictReader(handle))
     assert all(row["std_error"] == row["p_value"] == "" for row in rows) and all(row["weight"] for row in rows)
     assert "train_objective" in fit.stdout
-    assert (
-        "no standard errors: a penalty (l2 = 0.01) leaves Wald inference undefined; fit with --model.l2 0 for "
-        "them" in fit.stdout
-    )  # the flag that gives them
+    hint = "leaves Wald inference undefined; fit with --model.C inf (or --model.l2 0) for them"  # the flags for them
+    assert f"no standard errors: a penalty (l2 = 0.01) {hint}" in fit.stdout
+    by_C = run_cli(*LBFGS, "--model.C", "2")
+    test = run_cli("test", "--ckpt_path", str(run_dirs(tmp_path)[1] / "checkpoints" / "last.ckpt"), "--data",
+                   "FileDataModule", "--data.path", "named.csv", "--data.val_fraction", "0", "--data.test_fraction",
+                   "0.2", "--data.standardize", "false")  # fmt: skip
+    assert f"a penalty (C = 2) {hint}" in by_C.stdout and hint in test.stdout  # the same advice from fit and test
 
 
 def test_l1_with_sgd_zeroes_irrelevant_weights_exactly(tmp_path, run_cli):

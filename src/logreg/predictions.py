@@ -25,7 +25,8 @@ from logreg.writes import AtomicWriter, check_target
 
 class PredictionRows(BasePredictionWriter):
     """The rows of ``logreg predict`` as text, batch by batch: ``probability`` (6 significant digits),
-    ``predicted_label``, when the input has labels ``label`` (the input's own text), and when the input is the data
+    ``predicted_label``, when the input has labels ``label`` (the class's name as ``predicted_label`` spells it,
+    however the input spells it; a label the model never saw as the input writes it), and when the input is the data
     the checkpoint's run trained on (split as it was) ``split``: ``train``, ``val`` or ``test``, where the row went
     (:meth:`~logreg.data.indexed.IndexedDataModule.row_splits`). :meth:`take` receives them.
 
@@ -48,7 +49,15 @@ class PredictionRows(BasePredictionWriter):
         self.classes = np.asarray(datamodule.classes, dtype=object)
         self.with_labels = datamodule.has_labels
         self.with_split = datamodule.row_splits(0, 0) is not None
+        self.names: dict[str, str] = {}  # label text -> class name, as met
         self.seen = 0
+
+    def class_name(self, text: str) -> str:
+        """The name of the model's class that ``text`` spells (``"True"`` for class ``"1"``), or ``text`` itself for
+        a label the model never saw: so that comparing ``label`` with ``predicted_label`` scores as the test did."""
+        if text not in self.names:
+            self.names[text] = next((name for name in self.classes.tolist() if same_label(text, name)), text)
+        return self.names[text]
 
     def header(self) -> list[str]:
         return ["probability", "predicted_label", *(["label"] if self.with_labels else []),
@@ -68,8 +77,10 @@ class PredictionRows(BasePredictionWriter):
             raise SIGTERMException
         probs = prediction.detach().float().view(-1).cpu().numpy()
         columns = [[f"{p:.6g}" for p in probs], self.classes[(probs > self.threshold).astype(np.int64)].tolist()]
-        if self.with_labels:  # the input's own text, values the model never saw included
-            columns.append(self.datamodule.label_texts(self.seen, self.seen + len(probs)))
+        if self.with_labels:  # each class by its name, as predicted_label writes it; a label the model never saw as is
+            columns.append(
+                [self.class_name(text) for text in self.datamodule.label_texts(self.seen, self.seen + len(probs))]
+            )
         if self.with_split:
             columns.append(self.datamodule.row_splits(self.seen, self.seen + len(probs)))
         self.seen += len(probs)

@@ -126,11 +126,22 @@ TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
 }
 
 
+COUNTS_OR_FRACTIONS = ("val_check_interval", *(f"limit_{loop}_batches" for loop in ("train", "val", "test", "predict")))
+
+
 def check_trainer_flags(trainer: Namespace) -> None:
     """Refuse the :data:`TRAINER_CHECKS` values in one line each, naming the flag (None and non-numbers, such as a
-    time for ``val_check_interval``, are Lightning's to check)."""
+    time for ``val_check_interval``, are Lightning's to check); a whole number of batches given as a float becomes
+    the int Lightning takes for a count."""
+    if trainer.get("overfit_batches"):  # Lightning swaps in a per-row sampler, which logreg's loaders do not take
+        raise ValueError(
+            f"--trainer.overfit_batches {trainer.overfit_batches:g}: not supported (logreg's data loaders batch and "
+            "shard the rows themselves); use --trainer.limit_train_batches N with --trainer.limit_val_batches N"
+        )
     for name, (ok, requirement) in TRAINER_CHECKS.items():
         value = trainer.get(name)
+        if name in COUNTS_OR_FRACTIONS and isinstance(value, float) and value > 1 and value.is_integer():
+            value = trainer[name] = int(value)  # jsonargparse parses `5` as 5.0 (int | float); Lightning wants 5
         if isinstance(value, int | float) and not isinstance(value, bool) and not (value == value and ok(value)):
             raise ValueError(f"--trainer.{name} must be {requirement}, got {value}")
 
@@ -211,6 +222,9 @@ class LogRegCLI(LightningCLI):
         except BaseException:
             self.discard_failed_run()
             raise
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.fast_dev_run:  # a trial run: Lightning logs and checkpoints nothing
+            self.discard_failed_run()
 
     def subcommands(self) -> dict[str, set[str]]:
         """Lightning's subcommands, less what logreg handles itself; only the one invoked when the command line
@@ -239,6 +253,7 @@ class LogRegCLI(LightningCLI):
         ``--data`` flags say otherwise (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
+        refuse_infinite_penalties(args)
         args = self.parse_quietly(parser, args)
         self.args = args
         subcommand = self.config.get("subcommand")
@@ -445,7 +460,10 @@ class LogRegCLI(LightningCLI):
         self._check_checkpoint_matches_data()  # before the Trainer prints anything
         if self.config_init[self.subcommand].trainer.get("enable_checkpointing") is False:
             self.leave_out_checkpoints()
-        return super().instantiate_trainer(**kwargs)
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except TypeError as err:  # Lightning's checks of flag values, e.g. `devices` with CPUAccelerator (-1 or 1.5)
+            raise ValueError(f"a --trainer flag Lightning refuses: {err}") from None
 
     def leave_out_checkpoints(self) -> None:
         """``--trainer.enable_checkpointing false`` trains without checkpoints: logreg's own checkpoint callbacks
@@ -545,13 +563,27 @@ class LogRegCLI(LightningCLI):
         """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows; one line and exit
         2 instead when there is nothing to evaluate (no such split, or its loop turned off)."""
         self.check_something_to_evaluate(datamodule)
+        counter = RowCounter()
+        self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():
             results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
         if not any(results):
             raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
         print_results(self.trainer, results)
+        self.say_rows_left_out(counter, datamodule)
         if run == self.trainer.test and self.trainer.is_global_zero and isinstance(datamodule, IndexedDataModule):
             print("\n".join(["", *summary_lines(model_table(model, datamodule), top=TOP_COEFFICIENTS)]), flush=True)
+
+    def say_rows_left_out(self, counter: RowCounter, datamodule: LightningDataModule) -> None:
+        """One line when ``--trainer.limit_*_batches`` left some of the split's rows out of the metrics above."""
+        if not isinstance(datamodule, IndexedDataModule):
+            return
+        loop = "val" if self.subcommand == "validate" else "test"
+        rows = int(self.trainer.strategy.reduce(torch.tensor(counter.rows), reduce_op="sum"))  # all ranks' rows
+        total = len(getattr(datamodule, f"{loop}_idx"))
+        if self.trainer.is_global_zero and rows < total:
+            limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
+            print(f"scored  {rows} of the {total} {loop} rows (--trainer.limit_{loop}_batches {limit:g})", flush=True)
 
     def check_something_to_evaluate(self, datamodule: LightningDataModule) -> None:
         """validate and test refuse data without their split, and a loop turned off by ``limit_*_batches 0``: they
@@ -635,7 +667,8 @@ class LogRegCLI(LightningCLI):
         tests = not untested and isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx)
         tested = weights_to_test(trainer) if tests else None
         if trainer.is_global_zero:
-            self.summarise_fit(trainer, self.model, datamodule, tested)
+            run = None if trainer.fast_dev_run or trainer.log_dir is None else Path(trainer.log_dir)  # (logger or not)
+            self.summarise_fit(trainer, self.model, datamodule, tested, run)
             if untested:  # said where the test's rows would be, rather than left for the user to infer
                 print(f"tested  nothing: {untested}", flush=True)
         if tested is not None:
@@ -646,19 +679,35 @@ class LogRegCLI(LightningCLI):
 
     @staticmethod
     def summarise_fit(
-        trainer: Trainer, model: LogisticRegression, datamodule: LightningDataModule, tested: Tested | None = None
+        trainer: Trainer,
+        model: LogisticRegression,
+        datamodule: LightningDataModule,
+        tested: Tested | None = None,
+        run: Path | None = None,
     ) -> None:
         """The summary of the final weights, with convergence and the coefficient table (also saved to
-        ``RUN/coefficients.csv``); ``tested``: what the test after it evaluates."""
+        ``RUN/coefficients.csv``, ``run`` the run's directory); ``tested``: what the test after it evaluates."""
         converged = table = path = fit = None
         if isinstance(datamodule, IndexedDataModule):
             table = model_table(model, datamodule)
             fit = model.training_fit(datamodule.features, datamodule.labels, datamodule.train_idx)
             converged = convergence(trainer, model, datamodule, table.separated, fit)
-            path = save_table(trainer, table)
+            path = save_table(trainer, table, run)
         print(fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
         if converged is not None and converged.warn:
             print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
+
+
+class RowCounter(Callback):
+    """The rows validate or test scored on this process (``--trainer.limit_*_batches`` can leave some out)."""
+
+    rows = 0
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
+        self.rows += len(batch[0])
+
+    on_test_batch_end = on_validation_batch_end
 
 
 @contextlib.contextmanager
@@ -724,6 +773,21 @@ def with_packaged_configs(args: list[str]) -> list[str]:
 
 
 PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
+
+
+def refuse_infinite_penalties(args: list[str]) -> None:
+    """``--model.l2 inf`` (or nan, or l1's): the model's own words, where jsonargparse would only say "Expected a
+    <class 'float'>" (it refuses floats that are not finite); C is the spelling that takes inf."""
+    for i, word in enumerate(args):
+        flag, equals, value = str(word).partition("=")
+        if flag in ("--model.l2", "--model.l1") and (equals or i + 1 < len(args)):
+            value = value if equals else str(args[i + 1])
+            if value.strip().lower() in NON_FINITE:
+                raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means "
+                                 "no penalty; so does --model.l2 0)")  # fmt: skip
+
+
+NON_FINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
 
 
 def penalty_flags_replace_configs(args: list[str]) -> list[str]:

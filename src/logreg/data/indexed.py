@@ -397,7 +397,7 @@ class IndexedDataModule(LightningDataModule):
       fit, validate and test (never for predict), stratified by class and seeded by ``split_seed`` with its own
       generator; empty until then;
     - :meth:`feature_stats`, the standardisation the model applies (None: raw features);
-    - :meth:`label_texts`, the input's own label text of a range of rows (predictions repeat it verbatim);
+    - :meth:`label_texts`, the input's own label text of a range of rows (predictions write the class it spells);
     - :meth:`row_splits`, where each row went in the run that trained the checkpoint, when ``run_data`` (this is
       that run's data, split as it was: :meth:`load_state_dict` compares :meth:`fingerprint` and
       :meth:`split_record` with the checkpoint's);

@@ -116,7 +116,7 @@ def no_inference_reason(model: LogisticRegression) -> str | None:
     if hparams.get("l2"):
         given_as_C = hparams.get("C") is not None  # (a checkpoint keeps C null: l2 is then the flag to name)
         causes.append(f"a penalty (C = {hparams.C:g})" if given_as_C else f"a penalty (l2 = {hparams.l2:.4g})")
-        flags.append("--model.C inf" if given_as_C else "--model.l2 0")
+        flags.append("--model.C inf (or --model.l2 0)")  # either, as fit and a test of its checkpoint both say
     if hparams.get("l1"):
         causes.append(f"{'an L1' if not causes else 'L1'} penalty (l1 = {hparams.l1:.4g})")
         flags.append("--model.l1 0")
@@ -132,13 +132,16 @@ def no_inference_reason(model: LogisticRegression) -> str | None:
             f"fit with {' '.join(flags)} for them")  # fmt: skip
 
 
-def save_table(trainer: Trainer, table: CoefficientTable) -> Path | None:
-    """``RUN/coefficients.csv`` and the table as markdown in TensorBoard's text tab; the CSV's path."""
+def save_table(trainer: Trainer, table: CoefficientTable, run: Path | None = None) -> Path | None:
+    """``RUN/coefficients.csv`` and the table as markdown in TensorBoard's text tab; the CSV's path. ``run``: the
+    run's directory when it has no TensorBoard logger (``--trainer.logger false``, a CSVLogger), else None."""
     logger = tensorboard_logger(trainer)
-    if logger is None:
+    if logger is None and run is None:
         return None
-    path = Path(logger.log_dir) / "coefficients.csv"
+    path = Path(logger.log_dir if logger is not None else run) / "coefficients.csv"
     write_csv(table, path)
+    if logger is None:
+        return path
     logger.experiment.add_text("coefficients", to_markdown(table), trainer.global_step)
     # Fit has ended and finalized the logger: the text above reopened its writer (a new event file and writer
     # thread), so close it again, or the event is lost and the thread outlives the run.
