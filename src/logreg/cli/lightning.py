@@ -666,8 +666,10 @@ class LogRegCLI(LightningCLI):
         untested = untested_because(trainer, datamodule)
         tests = not untested and isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx)
         tested = weights_to_test(trainer) if tests else None
+        # (on every process: Trainer.log_dir broadcasts rank 0's directory, a collective under DDP)
+        log_dir = None if trainer.fast_dev_run else trainer.log_dir
         if trainer.is_global_zero:
-            run = None if trainer.fast_dev_run or trainer.log_dir is None else Path(trainer.log_dir)  # (logger or not)
+            run = None if log_dir is None else Path(log_dir)  # (logger or not)
             self.summarise_fit(trainer, self.model, datamodule, tested, run)
             if untested:  # said where the test's rows would be, rather than left for the user to infer
                 print(f"tested  nothing: {untested}", flush=True)
