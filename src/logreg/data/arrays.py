@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data.indexed import IndexedDataModule, standardisation
+from logreg.data.indexed import IndexedDataModule
 
 
 def as_table(x: Any) -> tuple[np.ndarray, list[str] | None]:
@@ -97,7 +97,6 @@ class ArrayDataModule(IndexedDataModule):
         self.label_values = classes  # the labels as given (NumPy scalars become Python values)
         self.use_rows(features, labels, [str(c) for c in classes], feature_names or names)
         self.standardize = standardize
-        self._stats: tuple[Tensor, Tensor] | None = None
 
     def setup(self, stage: str) -> None:
         """Every row trains when nothing is held out (the estimator's case): the split is ``0..N-1``, as
@@ -105,12 +104,3 @@ class ArrayDataModule(IndexedDataModule):
         if self.val_fraction == self.test_fraction == 0 and self.has_labels and not len(self.train_idx):
             self.train_idx = torch.arange(len(self.labels))
         super().setup(stage)
-
-    def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """Mean and population standard deviation of the training rows, in float64 (scale 1 for constant columns,
-        the rule FileDataModule and scikit-learn's StandardScaler follow)."""
-        if not self.standardize:
-            return None
-        if self._stats is None:
-            self._stats = standardisation(self.features, self.train_idx)
-        return self._stats

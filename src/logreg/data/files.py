@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from logreg.data.indexed import IndexedDataModule, stage_name, standardisation
+from logreg.data.indexed import IndexedDataModule, stage_name
 from logreg.data.readers import DataFileError, read_table, same_label
 
 
@@ -72,7 +72,6 @@ class FileDataModule(IndexedDataModule):
             labels, classes = self._with_positive(labels, classes, positive)
         self.use_rows(features, labels, classes, table.feature_names)
         self.label_text = table.label_text
-        self._stats: tuple[Tensor, Tensor] | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -98,14 +97,6 @@ class FileDataModule(IndexedDataModule):
                 f"columns: {', '.join(self.feature_names)})"
             )
         super().setup(stage)
-
-    def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """Mean and standard deviation of the training rows (scale 1 for constant columns), in chunks."""
-        if not self.standardize:
-            return None
-        if self._stats is None:
-            self._stats = standardisation(self.features, self.train_idx)
-        return self._stats
 
     def label_texts(self, start: int, stop: int) -> list[str]:
         if self.label_text is None:

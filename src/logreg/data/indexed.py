@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import math
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
@@ -39,57 +40,39 @@ def chunk_rows(n_features: int) -> int:
 class SplitStream:
     """A whole split as one batch that is never gathered: full-batch training reads it as contiguous chunks.
 
-    Each chunk is a range ``start:stop`` of the arrays (a view of a tensor, a sequential read of a memory map);
-    the rows of the other splits in it are dropped with the split's boolean mask, so that only one chunk of
-    rows is ever copied, whatever the size of the split. Under DDP each rank streams every ``world_size``-th
-    chunk, so the ranks' shares are disjoint and together cover the split once. ``total_rows`` is the size of
-    the whole split (all ranks): a mean over the split divides by it.
+    Each chunk is a range ``start:stop`` of the arrays (a view of a tensor or of a memory map when all of its rows
+    are the split's); the split's sorted ``indices`` say which rows of a range to keep, found once by a binary
+    search, so nothing of N rows (no mask) is made. Under DDP each rank streams every ``world_size``-th chunk:
+    disjoint shares that cover the split once. ``total_rows`` is the size of the whole split (all ranks).
     """
 
-    def __init__(
-        self,
-        features: Tensor | np.ndarray,
-        labels: Tensor | np.ndarray,
-        member: Tensor,
-        ranges: list[tuple[int, int]],
-        total_rows: int,
-    ) -> None:
-        self.features = features
-        self.labels = labels
-        self.member = member  # (N,) bool: the split's rows, on the device of ``features`` (the CPU for a map)
-        self.total_rows = total_rows
-        # Each chunk's number of split rows, found once rather than per pass: a chunk wholly in the split needs no
-        # mask, one with none of its rows is left out
-        kept = [int(member[start:stop].sum()) for start, stop in ranges]
-        self.ranges = [(start, stop, n == stop - start) for (start, stop), n in zip(ranges, kept, strict=True) if n]
+    def __init__(self, features: Tensor | np.ndarray, labels: Tensor | np.ndarray, indices: Tensor,
+                 ranges: list[tuple[int, int]], total_rows: int) -> None:  # fmt: skip
+        self.features, self.labels, self.indices, self.total_rows = features, labels, indices, total_rows
+        edges = torch.tensor([edge for pair in ranges for edge in pair], dtype=indices.dtype, device=indices.device)
+        found = torch.searchsorted(indices, edges).tolist()  # where each range's rows begin and end in ``indices``
+        self.ranges = [(start, stop, lo, hi) for (start, stop), lo, hi in zip(ranges, found[::2], found[1::2],
+                                                                              strict=True) if hi > lo]  # fmt: skip
 
     def chunks(self, dtype: torch.dtype, device: torch.device) -> Iterator[Batch]:
         """This rank's rows of the split, chunk by chunk: features (B, D) and labels (B, 1) in ``dtype``."""
         host = device.type == "cpu" or isinstance(self.features, np.ndarray)
-        member = self.member.numpy() if self.member.device.type == "cpu" else self.member
-        for start, stop, whole in self.ranges:
-            keep = None if whole else member[start:stop]
+        for start, stop, lo, hi in self.ranges:
+            keep = None if hi - lo == stop - start else self.indices[lo:hi] - start  # the chunk's own rows
             if not host:  # on the GPU already: a view, or one gather
                 x, y = self.features[start:stop], self.labels[start:stop]
-                x, y = (x, y) if whole else (x[keep], y[keep])
-            elif whole and dtype == self.features.dtype == torch.float32:  # a view of an in-memory tensor
-                x, y = self.features[start:stop], self.labels[start:stop]
-            else:  # one copy of the chunk's rows, converted on the way
+                x, y = (x, y) if keep is None else (x[keep], y[keep])
+            else:
                 x = host_rows(self.features, start, stop, keep, dtype)
                 y = host_rows(self.labels, start, stop, keep, dtype)
-            yield x.to(device, non_blocking=True), y.to(device, dtype, non_blocking=True)
+            yield x.to(device, dtype, non_blocking=True), y.to(device, dtype, non_blocking=True)
 
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Run torch's CPU kernels on one thread inside the block (a pass over a split's chunks), then as before.
-
-    For elementwise work on whole (B, D) chunks, such as the coefficient table's float64 sums: a chunk is above
-    torch's parallel grain but small (16,384 rows), so split over threads it gains little on an idle machine, and
-    on a shared one each operation waits for a descheduled thread. That pass over 3M memory-mapped rows took 8.7 s
-    with torch's 2 threads and 1.5 s with one on the busy 2-core machine. (Training's chunk work is matrix-vector
-    products and (B,) vectors, below the grain: there two threads were as fast or faster.)
-    """
+    """Torch's CPU kernels on one thread inside the block, then as before: elementwise work on (B, D) chunks gains
+    little from a second thread, and on a busy machine each operation waits for a descheduled one (a pass over 3M
+    memory-mapped rows: 8.7 s with two threads, 1.5 s with one, on the shared 2-core machine)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -98,18 +81,21 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: np.ndarray | None, dtype: torch.dtype) -> Tensor:
-    """Rows ``start:stop`` of a CPU tensor or a memory map (those where ``keep``, if given) as a new ``dtype`` tensor.
-
-    NumPy selects and converts: on a busy 2-core machine torch's two-thread copy and mask kernels were 10-20x
-    slower than NumPy's single thread for a float32 to float64 chunk (measured while other processes shared the
-    cores), and ``np.compress`` 3x faster than boolean indexing.
-    """
+def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: Tensor | None, dtype: torch.dtype) -> Tensor:
+    """Rows ``start:stop`` of a CPU tensor or a memory map (those at offsets ``keep``, if given) in ``dtype``: a view
+    when no row is dropped and the dtype is the array's, else one copy, selected and converted by NumPy (torch's
+    two-thread copy kernels were 10-20x slower for a chunk on the busy 2-core machine)."""
+    if isinstance(array, Tensor) and keep is None and array.dtype == dtype:
+        return array[start:stop]
     rows = array[start:stop] if isinstance(array, np.ndarray) else array[start:stop].numpy()
     target = torch.empty(0, dtype=dtype).numpy().dtype
-    return torch.from_numpy(
-        np.array(rows, dtype=target) if keep is None else np.compress(keep, rows, 0).astype(target, copy=False)
-    )
+    if keep is None and rows.dtype == target:
+        with warnings.catch_warnings():  # a read-only map: torch warns that writes would be undefined (none are made)
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(rows)
+    if keep is None:
+        return torch.from_numpy(np.array(rows, dtype=target))
+    return torch.from_numpy(np.take(rows, keep.numpy(), 0).astype(target, copy=False))
 
 
 def split_stream(
@@ -120,18 +106,26 @@ def split_stream(
     world_size: int = 1,
     size: int | None = None,
 ) -> SplitStream:
-    """The :class:`SplitStream` of the split ``indices`` for ``rank``: chunks of ``size`` rows (default
+    """The :class:`SplitStream` of the sorted split ``indices`` for ``rank``: chunks of ``size`` rows (default
     :func:`chunk_rows`) over ``min(indices)..max(indices)``, every ``world_size``-th one from the ``rank``-th."""
-    device = features.device if isinstance(features, Tensor) else torch.device("cpu")
-    member = torch.zeros(len(labels), dtype=torch.bool, device=device)  # (N,) one byte a row
-    if device.type == "cpu":  # NumPy indexes with int32 as it is; torch would first make N int64 indices of it
-        member.numpy()[indices.numpy()] = True
-    else:
-        member[indices.to(device)] = True
     size = size or chunk_rows(int(features.shape[1]))
-    first, stop = (int(indices.min()), int(indices.max()) + 1) if len(indices) else (0, 0)
+    first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
     ranges = [(start, min(start + size, stop)) for start in range(first, stop, size)]
-    return SplitStream(features, labels, member, ranges[rank::world_size], len(indices))
+    return SplitStream(features, labels, indices, ranges[rank::world_size], len(indices))
+
+
+def split_moments(features: Tensor | np.ndarray | None, labels: Tensor, rows: Tensor) -> tuple[float, Tensor, Tensor]:
+    """One pass over the split ``rows``: its positives, and the float64 sums and sums of squares of its features
+    (empty without ``features``: the pass then reads the labels alone)."""
+    features = torch.empty(len(labels), 0) if features is None else features  # (N, 0) costs nothing
+    total = torch.zeros(features.shape[1], dtype=torch.float64)
+    squares, positives = torch.zeros_like(total), 0.0
+    with one_thread():  # (B, D) elementwise float64 work: see one_thread
+        for x, y in split_stream(features, labels, rows).chunks(torch.float64, total.device):
+            total += x.sum(0)
+            squares += (x * x).sum(0)
+            positives += float(y.sum())
+    return positives, total, squares
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -257,24 +251,6 @@ def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
     return features[rows]
 
 
-def standardisation(features: Tensor | np.ndarray, rows: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and population standard deviation of ``features[rows]`` (float32), summed in float64 a chunk at a time,
-    so neither the rows nor their float64 copy are ever whole in memory; scale 1 for constant columns (the rule of
-    scikit-learn's StandardScaler). The chunks are full-batch training's (:func:`split_stream`): contiguous ranges,
-    the other rows dropped, nothing gathered or sorted."""
-    total = torch.zeros(features.shape[1], dtype=torch.float64)
-    squares = torch.zeros(features.shape[1], dtype=torch.float64)
-    no_labels = torch.empty(len(features), 0)  # (N, 0): the stream's labels, which these sums do not need
-    with one_thread():  # (B, D) elementwise float64 work: see one_thread
-        for chunk, _ in split_stream(features, no_labels, rows).chunks(torch.float64, total.device):
-            total += chunk.sum(0)
-            squares += (chunk * chunk).sum(0)
-    mean = total / len(rows)
-    std = (squares / len(rows) - mean * mean).clamp_min(0).sqrt()
-    scale = torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std))
-    return mean.float(), scale.float()
-
-
 class RowGather(Dataset):
     """A map-style dataset whose key is a whole batch of row indices: ``dataset[rows]`` is one gather.
 
@@ -296,13 +272,13 @@ class RowGather(Dataset):
             return rows
         if isinstance(rows, slice):  # a range of rows: a view of a tensor, one sequential read of a memory map
             if isinstance(self.features, Tensor):
-                return self.features[rows], self.labels[rows]
+                return self.features[rows], self.labels[rows].float()
             rows = torch.arange(rows.start, rows.stop)
         if isinstance(self.features, np.ndarray):  # (NumPy: torch's sort took 2.5 ms for 16,384 sorted rows)
             rows = torch.from_numpy(np.sort(rows.numpy()))
         # Labels gathered like the features: torch's index kernel took 6-8 ms for 16,384 rows on the shared 2-core
         # machine (its threads wait for a busy core), NumPy's 0.1 ms
-        return take_rows(self.features, rows), take_rows(self.labels, rows.to(self.labels.device))
+        return take_rows(self.features, rows), take_rows(self.labels, rows.to(self.labels.device)).float()
 
 
 SPLIT_NAMES = np.array(["-", "train", "val", "test"])  # row_splits: by split code, 0 for a row in none
@@ -314,35 +290,42 @@ def stratified_split(
     """Split row indices into sorted train/val/test index tensors, class by class, with its own generator.
 
     Each class contributes ``round(fraction * class size)`` rows to val and test, at least one when the
-    fraction is positive, so a small split holds both classes whenever the data does: the first of the class's
-    rows in the order ``randperm(class size)`` go to val, the next to test, the rest train.
+    fraction is positive, so a small split holds both classes whenever the data does: the class's rows whose ranks
+    (in row order) come first in ``randperm(class size)`` go to val, the next to test, the rest train.
 
     The classes draw their permutations larger class first (of two classes of one size, the class of row 0 first),
     not by their codes: the split depends on which rows belong together, never on how the labels are spelled or
     which class is positive (``--data.positive``).
 
-    The rows are marked one byte each and the indices read back in order, so that nothing of N rows is sorted;
-    indices are int32 (half of int64's memory) when the rows fit, which torch and NumPy index with alike.
+    Rows are marked one byte each (no index of a class's rows is made) and the indices read back in order: int32
+    (half of int64's memory) when the rows fit, which torch and NumPy index with alike.
     """
     generator = torch.Generator().manual_seed(seed)
     flat = labels.view(-1)
-    part = torch.zeros(len(flat), dtype=torch.uint8, device=flat.device)  # (N,) 0 train, 1 val, 2 test
     index = torch.int32 if len(flat) < 2**31 else torch.int64
-    for cls in sorted(class_values(flat), key=lambda value: draw_order(flat, value)):
-        members = row_indices(flat == cls, index)  # (n,) sorted
-        n_val = max(1, round(val_fraction * len(members))) if val_fraction > 0 else 0
-        n_test = max(1, round(test_fraction * len(members))) if test_fraction > 0 else 0
-        if n_val + n_test >= len(members):
+    classes = sorted(class_values(flat), key=lambda value: draw_order(flat, value))
+    part = torch.zeros(len(flat), dtype=torch.uint8, device=flat.device)  # (N,) 0 train, 1 val, 2 test
+    for cls in classes:
+        members = flat == cls
+        size = int(members.sum())
+        n_val = max(1, round(val_fraction * size)) if val_fraction > 0 else 0
+        n_test = max(1, round(test_fraction * size)) if test_fraction > 0 else 0
+        if n_val + n_test >= size:
             raise ValueError(
                 f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no training row of "
-                f"class {cls:g} ({len(members)} rows); lower the fractions or provide more data"
+                f"class {cls:g} ({size} rows); lower the fractions or provide more data"
             )
         # int32 draws the same permutation as the default int64 (and advances the generator alike)
-        order = torch.randperm(len(members), generator=generator, dtype=index).to(members.device)
-        part[members[order[:n_val]]] = 1
-        part[members[order[n_val : n_val + n_test]]] = 2
-        del members, order
-    return row_indices(part == 0, index), row_indices(part == 1, index), row_indices(part == 2, index)
+        order = torch.randperm(size, generator=generator, dtype=index)
+        codes = np.zeros(size, dtype=np.uint8)  # by rank among the class's rows
+        codes[order[:n_val].numpy()], codes[order[n_val : n_val + n_test].numpy()] = 1, 2
+        del order
+        if part.device.type == "cpu":  # NumPy assigns through the mask; torch would first make its int64 indices
+            part.numpy()[members.numpy()] = codes
+        else:
+            part[members] = torch.from_numpy(codes).to(part.device)
+        del members, codes
+    return row_indices(part, 0, index), row_indices(part, 1, index), row_indices(part, 2, index)
 
 
 def draw_order(flat: Tensor, value: float) -> tuple[int, int]:
@@ -361,15 +344,19 @@ def class_values(flat: Tensor) -> list[float]:
     return [value for value, count in ((0.0, zeros), (1.0, ones)) if count]
 
 
-def row_indices(mask: Tensor, dtype: torch.dtype, block: int = 2**20) -> Tensor:
-    """``nonzero(mask)`` as a flat ``dtype`` tensor. On the CPU NumPy finds them a block at a time: never N int64
-    indices at once, and 5x faster than torch's kernels on the busy 2-core machine (see :func:`host_rows`)."""
-    if mask.device.type != "cpu":
-        return torch.nonzero(mask).view(-1).to(dtype)
-    flags, target = mask.numpy(), torch.empty(0, dtype=dtype).numpy().dtype
-    found = [np.flatnonzero(flags[start : start + block]).astype(target) + target.type(start)
-             for start in range(0, len(flags), block)]  # fmt: skip
-    return torch.from_numpy(np.concatenate(found) if found else np.empty(0, target))
+def row_indices(part: Tensor, code: int, dtype: torch.dtype, block: int = 2**20) -> Tensor:
+    """The sorted rows where ``part == code``, as a flat ``dtype`` tensor. On the CPU NumPy finds them a block at a
+    time into one array (never a mask or int64 indices of N rows; 5x faster than torch on the busy machine)."""
+    if part.device.type != "cpu":
+        return torch.nonzero(part == code).view(-1).to(dtype)
+    codes, found = part.numpy(), 0
+    rows = np.empty(int(sum(np.count_nonzero(codes[i : i + block] == code) for i in range(0, len(codes), block))),
+                    torch.empty(0, dtype=dtype).numpy().dtype)  # fmt: skip
+    for start in range(0, len(codes), block):
+        block_rows = np.flatnonzero(codes[start : start + block] == code)
+        rows[found : found + len(block_rows)] = block_rows + start
+        found += len(block_rows)
+    return torch.from_numpy(rows)
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -430,6 +417,7 @@ class IndexedDataModule(LightningDataModule):
         self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
         self.run_data = False  # the checkpoint's own data, split as it was (set by load_state_dict)
         self._membership: str | None = None
+        self._moments: tuple[float, Tensor, Tensor] | None = None
         self._row_split: np.ndarray | None = None
         self._device_copy: tuple[torch.device, Tensor, Tensor] | None = None
 
@@ -442,7 +430,7 @@ class IndexedDataModule(LightningDataModule):
     ) -> None:
         """Adopt the data: features (N, D) float32, labels (N, 1) of 0/1 or None for unlabelled rows."""
         self.features = features
-        self._membership = self._row_split = None
+        self._membership = self._row_split = self._moments = None
         self.has_labels = labels is not None
         self.labels = labels if labels is not None else torch.zeros(len(features), 1)
         self.classes = list(classes)
@@ -471,6 +459,7 @@ class IndexedDataModule(LightningDataModule):
 
     def make_split(self) -> None:
         """``train_idx``, ``val_idx`` and ``test_idx`` by :func:`stratified_split` of the labels."""
+        self._moments = None
         try:
             self.train_idx, self.val_idx, self.test_idx = stratified_split(
                 self.labels, self.val_fraction, self.test_fraction, self.split_seed
@@ -479,8 +468,22 @@ class IndexedDataModule(LightningDataModule):
             raise ValueError(f"{self.describe()}: {len(self.labels)} rows are too few for this split: {err}") from None
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """Mean and scale the model should standardise with, or None for raw features."""
-        return None
+        """Mean and population standard deviation of the training rows (float32, summed in float64) that the model
+        standardises with when ``standardize`` (scale 1 for constant columns, scikit-learn's StandardScaler's rule),
+        else None for raw features."""
+        if not getattr(self, "standardize", False):
+            return None
+        _, total, squares = self.train_moments()
+        mean = total / len(self.train_idx)
+        std = (squares / len(self.train_idx) - mean * mean).clamp_min(0).sqrt()
+        return mean.float(), torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std)).float()
+
+    def train_moments(self) -> tuple[float, Tensor, Tensor]:
+        """:func:`split_moments` of the training split, made once: the statistics and the class counts share it."""
+        if self._moments is None:
+            features = self.features if getattr(self, "standardize", False) else None
+            self._moments = split_moments(features, self.labels, self.train_idx)
+        return self._moments
 
     def only_class(self) -> str | None:
         """The label of every row when the labelled data holds one class (valid to evaluate, not to train), else
@@ -492,7 +495,7 @@ class IndexedDataModule(LightningDataModule):
 
     def class_counts(self) -> tuple[int, int]:
         """Rows of class 0 and of class 1 in the training split (``pos_weight="balanced"`` is their ratio)."""
-        positives = int(self.labels[self.train_idx.to(self.labels.device)].sum())
+        positives = round(self.train_moments()[0])
         negatives = len(self.train_idx) - positives
         if positives == 0 or negatives == 0:
             raise ValueError(f"{self.describe()}: the training split holds one class only")
@@ -507,9 +510,11 @@ class IndexedDataModule(LightningDataModule):
         labels[0]``, whatever the codes or the spelling of the labels); None without labels."""
         if not self.has_labels or not len(self.labels):
             return None
-        if self._membership is None:
-            flat = self.labels.view(-1).numpy()
-            self._membership = hashlib.sha256(np.packbits(flat == flat[0]).tobytes()).hexdigest()
+        if self._membership is None:  # hashed in blocks of whole bytes: the hash of the packed bits of all rows
+            flat, digest = self.labels.view(-1).numpy(), hashlib.sha256()
+            for start in range(0, len(flat), 2**23):
+                digest.update(np.packbits(flat[start : start + 2**23] == flat[0]).tobytes())
+            self._membership = digest.hexdigest()
         return {"val_fraction": self.val_fraction, "test_fraction": self.test_fraction, "split_seed": self.split_seed,
                 "rows_by_class_sha256": self._membership}  # fmt: skip
 

@@ -805,7 +805,7 @@ def _read_npy_directory(path: Path) -> Table:
     names = meta["feature_names"] if meta else _default_names(x.shape[1])
     if not y_path.is_file():
         return Table(x, None, list(NO_CLASSES), names)
-    y = _load_npy(y_path)
+    y = _load_npy(y_path, "c")  # copy-on-write, which torch can wrap (its codes stay in the file: no copy)
     if meta is None:
         labels, classes = _check_labels(y, len(x), y_path, "y")
     else:
@@ -813,9 +813,9 @@ def _read_npy_directory(path: Path) -> Table:
     return Table(x, labels, classes, names)
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, mode: str = "r") -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        return np.load(path, mmap_mode=mode, allow_pickle=False)
     except Exception as err:
         raise DataFileError(
             f"{path}: not a readable .npy array ({type(err).__name__}: {_one_line(str(err))})"
@@ -895,6 +895,8 @@ def _check_labels(y: np.ndarray, n_rows: int, path: Path, name: str) -> tuple[np
         raise DataFileError(
             f"{path}: {name}[{row}] is a third label value {y[row].item()!r} (labels must take two values)"
         )
+    if y.dtype.itemsize == 1 and y.dtype.kind in "iu" and values[0] == 0:  # codes already: the map, not a copy
+        return y, [_label_name(v) for v in values]
     return (y == values[1]).astype(np.float32) if len(values) == 2 else np.zeros(len(y), np.float32), [
         _label_name(v) for v in values
     ]
@@ -909,7 +911,7 @@ def _check_codes(y: np.ndarray, n_rows: int, path: Path, classes: list[str]) -> 
         raise DataFileError(f"{path}: holds {other!r}, but meta.json's classes are coded 0 and 1")
     if values.max() >= len(classes):
         raise DataFileError(f"{path}: holds 1, but meta.json names one class, coded 0")
-    return np.asarray(y, dtype=np.float32), list(classes)
+    return y if y.dtype.itemsize == 1 else np.asarray(y, dtype=np.float32), list(classes)  # one-byte codes: the map
 
 
 def _label_vector(y: np.ndarray, n_rows: int, path: Path, name: str) -> np.ndarray:
