@@ -149,6 +149,51 @@ def per_sample_loop(x: torch.Tensor, y: torch.Tensor, batches: int) -> torch.nn.
     return torch.nn.Sequential(linear, torch.nn.Sigmoid())
 
 
+def cli_fit(directory: Path, root: Path) -> float:
+    """``logreg fit --config tabular.yaml`` in this process (fit, summary and test, figures and checkpoints as by
+    default) on an ``x.npy``/``y.npy`` directory; its test accuracy."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from logreg.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
+        main(["fit", "--config", "tabular.yaml", "--data.path", str(directory), "--data.val_fraction", "0",
+              "--trainer.default_root_dir", str(root)])  # fmt: skip
+    found = re.search(r"test_acc\s+([0-9.]+)", out.getvalue())
+    return float(found.group(1)) if found else float("nan")
+
+
+def cli_against_sklearn(data: ThresholdDataModule, repeats: int) -> None:
+    """Section 2's rows as a memory-mapped directory: the in-process CLI (parse, fit, summary, test) against
+    scikit-learn's StandardScaler and LogisticRegression (C=1, tabular.yaml's recipe) fit and score on the same
+    training and test rows (FileDataModule's split with val_fraction 0 is section 2's)."""
+    from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = data.features.numpy(), data.labels.view(-1).numpy().astype(np.int8)
+    train, test = data.train_idx.numpy(), data.test_idx.numpy()
+
+    def sklearn_fit_score() -> float:
+        model = make_pipeline(StandardScaler(), SkLogisticRegression()).fit(x[train], y[train])
+        return float(model.score(x[test], y[test]))
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        np.save(Path(tmp) / "x.npy", x)
+        np.save(Path(tmp) / "y.npy", y)
+        times, results = interleaved({"cli": lambda: cli_fit(Path(tmp), Path(tmp) / "runs"),
+                                      "sklearn": sklearn_fit_score}, repeats)  # fmt: skip
+    ratio = times["cli"] / times["sklearn"]
+    print(f"   in-process CLI, {len(x):,} rows from x.npy/y.npy: logreg fit --config tabular.yaml (parse, fit, "
+          "summary, test; after a warm-up run)\n   against scikit-learn's StandardScaler + LogisticRegression fit and "
+          "score on the same rows")  # fmt: skip
+    print(f"   logreg fit (in-process)     {times['cli']:8.3f} s   test acc {results['cli']:.4f}")
+    print(f"   sklearn fit + score         {times['sklearn']:8.3f} s   test acc {results['sklearn']:.4f}")
+    print(f"   ratio CLI / sklearn         {ratio:8.2f}     (target <= 1.2: {verdict(ratio <= 1.2)})\n")
+
+
 # -- 3. time to accuracy ----------------------------------------------------------------------------------------
 
 
@@ -286,57 +331,106 @@ def watch(args: list[str], cwd: str) -> dict:
     return {"wall": wall, "peak": peak, "peak_anon": peak_anon, "stdout": proc.stdout.read()}
 
 
+MMAP_CONFIGS = {  # section 5's logreg commands, beside the data arguments; tabular.yaml is the recipe's defaults
+    "lbfgs.yaml": ["--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.standardize", "false",
+                   "--trainer.precision", "32-true", "--model.tol", "1e-4", "--optimizer.tolerance_grad", "1e-4"],
+    "tabular.yaml": ["--config", "tabular.yaml", "--model.tol", "1e-4"],
+}  # fmt: skip
+PHASES = ["import", "open the data", "statistics", "solver", "summary: the fit's loss and accuracy", "test",
+          "coefficient table", "figures, checkpoints", "other"]  # fmt: skip
+
+
+def write_mmap_data(directory: Path, rows: int, features: int) -> None:
+    """``x.npy`` (float32) and ``y.npy`` (int8) of a noisy linear problem, written in blocks of a million rows."""
+    directory.mkdir()
+    x = np.lib.format.open_memmap(directory / "x.npy", mode="w+", dtype=np.float32, shape=(rows, features))
+    y = np.lib.format.open_memmap(directory / "y.npy", mode="w+", dtype=np.int8, shape=(rows,))
+    generator = np.random.default_rng(0)
+    direction = generator.standard_normal(features)
+    for start in range(0, rows, 1_000_000):
+        block = generator.standard_normal((min(1_000_000, rows - start), features), dtype=np.float32)
+        x[start : start + len(block)] = block
+        y[start : start + len(block)] = block @ direction + generator.logistic(size=len(block)) * 0.5 > 0
+    x.flush()
+    y.flush()
+
+
+def logreg_run(config: str, directory: Path, cwd: str) -> dict:
+    """``logreg fit --config config`` on ``directory`` as a process, under ``bench_phases.py``: its wall time (less
+    the bare passes that script makes after the command), peak memory, test accuracy and phases."""
+    script = Path(__file__).resolve().parent / "bench_phases.py"
+    run = watch([sys.executable, str(script), str(directory), "fit", *MMAP_CONFIGS[config],
+                 "--data.path", str(directory)], cwd)  # fmt: skip
+    report = json.loads(run["stdout"].strip().splitlines()[-1])
+    found = re.search(r"test_acc\s+([0-9.]+)", run["stdout"])
+    return {**run, **report, "wall": run["wall"] - (report["after"] - report["command"]),
+            "acc": float(found.group(1)) if found else float("nan")}  # fmt: skip
+
+
 def memory_mapped_fit(rows: int, features: int, repeats: int) -> None:
-    """``logreg fit`` (full-batch L-BFGS, streamed, float32) and a scikit-learn script on the same ``x.npy``/``y.npy``
-    and the same split (logreg's: the script loads its training and test indices), each a whole process."""
+    """``logreg fit`` (full-batch, streamed, float32) and a scikit-learn script on the same ``x.npy``/``y.npy`` and
+    the same split (logreg's: the script loads its training and test indices), each a whole process, in turns; each
+    logreg run's phases with their passes against a bare torch pass; and the memory rows cost (the same commands on
+    the first 100,000 rows)."""
     from logreg.data.indexed import stratified_split
 
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
-        directory = Path(tmp) / "data"
-        directory.mkdir()
-        x = np.lib.format.open_memmap(directory / "x.npy", mode="w+", dtype=np.float32, shape=(rows, features))
-        generator = np.random.default_rng(0)
-        direction = generator.standard_normal(features)
-        y = np.empty(rows, dtype=np.int8)
-        for start in range(0, rows, 1_000_000):  # written in blocks: the bench itself stays small
-            block = generator.standard_normal((min(1_000_000, rows - start), features), dtype=np.float32)
-            x[start : start + len(block)] = block
-            noisy = block @ direction + generator.logistic(size=len(block)) * 0.5 > 0
-            y[start : start + len(block)] = noisy
-        x.flush()
-        del x
-        np.save(directory / "y.npy", y)
-        train, _, test = stratified_split(torch.from_numpy(y).float().view(-1, 1), 0.2, 0.2, 0)  # FileDataModule's
+        directory, small = Path(tmp) / "data", Path(tmp) / "small"
+        write_mmap_data(directory, rows, features)
+        small.mkdir()
+        for name in ("x.npy", "y.npy"):
+            np.save(small / name, np.load(directory / name, mmap_mode="r")[:100_000])
+        y = torch.from_numpy(np.load(directory / "y.npy")).view(-1, 1)
+        train, _, test = stratified_split(y, 0.2, 0.2, 0)  # FileDataModule's
         np.savez(Path(tmp) / "split.npz", train=train.numpy(), test=test.numpy())
         del y, train, test
-        # (the defaults otherwise: validation every epoch, checkpoints, TensorBoard, figures, the summary, the test)
-        logreg_args = [sys.executable, "-m", "logreg", "fit", "--config", "lbfgs.yaml", "--data", "FileDataModule",
-                       "--data.path", str(directory), "--data.standardize", "false", "--trainer.precision", "32-true",
-                       "--model.tol", "1e-4", "--optimizer.tolerance_grad", "1e-4"]  # fmt: skip
         sklearn_args = [sys.executable, "-c", SKLEARN_SCRIPT, str(directory), str(Path(tmp) / "split.npz")]
-        runs: dict[str, list[dict]] = {"logreg": [], "sklearn": []}
-        for _ in range(repeats):  # in turns; the files stay in the page cache for both
+        runs: dict[str, list[dict]] = {"sklearn": [], **{config: [] for config in MMAP_CONFIGS}}
+        for _ in range(repeats):  # in turns; the files stay in the page cache for all
             runs["sklearn"].append(watch(sklearn_args, tmp))
-            runs["logreg"].append(watch(logreg_args, tmp))
+            for config in MMAP_CONFIGS:
+                runs[config].append(logreg_run(config, directory, tmp))
+        small_anon = {config: logreg_run(config, small, tmp)["peak_anon"] for config in MMAP_CONFIGS}
     med = {name: {key: statistics.median(run[key] for run in results) for key in ("wall", "peak", "peak_anon")}
            for name, results in runs.items()}  # fmt: skip
     acc_sk, iterations = runs["sklearn"][-1]["stdout"].split()
-    found = re.search(r"test_acc\s+([0-9.]+)", runs["logreg"][-1]["stdout"])
-    acc_ours = float(found.group(1)) if found else float("nan")
-    gib = 2**30
+    gib, mib = 2**30, 2**20
     print(f"5. {rows:,} x {features} memory-mapped x.npy/y.npy ({rows * features * 4 / gib:.2f} GiB), whole processes, "
-          "logreg's split for both")  # fmt: skip
+          f"logreg's split for both, medians of {repeats} in turns")  # fmt: skip
     print(f"   {'':34}{'wall s':>8} {'peak RSS GiB':>13} {'peak anon GiB':>14} {'test acc':>9}")
-    for name, label, acc in (("sklearn", "sklearn script (lbfgs, C=1)", float(acc_sk)),
-                             ("logreg", "logreg fit (lbfgs.yaml, float32)", acc_ours)):  # fmt: skip
-        m = med[name]
-        print(f"   {label:<34}{m['wall']:8.2f} {m['peak'] / gib:13.2f} {m['peak_anon'] / gib:14.2f} {acc:9.4f}")
-    print(f"   (sklearn: {iterations} L-BFGS iterations)")
-    wall, anon = med["logreg"]["wall"] / med["sklearn"]["wall"], med["logreg"]["peak_anon"] / med["sklearn"]["peak"]
-    print(f"   wall logreg / sklearn       {wall:8.2f}     (target <= 1.0: {verdict(wall <= 1.0)})")
-    print(f"   peak anon logreg / sklearn's peak RSS {anon:.2f} (target <= 0.25: {verdict(anon <= 0.25)})")
-    gap = abs(acc_ours - float(acc_sk))
-    print(f"   test accuracy difference    {gap * 100:8.2f} pt  (target <= 0.2: {verdict(gap <= 0.002)})\n")
+    m = med["sklearn"]
+    label = f"sklearn script (lbfgs, C=1, {iterations} it.)"
+    print(f"   {label:<34}{m['wall']:8.2f} {m['peak'] / gib:13.2f} {m['peak_anon'] / gib:14.2f} {float(acc_sk):9.4f}")
+    for config in MMAP_CONFIGS:
+        m, acc = med[config], runs[config][-1]["acc"]
+        print(f"   {'logreg fit --config ' + config:<34}{m['wall']:8.2f} {m['peak'] / gib:13.2f} "
+              f"{m['peak_anon'] / gib:14.2f} {acc:9.4f}")  # fmt: skip
+    for config in MMAP_CONFIGS:
+        print_phases(config, runs[config])
+    for config in MMAP_CONFIGS:
+        wall, gap = med[config]["wall"] / med["sklearn"]["wall"], abs(runs[config][-1]["acc"] - float(acc_sk))
+        delta = (med[config]["peak_anon"] - small_anon[config]) / mib
+        print(f"   {config:<13} wall / sklearn {wall:5.2f} (target <= 1.0: {verdict(wall <= 1.0)}); test accuracy "
+              f"{gap * 100:.2f} pt from sklearn's (target <= 0.2: {verdict(gap <= 0.002)}); peak anon minus the "
+              f"100,000-row run {delta:.1f} MiB (target <= 64: {verdict(delta <= 64)})")  # fmt: skip
+    print()
+
+
+def print_phases(config: str, runs: list[dict]) -> None:
+    """Each phase's median time over ``runs``, its passes, and each kind of pass against the bare pass."""
+    bare = statistics.median(run["bare"] for run in runs)
+    print(f"   phases of logreg fit --config {config} (timed in its process; the bare pass: every row of x.npy in "
+          f"64k-row chunks, one thread, {bare:.3f} s, median of 3 in each run)")  # fmt: skip
+    print(f"     {'phase':<38}{'s':>7} {'passes':>7} {'s/pass':>8} {'/ bare':>7}")
+    for phase in PHASES:
+        seconds = statistics.median(run["phases"].get(phase, [0.0, {}])[0] for run in runs)
+        kinds = runs[-1]["phases"].get(phase, [0.0, {}])[1]
+        print(f"     {phase:<38}{seconds:7.2f}" + ("" if kinds else f" {0:7d}"))
+        for kind, passes in kinds.items():
+            per_pass = statistics.median(passes)
+            print(f"       {kind + ' passes':<36}{sum(passes):7.2f} {len(passes):7d} {per_pass:8.3f} "
+                  f"{per_pass / bare:7.2f}")  # fmt: skip
+    print(f"     {'whole process (wall, less the bare passes)':<38}{statistics.median(r['wall'] for r in runs):7.2f}")
 
 
 # -- 6. end to end (whole processes) -----------------------------------------------------------------------------
@@ -496,7 +590,8 @@ def main() -> None:
               f"{(t_bare - t_plain) / steps_2 * 1e6:.0f} us")  # fmt: skip
         ratio_plain, ratio_ps = t_fit / t_plain, t_ps / t_fit
         print(f"   ratio fit / plain loop      {ratio_plain:8.2f}     (target <= 1.5: {verdict(ratio_plain <= 1.5)})")
-        print(f"   per-sample / fit            {ratio_ps:8.1f}     (target >= 20: {verdict(ratio_ps >= 20)})\n")
+        print(f"   per-sample / fit            {ratio_ps:8.1f}     (target >= 20: {verdict(ratio_ps >= 20)})")
+        cli_against_sklearn(data, repeats)
 
     if 3 in sections:
         # 3. time to accuracy and the penalised objective against scikit-learn's lbfgs, same split, in turns

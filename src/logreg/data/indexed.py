@@ -1,10 +1,9 @@
-"""The data-module contract (:class:`IndexedDataModule`): its seeded split, and a loader that gathers whole batches.
+"""The data-module contract (:class:`IndexedDataModule`): its seeded split, whole-batch gathers, streamed chunks.
 
-The tutorial feeds a per-sample ``Dataset`` through the default collate, which spends almost all of its time
-stacking single rows. Here a batch is one index gather (``x[idx]``) driven by :class:`EpochBatches`, whose
-permutation is a pure function of ``(seed, epoch)``: shuffling is reproducible, a resumed run sees the same
-order, and under DDP every rank takes a disjoint share of each global step, so every training row is used
-exactly once per epoch across ranks.
+A batch is one index gather driven by :class:`EpochBatches`, whose permutation is a pure function of ``(seed,
+epoch)``: shuffling is reproducible, a resumed run sees the same order, and under DDP every rank takes a disjoint
+share of each global step. Full-batch training streams the split as contiguous chunks (:class:`SplitStream`).
+Nothing of N rows is held beyond the split's sorted int32 indices: labels stay memory-mapped, masks are per chunk.
 """
 
 from __future__ import annotations
@@ -26,8 +25,8 @@ from torch.utils.data import DataLoader, Dataset
 
 Batch = tuple[Tensor, Tensor]
 
-# Rows per streamed chunk: 16,384 rows of 32 features are 2 MiB of float32. Below torch's parallel grain (32,768
-# elements) a chunk's elementwise passes run on one thread, which on 2 busy cores was 2-3x faster than 65,536 rows.
+# Rows per streamed chunk: 16,384 rows of 32 features are 2 MiB of float32; below torch's parallel grain a chunk's
+# elementwise passes run on one thread, which on 2 busy cores was 2-3x faster than 65,536 rows.
 CHUNK_ELEMENTS = 2**19
 CHUNK_ROWS = 16384
 
@@ -156,29 +155,15 @@ def count_batches(n_rows: int, batch_size: int, world_size: int = 1) -> int:
 
 
 class EpochBatches:
-    """Index batches of one split for one epoch; Lightning calls :meth:`set_epoch` before each training epoch."""
+    """Index batches of one split for one epoch (``batch_size`` 0: the whole split, or its ``stream`` for full-batch
+    training); Lightning calls :meth:`set_epoch` before each training epoch."""
 
-    def __init__(
-        self,
-        indices: Tensor,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-        stream: SplitStream | None = None,
-    ) -> None:
-        self.indices = indices
-        self.stream = stream  # full-batch training: the one batch of every epoch, streamed by the model
-        self.batch_size = batch_size or max(1, -(-len(indices) // world_size))  # 0: the whole split at once
-        self.shuffle = shuffle
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
+    def __init__(self, indices: Tensor, batch_size: int, shuffle: bool = False, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, stream: SplitStream | None = None) -> None:  # fmt: skip
+        self.indices, self.stream, self.shuffle, self.seed = indices, stream, shuffle, seed
+        self.batch_size = batch_size or max(1, -(-len(indices) // world_size))
+        self.rank, self.world_size, self.epoch = rank, world_size, 0
         self.skip: tuple[int, int] | None = None  # (epoch, batches): where a resumed run's first epoch goes on
-        # Rows start..start+n in order, on one device: batches are slices, which gather nothing (a view)
-        self.contiguous = not shuffle and world_size == 1 and is_range(indices)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -188,21 +173,17 @@ class EpochBatches:
         if not self.shuffle:
             return self.indices
         # In the indices' dtype: int32 draws the same permutation as int64 in half the memory
-        perm = torch.randperm(
-            len(self.indices), generator=epoch_generator(self.seed, self.epoch), dtype=self.indices.dtype
-        )
+        perm = torch.randperm(len(self.indices), generator=epoch_generator(self.seed, self.epoch),
+                              dtype=self.indices.dtype)  # fmt: skip
         if self.indices.device.type == "cpu":  # NumPy gathers with int32 as it is (torch would widen it to int64)
             return torch.from_numpy(self.indices.numpy()[perm.numpy()])
         return self.indices[perm.to(self.indices.device)]
 
-    def __iter__(self) -> Iterator[Tensor | slice]:
+    def __iter__(self) -> Iterator[Tensor | SplitStream]:
         # A generator: the order is drawn at the first batch, not when the iterator is made. Lightning makes the
         # DataLoader's iterator of a (resumed) run's first epoch before it calls set_epoch.
         if self.stream is not None:
             batches: list = [self.stream]
-        elif self.contiguous:
-            start, stop = int(self.indices[0]), int(self.indices[-1]) + 1
-            batches: list = [slice(i, min(i + self.batch_size, stop)) for i in range(start, stop, self.batch_size)]
         else:
             batches = shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
         if self.skip is not None and self.skip[0] == self.epoch:  # resumed mid-epoch: the rest of this epoch
@@ -211,18 +192,14 @@ class EpochBatches:
         yield from batches
 
     def __len__(self) -> int:
-        if self.stream is not None:
-            return 1
-        return count_batches(len(self.indices), self.batch_size, self.world_size)
+        return 1 if self.stream is not None else count_batches(len(self.indices), self.batch_size, self.world_size)
 
 
 class ResumableLoader(DataLoader):
     """The training DataLoader, resumable mid-epoch through Lightning's ``state_dict``/``load_state_dict``
-    interface for loaders: its state is the epoch and how many of its batches were trained on, so that a run
-    stopped after any step (SIGTERM, Ctrl-C) goes on with the next batch of the same order.
-
-    ``batches_done`` asks the trainer: the loader's own count would include the batch Lightning fetched ahead.
-    """
+    interface for loaders: its state is the epoch and the batches trained on (``batches_done`` asks the trainer:
+    the loader's own count would include the batch Lightning fetched ahead), so a run stopped after any step
+    (SIGTERM, Ctrl-C) goes on with the next batch of the same order."""
 
     def __init__(self, *args: Any, batches_done: Callable[[], int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -235,70 +212,51 @@ class ResumableLoader(DataLoader):
         self.sampler.skip = (state_dict["epoch"], state_dict["batches_done"])
 
 
-def is_range(indices: Tensor) -> bool:
-    """Whether ``indices`` are ``start, start + 1, ..., stop - 1`` (the split of data without held-out rows)."""
-    n = len(indices)
-    return n > 0 and int(indices[-1]) - int(indices[0]) == n - 1 and bool((indices.diff() == 1).all())
-
-
-def take_rows(features: Tensor | np.ndarray, rows: Tensor) -> Tensor:
-    """``features[rows]`` from a tensor (in its dtype) or a NumPy memory map (as float32; only those rows are read:
-    pass sorted ``rows`` for sequential reads)."""
-    if isinstance(features, np.ndarray):
-        return torch.from_numpy(np.asarray(features[rows.numpy()], dtype=np.float32))
-    if features.device.type == "cpu":  # NumPy's one-thread gather: see host_rows
-        return torch.from_numpy(np.take(features.numpy(), rows.numpy(), axis=0))
-    return features[rows]
+def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
+    """``array[rows]`` of a tensor (consecutive rows of a CPU tensor: a view) or of a memory map (as float32: only
+    those rows are read, sequentially when ``rows`` are sorted). NumPy gathers on the CPU: torch's index kernel
+    took 6-8 ms for 16,384 rows on the shared 2-core machine (its threads wait for a busy core), NumPy's 0.1 ms."""
+    if isinstance(array, np.ndarray):
+        return torch.from_numpy(np.asarray(array[rows.numpy()], dtype=np.float32))
+    if array.device.type != "cpu":
+        return array[rows]
+    first, stop = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 0)
+    if stop - first == len(rows) and bool((rows.diff() == 1).all()):
+        return array[first:stop]
+    return torch.from_numpy(np.take(array.numpy(), rows.numpy(), axis=0))
 
 
 class RowGather(Dataset):
-    """A map-style dataset whose key is a whole batch of row indices: ``dataset[rows]`` is one gather.
-
-    The DataLoader runs with ``batch_size=None`` and :class:`EpochBatches` as its sampler, so each sampled
-    "index" is a batch and no per-sample ``__getitem__`` or collate happens. ``features`` is a tensor (on the
-    CPU, or already on the GPU) or a NumPy memory map, from which only the batch's rows are read, in sorted
-    order so that the reads are sequential.
-    """
+    """A map-style dataset whose key is a whole batch of row indices: ``dataset[rows]`` is one gather (the
+    DataLoader runs with ``batch_size=None`` and :class:`EpochBatches` as its sampler: no per-sample collate).
+    A memory map's rows are read in sorted order; labels come as float32, whatever their codes' dtype."""
 
     def __init__(self, features: Tensor | np.ndarray, labels: Tensor) -> None:
-        self.features = features
-        self.labels = labels
+        self.features, self.labels = features, labels
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, rows: Tensor | slice | SplitStream) -> Batch | SplitStream:
+    def __getitem__(self, rows: Tensor | SplitStream) -> Batch | SplitStream:
         if isinstance(rows, SplitStream):  # a batch already, read by the model chunk by chunk
             return rows
-        if isinstance(rows, slice):  # a range of rows: a view of a tensor, one sequential read of a memory map
-            if isinstance(self.features, Tensor):
-                return self.features[rows], self.labels[rows].float()
-            rows = torch.arange(rows.start, rows.stop)
         if isinstance(self.features, np.ndarray):  # (NumPy: torch's sort took 2.5 ms for 16,384 sorted rows)
             rows = torch.from_numpy(np.sort(rows.numpy()))
-        # Labels gathered like the features: torch's index kernel took 6-8 ms for 16,384 rows on the shared 2-core
-        # machine (its threads wait for a busy core), NumPy's 0.1 ms
         return take_rows(self.features, rows), take_rows(self.labels, rows.to(self.labels.device)).float()
 
 
 SPLIT_NAMES = np.array(["-", "train", "val", "test"])  # row_splits: by split code, 0 for a row in none
 
 
-def stratified_split(
-    labels: Tensor, val_fraction: float, test_fraction: float, seed: int
-) -> tuple[Tensor, Tensor, Tensor]:
+def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, seed: int) -> tuple[Tensor, ...]:
     """Split row indices into sorted train/val/test index tensors, class by class, with its own generator.
 
-    Each class contributes ``round(fraction * class size)`` rows to val and test, at least one when the
-    fraction is positive, so a small split holds both classes whenever the data does: the class's rows whose ranks
-    (in row order) come first in ``randperm(class size)`` go to val, the next to test, the rest train.
-
-    The classes draw their permutations larger class first (of two classes of one size, the class of row 0 first),
-    not by their codes: the split depends on which rows belong together, never on how the labels are spelled or
-    which class is positive (``--data.positive``).
-
-    Rows are marked one byte each (no index of a class's rows is made) and the indices read back in order: int32
-    (half of int64's memory) when the rows fit, which torch and NumPy index with alike.
+    Each class gives ``round(fraction * class size)`` rows to val and test, at least one for a positive fraction
+    (a small split holds both classes whenever the data does): the class's rows whose ranks (in row order) come
+    first in ``randperm(class size)`` go to val, the next to test, the rest train. The classes draw larger class
+    first (of equal sizes, the class of row 0), not by code: the split never depends on how the labels are spelled
+    or which class is positive. Rows are marked one byte each and the indices read back in order, int32 when the
+    rows fit (nothing else of N rows is made: no index of a class's rows, no int64).
     """
     generator = torch.Generator().manual_seed(seed)
     flat = labels.view(-1)
@@ -372,48 +330,36 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
 class IndexedDataModule(LightningDataModule):
     """The data-module contract: everything the model, the callbacks and the CLI read from logreg's data.
 
-    A subclass reads or builds its rows in ``__init__`` and hands them to :meth:`use_rows`, so that bad data
-    fails before anything runs or writes and ``n_features`` is known when the CLI links it to the model. The
-    rest happens here, the same for every subclass:
+    A subclass reads or builds its rows in ``__init__`` and hands them to :meth:`use_rows` (bad data fails before
+    anything runs, and ``n_features`` is known when the CLI links it to the model). The rest is common:
 
-    - ``features`` (N, D) float32, a tensor or a NumPy memory map for data larger than memory; ``labels`` (N, 1)
-      float32 0/1 (zeros when ``has_labels`` is False: such data is valid for predict only);
+    - ``features`` (N, D) float32, a tensor or a NumPy memory map; ``labels`` (N, 1) 0/1 codes, float32 or a one-byte
+      integer (a memory-mapped ``y.npy``), zeros when ``has_labels`` is False (valid for predict only);
     - ``classes`` (the original label of class 0 and 1), ``feature_names``, ``n_features``;
-    - the split: ``train_idx``/``val_idx``/``test_idx``, sorted index tensors into the one array (never
-      copies; int32 from :func:`stratified_split` when the rows fit, int64 otherwise), made by :meth:`setup` for
-      fit, validate and test (never for predict), stratified by class and seeded by ``split_seed`` with its own
-      generator; empty until then;
-    - :meth:`feature_stats`, the standardisation the model applies (None: raw features);
-    - :meth:`label_texts`, the input's own label text of a range of rows (predictions write the class it spells);
-    - :meth:`row_splits`, where each row went in the run that trained the checkpoint, when ``run_data`` (this is
-      that run's data, split as it was: :meth:`load_state_dict` compares :meth:`fingerprint` and
-      :meth:`split_record` with the checkpoint's);
-    - :meth:`only_class`, the label of every row when the labels are one class (fit refuses such data);
-    - the loaders: a ``DataLoader`` over :class:`RowGather` with :class:`EpochBatches` as sampler, one gather
-      per batch, a permutation per ``(split_seed, epoch)`` for training, DDP shards by rank.
+    - ``train_idx``/``val_idx``/``test_idx``: sorted int32 (int64 beyond 2**31 rows) index tensors made by
+      :meth:`setup` for fit, validate and test (:func:`stratified_split`, seeded by ``split_seed``); empty until then;
+    - :meth:`feature_stats` (with ``standardize``) and :meth:`class_counts`, from one pass over the training rows;
+    - :meth:`label_texts` (what predictions write), :meth:`row_splits` (where each row went, when ``run_data``:
+      :meth:`load_state_dict` found this the checkpoint's data, split as it was), :meth:`only_class`;
+    - the loaders: :class:`RowGather` with :class:`EpochBatches` as sampler, one gather per batch, DDP shards by rank.
 
-    On a CUDA device the in-memory arrays are copied to the GPU once when they take less than half of its free
-    memory (every batch is then a gather on the GPU); otherwise batches are gathered on the host into pinned
-    memory (the DataLoader's ``pin_memory``) and copied asynchronously.
+    On a CUDA device in-memory arrays are copied to the GPU once when they take less than half of its free memory;
+    otherwise batches are gathered on the host into pinned memory and copied asynchronously.
     """
 
     features: Tensor | np.ndarray
     labels: Tensor
 
-    def __init__(
-        self, val_fraction: float, test_fraction: float, batch_size: int, shuffle: bool, split_seed: int
-    ) -> None:
+    def __init__(self, val_fraction: float, test_fraction: float, batch_size: int, shuffle: bool,
+                 split_seed: int) -> None:  # fmt: skip
         super().__init__()
         check_fractions(val_fraction, test_fraction)
         if batch_size < 0:
             raise ValueError(f"batch_size must be >= 1, or 0 for the whole split as one batch, got {batch_size}")
         if split_seed < 0:
             raise ValueError(f"split_seed must be >= 0, got {split_seed}")
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.split_seed = split_seed
+        self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
+        self.batch_size, self.shuffle = batch_size, shuffle
         self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
         self.run_data = False  # the checkpoint's own data, split as it was (set by load_state_dict)
         self._membership: str | None = None
@@ -421,14 +367,9 @@ class IndexedDataModule(LightningDataModule):
         self._row_split: np.ndarray | None = None
         self._device_copy: tuple[torch.device, Tensor, Tensor] | None = None
 
-    def use_rows(
-        self,
-        features: Tensor | np.ndarray,
-        labels: Tensor | None,
-        classes: Sequence[str] = ("0", "1"),
-        feature_names: Sequence[str] | None = None,
-    ) -> None:
-        """Adopt the data: features (N, D) float32, labels (N, 1) of 0/1 or None for unlabelled rows."""
+    def use_rows(self, features: Tensor | np.ndarray, labels: Tensor | None, classes: Sequence[str] = ("0", "1"),
+                 feature_names: Sequence[str] | None = None) -> None:  # fmt: skip
+        """Adopt the data: features (N, D) float32, labels (N, 1) of 0/1 codes or None for unlabelled rows."""
         self.features = features
         self._membership = self._row_split = self._moments = None
         self.has_labels = labels is not None
@@ -461,9 +402,8 @@ class IndexedDataModule(LightningDataModule):
         """``train_idx``, ``val_idx`` and ``test_idx`` by :func:`stratified_split` of the labels."""
         self._moments = None
         try:
-            self.train_idx, self.val_idx, self.test_idx = stratified_split(
-                self.labels, self.val_fraction, self.test_fraction, self.split_seed
-            )
+            split = stratified_split(self.labels, self.val_fraction, self.test_fraction, self.split_seed)
+            self.train_idx, self.val_idx, self.test_idx = split
         except ValueError as err:
             raise ValueError(f"{self.describe()}: {len(self.labels)} rows are too few for this split: {err}") from None
 
@@ -529,10 +469,8 @@ class IndexedDataModule(LightningDataModule):
         whether this is the run's own data, split as it was (``run_data``: predictions then name each row's split)."""
         if self.trainer is not None and stage_name(self.trainer.state.fn) == "fit":
             self.check_resumable(state_dict)
-        split = state_dict.get("split")
-        self.run_data = (
-            split is not None and split == self.split_record() and state_dict.get("fingerprint") == self.fingerprint()
-        )
+        split, same = state_dict.get("split"), state_dict.get("fingerprint") == self.fingerprint()
+        self.run_data = split is not None and split == self.split_record() and same
 
     def row_splits(self, start: int, stop: int) -> list[str] | None:
         """Where rows ``start:stop`` went in the run that trained the checkpoint: ``train``, ``val``, ``test`` or
@@ -580,9 +518,8 @@ class IndexedDataModule(LightningDataModule):
                 return self._device_copy[1], self._device_copy[2], False
         return self.features, self.labels, True
 
-    def _loader(
-        self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, stream: bool = False, **kwargs: Any
-    ) -> DataLoader:
+    def _loader(self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, stream: bool = False,
+                **kwargs: Any) -> DataLoader:  # fmt: skip
         """A loader of the split ``indices``. With ``batch_size`` 0, training (``stream``) gets the split as one
         :class:`SplitStream` per epoch; evaluation and prediction, whose batches are independent, get chunks."""
         rank, world = self._rank_and_world()
@@ -634,7 +571,8 @@ class IndexedDataModule(LightningDataModule):
         _, world = self._rank_and_world()
         if world > 1:
             raise ValueError("predict runs on one device: pass --trainer.devices 1")
-        return self._loader(torch.arange(len(self.features)), False)
+        index = torch.int32 if len(self.features) < 2**31 else torch.int64
+        return self._loader(torch.arange(len(self.features), dtype=index), False)
 
 
 def one_class_line(only: str | None, classes: Sequence[str], stage: str) -> str | None:
