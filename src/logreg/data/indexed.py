@@ -37,16 +37,14 @@ def chunk_rows(n_features: int) -> int:
 
 
 class SplitStream:
-    """A whole split as one batch that is never gathered: full-batch training reads it as contiguous chunks.
-
-    Each chunk is a range ``start:stop`` of the arrays (a view of a tensor or of a memory map when all of its rows
-    are the split's); the split's sorted ``indices`` say which rows of a range to keep, found once by a binary
-    search, so nothing of N rows (no mask) is made. Under DDP each rank streams every ``world_size``-th chunk:
-    disjoint shares that cover the split once. ``total_rows`` is the size of the whole split (all ranks).
+    """A whole split as one batch that is never gathered: full-batch training reads it as contiguous chunks, ranges
+    ``start:stop`` of the arrays (views when all of a range's rows are the split's), the split's rows of each found
+    once by a binary search of its sorted ``indices`` (no mask of N rows). Under DDP each rank streams every
+    ``world_size``-th chunk; ``total_rows`` is the size of the whole split (all ranks).
     """
 
-    def __init__(self, features: Tensor | np.ndarray, labels: Tensor | np.ndarray, indices: Tensor,
-                 ranges: list[tuple[int, int]], total_rows: int) -> None:  # fmt: skip
+    def __init__(self, features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, ranges: list[tuple[int, int]],
+                 total_rows: int) -> None:  # fmt: skip
         self.features, self.labels, self.indices, self.total_rows = features, labels, indices, total_rows
         edges = torch.tensor([edge for pair in ranges for edge in pair], dtype=indices.dtype, device=indices.device)
         found = torch.searchsorted(indices, edges).tolist()  # where each range's rows begin and end in ``indices``
@@ -62,16 +60,15 @@ class SplitStream:
                 x, y = self.features[start:stop], self.labels[start:stop]
                 x, y = (x, y) if keep is None else (x[keep], y[keep])
             else:
-                x = host_rows(self.features, start, stop, keep, dtype)
-                y = host_rows(self.labels, start, stop, keep, dtype)
+                x, y = (host_rows(array, start, stop, keep, dtype) for array in (self.features, self.labels))
             yield x.to(device, dtype, non_blocking=True), y.to(device, dtype, non_blocking=True)
 
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Torch's CPU kernels on one thread inside the block, then as before: elementwise work on (B, D) chunks gains
-    little from a second thread, and on a busy machine each operation waits for a descheduled one (a pass over 3M
-    memory-mapped rows: 8.7 s with two threads, 1.5 s with one, on the shared 2-core machine)."""
+    """Torch's CPU kernels on one thread inside the block: elementwise work on (B, D) chunks gains little from a
+    second thread, and on a busy machine each operation waits for a descheduled one (a pass over 3M memory-mapped
+    rows: 8.7 s with two threads, 1.5 s with one, on the shared 2-core machine)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -88,23 +85,17 @@ def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: Tensor | 
         return array[start:stop]
     rows = array[start:stop] if isinstance(array, np.ndarray) else array[start:stop].numpy()
     target = torch.empty(0, dtype=dtype).numpy().dtype
-    if keep is None and rows.dtype == target:
-        with warnings.catch_warnings():  # a read-only map: torch warns that writes would be undefined (none are made)
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.from_numpy(rows)
-    if keep is None:
+    if keep is not None:
+        return torch.from_numpy(np.take(rows, keep.numpy(), 0).astype(target, copy=False))
+    if rows.dtype != target:
         return torch.from_numpy(np.array(rows, dtype=target))
-    return torch.from_numpy(np.take(rows, keep.numpy(), 0).astype(target, copy=False))
+    with warnings.catch_warnings():  # a read-only map: torch warns that writes would be undefined (none are made)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(rows)
 
 
-def split_stream(
-    features: Tensor | np.ndarray,
-    labels: Tensor | np.ndarray,
-    indices: Tensor,
-    rank: int = 0,
-    world_size: int = 1,
-    size: int | None = None,
-) -> SplitStream:
+def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, rank: int = 0, world_size: int = 1,
+                 size: int | None = None) -> SplitStream:  # fmt: skip
     """The :class:`SplitStream` of the sorted split ``indices`` for ``rank``: chunks of ``size`` rows (default
     :func:`chunk_rows`) over ``min(indices)..max(indices)``, every ``world_size``-th one from the ``rank``-th."""
     size = size or chunk_rows(int(features.shape[1]))
@@ -134,11 +125,9 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
-    """Cut ``order`` into global steps of ``batch_size * world_size`` rows and return this rank's share of each.
-
-    Every rank gets the same number of batches (DDP needs that), shares are disjoint and together cover
-    ``order`` exactly once. A last global step with fewer rows than ranks is merged into the one before, so no
-    rank ever receives an empty batch unless there are fewer rows than ranks.
+    """Cut ``order`` into global steps of ``batch_size * world_size`` rows and return this rank's share of each:
+    as many batches on every rank (DDP needs that), disjoint shares that cover ``order`` once. A last step with
+    fewer rows than ranks joins the one before (no rank gets an empty batch unless there are fewer rows than ranks).
     """
     steps = list(order.split(batch_size * world_size))
     if len(steps) > 1 and len(steps[-1]) < world_size:
@@ -149,9 +138,7 @@ def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int
 def count_batches(n_rows: int, batch_size: int, world_size: int = 1) -> int:
     """``len(shard_batches(...))`` without building the batches."""
     steps = math.ceil(n_rows / (batch_size * world_size))
-    if steps > 1 and n_rows - (steps - 1) * batch_size * world_size < world_size:
-        steps -= 1
-    return steps
+    return steps - 1 if steps > 1 and n_rows - (steps - 1) * batch_size * world_size < world_size else steps
 
 
 class EpochBatches:
@@ -258,62 +245,53 @@ def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, 
     or which class is positive. Rows are marked one byte each and the indices read back in order, int32 when the
     rows fit (nothing else of N rows is made: no index of a class's rows, no int64).
     """
-    generator = torch.Generator().manual_seed(seed)
-    flat = labels.view(-1)
+    generator, flat = torch.Generator().manual_seed(seed), labels.view(-1).numpy()
     index = torch.int32 if len(flat) < 2**31 else torch.int64
-    classes = sorted(class_values(flat), key=lambda value: draw_order(flat, value))
-    part = torch.zeros(len(flat), dtype=torch.uint8, device=flat.device)  # (N,) 0 train, 1 val, 2 test
-    for cls in classes:
+    part = np.zeros(len(flat), np.uint8)  # (N,) 0 train, 1 val, 2 test
+    for cls in sorted(class_values(labels.view(-1)), key=lambda value: draw_order(flat, value)):
         members = flat == cls
-        size = int(members.sum())
-        n_val = max(1, round(val_fraction * size)) if val_fraction > 0 else 0
-        n_test = max(1, round(test_fraction * size)) if test_fraction > 0 else 0
+        size = int(np.count_nonzero(members))
+        n_val, n_test = (max(1, round(part_ * size)) if part_ > 0 else 0 for part_ in (val_fraction, test_fraction))
         if n_val + n_test >= size:
-            raise ValueError(
-                f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no training row of "
-                f"class {cls:g} ({size} rows); lower the fractions or provide more data"
-            )
+            raise ValueError(f"val_fraction={val_fraction} and test_fraction={test_fraction} leave no training row "
+                             f"of class {cls:g} ({size} rows); lower the fractions or provide more data")  # fmt: skip
         # int32 draws the same permutation as the default int64 (and advances the generator alike)
-        order = torch.randperm(size, generator=generator, dtype=index)
-        codes = np.zeros(size, dtype=np.uint8)  # by rank among the class's rows
-        codes[order[:n_val].numpy()], codes[order[n_val : n_val + n_test].numpy()] = 1, 2
-        del order
-        if part.device.type == "cpu":  # NumPy assigns through the mask; torch would first make its int64 indices
-            part.numpy()[members.numpy()] = codes
-        else:
-            part[members] = torch.from_numpy(codes).to(part.device)
-        del members, codes
-    return row_indices(part, 0, index), row_indices(part, 1, index), row_indices(part, 2, index)
+        order = torch.randperm(size, generator=generator, dtype=index).numpy()
+        codes = np.zeros(size, np.uint8)  # by rank among the class's rows
+        codes[order[:n_val]], codes[order[n_val : n_val + n_test]] = 1, 2
+        part[members] = codes  # NumPy assigns through the mask (torch would first make int64 indices of it)
+        del members, order, codes
+    return tuple(row_indices(part, code, index) for code in (0, 1, 2))
 
 
-def draw_order(flat: Tensor, value: float) -> tuple[int, int]:
+def draw_order(flat: np.ndarray, value: float) -> tuple[int, int]:
     """Where the class ``value`` draws its permutation in :func:`stratified_split`: larger classes first, then the
     class whose first row comes first (the sizes and rows are the data's, whatever the codes)."""
     rows = flat == value
-    return -int(rows.sum()), int(torch.argmax(rows.to(torch.uint8)))
+    return -int(np.count_nonzero(rows)), int(np.argmax(rows))
 
 
-def class_values(flat: Tensor) -> list[float]:
-    """The label values present, ascending: 0/1 labels (every logreg data module's) are counted rather than sorted."""
-    values = flat.numpy() if flat.device.type == "cpu" else flat
-    zeros, ones = int((values == 0).sum()), int((values == 1).sum())
+def class_values(flat: Tensor, block: int = 2**20) -> list[float]:
+    """The label values present, ascending: 0/1 codes (every logreg data module's) are counted a block at a time."""
+    values, zeros, ones = flat.numpy(), 0, 0
+    for start in range(0, len(values), block):
+        zeros += int(np.count_nonzero(values[start : start + block] == 0))
+        ones += int(np.count_nonzero(values[start : start + block] == 1))
     if zeros + ones != len(flat):
         return torch.unique(flat).tolist()
     return [value for value, count in ((0.0, zeros), (1.0, ones)) if count]
 
 
-def row_indices(part: Tensor, code: int, dtype: torch.dtype, block: int = 2**20) -> Tensor:
-    """The sorted rows where ``part == code``, as a flat ``dtype`` tensor. On the CPU NumPy finds them a block at a
-    time into one array (never a mask or int64 indices of N rows; 5x faster than torch on the busy machine)."""
-    if part.device.type != "cpu":
-        return torch.nonzero(part == code).view(-1).to(dtype)
-    codes, found = part.numpy(), 0
-    rows = np.empty(int(sum(np.count_nonzero(codes[i : i + block] == code) for i in range(0, len(codes), block))),
+def row_indices(part: np.ndarray, code: int, dtype: torch.dtype, block: int = 2**20) -> Tensor:
+    """The sorted rows where ``part == code`` as a ``dtype`` tensor, found a block at a time into one array (no mask
+    or int64 indices of N rows; NumPy was 5x faster than torch on the busy 2-core machine)."""
+    blocks, found = range(0, len(part), block), 0
+    rows = np.empty(sum(int(np.count_nonzero(part[start : start + block] == code)) for start in blocks),
                     torch.empty(0, dtype=dtype).numpy().dtype)  # fmt: skip
-    for start in range(0, len(codes), block):
-        block_rows = np.flatnonzero(codes[start : start + block] == code)
-        rows[found : found + len(block_rows)] = block_rows + start
-        found += len(block_rows)
+    for start in blocks:
+        hits = np.flatnonzero(part[start : start + block] == code) + start
+        rows[found : found + len(hits)] = hits
+        found += len(hits)
     return torch.from_numpy(rows)
 
 
@@ -322,9 +300,8 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
         if not 0 <= value < 1:
             raise ValueError(f"{name} must be in [0, 1), got {value}")
     if val_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"val_fraction + test_fraction must be < 1 to leave training rows, got {val_fraction + test_fraction:g}"
-        )
+        total = val_fraction + test_fraction
+        raise ValueError(f"val_fraction + test_fraction must be < 1 to leave training rows, got {total:g}")
 
 
 class IndexedDataModule(LightningDataModule):
@@ -370,11 +347,9 @@ class IndexedDataModule(LightningDataModule):
     def use_rows(self, features: Tensor | np.ndarray, labels: Tensor | None, classes: Sequence[str] = ("0", "1"),
                  feature_names: Sequence[str] | None = None) -> None:  # fmt: skip
         """Adopt the data: features (N, D) float32, labels (N, 1) of 0/1 codes or None for unlabelled rows."""
-        self.features = features
+        self.features, self.has_labels, self.classes = features, labels is not None, list(classes)
         self._membership = self._row_split = self._moments = None
-        self.has_labels = labels is not None
         self.labels = labels if labels is not None else torch.zeros(len(features), 1)
-        self.classes = list(classes)
         self.feature_names = list(feature_names) if feature_names is not None else default_names(features.shape[1])
 
     @property
@@ -403,9 +378,9 @@ class IndexedDataModule(LightningDataModule):
         self._moments = None
         try:
             split = stratified_split(self.labels, self.val_fraction, self.test_fraction, self.split_seed)
-            self.train_idx, self.val_idx, self.test_idx = split
         except ValueError as err:
             raise ValueError(f"{self.describe()}: {len(self.labels)} rows are too few for this split: {err}") from None
+        self.train_idx, self.val_idx, self.test_idx = split
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
         """Mean and population standard deviation of the training rows (float32, summed in float64) that the model
@@ -480,21 +455,18 @@ class IndexedDataModule(LightningDataModule):
         if self._row_split is None:
             if not len(self.train_idx):  # predict makes no split of its own
                 self.make_split()
-            part = np.zeros(len(self.labels), dtype=np.uint8)
+            self._row_split = np.zeros(len(self.labels), dtype=np.uint8)
             for code, rows in enumerate((self.train_idx, self.val_idx, self.test_idx), 1):
-                part[rows.cpu().numpy()] = code
-            self._row_split = part
+                self._row_split[rows.cpu().numpy()] = code
         return SPLIT_NAMES[self._row_split[start:stop]].tolist()
 
     def check_resumable(self, state_dict: dict[str, Any]) -> None:
         """Raise unless ``state_dict`` (this module's part of a checkpoint) was saved with this very data."""
         saved, now = state_dict.get("fingerprint"), self.fingerprint()
         if saved is not None and saved != now:
-            changed = sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key))
-            raise ValueError(
-                f"{self.describe()}: not the data this run was trained on ({', '.join(changed)} differ from the "
-                "checkpoint's); resume with the same data, or start a new run"
-            )
+            changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
+            raise ValueError(f"{self.describe()}: not the data this run was trained on ({changed} differ from the "
+                             "checkpoint's); resume with the same data, or start a new run")  # fmt: skip
 
     def label_texts(self, start: int, stop: int) -> list[str]:
         """The labels of rows ``start:stop`` as the input writes them (for the ``label`` column of predictions)."""
@@ -510,12 +482,12 @@ class IndexedDataModule(LightningDataModule):
         if device.type != "cuda":
             return self.features, self.labels, False
         if isinstance(self.features, Tensor):
-            if self._device_copy is not None and self._device_copy[0] == device:
-                return self._device_copy[1], self._device_copy[2], False
-            free, _ = torch.cuda.mem_get_info(device)
-            if self.features.nbytes + self.labels.nbytes < free // 2:
+            if self._device_copy is None or self._device_copy[0] != device:
+                free, _ = torch.cuda.mem_get_info(device)
+                if self.features.nbytes + self.labels.nbytes >= free // 2:
+                    return self.features, self.labels, True
                 self._device_copy = (device, self.features.to(device), self.labels.to(device))
-                return self._device_copy[1], self._device_copy[2], False
+            return self._device_copy[1], self._device_copy[2], False
         return self.features, self.labels, True
 
     def _loader(self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, stream: bool = False,
@@ -540,21 +512,19 @@ class IndexedDataModule(LightningDataModule):
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.completed if self.trainer is not None else 0
 
     def val_dataloader(self) -> DataLoader | list:
-        self.check_classes()
-        self.note_one_class("val")
-        return self._loader(self.val_idx, False) if len(self.val_idx) else []
+        return self._evaluation_loader("val", self.val_idx)
 
     def test_dataloader(self) -> DataLoader | list:
-        self.check_classes()
-        self.note_one_class("test")
-        return self._loader(self.test_idx, False) if len(self.test_idx) else []
+        return self._evaluation_loader("test", self.test_idx)
 
-    def note_one_class(self, stage: str) -> None:
-        """Say which of the ``stage`` metrics are undefined when every label is one class (evaluating such data is
-        legitimate: its accuracy, and precision and recall where they have rows to count, are as usual)."""
+    def _evaluation_loader(self, stage: str, indices: Tensor) -> DataLoader | list:
+        """The loader of ``stage``'s rows, after saying which of its metrics one class of labels leaves undefined
+        (evaluating such data is legitimate: its accuracy, precision and recall are as usual)."""
+        self.check_classes()
         line = one_class_line(self.only_class(), self.classes, stage)
         if line and (self.trainer is None or self.trainer.is_global_zero):
             print(f"logreg: warning: {self.describe()}: {line}", file=sys.stderr, flush=True)
+        return self._loader(indices, False) if len(indices) else []
 
     def check_classes(self) -> None:
         """Labels of one class are coded by the checkpoint's classes (``load_state_dict``), which come after
@@ -568,8 +538,7 @@ class IndexedDataModule(LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """Every row, in input order (predictions are written in input order)."""
         self.check_classes()
-        _, world = self._rank_and_world()
-        if world > 1:
+        if self._rank_and_world()[1] > 1:
             raise ValueError("predict runs on one device: pass --trainer.devices 1")
         index = torch.int32 if len(self.features) < 2**31 else torch.int64
         return self._loader(torch.arange(len(self.features), dtype=index), False)
