@@ -256,3 +256,37 @@ def test_a_resumed_loader_goes_on_with_the_next_batch_of_the_same_order():
     assert [x.view(-1).tolist() for x, _ in loader] == expected
     loader.sampler.set_epoch(4)
     assert len(list(loader)) == len(loader)  # only that epoch is shortened
+
+
+def test_rows_cost_no_memory_beyond_the_splits_indices(tmp_path, monkeypatch):
+    """A memory-mapped directory of 1M rows: opening it, the split, the statistics, the class counts and the split's
+    record hold nothing of N rows but the int32 indices (the labels stay in the map, no mask or int64 index is
+    made): NumPy's traced peak stays under 6 bytes a row (float32 labels alone would be 4, int64 indices 8). The
+    statistics and the class counts come from one pass, and equal NumPy's on the training rows."""
+    import tracemalloc
+
+    import numpy as np
+
+    from logreg import FileDataModule
+    from logreg.data import indexed
+
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.standard_normal((n, 2), dtype=np.float32))
+    np.save(tmp_path / "y.npy", (rng.random(n) < 0.3).astype(np.int8))
+    passes = []
+    chunks = indexed.SplitStream.chunks
+    monkeypatch.setattr(indexed.SplitStream, "chunks", lambda self, *args: passes.append(1) or chunks(self, *args))
+    tracemalloc.start()
+    data = FileDataModule(tmp_path, batch_size=0)
+    data.setup("fit")
+    (mean, scale), (negatives, positives) = data.feature_stats(), data.class_counts()
+    data.split_record()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 6 * n and len(passes) == 1
+    x, y = np.load(tmp_path / "x.npy"), np.load(tmp_path / "y.npy")
+    train = data.train_idx.numpy()
+    assert (negatives, positives) == (int((y[train] == 0).sum()), int(y[train].sum()))
+    assert np.allclose(mean.numpy(), x[train].astype(np.float64).mean(0), atol=1e-6)
+    assert np.allclose(scale.numpy(), x[train].astype(np.float64).std(0), atol=1e-6)
