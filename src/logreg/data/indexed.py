@@ -37,11 +37,9 @@ def chunk_rows(n_features: int) -> int:
 
 
 class SplitStream:
-    """A whole split as one batch that is never gathered: full-batch training reads it as contiguous chunks, ranges
-    ``start:stop`` of the arrays (views when all of a range's rows are the split's), the split's rows of each found
-    once by a binary search of its sorted ``indices`` (no mask of N rows). Under DDP each rank streams every
-    ``world_size``-th chunk; ``total_rows`` is the size of the whole split (all ranks).
-    """
+    """A whole split as one batch, never gathered: contiguous chunks ``start:stop`` (views when all of a range's rows
+    are the split's, which a binary search of the sorted ``indices`` finds once). Under DDP each rank streams every
+    ``world_size``-th chunk; ``total_rows`` is the size of the whole split (all ranks)."""
 
     def __init__(self, features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, ranges: list[tuple[int, int]],
                  total_rows: int) -> None:  # fmt: skip
@@ -66,9 +64,8 @@ class SplitStream:
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Torch's CPU kernels on one thread inside the block: elementwise work on (B, D) chunks gains little from a
-    second thread, and on a busy machine each operation waits for a descheduled one (a pass over 3M memory-mapped
-    rows: 8.7 s with two threads, 1.5 s with one, on the shared 2-core machine)."""
+    """Torch's CPU kernels on one thread inside the block (a pass over 3M memory-mapped rows' (B, D) elementwise
+    work: 8.7 s with two threads, 1.5 s with one, on the shared 2-core machine)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -78,9 +75,8 @@ def one_thread() -> Iterator[None]:
 
 
 def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: Tensor | None, dtype: torch.dtype) -> Tensor:
-    """Rows ``start:stop`` of a CPU tensor or a memory map (those at offsets ``keep``, if given) in ``dtype``: a view
-    when no row is dropped and the dtype is the array's, else one copy, selected and converted by NumPy (torch's
-    two-thread copy kernels were 10-20x slower for a chunk on the busy 2-core machine)."""
+    """Rows ``start:stop`` of a CPU tensor or a memory map (those at offsets ``keep``, if given) in ``dtype``: a view,
+    or one copy made by NumPy (torch's two-thread copies were 10-20x slower on the busy 2-core machine)."""
     if isinstance(array, Tensor) and keep is None and array.dtype == dtype:
         return array[start:stop]
     rows = array[start:stop] if isinstance(array, np.ndarray) else array[start:stop].numpy()
@@ -131,10 +127,9 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
-    """Cut ``order`` into global steps of ``batch_size * world_size`` rows and return this rank's share of each:
-    as many batches on every rank (DDP needs that), disjoint shares that cover ``order`` once. A last step with
-    fewer rows than ranks joins the one before (no rank gets an empty batch unless there are fewer rows than ranks).
-    """
+    """This rank's share of each global step of ``batch_size * world_size`` rows of ``order``: as many batches on
+    every rank (DDP needs that), disjoint, covering ``order`` once; a last step with fewer rows than ranks joins the
+    one before."""
     steps = list(order.split(batch_size * world_size))
     if len(steps) > 1 and len(steps[-1]) < world_size:
         steps[-2:] = [torch.cat(steps[-2:])]
@@ -189,10 +184,9 @@ class EpochBatches:
 
 
 class ResumableLoader(DataLoader):
-    """The training DataLoader, resumable mid-epoch through Lightning's ``state_dict``/``load_state_dict``
-    interface for loaders: its state is the epoch and the batches trained on (``batches_done`` asks the trainer:
-    the loader's own count would include the batch Lightning fetched ahead), so a run stopped after any step
-    (SIGTERM, Ctrl-C) goes on with the next batch of the same order."""
+    """The training DataLoader, resumable mid-epoch (Lightning's loader ``state_dict`` interface): its state is the
+    epoch and the batches trained on (``batches_done`` asks the trainer, whose count leaves out the batch fetched
+    ahead), so a run stopped after any step goes on with the next batch of the same order."""
 
     def __init__(self, *args: Any, batches_done: Callable[[], int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -206,9 +200,8 @@ class ResumableLoader(DataLoader):
 
 
 def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
-    """``array[rows]`` of a tensor (consecutive rows of a CPU tensor: a view) or of a memory map (as float32: only
-    those rows are read, sequentially when ``rows`` are sorted). NumPy gathers on the CPU: torch's index kernel
-    took 6-8 ms for 16,384 rows on the shared 2-core machine (its threads wait for a busy core), NumPy's 0.1 ms."""
+    """``array[rows]`` of a tensor (consecutive rows of a CPU tensor: a view) or of a memory map (float32). NumPy
+    gathers on the CPU: torch took 6-8 ms for 16,384 rows on the busy 2-core machine, NumPy 0.1 ms."""
     if isinstance(array, np.ndarray):
         return torch.from_numpy(np.asarray(array[rows.numpy()], dtype=np.float32))
     if array.device.type != "cpu":
@@ -220,9 +213,8 @@ def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
 
 
 class RowGather(Dataset):
-    """A map-style dataset whose key is a whole batch of row indices: ``dataset[rows]`` is one gather (the
-    DataLoader runs with ``batch_size=None`` and :class:`EpochBatches` as its sampler: no per-sample collate).
-    A memory map's rows are read in sorted order; labels come as float32, whatever their codes' dtype."""
+    """A dataset keyed by a whole batch of row indices (:class:`EpochBatches` samples them, ``batch_size=None``):
+    one gather, no collate; a memory map's rows read in sorted order; labels as float32, whatever their codes."""
 
     def __init__(self, features: Tensor | np.ndarray, labels: Tensor) -> None:
         self.features, self.labels = features, labels
@@ -242,14 +234,10 @@ SPLIT_NAMES = np.array(["-", "train", "val", "test"])  # row_splits: by split co
 
 
 def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, seed: int) -> tuple[Tensor, ...]:
-    """Split row indices into sorted train/val/test index tensors, class by class, with its own generator.
-
-    Each class gives ``round(fraction * class size)`` rows to val and test, at least one for a positive fraction
-    (a small split holds both classes whenever the data does): the class's rows whose ranks (in row order) come
-    first in ``randperm(class size)`` go to val, the next to test, the rest train. The classes draw larger class
-    first (of equal sizes, the class of row 0), not by code: the split never depends on how the labels are spelled
-    or which class is positive. Rows are marked one byte each and the indices read back in order, int32 when the
-    rows fit (nothing else of N rows is made: no index of a class's rows, no int64).
+    """Sorted train/val/test row indices, class by class, with its own generator: each class gives ``round(fraction *
+    size)`` rows (at least one) to val and test, its rows whose ranks come first in ``randperm(size)`` to val, the
+    next to test. Larger class first (of equal sizes, row 0's), not by code: the split does not depend on how the
+    labels are spelled. Rows are marked a byte each; indices are int32 when the rows fit (no int64, no class index).
     """
     generator, flat = torch.Generator().manual_seed(seed), labels.view(-1).numpy()
     index = torch.int32 if len(flat) < 2**31 else torch.int64
@@ -271,8 +259,7 @@ def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, 
 
 
 def draw_order(flat: np.ndarray, value: float) -> tuple[int, int]:
-    """Where the class ``value`` draws its permutation in :func:`stratified_split`: larger classes first, then the
-    class whose first row comes first (the sizes and rows are the data's, whatever the codes)."""
+    """Where the class ``value`` draws in :func:`stratified_split`: larger first, then the one whose first row is."""
     rows = flat == value
     return -int(np.count_nonzero(rows)), int(np.argmax(rows))
 
@@ -289,8 +276,7 @@ def class_values(flat: Tensor, block: int = 2**20) -> list[float]:
 
 
 def row_indices(part: np.ndarray, code: int, dtype: torch.dtype, block: int = 2**16) -> Tensor:
-    """The sorted rows where ``part == code`` as a ``dtype`` tensor, found a block at a time into one array (no mask
-    or int64 indices of N rows; NumPy was 5x faster than torch on the busy 2-core machine)."""
+    """The sorted rows where ``part == code`` as a ``dtype`` tensor, found a block at a time (no N-row int64)."""
     blocks, found = range(0, len(part), block), 0
     rows = np.empty(sum(int(np.count_nonzero(part[start : start + block] == code)) for start in blocks),
                     torch.empty(0, dtype=dtype).numpy().dtype)  # fmt: skip
@@ -313,21 +299,12 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
 class IndexedDataModule(LightningDataModule):
     """The data-module contract: everything the model, the callbacks and the CLI read from logreg's data.
 
-    A subclass reads or builds its rows in ``__init__`` and hands them to :meth:`use_rows` (bad data fails before
-    anything runs, and ``n_features`` is known when the CLI links it to the model). The rest is common:
-
-    - ``features`` (N, D) float32, a tensor or a NumPy memory map; ``labels`` (N, 1) 0/1 codes, float32 or a one-byte
-      integer (a memory-mapped ``y.npy``), zeros when ``has_labels`` is False (valid for predict only);
-    - ``classes`` (the original label of class 0 and 1), ``feature_names``, ``n_features``;
-    - ``train_idx``/``val_idx``/``test_idx``: sorted int32 (int64 beyond 2**31 rows) index tensors made by
-      :meth:`setup` for fit, validate and test (:func:`stratified_split`, seeded by ``split_seed``); empty until then;
-    - :meth:`feature_stats` (with ``standardize``) and :meth:`class_counts`, from one pass over the training rows;
-    - :meth:`label_texts` (what predictions write), :meth:`row_splits` (where each row went, when ``run_data``:
-      :meth:`load_state_dict` found this the checkpoint's data, split as it was), :meth:`only_class`;
-    - the loaders: :class:`RowGather` with :class:`EpochBatches` as sampler, one gather per batch, DDP shards by rank.
-
-    On a CUDA device in-memory arrays are copied to the GPU once when they take less than half of its free memory;
-    otherwise batches are gathered on the host into pinned memory and copied asynchronously.
+    A subclass reads its rows in ``__init__`` and hands them to :meth:`use_rows`: ``features`` (N, D) float32, a
+    tensor or a memory map; ``labels`` (N, 1) 0/1 codes (float32, or one byte from a memory-mapped ``y.npy``; zeros
+    without ``has_labels``); ``classes``, ``feature_names``. :meth:`setup` makes ``train_idx``/``val_idx``/``test_idx``
+    (:func:`stratified_split`); :meth:`feature_stats` and :meth:`class_counts` share one pass over the training rows;
+    the loaders gather a batch per index batch (:class:`RowGather`, :class:`EpochBatches`), DDP-sharded. On a CUDA
+    device in-memory arrays are copied to the GPU once when they take under half of its free memory.
     """
 
     features: Tensor | np.ndarray
@@ -389,9 +366,8 @@ class IndexedDataModule(LightningDataModule):
         self.train_idx, self.val_idx, self.test_idx = split
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """Mean and population standard deviation of the training rows (float32, summed in float64) that the model
-        standardises with when ``standardize`` (scale 1 for constant columns, scikit-learn's StandardScaler's rule),
-        else None for raw features."""
+        """With ``standardize``, the training rows' mean and population standard deviation (scale 1 for constant
+        columns, scikit-learn's StandardScaler's rule); else None for raw features."""
         if not getattr(self, "standardize", False):
             return None
         _, mean, variance = self.train_moments()
@@ -406,8 +382,7 @@ class IndexedDataModule(LightningDataModule):
         return self._moments
 
     def only_class(self) -> str | None:
-        """The label of every row when the labelled data holds one class (valid to evaluate, not to train), else
-        None. Accuracy, precision and recall of such rows are defined; AUROC and average precision are not."""
+        """The label of every row when the data holds one class (valid to evaluate, not to train), else None."""
         if not self.has_labels or not len(self.labels):
             return None
         values = class_values(self.labels.view(-1))
@@ -497,8 +472,7 @@ class IndexedDataModule(LightningDataModule):
 
     def _loader(self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, stream: bool = False,
                 **kwargs: Any) -> DataLoader:  # fmt: skip
-        """A loader of the split ``indices``. With ``batch_size`` 0, training (``stream``) gets the split as one
-        :class:`SplitStream` per epoch; evaluation and prediction, whose batches are independent, get chunks."""
+        """A loader of ``indices``; with ``batch_size`` 0, training gets a :class:`SplitStream`, evaluation chunks."""
         rank, world = self._rank_and_world()
         features, labels, pin = self._arrays()
         if isinstance(features, Tensor):
@@ -523,8 +497,7 @@ class IndexedDataModule(LightningDataModule):
         return self._evaluation_loader("test", self.test_idx)
 
     def _evaluation_loader(self, stage: str, indices: Tensor) -> DataLoader | list:
-        """The loader of ``stage``'s rows, after saying which of its metrics one class of labels leaves undefined
-        (evaluating such data is legitimate: its accuracy, precision and recall are as usual)."""
+        """The loader of ``stage``'s rows, after saying which of its metrics one class of labels leaves undefined."""
         self.check_classes()
         line = one_class_line(self.only_class(), self.classes, stage)
         if line and (self.trainer is None or self.trainer.is_global_zero):
@@ -532,8 +505,7 @@ class IndexedDataModule(LightningDataModule):
         return self._loader(indices, False) if len(indices) else []
 
     def check_classes(self) -> None:
-        """Labels of one class are coded by the checkpoint's classes (``load_state_dict``), which come after
-        ``setup``: refuse data whose one class no checkpoint has placed, for there is no telling 0 from 1."""
+        """Refuse labels of one class that no checkpoint's classes placed (there is no telling 0 from 1)."""
         if self.has_labels and len(self.classes) < 2:
             raise ValueError(
                 f"{self.describe()}: every label is {self.classes[0]!r}, and the checkpoint does not say which class "
