@@ -417,20 +417,20 @@ def memory_mapped_fit(rows: int, features: int, repeats: int) -> None:
 
 
 def print_phases(config: str, runs: list[dict]) -> None:
-    """Each phase's median time over ``runs``, its passes, and each kind of pass against the bare pass."""
-    bare = statistics.median(run["bare"] for run in runs)
-    print(f"   phases of logreg fit --config {config} (timed in its process; the bare pass: every row of x.npy in "
-          f"64k-row chunks, one thread, {bare:.3f} s, median of 3 in each run)")  # fmt: skip
+    """The phases of the run of median wall time, each one's passes and their time against that run's bare pass."""
+    run = sorted(runs, key=lambda run: run["wall"])[len(runs) // 2]
+    print(f"   phases of logreg fit --config {config}, its run of median wall time (timed in the process; the bare "
+          f"pass:\n   every row of x.npy in 64k-row chunks, one thread, {run['bare']:.3f} s, median of 3 after the "
+          "command)")  # fmt: skip
     print(f"     {'phase':<38}{'s':>7} {'passes':>7} {'s/pass':>8} {'/ bare':>7}")
     for phase in PHASES:
-        seconds = statistics.median(run["phases"].get(phase, [0.0, {}])[0] for run in runs)
-        kinds = runs[-1]["phases"].get(phase, [0.0, {}])[1]
+        seconds, kinds = run["phases"].get(phase, [0.0, {}])
         print(f"     {phase:<38}{seconds:7.2f}" + ("" if kinds else f" {0:7d}"))
         for kind, passes in kinds.items():
             per_pass = statistics.median(passes)
             print(f"       {kind + ' passes':<36}{sum(passes):7.2f} {len(passes):7d} {per_pass:8.3f} "
-                  f"{per_pass / bare:7.2f}")  # fmt: skip
-    print(f"     {'whole process (wall, less the bare passes)':<38}{statistics.median(r['wall'] for r in runs):7.2f}")
+                  f"{per_pass / run['bare']:7.2f}")  # fmt: skip
+    print(f"     {'whole process (wall, less the bare passes)':<38}{run['wall']:7.2f}")
 
 
 # -- 6. end to end (whole processes) -----------------------------------------------------------------------------
