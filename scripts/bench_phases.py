@@ -10,7 +10,8 @@ pass is one streamed pass (:meth:`SplitStream.chunks`, training and the summary'
 After the command, the bare pass: a plain torch loop over the same memory-mapped ``x.npy`` in 64k-row chunks
 (``addmv``, softplus, sigmoid, ``mv``, float64 sums), the loss and gradient of every row, median of 3.
 The last line of the output is JSON: ``{"phases": {name: [seconds, {kind: [each pass's seconds]}]}, "bare": s,
-"command": s, "after": s}`` (the command's end and the bare passes' end, in seconds since this script started).
+"command": s, "after": s, "peak_anon": {phase: bytes}}`` (the command's end and the bare passes' end, in seconds
+since this script started; the largest anonymous RSS sampled in each phase).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import json
 import statistics
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -38,6 +40,19 @@ import torch.nn.functional as F  # noqa: E402
 SECONDS: dict[str, float] = defaultdict(float)  # exclusive time by phase
 PASSES: dict[str, list[float]] = defaultdict(list)  # each pass's seconds, by the phase it ran in (and its kind)
 STACK, STARTS = ["other"], []
+PEAK_ANON: dict[str, int] = defaultdict(int)  # the largest anonymous RSS seen in each phase, sampled every 5 ms
+
+
+def sample_anon() -> None:
+    status = Path("/proc/self/status")
+    while True:
+        for line in status.read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                phase = STACK[-1] if STACK else "after"
+                PEAK_ANON[phase] = max(PEAK_ANON[phase], int(line.split()[1]) * 1024)
+        time.sleep(0.005)
+
+
 MARK = [time.perf_counter()]
 
 
@@ -140,6 +155,7 @@ def bare_pass(x: np.ndarray, y: np.ndarray, chunk: int = 65536) -> float:
 def main() -> None:
     directory, args = Path(sys.argv[1]), sys.argv[2:]
     instrument()
+    threading.Thread(target=sample_anon, daemon=True).start()
     MARK[0] = time.perf_counter()
     try:
         logreg.cli.main(args)
@@ -154,7 +170,8 @@ def main() -> None:
     for name, seconds in SECONDS.items():
         kinds = {kind: PASSES[f"{name}: {kind}"] for kind in ("streamed", "evaluation") if PASSES[f"{name}: {kind}"]}
         phases[name] = [seconds, kinds]
-    print(json.dumps({"phases": phases, "bare": bare, "command": command, "after": time.perf_counter() - START}))
+    print(json.dumps({"phases": phases, "bare": bare, "command": command, "after": time.perf_counter() - START,
+                      "peak_anon": dict(PEAK_ANON)}))  # fmt: skip
 
 
 if __name__ == "__main__":

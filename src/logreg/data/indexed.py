@@ -219,9 +219,6 @@ class RowGather(Dataset):
     def __init__(self, features: Tensor | np.ndarray, labels: Tensor) -> None:
         self.features, self.labels = features, labels
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
     def __getitem__(self, rows: Tensor | SplitStream) -> Batch | SplitStream:
         if isinstance(rows, SplitStream):  # a batch already, read by the model chunk by chunk
             return rows

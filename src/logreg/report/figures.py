@@ -184,8 +184,9 @@ def _predict_rows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities and 0/1 targets for at most ``MAX_ROWS_SCORED`` of ``rows`` (CPU tensors, shape (n,))."""
     x, y = _sample_rows(datamodule.features, datamodule.labels, rows=_evenly(rows, MAX_ROWS_SCORED))
-    with torch.no_grad():
-        probs = pl_module(x.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
+    with torch.no_grad():  # in chunks: a float64 model's copy of 100,000 rows would be 25 MiB
+        probs = torch.cat([pl_module(part.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
+                           for part in x.split(16384)])  # fmt: skip
     return probs, y
 
 
