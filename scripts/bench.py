@@ -422,10 +422,12 @@ def print_phases(config: str, runs: list[dict]) -> None:
     print(f"   phases of logreg fit --config {config}, its run of median wall time (timed in the process; the bare "
           f"pass:\n   every row of x.npy in 64k-row chunks, one thread, {run['bare']:.3f} s, median of 3 after the "
           "command)")  # fmt: skip
-    print(f"     {'phase':<38}{'s':>7} {'passes':>7} {'s/pass':>8} {'/ bare':>7}")
+    print(f"     {'phase':<38}{'s':>7} {'passes':>7} {'s/pass':>8} {'/ bare':>7}{'peak anon MiB':>16}")
     for phase in PHASES:
         seconds, kinds = run["phases"].get(phase, [0.0, {}])
-        print(f"     {phase:<38}{seconds:7.2f}" + ("" if kinds else f" {0:7d}"))
+        anon = run["phase_peak_anon"].get(phase) if phase != "import" else None  # (import: before the sampling)
+        count = f"{'':24}" if kinds else f"{0:7d}{'':17}"
+        print((f"     {phase:<38}{seconds:7.2f} {count}" + (f"{anon / 2**20:16.0f}" if anon else "")).rstrip())
         for kind, passes in kinds.items():
             per_pass = statistics.median(passes)
             print(f"       {kind + ' passes':<36}{sum(passes):7.2f} {len(passes):7d} {per_pass:8.3f} "

@@ -10,7 +10,7 @@ pass is one streamed pass (:meth:`SplitStream.chunks`, training and the summary'
 After the command, the bare pass: a plain torch loop over the same memory-mapped ``x.npy`` in 64k-row chunks
 (``addmv``, softplus, sigmoid, ``mv``, float64 sums), the loss and gradient of every row, median of 3.
 The last line of the output is JSON: ``{"phases": {name: [seconds, {kind: [each pass's seconds]}]}, "bare": s,
-"command": s, "after": s, "peak_anon": {phase: bytes}}`` (the command's end and the bare passes' end, in seconds
+"command": s, "after": s, "phase_peak_anon": {phase: bytes}}`` (the command's end and the bare passes' end, in seconds
 since this script started; the largest anonymous RSS sampled in each phase).
 """
 
@@ -171,7 +171,7 @@ def main() -> None:
         kinds = {kind: PASSES[f"{name}: {kind}"] for kind in ("streamed", "evaluation") if PASSES[f"{name}: {kind}"]}
         phases[name] = [seconds, kinds]
     print(json.dumps({"phases": phases, "bare": bare, "command": command, "after": time.perf_counter() - START,
-                      "peak_anon": dict(PEAK_ANON)}))  # fmt: skip
+                      "phase_peak_anon": dict(PEAK_ANON)}))  # fmt: skip
 
 
 if __name__ == "__main__":
