@@ -92,12 +92,19 @@ def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: Tensor | 
 
 def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, rank: int = 0, world_size: int = 1,
                  size: int | None = None) -> SplitStream:  # fmt: skip
-    """The :class:`SplitStream` of the sorted split ``indices`` for ``rank``: chunks of ``size`` rows (default
-    :func:`chunk_rows`) over ``min(indices)..max(indices)``, every ``world_size``-th one from the ``rank``-th."""
+    """The :class:`SplitStream` of the split ``indices`` (streamed in file order) for ``rank``: chunks of ``size``
+    rows (default :func:`chunk_rows`) over ``min..max(indices)``, every ``world_size``-th one from the ``rank``-th."""
     size = size or chunk_rows(int(features.shape[1]))
+    if not ascending(indices):  # (rows in any order are streamed in the file's, as the chunks read them)
+        indices = indices.sort().values
     first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
     ranges = [(start, min(start + size, stop)) for start in range(first, stop, size)]
     return SplitStream(features, labels, indices, ranges[rank::world_size], len(indices))
+
+
+def ascending(indices: Tensor, block: int = 2**20) -> bool:
+    """Whether ``indices`` never decrease, checked a block at a time (no comparison of N rows at once)."""
+    return all(bool((indices[start : start + block + 1].diff() >= 0).all()) for start in range(0, len(indices), block))
 
 
 def split_moments(features: Tensor | np.ndarray | None, labels: Tensor, rows: Tensor) -> tuple[float, Tensor, Tensor]:
