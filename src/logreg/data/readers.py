@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -42,7 +42,6 @@ CHUNK_ROWS = 16384  # rows per chunk when checking a (memory-mapped) array
 SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 before pyarrow parses it
 NO_CLASSES = ["0", "1"]  # the classes of data without labels
 META_FORMAT = 1
-T = TypeVar("T")
 
 
 class DataFileError(ValueError):
@@ -76,7 +75,7 @@ def read_table(
         raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
-    return _growing_blocks(lambda size: _read_stream(_open_source(path, label, size, batch_rows)), block_size)
+    return _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)
 
 
 def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -119,7 +118,7 @@ def convert(
     if not source.is_file():
         raise DataFileError(f"{source}: not a regular file (a pipe or device cannot be read twice)")
     try:
-        _growing_blocks(lambda size: _convert(_open_source(source, label, size, batch_rows), out_dir), block_size)
+        _growing_blocks(lambda size: _convert(_source(source, label, size, batch_rows), out_dir), block_size)
     except OSError as err:  # the output side: permissions, a full disk, a directory that appeared meanwhile
         raise DataFileError(f"{given}: cannot write the converted data ({err.strerror or err})") from None
     return read_table(out_dir)
@@ -128,27 +127,22 @@ def convert(
 # ----------------------------------------------------------------------------------- streaming CSV and Parquet
 
 
-def _open_source(path: Path, label: str | None, block_size: int, batch_rows: int) -> _CsvSource | _ParquetSource:
+def _source(path: Path, label: str | None, block_size: int, batch_rows: int) -> _CsvSource | _ParquetSource:
     if path.suffix.lower() in (".parquet", ".pq"):
         return _ParquetSource(path, label, batch_rows)
     return _CsvSource(path, label, block_size)
 
 
-def _coded(source: _CsvSource | _ParquetSource, coder: _LabelCoder) -> Iterator[tuple[np.ndarray, Any, Any]]:
-    """``(features, provisional label codes, label text)`` of each batch (codes and text None without labels)."""
-    done = 0
-    for block, labels in source.batches():
-        yield block, None if labels is None else coder.add(labels, done), labels
-        done += len(block)
-
-
 def _read_stream(source: _CsvSource | _ParquetSource) -> Table:
-    coder = _LabelCoder(source.path, source.label, source.row_of)
-    parts = list(_coded(source, coder))
-    if not parts:
+    coder, blocks, codes, texts, done = _LabelCoder(source.path, source.label, source.row_of), [], [], [], 0
+    for block, labels in source.batches():
+        if labels is not None:
+            codes.append(coder.add(labels, done))
+            texts.append(labels)
+        blocks.append(block)
+        done += len(block)
+    if not blocks:
         raise source.no_rows()
-    blocks, codes, texts = zip(*parts, strict=True)
-    del parts
     features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)  # at most two copies, briefly
     del blocks
     if not source.has_label:
@@ -159,24 +153,40 @@ def _read_stream(source: _CsvSource | _ParquetSource) -> Table:
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
-    """Write ``source`` into a temporary directory, then rename it to ``out_dir`` (or move its files into an
-    existing, empty ``out_dir``)."""
+    """Count the rows, write ``x.npy`` block by block, then ``y.npy`` and ``meta.json``, in a temporary directory
+    renamed to ``out_dir`` (or whose files move into an existing, empty ``out_dir``)."""
     if source.label is not None and not source.has_label:
         columns = ", ".join(repr(name) for name in source.feature_names)
         raise DataFileError(
             f"{source.path}: no label column {source.label!r} (columns: {columns}); name the label column "
             "(--label NAME), or convert data without labels with --unlabelled true"
         )
-    n_rows = source.count_rows()
+    n_rows, into = source.count_rows(), out_dir.is_dir()  # into: existing and empty (checked before reading)
     if n_rows == 0:
         raise source.no_rows()
-    into = out_dir.is_dir()  # existing and empty (checked before reading)
     temp = Path(
         tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir if into else out_dir.parent)
     )
     try:
         temp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the result is an ordinary directory
-        classes = _write_arrays(source, n_rows, temp)
+        shape = (n_rows, len(source.feature_names))
+        offset = np.lib.format.open_memmap(temp / "x.npy", mode="w+", dtype=np.float32, shape=shape).offset
+        coder, codes, done = _LabelCoder(source.path, source.label, source.row_of), np.zeros(n_rows, np.int8), 0
+        with (temp / "x.npy").open("r+b") as handle:  # plain writes: the rows never stay resident in memory
+            handle.seek(offset)
+            for block, labels in source.batches():
+                if done + len(block) > n_rows:
+                    raise DataFileError(f"{source.path}: the file changed while it was converted (over {n_rows} rows)")
+                block.tofile(handle)
+                if labels is not None:
+                    codes[done : done + len(block)] = coder.add(labels, done)  # provisional until the classes are known
+                done += len(block)
+        if done != n_rows:
+            raise DataFileError(f"{source.path}: the file changed while it was converted ({done} rows, not {n_rows})")
+        classes = list(NO_CLASSES)
+        if source.has_label:
+            mapping, classes = coder.finish()
+            np.save(temp / "y.npy", mapping[codes])
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
                 "classes": classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
         (temp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
@@ -194,37 +204,11 @@ def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
         raise
 
 
-def _write_arrays(source: _CsvSource | _ParquetSource, n_rows: int, directory: Path) -> list[str]:
-    """``x.npy`` and ``y.npy`` of ``source`` (``n_rows`` rows) in ``directory``, written block by block; the
-    classes."""
-    shape = (n_rows, len(source.feature_names))
-    offset = np.lib.format.open_memmap(directory / "x.npy", mode="w+", dtype=np.float32, shape=shape).offset
-    codes = np.zeros(n_rows, dtype=np.int8)  # provisional until the classes are known
-    coder = _LabelCoder(source.path, source.label, source.row_of)
-    done = 0
-    with (directory / "x.npy").open("r+b") as handle:
-        handle.seek(offset)
-        for block, code, _ in _coded(source, coder):
-            done += len(block)
-            if done > n_rows:
-                break
-            block.tofile(handle)
-            if code is not None:
-                codes[done - len(block) : done] = code
-    if done != n_rows:
-        raise DataFileError(f"{source.path}: the file changed while it was converted (its {n_rows} rows counted)")
-    if not source.has_label:
-        return list(NO_CLASSES)
-    mapping, classes = coder.finish()
-    np.save(directory / "y.npy", mapping[codes])
-    return classes
-
-
 class _RowTooLong(DataFileError):
     """A CSV row longer than a pyarrow block: :func:`_growing_blocks` retries with larger blocks."""
 
 
-def _growing_blocks(read: Callable[[int], T], block_size: int) -> T:
+def _growing_blocks(read: Callable[[int], Any], block_size: int) -> Any:
     while True:
         try:
             return read(block_size)
@@ -252,8 +236,7 @@ class _CsvSource:
     def __init__(self, path: Path, label: str | None, block_size: int) -> None:
         self.path, self.label, self.block_size = path, label, block_size
         self.has_label, self.feature_index = False, []  # until the header is read (the scan reads them)
-        other = _other_format(path)
-        if other:
+        if other := _other_format(path):
             raise DataFileError(f"{path}: not a text CSV file: {other}")
         self._check_utf8(SNIFF_BYTES)
         try:  # pyarrow infers types from the first block: its ragged rows are skipped here
@@ -274,8 +257,7 @@ class _CsvSource:
         self.feature_index = [j for j, name in enumerate(names) if name != label]
 
     def _open(self, types: dict[str, Any], include: list[str] | None = None, handler: Any = None) -> Any:
-        """A streaming reader; with an invalid-row ``handler`` it runs serially."""
-        return pa_csv.open_csv(
+        return pa_csv.open_csv(  # (with an invalid-row handler pyarrow reads serially)
             self.path,
             read_options=pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
@@ -329,11 +311,11 @@ class _CsvSource:
         if "straddl" in message:  # "straddling object straddles two block boundaries": a row longer than a block
             raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
         if "Empty CSV file" in message:  # no text; a header without a line end, or longer than a block
-            if not _has_text(self.path):
+            if self.path.stat().st_size > self.block_size:
+                raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
+            if not self.path.read_bytes().strip(b"\r\n"):
                 raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
-            if self.path.stat().st_size <= self.block_size:
-                raise self.no_rows() from None
-            raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
+            raise self.no_rows() from None
         self._check_utf8()
         raise DataFileError(f"{self.path}: not a readable CSV file ({_one_line(message)})") from None
 
@@ -408,15 +390,12 @@ class _CsvSource:
             )
         for k, j in enumerate(self.feature_index):
             text = cells[j].strip(" \t")
-            if not DECIMAL.fullmatch(text):
-                what = f"not a number: {shown(cells[j])}"
-            elif (bad := _first_non_float32(np.array([float(text)]))) is not None:
-                what = f"{shown(cells[j].strip())} is not {bad[1]}"
-            else:
-                continue
-            missing = not self.has_label and self.label is not None
-            hint = f" (no column {self.label!r} holds the labels: is this it?)" if missing else ""
-            return f"{self.path}, row {line}, column {self.feature_names[k]!r}: {what}{hint}"
+            number = float(text) if DECIMAL.fullmatch(text) else None
+            what = f"not a number: {shown(cells[j])}" if number is None else _not_float32(number, cells[j].strip())
+            if what:
+                missing = not self.has_label and self.label is not None
+                hint = f" (no column {self.label!r} holds the labels: is this it?)" if missing else ""
+                return f"{self.path}, row {line}, column {self.feature_names[k]!r}: {what}{hint}"
         return None
 
 
@@ -440,23 +419,12 @@ def _other_format(path: Path) -> str | None:
     return next((what for magic, what in MAGIC if start.startswith(magic)), None)
 
 
-def _has_text(path: Path) -> bool:
-    """Whether the file holds more than line ends."""
-    with path.open("rb") as handle:
-        while chunk := handle.read(BLOCK_SIZE):
-            if chunk.strip(b"\r\n"):
-                return True
-    return False
-
-
-def _first_non_float32(numbers: np.ndarray) -> tuple[int, str] | None:
-    """``(index, "a finite number" or "a finite float32 number")`` of the first float64 value not finite as float32
-    (``1e39`` is finite in float64 only), or None."""
+def _not_float32(number: float, text: str) -> str | None:
+    """Why a float64 value is not a finite float32 number (``1e39`` is finite in float64 only), or None."""
     with np.errstate(over="ignore"):
-        bad = np.flatnonzero(~np.isfinite(numbers.astype(np.float32)))
-    if not len(bad):
-        return None
-    return int(bad[0]), "a finite number" if not math.isfinite(numbers[bad[0]]) else "a finite float32 number"
+        if np.isfinite(np.float32(number)):
+            return None
+    return f"{shown(text)} is not a finite {'float32 ' * math.isfinite(number)}number"
 
 
 def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
@@ -482,8 +450,7 @@ class _ParquetSource:
 
     def __init__(self, path: Path, label: str | None, batch_rows: int) -> None:
         self.path, self.label, self.batch_rows = path, label, batch_rows
-        other = _other_format(path)
-        if other and not other.startswith("it is a Parquet"):
+        if (other := _other_format(path)) and not other.startswith("it is a Parquet"):
             raise DataFileError(f"{path}: not a Parquet file: {other}")
         try:
             self.file = pq.ParquetFile(path)
@@ -492,9 +459,10 @@ class _ParquetSource:
         schema = self.file.schema_arrow
         self.has_label, self.feature_names = _columns(schema.names, path, label)
         for name in self.feature_names:
-            kind = schema.field(name).type
-            if not any(is_type(kind) for is_type in (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean,
-                                                     pa.types.is_decimal)):  # fmt: skip
+            kind, types = schema.field(name).type, pa.types
+            if not (
+                types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind) or types.is_decimal(kind)
+            ):
                 raise DataFileError(f"{path}, column {name!r}: type {kind} is not numeric")
 
     def count_rows(self) -> int:
@@ -507,27 +475,24 @@ class _ParquetSource:
         return DataFileError(f"{self.path}: no data rows")
 
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
-        columns = self.feature_names + ([self.label] if self.has_label else [])
-        offset = 0
+        """Checked features (a null or a value not finite in float32 is an error) and the labels as text."""
+        offset, columns = 0, self.feature_names + ([self.label] if self.has_label else [])
         try:
             for batch in self.file.iter_batches(batch_size=self.batch_rows, columns=columns):
-                features = [self._numbers(batch.column(name), name, offset) for name in self.feature_names]
-                yield _float32_block(features), self._labels(batch.column(self.label)) if self.has_label else None
+                features = [batch.column(name) for name in self.feature_names]
+                # (integers beyond 2**53 round, as float32 would anyway; a null becomes nan)
+                block = _float32_block([pc.cast(column, pa.float64(), safe=False) for column in features])
+                if not np.isfinite(block).all():
+                    row, k = np.argwhere(~np.isfinite(block))[0]
+                    value = features[k][row].as_py()
+                    what = "missing value (null)" if value is None else _not_float32(float(value), str(float(value)))
+                    raise DataFileError(
+                        f"{self.path}, row {offset + row + 1}, column {self.feature_names[k]!r}: {what}"
+                    )
+                yield block, self._labels(batch.column(self.label)) if self.has_label else None
                 offset += batch.num_rows
         except (pa.ArrowException, OSError) as err:
             raise DataFileError(f"{self.path}: not a readable Parquet file ({_one_line(str(err))})") from None
-
-    def _numbers(self, column: pa.Array, name: str, offset: int) -> pa.Array:
-        """The column as float64, checked: no nulls, finite as float32."""
-        if column.null_count:
-            first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataFileError(f"{self.path}, row {offset + first + 1}, column {name!r}: missing value (null)")
-        values = pc.cast(column, pa.float64(), safe=False)  # integers beyond 2**53 round, as float32 would anyway
-        numbers = values.to_numpy(zero_copy_only=False)
-        if (bad := _first_non_float32(numbers)) is not None:
-            raise DataFileError(f"{self.path}, row {offset + bad[0] + 1}, column {name!r}: "
-                                f"{str(float(numbers[bad[0]]))!r} is not {bad[1]}")  # fmt: skip
-        return values
 
     def _labels(self, column: pa.Array) -> pa.Array:
         try:
@@ -549,21 +514,18 @@ class _LabelCoder:
 
     def __init__(self, path: str | Path, column: str | None, row_of: Callable[[int], int]) -> None:
         self.path, self.column, self.row_of = path, column, row_of
-        self.codes: dict[str | None, int] = {}  # cell text -> provisional code
         self.keys: dict[str, int] = {}  # class (see _label_key) -> provisional code
-        self.names: list[str] = []  # provisional code -> first spelling
+        self.names: list[str] = []  # provisional code -> the class's first spelling
         self.problem: DataFileError | None = None
 
     def add(self, values: pa.Array, offset: int) -> np.ndarray:
         """Provisional int8 codes of ``values``, the data rows from ``offset`` on."""
         if self.problem is None:
             try:
-                for text in pc.unique(values).to_pylist():
-                    if text not in self.codes:
-                        self.codes[text] = self._code(text, values, offset)
-                lookup = np.array(list(self.codes.values()), dtype=np.int8)
-                found = pc.index_in(values, value_set=pa.array(list(self.codes), pa.string()))
-                return lookup[found.to_numpy(zero_copy_only=False)]
+                encoded = values.dictionary_encode(null_encoding="encode")
+                texts = encoded.dictionary.to_pylist()
+                lookup = np.array([self._code(text, values, offset) for text in texts], dtype=np.int8)
+                return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
             except DataFileError as err:
                 self.problem = err
         return np.zeros(len(values), dtype=np.int8)
