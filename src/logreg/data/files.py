@@ -1,8 +1,5 @@
-"""The user's own data as a DataModule: CSV, Parquet, ``.npz`` or a memory-mapped ``x.npy``/``y.npy`` directory.
-
-Reading and checking the file is :func:`logreg.data.readers.read_table`'s job; this module adds the split, the
-standardisation statistics and what a checkpoint must remember about the data.
-"""
+"""The user's own file as a data module: :func:`~logreg.data.readers.read_table` reads and checks it; this adds
+the split, the standardisation and what a checkpoint must remember about the data."""
 
 from __future__ import annotations
 
@@ -27,14 +24,10 @@ class FileDataModule(IndexedDataModule):
     """Tabular data from the user's file: a CSV or Parquet file with a header, an ``.npz`` with ``x``/``y``, or a
     directory holding ``x.npy``/``y.npy`` (and the ``meta.json`` of ``logreg convert``) that is memory-mapped.
 
-    The file is read and checked in the constructor (bad data fails before a run starts); the split is made in
-    ``setup``, stratified and seeded like :class:`~logreg.data.threshold.ThresholdDataModule`'s. With ``standardize``
-    the model learns on ``(x - mean) / std`` with mean/std of the training split only; the model keeps them in
-    its checkpoint, so prediction applies the same transform. A file without a label column is valid for predict.
-
-    Which class is positive (coded 1, the class whose probability the model predicts): ``positive`` when given,
-    else the second of the two labels in order (numbers, true/false among them, numerically; text sorted). A
-    checkpoint keeps the classes, so validate, test and predict code new data as the model was trained.
+    The file is read and checked in the constructor (bad data fails before a run starts); the split, stratified and
+    seeded, is made in ``setup``. A file without a label column is valid for predict. The positive class (coded 1)
+    is ``positive`` when given, else the second label in order (numbers numerically, text sorted); a checkpoint
+    keeps the classes, so validate, test and predict code new data as the model was trained.
 
     Args:
         path: CSV or Parquet file, ``.npz`` file, or directory with ``x.npy`` and ``y.npy``.
@@ -100,10 +93,8 @@ class FileDataModule(IndexedDataModule):
         super().setup(stage)
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """Mean and standard deviation of the training rows (scale 1 for constant columns), in chunks."""
-        if not self.standardize:
-            return None
-        if self._stats is None:
+        """Mean and standard deviation of the training rows (scale 1 for constant columns), or None."""
+        if self.standardize and self._stats is None:
             self._stats = standardisation(self.features, self.train_idx)
         return self._stats
 

@@ -49,9 +49,8 @@ class DataFileError(ValueError):
 
 
 class Table(NamedTuple):
-    """The data of one file: ``features`` (N, D) float32, C-contiguous (of an ``x.npy`` directory, a read-only
-    memory map in ``x.npy``'s dtype); ``labels`` (N,) float32 0/1, or None without labels; ``classes[k]``, the text
-    of class k (``["0", "1"]`` without labels; one class, coded 0, when every label is one value)."""
+    """``features`` (N, D) float32 (an ``x.npy`` directory's: a read-only memory map); ``labels`` (N,) 0/1 or None;
+    ``classes[k]``, the text of class k (``["0", "1"]`` without labels; one class, coded 0, if all labels are one)."""
 
     features: np.ndarray
     labels: np.ndarray | None
@@ -63,9 +62,8 @@ class Table(NamedTuple):
 def read_table(
     path: str | Path, label: str = "label", *, block_size: int = BLOCK_SIZE, batch_rows: int = BATCH_ROWS
 ) -> Table:
-    """Read and check the data at ``path``: a directory of ``x.npy`` (memory-mapped), ``y.npy`` and ``meta.json``
-    (optional), an ``.npz`` of ``x`` and ``y``, a ``.parquet``/``.pq`` file, else a CSV with a header row.
-    ``block_size`` (CSV bytes) and ``batch_rows`` (Parquet rows) set how much is parsed at a time, not the result."""
+    """Read and check a directory of ``x.npy`` (memory-mapped), ``y.npy`` and ``meta.json``, an ``.npz`` of ``x``
+    and ``y``, a ``.parquet``/``.pq`` file, else a CSV; ``block_size``/``batch_rows``: how much is parsed at a time."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")
@@ -79,11 +77,9 @@ def read_table(
 
 
 def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Label texts as float32 codes 0/1 and ``classes``, ``classes[k]`` the first spelling of class k.
-
-    ``"1"``, ``"1.0"``, ``" 1 "``, ``"True"`` and ``"true"`` are one class (true and false are 1 and 0). Numbers are
-    ordered numerically, other text sorted: the coding never depends on the order of the rows. ``rows[i]`` is the
-    row of ``values[i]`` in messages (default ``i + 2``, under a header)."""
+    """Label texts as float32 codes 0/1 and ``classes`` (each class named by its first spelling): ``"1"``, ``"1.0"``
+    and ``"true"`` are one class; numbers are ordered numerically, other text sorted, whatever the order of the rows.
+    ``rows[i]`` is the row of ``values[i]`` in messages (default ``i + 2``, under a header)."""
     rows = rows if rows is not None else range(2, len(values) + 2)
     return _code_labels(pa.array(list(values), pa.string()), where, "label", lambda i: rows[i])
 
@@ -96,13 +92,9 @@ def convert(
     block_size: int = BLOCK_SIZE,
     batch_rows: int = BATCH_ROWS,
 ) -> Table:
-    """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1) and ``meta.json``.
-
-    The checks are :func:`read_table`'s; memory is one block of the source plus one byte per row (rows are counted
-    first, then written at their offsets). All is written into a temporary directory, then renamed, so a failure
-    leaves nothing; an existing empty ``out_dir`` is written into, one that is not empty refused before reading.
-    ``label=None`` converts data without labels (no ``y.npy``). Returns the directory as :func:`read_table` reads it.
-    """
+    """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1; none for
+    ``label=None``) and ``meta.json``, with :func:`read_table`'s checks, in a temporary directory renamed at the end
+    (a failure leaves nothing; an existing ``out_dir`` must be empty). Returns :func:`read_table` of the result."""
     source, given = Path(source), Path(out_dir)
     out_dir = given.resolve()  # "d/../d" and symbolic links: the directory that is really meant
     if given.is_symlink() and not given.exists():
@@ -153,8 +145,7 @@ def _read_stream(source: _CsvSource | _ParquetSource) -> Table:
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
-    """Count the rows, write ``x.npy`` block by block, then ``y.npy`` and ``meta.json``, in a temporary directory
-    renamed to ``out_dir`` (or whose files move into an existing, empty ``out_dir``)."""
+    """Count the rows, then write ``x.npy`` block by block (one block and one byte per row in memory)."""
     if source.label is not None and not source.has_label:
         columns = ", ".join(repr(name) for name in source.feature_names)
         raise DataFileError(
@@ -235,7 +226,7 @@ class _CsvSource:
 
     def __init__(self, path: Path, label: str | None, block_size: int) -> None:
         self.path, self.label, self.block_size = path, label, block_size
-        self.has_label, self.feature_index = False, []  # until the header is read (the scan reads them)
+        self.has_label, self.feature_index = False, []  # (read by the scan) until the header is read
         if other := _other_format(path):
             raise DataFileError(f"{path}: not a text CSV file: {other}")
         self._check_utf8(SNIFF_BYTES)
@@ -297,9 +288,6 @@ class _CsvSource:
         if last_label is not None and ("\n" in last_label or "\r" in last_label):
             self.scan()  # pyarrow gives a quote that never closes in the last cell the rest of the file
 
-    def row_of(self, index: int) -> int:
-        return self.scan(index)
-
     def no_rows(self) -> DataFileError:
         self.scan()  # a quote that opens in the header and never closes makes the whole file the header
         return DataFileError(f"{self.path}: header only, no data rows")
@@ -341,12 +329,9 @@ class _CsvSource:
             raise DataFileError(f"{self.path}: not a text CSV file (expected UTF-8; {problem})") from None
 
     def scan(self, index: int | None = None) -> int:
-        """One pass of Python's ``csv`` module over the file, on the error path only: raise for a quoted value that
-        never closes (pyarrow reads the rest of the file into it, so it comes first), then for the first ragged row
-        or bad feature cell; else return the line on which data row ``index`` (0-based, as pyarrow counts) starts.
-
-        A ``"`` line after the file closes a value left open (it then ends the last row) and is otherwise a row of
-        its own; lines are numbered as an editor does."""
+        """One pass of Python's ``csv`` module, on the error path only: raise for a quoted value never closed (pyarrow
+        reads the rest of the file into it, so it comes first), then the first ragged row or bad feature cell; else
+        the line where data row ``index`` starts. A ``"`` line after the file closes a value left open."""
         lines, problem, found = [0], None, None
 
         def numbered(handle: Iterator[str]) -> Iterator[str]:
@@ -380,6 +365,8 @@ class _CsvSource:
         if problem:
             raise DataFileError(problem)
         return found if found is not None else start
+
+    row_of = scan  # the line where data row ``index`` starts
 
     def _problem(self, line: int, cells: list[str], columns: int) -> str | None:
         """The data row on ``line``'s wrong number of cells, or its first feature cell that is not a finite float32
@@ -445,6 +432,10 @@ def _one_line(text: str) -> str:
     return " ".join(text.split("\n"))
 
 
+def _unreadable(path: Path, what: str, err: Exception) -> DataFileError:
+    return DataFileError(f"{path}: not a readable {what} ({type(err).__name__}: {_one_line(str(err))})")
+
+
 class _ParquetSource:
     """A Parquet file: numeric feature columns and a label column of any type that casts to text."""
 
@@ -455,7 +446,7 @@ class _ParquetSource:
         try:
             self.file = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as err:
-            raise DataFileError(f"{path}: not a readable Parquet file ({_one_line(str(err))})") from None
+            raise _unreadable(path, "Parquet file", err) from None
         schema = self.file.schema_arrow
         self.has_label, self.feature_names = _columns(schema.names, path, label)
         for name in self.feature_names:
@@ -492,7 +483,7 @@ class _ParquetSource:
                 yield block, self._labels(batch.column(self.label)) if self.has_label else None
                 offset += batch.num_rows
         except (pa.ArrowException, OSError) as err:
-            raise DataFileError(f"{self.path}: not a readable Parquet file ({_one_line(str(err))})") from None
+            raise _unreadable(self.path, "Parquet file", err) from None
 
     def _labels(self, column: pa.Array) -> pa.Array:
         try:
@@ -507,10 +498,8 @@ class _ParquetSource:
 
 
 class _LabelCoder:
-    """Codes a label column 0/1 while it streams past, deciding its two classes on the way (see map_labels).
-
-    Codes are provisional (in order of first appearance) until :meth:`finish`. A label problem is raised only
-    there, so that a problem in the features further on is reported first, as if all features were read first."""
+    """Codes a label column 0/1 as it streams past: provisional codes (by first appearance) until :meth:`finish`,
+    which also raises a label problem, so that a problem in the features further on is reported first."""
 
     def __init__(self, path: str | Path, column: str | None, row_of: Callable[[int], int]) -> None:
         self.path, self.column, self.row_of = path, column, row_of
@@ -552,8 +541,7 @@ class _LabelCoder:
         return self.keys[key]
 
     def finish(self) -> tuple[np.ndarray, list[str]]:
-        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code of class ``classes[k]``. One class
-        is valid data to evaluate or predict; which class of a model it is, the model's checkpoint says."""
+        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code of class ``classes[k]``."""
         if self.problem is not None:
             raise self.problem
         ordered = sorted(self.keys, key=_label_order)
@@ -579,14 +567,13 @@ DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-
 
 
 def _label_number(text: str) -> int | float | None:
-    """The number a label writes, or None for text: plain decimal spellings only, as pyarrow reads numbers (Python's
-    ``int`` and ``float`` also take ``1_0`` and digits of other scripts)."""
+    """The number a label writes, or None: plain decimals only, as pyarrow reads them (``int`` takes ``1_0``)."""
     return int(text) if INTEGER.fullmatch(text) else float(text) if DECIMAL.fullmatch(text) else None
 
 
 def _label_key(value: str) -> str | None:
-    """The class a label names: true and false are 1 and 0 (as in Python and NumPy), whole numbers compared exactly
-    (``100000000000000001`` is not ``1e17``); None for nan and infinities."""
+    """A label's class: true and false are 1 and 0, whole numbers exact (``1e17`` is not ``100000000000000001``);
+    None for nan and infinities."""
     text = value.strip()
     if text.lower() in ("false", "true"):
         return str(int(text.lower() == "true"))
@@ -615,9 +602,7 @@ def _read_npz(path: Path) -> Table:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as err:
-        raise DataFileError(
-            f"{path}: not a readable .npz archive ({type(err).__name__}: {_one_line(str(err))})"
-        ) from None
+        raise _unreadable(path, ".npz archive", err) from None
     if "x" not in arrays:
         raise DataFileError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
     for name, array in arrays.items():
@@ -654,9 +639,7 @@ def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as err:
-        raise DataFileError(
-            f"{path}: not a readable .npy array ({type(err).__name__}: {_one_line(str(err))})"
-        ) from None
+        raise _unreadable(path, ".npy array", err) from None
 
 
 def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
@@ -666,7 +649,7 @@ def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise DataFileError(f"{path}: not a readable meta.json ({_one_line(str(err))})") from None
+        raise _unreadable(path, "meta.json", err) from None
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         raise DataFileError(f"{path}: not a meta.json of format {META_FORMAT} (written by logreg convert)")
     classes, names = meta.get("classes"), meta.get("feature_names")
@@ -699,8 +682,7 @@ def _check_features(x: np.ndarray, path: Path, name: str) -> np.ndarray:
 
 
 def _row_chunks(x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, x[start : start + CHUNK_ROWS])`` over x; a memory map's rows are read from its file, not through the
-    map, so that checking a large ``x.npy`` does not leave all of it resident in this process."""
+    """``(start, rows)`` over x; a memory map's rows are read from its file, so that none stays resident."""
     if not (isinstance(x, np.memmap) and x.filename and x.flags.c_contiguous):
         yield from ((start, x[start : start + CHUNK_ROWS]) for start in range(0, len(x), CHUNK_ROWS))
         return
