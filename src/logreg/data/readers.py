@@ -73,7 +73,8 @@ def read_table(
         raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
-    return _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)
+    table, _ = _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)
+    return table._replace(labels=None if table.labels is None else table.labels.astype(np.float32))
 
 
 def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
@@ -125,61 +126,58 @@ def _source(path: Path, label: str | None, block_size: int, batch_rows: int) -> 
     return _CsvSource(path, label, block_size)
 
 
-def _read_stream(source: _CsvSource | _ParquetSource) -> Table:
+def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[Table, int]:
+    """All of ``source``: the features joined in memory (or written to the file ``out``: then the label text is not
+    kept), the labels coded as they pass (int8); and the number of rows."""
     coder, blocks, codes, texts, done = _LabelCoder(source.path, source.label, source.row_of), [], [], [], 0
     for block, labels in source.batches():
         if labels is not None:
             codes.append(coder.add(labels, done))
+        if out is None:
+            blocks.append(block)
             texts.append(labels)
-        blocks.append(block)
+        else:
+            block.tofile(out)
         done += len(block)
-    if not blocks:
+    if not done:
         raise source.no_rows()
-    features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)  # at most two copies, briefly
+    features = (
+        None if out is not None else blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    )  # two copies, briefly
     del blocks
     if not source.has_label:
-        return Table(features, None, list(NO_CLASSES), source.feature_names)
+        return Table(features, None, list(NO_CLASSES), source.feature_names), done
     mapping, classes = coder.finish()
-    labels = mapping[np.concatenate(codes)].astype(np.float32)
-    return Table(features, labels, classes, source.feature_names, pa.chunked_array(texts, pa.string()))
+    text = pa.chunked_array(texts, pa.string()) if out is None else None
+    return Table(features, mapping[np.concatenate(codes)], classes, source.feature_names, text), done
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
-    """Count the rows, then write ``x.npy`` block by block (one block and one byte per row in memory)."""
+    """Write the rows block by block (one block and one byte per row in memory), then ``x.npy`` as a header and
+    those rows, ``y.npy`` and ``meta.json``, in a temporary directory renamed to ``out_dir`` (or moved into it)."""
     if source.label is not None and not source.has_label:
         columns = ", ".join(repr(name) for name in source.feature_names)
         raise DataFileError(
             f"{source.path}: no label column {source.label!r} (columns: {columns}); name the label column "
             "(--label NAME), or convert data without labels with --unlabelled true"
         )
-    n_rows, into = source.count_rows(), out_dir.is_dir()  # into: existing and empty (checked before reading)
-    if n_rows == 0:
-        raise source.no_rows()
+    into = out_dir.is_dir()  # existing and empty (checked before reading)
     temp = Path(
         tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir if into else out_dir.parent)
     )
     try:
         temp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the result is an ordinary directory
-        shape = (n_rows, len(source.feature_names))
-        offset = np.lib.format.open_memmap(temp / "x.npy", mode="w+", dtype=np.float32, shape=shape).offset
-        coder, codes, done = _LabelCoder(source.path, source.label, source.row_of), np.zeros(n_rows, np.int8), 0
-        with (temp / "x.npy").open("r+b") as handle:  # plain writes: the rows never stay resident in memory
-            handle.seek(offset)
-            for block, labels in source.batches():
-                if done + len(block) > n_rows:
-                    raise DataFileError(f"{source.path}: the file changed while it was converted (over {n_rows} rows)")
-                block.tofile(handle)
-                if labels is not None:
-                    codes[done : done + len(block)] = coder.add(labels, done)  # provisional until the classes are known
-                done += len(block)
-        if done != n_rows:
-            raise DataFileError(f"{source.path}: the file changed while it was converted ({done} rows, not {n_rows})")
-        classes = list(NO_CLASSES)
-        if source.has_label:
-            mapping, classes = coder.finish()
-            np.save(temp / "y.npy", mapping[codes])
+        with (temp / "rows").open("wb") as rows:  # plain writes: the rows never stay resident in memory
+            table, n_rows = _read_stream(source, rows)
+        with (temp / "rows").open("rb") as rows, (temp / "x.npy").open("wb") as x:
+            shape, descr = (n_rows, len(source.feature_names)), np.lib.format.dtype_to_descr(np.dtype(np.float32))
+            np.lib.format.write_array_header_1_0(x, {"descr": descr, "fortran_order": False, "shape": shape})
+            shutil.copyfileobj(rows, x, BLOCK_SIZE)
+        (temp / "rows").unlink()
+        if table.labels is not None:
+            np.save(temp / "y.npy", table.labels)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
-                "classes": classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
+                "classes": table.classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
         (temp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         if not into:
             temp.rename(out_dir)  # fails, keeping both, if something appeared there meanwhile
@@ -247,23 +245,14 @@ class _CsvSource:
         self.label_index = names.index(label) if self.has_label else -1
         self.feature_index = [j for j, name in enumerate(names) if name != label]
 
-    def _open(self, types: dict[str, Any], include: list[str] | None = None, handler: Any = None) -> Any:
+    def _open(self, types: dict[str, Any], handler: Any = None) -> Any:
         return pa_csv.open_csv(  # (with an invalid-row handler pyarrow reads serially)
             self.path,
             read_options=pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
-            convert_options=pa_csv.ConvertOptions(column_types=types, include_columns=include or [],
-                                                  null_values=[], strings_can_be_null=False),
+            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[],
+                                                  strings_can_be_null=False),
         )  # fmt: skip
-
-    def count_rows(self) -> int:
-        """The number of data rows, by a pass that converts one column (as bytes)."""
-        column = self.raw_names[self.label_index if self.has_label else self.feature_index[0]]
-        try:
-            with self._open({column: pa.binary()}, include=[column]) as reader:
-                return sum(batch.num_rows for batch in reader)
-        except pa.ArrowException as err:
-            self._fail(err)
 
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
         types = {self.raw_names[j]: pa.float64() for j in self.feature_index}
@@ -455,9 +444,6 @@ class _ParquetSource:
                 types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind) or types.is_decimal(kind)
             ):
                 raise DataFileError(f"{path}, column {name!r}: type {kind} is not numeric")
-
-    def count_rows(self) -> int:
-        return self.file.metadata.num_rows
 
     def row_of(self, index: int) -> int:
         return index + 1
