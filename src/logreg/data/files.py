@@ -52,10 +52,7 @@ class FileDataModule(IndexedDataModule):
         super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
         self.save_hyperparameters(ignore="path", logger=False)  # config.yaml has them (as ThresholdDataModule)
         self.hparams["path"] = str(path)  # checkpoints keep plain types only (they load with weights_only=True)
-        self.path = Path(path)
-        self.label = label
-        self.standardize = standardize
-        self.positive = positive
+        self.path, self.label, self.standardize, self.positive = Path(path), label, standardize, positive
         self.missing_positive: str | None = None  # the refusal of a positive label this file lacks, for a fit
         table = read_table(self.path, label)
         features = table.features if isinstance(table.features, np.memmap) else torch.from_numpy(table.features)
@@ -64,8 +61,7 @@ class FileDataModule(IndexedDataModule):
         if positive is not None and labels is not None and len(classes) == 2:
             labels, classes = self._with_positive(labels, classes, positive)
         self.use_rows(features, labels, classes, table.feature_names)
-        self.label_text = table.label_text
-        self._stats: tuple[Tensor, Tensor] | None = None
+        self.label_text, self._stats = table.label_text, None
 
     def describe(self) -> str:
         return str(self.path)

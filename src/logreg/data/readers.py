@@ -49,8 +49,8 @@ class DataFileError(ValueError):
 
 
 class Table(NamedTuple):
-    """``features`` (N, D) float32 (an ``x.npy`` directory's: a read-only memory map); ``labels`` (N,) 0/1 or None;
-    ``classes[k]``, the text of class k (``["0", "1"]`` without labels; one class, coded 0, if all labels are one)."""
+    """``features`` (N, D) float32 (of an ``x.npy`` directory: a read-only memory map, in its dtype); ``labels``
+    (N,) 0/1 or None; ``classes[k]``, the text of class k (``["0", "1"]`` without labels; one class, coded 0)."""
 
     features: np.ndarray
     labels: np.ndarray | None
@@ -141,9 +141,7 @@ def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[
         done += len(block)
     if not done:
         raise source.no_rows()
-    features = (
-        None if out is not None else blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
-    )  # two copies, briefly
+    features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else None  # (two copies, briefly)
     del blocks
     if not source.has_label:
         return Table(features, None, list(NO_CLASSES), source.feature_names), done
