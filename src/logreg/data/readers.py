@@ -384,6 +384,7 @@ MAGIC = [
     (b"\x93NUMPY", "it is a NumPy .npy array; put x.npy (and y.npy) in a directory and pass the directory"),
 ]
 SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+NUMERIC_TYPES = ("integer", "floating", "boolean", "decimal")  # Parquet feature columns (pyarrow.types.is_*)
 
 
 def _other_format(path: Path) -> str | None:
@@ -437,11 +438,8 @@ class _ParquetSource:
         schema = self.file.schema_arrow
         self.has_label, self.feature_names = _columns(schema.names, path, label)
         for name in self.feature_names:
-            kind, types = schema.field(name).type, pa.types
-            if not (
-                types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind) or types.is_decimal(kind)
-            ):
-                raise DataFileError(f"{path}, column {name!r}: type {kind} is not numeric")
+            if not any(getattr(pa.types, f"is_{kind}")(schema.field(name).type) for kind in NUMERIC_TYPES):
+                raise DataFileError(f"{path}, column {name!r}: type {schema.field(name).type} is not numeric")
 
     def row_of(self, index: int) -> int:
         return index + 1
