@@ -151,8 +151,8 @@ def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
-    """Write the rows block by block (one block and one byte per row in memory), then ``x.npy`` as a header and
-    those rows, ``y.npy`` and ``meta.json``, in a temporary directory renamed to ``out_dir`` (or moved into it)."""
+    """Write ``x.npy`` block by block (one block and one byte per row in memory; its header's row count last),
+    ``y.npy`` and ``meta.json``, in a temporary directory renamed to ``out_dir`` (or whose files move into it)."""
     if source.label is not None and not source.has_label:
         columns = ", ".join(repr(name) for name in source.feature_names)
         raise DataFileError(
@@ -165,13 +165,15 @@ def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
     )
     try:
         temp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the result is an ordinary directory
-        with (temp / "rows").open("wb") as rows:  # plain writes: the rows never stay resident in memory
-            table, n_rows = _read_stream(source, rows)
-        with (temp / "rows").open("rb") as rows, (temp / "x.npy").open("wb") as x:
-            shape, descr = (n_rows, len(source.feature_names)), np.lib.format.dtype_to_descr(np.dtype(np.float32))
-            np.lib.format.write_array_header_1_0(x, {"descr": descr, "fortran_order": False, "shape": shape})
-            shutil.copyfileobj(rows, x, BLOCK_SIZE)
-        (temp / "rows").unlink()
+        with (temp / "x.npy").open("wb") as x:  # plain writes: the rows never stay resident in memory
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
+            np.lib.format.write_array_header_1_0(x, {**header, "shape": (0, len(source.feature_names))})
+            offset = x.tell()
+            table, n_rows = _read_stream(source, x)
+            x.seek(0)  # numpy pads the header so that its row count can grow in place (GROWTH_AXIS_MAX_DIGITS)
+            np.lib.format.write_array_header_1_0(x, {**header, "shape": (n_rows, len(source.feature_names))})
+            if x.tell() != offset:
+                raise DataFileError(f"{source.path}: {n_rows} rows do not fit in the x.npy header written before")
         if table.labels is not None:
             np.save(temp / "y.npy", table.labels)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
