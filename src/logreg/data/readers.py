@@ -170,7 +170,7 @@ def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
             np.lib.format.write_array_header_1_0(x, {**header, "shape": (0, len(source.feature_names))})
             offset = x.tell()
             table, n_rows = _read_stream(source, x)
-            x.seek(0)  # numpy pads the header so that its row count can grow in place (GROWTH_AXIS_MAX_DIGITS)
+            x.seek(0)  # NumPy >= 1.24 pads the header so that its row count can grow in place
             np.lib.format.write_array_header_1_0(x, {**header, "shape": (n_rows, len(source.feature_names))})
             if x.tell() != offset:
                 raise DataFileError(f"{source.path}: {n_rows} rows do not fit in the x.npy header written before")
