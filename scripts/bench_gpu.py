@@ -1,5 +1,6 @@
 """The GPU sections of ``scripts/bench.py`` (9, 10, 11; the default with ``--device cuda``): what a CUDA device
-changes, each printed in absolute times and as a ratio to scikit-learn on the CPU, measured in the same run.
+changes, each printed in absolute times and as a ratio to scikit-learn on the CPU, measured in the same run. The
+cheap sections run first, so that a run stopped by a time limit keeps them.
 
     python scripts/bench.py --device cuda                                    # sections 9, 10 and 11
     python scripts/bench.py --device cpu --sections 9,10,11 --rows 20000 --mmap-rows 20000 --repeats 1  # rehearsal
@@ -7,10 +8,10 @@ changes, each printed in absolute times and as a ratio to scikit-learn on the CP
 
 9. SGD throughput against batch size, in device memory: logreg's ``Trainer.fit`` and a plain loop, against
    scikit-learn's ``SGDClassifier`` (one epoch, per-sample SGD on the CPU).
-10. Full-batch L-BFGS and Newton on ``--mmap-rows`` x 32 (10M), whole processes: the data in device memory (an
+10. Precision: SGD epochs at 32-true, 16-mixed and bf16-mixed, against ``SGDClassifier`` for as many epochs.
+11. Full-batch L-BFGS and Newton on ``--mmap-rows`` x 32 (10M), whole processes: the data in device memory (an
     ``.npz``, read whole) and streamed from a host memory map (an ``x.npy`` directory), against a scikit-learn
     script (lbfgs, C=1) on the same rows. Newton's rows print why they are skipped until its class imports.
-11. Precision: SGD epochs at 32-true, 16-mixed and bf16-mixed, against ``SGDClassifier`` for as many epochs.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 import bench_figures
 
 SECTIONS = {9, 10, 11}
-TOL = 1e-4  # scikit-learn's default tol: where section 10's fits stop
+TOL = 1e-4  # scikit-learn's default tol: where section 11's fits stop
 
 
 def run(sections: set[int], args: argparse.Namespace, device: str) -> None:
@@ -46,9 +47,9 @@ def run(sections: set[int], args: argparse.Namespace, device: str) -> None:
         batches = [int(part) for part in args.throughput_batches.split(",")]
         throughput_section(args.rows, batches, device, args.repeats)
     if 10 in sections:
-        full_batch_section(args.mmap_rows, args.features, device, args.repeats)
-    if 11 in sections:
         precision_section(args.rows, args.features, device, args.repeats)
+    if 11 in sections:
+        full_batch_section(args.mmap_rows, args.features, device, args.repeats)
 
 
 def timed(fn: Callable[[], object], device: str) -> tuple[float, object]:
@@ -80,7 +81,7 @@ def sgd_classifier(epochs: int) -> Callable:
     return lambda x, y: SGDClassifier(loss="log_loss", max_iter=epochs, tol=None, random_state=0).fit(x, y)
 
 
-def test_accuracy(model, data) -> float:
+def held_out_accuracy(model, data) -> float:
     """Accuracy of a fitted LogisticRegression on the data module's test rows, on the CPU."""
     x, y = data.features[data.test_idx], data.labels[data.test_idx]
     return float(((model.cpu().linear(x) > 0).float() == y).float().mean())
@@ -104,7 +105,38 @@ def throughput_section(rows: int, batches: list[int], device: str, repeats: int)
     print(f"   sklearn SGDClassifier (log_loss, one epoch, CPU)  {sk_time['sklearn']:.3f} s, {sk_rate:,.0f} rows/s\n")
 
 
-# -- 10. full-batch solvers, whole processes -------------------------------------------------------------------
+# -- 10. precision -----------------------------------------------------------------------------------------------
+
+
+def precision_section(rows: int, features: int, device: str, repeats: int, epochs: int = 2) -> None:
+    import torch
+
+    data = bench_figures.throughput_data(rows, features)
+    x, y = data.features[data.train_idx].numpy(), data.labels[data.train_idx].view(-1).numpy()
+    skipped = {"16-mixed": "Lightning runs 16-mixed on CUDA only"} if device != "cuda" else {}
+    if device == "cuda" and not torch.cuda.is_bf16_supported():
+        skipped["bf16-mixed"] = "this GPU does not support bfloat16"
+    fits: dict[str, Callable[[], object]] = {"sklearn SGDClassifier (CPU)": lambda: sgd_classifier(epochs)(x, y)}
+    for precision in ("32-true", "16-mixed", "bf16-mixed"):
+        if precision not in skipped:
+            fits[f"logreg {precision}"] = lambda p=precision: bench_figures.logreg_epoch(
+                data, device, epochs=epochs, precision=p
+            )
+    median, models = median_times(fits, device, repeats)
+    sklearn = median["sklearn SGDClassifier (CPU)"]
+    x_test, y_test = data.features[data.test_idx].numpy(), data.labels[data.test_idx].view(-1).numpy()
+    print(f"10. precision: SGD, batch {data.batch_size}, {epochs} epochs of {len(x):,} x {features} rows in {device} "
+          f"memory, medians of {repeats}, interleaved")  # fmt: skip
+    print(f"   {'':32}{'seconds':>9} {'per sklearn':>12} {'test acc':>9}")
+    for name, model in models.items():
+        accuracy = model.score(x_test, y_test) if name.startswith("sklearn") else held_out_accuracy(model, data)
+        print(f"   {name:<32}{median[name]:9.3f} {median[name] / sklearn:12.2f} {accuracy:9.4f}")
+    for precision, reason in skipped.items():
+        print(f"   logreg {precision}  skipped: {reason}")
+    print()
+
+
+# -- 11. full-batch solvers, whole processes -------------------------------------------------------------------
 
 
 def full_batch_section(rows: int, features: int, device: str, repeats: int) -> None:
@@ -135,7 +167,7 @@ def full_batch_section(rows: int, features: int, device: str, repeats: int) -> N
                 runs[name].append(bench_figures.checked(bench_figures.run_process(command, cwd, env), name))
     median = {name: bench_figures.median_run(found) for name, found in runs.items()}
     gib, sklearn = 2**30, median["sklearn lbfgs script (CPU)"].wall
-    print(f"10. full batch on {rows:,} x {features} ({rows * features * 4 / gib:.2f} GiB float32), whole processes, "
+    print(f"11. full batch on {rows:,} x {features} ({rows * features * 4 / gib:.2f} GiB float32), whole processes, "
           f"medians of {repeats}, in turns; each stops at max |grad| < {TOL:g} (sklearn's tol)")  # fmt: skip
     print(f"   {'':42}{'wall s':>8} {'per sklearn':>12} {'peak RSS GiB':>13} {'test acc':>9} {'passes':>7}")
     for name, found in median.items():
@@ -153,37 +185,6 @@ def fit_figures(stdout: str) -> tuple[str, str]:
     accuracy = re.search(r"(?:test_acc\s+|accuracy on the other rows )([0-9.]+)", stdout)
     passes = re.search(r"^passes\b\D*(\d+)|(\d+) pass(?:es)? over", stdout, re.MULTILINE)
     return (accuracy.group(1) if accuracy else "-"), (next(filter(None, passes.groups())) if passes else "-")
-
-
-# -- 11. precision -----------------------------------------------------------------------------------------------
-
-
-def precision_section(rows: int, features: int, device: str, repeats: int, epochs: int = 2) -> None:
-    import torch
-
-    data = bench_figures.throughput_data(rows, features)
-    x, y = data.features[data.train_idx].numpy(), data.labels[data.train_idx].view(-1).numpy()
-    skipped = {"16-mixed": "Lightning runs 16-mixed on CUDA only"} if device != "cuda" else {}
-    if device == "cuda" and not torch.cuda.is_bf16_supported():
-        skipped["bf16-mixed"] = "this GPU does not support bfloat16"
-    fits: dict[str, Callable[[], object]] = {"sklearn SGDClassifier (CPU)": lambda: sgd_classifier(epochs)(x, y)}
-    for precision in ("32-true", "16-mixed", "bf16-mixed"):
-        if precision not in skipped:
-            fits[f"logreg {precision}"] = lambda p=precision: bench_figures.logreg_epoch(
-                data, device, epochs=epochs, precision=p
-            )
-    median, models = median_times(fits, device, repeats)
-    sklearn = median["sklearn SGDClassifier (CPU)"]
-    x_test, y_test = data.features[data.test_idx].numpy(), data.labels[data.test_idx].view(-1).numpy()
-    print(f"11. precision: SGD, batch {data.batch_size}, {epochs} epochs of {len(x):,} x {features} rows in {device} "
-          f"memory, medians of {repeats}, interleaved")  # fmt: skip
-    print(f"   {'':32}{'seconds':>9} {'per sklearn':>12} {'test acc':>9}")
-    for name, model in models.items():
-        accuracy = model.score(x_test, y_test) if name.startswith("sklearn") else test_accuracy(model, data)
-        print(f"   {name:<32}{median[name]:9.3f} {median[name] / sklearn:12.2f} {accuracy:9.4f}")
-    for precision, reason in skipped.items():
-        print(f"   logreg {precision}  skipped: {reason}")
-    print()
 
 
 # -- scripts/gpu_check.sh's table --------------------------------------------------------------------------------
@@ -207,16 +208,21 @@ def table(out: Path, bench_exit: int) -> list[tuple[str, str, str]]:
     bench = (out / "bench.txt").read_text(errors="replace") if (out / "bench.txt").exists() else ""
     section = columns = ""
     for line in bench.splitlines():
+        label, _, numbers = line.strip().partition("  ")
+        numbers = " ".join(numbers.split())
         if re.match(r"\d+\. ", line):
             section, columns = line.split()[0], ""
-        elif line.startswith("   ") and not re.search(r"\d", line):  # a header row: the names of the columns below
+        elif not line.startswith("   "):
+            continue
+        elif numbers.startswith("skipped"):
+            rows.append((f"bench {section} {label}", "skipped", numbers))
+        elif not re.search(r"\d", line):  # a header row: the names of the columns below
             columns = " ".join(line.split())
-        elif line.startswith("   "):
-            label, _, numbers = line.strip().partition("  ")
-            numbers = " ".join(numbers.split())
-            result = "skipped" if numbers.startswith("skipped") else "ran" if numbers else "note"
-            numbers = f"{numbers} ({columns})" if columns and result == "ran" and "(" not in numbers else numbers
-            rows.append((f"bench {section} {label}", result, numbers))
+        elif not numbers:  # a line of text
+            rows.append((f"bench {section} note", "note", label))
+        else:
+            numbers = f"{numbers} ({columns})" if columns and "(" not in numbers else numbers
+            rows.append((f"bench {section} {label}", "ran", numbers))
     if bench_exit != 0:
         last = bench.strip().splitlines()[-1:] or [""]
         why = "timed out" if bench_exit == 124 else f"exit {bench_exit}"
