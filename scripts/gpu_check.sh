@@ -7,9 +7,9 @@
 #   scripts/gpu_check.sh --fetch-wheels   # where pip reaches PyPI: .whl/ gets the wheels a GPU machine's python3
 #                                         # lacks (jsonargparse[signatures]: python 3.12, pure Python; git-ignored)
 #   scripts/gpu_check.sh                  # on the GPU machine, no network needed:
-#     - in an active virtual environment: uses it as it is;
-#     - else, where python3 has torch and lightning (a GPU image's): PYTHONPATH=src over it, and the wheels of
-#       .whl/ installed into a scratch --target folder (pip --no-index: nothing is downloaded);
+#     - where python3 has torch and lightning (a GPU image's, or an active virtual environment's): PYTHONPATH=src
+#       over it, and if it lacks jsonargparse[signatures], the wheels of .whl/ installed into a scratch --target
+#       folder (pip --no-index: nothing is downloaded);
 #     - else: sets up .venv as test.sh does (torch from PyPI: its CUDA build on Linux).
 #
 # Environment: PYTHON (python3), GPU_CHECK_OUT (where pytest.txt, gpu.xml, bench.txt and table.txt go; a new
@@ -31,9 +31,7 @@ fi
 
 OUTDIR="${GPU_CHECK_OUT:-$(mktemp -d)}"
 mkdir -p "$OUTDIR"
-if [ -n "${VIRTUAL_ENV:-}" ]; then
-  PYTHON=python
-elif "$PYTHON" -c 'import torch, lightning' 2>/dev/null; then
+if "$PYTHON" -c 'import torch, lightning' 2>/dev/null; then  # (an active virtual environment's python3 too)
   if ! "$PYTHON" -c 'import jsonargparse, docstring_parser, typeshed_client' 2>/dev/null; then
     if ! compgen -G ".whl/*.whl" >/dev/null; then
       echo "gpu_check: error: $PYTHON lacks jsonargparse[signatures] and .whl/ holds no wheels: run" \
