@@ -57,17 +57,19 @@ print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, lightning {lightni
   || echo "gpu_check: warning: torch sees no CUDA device: the tests skip, and the benchmark fails unless" \
     "BENCH_DEVICE=cpu (a rehearsal)" >&2
 
+SECONDS=0
 timeout "${TEST_TIMEOUT:-150}" "$PYTHON" -m pytest tests/test_gpu.py -p no:cacheprovider -q -rA \
   --junitxml "$OUTDIR/gpu.xml" >"$OUTDIR/pytest.txt" 2>&1
-tests=$?
+tests=$? tests_s=$SECONDS
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-380}"
 export BENCH_GPU_DEADLINE=$(($(date +%s) + BENCH_TIMEOUT - 15))  # section 11 runs fewer rounds rather than none
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of words
 PYTHONUNBUFFERED=1 timeout "$BENCH_TIMEOUT" "$PYTHON" scripts/bench.py --device "${BENCH_DEVICE:-cuda}" \
   --sections 9,10,11 ${BENCH_ARGS:-} >"$OUTDIR/bench.txt" 2>&1
-bench=$?
+bench=$? bench_s=$((SECONDS - tests_s))
 "$PYTHON" scripts/bench_gpu.py --table "$OUTDIR" --bench-exit "$bench" | tee "$OUTDIR/table.txt"
 echo
-tail -n 3 "$OUTDIR/pytest.txt"
+tail -n 1 "$OUTDIR/pytest.txt"
+echo "tests/test_gpu.py: ${tests_s} s (exit $tests); scripts/bench.py: ${bench_s} s (exit $bench)"
 echo "(pytest output: $OUTDIR/pytest.txt; benchmark output: $OUTDIR/bench.txt; this table: $OUTDIR/table.txt)"
 [ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
