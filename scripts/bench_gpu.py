@@ -50,8 +50,8 @@ def run(sections: set[int], args: argparse.Namespace, device: str) -> None:
         throughput_section(args.rows, batches, device, args.repeats)
     if 10 in sections:
         precision_section(args.rows, args.features, device, args.repeats)
-    if 11 in sections:
-        full_batch_section(args.mmap_rows, args.features, device, args.repeats)
+    if 11 in sections and full_batch_section(args.mmap_rows, args.features, device, args.repeats):
+        sys.exit("bench.py: error: a command of section 11 failed (its row says why)")
 
 
 def timed(fn: Callable[[], object], device: str) -> tuple[float, object]:
@@ -145,9 +145,10 @@ def precision_section(rows: int, features: int, device: str, repeats: int, epoch
 # -- 11. full-batch solvers, whole processes -------------------------------------------------------------------
 
 
-def full_batch_section(rows: int, features: int, device: str, repeats: int) -> None:
+def full_batch_section(rows: int, features: int, device: str, repeats: int) -> int:
     """Each command a whole process as a user runs it, in turns, on one data set written twice: an ``x.npy``
-    directory (memory-mapped: streamed from the host) and an ``.npz`` (read whole: in device memory)."""
+    directory (memory-mapped: streamed from the host) and an ``.npz`` (read whole: in device memory). Returns how
+    many commands failed (each printed as a row with its last line of stderr)."""
     import numpy as np
 
     where = "GPU memory" if device == "cuda" else "memory"
@@ -165,19 +166,24 @@ def full_batch_section(rows: int, features: int, device: str, repeats: int) -> N
             commands[f"logreg {label}, in {where} (.npz)"] = bench_figures.solver_command(solver, npz, device, TOL)
             commands[f"logreg {label}, streamed from x.npy"] = bench_figures.solver_command(solver, npy, device, TOL)
         runs: dict[str, list[bench_figures.ProcessRun]] = {name: [] for name in commands}
+        failed: dict[str, str] = {}  # a command that failed once is not run again; the others go on
         env, deadline = bench_figures.child_env(), float(os.environ.get("BENCH_GPU_DEADLINE", "inf"))
-        for i in range(repeats):
+        for done in range(1, repeats + 1):
             start = time.time()
-            for j, (name, command) in enumerate(commands.items()):
-                cwd = Path(tmp) / f"run-{i}-{j}"
+            for j, (name, command) in enumerate((name, c) for name, c in commands.items() if name not in failed):
+                cwd = Path(tmp) / f"run-{done}-{j}"
                 cwd.mkdir()
-                runs[name].append(bench_figures.checked(bench_figures.run_process(command, cwd, env), name))
-            if i + 1 < repeats and 2 * time.time() - start > deadline:  # another round would end past the deadline
+                found = bench_figures.run_process(command, cwd, env)
+                if found.returncode == 0:
+                    runs[name].append(found)
+                else:
+                    failed[name] = f"exit {found.returncode}: {(found.stderr.strip().splitlines() or [''])[-1][:200]}"
+            if 2 * time.time() - start > deadline:  # another round would end past the deadline
                 break
-    median = {name: bench_figures.median_run(found) for name, found in runs.items()}
-    done = len(runs["sklearn lbfgs script (CPU)"])
+    median = {name: bench_figures.median_run(found) for name, found in runs.items() if name not in failed}
     medians = f"medians of {done}" + (f" (not {repeats}: gpu_check.sh's time limit)" if done < repeats else "")
-    gib, sklearn = 2**30, median["sklearn lbfgs script (CPU)"].wall
+    gib = 2**30
+    sklearn = median["sklearn lbfgs script (CPU)"].wall if "sklearn lbfgs script (CPU)" in median else float("nan")
     print(f"11. full batch on {rows:,} x {features} ({rows * features * 4 / gib:.2f} GiB float32), whole processes, "
           f"{medians}, in turns; each stops at max |grad| < {TOL:g} (sklearn's tol)")  # fmt: skip
     print(f"   {'':42}{'wall s':>8} {'per sklearn':>12} {'peak RSS GiB':>13} {'test acc':>9} {'passes':>7}")
@@ -185,10 +191,13 @@ def full_batch_section(rows: int, features: int, device: str, repeats: int) -> N
         accuracy, passes = fit_figures(found.stdout)
         print(f"   {name:<42}{found.wall:8.2f} {found.wall / sklearn:12.2f} {found.peak_rss / gib:13.2f} "
               f"{accuracy:>9} {passes:>7}")  # fmt: skip
+    for name, why in failed.items():
+        print(f"   {name}  FAILED: {why}")
     if missing:
         print(f"   logreg Newton rows  skipped: {missing}")
     print(f"   (sklearn: the first {bench_figures.TRAIN_FRACTION:.0%} of the rows, scored on the rest; logreg: its "
           f"split, scored on its test rows)\n")  # fmt: skip
+    return len(failed)
 
 
 def fit_figures(stdout: str) -> tuple[str, str]:
@@ -225,8 +234,8 @@ def table(out: Path, bench_exit: int) -> list[tuple[str, str, str]]:
             section, columns = line.split()[0], ""
         elif not line.startswith("   "):
             continue
-        elif numbers.startswith("skipped"):
-            rows.append((f"bench {section} {label}", "skipped", numbers))
+        elif numbers.startswith(("skipped", "FAILED")):
+            rows.append((f"bench {section} {label}", numbers.split(":")[0], numbers))
         elif not re.search(r"\d", line):  # a header row: the names of the columns below
             columns = " ".join(line.split())
         elif not numbers:  # a line of text

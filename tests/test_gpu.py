@@ -147,6 +147,7 @@ def test_gpu_check_table_has_each_test_and_each_bench_row_with_its_columns(tmp_p
         "   sklearn lbfgs script (CPU)   7.10   1.00\n"
         "   logreg Newton rows  skipped: logreg.model.newton.Newton does not import\n"
         "   logreg 16-mixed  skipped: Lightning runs 16-mixed on CUDA only\n"
+        "   logreg Newton, streamed from x.npy  FAILED: exit 1: RuntimeError: CUDA error\n"
         "   (sklearn: the first 60% of the rows)\n"
         "Traceback: killed\n"
     )
@@ -158,6 +159,7 @@ def test_gpu_check_table_has_each_test_and_each_bench_row_with_its_columns(tmp_p
         ("bench 11. sklearn lbfgs script (CPU)", "ran", "7.10 1.00 (wall s per sklearn)"),
         ("bench 11. logreg Newton rows", "skipped", "skipped: logreg.model.newton.Newton does not import"),
         ("bench 11. logreg 16-mixed", "skipped", "skipped: Lightning runs 16-mixed on CUDA only"),
+        ("bench 11. logreg Newton, streamed from x.npy", "FAILED", "FAILED: exit 1: RuntimeError: CUDA error"),
         ("bench 11. note", "note", "(sklearn: the first 60% of the rows)"),
         ("bench.py --device cuda", "FAILED (timed out)", "Traceback: killed"),
     ]
