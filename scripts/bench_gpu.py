@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -45,13 +46,23 @@ def run(sections: set[int], args: argparse.Namespace, device: str) -> None:
         print(f"GPU: {props.name}, {props.total_memory / 2**30:.1f} GiB, CUDA {torch.version.cuda}; {threads}\n")
     else:
         print(f"GPU sections on the CPU (a rehearsal: the device's figures mean nothing here); {threads}\n")
-    if 9 in sections:
-        batches = [int(part) for part in args.throughput_batches.split(",")]
-        throughput_section(args.rows, batches, device, args.repeats)
-    if 10 in sections:
-        precision_section(args.rows, args.features, device, args.repeats)
-    if 11 in sections and full_batch_section(args.mmap_rows, args.features, device, args.repeats):
-        sys.exit("bench.py: error: a command of section 11 failed (its row says why)")
+    batches = [int(part) for part in args.throughput_batches.split(",")]
+    runs = {
+        9: lambda: throughput_section(args.rows, batches, device, args.repeats),
+        10: lambda: precision_section(args.rows, args.features, device, args.repeats),
+        11: lambda: full_batch_section(args.mmap_rows, args.features, device, args.repeats),
+    }
+    failed = 0
+    for number in sorted(sections & runs.keys()):
+        try:
+            failed += runs[number]() or 0
+        except Exception as err:  # one section's failure must not cost the others their figures (one GPU call)
+            where, message = traceback.extract_tb(err.__traceback__)[-1], " ".join(str(err).split())[:300]
+            print(f"{number}. FAILED\n   section {number}  FAILED: {type(err).__name__}: {message} "
+                  f"({Path(where.filename).name}:{where.lineno})\n")  # fmt: skip
+            failed += 1
+    if failed:
+        sys.exit("bench.py: error: a section or a command failed (its row says why)")
 
 
 def timed(fn: Callable[[], object], device: str) -> tuple[float, object]:
