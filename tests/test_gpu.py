@@ -22,7 +22,7 @@ import bench_figures  # scripts/ is no package
 import bench_gpu
 
 
-def gpu(test):
+def needs_cuda(test):
     """Marks ``test`` ``gpu`` and skips it where torch finds no CUDA device."""
     reason = "needs a CUDA device (torch.cuda.is_available() False)"
     return pytest.mark.gpu(pytest.mark.skipif(not torch.cuda.is_available(), reason=reason)(test))
@@ -48,7 +48,7 @@ def final_weights(run):
     return torch.cat([state["linear.weight"].view(-1), state["linear.bias"].view(-1)]).double()
 
 
-@gpu
+@needs_cuda
 def test_tutorial_config_on_cuda_ends_within_1e_4_of_the_cpu_run(run_cli, tmp_path, record_property):
     tutorial = str(CONFIGS / "tutorial.yaml")
     run_cli("fit", "--config", tutorial, "--trainer.accelerator", "cpu")
@@ -61,7 +61,26 @@ def test_tutorial_config_on_cuda_ends_within_1e_4_of_the_cpu_run(run_cli, tmp_pa
     assert difference < 1e-4 and loss_difference < 1e-4
 
 
-@gpu
+@needs_cuda
+def test_newton_on_cuda_ends_within_1e_6_of_the_cpu_run(run_cli, tmp_path, record_property):
+    """``--config tabular.yaml`` (full-batch Newton in float64, standardised, C=1) on the same memory-mapped rows:
+    the Hessian's Cholesky solve on the GPU reaches the CPU's minimum."""
+    pytest.importorskip("logreg.model.newton", reason="the Newton solver (issue 27) does not import here")
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3000, 6))
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "x.npy", (z * [1, 2, 5, 10, 0.5, 1] + [0, 3, -1, 50, 0, 2]).astype(np.float32))
+    np.save(tmp_path / "d" / "y.npy", (z @ rng.standard_normal(6) + rng.logistic(size=3000) > 0).astype(np.int8))
+    tabular = ("fit", "--config", str(CONFIGS / "tabular.yaml"), "--data.path", str(tmp_path / "d"))
+    run_cli(*tabular, "--trainer.accelerator", "cpu")
+    run_cli(*tabular, "--trainer.accelerator", "gpu", "--trainer.devices", "1")
+    cpu, gpu = run_dirs(tmp_path)
+    difference = (final_weights(cpu) - final_weights(gpu)).abs().max().item()
+    record_property("max |weight, bias difference|", f"{difference:.2e}")
+    assert difference < 1e-6
+
+
+@needs_cuda
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
 def test_mixed_precision_trains_and_ends_finite(precision, tiny_trainer, record_property):
     if precision == "bf16-mixed" and not torch.cuda.is_bf16_supported():
@@ -78,7 +97,7 @@ def test_mixed_precision_trains_and_ends_finite(precision, tiny_trainer, record_
     assert model.linear.weight.dtype == torch.float32  # mixed: parameters stay float32
 
 
-@gpu
+@needs_cuda
 def test_in_memory_data_is_resident_on_the_gpu_and_batches_need_no_host_copy(tiny_trainer, record_property):
     data = ThresholdDataModule(n_features=4, n_samples=2000, batch_size=64)
     model = LogisticRegression(n_inputs=4, lr=0.5)
@@ -94,7 +113,7 @@ def test_in_memory_data_is_resident_on_the_gpu_and_batches_need_no_host_copy(tin
     assert trainer.callback_metrics["val_acc"] > 0.9
 
 
-@gpu
+@needs_cuda
 def test_memory_mapped_data_is_gathered_on_the_host_into_pinned_memory(tmp_path, tiny_trainer, record_property):
     x = np.random.default_rng(0).standard_normal((3000, 3), dtype=np.float32)
     (tmp_path / "d").mkdir()
@@ -112,7 +131,7 @@ def test_memory_mapped_data_is_gathered_on_the_host_into_pinned_memory(tmp_path,
     assert trainer.callback_metrics["val_acc"] > 0.9
 
 
-@gpu
+@needs_cuda
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason=f"needs 2 CUDA devices, found {torch.cuda.device_count()}")
 def test_ddp_on_two_gpus_matches_one_gpu(tmp_path, run_cli, record_property):
     """As test_multinode's CPU DDP run (the same data and flags), launched as test_scale's: a real process
