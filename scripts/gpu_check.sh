@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check, for a machine with a CUDA GPU (CI has none): tests/test_gpu.py (CPU/GPU agreement on the tutorial,
-# 16-mixed and bf16-mixed, device-resident batches, pinned memory-mapped batches, DDP on 2 GPUs when there are 2),
-# then `scripts/bench.py --device cuda` (its GPU sections 9-11, scripts/bench_gpu.py), and one table of what each
-# did, with its numbers. About 5 minutes on one H100; each part has its own time limit, so the table always prints.
+# The GPU check, for a machine with a CUDA GPU (CI has none): tests/test_gpu.py (CPU/GPU agreement on the tutorial
+# and of Newton, 16-mixed and bf16-mixed, device-resident batches, pinned memory-mapped batches, DDP on 2 GPUs when
+# there are 2), then `scripts/bench.py --device cuda` (its GPU sections 9-11, scripts/bench_gpu.py), and one table
+# of what each did, with its numbers. Each part has its own time limit (9 minutes at most in all), so the table
+# always prints.
 #
 #   scripts/gpu_check.sh --fetch-wheels   # where pip reaches PyPI: .whl/ gets the wheels a GPU machine's python3
 #                                         # lacks (jsonargparse[signatures]: python 3.12, pure Python; git-ignored)
