@@ -1,10 +1,8 @@
 """The one way logreg writes a file: whole or not at all, through links and into devices, never replacing either.
 
-A regular file (new, or existing and replaced) is written to a temporary file beside it and renamed into place, so
-a reader never sees half a file and a failed write leaves the old one. A symbolic link is followed: its target is
-written that way and the link stays a link. A character device or a pipe (``/dev/null``, a FIFO, ``/dev/stdout``)
-is written in place; renaming a file over it would swap the node for a plain file (as root, ``/dev/stdout``
-itself). The command's own standard output, redirected to a file, is written through the open descriptor.
+A regular file is written to a temporary file beside it and renamed into place (a reader never sees half a file, a
+failed write leaves the old one); a link's target is written so and the link stays; a device or a pipe
+(``/dev/null``, a FIFO, ``/dev/stdout``) is written in place, as is the command's redirected standard output.
 """
 
 from __future__ import annotations

@@ -152,9 +152,8 @@ class LogRegTrainer(Trainer):
 
 
 class LogRegCLI(LightningCLI):
-    """LightningCLI for logreg: the data's feature count linked into the model, the best and the last checkpoint,
-    ``--ckpt_path`` checked (loaded with ``weights_only``) before anything is built from it, each run in a directory
-    of its own (a resumed run in its old one), summaries. Only LightningCLI's public hooks are overridden."""
+    """LightningCLI for logreg: ``--ckpt_path`` checked before anything is built from it, each run in a directory of
+    its own (a resumed run in its old one), summaries. Only LightningCLI's public hooks are overridden."""
 
     checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, once checked
     ckpt_path: str | None = None  # as given; after_instantiate_classes clears it in a fit's saved config
@@ -193,8 +192,7 @@ class LogRegCLI(LightningCLI):
             parser.link_arguments("data.val_fraction", target, compute_fn=monitor_for, apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then check and load ``--ckpt_path``; validate, test and predict take the run's data from it unless
-        ``--data`` flags say otherwise (LightningCLI then takes the model's hyperparameters from it)."""
+        """Parse, then check and load ``--ckpt_path`` (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
         refuse_infinite_penalties(args)
@@ -203,36 +201,25 @@ class LogRegCLI(LightningCLI):
         if not subcommand:
             return
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
-        if subcommand != "fit":
-            self.check_evaluated_checkpoint(parser, args, subcommand)
-        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
-            self.checkpoint = check_checkpoint(ckpt_path)
-        base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
-        self.use_own_data_defaults(parser, args, subcommand, base)
-
-    def check_evaluated_checkpoint(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> None:
-        """validate, test and predict need a checkpoint file: Lightning would evaluate an untrained model."""
-        ckpt_path = self.ckpt_path
-        if not ckpt_path:
+        if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
                 self.parse_final(parser, args, last=True)
             if any(word.partition("=")[0] == "--ckpt_path" for word in args):  # a later config's ckpt_path: null won
                 raise ValueError("--ckpt_path is replaced by a later --config's ckpt_path (null, as a fit's "
                                  "config.yaml saves it): give --ckpt_path after --config")  # fmt: skip
-            raise ValueError(
-                f"logreg {subcommand} evaluates a trained model: give its checkpoint, e.g. --ckpt_path "
-                "lightning_logs/version_0/checkpoints/last.ckpt"
-            )
-        if ckpt_path in CHECKPOINT_KEYWORDS:
-            raise ValueError(
-                f"--ckpt_path {ckpt_path}: only fit knows its {ckpt_path!r} checkpoint; give a checkpoint file, e.g. "
-                "lightning_logs/version_0/checkpoints/last.ckpt"
-            )
+            raise ValueError(f"logreg {subcommand} evaluates a trained model: give its checkpoint, e.g. --ckpt_path "
+                             "lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
+        if subcommand != "fit" and ckpt_path in CHECKPOINT_KEYWORDS:
+            raise ValueError(f"--ckpt_path {ckpt_path}: only fit knows its {ckpt_path!r} checkpoint; give a checkpoint "
+                             "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
+        if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
+            self.checkpoint = check_checkpoint(ckpt_path)
+        base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
+        self.use_own_data_defaults(parser, args, subcommand, base)
 
     def parse_quietly(self, parser: LightningArgumentParser, args: list[str]) -> list[str]:
-        """The first parse, without ``--print_config`` (the last parse prints it). ``--data.path FILE`` without
-        ``--data CLASS`` means ``--data FileDataModule``, added when the command line does not parse as given.
-        Returns the arguments that parsed."""
+        """The first parse, without ``--print_config`` (the last prints it); ``--data FileDataModule`` added when
+        ``--data.path FILE`` without a class does not parse as given. Returns the arguments that parsed."""
         self.printing = tuple(word for word in args if word.startswith("--print_config"))
         try:
             super().parse_arguments(parser, [word for word in args if word not in self.printing])
@@ -246,8 +233,8 @@ class LogRegCLI(LightningCLI):
         return args
 
     def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
-        """Make the checkpoint's run's data the default of ``--data``, so that validate, test and predict evaluate the
-        data the model was fitted on; flags change it as they would the default. Returns the default's class path."""
+        """The checkpoint's run's data as the default of ``--data`` (validate, test and predict evaluate the data the
+        model was fitted on, flags change it as any default). Returns the default's class path."""
         self.fitted_data = data = fitted_data(self.checkpoint, self.ckpt_path)
         configured = bool(self.config_sections("data"))
         if data is None:
@@ -280,9 +267,8 @@ class LogRegCLI(LightningCLI):
         self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
 
     def use_own_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
-        """``--data FileDataModule`` gets its own defaults (``batch_size`` 32), not those of ``base``, the default
-        data's class: jsonargparse carries the previous class's init_args over (its issue #460). Parsing again
-        with the chosen class as the default keeps only given values (public ``set_defaults`` and ``parse_args``)."""
+        """``--data FileDataModule`` gets its own defaults, not those of ``base``, the default data's class, which
+        jsonargparse carries over (its issue #460; so in 4.53): parsed again with the chosen class as the default."""
         data = self.config[command].get("data")
         chosen = isinstance(data, Namespace) and resolved(data.class_path) is not resolved(base)
         if chosen:
@@ -311,8 +297,7 @@ class LogRegCLI(LightningCLI):
             self.run_with_logger(config.trainer, logger, resumed)
 
     def run_with_logger(self, trainer: Namespace, logger: Namespace, resumed: Path | None) -> None:
-        """The logger's run directory: a resumed run's own, else a new one no other run can take, ``version_N`` or
-        the name ``--trainer.logger.version`` gives."""
+        """The logger's run directory: a resumed run's own, else a new one no other run can take."""
         self.as_configured["logger"] = logger.clone()
         args = logger.init_args
         if trainer.get("default_root_dir") and args.save_dir == ".":  # where Lightning's own logger would log
@@ -325,8 +310,7 @@ class LogRegCLI(LightningCLI):
             args.version = self.claim(Path(args.save_dir) / (args.name or ""), args.get("version"))
 
     def run_without_logger(self, trainer: Namespace, resumed: Path | None) -> None:
-        """``--trainer.logger false``: the run still gets ``lightning_logs/version_N`` under
-        ``--trainer.default_root_dir``, which becomes the Trainer's root (its checkpoints/ and config.yaml)."""
+        """``--trainer.logger false``: ``ROOT/lightning_logs/version_N`` becomes the Trainer's root directory."""
         root = Path(trainer.get("default_root_dir") or ".") / "lightning_logs"
         if resumed is not None:
             spelled = root / resumed.name
@@ -339,8 +323,7 @@ class LogRegCLI(LightningCLI):
         trainer.default_root_dir = str(run)
 
     def claim(self, root: Path, version: int | str | None) -> int | str:
-        """Create this run's directory under ``root``: the next ``version_N``, or the one ``version`` names (refused
-        when taken). Remembers what it created, for :meth:`discard_failed_run`."""
+        """Create this run's directory under ``root`` (the next ``version_N``, or ``version``), remembering it."""
         created = first_missing(root)
         try:
             if version is None:
@@ -355,17 +338,15 @@ class LogRegCLI(LightningCLI):
         return version
 
     def after_instantiate_classes(self) -> None:
-        """config.yaml describes the run, not this command: logger and root as configured, no checkpoint to resume
-        from, so that ``logreg fit --config RUN/config.yaml`` makes a new run that reproduces this one."""
+        """config.yaml describes the run, not this command (``fit --config RUN/config.yaml`` makes a new run)."""
         for key, value in self.as_configured.items():
             self.config[self.subcommand].trainer[key] = value
         if self.subcommand == "fit":
             self.config.fit.ckpt_path = None
 
     def discard_failed_run(self) -> None:
-        """Remove the run directory this command claimed when it failed before saving a checkpoint (nothing to resume
-        or evaluate), and the directories it created to hold it, once empty. A run named by
-        ``--trainer.logger.version`` is removed only when empty: once it wrote its config, the record stays."""
+        """Remove the run directory a command that failed before any checkpoint claimed, and the directories it
+        created, once empty; a run named by ``--trainer.logger.version`` only when empty (its record stays)."""
         run = self.claimed_run
         if run is None or not run.is_dir() or any(run.rglob("*.ckpt")) or (self.named_run and any(run.iterdir())):
             return
@@ -389,24 +370,20 @@ class LogRegCLI(LightningCLI):
             raise ValueError(f"a --trainer flag Lightning refuses: {err}") from None
 
     def check_checkpoint_matches_data(self) -> None:
-        """The checkpoint's model takes the data's features; a resumed fit sees its own data (checked before the
-        run's config.yaml is rewritten); validate, test and predict see the run's data unchanged."""
+        """The checkpoint's model takes the data's features; a resumed fit sees its own data; validate, test and
+        predict see the run's data unchanged (else its splits are not the run's: refused, or for predict a note)."""
         if self.checkpoint is None:
             return
-        trained = self.checkpoint.get("hyper_parameters", {}).get("n_inputs")
-        given = self.model.hparams.n_inputs
+        trained, given = self.checkpoint.get("hyper_parameters", {}).get("n_inputs"), self.model.hparams.n_inputs
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
-        saved = self.checkpoint.get(datamodule_key(type(self.datamodule)))
-        if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
-            self.datamodule.check_resumable(saved)
-        elif self.fitted_data is not None and not self.data_given and isinstance(saved, dict):
-            self.check_fitted_data_unchanged(saved.get("fingerprint"))
-
-    def check_fitted_data_unchanged(self, saved: dict[str, Any] | None) -> None:
-        """The run's data still has the fingerprint its checkpoint keeps; otherwise its splits are not the run's (a
-        test split could hold training rows): validate and test refuse, predict says so and predicts the rows."""
-        now = self.datamodule.fingerprint() if isinstance(self.datamodule, IndexedDataModule) else None
+        state = self.checkpoint.get(datamodule_key(type(self.datamodule)))
+        indexed = isinstance(self.datamodule, IndexedDataModule) and isinstance(state, dict)
+        if self.subcommand == "fit" and indexed:
+            self.datamodule.check_resumable(state)
+        if self.subcommand == "fit" or not indexed or self.fitted_data is None or self.data_given:
+            return
+        saved, now = state.get("fingerprint"), self.datamodule.fingerprint()
         if not isinstance(saved, dict) or now is None or saved == now:
             return
         changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
@@ -423,8 +400,8 @@ class LogRegCLI(LightningCLI):
 
     @contextlib.contextmanager
     def signals_end_in_one_line(self) -> Iterator[None]:
-        """A command stopped by SIGTERM or Ctrl-C ends with :class:`Stopped`: one line, exit 143 or 130. (Lightning
-        raises ``SystemExit`` with the trainer ``INTERRUPTED``; predict does not stop for SIGTERM by itself.)"""
+        """A command stopped by SIGTERM or Ctrl-C (Lightning's ``SystemExit``, the trainer ``INTERRUPTED``; predict's
+        flag) ends with :class:`Stopped`: one line, exit 143 or 130."""
         try:
             yield
         except SystemExit as stop:
@@ -457,8 +434,7 @@ class LogRegCLI(LightningCLI):
         return Stopped(f"{where}; resume with: logreg fit --config {config} --ckpt_path {path}", code)
 
     def before_fit(self) -> None:
-        """Say which lr trains the model when ``--optimizer`` left its lr at the class's default: ``--model.lr`` sets
-        only the built-in SGD's, and ``--optimizer SGD`` alone would train with torch's 0.001 unannounced."""
+        """Say so when ``--optimizer`` trains with its class's default lr (``--model.lr`` sets only SGD's)."""
         optimizer = self.config.fit.get("optimizer")
         if not isinstance(optimizer, Namespace):
             return
@@ -516,8 +492,7 @@ class LogRegCLI(LightningCLI):
         self.evaluate(self.trainer.test, model, datamodule, **kwargs)
 
     def evaluate(self, run: Any, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
-        """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows; one line and exit
-        2 instead when there is nothing to evaluate (no such split, or its loop turned off)."""
+        """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
         split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
         limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
         self.check_something_to_evaluate(datamodule, split, loop, limit)
@@ -539,8 +514,7 @@ class LogRegCLI(LightningCLI):
             print("\n".join(["", *lines]), flush=True)
 
     def check_something_to_evaluate(self, datamodule: LightningDataModule, split: str, loop: str, limit: Any) -> None:
-        """validate and test refuse data without their split, and a loop turned off by ``limit_*_batches 0``: they
-        would print no metric and exit 0, as if something had been evaluated."""
+        """Refuse data without the split, or its loop off: no metric and exit 0 would look like an evaluation."""
         if limit == 0:
             raise ValueError(f"--trainer.limit_{loop}_batches {limit:g}: nothing to {self.subcommand}")
         if getattr(datamodule, f"{loop}_fraction", None) != 0:
@@ -556,8 +530,8 @@ class LogRegCLI(LightningCLI):
         )
 
     def before_predict(self) -> None:
-        """``--predictions`` must not name a file this command reads, even with ``--overwrite true``; predict covers
-        every row (``--trainer.limit_predict_batches`` would leave a partial file, or none, and exit 0)."""
+        """``--predictions`` must not name a file this command reads (even with ``--overwrite true``), and predict
+        covers every row (``--trainer.limit_predict_batches`` would leave a partial file, or none, and exit 0)."""
         limit = self.config.predict.trainer.get("limit_predict_batches")
         if limit is not None and not (isinstance(limit, float) and limit == 1):
             raise ValueError(f"--trainer.limit_predict_batches {limit:g}: predict writes every row; leave it out")
@@ -614,9 +588,8 @@ def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[Non
 
 
 def subcommands_to_build(args: Any) -> dict[str, set[str]]:
-    """Only the subcommand a command line starts with (each parser costs about 0.1 s); every one for ``--help``, a
-    ``--config`` first, a mistyped name, a dict of arguments, or when jsonargparse reads the environment (then
-    ``PL_CONFIG`` may hold a section for each: its own ``default_env`` property applies its rule)."""
+    """Only the subcommand a command line starts with (a parser costs 0.1 s); every one for ``--help``, a ``--config``
+    first, a mistyped name, a dict, or when jsonargparse reads the environment (``PL_CONFIG`` may hold each)."""
     words = sys.argv[1:] if args is None else args
     first = words[0] if isinstance(words, list | tuple) and words else None
     if not isinstance(first, str) or first not in SUBCOMMANDS or ArgumentParser().default_env:
@@ -625,8 +598,7 @@ def subcommands_to_build(args: Any) -> dict[str, set[str]]:
 
 
 def with_packaged_configs(args: list[str]) -> list[str]:
-    """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) when NAME has no
-    directory and no such file is in the current directory."""
+    """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) unless NAME is a path."""
     found = list(args)
     for i, word in enumerate(found):
         if (i and found[i - 1] in ("--config", "-c")) or word.startswith("--config="):
@@ -724,8 +696,8 @@ def resumed_run(ckpt_path: str | None) -> Path | None:
 
 
 def gives_lr(args: list[str], sections: list[Any]) -> bool:
-    """Whether the command line or a config's ``optimizer`` section (``sections``) gives the optimizer's lr:
-    ``--optimizer.lr``, ``--optimizer.init_args.lr``, or an ``lr`` in the value or file of ``--optimizer``."""
+    """Whether the command line (``--optimizer.lr``, an ``lr`` in ``--optimizer``'s value or file) or a config's
+    ``optimizer`` section (``sections``) gives the optimizer's lr."""
     sections = list(sections)
     for i, word in enumerate(args):
         flag, _, value = word.partition("=")
@@ -752,39 +724,29 @@ def with_file_data(args: list[str]) -> list[str] | None:
 
 
 def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any] | None:
-    """The ``--data`` value of the run that saved ``checkpoint``, from the data module's hyperparameters LightningCLI
-    saves in it (``_class_path``: LightningCLI's undocumented key, checked in tests/test_layouts.py), a relative
-    file path found from the directory the fit ran in. None for a checkpoint that does not record its data."""
+    """The ``--data`` value of the run that saved ``checkpoint`` (None if not recorded), a relative file path found from
+    the fit's directory. ``_class_path`` is LightningCLI's undocumented key (checked in tests/test_layouts.py)."""
     hparams = (checkpoint or {}).get(LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY)
     if not isinstance(hparams, dict) or not isinstance(hparams.get("_class_path"), str):
         return None
     # not ``positive``: the checkpoint's classes decide the coding, and must not refuse a file spelled otherwise
     init_args = {key: value for key, value in hparams.items() if not key.startswith("_") and key != "positive"}
-    if isinstance(init_args.get("path"), str):
-        init_args["path"] = run_file(init_args["path"], checkpoint, ckpt_path)
+    path = init_args.get("path")
+    if isinstance(path, str) and not Path(path).is_absolute():
+        fitted_in = fit_directory(checkpoint, ckpt_path)
+        found = fitted_in / path if fitted_in is not None else Path(path)
+        if not found.exists():
+            where = f" (looked in {fitted_in}, where the fit ran)" if fitted_in is not None else ""
+            raise FileNotFoundError(f"--ckpt_path {ckpt_path}: the data it was fitted on, {path}, is not found{where}; "
+                                    "give the data: --data.path FILE")  # fmt: skip
+        relative = os.path.relpath(found)
+        init_args["path"] = str(found) if relative.startswith("..") else relative
     return {"class_path": hparams["_class_path"], "init_args": init_args}
 
 
-def run_file(path: str, checkpoint: dict[str, Any], ckpt_path: str) -> str:
-    """The run's data file ``path`` as seen from here: a relative path is relative to the fit's directory."""
-    if Path(path).is_absolute():
-        return path
-    fitted_in = fit_directory(checkpoint, ckpt_path)
-    found = fitted_in / path if fitted_in is not None else Path(path)
-    if not found.exists():
-        where = f" (looked in {fitted_in}, where the fit ran)" if fitted_in is not None else ""
-        raise FileNotFoundError(
-            f"--ckpt_path {ckpt_path}: the data it was fitted on, {path}, is not found{where}; give the data: "
-            "--data.path FILE"
-        )
-    relative = os.path.relpath(found)
-    return str(found) if relative.startswith("..") else relative
-
-
 def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
-    """The working directory of the fit that wrote ``ckpt_path``, from the directory its ModelCheckpoint states
-    record (relative, ``./lightning_logs/version_0/checkpoints``; the state's key and ``dirpath`` are Lightning's
-    undocumented layout, checked in tests/test_layouts.py). None for an absolute or moved directory."""
+    """The directory the fit that wrote ``ckpt_path`` ran in, from its ModelCheckpoints' relative ``dirpath`` (their
+    state's key and ``dirpath``: undocumented, checked in tests/test_layouts.py); None when it cannot be told."""
     here = Path(ckpt_path).resolve().parent
     for key, state in (checkpoint.get("callbacks") or {}).items():
         dirpath = state.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(state, dict) else None
@@ -797,35 +759,20 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
 
 
 def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> LogRegCLI:
-    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand.
-
-    ``callbacks`` join the Trainer's for this run only: objects that cannot be spelled on a command line (an Optuna
-    trial's pruning callback in ``scripts/sweep.py``). Like every default callback they stay out of config.yaml.
-    """
+    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand. ``callbacks``
+    join the Trainer's for this run only (scripts/sweep.py's pruning callback), out of config.yaml."""
     defaults = trainer_defaults()
     defaults["callbacks"] = [*defaults["callbacks"], *callbacks]
     set_loader(PARSER_MODE, load_yaml_without_aliases, (yaml.YAMLError,))
     built = subcommands_to_build(args)
     cli = type(LogRegCLI.__name__, (LogRegCLI,), {"subcommands": staticmethod(lambda: built)})
-    return cli(
-        LogisticRegression,
-        IndexedDataModule,
-        subclass_mode_data=True,
-        trainer_class=LogRegTrainer,
-        trainer_defaults=defaults,
-        save_config_callback=HparamsCallback,
-        seed_everything_default=0,
-        parser_kwargs={
-            "prog": "logreg",
-            "parser_mode": PARSER_MODE,
-            "exit_on_error": False,
-            "allow_abbrev": False,
-            "description": DESCRIPTION,
-            "formatter_class": TablesAsWritten,  # (jsonargparse gives subcommands the main parser's formatter)
-            **({"fit": {"epilog": FIT_EPILOG}} if "fit" in built else {}),
-        },
-        args=args,
-    )
+    parser_kwargs = {"prog": "logreg", "parser_mode": PARSER_MODE, "exit_on_error": False, "allow_abbrev": False,
+                     "description": DESCRIPTION, "formatter_class": TablesAsWritten}  # fmt: skip
+    if "fit" in built:  # (an option keyed by a subcommand that is not built would reach argparse)
+        parser_kwargs["fit"] = {"epilog": FIT_EPILOG}
+    return cli(LogisticRegression, IndexedDataModule, subclass_mode_data=True, trainer_class=LogRegTrainer,
+               trainer_defaults=defaults, save_config_callback=HparamsCallback, seed_everything_default=0,
+               parser_kwargs=parser_kwargs, args=args)  # fmt: skip
 
 
 DESCRIPTION = """Logistic regression with cross-entropy, as a Lightning project.
@@ -835,4 +782,5 @@ x.npy/y.npy directory for --data.path (see `logreg convert --help`), and
 
 
 class TablesAsWritten(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """jsonargparse's help formatter, keeping descriptions and epilogs as written (the common flags of fit's help)."""
+    """jsonargparse's help formatter, keeping descriptions and epilogs as written (the common flags of fit's help);
+    jsonargparse gives subcommands the main parser's formatter."""
