@@ -92,3 +92,18 @@ def test_torch_names_what_a_refused_pickle_would_load_where_logreg_reads_it(tmp_
     with pytest.raises(pickle.UnpicklingError) as refused:
         torch.load(tmp_path / "evil.ckpt", weights_only=True)
     assert refused_global(refused.value) == f"{os.system.__module__}.system"
+
+
+def test_a_summary_writer_keeps_its_events_file_writer_where_logreg_reads_it(tmp_path):
+    """``event_writer``: a ``SummaryWriter``'s writer of its own events file (where the HPARAMS entry goes)."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+
+    from logreg.cli.loggers import event_writer
+
+    writer = SummaryWriter(tmp_path)
+    for summary in hparams({"model.lr": 0.5}, {"hp_metric": 0.0}):
+        event_writer(writer).add_summary(summary)
+    writer.close()
+    [events] = tmp_path.glob("events.out.tfevents.*")
+    assert b"hparams" in events.read_bytes()

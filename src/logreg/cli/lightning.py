@@ -123,8 +123,9 @@ def monitor_for(val_fraction: float) -> str:
 
 
 class LogRegTrainer(Trainer):
-    """Lightning's Trainer, whose ``predict`` also takes ``--predictions FILE [--overwrite true] [--threshold T]``
-    (LightningCLI makes each subcommand's flags from the Trainer method's signature)."""
+    """Lightning's Trainer, whose ``predict`` can also stream the predictions into a CSV file.
+
+    LightningCLI makes a subcommand's flags from the method's signature: ``--predictions``, ``--threshold``."""
 
     def predict(self, model: LightningModule | None = None, dataloaders: Any = None,
                 datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,

@@ -42,9 +42,8 @@ class HparamsCallback(SaveConfigCallback):
         if logger is not None:
             from torch.utils.tensorboard.summary import hparams  # tensorboard: only for a run that logs to it
 
-            # The run's own event file, as Lightning's log_hyperparams writes it (add_hparams would start another run)
             for summary in hparams(run_hparams(self.config), dict.fromkeys(HPARAM_METRICS, 0.0)):
-                logger.experiment.file_writer.add_summary(summary)
+                event_writer(logger.experiment).add_summary(summary)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
@@ -78,6 +77,12 @@ class HparamsCallback(SaveConfigCallback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_accuracy = state_dict.get("best_accuracy")
+
+
+def event_writer(writer: Any) -> Any:
+    """A ``SummaryWriter``'s writer of the run's own events file, as Lightning's ``log_hyperparams`` uses it
+    (``add_hparams`` would start another run). ``file_writer`` is undocumented: checked in tests/test_layouts.py."""
+    return writer.file_writer
 
 
 def run_hparams(config: Namespace) -> dict[str, int | float | str | bool]:

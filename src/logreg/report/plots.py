@@ -1,4 +1,7 @@
-"""Figures, drawn on matplotlib ``Figure`` objects with the Agg canvas: no pyplot state, no GUI backend."""
+"""Figures, drawn on matplotlib ``Figure`` objects with the Agg canvas: no pyplot state, no GUI backend.
+
+Its size is the figures' own: one short function per figure, each with the labels that make it readable alone.
+"""
 
 from __future__ import annotations
 
