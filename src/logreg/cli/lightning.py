@@ -55,7 +55,6 @@ SUBCOMMANDS = {  # Lightning's subcommands with the Trainer arguments each leave
     "predict": _PASSED | {"dataloaders", "return_predictions"},
 }
 DEFAULT_DATA = "logreg.data.threshold.ThresholdDataModule"  # the tutorial's data, when no --data is given
-DATA_MODULES = (FileDataModule, ThresholdDataModule)  # imported so that ``--data NAME`` finds them by short name
 CONFIGS = Path(__file__).parents[1] / "configs"
 RUN_KEYS = ("save_dir", "name", "version")  # a logger with these arguments keeps its runs in save_dir/name/version
 PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_without_aliases)
