@@ -480,10 +480,14 @@ class LogRegCLI(LightningCLI):
             if untested:  # said, rather than left for the user to infer
                 print(f"tested  nothing: {untested}", flush=True)
         if tested is not None:
+            counter = RowCounter()
+            trainer.callbacks.append(counter)
             with self.signals_end_in_one_line(), float32_evaluation(trainer, model):
                 results = trainer.test(model, datamodule=data, ckpt_path=tested.ckpt_path, weights_only=True,
                                        verbose=False)  # fmt: skip
             summary.print_results(trainer, results)
+            if indexed:
+                self.print_partial(counter, data, "test", self.config.fit.trainer.get("limit_test_batches"))
 
     def validate(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
         self.evaluate(self.trainer.validate, model, datamodule, **kwargs)
@@ -505,13 +509,17 @@ class LogRegCLI(LightningCLI):
         summary.print_results(self.trainer, results)
         if not isinstance(datamodule, IndexedDataModule):
             return
-        rows = int(self.trainer.strategy.reduce(torch.tensor(counter.rows), reduce_op="sum"))  # all ranks' rows
-        total = len(getattr(datamodule, f"{loop}_idx"))
-        if self.trainer.is_global_zero and rows < total:  # --trainer.limit_*_batches left rows out of the metrics
-            print(f"scored  {rows} of the {total} {loop} rows (--trainer.limit_{loop}_batches {limit:g})", flush=True)
+        self.print_partial(counter, datamodule, loop, limit)
         if run == self.trainer.test and self.trainer.is_global_zero:
             lines = summary_lines(summary.model_table(model, datamodule), top=summary.TOP_COEFFICIENTS)
             print("\n".join(["", *lines]), flush=True)
+
+    def print_partial(self, counter: RowCounter, datamodule: IndexedDataModule, loop: str, limit: Any) -> None:
+        """Say so when ``--trainer.limit_*_batches`` left rows of the split out of the metrics."""
+        rows = int(self.trainer.strategy.reduce(torch.tensor(counter.rows), reduce_op="sum"))  # all ranks' rows
+        total = len(getattr(datamodule, f"{loop}_idx"))
+        if self.trainer.is_global_zero and rows < total:
+            print(f"scored  {rows} of the {total} {loop} rows (--trainer.limit_{loop}_batches {limit:g})", flush=True)
 
     def check_something_to_evaluate(self, datamodule: LightningDataModule, split: str, loop: str, limit: Any) -> None:
         """Refuse data without the split, or its loop off: no metric and exit 0 would look like an evaluation."""
