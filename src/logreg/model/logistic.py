@@ -29,6 +29,7 @@ from logreg.model.binned import (
     BinnedROC,
 )
 from logreg.model.metrics import TrainingTotals
+from logreg.model.newton import Newton, check_newton
 
 Stage = Literal["train", "val", "test"]
 
@@ -55,13 +56,18 @@ def mse_of_probabilities(
 LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 
-def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, pos_weight: Tensor | None) -> Tensor:
+def chunk_sums(
+    loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, pos_weight: Tensor | None,
+    center: Tensor | None = None, cut: float = 0.0,
+) -> Tensor:  # fmt: skip
     """``[sum of the loss, its gradient in weight (D,), in bias]`` over the rows of ``x`` (B, D), ``y`` (B,) for
     the logits ``x @ weight + bias``, as one float64 vector of D + 2 sums.
 
     The cross-entropy's gradient is written out, ``x.T @ (sigmoid(z) - y)`` (weighted: ``x.T @ ((1 - y) - c *
     sigmoid(-z))``, ``c = 1 + (pos_weight - 1) y``): a matrix-vector product instead of autograd's dozen
     elementwise passes over the chunk. The mse loss, rarely used full batch, takes autograd.
+    With ``center`` (D,), Newton's sums follow: the Hessian ``u^T diag(c p (1 - p)) u`` of ``u = [x - center, 1]``
+    ((D+1)^2, flattened), the rows whose decision at ``cut`` is their label, and the rows on the wrong side of 0.
     """
     if loss != "bce":
         with torch.enable_grad():
@@ -70,14 +76,25 @@ def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, po
             grads = torch.autograd.grad(total, params)
         return torch.cat([total.detach().view(1), *(g.view(-1) for g in grads)]).double()
     z = torch.addmv(bias, x, weight)  # (B,) logits
-    if pos_weight is None:  # log(1 + e^z) - y z
+    c = None if pos_weight is None else 1 + (pos_weight - 1) * y
+    if c is None:  # log(1 + e^z) - y z
         value = (F.softplus(z, threshold=50) - y * z).sum()
         residual = torch.sigmoid(z).sub_(y)
     else:  # (1 - y) z + c log(1 + e^-z), as binary_cross_entropy_with_logits
-        c = 1 + (pos_weight - 1) * y
         value = ((1 - y) * z + c * F.softplus(-z, threshold=50)).sum()
         residual = (1 - y) - c * torch.sigmoid(-z)
-    return torch.cat([value.view(1), torch.mv(x.T, residual), residual.sum().view(1)]).double()
+    sums = [value.view(1), torch.mv(x.T, residual), residual.sum().view(1)]
+    if center is not None:
+        curvature = torch.sigmoid(z) * torch.sigmoid(-z)  # p (1 - p), with no cancellation in 1 - p
+        curvature = curvature if c is None else curvature * c
+        u = x - center
+        weighted = u * curvature[:, None]
+        corner = torch.cat([weighted.sum(0), curvature.sum().view(1)])
+        hessian = torch.cat([torch.cat([u.T @ weighted, corner[:-1, None]], 1), corner[None]])
+        labels = y > 0.5
+        wrong_side = torch.count_nonzero(((z > 0) != labels) | (z == 0))
+        sums += [hessian.view(-1), torch.count_nonzero((z > cut) == labels).view(1), wrong_side.view(1)]
+    return torch.cat([s.double() for s in sums])
 
 
 def fold_standardization(weight: Tensor, bias: Tensor, mean: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
@@ -168,6 +185,19 @@ class TrainingFit(NamedTuple):
     accuracy: float  # the share of rows whose decision at the model's threshold is their label
     objective: float  # loss + l2 / 2 ||w||^2 + l1 ||w||_1: what training minimises
     gradient: Tensor  # the largest absolute gradient of the objective (0-d, float64): 0 exactly at the minimum
+
+
+class FinalPass(NamedTuple):
+    """A Newton pass's sums at the weights ``weight``, ``bias`` (float64) and the decision cut ``cut``: what
+    :meth:`LogisticRegression.training_fit` and the coefficient table read there instead of a pass of their own."""
+
+    weight: Tensor
+    bias: Tensor
+    cut: float
+    rows: int
+    fit: TrainingFit
+    information: Tensor  # (D+1, D+1) the unpenalised Hessian's sum over the rows, in [w, b] (the Fisher information)
+    separated: bool  # every row on its label's side of 0
 
 
 class NonFiniteTrainingError(ValueError):
@@ -266,6 +296,8 @@ class LogisticRegression(LightningModule):
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
         self.training_state = TrainingState(penalised=self.penalised, decision_cut=logit(threshold))
         self.example_input_array = torch.zeros(2, n_inputs)
+        self.passes = 0  # over the training rows, by the solver and the summary (:meth:`final_pass_here`)
+        self.final_pass: FinalPass | None = None
 
     def logits(self, x: Tensor) -> Tensor:
         """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``.
@@ -347,8 +379,13 @@ class LogisticRegression(LightningModule):
             self.mean_loss[f"{stage}_loss"] = MeanMetric().to(self.device)
 
     def on_fit_start(self) -> None:
+        optimizer = self.trainer.optimizers[0]
         if self.hparams.get("l1"):
-            check_l1_optimizer(type(self.trainer.optimizers[0]).__name__, self.trainer.optimizers[0].param_groups[0])
+            check_l1_optimizer(type(optimizer).__name__, optimizer.param_groups[0])
+        if isinstance(optimizer, Newton):
+            datamodule = self.trainer.datamodule
+            full_batch = isinstance(datamodule, IndexedDataModule) and not datamodule.batch_size
+            check_newton(self.hparams.n_inputs, full_batch, self.hparams.get("loss", "bce"))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """A checkpoint keeps the penalty ``C`` resolved to (``l2``), and ``C`` null: it rebuilds without data."""
@@ -439,26 +476,59 @@ class LogisticRegression(LightningModule):
         which L-BFGS's line search needs. What returns is a surrogate whose value is the mean loss and whose
         gradient is the streamed one, so Lightning's backward (and DDP's averaging of equal gradients) leaves
         exactly that gradient. Metrics are updated on the ``first`` evaluation of a step only: the loss where the
-        step started.
+        step started. For :class:`~logreg.model.newton.Newton` the same pass adds the Hessian (:meth:`_newton_sums`).
         """
         weight, bias = self.linear.weight, self.linear.bias  # (1, D), (1,)
+        newton = self.trainer.optimizers[0] if isinstance(self.trainer.optimizers[0], Newton) else None
         with torch.no_grad():  # the standardisation folded into the weights: no (B, D) temporary per chunk
             scaled, shift = fold_standardization(weight.view(-1), bias, self.feature_mean, self.feature_scale)
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
-        total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
+        center = None if newton is None else self.feature_mean.to(weight.dtype)
+        cut = self.training_state.decision_cut
+        size = 2 + len(scaled) + (0 if newton is None else (len(scaled) + 1) ** 2 + 2)  # (chunk_sums' layout)
+        total = torch.zeros(size, dtype=torch.float64, device=weight.device)
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-            sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+            sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut)
             total += sums
-            if first:
+            if first and newton is None:
                 with torch.no_grad():
-                    decisions = torch.mv(x, scaled) + shift > self.training_state.decision_cut
+                    decisions = torch.mv(x, scaled) + shift > cut
                     self.train_totals.update(sums[0], decisions, y.view(-1))
-        total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
-        loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
+        self.passes += 1
+        total = self.trainer.strategy.reduce(total, reduce_op="sum")
+        n = split.total_rows
+        loss, grad_scaled, grad_shift = total[0] / n, total[1 : len(scaled) + 1] / n, total[len(scaled) + 1] / n
         grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
+        if newton is not None:
+            self._newton_sums(newton, total, loss, grad_w, grad_shift, n)
         loss, grad_w, grad_b = loss.to(weight.dtype), grad_w.to(weight.dtype), grad_shift.to(weight.dtype)
         slope = (weight.view(-1) * grad_w).sum() + bias.view(()) * grad_b
         return loss + (slope - slope.detach())  # (exactly 0, with the gradient of ``slope``)
+
+    def _newton_sums(self, newton: Newton, total: Tensor, loss: Tensor, grad_w: Tensor, grad_b: Tensor, n: int) -> None:
+        """Hand Newton the Hessian of the objective in the parameters ``[w, b]`` and whether it has converged, and
+        keep the pass as :class:`FinalPass`: where Newton stops, the summary and the coefficient table need no pass.
+
+        The chunks' Hessian is of ``u = [x - mean, 1]``, whose logits are ``(w / scale) . u + b``: by the chain rule
+        the parameters' is it scaled by ``[1 / scale, 1]`` on both sides (no cancellation, whatever the means)."""
+        d = len(grad_w)
+        weight, bias = self.linear.weight.detach().view(-1).double().clone(), self.linear.bias.detach().double().clone()
+        to_params = torch.cat([1 / self.feature_scale.double(), torch.ones_like(total[:1])])
+        information = total[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) * to_params[:, None] * to_params[None, :]
+        l2 = self.hparams.get("l2", 0.0)
+        hessian = information / n
+        hessian.diagonal()[:d] += l2
+        newton.hessian = hessian
+        gradient = optimality(grad_w + l2 * weight, grad_b.view(1), weight, 0.0)
+        newton.converged = bool(gradient < self.hparams.get("tol", 0.0))
+        self.training_state.first_gradient = gradient
+        correct, wrong_side = float(total[-2]), float(total[-1])
+        objective = float(loss) + 0.5 * l2 * float(weight @ weight)
+        fit = TrainingFit(float(loss), correct / n, objective, gradient)
+        self.final_pass = FinalPass(weight, bias, self.training_state.decision_cut, n, fit, information, not wrong_side)
+        self.train_totals.update(
+            total[0], int(correct), n
+        )  # (every rank the whole split's: the epoch's means stay exact)
 
     @property
     def penalised(self) -> bool:
@@ -537,6 +607,9 @@ class LogisticRegression(LightningModule):
         pass is full-batch training's (:func:`chunk_sums` over the contiguous chunks of a :class:`SplitStream`),
         in float64: no gather, no sort of the rows, one chunk in memory.
         """
+        here = self.final_pass_here()
+        if here is not None and here.rows == len(rows):
+            return here.fit.gradient
         return self._training_pass(features, labels, rows, chunk_rows, decisions=False).gradient
 
     @torch.no_grad()
@@ -547,11 +620,23 @@ class LogisticRegression(LightningModule):
         What a summary reports as the fitted model's: the ``train_loss`` that training logs is the mean over an
         epoch's steps, and in full-batch L-BFGS the loss where the epoch's step started, i.e. of earlier weights.
         """
+        here = self.final_pass_here()
+        if here is not None and here.cut == logit(float(self.threshold)) and here.rows == len(rows):
+            return here.fit
         return self._training_pass(features, labels, rows, chunk_rows, decisions=True)
+
+    def final_pass_here(self) -> FinalPass | None:
+        """The last Newton pass, if it was at the current weights (Newton takes no step once converged)."""
+        last = self.final_pass
+        weight, bias = self.linear.weight.detach().view(-1).double(), self.linear.bias.detach().double()
+        if last is None or not (torch.equal(last.weight, weight) and torch.equal(last.bias, bias)):
+            return None
+        return last
 
     def _training_pass(
         self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None, decisions: bool
     ) -> TrainingFit:
+        self.passes += 1
         weight, bias = self.linear.weight.detach().double().view(-1), self.linear.bias.detach().double()
         mean, scale = self.feature_mean.double(), self.feature_scale.double()
         scaled, shift = fold_standardization(weight, bias, mean, scale)  # (D,), (1,)

@@ -29,13 +29,14 @@ class TrainingTotals(Metric):
         self.add_state("correct", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("rows", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, loss: Tensor, decisions: Tensor, target: Tensor, rows_per_loss: int = 1) -> None:
+    def update(self, loss: Tensor, decisions: Tensor | int, target: Tensor | int, rows_per_loss: int = 1) -> None:
         """``loss``: detached, the sum of the rows' losses, or their mean with ``rows_per_loss`` the row count;
-        ``decisions`` and ``target``: 0/1 or bool, of the same shape."""
+        ``decisions`` and ``target``: 0/1 or bool, of the same shape, or the counts of correct decisions and rows."""
         # In place: ``+=`` would also go through torchmetrics' and torch's ``__setattr__``, a few us each.
         self.loss_sum.add_(loss, alpha=rows_per_loss)
-        self.correct.add_(torch.count_nonzero(torch.eq(decisions, target)))
-        self.rows.add_(target.numel())
+        counted = isinstance(target, int)
+        self.correct.add_(decisions if counted else torch.count_nonzero(torch.eq(decisions, target)))
+        self.rows.add_(target if counted else target.numel())
 
     def compute(self) -> dict[str, Tensor]:
         """NaN for an epoch without rows, as 0 / 0."""

@@ -128,12 +128,38 @@ def coefficient_table(
     if not len(rows):
         raise ValueError("no training rows to compute the coefficient table on")
     stats = _one_pass(features, labels, rows, w, b, mean, scale, chunk_rows, inference)
+    covariance, reason = None, None
+    if inference:
+        to_raw = torch.eye(n_features + 1, dtype=w.dtype, device=w.device)  # [intercept, w] from [around shift, w]
+        to_raw[0, 1:] = -stats.shift
+        covariance, reason = _covariance(stats.information, to_raw, stats.separated)
+    return _table(w, b, mean, scale, _population_std(stats), covariance, reason, stats.separated, feature_names)
+
+
+def information_table(
+    weight: Tensor, bias: Tensor | float, feature_names: Sequence[str], mean: Tensor, scale: Tensor,
+    information: Tensor, separated: bool, inference: bool,
+) -> CoefficientTable:  # fmt: skip
+    """:func:`coefficient_table` of a standardised model from the Fisher information its solver summed at these
+    weights, ``(D+1, D+1)`` in ``[weight, bias]`` (Newton's last pass): no pass of its own. The standard deviations
+    are the standardisation's ``scale``."""
+    n = len(feature_names)
+    w, mean, scale = (_vector(v, n, name, information.device) for v, name in ((weight, "weight"), (mean, "mean"),
+                                                                             (scale, "scale")))  # fmt: skip
+    covariance, reason = None, None
+    if inference:  # [intercept, raw w] = A [w, b]: intercept = b - (w / scale) . mean, raw w = w / scale
+        to_raw = torch.zeros(n + 1, n + 1, dtype=w.dtype, device=w.device)
+        to_raw[0, :n], to_raw[0, n] = -mean / scale, 1.0
+        to_raw[1:, :n] = torch.diag(1 / scale)
+        covariance, reason = _covariance(information, to_raw, separated)
+    return _table(w, float(bias), mean, scale, scale, covariance, reason, separated and inference, feature_names)
+
+
+def _table(w: Tensor, b: float, mean: Tensor, scale: Tensor, std: Tensor, covariance: Tensor | None,
+           reason: str | None, separated: bool, names: Sequence[str]) -> CoefficientTable:  # fmt: skip
     raw_weight = w / scale
     raw_bias = b - float((raw_weight * mean).sum())
-    std = _population_std(stats)
-    covariance, reason = _covariance(stats) if inference else (None, None)
-    rows_ = _rows(raw_bias, raw_weight, raw_weight * std, covariance, feature_names)
-    return CoefficientTable(rows_, reason, stats.separated)
+    return CoefficientTable(_rows(raw_bias, raw_weight, raw_weight * std, covariance, names), reason, separated)
 
 
 def write_csv(table: CoefficientTable, path: str | Path) -> None:
@@ -264,14 +290,14 @@ def _population_std(stats: _Pass) -> Tensor:
 # --------------------------------------------------------------------------------------------------- inference
 
 
-def _covariance(stats: _Pass) -> tuple[Tensor | None, str | None]:
-    """The (D+1, D+1) covariance of ``[intercept, raw weights]``, or None and why it cannot be trusted."""
-    if stats.separated:
+def _covariance(information: Tensor, to_raw: Tensor, separated: bool) -> tuple[Tensor | None, str | None]:
+    """The (D+1, D+1) covariance of ``[intercept, raw weights] = to_raw @ parameters`` from the parameters'
+    ``information``, or None and why it cannot be trusted."""
+    if separated:
         return None, (
             "the model separates the training rows perfectly, so the maximum-likelihood estimate does not exist "
             "(the weights would grow without bound) and standard errors are meaningless"
         )
-    information = stats.information
     diagonal = information.diagonal()
     if not (bool(torch.isfinite(information).all()) and bool((diagonal > 0).all())):
         return None, "the Fisher information is singular (a constant feature, or probabilities saturated at 0 or 1)"
@@ -283,12 +309,8 @@ def _covariance(stats: _Pass) -> tuple[Tensor | None, str | None]:
             f"the Fisher information is singular or badly conditioned (condition number {condition:.3g}): "
             "collinear or constant features, or (nearly) separated classes"
         )
-    shifted = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
-    # The sums were taken around ``shift``: [intercept, w] = M [intercept around the shift, w] with
-    # M = [[1, -shift], [0, I]], so the raw covariance is M C M^T.
-    to_raw = torch.eye(len(diagonal), dtype=shifted.dtype, device=shifted.device)
-    to_raw[0, 1:] = -stats.shift
-    return to_raw @ shifted @ to_raw.T, None
+    inverse = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
+    return to_raw @ inverse @ to_raw.T, None
 
 
 def _rows(

@@ -19,7 +19,14 @@ from lightning.pytorch import Trainer
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, TrainingFit
-from logreg.report.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
+from logreg.report.coefficients import (
+    CoefficientTable,
+    coefficient_table,
+    information_table,
+    summary_lines,
+    to_markdown,
+    write_csv,
+)
 from logreg.training import EarlyStopping, tensorboard_logger
 
 TOP_COEFFICIENTS = 8
@@ -100,6 +107,12 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> Coe
     """
     reason = no_inference_reason(model)
     weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
+    here = model.final_pass_here()
+    if here is not None and bool((model.feature_mean != 0).any() or (model.feature_scale != 1).any()):
+        table = information_table(weight, bias, datamodule.feature_names, model.feature_mean, model.feature_scale,
+                                  here.information, here.separated, reason is None)  # fmt: skip
+        return table if reason is None else CoefficientTable(table.rows, reason, table.separated)
+    model.passes += 1
     table = coefficient_table(weight, bias, datamodule.features, datamodule.labels, datamodule.feature_names,
                               mean=model.feature_mean, scale=model.feature_scale, rows=datamodule.train_idx,
                               inference=reason is None)  # fmt: skip
