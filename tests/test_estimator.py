@@ -155,6 +155,10 @@ def test_the_coefficient_table_equals_statsmodels(spread_csv, run_cli, tmp_path,
                                  ("p_value", reference.pvalues), ("ci_low", low), ("ci_high", high)):  # fmt: skip
             assert_close(float(ours[column]), expected[i], 1e-3)
     assert "tiny" in fit.stdout.split("feature")[-1]  # the summary's table names the features
+    passes = int(fit.stdout.split("passes")[1].split()[0])
+    epochs = int(fit.stdout.split("converged at epoch")[1].split()[0]) + 1
+    # Newton: one pass an epoch, and the summary and its table read its last; L-BFGS: more, plus those two
+    assert passes == epochs if optimizer else passes > epochs + 2
 
 
 def test_penalised_tables_leave_inference_empty_and_say_why(named_csv, run_cli, tmp_path):

@@ -3,7 +3,8 @@
 ``fit(X, y)`` validates like scikit-learn (``validate_data``), wraps the rows in an
 :class:`~logreg.data.arrays.ArrayDataModule` (every row trains) and runs
 :class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch L-BFGS in float64 from zero
-weights, which is scikit-learn's ``solver="lbfgs"``.
+weights: Newton's method (``solver="auto"`` with at most 4096 features) or L-BFGS, scikit-learn's ``"newton-cholesky"``
+and ``"lbfgs"``.
 Binary only, declared in the tags.
 """
 
@@ -37,11 +38,13 @@ from logreg.checkpoint import ESTIMATOR_KEY, datamodule_key, load_model
 from logreg.data.arrays import ArrayDataModule
 from logreg.data.files import FileDataModule
 from logreg.model.logistic import LogisticRegression, fold_standardization
+from logreg.model.newton import MAX_FEATURES, Newton
 from logreg.writes import write_file
 
-SOLVERS = ("lbfgs", "sgd", "adam")
-DEFAULT_LR = {"lbfgs": 1.0, "sgd": 0.1, "adam": 0.01}  # L-BFGS: its line search picks the step, 1 scales it
-DEFAULT_BATCH = {"lbfgs": 0, "sgd": 32, "adam": 32}  # 0: the whole training split as one batch
+SOLVERS = ("auto", "newton", "lbfgs", "sgd", "adam")
+DEFAULT_LR = {"newton": 1.0, "lbfgs": 1.0, "sgd": 0.1, "adam": 0.01}  # L-BFGS: its line search picks the step
+DEFAULT_BATCH = {"newton": 0, "lbfgs": 0, "sgd": 32, "adam": 32}  # 0: the whole training split as one batch
+FULL_BATCH = ("newton", "lbfgs")
 
 
 class EstimatorModule(LogisticRegression):
@@ -118,9 +121,12 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's
             criterion for L-BFGS, and its default 1e-4).
         max_iter: L-BFGS iterations, or epochs for ``sgd``/``adam``.
-        solver: ``"lbfgs"`` (full batch, float64, strong-Wolfe line search), ``"sgd"`` or ``"adam"``.
-        lr: learning rate (default: 1 for L-BFGS, which scales its line search's step; 0.1 SGD; 0.01 Adam).
-        batch_size: rows per step for ``sgd``/``adam`` (default 32; 0: full batch); L-BFGS is full batch.
+        solver: ``"auto"`` (``"newton"`` up to :data:`~logreg.model.newton.MAX_FEATURES` features, else
+            ``"lbfgs"``), ``"newton"`` (full batch, float64, a few passes; D x D Hessian), ``"lbfgs"`` (full batch,
+            float64, strong-Wolfe line search), ``"sgd"`` or ``"adam"``; ``solver_`` is the one that fitted.
+        lr: learning rate (default: 1 for L-BFGS, which scales its line search's step; 0.1 SGD; 0.01 Adam; Newton
+            takes none).
+        batch_size: rows per step for ``sgd``/``adam`` (default 32; 0: full batch); Newton and L-BFGS are full batch.
         standardize: standardise features inside the model (training rows' mean and standard deviation).
         accelerator, devices: the Trainer's (one device).
         random_state: seeds the initial weights of ``sgd``/``adam`` and their shuffling (L-BFGS starts at 0).
@@ -137,7 +143,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         threshold: float = 0.5,
         tol: float = 1e-4,
         max_iter: int = 100,
-        solver: str = "lbfgs",
+        solver: str = "auto",
         lr: float | None = None,
         batch_size: int | None = None,
         standardize: bool = True,
@@ -176,7 +182,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         X = _pyarrow_as_pandas(X)
         X, y = validate_data(self, X, y, dtype=np.float32)  # finite in float32, 2-D, dense, real; y 1-D
         classes = binary_classes(y)
-        batch = DEFAULT_BATCH[self.solver] if self.batch_size is None else self.batch_size
+        self.solver_ = self.solver if self.solver != "auto" else "newton" if X.shape[1] <= MAX_FEATURES else "lbfgs"
+        batch = DEFAULT_BATCH[self.solver_] if self.batch_size is None else self.batch_size
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         names = getattr(self, "feature_names_in_", None)  # (kept in the checkpoint: predict and export name them)
         datamodule = ArrayDataModule(X, y, val_fraction=0.0, test_fraction=0.0, batch_size=batch, shuffle=batch > 0,
@@ -199,7 +206,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         if not converged:
             gradient = float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
             warnings.warn(
-                f"{self.solver} did not converge in max_iter={self.max_iter} (max |grad| {gradient:.2g}, tol "
+                f"{self.solver_} did not converge in max_iter={self.max_iter} (max |grad| {gradient:.2g}, tol "
                 f"{self.tol:g}); raise max_iter{'' if self.standardize else ', or standardize the features'}",
                 ConvergenceWarning,
                 stacklevel=2,
@@ -226,8 +233,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"lr must be a finite number > 0 or None, got {self.lr!r}")
         if self.batch_size is not None and not (isinstance(self.batch_size, Integral) and self.batch_size >= 0):
             raise ValueError(f"batch_size must be an integer >= 1, 0 (full batch) or None, got {self.batch_size!r}")
-        if self.solver == "lbfgs" and self.batch_size not in (None, 0):
-            raise ValueError("solver='lbfgs' trains on the full batch; batch_size applies to 'sgd' and 'adam'")
+        if self.solver in ("auto", *FULL_BATCH) and self.batch_size not in (None, 0):
+            raise ValueError(f"solver={self.solver!r} trains on the full batch; batch_size applies to 'sgd' and 'adam'")
         if not (self.devices == 1 or (isinstance(self.devices, list | tuple) and len(self.devices) == 1)):
             raise ValueError(f"devices must be 1 or a list of one device index (fit runs on one), got {self.devices!r}")
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
@@ -256,8 +263,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         positives = int(datamodule.labels.sum())
         weight_0, weight_1 = self._class_weights(classes, (n - positives, positives))
         penalty = 0.0 if math.inf == self.C else 1.0 / (self.C * weight_0 * n)
-        lbfgs = self.solver == "lbfgs"
-        lr = DEFAULT_LR[self.solver] if self.lr is None else float(self.lr)
+        solver, full_batch = self.solver_, self.solver_ in FULL_BATCH
+        lr = DEFAULT_LR[solver] if self.lr is None else float(self.lr)
         pos_weight = (
             "balanced" if self.class_weight == "balanced" else (None if weight_0 == weight_1 else weight_1 / weight_0)
         )
@@ -266,22 +273,22 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             model = EstimatorModule(
                 n_inputs=n_features, lr=lr, l2=(1 - self.l1_ratio) * penalty, l1=self.l1_ratio * penalty,
                 pos_weight=pos_weight, tol=float(self.tol), threshold=float(self.threshold),
-                init_weight=0.0 if lbfgs else None, init_bias=0.0 if lbfgs else None,
+                init_weight=0.0 if full_batch else None, init_bias=0.0 if full_batch else None,
             )  # fmt: skip
-        if lbfgs:  # the settings of configs/lbfgs.yaml; one epoch is one step of up to max_iter iterations
+        if solver == "newton":  # configs/tabular.yaml's; one epoch is one Newton step
+            model.optimizer_factory = Newton
+        elif solver == "lbfgs":  # configs/lbfgs.yaml's; one epoch is one step of up to max_iter iterations
             model.optimizer_factory = functools.partial(
                 torch.optim.LBFGS, lr=lr, max_iter=int(self.max_iter), history_size=20,
                 line_search_fn="strong_wolfe", tolerance_grad=float(self.tol), tolerance_change=0.0,
             )  # fmt: skip
         else:
-            model.optimizer_factory = functools.partial(
-                torch.optim.SGD if self.solver == "sgd" else torch.optim.Adam, lr=lr
-            )
+            model.optimizer_factory = functools.partial(torch.optim.SGD if solver == "sgd" else torch.optim.Adam, lr=lr)
         return model
 
     def _trainer(self, model: EstimatorModule) -> tuple[Trainer, Path | None]:
         """A quiet Trainer: no logger, checkpoints, progress bar, summary or validation, unless ``log_dir``."""
-        lbfgs = self.solver == "lbfgs"
+        lbfgs, full_batch = self.solver_ == "lbfgs", self.solver_ in FULL_BATCH
         run = callbacks = logger = None
         if self.log_dir is not None:
             root = Path(self.log_dir) / "lightning_logs"
@@ -294,7 +301,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         trainer = Trainer(
             accelerator=self.accelerator,
             devices=self.devices,
-            precision="64-true" if lbfgs else "32-true",  # a line search compares losses: float32 stalls near 1e-4
+            precision="64-true" if full_batch else "32-true",  # float32 weights stall near max |grad| 1e-4
             max_epochs=1 if lbfgs else int(self.max_iter),
             logger=logger or False,
             enable_checkpointing=run is not None,
@@ -310,8 +317,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         return trainer, run
 
     def _iterations(self, trainer: Trainer) -> int:
-        """L-BFGS iterations (its ``n_iter`` state), or epochs for sgd and adam."""
-        if self.solver == "lbfgs":
+        """L-BFGS iterations (its ``n_iter`` state), or epochs (Newton: steps)."""
+        if self.solver_ == "lbfgs":
             return lbfgs_progress(trainer.optimizers[0]).iterations
         return int(trainer.current_epoch)
 
@@ -320,9 +327,10 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
 
         L-BFGS tests exactly that (``tolerance_grad=tol``) at its final point; it stopped for that reason unless it
         ran out of iterations or function evaluations, or its step became 0 (``tolerance_change=0``), which its state
-        (``optimizer.state_dict()``) shows. That saves a pass over the data; the other solvers take that pass.
+        (``optimizer.state_dict()``) shows. Newton's last pass is at its final weights once it converged; the other
+        solvers take a pass.
         """
-        if self.solver != "lbfgs":
+        if self.solver_ != "lbfgs":
             return (
                 float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
                 <= self.tol

@@ -19,6 +19,7 @@ from lightning.pytorch import Trainer
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, TrainingFit
+from logreg.model.newton import Newton
 from logreg.report.coefficients import (
     CoefficientTable,
     coefficient_table,
@@ -223,7 +224,12 @@ def fit_summary(
         rows["labels"] = f"0 = {datamodule.classes[0]!r}, 1 = {datamodule.classes[1]!r}"
     if trainer.optimizers:  # which optimizer and lr trained the model: --model.lr applies only without --optimizer
         optimizer = trainer.optimizers[0]
-        rows["optimizer"] = f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
+        newton = isinstance(optimizer, Newton)  # (its lr is the fraction of its last step, not a setting)
+        rows["optimizer"] = (
+            "Newton" if newton else f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
+        )
+    if trainer.num_training_batches == 1 and model.passes:  # full batch: what the fit cost, in reads of the rows
+        rows["passes"] = f"{model.passes} over the training rows (the solver's and this summary's)"
     if half_precision(trainer):  # validation ran in it; the train rows above and the test are computed wider
         rows["precision"] = f"{trainer.precision} (val_* in {trainer.precision}; train_* in float64)"
     rows["penalty"] = penalty_line(model, datamodule)
