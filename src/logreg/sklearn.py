@@ -1,12 +1,8 @@
 """``LogisticRegressionClassifier``: logreg's LightningModule and Trainer behind scikit-learn's estimator API.
 
-``fit(X, y)`` validates like scikit-learn (``validate_data``), wraps the rows in an
-:class:`~logreg.data.arrays.ArrayDataModule` (every row trains) and runs
-:class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch L-BFGS in float64 from zero
-weights: Newton's method (``solver="auto"`` with at most 4096 features) or L-BFGS, scikit-learn's ``"newton-cholesky"``
-and ``"lbfgs"``.
-Binary only, declared in the tags.
-"""
+``fit(X, y)`` validates like scikit-learn, wraps the rows in an :class:`~logreg.data.arrays.ArrayDataModule` and runs
+:class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch Newton (up to 4096 features)
+or L-BFGS, in float64 from zero weights (scikit-learn's ``"newton-cholesky"`` and ``"lbfgs"``). Binary only."""
 
 from __future__ import annotations
 
@@ -48,23 +44,20 @@ FULL_BATCH = ("newton", "lbfgs")
 
 
 class EstimatorModule(LogisticRegression):
-    """The LightningModule unchanged, with the optimizer the estimator chose (``optimizer_factory``, set after
-    construction so that the checkpoint's hyperparameters stay the model's own: ``logreg predict`` reads them), and
-    the estimator's state added to every checkpoint it saves."""
+    """The LightningModule with the estimator's optimizer (``optimizer_factory``, set after construction so that the
+    checkpoint's hyperparameters stay the model's own) and the estimator's state in every checkpoint it saves."""
 
     optimizer_factory: Callable[..., torch.optim.Optimizer] | None = None
     estimator_state: dict[str, Any] | None = None
     record_logs: bool = True  # False: ``log`` records nothing (no logger, no progress bar reads the values)
 
     def log(self, *args: Any, **kwargs: Any) -> None:
-        """Lightning's ``log`` (``log_dict`` calls it), or nothing where nobody reads the values: a fit without
-        ``log_dir`` or ``verbose``, where recording a few values per epoch cost about a tenth of a small table's fit."""
+        """Lightning's ``log``, or nothing where nobody reads the values (about a tenth of a small table's fit)."""
         if self.record_logs:
             super().log(*args, **kwargs)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``linear((x - mean) / scale)`` as ``x @ (w / scale) + (b - (w / scale) . mean)``: equal, and on a large
-        batch it makes no (N, D) temporaries (the subtraction and division of every row cost more than the matmul)."""
+        """``x @ (w / scale) + (b - (w / scale) . mean)``: no (N, D) temporaries on a large batch."""
         weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
         return torch.nn.functional.linear(x, weight, bias)  # (N, 1)
 
@@ -74,9 +67,7 @@ class EstimatorModule(LogisticRegression):
         return self.optimizer_factory(self.parameters())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Add the estimator's parameters and labels, and the data module state ``logreg predict --data
-        FileDataModule`` restores (Lightning keys a data module's state by its class: this module trained on an
-        ArrayDataModule), so that predictions there name the same labels and check the same columns."""
+        """Add the estimator's parameters and labels, and the FileDataModule state ``logreg predict`` restores."""
         if self.estimator_state is None:
             return
         checkpoint[ESTIMATOR_KEY] = self.estimator_state
@@ -87,8 +78,7 @@ class EstimatorModule(LogisticRegression):
 
 
 class LbfgsProgress(NamedTuple):
-    """Whether ``step`` ran, iterations, function evaluations, and whether the last iteration moved the point (None:
-    no iteration was taken)."""
+    """Whether ``step`` ran, iterations, evaluations, and whether the last iteration moved (None: none taken)."""
 
     started: bool
     iterations: int
@@ -97,8 +87,8 @@ class LbfgsProgress(NamedTuple):
 
 
 def lbfgs_progress(optimizer: torch.optim.Optimizer) -> LbfgsProgress:
-    """What ``torch.optim.LBFGS`` keeps in its state of the first parameter (``n_iter``, ``func_evals``, the last
-    direction ``d`` and step ``t``): undocumented keys, read only here (tests/test_layouts.py checks them)."""
+    """``torch.optim.LBFGS``'s state of the first parameter (undocumented keys, read only here; tests/test_layouts.py
+    checks them)."""
     state = optimizer.state_dict()["state"].get(0, {})
     moved = bool((state["d"] * state["t"]).abs().max() > 0) if "d" in state else None
     return LbfgsProgress("n_iter" in state, int(state.get("n_iter", 0)), int(state.get("func_evals", 0)), moved)
@@ -107,10 +97,9 @@ def lbfgs_progress(optimizer: torch.optim.Optimizer) -> LbfgsProgress:
 class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
     """Binary logistic regression with scikit-learn's API, trained by logreg's LightningModule and a Trainer.
 
-    It minimises ``C * sum_i s_i * loss_i + (1 - l1_ratio) / 2 * ||w||^2 + l1_ratio * ||w||_1`` as
-    ``sklearn.linear_model.LogisticRegression`` does (``s_i`` from ``class_weight``), by passing the model
-    ``l2 = (1 - l1_ratio) / (C * w_0 * n)``, ``l1 = l1_ratio / (C * w_0 * n)`` and ``pos_weight = w_1 / w_0`` (``w_0``,
-    ``w_1``: the weights of the two classes). With ``standardize`` the penalty acts on standardised weights, as in
+    It minimises ``C sum_i s_i loss_i + (1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1`` as scikit-learn does (``s_i``
+    from ``class_weight``), passing the model ``l2 = (1 - l1_ratio) / (C w_0 n)``, ``l1 = l1_ratio / (C w_0 n)`` and
+    ``pos_weight = w_1 / w_0``. With ``standardize`` the penalty acts on standardised weights, as in
     ``make_pipeline(StandardScaler(), LogisticRegression(C))``; ``coef_`` and ``intercept_`` are in raw units.
 
     Args:
@@ -118,22 +107,18 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         l1_ratio: elastic-net mix; > 0 needs ``solver="sgd"`` (logreg's L1 is a proximal SGD step).
         class_weight: None, ``"balanced"`` or ``{label: weight}`` (a missing label weighs 1).
         threshold: ``predict`` gives the second class where its probability is above this.
-        tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's
-            criterion for L-BFGS, and its default 1e-4).
-        max_iter: L-BFGS iterations, or epochs for ``sgd``/``adam``.
-        solver: ``"auto"`` (``"newton"`` up to :data:`~logreg.model.newton.MAX_FEATURES` features, else
-            ``"lbfgs"``), ``"newton"`` (full batch, float64, a few passes; D x D Hessian), ``"lbfgs"`` (full batch,
-            float64, strong-Wolfe line search), ``"sgd"`` or ``"adam"``; ``solver_`` is the one that fitted.
-        lr: learning rate (default: 1 for L-BFGS, which scales its line search's step; 0.1 SGD; 0.01 Adam; Newton
-            takes none).
+        tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's default).
+        max_iter: L-BFGS iterations, or epochs (Newton steps) for the other solvers.
+        solver: ``"auto"`` (``"newton"`` up to :data:`~logreg.model.newton.MAX_FEATURES` features, else ``"lbfgs"``),
+            ``"newton"`` (full batch, float64; a D x D Hessian), ``"lbfgs"`` (full batch, float64, strong-Wolfe line
+            search), ``"sgd"`` or ``"adam"``; ``solver_`` is the one that fitted.
+        lr: learning rate (default: 1 for L-BFGS, scaling its line search's step; 0.1 SGD; 0.01 Adam; Newton has none).
         batch_size: rows per step for ``sgd``/``adam`` (default 32; 0: full batch); Newton and L-BFGS are full batch.
         standardize: standardise features inside the model (training rows' mean and standard deviation).
         accelerator, devices: the Trainer's (one device).
-        random_state: seeds the initial weights of ``sgd``/``adam`` and their shuffling (L-BFGS starts at 0).
-        log_dir: write a run directory ``log_dir/lightning_logs/version_N`` (TensorBoard, config.yaml, coefficients,
-            checkpoints); None writes nothing.
-        verbose: show Lightning's messages and progress bar.
-    """
+        random_state: seeds the initial weights and shuffling of ``sgd``/``adam`` (Newton and L-BFGS start at 0).
+        log_dir: write a run directory ``log_dir/lightning_logs/version_N``; None writes nothing.
+        verbose: show Lightning's messages and progress bar."""
 
     def __init__(
         self,
@@ -323,13 +308,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         return int(trainer.current_epoch)
 
     def _converged(self, trainer: Trainer, model: EstimatorModule, datamodule: ArrayDataModule) -> bool:
-        """Whether the objective's largest absolute gradient ended below ``tol``.
-
-        L-BFGS tests exactly that (``tolerance_grad=tol``) at its final point; it stopped for that reason unless it
-        ran out of iterations or function evaluations, or its step became 0 (``tolerance_change=0``), which its state
-        (``optimizer.state_dict()``) shows. Newton's last pass is at its final weights once it converged; the other
-        solvers take a pass.
-        """
+        """Whether the objective's largest absolute gradient ended below ``tol``: L-BFGS's state says why it stopped
+        (``tolerance_grad=tol``); Newton's last pass is at its final weights once converged; the others take a pass."""
         if self.solver_ != "lbfgs":
             return (
                 float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
@@ -375,9 +355,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         return logits.view(-1).double().numpy()
 
     def _validate_rows(self, X: Any) -> np.ndarray:
-        """``X`` checked as at fit (scikit-learn's ``validate_data``), as float32 rows. scikit-learn refuses columns
-        that differ from those at fit, but for reordered ones says only that the order differs: both orders are
-        added to its message."""
+        """``X`` checked as at fit, as float32 rows; reordered columns are named in both orders."""
         try:
             return validate_data(self, X, reset=False, dtype=np.float32)
         except ValueError as err:
@@ -408,13 +386,9 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> LogisticRegressionClassifier:
-        """A fitted estimator from a checkpoint of :meth:`save` (or of ``logreg fit``, with default parameters),
-        loaded with ``weights_only=True``; a file that is not such a checkpoint is a one-line ValueError.
-
-        The model computes in float64 if it was saved so (bitwise the fitted estimator), otherwise in float32 (a
-        ``bf16-true`` run's weights too). The feature names it was trained on become ``feature_names_in_``, so that a
-        DataFrame with other or reordered columns is refused as scikit-learn refuses one after ``fit``.
-        """
+        """A fitted estimator from a checkpoint of :meth:`save` (or of ``logreg fit``), loaded with
+        ``weights_only=True``; a file that is not one is a one-line ValueError. The model computes in the precision it
+        was saved in (bf16: float32)."""
         loaded = load_model(path, EstimatorModule)
         state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
         estimator = cls(**state.get("params", {}))
@@ -447,11 +421,7 @@ def binary_classes(y: np.ndarray) -> np.ndarray:
 
 
 def checkpoint_bytes(trainer: Trainer) -> bytes:
-    """The trainer's checkpoint of its model (weights and hyperparameters, no optimizer state), in memory.
-
-    ``Trainer.save_checkpoint`` writes through fsspec to any URL; fsspec's in-memory filesystem keeps it off the
-    disk (the estimator writes no file unless asked), and the entry is removed at once.
-    """
+    """The trainer's checkpoint of its model (no optimizer state), written to fsspec's in-memory filesystem."""
     url = f"memory://logreg-estimator-{uuid.uuid4().hex}/model.ckpt"
     fs, path = fsspec.core.url_to_fs(url)
     try:
@@ -463,16 +433,13 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
 
 
 def own_random_state(device: torch.device) -> contextlib.AbstractContextManager:
-    """torch's global generators (the CPU's, and ``device``'s on a GPU) as they were, once the block has run: fit's
-    initial weights and shuffling have generators of their own, but every epoch's data loader iterator draws its
-    base seed from the global one (``torch.utils.data.DataLoader``, which no generator of logreg's reaches)."""
+    """torch's global generators restored after the block: the DataLoader draws its base seed from them."""
     return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
 
 @contextlib.contextmanager
 def quiet_lightning(verbose: bool) -> Iterator[None]:
-    """Without ``verbose``, Lightning's info lines ("GPU available ...") and its advice for long runs (loader workers,
-    few batches) are held back while fit runs; logger levels and warning filters are restored afterwards."""
+    """Without ``verbose``, Lightning's info lines and advice are held back while fit runs (restored afterwards)."""
     if verbose:
         yield
         return

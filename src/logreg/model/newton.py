@@ -1,13 +1,10 @@
 """Newton's method (IRLS) for full-batch logistic regression: ``--optimizer logreg.model.newton.Newton``.
 
-Each step is one streamed pass over the training split, in which the model accumulates the loss, the gradient and
-the Hessian ``X^T diag(p (1 - p)) X`` in float64 (:func:`~logreg.model.logistic.chunk_sums`, all-reduced under DDP)
-and hands the Hessian here. The step solves ``H d = -g`` (Cholesky, damped where that fails). Where the objective at
-the new point did not fall, the next step goes back along it (by half or more): it cannot diverge, and an accepted
-step costs no extra pass. Where the model's convergence check already holds it takes no step, so the final weights
-are where the last gradient and Hessian were computed (the coefficient table's information, the summary's check).
-A few passes reach max |gradient| 1e-9; a pass costs O(N D^2), the solve O(D^3): hence :data:`MAX_FEATURES`.
-"""
+Each step is one streamed pass in which the model sums the loss, the gradient and the Hessian ``X^T diag(p (1 - p))
+X`` in float64 (:func:`~logreg.model.logistic.chunk_sums`, all-reduced under DDP) and hands the Hessian here; the step
+solves ``H d = -g``. Where the objective rose, the next step goes back along the last one (it cannot diverge, and an
+accepted step costs no extra pass). Once converged it takes no step, so the final weights are where the last pass was
+(the summary and the coefficient table read it). A pass is O(N D^2), a solve O(D^3): :data:`MAX_FEATURES`."""
 
 from __future__ import annotations
 
@@ -22,12 +19,9 @@ MAX_HALVINGS = 40  # a step cut below 2^-40 is taken as it is (the objective's r
 
 
 class Newton(torch.optim.Optimizer):
-    """Full-batch Newton steps on the parameters of a :class:`~logreg.model.logistic.LogisticRegression`.
-
-    The model sets :attr:`hessian` (the objective's, in the parameters' order) and :attr:`converged` in each
-    evaluation of the closure. State (the last accepted point, its objective, the direction and its fraction) is in
-    ``state_dict``, in the parameters' dtype, so that a resumed fit takes bitwise the same steps.
-    """
+    """Full-batch Newton steps on a :class:`~logreg.model.logistic.LogisticRegression`'s parameters, which sets
+    :attr:`hessian` and :attr:`converged` in each closure. Its state (last accepted point, objective, direction,
+    fraction) is in ``state_dict``, in the parameters' dtype: a resumed fit takes bitwise the same steps."""
 
     def __init__(self, params: Iterable[Tensor], max_halvings: int = MAX_HALVINGS) -> None:
         if max_halvings < 0:

@@ -50,11 +50,8 @@ class CoefficientRow(NamedTuple):
 
 
 class CoefficientTable(NamedTuple):
-    """The intercept row, then the feature rows by decreasing ``|std_weight|``.
-
-    ``reason`` says why inference was asked for but its cells are empty (None when they are filled, or when
-    inference was not asked for).
-    """
+    """The intercept row, then the features by decreasing ``|std_weight|``; ``reason``: why inference asked for is
+    empty."""
 
     rows: list[CoefficientRow]
     reason: str | None = None
@@ -77,26 +74,19 @@ def coefficient_table(
     inference: bool = False,
     chunk_rows: int | None = None,
 ) -> CoefficientTable:
-    """The coefficient table of a model ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows.
-
-    For a :class:`~logreg.model.logistic.LogisticRegression` and its data module::
-
-        coefficient_table(model.linear.weight, model.linear.bias, dm.features, dm.labels, dm.feature_names,
-                          mean=model.feature_mean, scale=model.feature_scale, rows=dm.train_idx, inference=True)
+    """The coefficient table of ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows, in one float64
+    pass (a chunk at a time: flat memory for a memory map larger than memory).
 
     Args:
         weight: (1, D) or (D,) weights on the standardised features; bias: the (1,) bias or a float.
-        features: (N, D) raw features, a float tensor or a NumPy array or memory map (read a chunk at a time).
+        features: (N, D) raw features, a float tensor or a NumPy array or memory map.
         labels: (N, 1) or (N,) 0/1 labels (only the separation check reads them).
         feature_names: D names, one per column.
-        mean, scale: (D,) the model's standardisation (default: none, mean 0 and scale 1).
-        rows: indices of the training rows (default: every row); standard deviations and the information are
-            taken over these rows only.
-        inference: fill the standard errors, z, p-values and intervals. Only meaningful for an unpenalised
-            maximum-likelihood fit: the Wald formulas assume the gradient of the log-likelihood is zero.
-        chunk_rows: rows per chunk (default: full-batch training's, :func:`~logreg.data.indexed.chunk_rows`); changes
-            nothing but memory use.
-    """
+        mean, scale: (D,) the model's standardisation (default: mean 0, scale 1).
+        rows: indices of the training rows (default: every row).
+        inference: fill standard errors, z, p-values and intervals (meaningful for an unpenalised maximum-likelihood
+            fit only).
+        chunk_rows: rows per chunk (default: full-batch training's); changes nothing but memory use."""
     n_features = len(feature_names)
     if features.ndim != 2 or features.shape[1] != n_features:
         raise ValueError(f"features of shape {tuple(features.shape)} do not have {n_features} named columns")
@@ -162,11 +152,8 @@ def _to_raw(center: Tensor, scale: Tensor) -> Tensor:
 
 
 def write_csv(table: CoefficientTable, path: str | Path) -> None:
-    """Write the table to ``path`` (a temporary file in the same directory, then renamed over it).
-
-    A reader never sees a half-written file, and a failed write leaves an older table in place. Empty cells
-    are empty strings; numbers have 10 significant digits, more than the float32 model's parameters carry.
-    """
+    """Write the table to ``path`` atomically (:func:`~logreg.writes.writing`); 10 significant digits, empty cells
+    empty."""
     with writing(path, f"{path}: the coefficient table") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
@@ -185,11 +172,8 @@ def to_markdown(table: CoefficientTable) -> str:
 
 
 def summary_lines(table: CoefficientTable, top: int = 5) -> list[str]:
-    """Aligned lines for a terminal: the intercept and the ``top`` features with the largest ``|std_weight|``.
-
-    The p-value column is shown when inference filled it; a last line counts the features left out, and one
-    more gives the reason inference is missing.
-    """
+    """Aligned lines for a terminal: the intercept and the ``top`` features by ``|std_weight|`` (p-values when filled),
+    a count of those left out, and the reason inference is missing."""
     intercept, features = table.rows[0], table.rows[1:]
     shown = [intercept, *features[: max(top, 0)]]
     columns = ["feature", "weight", "std_weight", "odds_ratio"]
