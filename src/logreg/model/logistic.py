@@ -20,7 +20,7 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
-from logreg.data.indexed import IndexedDataModule, SplitStream, split_stream, stage_name
+from logreg.data.indexed import IndexedDataModule, SplitStream, one_thread, split_stream, stage_name
 from logreg.model.binned import (
     BinnedAUROC,
     BinnedAveragePrecision,
@@ -78,10 +78,12 @@ def chunk_sums(
     if center is not None:
         curvature = torch.sigmoid(z) * torch.sigmoid(-z)  # p (1 - p), with no cancellation in 1 - p
         curvature = curvature if c is None else curvature * c
-        u = x - center
-        weighted = u * curvature[:, None]
-        corner = torch.cat([weighted.sum(0), curvature.sum().view(1)])
-        hessian = torch.cat([torch.cat([u.T @ weighted, corner[:-1, None]], 1), corner[None]])
+        with one_thread():  # (B, D) work: on a busy machine 2 threads took 6x as long (see one_thread)
+            root = curvature.sqrt()
+            rooted = (x - center).mul_(root[:, None])  # u^T W u = rooted^T rooted, centred: no cancellation
+            block, side = (rooted.T @ rooted).double(), torch.mv(rooted.T, root).double()
+        corner = torch.cat([side, curvature.sum().double().view(1)])
+        hessian = torch.cat([torch.cat([block, side[:, None]], 1), corner[None]])
         labels = y > 0.5
         wrong_side = torch.count_nonzero(((z > 0) != labels) | (z == 0))
         sums += [hessian.view(-1), torch.count_nonzero((z > cut) == labels).view(1), wrong_side.view(1)]
@@ -533,32 +535,16 @@ class LogisticRegression(LightningModule):
     @torch.no_grad()
     def objective_gradient(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> Tensor:
         """The largest absolute gradient (with L1 the subgradient closest to 0) of the objective over ``rows``, in
-        float64: scikit-learn's convergence criterion. Newton's last pass if it was here, else one pass."""
-        here = self.final_pass_here()
-        if here is not None and here.rows == len(rows):
-            return here.fit.gradient
-        return self._training_pass(features, labels, rows, chunk_rows, decisions=False).gradient
+        float64: scikit-learn's convergence criterion (:meth:`training_fit`'s)."""
+        return self.training_fit(features, labels, rows, chunk_rows).gradient
 
     @torch.no_grad()
     def training_fit(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> TrainingFit:
-        """The current weights on ``rows`` (the training split): mean loss, accuracy, objective and
-        :meth:`objective_gradient`, exactly, in float64: Newton's last pass if it was here, else one pass."""
+        """The current weights on ``rows`` (the training split): mean loss, accuracy, objective and largest absolute
+        gradient, exactly, in float64: Newton's last pass if it was here, else one pass of :func:`chunk_sums`."""
         here = self.final_pass_here()
         if here is not None and here.cut == logit(float(self.threshold)) and here.rows == len(rows):
             return here.fit
-        return self._training_pass(features, labels, rows, chunk_rows, decisions=True)
-
-    def final_pass_here(self) -> FinalPass | None:
-        """The last Newton pass, if it was at the current weights (Newton takes no step once converged)."""
-        last = self.final_pass
-        weight, bias = self.linear.weight.detach().view(-1).double(), self.linear.bias.detach().double()
-        if last is None or not (torch.equal(last.weight, weight) and torch.equal(last.bias, bias)):
-            return None
-        return last
-
-    def _training_pass(
-        self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None, decisions: bool
-    ) -> TrainingFit:
         self.passes += 1
         weight, bias = self.linear.weight.detach().double().view(-1), self.linear.bias.detach().double()
         mean, scale = self.feature_mean.double(), self.feature_scale.double()
@@ -569,15 +555,20 @@ class LogisticRegression(LightningModule):
         correct = 0
         for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, weight.device):
             total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
-            if decisions:
-                correct += int(torch.count_nonzero((torch.addmv(shift, x, scaled) > cut) == (y.view(-1) > 0.5)))
+            correct += int(torch.count_nonzero((torch.addmv(shift, x, scaled) > cut) == (y.view(-1) > 0.5)))
         total /= len(rows)
         l2, l1 = self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
         grad_w = (total[1:-1] - total[-1] * mean) / scale + l2 * weight
-        loss = float(total[0])
-        objective = loss + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())
-        gradient = optimality(grad_w, total[-1:], weight, l1)
-        return TrainingFit(loss, correct / len(rows) if decisions else math.nan, objective, gradient)
+        objective = float(total[0]) + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())
+        return TrainingFit(float(total[0]), correct / len(rows), objective, optimality(grad_w, total[-1:], weight, l1))
+
+    def final_pass_here(self) -> FinalPass | None:
+        """The last Newton pass, if it was at the current weights (Newton takes no step once converged)."""
+        last = self.final_pass
+        weight, bias = self.linear.weight.detach().view(-1).double(), self.linear.bias.detach().double()
+        if last is None or not (torch.equal(last.weight, weight) and torch.equal(last.bias, bias)):
+            return None
+        return last
 
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""

@@ -82,8 +82,8 @@ def convergence(
         return Convergence(True, f"converged at epoch {last_epoch} (max |grad| {gradient:.1e} < tol {tol:g})", False)
     budget = f"max_epochs={trainer.max_epochs}" if trainer.current_epoch >= (trainer.max_epochs or 0) else (
         f"{trainer.current_epoch} epochs")  # fmt: skip
-    line_search = bool(trainer.optimizers) and isinstance(trainer.optimizers[0], torch.optim.LBFGS)
-    advice = "raise --trainer.max_epochs" + ("" if line_search else " or lower the learning rate")
+    no_lr = bool(trainer.optimizers) and isinstance(trainer.optimizers[0], torch.optim.LBFGS | Newton)
+    advice = "raise --trainer.max_epochs" + ("" if no_lr else " or lower the learning rate")
     return Convergence(False, f"did not converge in {budget} (max |grad| {gradient:.2g}); {advice}", True)
 
 
