@@ -7,6 +7,7 @@ ratios the project's targets are stated in (see docs/benchmarks.md). Needs the `
 
     python scripts/bench.py [--repeats 3] [--rows 1000000] [--features 32] [--sections 1,2,3,4,5,6,7,8]
                             [--mmap-rows 10000000] [--device cuda]
+    python scripts/bench.py --device cuda   # the GPU sections 9, 10, 11 (scripts/bench_gpu.py); gpu_check.sh runs it
     python scripts/bench.py --plots     # only the figures: docs/images/scaling.png and throughput.png (minutes)
 """
 
@@ -34,6 +35,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer, seed_everythin
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import bench_figures
+import bench_gpu
 from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
 
 BATCH = 4096
@@ -513,7 +515,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--per-sample-batches", type=int, default=100)
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="comma-separated sections to run, e.g. 2")
+    parser.add_argument("--sections", help="comma-separated, e.g. 2; default 1-8, with --device cuda 9,10,11 (GPU)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where Trainers and loops run")
     parser.add_argument("--plots", action="store_true", help="only draw docs/images/scaling.png and throughput.png")
     parser.add_argument("--scaling-rows", default="1000000,3000000,10000000", help="rows of the scaling figure")
@@ -541,7 +543,8 @@ def main() -> None:
     print(f"logreg benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {repeats}, "
           f"on {DEVICE}\n")  # fmt: skip
 
-    sections = {int(part) for part in args.sections.split(",")}
+    chosen = args.sections or ("9,10,11" if DEVICE == "cuda" else "1,2,3,4,5,6,7,8")  # 9-11: scripts/bench_gpu.py
+    sections = {int(part) for part in chosen.split(",")}
     if 1 in sections:
         # 1. tutorial problem: 40 points, 50 epochs of 20 batches = 1,000 steps
         t_loop, _ = median_time(tutorial_loop, repeats)
@@ -664,6 +667,9 @@ def main() -> None:
 
     if 8 in sections:
         step_profile(args.rows, args.features)
+
+    if sections & bench_gpu.SECTIONS:
+        bench_gpu.run(sections, args, DEVICE)
 
 
 # -- 7. the scikit-learn estimator against scikit-learn (self-contained: python scripts/bench.py --sections 7) ----

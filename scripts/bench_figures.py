@@ -2,8 +2,8 @@
 
 - ``docs/images/scaling.png``: wall time and peak anonymous memory against rows (1M, 3M, 10M x 32, memory-mapped
   ``x.npy``/``y.npy`` under /tmp, deleted after) for ``logreg fit`` with full-batch L-BFGS (``--config lbfgs.yaml
-  --data.batch_size 0``), ``logreg fit`` with SGD, and a scikit-learn script that loads the same files; each run
-  is a whole process, as a user runs it.
+  --data.batch_size 0``), with the Newton solver (``--config tabular.yaml``, when ``NEWTON`` imports), with SGD, and
+  a scikit-learn script that loads the same files; each run is a whole process, as a user runs it.
 - ``docs/images/throughput.png``: training rows per second against batch size (256 to 65,536) for logreg's
   ``Trainer.fit`` and a plain PyTorch loop, on 1M x 32 in memory, one epoch each.
 
@@ -12,6 +12,7 @@ Every number a figure is drawn from is printed as a table first.
 
 from __future__ import annotations
 
+import importlib
 import os
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 FEATURES = 32
 TRAIN_FRACTION = 0.6  # FileDataModule's default split: 0.2 validation, 0.2 test
+NEWTON = "logreg.model.newton.Newton"  # the streaming Newton solver's optimizer class (issue 27)
 
 
 @dataclass
@@ -43,10 +45,11 @@ class ProcessRun:
     returncode: int
     stderr: str
     cpu: float = float("nan")
+    stdout: str = ""
 
 
 def run_process(command: Sequence[str], cwd: str | Path, env: dict[str, str] | None = None) -> ProcessRun:
-    """Run ``command`` to its end, measuring its wall time and memory; output goes to files, not pipes."""
+    """Run ``command`` to its end, measuring its wall time and memory; output goes to files (not pipes), kept."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=out, stderr=err)
@@ -59,8 +62,9 @@ def run_process(command: Sequence[str], cwd: str | Path, env: dict[str, str] | N
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
+        out.seek(0)
         cpu = usage.ru_utime + usage.ru_stime
-        return ProcessRun(wall, peaks[1], peaks[0], proc.returncode, err.read(), cpu)
+        return ProcessRun(wall, peaks[1], peaks[0], proc.returncode, err.read(), cpu, out.read())
 
 
 def _sample_peaks(pid: int, peaks: list[int], done: threading.Event) -> None:
@@ -121,17 +125,47 @@ print(f"accuracy on the other rows {model.score(x[n:], y[n:]):.4f}")
 """
 
 
+def newton_missing() -> str | None:
+    """None when ``NEWTON`` imports; else why not, printed in place of its rows (the solver is issue 27's)."""
+    module, _, name = NEWTON.rpartition(".")
+    try:
+        getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        return f"{NEWTON} does not import ({type(err).__name__}: {err})"
+    return None
+
+
+def accelerator(device: str) -> list[str]:
+    return ["--trainer.accelerator", "gpu" if device == "cuda" else "cpu"]
+
+
+def solver_command(solver: str, path: Path, device: str, tol: float | None = None) -> list[str]:
+    """``logreg fit`` with a full-batch solver's documented recipe on the data at ``path``: an ``x.npy`` directory is
+    memory-mapped and streamed, an ``.npz`` is read into memory (and copied to a GPU with room for it). ``lbfgs`` is
+    ``--config lbfgs.yaml``, ``newton`` is ``--config tabular.yaml`` with the Newton optimizer named; ``tol`` stops
+    either at that max |gradient| (L-BFGS's inner iterations too)."""
+    recipes = {"lbfgs": ["--config", "lbfgs.yaml"], "newton": ["--config", "tabular.yaml", "--optimizer", NEWTON]}
+    stop = [] if tol is None else ["--model.tol", str(tol)]
+    if tol is not None and solver == "lbfgs":
+        stop += ["--optimizer.tolerance_grad", str(tol)]
+    data = ["--data", "FileDataModule", "--data.path", str(path), "--data.batch_size", "0", "--data.shuffle", "false"]
+    return [sys.executable, "-m", "logreg", "fit", *recipes[solver], *data, *stop, *accelerator(device)]
+
+
 def scaling_commands(directory: Path, device: str, lbfgs_epochs: int, sgd_epochs: int) -> dict[str, list[str]]:
-    """The three whole-process runs of one data directory, as a user would type them."""
-    logreg = [sys.executable, "-m", "logreg", "fit", "--data", "FileDataModule", "--data.path", str(directory)]
-    accelerator = ["--trainer.accelerator", "gpu"] if device == "cuda" else ["--trainer.accelerator", "cpu"]
-    lbfgs = [sys.executable, "-m", "logreg", "fit", "--config", "lbfgs.yaml", *logreg[4:], "--data.batch_size", "0"]
-    sgd = [*logreg, "--data.batch_size", "4096", "--model.lr", "0.5"]
-    return {
-        "logreg L-BFGS (full batch)": [*lbfgs, "--trainer.max_epochs", str(lbfgs_epochs), *accelerator],
-        "logreg SGD (batch 4096)": [*sgd, "--trainer.max_epochs", str(sgd_epochs), *accelerator],
+    """The whole-process runs of one data directory, as a user would type them (Newton's only when it imports)."""
+    sgd = [sys.executable, "-m", "logreg", "fit", "--data", "FileDataModule", "--data.path", str(directory),
+           "--data.batch_size", "4096", "--model.lr", "0.5", *accelerator(device)]  # fmt: skip
+    lbfgs = [*solver_command("lbfgs", directory, device), "--trainer.max_epochs", str(lbfgs_epochs)]
+    commands = {
+        "logreg L-BFGS (full batch)": lbfgs,
+        "logreg Newton (to tol 1e-4)": solver_command("newton", directory, device, tol=1e-4),
+        "logreg SGD (batch 4096)": [*sgd, "--trainer.max_epochs", str(sgd_epochs)],
         "sklearn lbfgs script": [sys.executable, "-c", SKLEARN_SCRIPT, str(directory), str(TRAIN_FRACTION)],
     }
+    if newton_missing():
+        del commands["logreg Newton (to tol 1e-4)"]
+    return commands
 
 
 def measure_scaling(
@@ -139,6 +173,8 @@ def measure_scaling(
 ) -> dict[str, dict[int, ProcessRun]]:
     """Each method at each size, whole processes in a scratch directory; medians of ``repeats_below_10m`` runs
     below 10M rows, one run at 10M and above (minutes each on a small machine)."""
+    if reason := newton_missing():
+        print(f"   (no Newton line: {reason})")
     results: dict[str, dict[int, ProcessRun]] = {}
     env = child_env()
     for rows in rows_list:
@@ -248,26 +284,39 @@ def with_batch_size(data, batch: int):
     return module
 
 
-def logreg_epoch(module, device: str, lr: float = 0.5) -> None:
-    """One epoch of logreg's ``Trainer.fit`` on a built data module (no logger, checkpoints or validation: training
-    cost only; the data's generation is not timed, as the plain loop's is not)."""
+def logreg_epoch(module, device: str, lr: float = 0.5, epochs: int = 1, precision: str = "32-true"):
+    """``epochs`` (one) of logreg's ``Trainer.fit`` on a built data module (no logger, checkpoints or validation:
+    training cost only; the data's generation is not timed, as the plain loop's is not). Returns the model."""
     from lightning.pytorch import Trainer, seed_everything
 
     from logreg import LogisticRegression
 
     seed_everything(0, verbose=False)
-    trainer = Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_epochs=1, logger=False,
+    trainer = Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1, max_epochs=epochs, logger=False,
                       enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                      num_sanity_val_steps=0, limit_val_batches=0)  # fmt: skip
-    trainer.fit(LogisticRegression(n_inputs=module.n_features, lr=lr), module)
+                      num_sanity_val_steps=0, limit_val_batches=0, precision=precision)  # fmt: skip
+    model = LogisticRegression(n_inputs=module.n_features, lr=lr)
+    trainer.fit(model, module)
+    return model
 
 
-def measure_throughput(batches: Sequence[int], rows: int, device: str, repeats: int) -> dict[str, dict[int, float]]:
-    """Training rows per second for each batch size (median of ``repeats`` epochs)."""
+def throughput_data(rows: int, features: int = FEATURES):
+    """The in-memory rows of the throughput figure (and bench.py's GPU sections): built, split, no validation."""
     from logreg import ThresholdDataModule
 
-    data = ThresholdDataModule(n_features=FEATURES, n_samples=rows, label_noise=0.1, batch_size=4096, val_fraction=0)
+    data = ThresholdDataModule(n_features=features, n_samples=rows, label_noise=0.1, batch_size=4096, val_fraction=0)
     data.setup("fit")
+    return data
+
+
+def measure_throughput(
+    batches: Sequence[int], rows: int, device: str, repeats: int, data=None
+) -> dict[str, dict[int, float]]:
+    """Training rows per second for each batch size (median of ``repeats`` epochs), on ``data`` if given (built by
+    :func:`throughput_data`), else on ``rows`` new rows."""
+    from logreg import ThresholdDataModule
+
+    data = data if data is not None else throughput_data(rows)
     x, y = data.features[data.train_idx].to(device), data.labels[data.train_idx].to(device)
     n = len(data.train_idx)
 

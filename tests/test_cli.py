@@ -347,11 +347,13 @@ def test_a_fast_dev_run_leaves_no_run_directory(tmp_path, run_cli):
 
 def test_an_evaluation_of_part_of_a_split_says_how_many_rows(tmp_path, run_cli):
     """``--trainer.limit_test_batches 0.3`` scores part of the test rows: one line says how many, and a whole
-    split says nothing (the tutorial's data: 8 test rows in batches of 2)."""
+    split says nothing (the tutorial's data: 8 test rows in batches of 2); the test that ends a fit says it too."""
     with figures_off():
-        run_cli("fit", "--trainer.max_epochs", "1", "--data.test_fraction", "0.2")
+        fit = run_cli("fit", "--trainer.max_epochs", "1", "--data.test_fraction", "0.2",
+                      "--trainer.limit_test_batches", "0.3")  # fmt: skip
     ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
     part = run_cli("test", "--ckpt_path", ckpt, "--trainer.limit_test_batches", "0.3")
     whole = run_cli("validate", "--ckpt_path", ckpt)
     assert "scored  2 of the 8 test rows (--trainer.limit_test_batches 0.3)" in part.stdout.splitlines()
+    assert "scored  2 of the 8 test rows (--trainer.limit_test_batches 0.3)" in fit.stdout.splitlines()
     assert "scored" not in whole.stdout

@@ -15,6 +15,7 @@ N = 600
 NAMES = ["tiny", "unit", "huge", "mid"]
 LBFGS = ("fit", "--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.path", "named.csv",
          "--data.val_fraction", "0", "--data.test_fraction", "0")  # fmt: skip
+NEWTON = ("--optimizer", "logreg.model.newton.Newton", "--model.init_weight", "0", "--model.init_bias", "0")
 # Raw features: the penalty acts on the raw weights, as in a plain LogisticRegression.
 RAW = (
     "--data.standardize",
@@ -74,9 +75,23 @@ def assert_close(ours, reference, rel):
         (("--model.pos_weight", "balanced"), {"C": math.inf, "class_weight": "balanced"}),
         (("--model.C", "0.05"), {"C": 0.05}),  # C resolved to l2 when fit starts
         (("--model.C", "0.5", "--model.pos_weight", "balanced"), {"C": 0.5, "class_weight": "balanced"}),
-        (("--config", "tabular", *RAW, "--model.C", "inf"), {"C": math.inf}),  # replaces the recipe's C=1
+        (("--config", "tabular", *RAW, "--model.C", "inf"), {"C": math.inf}),  # Newton; replaces the recipe's C=1
+        (NEWTON, {"C": math.inf}),
+        ((*NEWTON, "--model.C", "1"), {"C": 1.0}),
+        ((*NEWTON, "--model.pos_weight", "balanced"), {"C": math.inf, "class_weight": "balanced"}),
     ],
-    ids=["no penalty", "C=0.05", "C=1", "balanced", "--model.C 0.05", "--model.C 0.5 balanced", "tabular, C inf"],
+    ids=[
+        "no penalty",
+        "C=0.05",
+        "C=1",
+        "balanced",
+        "--model.C 0.05",
+        "--model.C 0.5 balanced",
+        "tabular, C inf",
+        "Newton, no penalty",
+        "Newton, C=1",
+        "Newton, balanced",
+    ],
 )
 def test_lbfgs_on_raw_features_equals_scikit_learn(named_csv, run_cli, tmp_path, flags, sklearn_kwargs):
     from sklearn.linear_model import LogisticRegression
@@ -88,6 +103,18 @@ def test_lbfgs_on_raw_features_equals_scikit_learn(named_csv, run_cli, tmp_path,
     weight, bias = fitted(tmp_path)
     assert_close(weight, reference.coef_[0], 1e-4)
     assert_close(bias, reference.intercept_[0], 1e-4)
+    ours, theirs = (sklearn_objective(w, b, x, y, **sklearn_kwargs)
+                    for w, b in ((weight, bias), (reference.coef_[0], reference.intercept_[0])))  # fmt: skip
+    assert abs(ours - theirs) <= 1e-6 * theirs, (ours, theirs)
+
+
+def sklearn_objective(weight, bias, x, y, C, class_weight=None):
+    """scikit-learn's objective ``C * sum_i s_i loss_i + ||w||^2 / 2`` divided by C (finite at C=inf)."""
+    z = x @ weight + bias
+    losses = np.logaddexp(0, z) - y * z
+    if class_weight == "balanced":
+        losses = losses * np.where(y == 1, len(y) / (2 * y.sum()), len(y) / (2 * (len(y) - y.sum())))
+    return losses.sum() + (0.0 if math.isinf(C) else weight @ weight / (2 * C))
 
 
 @pytest.mark.parametrize("C", [math.inf, 0.05])
@@ -107,11 +134,13 @@ def test_lbfgs_standardised_equals_a_scaler_pipeline(spread_csv, run_cli, tmp_pa
     assert_close(bias, reference.intercept_[0] - float((reference.coef_[0] / scaler.scale_) @ scaler.mean_), 1e-4)
 
 
-def test_the_coefficient_table_equals_statsmodels(spread_csv, run_cli, tmp_path):
+@pytest.mark.parametrize("optimizer", [(), NEWTON], ids=["L-BFGS", "Newton"])
+def test_the_coefficient_table_equals_statsmodels(spread_csv, run_cli, tmp_path, optimizer):
+    """Newton's table takes its information from the solver's last pass (no pass of its own), L-BFGS's from one."""
     from statsmodels.discrete.discrete_model import Logit
 
     x, y = spread_csv
-    fit = run_cli(*LBFGS)
+    fit = run_cli(*LBFGS, *optimizer)
     reference = Logit(y, np.column_stack([np.ones(N), x])).fit(disp=0, method="newton", tol=1e-12)
     with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
         rows = {row["feature"]: row for row in csv.DictReader(handle)}
@@ -126,6 +155,10 @@ def test_the_coefficient_table_equals_statsmodels(spread_csv, run_cli, tmp_path)
                                  ("p_value", reference.pvalues), ("ci_low", low), ("ci_high", high)):  # fmt: skip
             assert_close(float(ours[column]), expected[i], 1e-3)
     assert "tiny" in fit.stdout.split("feature")[-1]  # the summary's table names the features
+    passes = int(fit.stdout.split("passes")[1].split()[0])
+    epochs = int(fit.stdout.split("converged at epoch")[1].split()[0]) + 1
+    # Newton: one pass an epoch, and the summary and its table read its last; L-BFGS: more, plus those two
+    assert passes == epochs if optimizer else passes > epochs + 2
 
 
 def test_penalised_tables_leave_inference_empty_and_say_why(named_csv, run_cli, tmp_path):
@@ -181,10 +214,12 @@ def test_test_prints_the_coefficient_table_of_its_checkpoint(named_csv, run_cli,
     assert "test_acc" in test.stdout and "(intercept)" in test.stdout and "tiny" in test.stdout
 
 
-def test_a_resumed_lbfgs_run_ends_bitwise_equal(named_csv, run_cli, tmp_path):
-    """float64 weights are loaded into a float64 model (no float32 rounding on the way), and L-BFGS's own state
-    (directions, curvature pairs, last loss) comes back from the checkpoint."""
-    args = (*LBFGS, "--model.l2", "1e-4", "--model.tol", "1e-12")
+@pytest.mark.parametrize("optimizer", [(), NEWTON], ids=["L-BFGS", "Newton"])
+def test_a_resumed_lbfgs_run_ends_bitwise_equal(named_csv, run_cli, tmp_path, optimizer):
+    """float64 weights are loaded into a float64 model (no float32 rounding on the way), and the optimizer's own state
+    (L-BFGS: directions, curvature pairs, last loss; Newton: its last point, direction and step) comes back from the
+    checkpoint."""
+    args = (*LBFGS, *optimizer, "--model.l2", "1e-4", "--model.tol", "1e-12")
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     for root in (straight, resumed):
         root.mkdir()

@@ -86,14 +86,15 @@ def test_a_command_builds_only_its_subcommands_parser_and_says_the_same(run_cli,
     gc.collect()
     monkeypatch.delenv("JSONARGPARSE_DEFAULT_ENV", raising=False)  # with it on, every parser is built (next test)
     built = []
-    original = lightning_cli.LogRegCLI.subcommands
-    monkeypatch.setattr(lightning_cli.LogRegCLI, "subcommands", lambda self: built.append(original(self)) or built[-1])
+    original = lightning_cli.subcommands_to_build
+    monkeypatch.setattr(lightning_cli, "subcommands_to_build", lambda args: built.append(original(args)) or built[-1])
     flags = ("--model.lr", "0.5", "--trainer.max_epochs", "3")
     fit_only = [run_cli("fit", *flags, "--print_config").stdout, run_cli("test", "--help").stdout]
     refused = run_cli("fit", "--model.lr", "fast", check=False)
     assert {tuple(subcommands) for subcommands in built} == {("fit",), ("test",)}
     built.clear()
-    monkeypatch.setattr(lightning_cli, "invoked_subcommand", lambda args: None)  # as if a --config came first
+    first = ["--config", "f.yaml"]  # as if a --config came first
+    monkeypatch.setattr(lightning_cli, "subcommands_to_build", lambda args: built.append(original(first)) or built[-1])
     every = [run_cli("fit", *flags, "--print_config").stdout, run_cli("test", "--help").stdout]
     refused_by_every = run_cli("fit", "--model.lr", "fast", check=False)
     assert {tuple(subcommands) for subcommands in built} == {("fit", "validate", "test", "predict")}

@@ -112,6 +112,18 @@ def test_one_class_reads_in_every_format(tmp_path):
     assert json.loads((tmp_path / "out" / "meta.json").read_text())["classes"] == ["yes"]
 
 
+def test_a_third_label_in_npz_and_npy_names_its_row(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 1)), y=np.array([5, 7, 5, 9]))
+    assert message(lambda: read_table(tmp_path / "d.npz")) == (
+        f"{tmp_path / 'd.npz'}, row 4, column 'y': third label value '9' (labels must take two values; seen '5', '7')"
+    )
+    (tmp_path / "dir").mkdir()
+    np.save(tmp_path / "dir" / "x.npy", np.zeros((3, 1), np.float32))
+    np.save(tmp_path / "dir" / "y.npy", np.array(["b", "c", "a"]))  # rows in order: 'a' comes third
+    assert message(lambda: read_table(tmp_path / "dir")).endswith("row 3, column 'y': third label value 'a' (labels "
+                                                                  "must take two values; seen 'b', 'c')")  # fmt: skip
+
+
 def test_npz_text_labels_follow_the_csv_rules(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((3, 1)), y=np.array(["1", "1.0", "false"]))
     table = read_table(tmp_path / "d.npz")
@@ -392,6 +404,10 @@ def parquet(tmp_path, **columns):
         ({"a": [1e39, 1.0], "label": [0, 1]}, "row 1, column 'a': '1e+39' is not a finite float32 number"),
         ({"a": ["1", "2"], "label": [0, 1]}, "column 'a': type string is not numeric"),
         ({"a": [1.0, 2.0], "label": [0, None]}, "row 2, column 'label': missing label (null)"),
+        (
+            {"a": [1.0, 2.0, None], "b": [1.0, float("inf"), 3.0], "label": [0, 1, 0]},
+            "row 2, column 'b': 'inf' is not a finite number",
+        ),  # the first row with a problem, whatever its column
     ],
 )
 def test_bad_parquet(tmp_path, columns, expected):

@@ -131,16 +131,18 @@ def logged_scalars(run):
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_matches_single_process(tmp_path, run_cli):
+@pytest.mark.parametrize("optimizer", [(), ("--optimizer", "logreg.model.newton.Newton")], ids=["L-BFGS", "Newton"])
+def test_ddp_on_two_cpu_processes_matches_single_process(tmp_path, run_cli, optimizer):
     """One DDP run, a real process: Lightning's launcher re-runs the command for rank 1 (under pytest it would
     re-run pytest). Full-batch L-BFGS: each rank streams its own chunks (24,000 training rows are two chunks for rank
-    0 and one for rank 1), the sums are all-reduced, and both ranks take the single process's L-BFGS steps. Its
+    0 and one for rank 1), the sums (Newton's: with the Hessian) are all-reduced, and both ranks take the single
+    process's steps. Its
     final test of the final weights (a full-batch fit's answer; 8,000 rows, each rank its own share) is compared with
     a single-process test of last.ckpt.
     (Mini-batch DDP, with a DistributedSampler, runs in test_multinode.py.)"""
     write_npy_dir(tmp_path / "d", 40_000, 3, label_noise=0.2)  # noisy: the test accuracy is no round 1.0
     data = ("--data", "FileDataModule", "--data.path", "d")
-    args = ("fit", "--config", "lbfgs.yaml", *data, "--model.l2", "1e-3", "--trainer.max_epochs", "2")
+    args = ("fit", "--config", "lbfgs.yaml", *optimizer, *data, "--model.l2", "1e-3", "--trainer.max_epochs", "2")
     run_logreg(*args, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu",
                cwd=tmp_path)  # fmt: skip
     [run] = run_dirs(tmp_path)  # one TensorBoard run for both processes

@@ -124,7 +124,7 @@ def test_load_of_a_bf16_checkpoint_predicts_in_float32(tmp_path):
     assert loaded.model_.linear.weight.dtype == torch.float32
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
+@pytest.mark.parametrize("solver", ["newton", "lbfgs", "sgd", "adam"])
 def test_fit_leaves_torchs_global_generator_alone(solver):
     """Seeded or not, fit draws from generators of its own: torch's global random state is the same afterwards."""
     x, y = make_data()
@@ -244,10 +244,10 @@ def test_pyarrow_and_numpy_inputs_give_the_same_model():
         ({}, [0, 1, 2, 0, 1, 2], "Only binary classification is supported"),
         ({"l1_ratio": 0.5}, [0, 1, 0, 1, 0, 1], "l1_ratio > 0 needs solver='sgd'"),
         ({"class_weight": {5: 1.0}}, [0, 1, 0, 1, 0, 1], "class_weight: 5 is not a class of y"),
-        ({"solver": "newton"}, [0, 1, 0, 1, 0, 1], "solver must be one of lbfgs, sgd, adam"),
+        ({"solver": "cholesky"}, [0, 1, 0, 1, 0, 1], "solver must be one of auto, newton, lbfgs, sgd, adam"),
         ({"batch_size": 8}, [0, 1, 0, 1, 0, 1], "batch_size applies to 'sgd' and 'adam'"),
     ],
-    ids=["third class", "l1 with lbfgs", "unknown class weight", "unknown solver", "lbfgs batch"],
+    ids=["third class", "l1 with auto", "unknown class weight", "unknown solver", "auto batch"],
 )
 def test_refusals_are_one_line(kwargs, y, words):
     x = np.arange(12.0).reshape(6, 2)

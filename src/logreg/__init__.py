@@ -23,13 +23,8 @@ _HOMES = {
     "ThresholdDataModule": "logreg.data.threshold",
 }
 
-__all__ = [
-    "ArrayDataModule",
-    "FileDataModule",
-    "LogisticRegression",
-    "LogisticRegressionClassifier",
-    "ThresholdDataModule",
-]
+__all__ = ["ArrayDataModule", "FileDataModule", "LogisticRegression", "LogisticRegressionClassifier",
+           "ThresholdDataModule"]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,9 @@
 """Where a checkpoint file becomes a model, for every reader: ``logreg predict|test|validate`` (``--ckpt_path``),
 ``logreg export`` and ``LogisticRegressionClassifier.load``.
 
-A file is loaded with ``weights_only=True`` and checked (:func:`check_checkpoint`); :func:`load_model` then builds
-the model in float32 (float64 kept: exact), never in the checkpoint's half precision, in eval mode, with the label
-values and feature names it was trained on. The library's modules load checkpoints here, never through the CLI.
+A file is loaded with ``weights_only=True`` (a crafted pickle cannot run code) and checked; :func:`load_model` then
+builds the model in float32 (float64 kept), never in half precision, in eval mode, with the label values and feature
+names it was trained on.
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ ESTIMATOR_KEY = "LogisticRegressionClassifier"  # the scikit-learn estimator's o
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A checkpoint's model and what it was trained on.
-
-    ``classes``: the label values of class 0 and 1 (an estimator's as it was given them, e.g. ints; the CLI's as
-    text); ``feature_names``: the training columns' names, or None for data without names (``x0, x1, ...``).
-    """
+    """A checkpoint's model, the label values of class 0 and 1 (an estimator's as given, e.g. ints; the CLI's as
+    text) and the training columns' names (None for data without names)."""
 
     checkpoint: dict[str, Any]
     model: LogisticRegression
@@ -47,9 +44,9 @@ def load_model(path: str | Path, model_class: type[LogisticRegression] = Logisti
 def model_from_checkpoint(
     checkpoint: dict[str, Any], path: str, model_class: type[LogisticRegression] = LogisticRegression
 ) -> LogisticRegression:
-    """The checkpoint's model from its hyperparameters and checked weights, in eval mode: in float64 when saved in
-    float64 (bitwise the fitted model), otherwise in float32, also from a ``bf16-true`` or ``16-true`` run's half
-    precision weights (which convert exactly; computing in bfloat16 would move probabilities by up to 0.5)."""
+    """The checkpoint's model in eval mode: float64 when saved in float64 (bitwise the fitted model), otherwise
+    float32, also from half precision weights (which convert exactly; bfloat16 would move probabilities by 0.5)."""
+    # (LightningCLI adds "_instantiator": its own, not an argument of the model)
     hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
     hparams.setdefault("n_inputs", checkpoint["state_dict"]["linear.weight"].shape[1])
     model = model_class(**hparams)
@@ -59,27 +56,20 @@ def model_from_checkpoint(
     try:
         model.load_state_dict(checkpoint["state_dict"])  # copies into the model's own float32/float64 tensors
     except RuntimeError as err:  # tensors the model does not have
-        reason = str(err).strip().splitlines()[-1].strip()
-        raise ValueError(f"{path}: not a logreg checkpoint ({reason})") from None
+        raise ValueError(f"{path}: not a logreg checkpoint ({str(err).strip().splitlines()[-1].strip()})") from None
     return model.eval()
 
 
 def datamodule_key(datamodule_class: type) -> str:
-    """The key of a data module's ``state_dict()`` in a Lightning checkpoint: its class's ``__qualname__``.
-
-    Lightning does not document it; this is the one place logreg relies on it (tests/test_layouts.py checks it).
-    """
+    """The key of a data module's ``state_dict()`` in a Lightning checkpoint: its class's ``__qualname__``
+    (undocumented; relied on only here, checked in tests/test_layouts.py)."""
     return datamodule_class.__qualname__
 
 
 def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[Any], list[str] | None]:
-    """The label values of class 0 and 1 and the feature names (None: none) the model was trained on.
-
-    An estimator's checkpoint says both in its own part (``feature_names_in`` None: fitted without names). Lightning
-    keeps a data module's ``state_dict()`` under the module's class name; a logreg data module's holds ``classes``
-    and ``feature_names`` (:meth:`logreg.data.indexed.IndexedDataModule.state_dict`), where ``x0, x1, ...`` stand
-    for data without names. A model trained on other data has neither: classes ``0``/``1``, no names.
-    """
+    """The label values of class 0 and 1 and the feature names (None: none) the model was trained on: from an
+    estimator's own part, or a logreg data module's state (``classes``, ``feature_names``; ``x0, x1, ...`` stand for
+    no names); classes ``0``/``1`` and no names for a model trained on other data."""
     estimator = checkpoint.get(ESTIMATOR_KEY)
     if isinstance(estimator, dict) and len(estimator.get("classes") or ()) == 2:
         names = estimator.get("feature_names_in")
@@ -93,11 +83,8 @@ def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[An
 
 
 def check_checkpoint(path: str) -> dict[str, Any]:
-    """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, not a checkpoint.
-
-    ``weights_only`` loading refuses any pickle that would import or call code, so a crafted file cannot run
-    anything here; logreg's own checkpoints keep only tensors and plain values, and load this way.
-    """
+    """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, refused (a
+    pickle that would import or call code), not a logreg checkpoint."""
     if Path(path).is_dir():
         raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
     if not Path(path).is_file():
@@ -107,10 +94,10 @@ def check_checkpoint(path: str) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Weights only load failed" not in str(err):  # torch's words for a pickle it refuses, not a broken one
+        refused = refused_global(err)
+        if refused is None:
             raise ValueError(f"{path}: not a readable checkpoint ({first_line(err)})") from None
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        reason = f"it would load {found.group(1)}" if found else "it holds more than tensors and plain values"
+        reason = f"it would load {refused}" if refused else "it holds more than tensors and plain values"
         raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
     except Exception as err:
         raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line(err)})") from None
@@ -120,6 +107,15 @@ def check_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
     check_weights(path, checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("n_inputs"))
     return checkpoint
+
+
+def refused_global(err: pickle.UnpicklingError) -> str | None:
+    """What a pickle that ``torch.load(weights_only=True)`` refused would load (``os.system``; "" when not said), or
+    None for a broken file. torch says it only in its message (undocumented; checked in tests/test_layouts.py)."""
+    if "Weights only load failed" not in str(err):
+        return None
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    return found.group(1) if found else ""
 
 
 def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> None:

@@ -1,10 +1,5 @@
-"""The rows ``logreg predict`` writes: :class:`CSVPredictionWriter` to a file, :class:`PredictionPreview` without one.
-
-Without ``--predictions``, a preview instead of nothing: the first rows as ``--predictions`` would write them
-(``probability,predicted_label[,label]``), how many rows go to each predicted label, and the accuracy when the data
-has labels. Like the CSV writer it sees the predictions batch by batch, so a preview of any number of rows keeps
-only a few of them.
-"""
+"""The rows ``logreg predict`` writes: :class:`CSVPredictionWriter` to a file, :class:`PredictionPreview` without one
+(the first rows, the count per predicted label, the accuracy with labels). Both see the predictions batch by batch."""
 
 from __future__ import annotations
 
@@ -24,14 +19,10 @@ from logreg.writes import AtomicWriter, check_target
 
 
 class PredictionRows(BasePredictionWriter):
-    """The rows of ``logreg predict`` as text, batch by batch: ``probability`` (6 significant digits),
-    ``predicted_label``, when the input has labels ``label`` (the class's name as ``predicted_label`` spells it,
-    however the input spells it; a label the model never saw as the input writes it), and when the input is the data
-    the checkpoint's run trained on (split as it was) ``split``: ``train``, ``val`` or ``test``, where the row went
-    (:meth:`~logreg.data.indexed.IndexedDataModule.row_splits`). :meth:`take` receives them.
-
-    ``predicted_label`` is the data's original value of class 1 where ``probability > threshold``: the model's
-    stored threshold (given or tuned at training) unless one is given.
+    """The rows of ``logreg predict`` as text, batch by batch, to :meth:`take`: ``probability`` (6 significant
+    digits), ``predicted_label`` (the data's value of class 1 where ``probability > threshold``, the model's stored
+    threshold unless one is given), with labels ``label`` (spelled as ``predicted_label`` spells the class; a label
+    the model never saw as the input writes it), and for the run's own data ``split`` (``train``, ``val``, ``test``).
     """
 
     def __init__(self, threshold: float | None = None) -> None:
@@ -53,8 +44,7 @@ class PredictionRows(BasePredictionWriter):
         self.seen = 0
 
     def class_name(self, text: str) -> str:
-        """The name of the model's class that ``text`` spells (``"True"`` for class ``"1"``), or ``text`` itself for
-        a label the model never saw: so that comparing ``label`` with ``predicted_label`` scores as the test did."""
+        """The model's class name that ``text`` spells (``"True"`` for ``"1"``), or ``text`` for an unseen label."""
         if text not in self.names:
             self.names[text] = next((name for name in self.classes.tolist() if same_label(text, name)), text)
         return self.names[text]
@@ -63,27 +53,18 @@ class PredictionRows(BasePredictionWriter):
         return ["probability", "predicted_label", *(["label"] if self.with_labels else []),
                 *(["split"] if self.with_split else [])]  # fmt: skip
 
-    def write_on_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        prediction: Any,
-        batch_indices: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
+    def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any, batch_indices: Any,
+                           batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
         if trainer.received_sigterm:  # Lightning's predict loop does not stop for SIGTERM by itself
             raise SIGTERMException
         probs = prediction.detach().float().view(-1).cpu().numpy()
+        start, end = self.seen, self.seen + len(probs)
         columns = [[f"{p:.6g}" for p in probs], self.classes[(probs > self.threshold).astype(np.int64)].tolist()]
-        if self.with_labels:  # each class by its name, as predicted_label writes it; a label the model never saw as is
-            columns.append(
-                [self.class_name(text) for text in self.datamodule.label_texts(self.seen, self.seen + len(probs))]
-            )
+        if self.with_labels:
+            columns.append([self.class_name(text) for text in self.datamodule.label_texts(start, end)])
         if self.with_split:
-            columns.append(self.datamodule.row_splits(self.seen, self.seen + len(probs)))
-        self.seen += len(probs)
+            columns.append(self.datamodule.row_splits(start, end))
+        self.seen = end
         self.take(columns)
 
     def take(self, columns: list[list[str]]) -> None:
@@ -92,23 +73,15 @@ class PredictionRows(BasePredictionWriter):
 
 
 class CSVPredictionWriter(PredictionRows):
-    """Writes ``probability,predicted_label[,label][,split]``, one row per input row in input order.
-
-    Labels are the data's original values (``classes`` of the :class:`~logreg.data.indexed.IndexedDataModule`);
-    ``label`` appears when the input has labels, ``split`` when it is the data the run trained on (see
-    :class:`PredictionRows`: the rows marked ``test`` reproduce the run's test metrics). ``predicted_label`` is
-    class 1 where ``probability > threshold``: the model's stored threshold unless one is given.
-    Rows stream into a :class:`~logreg.writes.AtomicWriter`, put in place only when prediction finishes, so an
-    interrupted run never leaves half a file; an existing file is replaced only with ``overwrite``.
-    """
+    """Writes ``probability,predicted_label[,label][,split]``, one row per input row in input order, through an
+    :class:`~logreg.writes.AtomicWriter` put in place only when prediction finishes (an interrupted run leaves no
+    half file); an existing file is replaced only with ``overwrite``."""
 
     def __init__(self, path: str | Path, overwrite: bool = False, threshold: float | None = None) -> None:
         super().__init__(threshold)
-        self.given, self.path = str(path), Path(path)
-        self.overwrite = overwrite
+        self.given, self.overwrite = str(path), overwrite
         self.label = f"--predictions {path}"  # (the path as given: Path() drops a trailing "/")
         self._file: AtomicWriter | None = None
-        self._writer: Any = None
 
     def check_target(self) -> None:
         """Fail before any work if the file cannot be written."""
@@ -142,19 +115,13 @@ class CSVPredictionWriter(PredictionRows):
             self._file = None
 
 
-PREVIEW_ROWS = 10
-
-
 class PredictionPreview(PredictionRows):
     """Keeps the first ``rows`` predictions, the count per predicted label and, with labels, the correct ones
     (a row whose label the model never saw counts as wrong)."""
 
-    def __init__(self, threshold: float | None = None, rows: int = PREVIEW_ROWS) -> None:
+    def __init__(self, threshold: float | None = None, rows: int = 10) -> None:
         super().__init__(threshold)
-        self.rows = rows
-        self.first: list[tuple[str, ...]] = []
-        self.counts: Counter[str] = Counter()
-        self.correct = 0
+        self.rows, self.first, self.counts, self.correct = rows, [], Counter(), 0
         self.with_labels = False
 
     def take(self, columns: list[list[str]]) -> None:
@@ -166,9 +133,8 @@ class PredictionPreview(PredictionRows):
 
     def lines(self) -> list[str]:
         """The preview: a table of the first rows, the count per predicted label, the accuracy with labels."""
-        header = tuple(self.header())
-        table = [header, *self.first]
-        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        table = [tuple(self.header()), *self.first]
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
         if self.seen > len(self.first):
             lines.append(f"... ({len(self.first)} of {self.seen} rows shown)")

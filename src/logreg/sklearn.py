@@ -1,11 +1,8 @@
 """``LogisticRegressionClassifier``: logreg's LightningModule and Trainer behind scikit-learn's estimator API.
 
-``fit(X, y)`` validates like scikit-learn (``validate_data``), wraps the rows in an
-:class:`~logreg.data.arrays.ArrayDataModule` (every row trains) and runs
-:class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch L-BFGS in float64 from zero
-weights, which is scikit-learn's ``solver="lbfgs"``.
-Binary only, declared in the tags.
-"""
+``fit(X, y)`` validates like scikit-learn, wraps the rows in an :class:`~logreg.data.arrays.ArrayDataModule` and runs
+:class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch Newton (on small data) or
+L-BFGS, in float64 from zero weights (scikit-learn's ``"newton-cholesky"`` and ``"lbfgs"``). Binary only."""
 
 from __future__ import annotations
 
@@ -37,31 +34,33 @@ from logreg.checkpoint import ESTIMATOR_KEY, datamodule_key, load_model
 from logreg.data.arrays import ArrayDataModule
 from logreg.data.files import FileDataModule
 from logreg.model.logistic import LogisticRegression, fold_standardization
+from logreg.model.newton import MAX_FEATURES, Newton
 from logreg.writes import write_file
 
-SOLVERS = ("lbfgs", "sgd", "adam")
-DEFAULT_LR = {"lbfgs": 1.0, "sgd": 0.1, "adam": 0.01}  # L-BFGS: its line search picks the step, 1 scales it
-DEFAULT_BATCH = {"lbfgs": 0, "sgd": 32, "adam": 32}  # 0: the whole training split as one batch
+SOLVERS = ("auto", "newton", "lbfgs", "sgd", "adam")
+DEFAULT_LR = {"newton": 1.0, "lbfgs": 1.0, "sgd": 0.1, "adam": 0.01}  # L-BFGS: its line search picks the step
+DEFAULT_BATCH = {"newton": 0, "lbfgs": 0, "sgd": 32, "adam": 32}  # 0: the whole training split as one batch
+FULL_BATCH = ("newton", "lbfgs")
+# solver="auto": Newton while a step's Hessian, N (D+1)^2 multiply-adds, is cheap next to a step's fixed cost (569 x 30:
+# 8 steps against L-BFGS's 20); beyond, L-BFGS's O(N D) passes are cheaper in memory (1M x 32: 1.4 s against 2.7 s)
+NEWTON_WORK = 2**27
 
 
 class EstimatorModule(LogisticRegression):
-    """The LightningModule unchanged, with the optimizer the estimator chose (``optimizer_factory``, set after
-    construction so that the checkpoint's hyperparameters stay the model's own: ``logreg predict`` reads them), and
-    the estimator's state added to every checkpoint it saves."""
+    """The LightningModule with the estimator's optimizer (``optimizer_factory``, set after construction so that the
+    checkpoint's hyperparameters stay the model's own) and the estimator's state in every checkpoint it saves."""
 
     optimizer_factory: Callable[..., torch.optim.Optimizer] | None = None
     estimator_state: dict[str, Any] | None = None
     record_logs: bool = True  # False: ``log`` records nothing (no logger, no progress bar reads the values)
 
     def log(self, *args: Any, **kwargs: Any) -> None:
-        """Lightning's ``log`` (``log_dict`` calls it), or nothing where nobody reads the values: a fit without
-        ``log_dir`` or ``verbose``, where recording a few values per epoch cost about a tenth of a small table's fit."""
+        """Lightning's ``log``, or nothing where nobody reads the values (about a tenth of a small table's fit)."""
         if self.record_logs:
             super().log(*args, **kwargs)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``linear((x - mean) / scale)`` as ``x @ (w / scale) + (b - (w / scale) . mean)``: equal, and on a large
-        batch it makes no (N, D) temporaries (the subtraction and division of every row cost more than the matmul)."""
+        """``x @ (w / scale) + (b - (w / scale) . mean)``: no (N, D) temporaries on a large batch."""
         weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
         return torch.nn.functional.linear(x, weight, bias)  # (N, 1)
 
@@ -71,9 +70,7 @@ class EstimatorModule(LogisticRegression):
         return self.optimizer_factory(self.parameters())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Add the estimator's parameters and labels, and the data module state ``logreg predict --data
-        FileDataModule`` restores (Lightning keys a data module's state by its class: this module trained on an
-        ArrayDataModule), so that predictions there name the same labels and check the same columns."""
+        """Add the estimator's parameters and labels, and the FileDataModule state ``logreg predict`` restores."""
         if self.estimator_state is None:
             return
         checkpoint[ESTIMATOR_KEY] = self.estimator_state
@@ -84,8 +81,7 @@ class EstimatorModule(LogisticRegression):
 
 
 class LbfgsProgress(NamedTuple):
-    """Whether ``step`` ran, iterations, function evaluations, and whether the last iteration moved the point (None:
-    no iteration was taken)."""
+    """Whether ``step`` ran, iterations, evaluations, and whether the last iteration moved (None: none taken)."""
 
     started: bool
     iterations: int
@@ -94,8 +90,8 @@ class LbfgsProgress(NamedTuple):
 
 
 def lbfgs_progress(optimizer: torch.optim.Optimizer) -> LbfgsProgress:
-    """What ``torch.optim.LBFGS`` keeps in its state of the first parameter (``n_iter``, ``func_evals``, the last
-    direction ``d`` and step ``t``): undocumented keys, read only here (tests/test_layouts.py checks them)."""
+    """``torch.optim.LBFGS``'s state of the first parameter (undocumented keys, read only here; tests/test_layouts.py
+    checks them)."""
     state = optimizer.state_dict()["state"].get(0, {})
     moved = bool((state["d"] * state["t"]).abs().max() > 0) if "d" in state else None
     return LbfgsProgress("n_iter" in state, int(state.get("n_iter", 0)), int(state.get("func_evals", 0)), moved)
@@ -104,10 +100,9 @@ def lbfgs_progress(optimizer: torch.optim.Optimizer) -> LbfgsProgress:
 class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
     """Binary logistic regression with scikit-learn's API, trained by logreg's LightningModule and a Trainer.
 
-    It minimises ``C * sum_i s_i * loss_i + (1 - l1_ratio) / 2 * ||w||^2 + l1_ratio * ||w||_1`` as
-    ``sklearn.linear_model.LogisticRegression`` does (``s_i`` from ``class_weight``), by passing the model
-    ``l2 = (1 - l1_ratio) / (C * w_0 * n)``, ``l1 = l1_ratio / (C * w_0 * n)`` and ``pos_weight = w_1 / w_0`` (``w_0``,
-    ``w_1``: the weights of the two classes). With ``standardize`` the penalty acts on standardised weights, as in
+    It minimises ``C sum_i s_i loss_i + (1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1`` as scikit-learn does (``s_i``
+    from ``class_weight``), passing the model ``l2 = (1 - l1_ratio) / (C w_0 n)``, ``l1 = l1_ratio / (C w_0 n)`` and
+    ``pos_weight = w_1 / w_0``. With ``standardize`` the penalty acts on standardised weights, as in
     ``make_pipeline(StandardScaler(), LogisticRegression(C))``; ``coef_`` and ``intercept_`` are in raw units.
 
     Args:
@@ -115,19 +110,18 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         l1_ratio: elastic-net mix; > 0 needs ``solver="sgd"`` (logreg's L1 is a proximal SGD step).
         class_weight: None, ``"balanced"`` or ``{label: weight}`` (a missing label weighs 1).
         threshold: ``predict`` gives the second class where its probability is above this.
-        tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's
-            criterion for L-BFGS, and its default 1e-4).
-        max_iter: L-BFGS iterations, or epochs for ``sgd``/``adam``.
-        solver: ``"lbfgs"`` (full batch, float64, strong-Wolfe line search), ``"sgd"`` or ``"adam"``.
-        lr: learning rate (default: 1 for L-BFGS, which scales its line search's step; 0.1 SGD; 0.01 Adam).
-        batch_size: rows per step for ``sgd``/``adam`` (default 32; 0: full batch); L-BFGS is full batch.
+        tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's default).
+        max_iter: L-BFGS iterations, or epochs (Newton steps) for the other solvers.
+        solver: ``"auto"`` (``"newton"`` where N (D+1)^2 <= 2^27, i.e. its Hessian is cheap, else ``"lbfgs"``),
+            ``"newton"`` (full batch, float64; a D x D Hessian), ``"lbfgs"`` (full batch, float64, strong-Wolfe line
+            search), ``"sgd"`` or ``"adam"``; ``solver_`` is the one that fitted.
+        lr: learning rate (default: 1 for L-BFGS, scaling its line search's step; 0.1 SGD; 0.01 Adam; Newton has none).
+        batch_size: rows per step for ``sgd``/``adam`` (default 32; 0: full batch); Newton and L-BFGS are full batch.
         standardize: standardise features inside the model (training rows' mean and standard deviation).
         accelerator, devices: the Trainer's (one device).
-        random_state: seeds the initial weights of ``sgd``/``adam`` and their shuffling (L-BFGS starts at 0).
-        log_dir: write a run directory ``log_dir/lightning_logs/version_N`` (TensorBoard, config.yaml, coefficients,
-            checkpoints); None writes nothing.
-        verbose: show Lightning's messages and progress bar.
-    """
+        random_state: seeds the initial weights and shuffling of ``sgd``/``adam`` (Newton and L-BFGS start at 0).
+        log_dir: write a run directory ``log_dir/lightning_logs/version_N``; None writes nothing.
+        verbose: show Lightning's messages and progress bar."""
 
     def __init__(
         self,
@@ -137,7 +131,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         threshold: float = 0.5,
         tol: float = 1e-4,
         max_iter: int = 100,
-        solver: str = "lbfgs",
+        solver: str = "auto",
         lr: float | None = None,
         batch_size: int | None = None,
         standardize: bool = True,
@@ -176,7 +170,9 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         X = _pyarrow_as_pandas(X)
         X, y = validate_data(self, X, y, dtype=np.float32)  # finite in float32, 2-D, dense, real; y 1-D
         classes = binary_classes(y)
-        batch = DEFAULT_BATCH[self.solver] if self.batch_size is None else self.batch_size
+        newton = X.shape[1] <= MAX_FEATURES and len(X) * (X.shape[1] + 1) ** 2 <= NEWTON_WORK
+        self.solver_ = self.solver if self.solver != "auto" else "newton" if newton else "lbfgs"
+        batch = DEFAULT_BATCH[self.solver_] if self.batch_size is None else self.batch_size
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         names = getattr(self, "feature_names_in_", None)  # (kept in the checkpoint: predict and export name them)
         datamodule = ArrayDataModule(X, y, val_fraction=0.0, test_fraction=0.0, batch_size=batch, shuffle=batch > 0,
@@ -199,7 +195,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         if not converged:
             gradient = float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
             warnings.warn(
-                f"{self.solver} did not converge in max_iter={self.max_iter} (max |grad| {gradient:.2g}, tol "
+                f"{self.solver_} did not converge in max_iter={self.max_iter} (max |grad| {gradient:.2g}, tol "
                 f"{self.tol:g}); raise max_iter{'' if self.standardize else ', or standardize the features'}",
                 ConvergenceWarning,
                 stacklevel=2,
@@ -226,8 +222,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"lr must be a finite number > 0 or None, got {self.lr!r}")
         if self.batch_size is not None and not (isinstance(self.batch_size, Integral) and self.batch_size >= 0):
             raise ValueError(f"batch_size must be an integer >= 1, 0 (full batch) or None, got {self.batch_size!r}")
-        if self.solver == "lbfgs" and self.batch_size not in (None, 0):
-            raise ValueError("solver='lbfgs' trains on the full batch; batch_size applies to 'sgd' and 'adam'")
+        if self.solver in ("auto", *FULL_BATCH) and self.batch_size not in (None, 0):
+            raise ValueError(f"solver={self.solver!r} trains on the full batch; batch_size applies to 'sgd' and 'adam'")
         if not (self.devices == 1 or (isinstance(self.devices, list | tuple) and len(self.devices) == 1)):
             raise ValueError(f"devices must be 1 or a list of one device index (fit runs on one), got {self.devices!r}")
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
@@ -256,8 +252,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         positives = int(datamodule.labels.sum())
         weight_0, weight_1 = self._class_weights(classes, (n - positives, positives))
         penalty = 0.0 if math.inf == self.C else 1.0 / (self.C * weight_0 * n)
-        lbfgs = self.solver == "lbfgs"
-        lr = DEFAULT_LR[self.solver] if self.lr is None else float(self.lr)
+        solver, full_batch = self.solver_, self.solver_ in FULL_BATCH
+        lr = DEFAULT_LR[solver] if self.lr is None else float(self.lr)
         pos_weight = (
             "balanced" if self.class_weight == "balanced" else (None if weight_0 == weight_1 else weight_1 / weight_0)
         )
@@ -266,22 +262,22 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             model = EstimatorModule(
                 n_inputs=n_features, lr=lr, l2=(1 - self.l1_ratio) * penalty, l1=self.l1_ratio * penalty,
                 pos_weight=pos_weight, tol=float(self.tol), threshold=float(self.threshold),
-                init_weight=0.0 if lbfgs else None, init_bias=0.0 if lbfgs else None,
+                init_weight=0.0 if full_batch else None, init_bias=0.0 if full_batch else None,
             )  # fmt: skip
-        if lbfgs:  # the settings of configs/lbfgs.yaml; one epoch is one step of up to max_iter iterations
+        if solver == "newton":  # configs/tabular.yaml's; one epoch is one Newton step
+            model.optimizer_factory = Newton
+        elif solver == "lbfgs":  # configs/lbfgs.yaml's; one epoch is one step of up to max_iter iterations
             model.optimizer_factory = functools.partial(
                 torch.optim.LBFGS, lr=lr, max_iter=int(self.max_iter), history_size=20,
                 line_search_fn="strong_wolfe", tolerance_grad=float(self.tol), tolerance_change=0.0,
             )  # fmt: skip
         else:
-            model.optimizer_factory = functools.partial(
-                torch.optim.SGD if self.solver == "sgd" else torch.optim.Adam, lr=lr
-            )
+            model.optimizer_factory = functools.partial(torch.optim.SGD if solver == "sgd" else torch.optim.Adam, lr=lr)
         return model
 
     def _trainer(self, model: EstimatorModule) -> tuple[Trainer, Path | None]:
         """A quiet Trainer: no logger, checkpoints, progress bar, summary or validation, unless ``log_dir``."""
-        lbfgs = self.solver == "lbfgs"
+        lbfgs, full_batch = self.solver_ == "lbfgs", self.solver_ in FULL_BATCH
         run = callbacks = logger = None
         if self.log_dir is not None:
             root = Path(self.log_dir) / "lightning_logs"
@@ -294,7 +290,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         trainer = Trainer(
             accelerator=self.accelerator,
             devices=self.devices,
-            precision="64-true" if lbfgs else "32-true",  # a line search compares losses: float32 stalls near 1e-4
+            precision="64-true" if full_batch else "32-true",  # float32 weights stall near max |grad| 1e-4
             max_epochs=1 if lbfgs else int(self.max_iter),
             logger=logger or False,
             enable_checkpointing=run is not None,
@@ -310,19 +306,15 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         return trainer, run
 
     def _iterations(self, trainer: Trainer) -> int:
-        """L-BFGS iterations (its ``n_iter`` state), or epochs for sgd and adam."""
-        if self.solver == "lbfgs":
+        """L-BFGS iterations (its ``n_iter`` state), or epochs (Newton: steps)."""
+        if self.solver_ == "lbfgs":
             return lbfgs_progress(trainer.optimizers[0]).iterations
         return int(trainer.current_epoch)
 
     def _converged(self, trainer: Trainer, model: EstimatorModule, datamodule: ArrayDataModule) -> bool:
-        """Whether the objective's largest absolute gradient ended below ``tol``.
-
-        L-BFGS tests exactly that (``tolerance_grad=tol``) at its final point; it stopped for that reason unless it
-        ran out of iterations or function evaluations, or its step became 0 (``tolerance_change=0``), which its state
-        (``optimizer.state_dict()``) shows. That saves a pass over the data; the other solvers take that pass.
-        """
-        if self.solver != "lbfgs":
+        """Whether the objective's largest absolute gradient ended below ``tol``: L-BFGS's state says why it stopped
+        (``tolerance_grad=tol``); Newton's last pass is at its final weights once converged; the others take a pass."""
+        if self.solver_ != "lbfgs":
             return (
                 float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
                 <= self.tol
@@ -367,9 +359,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         return logits.view(-1).double().numpy()
 
     def _validate_rows(self, X: Any) -> np.ndarray:
-        """``X`` checked as at fit (scikit-learn's ``validate_data``), as float32 rows. scikit-learn refuses columns
-        that differ from those at fit, but for reordered ones says only that the order differs: both orders are
-        added to its message."""
+        """``X`` checked as at fit, as float32 rows; reordered columns are named in both orders."""
         try:
             return validate_data(self, X, reset=False, dtype=np.float32)
         except ValueError as err:
@@ -400,13 +390,9 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path) -> LogisticRegressionClassifier:
-        """A fitted estimator from a checkpoint of :meth:`save` (or of ``logreg fit``, with default parameters),
-        loaded with ``weights_only=True``; a file that is not such a checkpoint is a one-line ValueError.
-
-        The model computes in float64 if it was saved so (bitwise the fitted estimator), otherwise in float32 (a
-        ``bf16-true`` run's weights too). The feature names it was trained on become ``feature_names_in_``, so that a
-        DataFrame with other or reordered columns is refused as scikit-learn refuses one after ``fit``.
-        """
+        """A fitted estimator from a checkpoint of :meth:`save` (or of ``logreg fit``), loaded with
+        ``weights_only=True``; a file that is not one is a one-line ValueError. The model computes in the precision it
+        was saved in (bf16: float32)."""
         loaded = load_model(path, EstimatorModule)
         state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
         estimator = cls(**state.get("params", {}))
@@ -439,11 +425,7 @@ def binary_classes(y: np.ndarray) -> np.ndarray:
 
 
 def checkpoint_bytes(trainer: Trainer) -> bytes:
-    """The trainer's checkpoint of its model (weights and hyperparameters, no optimizer state), in memory.
-
-    ``Trainer.save_checkpoint`` writes through fsspec to any URL; fsspec's in-memory filesystem keeps it off the
-    disk (the estimator writes no file unless asked), and the entry is removed at once.
-    """
+    """The trainer's checkpoint of its model (no optimizer state), written to fsspec's in-memory filesystem."""
     url = f"memory://logreg-estimator-{uuid.uuid4().hex}/model.ckpt"
     fs, path = fsspec.core.url_to_fs(url)
     try:
@@ -455,16 +437,13 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
 
 
 def own_random_state(device: torch.device) -> contextlib.AbstractContextManager:
-    """torch's global generators (the CPU's, and ``device``'s on a GPU) as they were, once the block has run: fit's
-    initial weights and shuffling have generators of their own, but every epoch's data loader iterator draws its
-    base seed from the global one (``torch.utils.data.DataLoader``, which no generator of logreg's reaches)."""
+    """torch's global generators restored after the block: the DataLoader draws its base seed from them."""
     return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
 
 @contextlib.contextmanager
 def quiet_lightning(verbose: bool) -> Iterator[None]:
-    """Without ``verbose``, Lightning's info lines ("GPU available ...") and its advice for long runs (loader workers,
-    few batches) are held back while fit runs; logger levels and warning filters are restored afterwards."""
+    """Without ``verbose``, Lightning's info lines and advice are held back while fit runs (restored afterwards)."""
     if verbose:
         yield
         return

@@ -17,12 +17,9 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 
 class EarlyStopping(callbacks.EarlyStopping):
-    """Lightning's ``EarlyStopping``, off unless ``patience`` is given (``--early_stopping.patience N``).
-
-    Its monitor is linked like the best checkpoint's: ``val_loss``, or ``train_loss`` without a validation split.
-    Its state (best score, epochs waited) is in every checkpoint, so a resumed run stops where a straight one would.
-    A subclass because Lightning's has no "off": the flag group exists whether or not a run stops early.
-    """
+    """Lightning's ``EarlyStopping``, off unless ``patience`` is given (``--early_stopping.patience N``): Lightning's
+    has no "off", and the flag group exists whether or not a run stops early. Its monitor is linked like the best
+    checkpoint's; its state is in every checkpoint, so a resumed run stops where a straight one would."""
 
     def __init__(
         self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int | None = None, verbose: bool = False
@@ -46,11 +43,9 @@ class EarlyStopping(callbacks.EarlyStopping):
 class GracefulStop(Callback):
     """Stops fit cleanly on SIGTERM or Ctrl-C, writing ``last.ckpt`` where it stopped: a resume loses no step.
 
-    Lightning stops fit on SIGTERM after the batch in progress, where its loops' counters are whole, by raising
-    ``SIGTERMException``; this callback then saves the checkpoint (with the training loader's position, see
-    :class:`~logreg.data.indexed.ResumableLoader`). The first Ctrl-C during fit takes that same path (it sends this
-    process SIGTERM); a second one interrupts at once, and the resume point stays the last finished epoch's.
-    Not Lightning's ``OnExceptionCheckpoint``: that saves on every exception (a crash too) and mid-validation.
+    Lightning stops fit on SIGTERM after the batch in progress by raising ``SIGTERMException``; this callback then
+    saves the checkpoint. The first Ctrl-C takes that path (it sends this process SIGTERM); a second interrupts at
+    once. Not Lightning's ``OnExceptionCheckpoint``: that saves on every exception (a crash too) and mid-validation.
     """
 
     def __init__(self, last: ModelCheckpoint) -> None:
@@ -71,33 +66,25 @@ class GracefulStop(Callback):
         signal.raise_signal(signal.SIGTERM)
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        self._restore_handler()
+        self.teardown(trainer, pl_module, "fit")
         if not isinstance(exception, SIGTERMException):
             self.signal_name = self.signal_name or ("SIGINT" if isinstance(exception, KeyboardInterrupt) else None)
             return
         self.signal_name = self.signal_name or "SIGTERM"
-        # Not while validating: validation's partial metrics are not in checkpoints, and a resume would log that
-        # epoch's val_loss from some of the rows (or none). last.ckpt then stays at the epoch before.
+        # Not while validating: its partial metrics are not in checkpoints; last.ckpt stays at the epoch before.
         if self.last.dirpath and trainer.state.fn == "fit" and not trainer.validating:
             path = Path(self.last.dirpath) / f"{self.last.filename}{self.last.FILE_EXTENSION}"
             trainer.save_checkpoint(path, weights_only=False)  # all of it: the resume point
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self._restore_handler()
-
-    def _restore_handler(self) -> None:
         if self._previous_handler is not None:
             signal.signal(signal.SIGINT, self._previous_handler)
             self._previous_handler = None
 
 
 def claim_version(root: str | Path) -> int:
-    """The next free ``version_N`` under ``root``, created with an atomic ``mkdir``.
-
-    Lightning picks a version by listing the directory, so runs started at the same moment can pick the same
-    one and overwrite each other's config and checkpoints. Here the first process to create the directory owns
-    it and the others move on to the next number.
-    """
+    """The next free ``version_N`` under ``root``, created with an atomic ``mkdir``: Lightning picks a version by
+    listing the directory, so runs started at the same moment could share one."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     taken = [int(p.name.removeprefix("version_")) for p in root.glob("version_*") if p.name[8:].isdigit()]
@@ -111,11 +98,8 @@ def claim_version(root: str | Path) -> int:
 
 
 def claim_name(root: str | Path, version: int | str) -> Path:
-    """Create the run directory a logger's ``version`` names under ``root`` (``version_N`` for a number, the name
-    itself for a string, as TensorBoardLogger and CSVLogger spell it), or refuse a name another run has taken.
-
-    The atomic ``mkdir`` that :func:`claim_version` relies on: two runs given the same name never share a directory.
-    """
+    """Create the run directory a logger's ``version`` names under ``root`` (``version_N`` for a number, the name for
+    a string, as Lightning's loggers spell it) with an atomic ``mkdir``, or refuse a name another run has taken."""
     if not str(version).strip():
         raise ValueError("--trainer.logger.version: an empty name; give a name, or leave it out for the next version_N")
     run = Path(root) / (f"version_{version}" if isinstance(version, int) else str(version))
@@ -134,19 +118,22 @@ def tensorboard_logger(trainer: Trainer) -> TensorBoardLogger | None:
     return next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
 
 
+NOISE = (  # warnings that say nothing to a logreg user
+    r"Total length of .* across ranks is zero",
+    r".*isinstance\(treespec, LeafSpec\)",
+    r"Couldn't infer the batch indices",  # predictions keep input order
+    r".*multiple `ModelCheckpoint` callbacks",  # the first is "best"
+    r".*configure_optimizers` will be overridden by",  # --optimizer's job
+    r"Detected pickle protocol",  # hostile files are refused anyway
+    r".*does not have many workers which may be a bottleneck",  # batches are one gather each in the main process
+    r"LightningCLI's args parameter is intended",  # main(args) in Python
+)
+
+
 def quiet_known_noise() -> None:
-    """Silence messages that say nothing to a logreg user: the seed (it is in config.yaml), Lightning's
-    "GPU available"/tips/restoring info lines (the summary says what matters) and known harmless warnings."""
-    warnings.filterwarnings("ignore", message=r"Total length of .* across ranks is zero")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")  # predictions keep input order
-    warnings.filterwarnings("ignore", message=r".*multiple `ModelCheckpoint` callbacks")  # the first is "best"
-    warnings.filterwarnings("ignore", message=r".*configure_optimizers` will be overridden by")  # --optimizer's job
-    warnings.filterwarnings("ignore", message=r"Detected pickle protocol")  # hostile files are refused anyway
-    # Batches are one gather each in the main process; worker processes would only add copies and start-up.
-    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck")
-    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")  # main(args) in Python
-    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-    # "Received SIGTERM": logreg's own line says so, with where the run stopped and how to resume
-    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
+    """Silence :data:`NOISE`, the seed (it is in config.yaml), Lightning's info lines (the summary says what matters)
+    and its "Received SIGTERM" (logreg's own line says where the run stopped and how to resume)."""
+    for message in NOISE:
+        warnings.filterwarnings("ignore", message=message)
+    for name in ("fabric.utilities.seed", "pytorch.utilities.rank_zero", "pytorch.trainer.connectors.signal_connector"):
+        logging.getLogger(f"lightning.{name}").setLevel(logging.WARNING)

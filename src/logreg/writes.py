@@ -1,10 +1,8 @@
 """The one way logreg writes a file: whole or not at all, through links and into devices, never replacing either.
 
-A regular file (new, or existing and replaced) is written to a temporary file beside it and renamed into place, so
-a reader never sees half a file and a failed write leaves the old one. A symbolic link is followed: its target is
-written that way and the link stays a link. A character device or a pipe (``/dev/null``, a FIFO, ``/dev/stdout``)
-is written in place; renaming a file over it would swap the node for a plain file (as root, ``/dev/stdout``
-itself). The command's own standard output, redirected to a file, is written through the open descriptor.
+A regular file is written to a temporary file beside it and renamed into place (a reader never sees half a file, a
+failed write leaves the old one); a link's target is written so and the link stays; a device or a pipe
+(``/dev/null``, a FIFO, ``/dev/stdout``) is written in place, as is the command's redirected standard output.
 """
 
 from __future__ import annotations
@@ -27,8 +25,7 @@ def current_umask() -> int:
 
 def check_target(path: str | Path, label: str, overwrite: bool = False) -> None:
     """Fail, in one line starting with ``label`` (``--output model.onnx``), before any work if ``path`` cannot or must
-    not be written: a name ending in ``/``, a directory, a missing or read-only directory, an existing regular file
-    without ``overwrite``, or a node that is neither a file, a character device nor a pipe."""
+    not be written (a directory, a missing or read-only one, an existing file without ``overwrite``, a socket)."""
     if str(path).endswith(("/", os.sep)):
         raise IsADirectoryError(f"{label}: ends with '/', which names a directory; give a file path")
     node = _node(path)
@@ -63,11 +60,9 @@ def is_stdout(path: str | Path) -> bool:
 class AtomicWriter:
     """An open file for ``path`` that :meth:`commit` puts in place and :meth:`discard` leaves unwritten.
 
-    For a regular file (or a new one) the data goes to a temporary file beside the link's target, renamed over it by
-    :meth:`commit` with the replaced file's mode (the umask's for a new file). For standard output, a character
-    device or a pipe it is written in place. Write errors (a full disk) become one ``ValueError`` naming ``label``.
-    Used as a context manager, it commits on success and discards on any exception.
-    """
+    A regular file (or a new one) is a temporary file beside the link's target, renamed over it by :meth:`commit`
+    with the replaced file's mode (the umask's for a new one); standard output, a device or a pipe is written in
+    place. Write errors (a full disk) become one ``ValueError`` naming ``label``."""
 
     def __init__(self, path: str | Path, label: str, binary: bool = False) -> None:
         self.label = label
@@ -86,13 +81,6 @@ class AtomicWriter:
                 self.temp = Path(temp)
                 self.handle = os.fdopen(fd, mode, **text)
         except OSError as err:
-            raise self.error(err) from None
-
-    def write(self, data: Any) -> None:
-        try:
-            self.handle.write(data)
-        except OSError as err:
-            self.discard()
             raise self.error(err) from None
 
     def commit(self) -> None:
@@ -120,20 +108,11 @@ class AtomicWriter:
     def error(self, err: OSError) -> ValueError:
         return ValueError(f"{self.label}: cannot write ({err.strerror or err})")
 
-    def __enter__(self) -> AtomicWriter:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
-        if kind is None:
-            self.commit()
-        else:
-            self.discard()
-
 
 def write_file(path: str | Path, data: bytes | str, label: str) -> None:
     """Write ``data`` to ``path`` whole (see :class:`AtomicWriter`)."""
-    with AtomicWriter(path, label, binary=isinstance(data, bytes)) as writer:
-        writer.write(data)
+    with writing(path, label, binary=isinstance(data, bytes)) as handle:
+        handle.write(data)
 
 
 @contextlib.contextmanager

@@ -1,8 +1,7 @@
 """The ``logreg`` command: ``convert`` on its own, everything else through LightningCLI; one-line errors.
 
-User mistakes end in one ``logreg: error: ...`` line and exit code 2, never a traceback (set ``LOGREG_DEBUG=1``
-to see one). ``convert`` needs neither torch nor Lightning, so they are imported only for the other subcommands:
-a conversion's memory is the data's, not the frameworks'.
+User mistakes end in one ``logreg: error: ...`` line and exit code 2, never a traceback (``LOGREG_DEBUG=1`` shows
+one). ``convert`` needs neither torch nor Lightning, so a conversion's memory is the data's, not the frameworks'.
 """
 
 from __future__ import annotations
@@ -37,42 +36,37 @@ def convert_command(args: list[str]) -> None:
         raise ValueError("logreg convert: give --label NAME or --unlabelled true, not both")
     table = convert(config.source, config.out_dir, None if config.unlabelled else config.label)
     rows, columns = table.features.shape
-    print(f"wrote {config.out_dir}: {rows} rows x {columns} features ({label_line(table.classes, table.labels)})")
-
-
-def label_line(classes: list[str], labels: Any) -> str:
-    """How the labels were coded, for convert's last line: ``labels 0 = 'no', 1 = 'yes'``."""
-    if labels is None:
-        return "no labels"
-    if len(classes) == 1:
-        return f"every label is {classes[0]!r}: data to evaluate a model on, not to train one"
-    return f"labels 0 = {classes[0]!r}, 1 = {classes[1]!r}"
-
-
-def about_command(words: list[str]) -> None:
-    """``logreg --version``, and ``logreg`` alone: the subcommands, one line each, and exit code 2 (like any other
-    command line that runs nothing, so that a script calling ``logreg $EMPTY`` fails)."""
-    from logreg.cli.about import overview, versions
-
-    if words:
-        print(versions())
-        return
-    print(overview())
-    sys.exit(2)
+    classes = table.classes
+    if table.labels is None:
+        labels = "no labels"
+    elif len(classes) == 1:
+        labels = f"every label is {classes[0]!r}: data to evaluate a model on, not to train one"
+    else:
+        labels = f"labels 0 = {classes[0]!r}, 1 = {classes[1]!r}"
+    print(f"wrote {config.out_dir}: {rows} rows x {columns} features ({labels})")
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``logreg`` command; ``args`` (default ``sys.argv[1:]``) as on the command line."""
+    from logreg.cli.about import SUBCOMMANDS, overview, versions
+
     words = sys.argv[1:] if args is None else list(args)
-    if not words or words == ["--version"]:
-        about_command(words)
+    if words == ["--version"]:
+        print(versions())
         return
-    previous = signal.signal(signal.SIGTERM, stop_on_sigterm) if is_main_thread() else None
+    if not words:  # the subcommands, and exit 2 like any command line that runs nothing (`logreg $EMPTY` fails)
+        print(overview())
+        sys.exit(2)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm) if main_thread else None
     try:
-        check_subcommand(words)
-        if words[:1] == ["convert"]:
+        if words[0] == "--version":
+            raise ValueError(f"--version takes no arguments, got {' '.join(words[1:])!r}")
+        if not words[0].startswith("-") and words[0] not in SUBCOMMANDS:  # (LightningCLI would list only its four)
+            raise ValueError(f"unknown subcommand {words[0]!r} (choose from {', '.join(SUBCOMMANDS)})")
+        if words[0] == "convert":
             convert_command(words[1:])
-        elif words[:1] == ["export"]:
+        elif words[0] == "export":
             from logreg.cli.export import export_command  # onnx and its exporter only for this command
 
             export_command(words[1:])
@@ -105,27 +99,11 @@ def main(args: list[str] | None = None) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def check_subcommand(words: list[str]) -> None:
-    """A first word that is neither a flag nor a subcommand is one line naming all six (LightningCLI's own message
-    lists only its four: ``convert`` and ``export`` are parsed here); ``--version`` takes nothing after it."""
-    from logreg.cli.about import SUBCOMMANDS
-
-    if words[0] == "--version":
-        raise ValueError(f"--version takes no arguments, got {' '.join(words[1:])!r}")
-    if not words[0].startswith("-") and words[0] not in SUBCOMMANDS:
-        raise ValueError(f"unknown subcommand {words[0]!r} (choose from {', '.join(SUBCOMMANDS)})")
-
-
 def stop_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM outside a Lightning run (while parsing, reading data, summarising): stop with one line and exit 143,
-    cleaning up as for any error. During a run Lightning's handler stops it cleanly; it calls this one too, which
-    then does nothing (it is not the installed handler)."""
+    """SIGTERM outside a Lightning run (parsing, reading data, summarising): one line, exit 143, cleaned up as any
+    error. During a run Lightning's handler stops it and calls this one too, which then does nothing."""
     if signal.getsignal(signal.SIGTERM) is stop_on_sigterm:
         raise Stopped("stopped by SIGTERM", 128 + signal.SIGTERM)
-
-
-def is_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
 
 
 def is_rank_zero() -> bool:

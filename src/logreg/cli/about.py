@@ -23,30 +23,21 @@ SUBCOMMANDS = {
 
 def versions() -> str:
     """``NAME VERSION``, one line each, for logreg and the libraries its results depend on."""
-    return "\n".join(f"{name} {installed(name)}" for name in VERSIONED)
-
-
-def installed(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
+    lines = []
+    for name in VERSIONED:
+        try:
+            lines.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            lines.append(f"{name} not installed")
+    return "\n".join(lines)
 
 
 def overview() -> str:
     """What ``logreg`` with no arguments prints: how to call it, and each subcommand in one line."""
     width = max(map(len, SUBCOMMANDS))
     lines = [f"  {name:<{width}}  {line}" for name, line in SUBCOMMANDS.items()]
-    return "\n".join(
-        [
-            "usage: logreg SUBCOMMAND [flags]       (logreg SUBCOMMAND --help: its flags)",
-            "",
-            "subcommands:",
-            *lines,
-            "",
-            "also: logreg --help, logreg --version",
-        ]
-    )
+    usage = "usage: logreg SUBCOMMAND [flags]       (logreg SUBCOMMAND --help: its flags)"
+    return "\n".join([usage, "", "subcommands:", *lines, "", "also: logreg --help, logreg --version"])
 
 
 FIT_EPILOG = """common flags (the rest: --model.* and --trainer.* above; a class's own flags with

@@ -13,7 +13,7 @@ from logreg.writes import check_target, is_stdout, write_file
 
 
 def export_command(args: list[str]) -> None:
-    """Parse ``logreg export`` arguments, check every input, export, and say what was written."""
+    """Parse ``logreg export`` arguments, check every input before any work, export, and say what was written."""
     parser = ArgumentParser(
         prog="logreg export",
         description="Write a checkpoint as an ONNX model: raw float32 rows 'features' (batch, n_features) in, "
@@ -25,25 +25,20 @@ def export_command(args: list[str]) -> None:
     parser.add_argument("--output", type=str, required=True, help="the .onnx file to write")
     parser.add_argument("--overwrite", type=bool, default=False, help="replace an existing --output file")
     config = parser.parse_args(args)
-    if not config.output:  # (Path("") would be the current directory)
+    output, reads = config.output, config.ckpt_path
+    if not output:  # (Path("") would be the current directory)
         raise ValueError("--output: an empty path; give a file name such as model.onnx")
-    output = config.output
-    check_output(output, config.overwrite, reads=config.ckpt_path)
+    if Path(reads).exists() and Path(output).resolve() == Path(reads).resolve():
+        raise ValueError(f"--output {output}: is {reads}, which this command reads; choose another file")
+    check_target(output, f"--output {output}", config.overwrite)
     from logreg.checkpoint import load_model
     from logreg.training import quiet_known_noise
 
     quiet_known_noise()
-    loaded = load_model(config.ckpt_path)
+    loaded = load_model(reads)
     model = loaded.model.float()  # the graph is float32, also for a model trained in float64
     metadata = export_metadata(loaded)
     write_file(output, to_onnx(model, metadata), label=f"--output {output}")
     print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
           f"classes {metadata['classes']}, threshold {metadata['threshold']}",
           file=sys.stderr if is_stdout(output) else sys.stdout)  # fmt: skip
-
-
-def check_output(path: str, overwrite: bool, reads: str) -> None:
-    """Fail before any work if ``path`` cannot or must not be written (as ``--predictions`` is checked)."""
-    if Path(reads).exists() and Path(path).resolve() == Path(reads).resolve():
-        raise ValueError(f"--output {path}: is {reads}, which this command reads; choose another file")
-    check_target(path, f"--output {path}", overwrite)

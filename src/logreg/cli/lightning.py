@@ -1,8 +1,8 @@
 """``logreg fit|validate|test|predict``: a LightningCLI over the model and the data modules.
 
-With no config at all, ``logreg fit`` runs the tutorial's experiment (seed 0, 50 epochs, SGD lr 2, batch 2)
-on a stratified train/val/test split, logs to ``./lightning_logs/version_N``, prints a summary and tests the
-best checkpoint. :func:`logreg.cli.main` turns user mistakes into one line.
+With no config, ``logreg fit`` runs the tutorial's experiment (seed 0, 50 epochs, SGD lr 2, batch 2) on a stratified
+split, logs to ``./lightning_logs/version_N``, prints a summary and tests the best checkpoint.
+The largest module: each hook keeps a user mistake to one line before anything is built or written.
 """
 
 from __future__ import annotations
@@ -40,84 +40,58 @@ from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, check_l1_optimizer
 from logreg.predictions import CSVPredictionWriter, PredictionPreview
+from logreg.report import summary
 from logreg.report.coefficients import summary_lines
 from logreg.report.figures import TrainingFigures
-from logreg.report.summary import (
-    TOP_COEFFICIENTS,
-    Tested,
-    convergence,
-    fit_summary,
-    half_precision,
-    model_table,
-    print_results,
-    save_table,
-    weights_to_test,
-)
 from logreg.training import EarlyStopping, GracefulStop, claim_name, claim_version
 from logreg.writes import is_stdout
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
-_HANDLED_HERE = {"model", "datamodule", "ckpt_path", "weights_only"}  # not flags: logreg sets these itself
+_PASSED = {"model", "datamodule", "weights_only"}  # not flags: logreg passes them (weights_only=True, always)
 SUBCOMMANDS = {  # Lightning's subcommands with the Trainer arguments each leaves out of its flags
-    "fit": _HANDLED_HERE | {"train_dataloaders", "val_dataloaders"},
-    "validate": _HANDLED_HERE | {"dataloaders", "verbose"},
-    "test": _HANDLED_HERE | {"dataloaders", "verbose"},
-    "predict": _HANDLED_HERE | {"dataloaders", "return_predictions"},
+    "fit": _PASSED | {"train_dataloaders", "val_dataloaders"},
+    "validate": _PASSED | {"dataloaders", "verbose"},
+    "test": _PASSED | {"dataloaders", "verbose"},
+    "predict": _PASSED | {"dataloaders", "return_predictions"},
 }
 DEFAULT_DATA = "logreg.data.threshold.ThresholdDataModule"  # the tutorial's data, when no --data is given
+CONFIGS = Path(__file__).parents[1] / "configs"
+RUN_KEYS = ("save_dir", "name", "version")  # a logger with these arguments keeps its runs in save_dir/name/version
+PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_without_aliases)
 
 
 def trainer_defaults() -> dict[str, Any]:
     """The Trainer's defaults for logreg (fresh callback objects for every CLI)."""
-    # last.ckpt is rewritten after every epoch and at a stop by a signal: the resume point. (Lightning >= 2.5 writes
-    # ModelCheckpoint's own save_last only when the monitored metric improves, which would resume from a stale epoch.)
+    # after every epoch and at a stop by a signal: the resume point (Lightning's save_last follows the monitor)
     last = ModelCheckpoint(filename="last", enable_version_counter=False)
+    # hparams are logged by HparamsCallback; no log_graph (torch.jit.trace is deprecated, the graph shows nothing)
+    logger = {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False}
     return {
         "max_epochs": 50,
         "accelerator": "auto",
-        "logger": {
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            # hparams are logged once per run by HparamsCallback (the whole config, hp_metric and test accuracy).
-            # No model graph (log_graph): TensorBoard's add_graph traces with torch.jit.trace, deprecated from torch
-            # 2.14 on (a FutureWarning in every run), and the graph of Linear + sigmoid shows nothing.
-            "init_args": {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False},
-        },
-        # The data modules shard batches across DDP ranks themselves (EpochBatches), exactly once per row.
-        "use_distributed_sampler": False,
-        # Validation runs the training step's own code; a two-batch sanity pass over a tiny split only produces
-        # single-class metric warnings.
-        "num_sanity_val_steps": 0,
-        "log_every_n_steps": 1,  # everything is logged per epoch; this only silences a warning about short epochs
+        "logger": {"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": logger},
+        "use_distributed_sampler": False,  # the data modules shard batches across DDP ranks themselves
+        "num_sanity_val_steps": 0,  # validation runs the training step's code; a sanity pass only warns
+        "log_every_n_steps": 1,  # everything is logged per epoch; this silences a warning about short epochs
         "enable_model_summary": False,  # two parameters need no table
-        # Lightning's progress bar on a terminal; none in pipes, logs and CI, where it only spams redraws.
-        "enable_progress_bar": sys.stderr.isatty(),
+        "enable_progress_bar": sys.stderr.isatty(),  # no redraws in pipes, logs and CI
         "callbacks": [TrainingFigures(), last, GracefulStop(last)],
     }
 
 
-RUN_KEYS = ("save_dir", "name", "version")  # a logger with these arguments keeps its runs in save_dir/name/version
+def _fraction_or_count(low: int) -> tuple[Any, str]:
+    """Lightning's rule for ``limit_*_batches`` (``low`` 0: 0 turns the loop off) and ``val_check_interval`` (1)."""
+    ok = lambda v: v >= low if isinstance(v, int) else (v > 0 if low else v >= 0) and v <= 1  # noqa: E731
+    return ok, f"a fraction in {'(0' if low else '[0'}, 1] of the batches or a number of batches >= {low}"
 
 
-def _fraction_or_count(zero: bool) -> tuple[Any, str]:
-    """Lightning's rule for ``limit_*_batches`` (``zero``: 0 turns the loop off) and ``val_check_interval``: a
-    fraction of the batches (a float) or a number of batches (an int)."""
-
-    def ok(value: float) -> bool:
-        if isinstance(value, int):
-            return value >= (0 if zero else 1)
-        return (value >= 0 if zero else value > 0) and value <= 1
-
-    return ok, f"a fraction in {'[0' if zero else '(0'}, 1] of the batches or a number of batches >= {int(not zero)}"
-
-
-# Trainer flags whose bad values Lightning accepts when the Trainer is built, then fails on mid-run (a division by
-# zero) or silently ignores: each is refused in one line before anything starts. (Checks Lightning makes itself
-# when the Trainer is built, such as max_epochs and reload_dataloaders_every_n_epochs, are left to it.)
+COUNTS_OR_FRACTIONS = ("val_check_interval", *(f"limit_{loop}_batches" for loop in ("train", "val", "test", "predict")))
+# Values Lightning accepts when the Trainer is built, then fails on mid-run or ignores: refused before anything starts.
 TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
     "accumulate_grad_batches": (lambda value: value >= 1, "an integer >= 1"),
     "check_val_every_n_epoch": (lambda value: value >= 1, "an integer >= 1 (or null: by val_check_interval)"),
-    "val_check_interval": _fraction_or_count(zero=False),
-    **{f"limit_{loop}_batches": _fraction_or_count(zero=True) for loop in ("train", "val", "test", "predict")},
+    "val_check_interval": _fraction_or_count(1),
+    **{name: _fraction_or_count(0) for name in COUNTS_OR_FRACTIONS[1:]},
     "min_epochs": (lambda value: value >= 0, "an integer >= 0"),
     "min_steps": (lambda value: value >= 0, "an integer >= 0"),
     "gradient_clip_val": (lambda value: 0 <= value < float("inf"), "a finite number >= 0 (0 or null: no clipping)"),
@@ -126,13 +100,9 @@ TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
 }
 
 
-COUNTS_OR_FRACTIONS = ("val_check_interval", *(f"limit_{loop}_batches" for loop in ("train", "val", "test", "predict")))
-
-
 def check_trainer_flags(trainer: Namespace) -> None:
-    """Refuse the :data:`TRAINER_CHECKS` values in one line each, naming the flag (None and non-numbers, such as a
-    time for ``val_check_interval``, are Lightning's to check); a whole number of batches given as a float becomes
-    the int Lightning takes for a count."""
+    """Refuse the :data:`TRAINER_CHECKS` values in one line each (None and non-numbers are Lightning's to check); a
+    whole number of batches given as a float becomes the int Lightning takes for a count."""
     if trainer.get("overfit_batches"):  # Lightning swaps in a per-row sampler, which logreg's loaders do not take
         raise ValueError(
             f"--trainer.overfit_batches {trainer.overfit_batches:g}: not supported (logreg's data loaders batch and "
@@ -154,25 +124,16 @@ def monitor_for(val_fraction: float) -> str:
 class LogRegTrainer(Trainer):
     """Lightning's Trainer, whose ``predict`` can also stream the predictions into a CSV file.
 
-    LightningCLI makes each subcommand's flags from the trainer method's signature, so these two arguments are
-    ``logreg predict --predictions FILE [--overwrite true]``.
-    """
+    LightningCLI makes a subcommand's flags from the method's signature: ``--predictions``, ``--threshold``."""
 
-    def predict(
-        self,
-        model: LightningModule | None = None,
-        dataloaders: Any = None,
-        datamodule: LightningDataModule | None = None,
-        return_predictions: bool | None = None,
-        ckpt_path: str | None = None,
-        weights_only: bool | None = None,
-        predictions: str | None = None,
-        overwrite: bool = False,
-        threshold: float | None = None,
-    ) -> Any:
+    def predict(self, model: LightningModule | None = None, dataloaders: Any = None,
+                datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,
+                ckpt_path: str | None = None, weights_only: bool | None = None, predictions: str | None = None,
+                overwrite: bool = False, threshold: float | None = None) -> Any:  # fmt: skip
         """Run inference on your data; with ``predictions``, write them to that CSV file, else show a preview.
 
         Args:
+            ckpt_path: the checkpoint to predict with (loaded with ``weights_only=True``).
             predictions: write ``probability,predicted_label[,label]`` rows, in input order, to this CSV file.
             overwrite: replace an existing ``predictions`` file.
             threshold: ``predicted_label`` is 1 above this probability (default: the checkpoint's threshold).
@@ -191,103 +152,74 @@ class LogRegTrainer(Trainer):
 
 
 class LogRegCLI(LightningCLI):
-    """LightningCLI for logreg: the data's feature count linked into the model, the best and the last checkpoint,
-    checkpoints checked before use, each run in a directory of its own (a resumed run in its old one), summaries.
-
-    Only LightningCLI's public hooks are used. ``--ckpt_path`` is logreg's own argument (``subcommands()`` skips
-    Lightning's), so that a checkpoint is checked, loaded safely (``weights_only``), before anything is built from
-    it; the Trainer then loads the same file again (also ``weights_only``) to restore the run's state.
-    """
+    """LightningCLI for logreg: ``--ckpt_path`` checked before anything is built from it, each run in a directory of
+    its own (a resumed run in its old one), summaries. Only LightningCLI's public hooks are overridden."""
 
     checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, once checked
-    claimed_run: Path | None = None  # the version directory this process created for its run
-    configured_logger: Namespace | None = None  # the logger's config as given, before the run directory is set
-    ckpt_path: str | None = None  # --ckpt_path; after_instantiate_classes clears it in a fit's saved config
+    ckpt_path: str | None = None  # as given; after_instantiate_classes clears it in a fit's saved config
     fitted_data: dict[str, Any] | None = None  # the data the --ckpt_path run was fitted on (validate, test, predict)
     data_given: bool = False  # whether --data flags or a config's data section chose the data
     printing: tuple[str, ...] = ()  # --print_config words, for the last parse only
     args: list[str] | None = None  # the command line as parsed
+    claimed_run: Path | None = None  # the version directory this process created for its run
     created: Path | None = None  # the outermost directory this command created for its run, to remove on failure
-    configured_root: str | None = None  # --trainer.default_root_dir as given, when a run without a logger moved it
     named_run: bool = False  # whether the claimed run directory is the one --trainer.logger.version names
-    root_moved: bool = False  # whether the Trainer's default_root_dir is the run directory (a run without a logger)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        parser_kwargs = kwargs.get("parser_kwargs") or {}
-        self.invoked = None if reads_environment(parser_kwargs) else invoked_subcommand(kwargs.get("args"))
-        built = self.subcommands()  # a parser option keyed by a subcommand that is not built would reach argparse
-        kwargs["parser_kwargs"] = {k: v for k, v in parser_kwargs.items() if k not in SUBCOMMANDS or k in built}
+        self.as_configured: dict[str, Any] = {}  # trainer settings changed for the run, saved in config.yaml as given
         try:
             super().__init__(*args, **kwargs)
         except BaseException:
             self.discard_failed_run()
             raise
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.fast_dev_run:  # a trial run: Lightning logs and checkpoints nothing
+        if self.trainer.fast_dev_run:  # a trial run: Lightning logs and checkpoints nothing
             self.discard_failed_run()
 
-    def subcommands(self) -> dict[str, set[str]]:
-        """Lightning's subcommands, less what logreg handles itself; only the one invoked when the command line
-        starts with it. Each subcommand's parser is built from the signatures of the model, data, trainer, optimizer
-        and scheduler classes, about 0.1 s apiece, and ``logreg fit`` needs only its own."""
-        return {self.invoked: SUBCOMMANDS[self.invoked]} if self.invoked else SUBCOMMANDS
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Lightning's subcommands, less the arguments logreg passes itself (:func:`build_cli` may build fewer)."""
+        return SUBCOMMANDS
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument(
-            "--ckpt_path", type=str | None, default=None,
-            help="Checkpoint to resume (fit) or to evaluate; loaded with weights_only=True, never runs code.",
-        )  # fmt: skip
         parser.set_defaults({"data": {"class_path": DEFAULT_DATA}})
         parser.link_arguments("data.n_features", "model.n_inputs", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {"checkpoint.filename": "best-epoch={epoch}-step={step}", "checkpoint.auto_insert_metric_name": False}
         )
-        parser.link_arguments("data.val_fraction", "checkpoint.monitor", compute_fn=monitor_for, apply_on="instantiate")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
-        parser.link_arguments("data.val_fraction", "early_stopping.monitor", compute_fn=monitor_for,
-                              apply_on="instantiate")  # fmt: skip
+        for target in ("checkpoint.monitor", "early_stopping.monitor"):
+            parser.link_arguments("data.val_fraction", target, compute_fn=monitor_for, apply_on="instantiate")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then load and check ``--ckpt_path``; validate, test and predict take the run's data from it, unless
-        ``--data`` flags say otherwise (LightningCLI then takes the model's hyperparameters from it)."""
+        """Parse, then check and load ``--ckpt_path`` (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
         refuse_infinite_penalties(args)
-        args = self.parse_quietly(parser, args)
-        self.args = args
+        self.args = args = self.parse_quietly(parser, args)
         subcommand = self.config.get("subcommand")
-        self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if subcommand and subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
+        if not subcommand:
+            return
+        self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
+        if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
                 self.parse_final(parser, args, last=True)
             if any(word.partition("=")[0] == "--ckpt_path" for word in args):  # a later config's ckpt_path: null won
                 raise ValueError("--ckpt_path is replaced by a later --config's ckpt_path (null, as a fit's "
                                  "config.yaml saves it): give --ckpt_path after --config")  # fmt: skip
-            raise ValueError(
-                f"logreg {subcommand} evaluates a trained model: give its checkpoint, e.g. --ckpt_path "
-                "lightning_logs/version_0/checkpoints/last.ckpt"
-            )
-        if ckpt_path in CHECKPOINT_KEYWORDS and subcommand != "fit":  # Lightning would warn, then evaluate as above
-            raise ValueError(
-                f"--ckpt_path {ckpt_path}: only fit knows its {ckpt_path!r} checkpoint; give a checkpoint file, e.g. "
-                "lightning_logs/version_0/checkpoints/last.ckpt"
-            )
+            raise ValueError(f"logreg {subcommand} evaluates a trained model: give its checkpoint, e.g. --ckpt_path "
+                             "lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
+        if subcommand != "fit" and ckpt_path in CHECKPOINT_KEYWORDS:
+            raise ValueError(f"--ckpt_path {ckpt_path}: only fit knows its {ckpt_path!r} checkpoint; give a checkpoint "
+                             "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
             self.checkpoint = check_checkpoint(ckpt_path)
-        base = DEFAULT_DATA
-        if subcommand and subcommand != "fit":
-            base = self.use_fitted_data(parser, args, subcommand)
-        if subcommand:
-            self.use_own_data_defaults(parser, args, subcommand, base)
-        # the model's hyperparameters from the checkpoint: LightningCLI itself, right after this method
+        base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
+        self.use_own_data_defaults(parser, args, subcommand, base)
 
     def parse_quietly(self, parser: LightningArgumentParser, args: list[str]) -> list[str]:
-        """The first parse, without ``--print_config`` (printed by the last parse only, :meth:`parse_final`).
-
-        ``--data.path FILE`` names a file, so without ``--data CLASS`` it means ``--data FileDataModule``: when the
-        command line does not parse as given, it is parsed with that added before the first ``--data.`` flag.
-        Returns the arguments that parsed."""
+        """The first parse, without ``--print_config`` (the last prints it); ``--data FileDataModule`` added when
+        ``--data.path FILE`` without a class does not parse as given. Returns the arguments that parsed."""
         self.printing = tuple(word for word in args if word.startswith("--print_config"))
         try:
             super().parse_arguments(parser, [word for word in args if word not in self.printing])
@@ -301,19 +233,18 @@ class LogRegCLI(LightningCLI):
         return args
 
     def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
-        """Make the checkpoint's run's data the default of ``--data`` (validate, test and predict), so that with no
-        ``--data`` flags they evaluate the data the model was fitted on; flags change it as they would the default.
-        Returns the class path of the default data."""
-        data = fitted_data(self.checkpoint, self.ckpt_path) if self.checkpoint is not None else None
-        self.fitted_data = data
+        """The checkpoint's run's data as the default of ``--data`` (validate, test and predict evaluate the data the
+        model was fitted on, flags change it as any default). Returns the default's class path."""
+        self.fitted_data = data = fitted_data(self.checkpoint, self.ckpt_path)
+        configured = bool(self.config_sections("data"))
         if data is None:
-            if not self.data_given and not bool(self.config_sections("data")):
+            if not self.data_given and not configured:
                 raise ValueError(
                     f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give "
                     "the data, e.g. --data FileDataModule --data.path FILE"
                 )
             return DEFAULT_DATA
-        self.data_given = self.data_given or bool(self.config_sections("data"))
+        self.data_given = self.data_given or configured
         parser.set_defaults({f"{subcommand}.data": data})
         self.parse_final(parser, args, last=False)
         return data["class_path"]
@@ -335,82 +266,64 @@ class LogRegCLI(LightningCLI):
         """Parse ``args`` again after a change of defaults; the last parse also prints ``--print_config``."""
         self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
 
-    def use_own_data_defaults(
-        self, parser: LightningArgumentParser, args: list[str], subcommand: str, base: str = DEFAULT_DATA
-    ) -> None:
-        """``--data FileDataModule`` gets FileDataModule's own defaults, e.g. ``batch_size`` 32.
-
-        jsonargparse carries the previous class's init_args over when ``--data`` changes the class, so the default
-        ThresholdDataModule's ``batch_size`` 2 would stay (jsonargparse issue #460). Parsing again with the chosen
-        class as the default carries over only its own defaults; values given on the command line or in a config
-        file are parsed again and win as before. (Public API only: ``set_defaults`` and ``parse_args``.) ``base``
-        is the class of the default data: the tutorial's, or the run's for validate, test and predict.
-        """
-        data = self.config[subcommand].get("data")
+    def use_own_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
+        """``--data FileDataModule`` gets its own defaults, not those of ``base``, the default data's class, which
+        jsonargparse carries over (its issue #460; so in 4.53): parsed again with the chosen class as the default."""
+        data = self.config[command].get("data")
         chosen = isinstance(data, Namespace) and resolved(data.class_path) is not resolved(base)
         if chosen:
-            parser.set_defaults({f"{subcommand}.data": {"class_path": data.class_path}})
-        if chosen or self.printing:  # (--print_config, left out of the first parse, prints the final config)
+            parser.set_defaults({f"{command}.data": {"class_path": data.class_path}})
+        if chosen or self.printing:
             self.parse_final(parser, args, last=True)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         check_trainer_flags(config.trainer)
         if self.subcommand != "fit":  # validate, test and predict never write checkpoints: where they would is moot
-            warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
-            warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to")
+            warnings.filterwarnings("ignore", message="The dirpath has changed from|Be aware that when using `ckpt")
         if self.subcommand == "predict":  # predict logs nothing: no logger, no run directory, no config.yaml
             config.trainer.logger = False
             self.save_config_callback = None
             return
         logger = config.trainer.get("logger")
+        keeps_runs = isinstance(logger, Namespace) and all(key in (logger.get("init_args") or {}) for key in RUN_KEYS)
+        resumed = resumed_run(self.ckpt_path) if self.subcommand == "fit" and (keeps_runs or logger is False) else None
+        if resumed is not None:  # a resumed fit writes into its run's directory again: config.yaml, checkpoints
+            self.save_config_kwargs["overwrite"] = True
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         if logger is False:
-            self.run_without_logger(config)
-        elif isinstance(logger, Namespace) and all(key in (logger.get("init_args") or {}) for key in RUN_KEYS):
-            self.run_with_logger(config, logger)
+            self.run_without_logger(config.trainer, resumed)
+        elif keeps_runs:
+            self.run_with_logger(config.trainer, logger, resumed)
 
-    def run_with_logger(self, config: Namespace, logger: Namespace) -> None:
-        """The logger's run directory (TensorBoard's, or a CSVLogger's): a resumed run's own, else a new one that no
-        other run can take, ``version_N`` or the name ``--trainer.logger.version`` gives."""
-        self.configured_logger = logger.clone()
+    def run_with_logger(self, trainer: Namespace, logger: Namespace, resumed: Path | None) -> None:
+        """The logger's run directory: a resumed run's own, else a new one no other run can take."""
+        self.as_configured["logger"] = logger.clone()
         args = logger.init_args
-        if config.trainer.get("default_root_dir") and args.save_dir == ".":  # where Lightning's own logger would log
-            args.save_dir = config.trainer.default_root_dir
-        run = resumed_run(config.get("ckpt_path")) if self.subcommand == "fit" else None
-        if run is not None:  # a resumed run logs into its own directory: same TensorBoard run, "best" keeps history
-            if (Path(args.save_dir) / (args.name or "")).resolve() != run.parent:
-                args.save_dir, args.name = str(run.parent.parent), run.parent.name
-            args.version = run.name  # (the configured save_dir keeps the checkpoint's dirpath spelled as saved)
-            self.reuse_run_directory()
+        if trainer.get("default_root_dir") and args.save_dir == ".":  # where Lightning's own logger would log
+            args.save_dir = trainer.default_root_dir
+        if resumed is not None:  # the same TensorBoard run; the configured save_dir keeps the checkpoints' dirpath
+            if (Path(args.save_dir) / (args.name or "")).resolve() != resumed.parent:
+                args.save_dir, args.name = str(resumed.parent.parent), resumed.parent.name
+            args.version = resumed.name
         elif rank_zero_only.rank == 0:
             args.version = self.claim(Path(args.save_dir) / (args.name or ""), args.get("version"))
 
-    def run_without_logger(self, config: Namespace) -> None:
-        """``--trainer.logger false``: the run still gets a directory of its own, ``lightning_logs/version_N`` under
-        ``--trainer.default_root_dir``, which becomes the Trainer's root (its checkpoints/ and config.yaml go
-        there), instead of writing both into the current directory, where the next run would collide."""
-        self.configured_root = config.trainer.get("default_root_dir")
-        run = resumed_run(config.get("ckpt_path")) if self.subcommand == "fit" else None
-        if run is not None:
-            spelled = Path(self.configured_root or ".") / "lightning_logs" / run.name
-            run = spelled if spelled.resolve() == run else run  # as the checkpoints' dirpath was saved: best is kept
-            self.reuse_run_directory()
+    def run_without_logger(self, trainer: Namespace, resumed: Path | None) -> None:
+        """``--trainer.logger false``: ``ROOT/lightning_logs/version_N`` becomes the Trainer's root directory."""
+        root = Path(trainer.get("default_root_dir") or ".") / "lightning_logs"
+        if resumed is not None:
+            spelled = root / resumed.name
+            run = spelled if spelled.resolve() == resumed else resumed  # as the checkpoints' dirpath was saved
         elif rank_zero_only.rank == 0:
-            root = Path(self.configured_root or ".") / "lightning_logs"
             run = root / f"version_{self.claim(root, None)}"
         else:
             return
-        config.trainer.default_root_dir = str(run)
-        self.root_moved = True
-
-    def reuse_run_directory(self) -> None:
-        """A resumed fit writes into its run's directory again: its config.yaml and its checkpoints."""
-        self.save_config_kwargs["overwrite"] = True
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # its own
+        self.as_configured["default_root_dir"] = trainer.get("default_root_dir")
+        trainer.default_root_dir = str(run)
 
     def claim(self, root: Path, version: int | str | None) -> int | str:
-        """Create this run's directory under ``root``: the next ``version_N``, or the one ``version`` names (refused
-        when taken). Remembers what it created, for :meth:`discard_failed_run`."""
+        """Create this run's directory under ``root`` (the next ``version_N``, or ``version``), remembering it."""
         created = first_missing(root)
         try:
             if version is None:
@@ -425,29 +338,17 @@ class LogRegCLI(LightningCLI):
         return version
 
     def after_instantiate_classes(self) -> None:
-        """The saved config.yaml describes the run, not this command: the logger and root directory as configured
-        and no checkpoint to resume from, so that ``logreg fit --config RUN/config.yaml`` makes a new run that
-        reproduces this one."""
-        if self.configured_logger is not None:
-            self.config[self.subcommand].trainer.logger = self.configured_logger
-        if self.root_moved:
-            self.config[self.subcommand].trainer.default_root_dir = self.configured_root
+        """config.yaml describes the run, not this command (``fit --config RUN/config.yaml`` makes a new run)."""
+        for key, value in self.as_configured.items():
+            self.config[self.subcommand].trainer[key] = value
         if self.subcommand == "fit":
             self.config.fit.ckpt_path = None
 
     def discard_failed_run(self) -> None:
-        """Remove the run directory this command claimed, when it failed before saving any checkpoint, and the
-        directories it created to hold it (``lightning_logs/``, a new ``--trainer.default_root_dir``) once empty.
-
-        Such a run holds nothing to resume or evaluate: at most its config and the first TensorBoard events (a
-        validate, test or predict run never checkpoints). A fit that failed later keeps its last good checkpoint. A run
-        named by ``--trainer.logger.version`` is removed only when empty (failed before writing anything), so that the
-        name is free again; once it wrote its config, the record of the attempt stays where the name says.
-        """
+        """Remove the run directory a command that failed before any checkpoint claimed, and the directories it
+        created, once empty; a run named by ``--trainer.logger.version`` only when empty (its record stays)."""
         run = self.claimed_run
-        if run is None or not run.is_dir() or any(run.rglob("*.ckpt")):
-            return
-        if self.named_run and any(run.iterdir()):  # a run the user named keeps what it wrote (a sweep's failed trial)
+        if run is None or not run.is_dir() or any(run.rglob("*.ckpt")) or (self.named_run and any(run.iterdir())):
             return
         shutil.rmtree(run, ignore_errors=True)
         for directory in run.parents:
@@ -457,41 +358,32 @@ class LogRegCLI(LightningCLI):
                 directory.rmdir()
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        self._check_checkpoint_matches_data()  # before the Trainer prints anything
+        self.check_checkpoint_matches_data()  # before the Trainer prints anything
         if self.config_init[self.subcommand].trainer.get("enable_checkpointing") is False:
-            self.leave_out_checkpoints()
+            # no checkpoints: logreg's last and best stay out, instead of Lightning refusing the mix
+            callbacks = self.trainer_defaults["callbacks"]
+            self.trainer_defaults["callbacks"] = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
+            self.config_init[self.subcommand]["checkpoint"] = Callback()  # the --checkpoint group's place, inert
         try:
             return super().instantiate_trainer(**kwargs)
         except TypeError as err:  # Lightning's checks of flag values, e.g. `devices` with CPUAccelerator (-1 or 1.5)
             raise ValueError(f"a --trainer flag Lightning refuses: {err}") from None
 
-    def leave_out_checkpoints(self) -> None:
-        """``--trainer.enable_checkpointing false`` trains without checkpoints: logreg's own checkpoint callbacks
-        (last and best) stay out, instead of Lightning refusing the mix. Fit then tests the final weights."""
-        self.trainer_defaults["callbacks"] = [
-            callback for callback in self.trainer_defaults["callbacks"] if not isinstance(callback, ModelCheckpoint)
-        ]
-        self.config_init[self.subcommand]["checkpoint"] = Callback()  # the --checkpoint group's place, inert
-
-    def _check_checkpoint_matches_data(self) -> None:
+    def check_checkpoint_matches_data(self) -> None:
+        """The checkpoint's model takes the data's features; a resumed fit sees its own data; validate, test and
+        predict see the run's data unchanged (else its splits are not the run's: refused, or for predict a note)."""
         if self.checkpoint is None:
             return
-        trained = self.checkpoint.get("hyper_parameters", {}).get("n_inputs")
-        given = self.model.hparams.n_inputs
+        trained, given = self.checkpoint.get("hyper_parameters", {}).get("n_inputs"), self.model.hparams.n_inputs
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
-        # A resumed fit must see its own data; checked here, before config.yaml of the run is rewritten.
-        saved = self.checkpoint.get(datamodule_key(type(self.datamodule)))
-        if self.subcommand == "fit" and isinstance(self.datamodule, IndexedDataModule) and isinstance(saved, dict):
-            self.datamodule.check_resumable(saved)
-        elif self.fitted_data is not None and not self.data_given and isinstance(saved, dict):
-            self.check_fitted_data_unchanged(saved.get("fingerprint"))
-
-    def check_fitted_data_unchanged(self, saved: dict[str, Any] | None) -> None:
-        """The run's data, reused by validate, test or predict, is what the model was fitted on: the fingerprint
-        the checkpoint keeps still matches. Otherwise its splits are not the run's (a test split could hold rows
-        the model was trained on): validate and test refuse, predict says so and predicts the rows as they are."""
-        now = self.datamodule.fingerprint() if isinstance(self.datamodule, IndexedDataModule) else None
+        state = self.checkpoint.get(datamodule_key(type(self.datamodule)))
+        indexed = isinstance(self.datamodule, IndexedDataModule) and isinstance(state, dict)
+        if self.subcommand == "fit" and indexed:
+            self.datamodule.check_resumable(state)
+        if self.subcommand == "fit" or not indexed or self.fitted_data is None or self.data_given:
+            return
+        saved, now = state.get("fingerprint"), self.datamodule.fingerprint()
         if not isinstance(saved, dict) or now is None or saved == now:
             return
         changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
@@ -506,45 +398,33 @@ class LogRegCLI(LightningCLI):
             f"the run's; to {self.subcommand} on it as new data, name it: --data.path {source}"
         )
 
-    def fit(self, model: LightningModule, datamodule: LightningDataModule) -> None:
-        if str(self.trainer.precision).startswith("64"):  # before a resume loads float64 weights: no float32 rounding
-            model.double()
-        with self.signals_end_in_one_line():
-            self.trainer.fit(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True)
-
     @contextlib.contextmanager
     def signals_end_in_one_line(self) -> Iterator[None]:
-        """A command stopped by SIGTERM or Ctrl-C ends with :class:`Stopped`: one line, exit 143 or 130.
-
-        Lightning ends such a run with ``SystemExit`` (``SIGTERMException`` for SIGTERM), leaving the trainer
-        ``INTERRUPTED``; predict does not stop for SIGTERM by itself, so its end is checked too.
-        """
+        """A command stopped by SIGTERM or Ctrl-C (Lightning's ``SystemExit``, the trainer ``INTERRUPTED``; predict's
+        flag) ends with :class:`Stopped`: one line, exit 143 or 130."""
         try:
             yield
         except SystemExit as stop:
             if self.trainer.state.status != TrainerStatus.INTERRUPTED:
                 raise
-            raise self.stopped(self.stop_signal(stop)) from None
+            raise self.stopped(isinstance(stop, SIGTERMException)) from None
         if self.trainer.received_sigterm:
-            raise self.stopped(self.stop_signal(SIGTERMException()))
+            raise self.stopped(True)
 
-    def stop_signal(self, stop: SystemExit) -> str:
-        graceful = next((cb for cb in self.trainer.callbacks if isinstance(cb, GracefulStop)), None)
-        if graceful is not None and graceful.signal_name:
-            return graceful.signal_name
-        return "SIGTERM" if isinstance(stop, SIGTERMException) else "SIGINT"
-
-    def stopped(self, signal_name: str) -> Stopped:
+    def stopped(self, sigterm: bool) -> Stopped:
         """The one line for a command stopped by a signal: for fit, where, and how to resume from ``last.ckpt``."""
-        trainer, code = self.trainer, 128 + getattr(signal, signal_name)
+        trainer = self.trainer
+        graceful = next((cb for cb in trainer.callbacks if isinstance(cb, GracefulStop)), None)
+        name = (graceful and graceful.signal_name) or ("SIGTERM" if sigterm else "SIGINT")
+        code = 128 + getattr(signal, name)
         if self.subcommand != "fit" or trainer.state.fn != "fit":
             wrote = "; no predictions were written" if self.subcommand == "predict" else ""
-            return Stopped(f"stopped by {signal_name} during {trainer.state.fn.value}{wrote}", code)
-        where = f"stopped by {signal_name} at epoch {trainer.current_epoch}, step {trainer.global_step}"
+            return Stopped(f"stopped by {name} during {trainer.state.fn.value}{wrote}", code)
+        where = f"stopped by {name} at epoch {trainer.current_epoch}, step {trainer.global_step}"
         last = next((cb for cb in trainer.checkpoint_callbacks if cb.filename == "last"), None)
-        path = Path(last.dirpath) / "last.ckpt" if last is not None and last.dirpath else None
         if last is None:
             return Stopped(f"{where}; checkpoints are off (--trainer.enable_checkpointing false), no resume", code)
+        path = Path(last.dirpath) / "last.ckpt" if last.dirpath else None
         if path is None or not path.is_file():
             return Stopped(f"{where}; no checkpoint had been written yet, so there is nothing to resume", code)
         saved_step = torch.load(path, map_location="cpu", weights_only=True).get("global_step")
@@ -553,47 +433,99 @@ class LogRegCLI(LightningCLI):
         config = path.parent.parent / "config.yaml"
         return Stopped(f"{where}; resume with: logreg fit --config {config} --ckpt_path {path}", code)
 
-    def validate(self, model: LightningModule, datamodule: LightningDataModule) -> None:
-        self.evaluate(self.trainer.validate, model, datamodule)
+    def before_fit(self) -> None:
+        """Say so when ``--optimizer`` trains with its class's default lr (``--model.lr`` sets only SGD's)."""
+        optimizer = self.config.fit.get("optimizer")
+        if not isinstance(optimizer, Namespace):
+            return
+        module, name = optimizer.class_path.rsplit(".", 1)
+        if self.config.fit.model.get("l1"):  # before anything is printed (the model checks too)
+            check_l1_optimizer(name, optimizer.init_args.as_dict())
+        lr, model_lr = optimizer.init_args.get("lr"), self.config.fit.model.lr
+        default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
+        line_search = name == "LBFGS"  # its lr scales a step its line search chooses: 1 is the right default
+        if not self.trainer.is_global_zero or default is None or lr != default.default or lr == model_lr or line_search:
+            return
+        if not gives_lr(self.args or [], self.config_sections("optimizer")):
+            print(f"logreg: note: training with {name}(lr={lr:g}), its default; --model.lr {model_lr:g} applies only "
+                  "without --optimizer (set --optimizer.lr)", file=sys.stderr, flush=True)  # fmt: skip
 
-    def test(self, model: LightningModule, datamodule: LightningDataModule) -> None:
-        self.evaluate(self.trainer.test, model, datamodule)
+    def fit(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+        if str(self.trainer.precision).startswith("64"):  # before a resume loads float64 weights: no float32 rounding
+            model.double()
+        with self.signals_end_in_one_line():
+            self.trainer.fit(model, datamodule=datamodule, weights_only=True, **kwargs)
 
-    def evaluate(self, run: Any, model: LightningModule, datamodule: LightningDataModule) -> None:
-        """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows; one line and exit
-        2 instead when there is nothing to evaluate (no such split, or its loop turned off)."""
-        self.check_something_to_evaluate(datamodule)
+    def after_fit(self) -> None:
+        """The summary of the final weights and their coefficient table (also RUN/coefficients.csv), then the test."""
+        trainer, model, data = self.trainer, self.model, self.datamodule
+        if trainer.interrupted:
+            return
+        indexed = isinstance(data, IndexedDataModule)
+        untested = "--trainer.limit_test_batches is 0" if trainer.limit_test_batches == 0 else None
+        if indexed and not len(data.test_idx):
+            untested = untested or "the data has no test split (--data.test_fraction 0)"
+        tested = summary.weights_to_test(trainer) if not untested and indexed else None
+        log_dir = None if trainer.fast_dev_run else trainer.log_dir  # (on every process: it broadcasts under DDP)
+        if trainer.is_global_zero:
+            converged = table = path = fit = None
+            if indexed:
+                table = summary.model_table(model, data)
+                fit = model.training_fit(data.features, data.labels, data.train_idx)
+                converged = summary.convergence(trainer, model, data, table.separated, fit)
+                path = summary.save_table(trainer, table, None if log_dir is None else Path(log_dir))
+            print(summary.fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
+            if converged is not None and converged.warn:
+                print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
+            if untested:  # said, rather than left for the user to infer
+                print(f"tested  nothing: {untested}", flush=True)
+        if tested is not None:
+            counter = RowCounter()
+            trainer.callbacks.append(counter)
+            with self.signals_end_in_one_line(), float32_evaluation(trainer, model):
+                results = trainer.test(model, datamodule=data, ckpt_path=tested.ckpt_path, weights_only=True,
+                                       verbose=False)  # fmt: skip
+            summary.print_results(trainer, results)
+            if indexed:
+                self.print_partial(counter, data, "test", self.config.fit.trainer.get("limit_test_batches"))
+
+    def validate(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+        self.evaluate(self.trainer.validate, model, datamodule, **kwargs)
+
+    def test(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+        self.evaluate(self.trainer.test, model, datamodule, **kwargs)
+
+    def evaluate(self, run: Any, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+        """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
+        split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
+        limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
+        self.check_something_to_evaluate(datamodule, split, loop, limit)
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():
-            results = run(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True, verbose=False)
+            results = run(model, datamodule=datamodule, weights_only=True, verbose=False, **kwargs)
         if not any(results):
             raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
-        print_results(self.trainer, results)
-        self.say_rows_left_out(counter, datamodule)
-        if run == self.trainer.test and self.trainer.is_global_zero and isinstance(datamodule, IndexedDataModule):
-            print("\n".join(["", *summary_lines(model_table(model, datamodule), top=TOP_COEFFICIENTS)]), flush=True)
-
-    def say_rows_left_out(self, counter: RowCounter, datamodule: LightningDataModule) -> None:
-        """One line when ``--trainer.limit_*_batches`` left some of the split's rows out of the metrics above."""
+        summary.print_results(self.trainer, results)
         if not isinstance(datamodule, IndexedDataModule):
             return
-        loop = "val" if self.subcommand == "validate" else "test"
+        self.print_partial(counter, datamodule, loop, limit)
+        if run == self.trainer.test and self.trainer.is_global_zero:
+            lines = summary_lines(summary.model_table(model, datamodule), top=summary.TOP_COEFFICIENTS)
+            print("\n".join(["", *lines]), flush=True)
+
+    def print_partial(self, counter: RowCounter, datamodule: IndexedDataModule, loop: str, limit: Any) -> None:
+        """Say so when ``--trainer.limit_*_batches`` left rows of the split out of the metrics."""
         rows = int(self.trainer.strategy.reduce(torch.tensor(counter.rows), reduce_op="sum"))  # all ranks' rows
         total = len(getattr(datamodule, f"{loop}_idx"))
         if self.trainer.is_global_zero and rows < total:
-            limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
             print(f"scored  {rows} of the {total} {loop} rows (--trainer.limit_{loop}_batches {limit:g})", flush=True)
 
-    def check_something_to_evaluate(self, datamodule: LightningDataModule) -> None:
-        """validate and test refuse data without their split, and a loop turned off by ``limit_*_batches 0``: they
-        would print no metric (test: only the coefficients) and exit 0, as if something had been evaluated."""
-        split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
-        limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
+    def check_something_to_evaluate(self, datamodule: LightningDataModule, split: str, loop: str, limit: Any) -> None:
+        """Refuse data without the split, or its loop off: no metric and exit 0 would look like an evaluation."""
         if limit == 0:
             raise ValueError(f"--trainer.limit_{loop}_batches {limit:g}: nothing to {self.subcommand}")
-        fraction = getattr(datamodule, f"{loop}_fraction", None)
-        if fraction != 0:
+        if getattr(datamodule, f"{loop}_fraction", None) != 0:
             return
         if self.fitted_data is not None and not self.data_given:
             raise ValueError(
@@ -605,49 +537,24 @@ class LogRegCLI(LightningCLI):
             f"{self.subcommand}; set --data.{loop}_fraction above 0"
         )
 
-    def before_fit(self) -> None:
-        """Say which lr trains the model when ``--optimizer`` left its lr at the class's default (the user gave none):
-        ``--model.lr`` sets only the built-in SGD's, and ``--optimizer SGD`` alone would train with torch's 0.001
-        unannounced."""
-        optimizer = self.config.fit.get("optimizer")
-        if not isinstance(optimizer, Namespace):
-            return
-        module, name = optimizer.class_path.rsplit(".", 1)
-        if self.config.fit.model.get("l1"):  # before anything is printed (the model checks too)
-            check_l1_optimizer(name, optimizer.init_args.as_dict())
-        if not self.trainer.is_global_zero:
-            return
-        lr = optimizer.init_args.get("lr")
-        default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
-        line_search = name == "LBFGS"  # its lr scales a step its line search chooses: 1 is the right default
-        if default is None or lr != default.default or lr == self.config.fit.model.lr or line_search:
-            return
-        if not gives_lr(self.args or [], self.config_sections("optimizer")):
-            model_lr = self.config.fit.model.lr
-            print(f"logreg: note: training with {name}(lr={lr:g}), its default; --model.lr {model_lr:g} applies only "
-                  "without --optimizer (set --optimizer.lr)", file=sys.stderr, flush=True)  # fmt: skip
-
     def before_predict(self) -> None:
-        """``--predictions`` must not name a file this command reads, even with ``--overwrite true``; predict covers
-        every row (``--trainer.limit_predict_batches`` would leave a partial file, or none, and exit 0)."""
+        """``--predictions`` must not name a file this command reads (even with ``--overwrite true``), and predict
+        covers every row (``--trainer.limit_predict_batches`` would leave a partial file, or none, and exit 0)."""
         limit = self.config.predict.trainer.get("limit_predict_batches")
         if limit is not None and not (isinstance(limit, float) and limit == 1):
             raise ValueError(f"--trainer.limit_predict_batches {limit:g}: predict writes every row; leave it out")
         target = self.config.predict.get("predictions")
-        if not target:
-            return
         reads = [self.ckpt_path, *(str(path) for path in self.config.predict.get("config") or [])]
         if isinstance(self.datamodule, FileDataModule):
             reads.append(str(self.datamodule.path))
-        for path in filter(None, reads):
+        for path in filter(None, reads if target else []):
             source = Path(path).resolve()
             if Path(target).resolve() == source or source in Path(target).resolve().parents:
                 raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
         with self.signals_end_in_one_line():
-            self.trainer.predict(model, datamodule=datamodule, ckpt_path=self.ckpt_path, weights_only=True,
-                                 return_predictions=False, **kwargs)  # fmt: skip
+            self.trainer.predict(model, datamodule=datamodule, weights_only=True, return_predictions=False, **kwargs)
         path = kwargs.get("predictions")
         if not self.trainer.is_global_zero:
             return
@@ -658,46 +565,6 @@ class LogRegCLI(LightningCLI):
             print(f"predictions written to {path}", file=sys.stderr if is_stdout(path) else sys.stdout)
         else:
             print("pass --predictions FILE.csv to save the predictions")
-
-    def after_fit(self) -> None:
-        trainer, datamodule = self.trainer, self.datamodule
-        if trainer.interrupted:
-            return
-        untested = untested_because(trainer, datamodule)
-        tests = not untested and isinstance(datamodule, IndexedDataModule) and len(datamodule.test_idx)
-        tested = weights_to_test(trainer) if tests else None
-        # (on every process: Trainer.log_dir broadcasts rank 0's directory, a collective under DDP)
-        log_dir = None if trainer.fast_dev_run else trainer.log_dir
-        if trainer.is_global_zero:
-            run = None if log_dir is None else Path(log_dir)  # (logger or not)
-            self.summarise_fit(trainer, self.model, datamodule, tested, run)
-            if untested:  # said where the test's rows would be, rather than left for the user to infer
-                print(f"tested  nothing: {untested}", flush=True)
-        if tested is not None:
-            with self.signals_end_in_one_line(), float32_evaluation(trainer, self.model):
-                results = trainer.test(self.model, datamodule=datamodule, ckpt_path=tested.ckpt_path,
-                                       weights_only=True, verbose=False)  # fmt: skip
-            print_results(trainer, results)
-
-    @staticmethod
-    def summarise_fit(
-        trainer: Trainer,
-        model: LogisticRegression,
-        datamodule: LightningDataModule,
-        tested: Tested | None = None,
-        run: Path | None = None,
-    ) -> None:
-        """The summary of the final weights, with convergence and the coefficient table (also saved to
-        ``RUN/coefficients.csv``, ``run`` the run's directory); ``tested``: what the test after it evaluates."""
-        converged = table = path = fit = None
-        if isinstance(datamodule, IndexedDataModule):
-            table = model_table(model, datamodule)
-            fit = model.training_fit(datamodule.features, datamodule.labels, datamodule.train_idx)
-            converged = convergence(trainer, model, datamodule, table.separated, fit)
-            path = save_table(trainer, table, run)
-        print(fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
-        if converged is not None and converged.warn:
-            print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
 
 
 class RowCounter(Callback):
@@ -714,12 +581,9 @@ class RowCounter(Callback):
 
 @contextlib.contextmanager
 def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[None]:
-    """A fit in 16-bit floats (``bf16-true``, ``16-true``, the ``-mixed`` ones) is tested in float32, as ``logreg
-    test`` evaluates its checkpoint: half-precision standardisation and logits cost accuracy points (0.70 for 0.875).
-
-    The strategy's precision plugin is public and settable; Lightning has no per-call precision for ``test``.
-    """
-    if not half_precision(trainer):
+    """A fit in 16-bit floats is tested in float32, as ``logreg test`` evaluates its checkpoint (half-precision
+    logits cost accuracy points). The precision plugin is public and settable; ``test`` has no per-call precision."""
+    if not summary.half_precision(trainer):
         yield
         return
     plugin = trainer.strategy.precision_plugin
@@ -731,37 +595,18 @@ def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[Non
         trainer.strategy.precision_plugin = plugin
 
 
-def untested_because(trainer: Trainer, datamodule: LightningDataModule) -> str | None:
-    """Why a fit tests nothing at its end (said in its output, rather than left for the user to infer), or None."""
-    if trainer.limit_test_batches == 0:
-        return "--trainer.limit_test_batches is 0"
-    if isinstance(datamodule, IndexedDataModule) and not len(datamodule.test_idx):
-        return "the data has no test split (--data.test_fraction 0)"
-    return None
-
-
-CONFIGS = Path(__file__).parents[1] / "configs"
-
-
-def invoked_subcommand(args: Any) -> str | None:
-    """The subcommand a command line starts with (``fit`` of ``logreg fit --model.lr 1``), else None: ``--help``, a
-    ``--config`` before the subcommand, a mistyped name and a dict of arguments get every subcommand's parser."""
+def subcommands_to_build(args: Any) -> dict[str, set[str]]:
+    """Only the subcommand a command line starts with (a parser costs 0.1 s); every one for ``--help``, a ``--config``
+    first, a mistyped name, a dict, or when jsonargparse reads the environment (``PL_CONFIG`` may hold each)."""
     words = sys.argv[1:] if args is None else args
     first = words[0] if isinstance(words, list | tuple) and words else None
-    return first if isinstance(first, str) and first in SUBCOMMANDS else None
-
-
-def reads_environment(parser_kwargs: dict[str, Any]) -> bool:
-    """Whether jsonargparse parses environment variables (``default_env``, or ``JSONARGPARSE_DEFAULT_ENV=true``):
-    then ``PL_CONFIG`` is a config of the whole command, which may hold a section for every subcommand, and every
-    subcommand's parser must be built to accept it. jsonargparse's own ``default_env`` property applies its rule."""
-    return ArgumentParser(default_env=bool(parser_kwargs.get("default_env", False))).default_env
+    if not isinstance(first, str) or first not in SUBCOMMANDS or ArgumentParser().default_env:
+        return SUBCOMMANDS
+    return {first: SUBCOMMANDS[first]}
 
 
 def with_packaged_configs(args: list[str]) -> list[str]:
-    """``--config NAME`` for a config shipped with logreg (``tutorial.yaml``, ``lbfgs.yaml``, ``tabular.yaml``; the
-    ``.yaml`` may be left out), found in the installed package when NAME has no directory and no such file is in the
-    current directory."""
+    """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) unless NAME is a path."""
     found = list(args)
     for i, word in enumerate(found):
         if (i and found[i - 1] in ("--config", "-c")) or word.startswith("--config="):
@@ -774,12 +619,12 @@ def with_packaged_configs(args: list[str]) -> list[str]:
     return found
 
 
-PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
+NON_FINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
 
 
 def refuse_infinite_penalties(args: list[str]) -> None:
     """``--model.l2 inf`` (or nan, or l1's): the model's own words, where jsonargparse would only say "Expected a
-    <class 'float'>" (it refuses floats that are not finite); C is the spelling that takes inf."""
+    <class 'float'>"; C is the spelling that takes inf."""
     for i, word in enumerate(args):
         flag, equals, value = str(word).partition("=")
         if flag in ("--model.l2", "--model.l1") and (equals or i + 1 < len(args)):
@@ -789,14 +634,12 @@ def refuse_infinite_penalties(args: list[str]) -> None:
                                  "no penalty; so does --model.l2 0)")  # fmt: skip
 
 
-NON_FINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
+PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
 
 
 def penalty_flags_replace_configs(args: list[str]) -> list[str]:
-    """``--model.l2`` and ``--model.C`` are two spellings of one penalty: one given on the command line replaces
-    the other from an earlier ``--config`` (``--config tabular --model.l2 0.01`` drops the recipe's C=1), as a later
-    value replaces an earlier one anywhere in LightningCLI. Each such flag is followed by the other's reset (C null,
-    l2 0). Both spellings as flags on one command line stay a conflict, which the model refuses."""
+    """``--model.l2`` and ``--model.C`` spell one penalty: one on the command line replaces the other from an
+    earlier ``--config`` (each is followed by the other's reset). Both as flags stay a conflict the model refuses."""
     flags = [word.split("=", 1)[0] for word in args if isinstance(word, str)]
     given = {flag for flag in PENALTY_FLAGS if flag in flags}
     if len(given) != 1:
@@ -815,10 +658,8 @@ CONFIG_FLAGS = ("--config", "-c", *(f"--{group}" for group in ("model", "data", 
 
 
 def refuse_yaml_aliases(args: list[str]) -> None:
-    """Refuse, naming it, a config file given to ``--config`` or to a group (``--model FILE``, ``--data FILE``,
-    ``--trainer FILE``, ...) that uses YAML aliases, before it is parsed. Every other YAML that jsonargparse loads
-    (``PL_CONFIG``, ``--trainer.logger FILE``, a value) meets the same rule in :func:`load_yaml_without_aliases`.
-    """
+    """Refuse, naming it, a config file given to ``--config`` or to a group (``--model FILE``, ...) that uses YAML
+    aliases; every other YAML jsonargparse loads meets :func:`load_yaml_without_aliases`."""
     for i, word in enumerate(args):
         flag, _, path = word.partition("=")
         if flag not in CONFIG_FLAGS:
@@ -830,12 +671,8 @@ def refuse_yaml_aliases(args: list[str]) -> None:
 
 
 def uses_yaml_aliases(text: str) -> bool:
-    """Whether YAML ``text`` has an alias (``*name``) of an anchor (``&name``).
-
-    A few hundred bytes of nested aliases expand to billions of elements once the config is processed ("billion
-    laughs"), exhausting memory; logreg's configs never need aliases. (Text that is not YAML is jsonargparse's to
-    report; a lone ``*`` in a value without an anchor is no alias.)
-    """
+    """Whether YAML ``text`` has an alias (``*name``): a few hundred bytes of nested aliases expand to billions of
+    elements ("billion laughs"). Text that is not YAML is jsonargparse's to report."""
     if "&" not in text or "*" not in text:
         return False
     try:
@@ -852,8 +689,7 @@ def load_yaml_without_aliases(text: str) -> Any:
 
 
 def resolved(class_path: str) -> type:
-    """The class a ``class_path`` names (jsonargparse writes ``logreg.ThresholdDataModule`` for the default, a
-    config may write ``logreg.data.threshold.ThresholdDataModule``)."""
+    """The class a ``class_path`` names (``logreg.ThresholdDataModule`` or its full module path)."""
     module, name = class_path.rsplit(".", 1)
     return getattr(importlib.import_module(module), name)
 
@@ -868,8 +704,8 @@ def resumed_run(ckpt_path: str | None) -> Path | None:
 
 
 def gives_lr(args: list[str], sections: list[Any]) -> bool:
-    """Whether the command line or a config's ``optimizer`` section (``sections``) gives the optimizer's lr:
-    ``--optimizer.lr``, ``--optimizer.init_args.lr``, or an ``lr`` in the value or file of ``--optimizer``."""
+    """Whether the command line (``--optimizer.lr``, an ``lr`` in ``--optimizer``'s value or file) or a config's
+    ``optimizer`` section (``sections``) gives the optimizer's lr."""
     sections = list(sections)
     for i, word in enumerate(args):
         flag, _, value = word.partition("=")
@@ -879,10 +715,7 @@ def gives_lr(args: list[str], sections: list[Any]) -> bool:
             value = value or (args[i + 1] if i + 1 < len(args) else "")
             with contextlib.suppress(OSError, yaml.YAMLError, ValueError):
                 sections.append(yaml.safe_load(Path(value).read_text() if Path(value).is_file() else value))
-    for section in sections:
-        if isinstance(section, dict) and ("lr" in section or "lr" in (section.get("init_args") or {})):
-            return True
-    return False
+    return any(isinstance(s, dict) and ("lr" in s or "lr" in (s.get("init_args") or {})) for s in sections)
 
 
 def with_file_data(args: list[str]) -> list[str] | None:
@@ -890,9 +723,7 @@ def with_file_data(args: list[str]) -> list[str] | None:
     a flag only a file has (``--data.path``, ``--data.label``, ...); else None."""
     if any(word == "--data" or word.startswith("--data=") for word in args):
         return None
-    file_only = set(inspect.signature(FileDataModule).parameters) - set(
-        inspect.signature(resolved(DEFAULT_DATA)).parameters
-    )
+    file_only = {*inspect.signature(FileDataModule).parameters} - {*inspect.signature(ThresholdDataModule).parameters}
     given = [word.partition("=")[0].removeprefix("--data.") for word in args if word.startswith("--data.")]
     if not file_only.intersection(given):
         return None
@@ -900,41 +731,30 @@ def with_file_data(args: list[str]) -> list[str] | None:
     return [*args[:first], "--data", "FileDataModule", *args[first:]]
 
 
-def fitted_data(checkpoint: dict[str, Any], ckpt_path: str) -> dict[str, Any] | None:
-    """The ``--data`` value of the run that saved ``checkpoint``: the data module's class and arguments, which
-    LightningCLI saves in the checkpoint (``datamodule_hyper_parameters``), with a relative file path found from
-    the directory the fit ran in. None for a checkpoint that does not record its data."""
-    hparams = checkpoint.get("datamodule_hyper_parameters")
+def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any] | None:
+    """The ``--data`` value of the run that saved ``checkpoint`` (None if not recorded), a relative file path found from
+    the fit's directory. ``_class_path`` is LightningCLI's undocumented key (checked in tests/test_layouts.py)."""
+    hparams = (checkpoint or {}).get(LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY)
     if not isinstance(hparams, dict) or not isinstance(hparams.get("_class_path"), str):
         return None
-    # (not ``positive``: it chooses the coding when a fit starts; for evaluation the checkpoint's classes decide it,
-    # and a file whose labels are spelled otherwise must not be refused for the run's spelling)
+    # not ``positive``: the checkpoint's classes decide the coding, and must not refuse a file spelled otherwise
     init_args = {key: value for key, value in hparams.items() if not key.startswith("_") and key != "positive"}
-    if isinstance(init_args.get("path"), str):
-        init_args["path"] = run_file(init_args["path"], checkpoint, ckpt_path)
+    path = init_args.get("path")
+    if isinstance(path, str) and not Path(path).is_absolute():
+        fitted_in = fit_directory(checkpoint, ckpt_path)
+        found = fitted_in / path if fitted_in is not None else Path(path)
+        if not found.exists():
+            where = f" (looked in {fitted_in}, where the fit ran)" if fitted_in is not None else ""
+            raise FileNotFoundError(f"--ckpt_path {ckpt_path}: the data it was fitted on, {path}, is not found{where}; "
+                                    "give the data: --data.path FILE")  # fmt: skip
+        relative = os.path.relpath(found)
+        init_args["path"] = str(found) if relative.startswith("..") else relative
     return {"class_path": hparams["_class_path"], "init_args": init_args}
 
 
-def run_file(path: str, checkpoint: dict[str, Any], ckpt_path: str) -> str:
-    """The run's data file ``path`` as seen from here: a relative path is relative to the fit's directory."""
-    if Path(path).is_absolute():
-        return path
-    fitted_in = fit_directory(checkpoint, ckpt_path)
-    found = fitted_in / path if fitted_in is not None else Path(path)
-    if not found.exists():
-        where = f" (looked in {fitted_in}, where the fit ran)" if fitted_in is not None else ""
-        raise FileNotFoundError(
-            f"--ckpt_path {ckpt_path}: the data it was fitted on, {path}, is not found{where}; give the data: "
-            "--data.path FILE"
-        )
-    relative = os.path.relpath(found)
-    return str(found) if relative.startswith("..") else relative
-
-
 def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
-    """The working directory of the fit that wrote ``ckpt_path``: its checkpoint callbacks record their directory
-    relative to it (``./lightning_logs/version_0/checkpoints``), and the checkpoint file sits in that directory.
-    None when that cannot be told (an absolute or moved directory): then paths are taken from here."""
+    """The directory the fit that wrote ``ckpt_path`` ran in, from its ModelCheckpoints' relative ``dirpath`` (their
+    state's key and ``dirpath``: undocumented, checked in tests/test_layouts.py); None when it cannot be told."""
     here = Path(ckpt_path).resolve().parent
     for key, state in (checkpoint.get("callbacks") or {}).items():
         dirpath = state.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(state, dict) else None
@@ -946,38 +766,21 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
     return None
 
 
-PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_without_aliases)
-DATA_MODULES = (FileDataModule, ThresholdDataModule)  # imported so that ``--data NAME`` finds them by short name
-
-
 def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> LogRegCLI:
-    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand.
-
-    ``callbacks`` join the Trainer's for this run only: objects that cannot be spelled on a command line (an Optuna
-    trial's pruning callback in ``scripts/sweep.py``). Like every default callback they stay out of config.yaml.
-    """
+    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand. ``callbacks``
+    join the Trainer's for this run only (scripts/sweep.py's pruning callback), out of config.yaml."""
     defaults = trainer_defaults()
     defaults["callbacks"] = [*defaults["callbacks"], *callbacks]
     set_loader(PARSER_MODE, load_yaml_without_aliases, (yaml.YAMLError,))
-    return LogRegCLI(
-        LogisticRegression,
-        IndexedDataModule,
-        subclass_mode_data=True,
-        trainer_class=LogRegTrainer,
-        trainer_defaults=defaults,
-        save_config_callback=HparamsCallback,
-        seed_everything_default=0,
-        parser_kwargs={
-            "prog": "logreg",
-            "parser_mode": PARSER_MODE,
-            "exit_on_error": False,
-            "allow_abbrev": False,
-            "description": DESCRIPTION,
-            "formatter_class": TablesAsWritten,
-            "fit": {"epilog": FIT_EPILOG},
-        },
-        args=args,
-    )
+    built = subcommands_to_build(args)
+    cli = type(LogRegCLI.__name__, (LogRegCLI,), {"subcommands": staticmethod(lambda: built)})
+    parser_kwargs = {"prog": "logreg", "parser_mode": PARSER_MODE, "exit_on_error": False, "allow_abbrev": False,
+                     "description": DESCRIPTION, "formatter_class": TablesAsWritten}  # fmt: skip
+    if "fit" in built:  # (an option keyed by a subcommand that is not built would reach argparse)
+        parser_kwargs["fit"] = {"epilog": FIT_EPILOG}
+    return cli(LogisticRegression, IndexedDataModule, subclass_mode_data=True, trainer_class=LogRegTrainer,
+               trainer_defaults=defaults, save_config_callback=HparamsCallback, seed_everything_default=0,
+               parser_kwargs=parser_kwargs, args=args)  # fmt: skip
 
 
 DESCRIPTION = """Logistic regression with cross-entropy, as a Lightning project.
@@ -987,8 +790,5 @@ x.npy/y.npy directory for --data.path (see `logreg convert --help`), and
 
 
 class TablesAsWritten(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """jsonargparse's help formatter, with descriptions and epilogs kept as written (argparse's public
-    ``RawDescriptionHelpFormatter``): the common flags that end ``logreg fit --help`` are a table.
-
-    (jsonargparse gives subcommands the main parser's formatter, so this is set on the main parser.)
-    """
+    """jsonargparse's help formatter, keeping descriptions and epilogs as written (the common flags of fit's help);
+    jsonargparse gives subcommands the main parser's formatter."""

@@ -13,8 +13,7 @@ from lightning.pytorch.cli import SaveConfigCallback
 
 from logreg.training import tensorboard_logger
 
-# The scalars the HPARAMS tab compares runs by: the best accuracy so far, and the test accuracy.
-HPARAM_METRICS = ("hp_metric", "hp/test_acc")
+HPARAM_METRICS = ("hp_metric", "hp/test_acc")  # the HPARAMS tab compares runs by: best accuracy so far, test accuracy
 
 
 def first_missing(path: str | Path) -> Path | None:
@@ -28,13 +27,10 @@ def first_missing(path: str | Path) -> Path | None:
 
 
 class HparamsCallback(SaveConfigCallback):
-    """Saves config.yaml (as LightningCLI does) and keeps the run's entry in TensorBoard's HPARAMS tab.
-
-    The columns are each model argument, then data, optimizer and scheduler as one readable value each (class
-    and the arguments changed from its defaults) and the seed. The metrics are :data:`HPARAM_METRICS`:
-    ``hp_metric``, the best validation accuracy so far (the best training accuracy in a run without validation),
-    and ``hp/test_acc``. Unlike ``logger.log_hyperparams(params, metrics)`` this writes no placeholder values.
-    The best accuracy is saved in checkpoints, so a resumed run keeps it.
+    """Saves config.yaml (as LightningCLI does) and keeps the run's entry in TensorBoard's HPARAMS tab: each model
+    argument, then data, optimizer and scheduler as one value each (class and changed arguments) and the seed;
+    metrics ``hp_metric`` (best validation accuracy so far, or training accuracy without validation; kept in
+    checkpoints for a resumed run) and ``hp/test_acc``. Unlike ``logger.log_hyperparams`` it logs no placeholders.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -47,32 +43,28 @@ class HparamsCallback(SaveConfigCallback):
             from torch.utils.tensorboard.summary import hparams  # tensorboard: only for a run that logs to it
 
             for summary in hparams(run_hparams(self.config), dict.fromkeys(HPARAM_METRICS, 0.0)):
-                logger.experiment.file_writer.add_summary(summary)
+                event_writer(logger.experiment).add_summary(summary)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._best_so_far(trainer, "val_acc")
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # Without validation, rank by training accuracy: an epoch's is known after this callback's
-        # on_train_epoch_end (the module logs it in its own, which runs later), so read it here and at the end.
-        if not validates(trainer):
+        # Without validation, by training accuracy: the module logs an epoch's after this callback's epoch end
+        if sum(trainer.num_val_batches) == 0:
             self._best_so_far(trainer, "train_acc")
 
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not validates(trainer):
-            self._best_so_far(trainer, "train_acc")
+    on_train_end = on_train_epoch_start
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if "test_acc" in trainer.callback_metrics:
             self._log(trainer, "hp/test_acc", float(trainer.callback_metrics["test_acc"]))
 
     def _best_so_far(self, trainer: Trainer, metric: str) -> None:
-        if metric not in trainer.callback_metrics:
-            return
-        accuracy = float(trainer.callback_metrics[metric])
-        self.best_accuracy = accuracy if self.best_accuracy is None else max(self.best_accuracy, accuracy)
-        self._log(trainer, "hp_metric", self.best_accuracy)
+        if metric in trainer.callback_metrics:
+            accuracy = float(trainer.callback_metrics[metric])
+            self.best_accuracy = accuracy if self.best_accuracy is None else max(self.best_accuracy, accuracy)
+            self._log(trainer, "hp_metric", self.best_accuracy)
 
     @staticmethod
     def _log(trainer: Trainer, tag: str, value: float) -> None:
@@ -87,17 +79,15 @@ class HparamsCallback(SaveConfigCallback):
         self.best_accuracy = state_dict.get("best_accuracy")
 
 
-def validates(trainer: Trainer) -> bool:
-    """Whether this fit has a validation loop (Lightning counts its batches before the first epoch)."""
-    return sum(trainer.num_val_batches) > 0
+def event_writer(writer: Any) -> Any:
+    """A ``SummaryWriter``'s writer of the run's own events file, as Lightning's ``log_hyperparams`` uses it
+    (``add_hparams`` would start another run). ``file_writer`` is undocumented: checked in tests/test_layouts.py."""
+    return writer.file_writer
 
 
 def run_hparams(config: Namespace) -> dict[str, int | float | str | bool]:
-    """The comparable settings of a run, flat and of TensorBoard's scalar types.
-
-    TensorBoard's HPARAMS table sorts columns by name and shows the first five unless asked for more, so the data
-    module is one ``data`` column ahead of the ``model.*`` ones instead of a dozen ``data.*`` columns.
-    """
+    """The comparable settings of a run, flat and of TensorBoard's scalar types. (The HPARAMS table sorts columns
+    by name and shows the first five: the data module is one ``data`` column ahead of the ``model.*`` ones.)"""
     cfg = config.as_dict()
     params: dict[str, Any] = {f"model.{k}": v for k, v in (cfg.get("model") or {}).items()}
     params["data"] = described(cfg["data"])

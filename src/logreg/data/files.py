@@ -1,8 +1,5 @@
-"""The user's own data as a DataModule: CSV, Parquet, ``.npz`` or a memory-mapped ``x.npy``/``y.npy`` directory.
-
-Reading and checking the file is :func:`logreg.data.readers.read_table`'s job; this module adds the split, the
-standardisation statistics and what a checkpoint must remember about the data.
-"""
+"""The user's own file as a data module: :func:`~logreg.data.readers.read_table` reads and checks it; this adds
+the split, the standardisation and what a checkpoint must remember about the data."""
 
 from __future__ import annotations
 
@@ -27,14 +24,10 @@ class FileDataModule(IndexedDataModule):
     """Tabular data from the user's file: a CSV or Parquet file with a header, an ``.npz`` with ``x``/``y``, or a
     directory holding ``x.npy``/``y.npy`` (and the ``meta.json`` of ``logreg convert``) that is memory-mapped.
 
-    The file is read and checked in the constructor (bad data fails before a run starts); the split is made in
-    ``setup``, stratified and seeded like :class:`~logreg.data.threshold.ThresholdDataModule`'s. With ``standardize``
-    the model learns on ``(x - mean) / std`` with mean/std of the training split only; the model keeps them in
-    its checkpoint, so prediction applies the same transform. A file without a label column is valid for predict.
-
-    Which class is positive (coded 1, the class whose probability the model predicts): ``positive`` when given,
-    else the second of the two labels in order (numbers, true/false among them, numerically; text sorted). A
-    checkpoint keeps the classes, so validate, test and predict code new data as the model was trained.
+    The file is read and checked in the constructor (bad data fails before a run starts); the split, stratified and
+    seeded, is made in ``setup``. A file without a label column is valid for predict. The positive class (coded 1)
+    is ``positive`` when given, else the second label in order (numbers numerically, text sorted); a checkpoint
+    keeps the classes, so validate, test and predict code new data as the model was trained.
 
     Args:
         path: CSV or Parquet file, ``.npz`` file, or directory with ``x.npy`` and ``y.npy``.
@@ -59,10 +52,7 @@ class FileDataModule(IndexedDataModule):
         super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
         self.save_hyperparameters(ignore="path", logger=False)  # config.yaml has them (as ThresholdDataModule)
         self.hparams["path"] = str(path)  # checkpoints keep plain types only (they load with weights_only=True)
-        self.path = Path(path)
-        self.label = label
-        self.standardize = standardize
-        self.positive = positive
+        self.path, self.label, self.standardize, self.positive = Path(path), label, standardize, positive
         self.missing_positive: str | None = None  # the refusal of a positive label this file lacks, for a fit
         table = read_table(self.path, label)
         features = table.features if isinstance(table.features, np.memmap) else torch.from_numpy(table.features)

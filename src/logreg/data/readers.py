@@ -1,27 +1,13 @@
-"""One reader for the user's data files, on pyarrow: CSV, Parquet, ``.npz``, or a memory-mapped ``x.npy`` directory.
+"""The one reader of the user's data files (CSV, Parquet, ``.npz``, an ``x.npy`` directory) and ``logreg convert``.
 
-:func:`read_table` reads a file into a :class:`Table`; :func:`convert` streams a CSV or Parquet file into an
-``x.npy``/``y.npy``/``meta.json`` directory that :func:`read_table` memory-maps, for data larger than memory.
+A CSV or Parquet file's ``label`` column is the target, read as text so that every spelling survives (see
+:func:`map_labels`); every other column is a float64 feature stored as float32. A value not finite in float32, a
+third label value or a ragged row is a :class:`DataFileError` of one line naming the file, the row and the column.
+A CSV row is numbered by the line it starts on, as an editor shows it (the header is row 1; blank lines count).
 
-CSV and Parquet files have named columns: the ``label`` column is the target, read as text so that every spelling
-survives (``100000000`` and ``100000001`` stay two classes), and every other column is a numeric feature, read as
-float64 and stored as float32. A value that is not finite *after* that conversion (``nan``, ``inf``, ``1e39``) is
-an error, as is a third label value. Labels of a single value are valid data to evaluate or predict (training
-refuses them); ``1``, ``1.0`` and ``true`` are one value (see :func:`map_labels`). A file without the label column
-is valid (for predict).
-
-Every problem in a file is a :class:`DataFileError` (a ``ValueError``; ``FileNotFoundError`` for a missing path)
-with a one-line message naming the file, the row and the column. A CSV row is numbered by the line it starts on,
-as a text editor shows it: the header is row 1 and blank lines count, although pyarrow skips them. Parquet rows are
-numbered from 1.
-
-Good files take pyarrow's fast path only. Finding *where* a CSV problem is happens on the error path, in one pass
-of Python's ``csv`` module over the file (:meth:`_CsvSource._scan`): a quoted value that never closes first (pyarrow
-reads the rest of the file into it, so what pyarrow finds wrong is not the problem), then the first ragged row or
-bad cell. Reading holds at most two float32 copies of the features (the blocks, then the joined array) next to one
-block of the file; :func:`convert` holds one block and one byte per row, whatever the size of the file.
-
-Its size is the four formats, :func:`convert`'s streaming and the label coding; locating an error is one pass.
+Good files take pyarrow's fast path only; *where* a CSV problem is, one pass of Python's ``csv`` module over the
+file finds, on the error path only (:meth:`_CsvSource.scan`). Its size is four formats, :func:`convert`'s streaming
+in bounded memory (one block plus one byte per row) and the label rules.
 """
 
 from __future__ import annotations
@@ -36,7 +22,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn, Protocol, TypeVar
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -49,16 +35,13 @@ pc = lazy_module("pyarrow.compute")
 pa_csv = lazy_module("pyarrow.csv")
 pq = lazy_module("pyarrow.parquet")
 
-BLOCK_SIZE = 1 << 20  # bytes of CSV per pyarrow block; a row must fit in one, so blocks grow when a row is longer
+BLOCK_SIZE = 1 << 20  # CSV bytes per pyarrow block; a row must fit in one, so blocks grow when a row is longer
 MAX_BLOCK_SIZE = 1 << 30  # pyarrow's block size is an int32
 BATCH_ROWS = 65536  # Parquet rows per record batch
 CHUNK_ROWS = 16384  # rows per chunk when checking a (memory-mapped) array
-SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 text before pyarrow is asked to parse it
-TRUE_FALSE = {"false": 0, "true": 1}
+SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 before pyarrow parses it
 NO_CLASSES = ["0", "1"]  # the classes of data without labels
 META_FORMAT = 1
-
-T = TypeVar("T")
 
 
 class DataFileError(ValueError):
@@ -66,14 +49,8 @@ class DataFileError(ValueError):
 
 
 class Table(NamedTuple):
-    """The data of one file.
-
-    ``features`` is (N, D) float32 and C-contiguous; for an ``x.npy`` directory it is a read-only ``np.memmap``
-    (in the dtype ``x.npy`` was saved with: rows are converted to float32 when they are read). ``labels`` is (N,)
-    float32 of 0/1, or None when the file has no label column or no ``y``. ``classes[k]`` is the original text of
-    class k (``["0", "1"]`` without labels; one class, coded 0, when every label is one value: which class of a
-    model that is, the model's checkpoint says).
-    """
+    """``features`` (N, D) float32 (of an ``x.npy`` directory: a read-only memory map, in its dtype); ``labels``
+    (N,) 0/1 or None; ``classes[k]``, the text of class k (``["0", "1"]`` without labels; one class, coded 0)."""
 
     features: np.ndarray
     labels: np.ndarray | None
@@ -82,19 +59,11 @@ class Table(NamedTuple):
     label_text: pa.ChunkedArray | None = None  # a CSV's or Parquet file's label cells as written, for predictions
 
 
-# --------------------------------------------------------------------------------------------------- public API
-
-
 def read_table(
     path: str | Path, label: str = "label", *, block_size: int = BLOCK_SIZE, batch_rows: int = BATCH_ROWS
 ) -> Table:
-    """Read and check the data at ``path``.
-
-    A directory holds ``x.npy`` (memory-mapped), optionally ``y.npy`` and the ``meta.json`` of :func:`convert`; an
-    ``.npz`` holds arrays ``x`` and ``y``; ``.parquet``/``.pq`` is Parquet; anything else is read as a CSV with a
-    header row. ``label`` names the label column of a CSV or Parquet file. ``block_size`` (CSV bytes) and
-    ``batch_rows`` (Parquet rows) set how much is parsed at a time; they change nothing in the result.
-    """
+    """Read and check a directory of ``x.npy`` (memory-mapped), ``y.npy`` and ``meta.json``, an ``.npz`` of ``x``
+    and ``y``, a ``.parquet``/``.pq`` file, else a CSV; ``block_size``/``batch_rows``: how much is parsed at a time."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")
@@ -104,22 +73,16 @@ def read_table(
         raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
-    return _growing_blocks(lambda size: _read_stream(_open_source(path, label, size, batch_rows)), block_size)
+    table, _ = _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)
+    return table._replace(labels=None if table.labels is None else table.labels.astype(np.float32))
 
 
 def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Map label strings to 0/1 and return ``(labels, classes)`` with ``classes[k]`` the original value of class k.
-
-    ``"1"``, ``"1.0"``, ``" 1 "``, ``"True"`` and ``"true"`` are one class (true and false are 1 and 0); a class is
-    named by its first spelling. Numbers are ordered numerically, any other text sorted: the coding never depends
-    on the order of the rows. ``rows[i]`` is the spreadsheet row of ``values[i]`` for messages (default ``i + 2``,
-    the first data row under a header).
-    """
+    """Label texts as float32 codes 0/1 and ``classes`` (each class named by its first spelling): ``"1"``, ``"1.0"``
+    and ``"true"`` are one class; numbers are ordered numerically, other text sorted, whatever the order of the rows.
+    ``rows[i]`` is the row of ``values[i]`` in messages (default ``i + 2``, under a header)."""
     rows = rows if rows is not None else range(2, len(values) + 2)
-    coder = _LabelCoder(where, "label", lambda i: rows[i])
-    codes = coder.add(pa.array(list(values), pa.string()), 0)
-    mapping, classes = coder.finish()
-    return mapping[codes].astype(np.float32), classes
+    return _code_labels(pa.array(list(values), pa.string()), where, "label", lambda i: rows[i])
 
 
 def convert(
@@ -130,17 +93,9 @@ def convert(
     block_size: int = BLOCK_SIZE,
     batch_rows: int = BATCH_ROWS,
 ) -> Table:
-    """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1) and ``meta.json``.
-
-    The checks and messages are :func:`read_table`'s. Memory stays at one block of the source (``block_size`` CSV
-    bytes or ``batch_rows`` Parquet rows) plus one byte per row: the rows are counted first (a CSV by a pass that
-    converts one column), then written at their offsets in ``x.npy``; ``y`` is remapped once the classes are known.
-    Everything is written into a temporary directory and renamed into place, so a failure leaves nothing behind; an
-    existing, empty ``out_dir`` is written into (never replaced), one that is not empty is refused before reading.
-
-    The source must hold the ``label`` column, unless ``label`` is None: data without labels (for predict), written
-    without ``y.npy``, every column a feature. Returns the written directory as :func:`read_table` reads it.
-    """
+    """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1; none for
+    ``label=None``) and ``meta.json``, with :func:`read_table`'s checks, in a temporary directory renamed at the end
+    (a failure leaves nothing; an existing ``out_dir`` must be empty). Returns :func:`read_table` of the result."""
     source, given = Path(source), Path(out_dir)
     out_dir = given.resolve()  # "d/../d" and symbolic links: the directory that is really meant
     if given.is_symlink() and not given.exists():
@@ -156,146 +111,93 @@ def convert(
     if not source.is_file():
         raise DataFileError(f"{source}: not a regular file (a pipe or device cannot be read twice)")
     try:
-        _growing_blocks(lambda size: _convert(_labelled(_open_source(source, label, size, batch_rows)), out_dir),
-                        block_size)  # fmt: skip
+        _growing_blocks(lambda size: _convert(_source(source, label, size, batch_rows), out_dir), block_size)
     except OSError as err:  # the output side: permissions, a full disk, a directory that appeared meanwhile
         raise DataFileError(f"{given}: cannot write the converted data ({err.strerror or err})") from None
     return read_table(out_dir)
 
 
-# ----------------------------------------------------------------------------------------- streaming sources
+# ----------------------------------------------------------------------------------- streaming CSV and Parquet
 
 
-class _Source(Protocol):
-    """A CSV or Parquet file, read in batches of checked float32 features and label text."""
-
-    path: Path
-    label: str
-    feature_names: list[str]
-    has_label: bool
-
-    def count_rows(self) -> int: ...
-
-    def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]: ...
-
-    def row_of(self, index: int) -> int: ...
-
-
-def _open_source(path: Path, label: str, block_size: int, batch_rows: int) -> _Source:
+def _source(path: Path, label: str | None, block_size: int, batch_rows: int) -> _CsvSource | _ParquetSource:
     if path.suffix.lower() in (".parquet", ".pq"):
         return _ParquetSource(path, label, batch_rows)
     return _CsvSource(path, label, block_size)
 
 
-def _read_stream(source: _Source) -> Table:
-    """All of a source in memory: features concatenated from the batches, labels coded as they pass."""
-    blocks: list[np.ndarray] = []
-    codes: list[np.ndarray] = []
-    texts: list[pa.Array] = []
-    coder = _LabelCoder(source.path, source.label, source.row_of) if source.has_label else None
-    done = 0
+def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[Table, int]:
+    """All of ``source``: the features joined in memory (or written to the file ``out``: then the label text is not
+    kept), the labels coded as they pass (int8); and the number of rows."""
+    coder, blocks, codes, texts, done = _LabelCoder(source.path, source.label, source.row_of), [], [], [], 0
     for block, labels in source.batches():
-        blocks.append(block)
-        if coder is not None and labels is not None:
+        if labels is not None:
             codes.append(coder.add(labels, done))
+        if out is None:
+            blocks.append(block)
             texts.append(labels)
+        else:
+            block.tofile(out)
         done += len(block)
-    if not blocks:
-        raise _no_rows(source)
-    features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    if not done:
+        raise source.no_rows()
+    features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else None  # (two copies, briefly)
     del blocks
-    if coder is None:
-        return Table(features, None, list(NO_CLASSES), source.feature_names)
+    if not source.has_label:
+        return Table(features, None, list(NO_CLASSES), source.feature_names), done
     mapping, classes = coder.finish()
-    labels = mapping[np.concatenate(codes)].astype(np.float32)
-    return Table(features, labels, classes, source.feature_names, pa.chunked_array(texts, pa.string()))
+    text = pa.chunked_array(texts, pa.string()) if out is None else None
+    return Table(features, mapping[np.concatenate(codes)], classes, source.feature_names, text), done
 
 
-def _labelled(source: _Source) -> _Source:
-    """``source``, refused when it lacks the label column it was asked for (None asks for none)."""
+def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
+    """Write ``x.npy`` block by block (one block and one byte per row in memory; its header's row count last),
+    ``y.npy`` and ``meta.json``, in a temporary directory renamed to ``out_dir`` (or whose files move into it)."""
     if source.label is not None and not source.has_label:
         columns = ", ".join(repr(name) for name in source.feature_names)
         raise DataFileError(
             f"{source.path}: no label column {source.label!r} (columns: {columns}); name the label column "
             "(--label NAME), or convert data without labels with --unlabelled true"
         )
-    return source
-
-
-def _convert(source: _Source, out_dir: Path) -> None:
-    """Write ``source`` into a temporary directory, then rename it to ``out_dir``, or its files into an existing,
-    empty ``out_dir``."""
-    n_rows = source.count_rows()
-    if n_rows == 0:
-        raise _no_rows(source)
     into = out_dir.is_dir()  # existing and empty (checked before reading)
-    parent = out_dir if into else out_dir.parent
-    temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
+    temp = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir if into else out_dir.parent)
+    )
     try:
         temp.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; the result is an ordinary directory
-        classes = _write_arrays(source, n_rows, temp)
+        with (temp / "x.npy").open("wb") as x:  # plain writes: the rows never stay resident in memory
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
+            np.lib.format.write_array_header_1_0(x, {**header, "shape": (0, len(source.feature_names))})
+            offset = x.tell()
+            table, n_rows = _read_stream(source, x)
+            x.seek(0)  # NumPy >= 1.24 pads the header so that its row count can grow in place
+            np.lib.format.write_array_header_1_0(x, {**header, "shape": (n_rows, len(source.feature_names))})
+            if x.tell() != offset:
+                raise DataFileError(f"{source.path}: {n_rows} rows do not fit in the x.npy header written before")
+        if table.labels is not None:
+            np.save(temp / "y.npy", table.labels)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
-                "classes": classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
+                "classes": table.classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
         (temp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        if into:
-            _move_files(temp, out_dir)
-            temp.rmdir()
-        else:
+        if not into:
             temp.rename(out_dir)  # fails, keeping both, if something appeared there meanwhile
+            return
+        names = [name for name in ("x.npy", "y.npy", "meta.json") if (temp / name).exists()]  # meta.json last
+        if any((out_dir / name).exists() for name in names):
+            raise DataFileError(f"{out_dir}: files appeared in it while converting; choose a new directory")
+        for name in names:
+            (temp / name).rename(out_dir / name)
+        temp.rmdir()
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
 
 
-def _move_files(temp: Path, out_dir: Path) -> None:
-    """The arrays, then meta.json, renamed from ``temp`` into ``out_dir``; one that appeared there meanwhile stays."""
-    names = [name for name in ("x.npy", "y.npy", "meta.json") if (temp / name).exists()]
-    if any((out_dir / name).exists() for name in names):
-        raise DataFileError(f"{out_dir}: files appeared in it while converting; choose a new directory")
-    for name in names:
-        (temp / name).rename(out_dir / name)
-
-
-def _write_arrays(source: _Source, n_rows: int, directory: Path) -> list[str]:
-    """``x.npy`` and ``y.npy`` of ``source`` (which has ``n_rows`` rows) in ``directory``; returns the classes."""
-    x = np.lib.format.open_memmap(directory / "x.npy", mode="w+", dtype=np.float32,
-                                  shape=(n_rows, len(source.feature_names)))  # fmt: skip
-    data_offset = x.offset
-    del x  # the header is written and the file has its size; the rows go in with plain writes
-    codes = np.zeros(n_rows, dtype=np.int8) if source.has_label else None  # provisional until the classes are known
-    coder = _LabelCoder(source.path, source.label, source.row_of)
-    done = 0
-    with (directory / "x.npy").open("r+b") as handle:
-        handle.seek(data_offset)
-        for block, labels in source.batches():
-            if done + len(block) > n_rows:
-                raise DataFileError(f"{source.path}: the file changed while it was converted (more than {n_rows} rows)")
-            block.tofile(handle)
-            if codes is not None and labels is not None:
-                codes[done : done + len(block)] = coder.add(labels, done)
-            done += len(block)
-    if done != n_rows:
-        raise DataFileError(f"{source.path}: the file changed while it was converted ({done} rows, not {n_rows})")
-    if codes is None:
-        return list(NO_CLASSES)
-    mapping, classes = coder.finish()
-    np.save(directory / "y.npy", mapping[codes])
-    return classes
-
-
-def _no_rows(source: _Source) -> DataFileError:
-    if isinstance(source, _CsvSource):
-        source._scan()  # a quote that opens in the header and never closes makes the whole file the header
-        return DataFileError(f"{source.path}: header only, no data rows")
-    return DataFileError(f"{source.path}: no data rows")
-
-
 class _RowTooLong(DataFileError):
-    """A CSV row does not fit in one pyarrow block; :func:`_growing_blocks` retries with larger blocks."""
+    """A CSV row longer than a pyarrow block: :func:`_growing_blocks` retries with larger blocks."""
 
 
-def _growing_blocks(read: Callable[[int], T], block_size: int) -> T:
-    """``read(block_size)``, again with four times larger blocks while a CSV row is longer than a block."""
+def _growing_blocks(read: Callable[[int], Any], block_size: int) -> Any:
     while True:
         try:
             return read(block_size)
@@ -305,68 +207,52 @@ def _growing_blocks(read: Callable[[int], T], block_size: int) -> T:
             block_size = min(4 * block_size, MAX_BLOCK_SIZE)
 
 
-# ---------------------------------------------------------------------------------------------------- CSV
+def _columns(names: list[str], path: Path, label: str | None) -> tuple[bool, list[str]]:
+    """Whether the header holds ``label``, and the feature columns (all others)."""
+    if len(set(names)) < len(names):
+        twice = next(name for j, name in enumerate(names) if name in names[:j])
+        raise DataFileError(f"{path}: column name {twice!r} appears twice in the header")
+    features = [name for name in names if name != label]
+    if not features:
+        raise DataFileError(f"{path}: no feature columns besides the label column {label!r}")
+    return label in names, features
 
 
 class _CsvSource:
-    """A CSV file with a header row, parsed by ``pyarrow.csv.open_csv`` one block at a time.
-
-    pyarrow trims spaces and tabs around numbers, skips blank lines and accepts ``nan``/``inf`` spellings
-    (which the finiteness check then rejects). ``#`` starts no comment, and a quoted value may hold newlines.
-    """
+    """A CSV file with a header row, parsed by ``pyarrow.csv.open_csv`` one block at a time: spaces and tabs around
+    numbers, blank lines and ``nan``/``inf`` spellings as pyarrow reads them; a quoted value may hold line ends."""
 
     def __init__(self, path: Path, label: str | None, block_size: int) -> None:
         self.path, self.label, self.block_size = path, label, block_size
-        self.quotes_checked = False
-        other = _other_format(path)
-        if other:
+        self.has_label, self.feature_index = False, []  # (read by the scan) until the header is read
+        if other := _other_format(path):
             raise DataFileError(f"{path}: not a text CSV file: {other}")
-        problem = _not_utf8(path, SNIFF_BYTES)
-        if problem:
-            raise DataFileError(f"{path}: not a text CSV file (expected UTF-8; {problem})")
-        self.raw_names = self._header()
+        self._check_utf8(SNIFF_BYTES)
+        try:  # pyarrow infers types from the first block: its ragged rows are skipped here
+            with self._open({}, handler=lambda row: "skip") as reader:
+                self.raw_names = list(reader.schema.names)
+        except pa.ArrowException as err:
+            self._fail(err)
+        except UnicodeDecodeError as err:  # a header longer than the sniffed start
+            raise DataFileError(f"{path}: not a text CSV file (expected UTF-8; {err.reason} in the header)") from None
         names = [name.strip() for name in self.raw_names]
-        _check_separator(names, path)
-        _check_unique(names, path)
-        self.has_label = label in names
+        if len(names) == 1 and (found := [(names[0].count(sep), sep) for sep in SEPARATORS if sep in names[0]]):
+            raise DataFileError(
+                f"{path}: the header {shown(names[0])} is one column: values must be separated by commas, and this "
+                f"file separates them by {SEPARATORS[max(found)[1]]} (save it as comma-separated CSV)"
+            )
+        self.has_label, self.feature_names = _columns(names, path, label)
         self.label_index = names.index(label) if self.has_label else -1
         self.feature_index = [j for j, name in enumerate(names) if name != label]
-        self.feature_names = [names[j] for j in self.feature_index]
-        if not self.feature_names:
-            raise DataFileError(f"{path}: no feature columns besides the label column {label!r}")
 
-    def _open(
-        self, column_types: dict[str, pa.DataType], include: list[str] | None = None, handler: Any = None
-    ) -> pa_csv.CSVStreamingReader:
-        """A streaming reader; with an invalid-row ``handler`` it runs serially, so that rows have numbers."""
-        return pa_csv.open_csv(
+    def _open(self, types: dict[str, Any], handler: Any = None) -> Any:
+        return pa_csv.open_csv(  # (with an invalid-row handler pyarrow reads serially)
             self.path,
             read_options=pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
-            convert_options=pa_csv.ConvertOptions(column_types=column_types, include_columns=include or [],
-                                                  null_values=[], strings_can_be_null=False),
+            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[],
+                                                  strings_can_be_null=False),
         )  # fmt: skip
-
-    def _header(self) -> list[str]:
-        """The column names, as pyarrow reads them (it infers types from the first block: ragged rows skipped)."""
-        try:
-            with self._open({}, handler=lambda row: "skip") as reader:
-                return list(reader.schema.names)
-        except pa.ArrowException as err:
-            self._fail(err)
-        except UnicodeDecodeError as err:  # a header longer than the sniffed start, not UTF-8
-            raise DataFileError(
-                f"{self.path}: not a text CSV file (expected UTF-8; {err.reason} in the header)"
-            ) from None
-
-    def count_rows(self) -> int:
-        """The number of data rows, by a pyarrow pass that converts only one column (as bytes)."""
-        column = self.raw_names[self.label_index if self.has_label else self.feature_index[0]]
-        try:
-            with self._open({column: pa.binary()}, include=[column]) as reader:
-                return sum(batch.num_rows for batch in reader)
-        except pa.ArrowException as err:
-            self._fail(err)
 
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
         types = {self.raw_names[j]: pa.float64() for j in self.feature_index}
@@ -376,57 +262,65 @@ class _CsvSource:
         try:
             with self._open(types) as reader:
                 for batch in reader:
-                    if self.has_label and batch.num_rows:
-                        last_label = batch.column(self.label_index)[-1].as_py()
+                    labels = batch.column(self.label_index) if self.has_label else None
+                    last_label = labels[-1].as_py() if labels is not None and len(labels) else last_label
                     block = _float32_block([batch.column(j) for j in self.feature_index])
                     if not np.isfinite(block).all():
-                        self._scan()  # raises, naming the cell as it is written
+                        self.scan()  # raises, naming the cell as it is written
                         row, k = np.argwhere(~np.isfinite(block))[0]
                         raise DataFileError(f"{self.path}, row {self.row_of(done + row)}, column "
                                             f"{self.feature_names[k]!r}: not a finite float32 number")  # fmt: skip
-                    yield block, batch.column(self.label_index) if self.has_label else None
+                    yield block, labels
                     done += len(block)
         except pa.ArrowException as err:
             self._fail(err)
         if last_label is not None and ("\n" in last_label or "\r" in last_label):
-            self._scan()  # pyarrow gives a quote that never closes in the last cell the rest of the file
+            self.scan()  # pyarrow gives a quote that never closes in the last cell the rest of the file
 
-    def row_of(self, index: int) -> int:
-        return self._scan(index)
+    def no_rows(self) -> DataFileError:
+        self.scan()  # a quote that opens in the header and never closes makes the whole file the header
+        return DataFileError(f"{self.path}: header only, no data rows")
 
     def _fail(self, err: pa.ArrowException) -> NoReturn:
-        """Turn a pyarrow error into a :class:`DataFileError` that names the row and column."""
+        """A pyarrow error as a :class:`DataFileError` naming the row and column that :meth:`scan` finds."""
         message = str(err)
-        if "straddl" in message:  # "straddling object straddles two block boundaries (try to increase block size?)"
-            raise self._too_long("a row") from None
-        if "Empty CSV file" in message:  # or "Empty CSV file or block": a header longer than a block says that too
-            if not _has_text(self.path):
+        self.scan()
+        if "straddl" in message:  # "straddling object straddles two block boundaries": a row longer than a block
+            raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
+        if "Empty CSV file" in message:  # no text; a header without a line end, or longer than a block
+            if self.path.stat().st_size > self.block_size:
+                raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
+            if not self.path.read_bytes().strip(b"\r\n"):
                 raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
-            if self.path.stat().st_size <= self.block_size:  # a header without a line end, and nothing else
-                raise _no_rows(self) from None
-            raise self._too_long("the header") from None
-        if "UTF8" not in message:
-            self._scan()
-        problem = _not_utf8(self.path)
-        if problem:
-            raise DataFileError(f"{self.path}: not a text CSV file (expected UTF-8; {problem})") from None
+            raise self.no_rows() from None
+        self._check_utf8()
         raise DataFileError(f"{self.path}: not a readable CSV file ({_one_line(message)})") from None
 
-    def _too_long(self, what: str) -> _RowTooLong:
-        """The error for ``what`` (a row, the header) being longer than a block, on which :func:`_growing_blocks`
-        retries with larger blocks; raises instead for a quote that never closes, whatever the block size."""
-        self._scan()
-        return _RowTooLong(f"{self.path}: {what} is longer than {self.block_size} bytes")
+    def _check_utf8(self, limit: int | None = None) -> None:
+        """Refuse a file (its first ``limit`` bytes) that is not UTF-8 text, naming the byte."""
+        decoder, start, problem = codecs.getincrementaldecoder("utf-8")(), 0, None  # start: file offset of chunk[0]
+        with self.path.open("rb") as handle:
+            while not problem and (chunk := handle.read(min(BLOCK_SIZE, (limit or math.inf) - start))):
+                text = chunk.split(b"\0", 1)[0]
+                try:
+                    decoder.decode(text)
+                except UnicodeDecodeError as err:  # err.object: the bytes held over from the last chunk, and text
+                    problem = f"{err.reason} at byte {start - (len(err.object) - len(text)) + err.start}"
+                if not problem and len(text) < len(chunk):
+                    problem = f"NUL byte at byte {start + len(text)}"
+                start += len(chunk)
+        if not problem and (limit is None or start < limit):
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as err:
+                problem = f"{err.reason} at the end"
+        if problem:
+            raise DataFileError(f"{self.path}: not a text CSV file (expected UTF-8; {problem})") from None
 
-    def _scan(self, index: int | None = None) -> int:
-        """One pass of Python's ``csv`` module over the file, on the error path only: raise for a quoted value that
-        never closes (pyarrow reads the rest of the file into it, so it comes before any other problem), then for
-        the first ragged row or bad feature cell; else return the line where data row ``index`` starts (0-based,
-        without the header or blank lines, as pyarrow counts rows).
-
-        A sentinel ``"`` line after the file closes a quoted value left open (it then ends the last row) and is
-        otherwise a row of its own; lines are numbered as a text editor does, a row by the line it starts on.
-        """
+    def scan(self, index: int | None = None) -> int:
+        """One pass of Python's ``csv`` module, on the error path only: raise for a quoted value never closed (pyarrow
+        reads the rest of the file into it, so it comes first), then the first ragged row or bad feature cell; else
+        the line where data row ``index`` starts. A ``"`` line after the file closes a value left open."""
         lines, problem, found = [0], None, None
 
         def numbered(handle: Iterator[str]) -> Iterator[str]:
@@ -434,8 +328,7 @@ class _CsvSource:
                 yield text
             yield '"\n'
 
-        # a value may pass csv's default 128 KiB (a quote never closed takes the rest of the file)
-        previous = csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_SIZE))
+        previous = csv.field_size_limit(max(csv.field_size_limit(), MAX_BLOCK_SIZE))  # an open quote takes the rest
         start, row, header = 1, -1, []  # row: data rows before this one (-1: the header)
         try:
             with self.path.open(encoding="utf-8-sig", errors="backslashreplace", newline="") as handle:
@@ -444,8 +337,7 @@ class _CsvSource:
                     if start > lines[0]:  # the sentinel's own row: every quote closed
                         break
                     if reader.line_num > lines[0]:  # the last row took the sentinel: its last value never closed
-                        names = header if row >= 0 else []
-                        field = len(cells) - 1
+                        names, field = header if row >= 0 else [], len(cells) - 1
                         column = repr(names[field].strip()) if field < len(names) else str(field + 1)
                         raise DataFileError(f"{self.path}, row {start}, column {column}: "
                                             "a quoted value opens here and is never closed")  # fmt: skip
@@ -463,63 +355,24 @@ class _CsvSource:
             raise DataFileError(problem)
         return found if found is not None else start
 
+    row_of = scan  # the line where data row ``index`` starts
+
     def _problem(self, line: int, cells: list[str], columns: int) -> str | None:
-        """What is wrong with the data row on ``line``: its number of cells, or its first feature cell that is not a
-        finite float32 number (parsed as pyarrow does: spaces and tabs around are ignored)."""
+        """The data row on ``line``'s wrong number of cells, or its first feature cell that is not a finite float32
+        number (spaces and tabs around ignored, as pyarrow does)."""
         if len(cells) != columns:
-            plural = "s" if len(cells) != 1 else ""
-            return f"{self.path}, row {line}: {len(cells)} column{plural}, but the header has {columns}"
-        for k, j in enumerate(getattr(self, "feature_index", ())):
+            return (
+                f"{self.path}, row {line}: {len(cells)} column{'s' * (len(cells) != 1)}, but the header has {columns}"
+            )
+        for k, j in enumerate(self.feature_index):
             text = cells[j].strip(" \t")
-            if not DECIMAL.fullmatch(text):
-                what = f"not a number: {shown(cells[j])}"
-            elif (bad := _first_non_float32(np.array([float(text)]))) is not None:
-                what = f"{shown(cells[j].strip())} is not {bad[1]}"
-            else:
-                continue
-            missing = not self.has_label and self.label is not None
-            hint = f" (no column {self.label!r} holds the labels: is this it?)" if missing else ""
-            return f"{self.path}, row {line}, column {self.feature_names[k]!r}: {what}{hint}"
+            number = float(text) if DECIMAL.fullmatch(text) else None
+            what = f"not a number: {shown(cells[j])}" if number is None else _not_float32(number, cells[j].strip())
+            if what:
+                missing = not self.has_label and self.label is not None
+                hint = f" (no column {self.label!r} holds the labels: is this it?)" if missing else ""
+                return f"{self.path}, row {line}, column {self.feature_names[k]!r}: {what}{hint}"
         return None
-
-
-def _first_non_float32(numbers: np.ndarray) -> tuple[int, str] | None:
-    """``(index, "a finite number" or "a finite float32 number")`` of the first float64 value that is not finite
-    once stored as float32 (``1e39`` is finite in float64 only), or None."""
-    with np.errstate(over="ignore"):
-        bad = np.flatnonzero(~np.isfinite(numbers.astype(np.float32)))
-    if not len(bad):
-        return None
-    i = int(bad[0])
-    return i, "a finite number" if not math.isfinite(numbers[i]) else "a finite float32 number"
-
-
-def shown(text: str, limit: int = 40) -> str:
-    """``repr(text)`` for a message, shortened to about ``limit`` characters (a cell can be megabytes long)."""
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
-
-
-def _not_utf8(path: Path, limit: int | None = None) -> str | None:
-    """Why the file (its first ``limit`` bytes) is not UTF-8 text, e.g. ``'invalid start byte at byte 1'``."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    start = 0  # file offset of chunk[0]
-    with path.open("rb") as handle:
-        while chunk := handle.read(BLOCK_SIZE if limit is None else min(BLOCK_SIZE, limit - start)):
-            nul = chunk.find(b"\0")
-            try:
-                decoder.decode(chunk if nul < 0 else chunk[:nul])
-            except UnicodeDecodeError as err:
-                pending = len(err.object) - len(chunk if nul < 0 else chunk[:nul])
-                return f"{err.reason} at byte {start - pending + err.start}"
-            if nul >= 0:
-                return f"NUL byte at byte {start + nul}"
-            start += len(chunk)
-        if limit is None or start < limit:
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError as err:
-                return f"{err.reason} at the end"
-    return None
 
 
 # The first bytes of files that are not CSV text, and what to do with them
@@ -533,6 +386,7 @@ MAGIC = [
     (b"\x93NUMPY", "it is a NumPy .npy array; put x.npy (and y.npy) in a directory and pass the directory"),
 ]
 SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+NUMERIC_TYPES = ("integer", "floating", "boolean", "decimal")  # Parquet feature columns (pyarrow.types.is_*)
 
 
 def _other_format(path: Path) -> str | None:
@@ -542,39 +396,12 @@ def _other_format(path: Path) -> str | None:
     return next((what for magic, what in MAGIC if start.startswith(magic)), None)
 
 
-def _check_separator(names: list[str], path: Path) -> None:
-    """A header read as one column that holds ``;``, tabs or ``|``: the file separates its values by another
-    character than the comma, which would otherwise surface as a cell that is not a number."""
-    if len(names) != 1:
-        return
-    found = [(names[0].count(sep), sep) for sep in SEPARATORS if sep in names[0]]
-    if found:
-        sep = max(found)[1]
-        raise DataFileError(
-            f"{path}: the header {shown(names[0])} is one column: values must be separated by commas, and this file "
-            f"separates them by {SEPARATORS[sep]} (save it as comma-separated CSV)"
-        )
-
-
-def _has_text(path: Path) -> bool:
-    """Whether the file holds more than line ends."""
-    with path.open("rb") as handle:
-        while chunk := handle.read(BLOCK_SIZE):
-            if chunk.strip(b"\r\n"):
-                return True
-    return False
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split("\n"))
-
-
-def _check_unique(names: list[str], path: Path) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise DataFileError(f"{path}: column name {name!r} appears twice in the header")
-        seen.add(name)
+def _not_float32(number: float, text: str) -> str | None:
+    """Why a float64 value is not a finite float32 number (``1e39`` is finite in float64 only), or None."""
+    with np.errstate(over="ignore"):
+        if np.isfinite(np.float32(number)):
+            return None
+    return f"{shown(text)} is not a finite {'float32 ' * math.isfinite(number)}number"
 
 
 def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
@@ -586,7 +413,17 @@ def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
     return block
 
 
-# ------------------------------------------------------------------------------------------------- Parquet
+def shown(text: str, limit: int = 40) -> str:
+    """``repr(text)`` for a message, shortened to about ``limit`` characters (a cell can be megabytes long)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n"))
+
+
+def _unreadable(path: Path, what: str, err: Exception) -> DataFileError:
+    return DataFileError(f"{path}: not a readable {what} ({type(err).__name__}: {_one_line(str(err))})")
 
 
 class _ParquetSource:
@@ -594,57 +431,43 @@ class _ParquetSource:
 
     def __init__(self, path: Path, label: str | None, batch_rows: int) -> None:
         self.path, self.label, self.batch_rows = path, label, batch_rows
-        other = _other_format(path)
-        if other and not other.startswith("it is a Parquet"):
+        if (other := _other_format(path)) and not other.startswith("it is a Parquet"):
             raise DataFileError(f"{path}: not a Parquet file: {other}")
         try:
             self.file = pq.ParquetFile(path)
         except (pa.ArrowException, OSError) as err:
-            raise DataFileError(f"{path}: not a readable Parquet file ({_one_line(str(err))})") from None
+            raise _unreadable(path, "Parquet file", err) from None
         schema = self.file.schema_arrow
-        _check_unique(schema.names, path)
-        self.has_label = label in schema.names
-        self.feature_names = [name for name in schema.names if name != label]
-        if not self.feature_names:
-            raise DataFileError(f"{path}: no feature columns besides the label column {label!r}")
+        self.has_label, self.feature_names = _columns(schema.names, path, label)
         for name in self.feature_names:
-            kind = schema.field(name).type
-            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-                    or pa.types.is_decimal(kind)):  # fmt: skip
-                raise DataFileError(f"{path}, column {name!r}: type {kind} is not numeric")
-
-    def count_rows(self) -> int:
-        return self.file.metadata.num_rows
+            if not any(getattr(pa.types, f"is_{kind}")(schema.field(name).type) for kind in NUMERIC_TYPES):
+                raise DataFileError(f"{path}, column {name!r}: type {schema.field(name).type} is not numeric")
 
     def row_of(self, index: int) -> int:
         return index + 1
 
+    def no_rows(self) -> DataFileError:
+        return DataFileError(f"{self.path}: no data rows")
+
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
-        columns = self.feature_names + ([self.label] if self.has_label else [])
-        offset = 0
+        """Checked features (a null or a value not finite in float32 is an error) and the labels as text."""
+        offset, columns = 0, self.feature_names + ([self.label] if self.has_label else [])
         try:
             for batch in self.file.iter_batches(batch_size=self.batch_rows, columns=columns):
-                features = [self._numbers(batch.column(name), name, offset) for name in self.feature_names]
-                yield _float32_block(features), self._labels(batch.column(self.label)) if self.has_label else None
+                features = [batch.column(name) for name in self.feature_names]
+                # (integers beyond 2**53 round, as float32 would anyway; a null becomes nan)
+                block = _float32_block([pc.cast(column, pa.float64(), safe=False) for column in features])
+                if not np.isfinite(block).all():
+                    row, k = np.argwhere(~np.isfinite(block))[0]
+                    value = features[k][row].as_py()
+                    what = "missing value (null)" if value is None else _not_float32(float(value), str(float(value)))
+                    raise DataFileError(
+                        f"{self.path}, row {offset + row + 1}, column {self.feature_names[k]!r}: {what}"
+                    )
+                yield block, self._labels(batch.column(self.label)) if self.has_label else None
                 offset += batch.num_rows
         except (pa.ArrowException, OSError) as err:
-            raise DataFileError(f"{self.path}: not a readable Parquet file ({_one_line(str(err))})") from None
-
-    def _numbers(self, column: pa.Array, name: str, offset: int) -> pa.Array:
-        """The column as float64, checked: no nulls, finite as float32."""
-
-        def where(index: int) -> str:
-            return f"{self.path}, row {self.row_of(offset + index)}, column {name!r}"
-
-        if column.null_count:
-            first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataFileError(f"{where(first)}: missing value (null)")
-        values = pc.cast(column, pa.float64(), safe=False)  # integers beyond 2**53 round, as float32 would anyway
-        numbers = values.to_numpy(zero_copy_only=False)
-        found = _first_non_float32(numbers)
-        if found is not None:
-            raise DataFileError(f"{where(found[0])}: {str(float(numbers[found[0]]))!r} is not {found[1]}")
-        return values
+            raise _unreadable(self.path, "Parquet file", err) from None
 
     def _labels(self, column: pa.Array) -> pa.Array:
         try:
@@ -659,46 +482,35 @@ class _ParquetSource:
 
 
 class _LabelCoder:
-    """Codes a label column 0/1 while it streams past, deciding its two classes on the way (see map_labels).
+    """Codes a label column 0/1 as it streams past: provisional codes (by first appearance) until :meth:`finish`,
+    which also raises a label problem, so that a problem in the features further on is reported first."""
 
-    Codes are provisional (in order of first appearance) until :meth:`finish` gives the final order. A label
-    problem is kept until then, so that a problem in the features further on is reported first, as a reader that
-    checks all features before the labels would.
-    """
-
-    def __init__(self, path: str | Path, column: str, row_of: Callable[[int], int]) -> None:
+    def __init__(self, path: str | Path, column: str | None, row_of: Callable[[int], int]) -> None:
         self.path, self.column, self.row_of = path, column, row_of
-        self.codes: dict[str | None, int] = {}  # cell text -> provisional code
-        self.keys: dict[str, int] = {}  # canonical class -> provisional code
-        self.names: list[str] = []  # provisional code -> first spelling
+        self.keys: dict[str, int] = {}  # class (see _label_key) -> provisional code
+        self.names: list[str] = []  # provisional code -> the class's first spelling
         self.problem: DataFileError | None = None
 
     def add(self, values: pa.Array, offset: int) -> np.ndarray:
-        """Provisional int8 codes of ``values``, which are the data rows from ``offset`` on."""
+        """Provisional int8 codes of ``values``, the data rows from ``offset`` on."""
         if self.problem is None:
             try:
-                for text in pc.unique(values).to_pylist():
-                    if text not in self.codes:
-                        self.codes[text] = self._code(text, values, offset)
-                lookup = np.array(list(self.codes.values()), dtype=np.int8)
-                value_set = pa.array(list(self.codes), pa.string())
-                return lookup[pc.index_in(values, value_set=value_set).to_numpy(zero_copy_only=False)]
+                encoded = values.dictionary_encode(null_encoding="encode")
+                texts = encoded.dictionary.to_pylist()
+                lookup = np.array([self._code(text, values, offset) for text in texts], dtype=np.int8)
+                return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
             except DataFileError as err:
                 self.problem = err
         return np.zeros(len(values), dtype=np.int8)
 
     def _code(self, text: str | None, values: pa.Array, offset: int) -> int:
-        def row() -> int:  # the first row holding ``text``: only for a message
+        def where() -> str:  # the first row holding ``text``: only for a message
             first = values.is_null() if text is None else pc.fill_null(pc.equal(values, text), False)
-            return self.row_of(offset + int(np.argmax(first.to_numpy(zero_copy_only=False))))
+            row = self.row_of(offset + int(np.argmax(first.to_numpy(zero_copy_only=False))))
+            return f"{self.path}, row {row}, column {self.column!r}"
 
-        def where() -> str:
-            return f"{self.path}, row {row()}, column {self.column!r}"
-
-        if text is None:
-            raise DataFileError(f"{where()}: missing label (null)")
-        if not text.strip():
-            raise DataFileError(f"{where()}: missing label (empty cell)")
+        if text is None or not text.strip():
+            raise DataFileError(f"{where()}: missing label ({'null' if text is None else 'empty cell'})")
         key = _label_key(text)
         if key is None:
             raise DataFileError(f"{where()}: label {shown(text.strip())} is not a finite value")
@@ -713,10 +525,7 @@ class _LabelCoder:
         return self.keys[key]
 
     def finish(self) -> tuple[np.ndarray, list[str]]:
-        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code (int8) of class ``classes[k]``.
-
-        A column of one class has one: valid data to evaluate or predict, which class of a model it is the model's
-        checkpoint says (training refuses it, see :meth:`~logreg.data.indexed.IndexedDataModule.setup`)."""
+        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code of class ``classes[k]``."""
         if self.problem is not None:
             raise self.problem
         ordered = sorted(self.keys, key=_label_order)
@@ -724,30 +533,17 @@ class _LabelCoder:
         return mapping, [self.names[self.keys[key]] for key in ordered]
 
 
+def _code_labels(values: pa.Array, path: str | Path, column: str, row_of: Callable[[int], int]) -> tuple[Any, Any]:
+    """All of ``values`` coded: float32 codes 0/1 and the classes."""
+    coder = _LabelCoder(path, column, row_of)
+    codes = coder.add(values, 0)
+    mapping, classes = coder.finish()
+    return mapping[codes].astype(np.float32), classes
+
+
 def same_label(a: str, b: str) -> bool:
     """Whether two label texts name one class (``"1"``, ``"1.0"`` and ``"true"``; ``"True"`` and ``"true"``)."""
     return _label_key(a) == _label_key(b)
-
-
-def _label_key(value: str) -> str | None:
-    """The class of a label: ``"1"``, ``"1.0"``, ``" 1 "``, ``"true"`` and ``"True"`` are one, and so are ``"0"``
-    and ``"false"`` (true and false are the numbers 1 and 0, as in Python and NumPy), so that a column that mixes the
-    two spellings has two classes whatever the order of its rows.
-
-    Whole numbers are compared exactly (``100000000000000001`` is not ``1e17``); None for nan and infinities.
-    """
-    text = value.strip()
-    if text.lower() in TRUE_FALSE:
-        return str(TRUE_FALSE[text.lower()])
-    number = _label_number(text)
-    if number is None:
-        return text
-    if isinstance(number, float):
-        if not math.isfinite(number):
-            return None
-        if number.is_integer():
-            return str(int(number))
-    return repr(number)
 
 
 INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -755,13 +551,22 @@ DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-
 
 
 def _label_number(text: str) -> int | float | None:
-    """The number a label writes, or None for text. Only plain decimal spellings, as pyarrow reads numbers: Python's
-    ``int`` and ``float`` would also take ``1_0`` (as 10) and digits of other scripts (``"\u0661"`` as 1)."""
-    if INTEGER.fullmatch(text):
-        return int(text)
-    if DECIMAL.fullmatch(text):
-        return float(text)
-    return None
+    """The number a label writes, or None: plain decimals only, as pyarrow reads them (``int`` takes ``1_0``)."""
+    return int(text) if INTEGER.fullmatch(text) else float(text) if DECIMAL.fullmatch(text) else None
+
+
+def _label_key(value: str) -> str | None:
+    """A label's class: true and false are 1 and 0, whole numbers exact (``1e17`` is not ``100000000000000001``);
+    None for nan and infinities."""
+    text = value.strip()
+    if text.lower() in ("false", "true"):
+        return str(int(text.lower() == "true"))
+    number = _label_number(text)
+    if not isinstance(number, float):
+        return text if number is None else repr(number)
+    if not math.isfinite(number):
+        return None
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _label_order(key: str) -> tuple[int, int | float, str]:
@@ -781,22 +586,19 @@ def _read_npz(path: Path) -> Table:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as err:
-        raise DataFileError(
-            f"{path}: not a readable .npz archive ({type(err).__name__}: {_one_line(str(err))})"
-        ) from None
+        raise _unreadable(path, ".npz archive", err) from None
     if "x" not in arrays:
         raise DataFileError(f"{path}: no array named 'x' (found: {', '.join(arrays) or 'none'})")
     for name, array in arrays.items():
         if not isinstance(array, np.ndarray):  # a member that is no .npy file comes back as its raw bytes
             raise DataFileError(f"{path}: member {name!r} is not a readable .npy array")
     x = _check_features(arrays["x"], path, "x")
-    features = np.ascontiguousarray(x, dtype=np.float32)
-    labels, classes = (None, list(NO_CLASSES)) if "y" not in arrays else _check_labels(arrays["y"], len(x), path, "y")
-    return Table(features, labels, classes, _default_names(x.shape[1]))
+    labels, classes = (None, list(NO_CLASSES)) if "y" not in arrays else _check_labels(arrays["y"], len(x), path)
+    return Table(np.ascontiguousarray(x, dtype=np.float32), labels, classes, _default_names(x.shape[1]))
 
 
 def _read_npy_directory(path: Path) -> Table:
-    """Memory-map ``x.npy`` (checked in chunks: never read whole) and read ``y.npy`` and ``meta.json`` if there."""
+    """Memory-map ``x.npy`` (checked in chunks, never read whole) and read ``y.npy`` and ``meta.json`` if there."""
     x_path, y_path = path / "x.npy", path / "y.npy"
     if not x_path.is_file():
         raise DataFileError(f"{path}: directory has no x.npy (expected x.npy (rows, features) and y.npy (rows,))")
@@ -805,21 +607,33 @@ def _read_npy_directory(path: Path) -> Table:
     names = meta["feature_names"] if meta else _default_names(x.shape[1])
     if not y_path.is_file():
         return Table(x, None, list(NO_CLASSES), names)
-    y = _load_npy(y_path, "c")  # copy-on-write, which torch can wrap (its codes stay in the file: no copy)
+    y = _label_vector(_load_npy(y_path, "c"), len(x), y_path)  # copy-on-write: torch wraps it (no copy)
     if meta is None:
-        labels, classes = _check_labels(y, len(x), y_path, "y")
-    else:
-        labels, classes = _check_codes(y, len(x), y_path, meta["classes"])
-    return Table(x, labels, classes, names)
+        return Table(x, *(_byte_codes(y) or _check_labels(y, len(x), y_path)), names)
+    values = np.unique(y)
+    if not np.isin(values, [0, 1]).all():
+        other = values[~np.isin(values, [0, 1])][0].item()
+        raise DataFileError(f"{y_path}: holds {other!r}, but meta.json's classes are coded 0 and 1")
+    if values.max() >= len(meta["classes"]):
+        raise DataFileError(f"{y_path}: holds 1, but meta.json names one class, coded 0")
+    return Table(x, y if _byte_codes(y) else np.asarray(y, dtype=np.float32), list(meta["classes"]), names)
+
+
+def _byte_codes(y: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
+    """``y`` itself (the map: no copy of N labels) and its classes when it holds one-byte 0/1 codes, 0 among them,
+    as ``convert`` writes them; else None. Counted in blocks."""
+    if y.dtype.itemsize != 1 or y.dtype.kind not in "iu":
+        return None
+    zeros = sum(int(np.count_nonzero(y[start : start + 2**20] == 0)) for start in range(0, len(y), 2**20))
+    ones = sum(int(np.count_nonzero(y[start : start + 2**20] == 1)) for start in range(0, len(y), 2**20))
+    return (y, ["0", "1"] if ones else ["0"]) if zeros and zeros + ones == len(y) else None
 
 
 def _load_npy(path: Path, mode: str = "r") -> np.ndarray:
     try:
         return np.load(path, mmap_mode=mode, allow_pickle=False)
     except Exception as err:
-        raise DataFileError(
-            f"{path}: not a readable .npy array ({type(err).__name__}: {_one_line(str(err))})"
-        ) from None
+        raise _unreadable(path, ".npy array", err) from None
 
 
 def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
@@ -829,7 +643,7 @@ def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise DataFileError(f"{path}: not a readable meta.json ({_one_line(str(err))})") from None
+        raise _unreadable(path, "meta.json", err) from None
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         raise DataFileError(f"{path}: not a meta.json of format {META_FORMAT} (written by logreg convert)")
     classes, names = meta.get("classes"), meta.get("feature_names")
@@ -862,11 +676,9 @@ def _check_features(x: np.ndarray, path: Path, name: str) -> np.ndarray:
 
 
 def _row_chunks(x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, x[start : start + CHUNK_ROWS])`` over x. A memory map's rows are read from its file rather than
-    through the map, so that checking a large ``x.npy`` does not leave all of it resident in this process."""
+    """``(start, rows)`` over x; a memory map's rows are read from its file, so that none stays resident."""
     if not (isinstance(x, np.memmap) and x.filename and x.flags.c_contiguous):
-        for start in range(0, len(x), CHUNK_ROWS):
-            yield start, x[start : start + CHUNK_ROWS]
+        yield from ((start, x[start : start + CHUNK_ROWS]) for start in range(0, len(x), CHUNK_ROWS))
         return
     with open(x.filename, "rb") as handle:
         handle.seek(x.offset)
@@ -878,56 +690,26 @@ def _row_chunks(x: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
             yield start, chunk.reshape(rows, x.shape[1])
 
 
-def _check_labels(y: np.ndarray, n_rows: int, path: Path, name: str) -> tuple[np.ndarray, list[str]]:
-    """Labels of two values (or one), mapped in sorted order; classes named by the values (without meta.json).
-
-    Text labels follow a CSV's rules (:func:`map_labels`): ``"1"``, ``"1.0"`` and ``"true"`` are one class.
-    """
-    y = _label_vector(y, n_rows, path, name)
-    if y.dtype.kind in "US":
-        coder = _LabelCoder(path, name, lambda i: i + 1)
-        codes = coder.add(pa.array(y.astype(str), pa.string()), 0)
-        mapping, classes = coder.finish()
-        return mapping[codes].astype(np.float32), classes
-    values = np.unique(y)
-    if len(values) > 2:
-        row = int(np.argmax(~np.isin(y, values[:2])))
-        raise DataFileError(
-            f"{path}: {name}[{row}] is a third label value {y[row].item()!r} (labels must take two values)"
-        )
-    if y.dtype.itemsize == 1 and y.dtype.kind in "iu" and values[0] == 0:  # codes already: the map, not a copy
-        return y, [_label_name(v) for v in values]
-    return (y == values[1]).astype(np.float32) if len(values) == 2 else np.zeros(len(y), np.float32), [
-        _label_name(v) for v in values
-    ]
+def _check_labels(y: np.ndarray, n_rows: int, path: Path) -> tuple[np.ndarray, list[str]]:
+    """Array ``y`` coded by a CSV's rules (:func:`map_labels`), each distinct value once, in order of appearance."""
+    values, first, inverse = np.unique(_label_vector(y, n_rows, path), return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    texts = values.astype(str) if values.dtype.kind in "US" else [str(value) for value in values.tolist()]
+    in_order = pa.array([texts[i] for i in order], pa.string())
+    codes, classes = _code_labels(in_order, path, "y", lambda i: first[order[i]] + 1)
+    return codes[np.argsort(order)][inverse], classes
 
 
-def _check_codes(y: np.ndarray, n_rows: int, path: Path, classes: list[str]) -> tuple[np.ndarray, list[str]]:
-    """The 0/1 codes of ``y.npy`` for the two ``classes`` of meta.json."""
-    y = _label_vector(y, n_rows, path, "y")
-    values = np.unique(y)
-    if not np.isin(values, [0, 1]).all():
-        other = values[~np.isin(values, [0, 1])][0].item()
-        raise DataFileError(f"{path}: holds {other!r}, but meta.json's classes are coded 0 and 1")
-    if values.max() >= len(classes):
-        raise DataFileError(f"{path}: holds 1, but meta.json names one class, coded 0")
-    return y if y.dtype.itemsize == 1 else np.asarray(y, dtype=np.float32), list(classes)  # one-byte codes: the map
-
-
-def _label_vector(y: np.ndarray, n_rows: int, path: Path, name: str) -> np.ndarray:
+def _label_vector(y: np.ndarray, n_rows: int, path: Path) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or len(y) != n_rows:
-        raise DataFileError(f"{path}: array {name!r} must have shape ({n_rows},) to match the features, got {y.shape}")
+        raise DataFileError(f"{path}: array 'y' must have shape ({n_rows},) to match the features, got {y.shape}")
     if np.issubdtype(y.dtype, np.inexact) and not np.isfinite(y).all():
         row = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise DataFileError(f"{path}: {name}[{row}] (row {row + 1}) is {y[row].item()!r}, not a label")
+        raise DataFileError(f"{path}: y[{row}] (row {row + 1}) is {y[row].item()!r}, not a label")
     return y
-
-
-def _label_name(value: Any) -> str:
-    return str(value.item() if hasattr(value, "item") else value)
 
 
 def _default_names(n: int) -> list[str]:

@@ -11,37 +11,15 @@ from torch import Tensor
 from logreg.data.indexed import IndexedDataModule
 
 
-def check_fits_in_memory(n_samples: int, n_features: int) -> None:
-    """Refuse, before allocating, random data larger than the machine's memory (float32 points)."""
-    needed = n_samples * n_features * 4
-    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if needed > available:
-        raise ValueError(
-            f"n_samples={n_samples} x n_features={n_features} need {needed / 2**30:.1f} GiB of float32 data, more "
-            f"than this machine's {available / 2**30:.1f} GiB of memory; use fewer, or your own file (logreg convert)"
-        )
-
-
-def threshold_data(low: float, high: float, step: float, threshold: float) -> tuple[Tensor, Tensor]:
-    """The tutorial's grid: ``x = arange(low, high, step)`` as (N, 1) float32, ``y = 1`` where ``x > threshold``."""
-    x = torch.arange(low, high, step).view(-1, 1)
-    y = torch.zeros(x.shape[0], 1)
-    y[x[:, 0] > threshold] = 1
-    return x, y
-
-
 def gaussian_data(
     n_samples: int, n_features: int, threshold: float, label_noise: float, seed: int
 ) -> tuple[Tensor, Tensor]:
-    """Standard-normal points labelled by a seeded unit direction, then each label flipped with ``label_noise``.
-
-    Drawn on the CPU from one generator seeded by ``seed``, so every machine and device sees the same data.
-    """
+    """Standard-normal points labelled by a seeded unit direction, each label then flipped with ``label_noise``;
+    drawn on the CPU from one generator seeded by ``seed``, so every machine and device sees the same data."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n_samples, n_features, generator=generator)  # (N, D)
     direction = torch.randn(n_features, generator=generator)
-    direction /= direction.norm()
-    y = (x @ direction > threshold).float().view(-1, 1)  # (N, 1)
+    y = (x @ (direction / direction.norm()) > threshold).float().view(-1, 1)  # (N, 1)
     flip = torch.rand(n_samples, generator=generator) < label_noise
     y[flip] = 1 - y[flip]
     return x, y
@@ -51,8 +29,8 @@ class ThresholdDataModule(IndexedDataModule):
     """The tutorial's threshold problem, grown to n features and noisy labels.
 
     With ``n_features=1`` and ``n_samples=None`` the data is exactly the tutorial's 40-point grid; otherwise
-    ``n_samples`` (default 1000) standard-normal points in ``n_features`` dimensions. The data is built in the
-    constructor from its own seeded generator, so every machine, device and DDP process sees the same rows.
+    ``n_samples`` (default 1000) standard-normal points in ``n_features`` dimensions, built from their own seeded
+    generator, so that every machine, device and DDP process sees the same rows.
 
     Args:
         low, high, step: the grid ``arange(low, high, step)`` (one feature, ``n_samples=None``).
@@ -97,14 +75,21 @@ class ThresholdDataModule(IndexedDataModule):
                 raise ValueError(f"step must be > 0, got {step}")
             if low >= high:
                 raise ValueError(f"low must be < high, got low={low}, high={high}")
-            features, labels = threshold_data(low, high, step, threshold)
+            features = torch.arange(low, high, step).view(-1, 1)  # the tutorial's grid: y = 1 where x > threshold
+            labels = (features > threshold).float()
         else:
             n_samples = 1000 if n_samples is None else n_samples
             if n_samples < 2:
                 raise ValueError(f"n_samples must be >= 2, got {n_samples}")
             if data_seed < 0:
                 raise ValueError(f"data_seed must be >= 0, got {data_seed}")
-            check_fits_in_memory(n_samples, n_features)
+            needed, available = n_samples * n_features * 4, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            if needed > available:  # refused before allocating
+                raise ValueError(
+                    f"n_samples={n_samples} x n_features={n_features} need {needed / 2**30:.1f} GiB of float32 data, "
+                    f"more than this machine's {available / 2**30:.1f} GiB of memory; use fewer, or your own file "
+                    "(logreg convert)"
+                )
             features, labels = gaussian_data(n_samples, n_features, threshold, label_noise, data_seed)
         if torch.unique(labels).numel() < 2:
             raise ValueError(f"threshold={threshold} leaves only one class; choose a threshold inside the data's range")

@@ -1,11 +1,6 @@
-"""Threshold metrics in O(rows): one ``bucketize`` + ``bincount`` per batch instead of one pass per threshold.
-
-torchmetrics 1.9 fills a binned curve's ``confmat`` state (shape (T, 2, 2)) for batches over 50,000 predictions
-by comparing every row with every threshold in turn: rows x T work (T = 1001 here). Counting, per class, how many
-rows fall between consecutive thresholds and summing those counts from the top gives the same confusion matrix at
-every threshold in O(rows + T). The classes below only replace ``update``: states, ``compute`` and the DDP
-reduction (sum) stay torchmetrics' own, so the logged values are those of the library's classes.
-"""
+"""Threshold metrics in O(rows): one ``bucketize`` + ``bincount`` per batch instead of torchmetrics' pass per threshold
+(its binned curves compare every row with each of the T thresholds for batches over 50,000 rows). Only ``update`` is
+replaced: states, ``compute`` and the DDP reduction stay torchmetrics' own."""
 
 from __future__ import annotations
 
@@ -23,12 +18,8 @@ from torchmetrics.classification import (
 
 
 def class_histograms(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
-    """Rows per class and per number of thresholds at or below them, shape (2, T + 1) of int64.
-
-    ``[c, k]`` counts the rows of class ``c`` (``target == 1`` is class 1, anything else class 0) whose
-    probability is ``>=`` exactly ``k`` of the ascending ``thresholds``; NaN counts as below every threshold, as
-    it does in torchmetrics' comparisons.
-    """
+    """(2, T + 1) int64: ``[c, k]`` counts the rows of class ``c`` whose probability is ``>=`` exactly ``k`` of the
+    ascending ``thresholds`` (NaN below all, as in torchmetrics' comparisons)."""
     probs, positive = probs.reshape(-1), (target.reshape(-1) == 1).long()
     common = torch.promote_types(probs.dtype, thresholds.dtype)  # as torchmetrics' ``preds >= thresholds[i]``
     above = torch.bucketize(probs.to(common), thresholds.to(common), right=True)  # (N,) thresholds <= p
@@ -52,19 +43,14 @@ def binned_confmat(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
 
 
 def confmat_state(metric: Metric) -> Tensor:
-    """A binned torchmetrics curve's (T, 2, 2) confusion-matrix state, itself (updates in place reach the metric).
-
-    Read through the public ``metric_state``; the name ``confmat`` is torchmetrics' undocumented layout, relied on
-    only here (tests/test_layouts.py checks it against torchmetrics' own update)."""
+    """A binned curve's (T, 2, 2) ``confmat`` state, itself (torchmetrics' undocumented layout, read through the public
+    ``metric_state``; tests/test_layouts.py checks it)."""
     return metric.metric_state["confmat"]
 
 
 class _BinnedUpdate:
-    """Replaces a binned torchmetrics curve's ``update`` with :func:`binned_confmat`; everything else is kept.
-
-    Inputs must already be probabilities in [0, 1] with 0/1 targets (the model's ``sigmoid`` and validated
-    DataModules): this ``update`` applies neither torchmetrics' sigmoid of out-of-range scores nor ignore_index.
-    """
+    """A binned torchmetrics curve whose ``update`` is :func:`binned_confmat`; inputs must be probabilities with 0/1
+    targets (no sigmoid, no ignore_index)."""
 
     thresholds: Tensor
 
@@ -91,21 +77,13 @@ class BinnedAveragePrecision(_BinnedUpdate, BinaryAveragePrecision):
 
 
 class BinnedAUROC(_BinnedUpdate, BinaryAUROC):
-    """``BinaryAUROC(thresholds=T)`` with an O(rows) update: the trapezoid under the ROC at T thresholds.
-
-    It differs from the exact AUROC only through pairs of a positive and a negative row between the same two
-    consecutive thresholds, which it counts as half-ordered: by at most ``0.5 * sum_b P_b * N_b / (P * N)``.
-    """
+    """``BinaryAUROC(thresholds=T)`` with an O(rows) update: off the exact AUROC only through a positive and a negative
+    row between the same two thresholds, by at most ``0.5 * sum_b P_b N_b / (P N)``."""
 
 
 class BinnedCalibrationError(Metric):
-    """Expected calibration error (L1) of probabilities, exactly torchmetrics' ``BinaryCalibrationError`` value.
-
-    States are per-bin sums (rows, probabilities, positives), reduced by sum under DDP, so memory does not grow
-    with rows, whereas torchmetrics' class keeps every prediction. Bins are torchmetrics': edges
-    ``linspace(0, 1, n_bins + 1)`` and ``bucketize(right=True) - 1``, which gives ``p == 1.0`` a bin of its own.
-    ECE = sum_b |positives_b - probabilities_b| / rows (the count-weighted mean gap).
-    """
+    """torchmetrics' ``BinaryCalibrationError`` (L1) from per-bin sums (rows, probabilities, positives): memory
+    independent of rows, the same bins (``p == 1.0`` in a bin of its own)."""
 
     is_differentiable = False
     higher_is_better = False

@@ -20,7 +20,7 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
-from logreg.data.indexed import IndexedDataModule, SplitStream, split_stream, stage_name
+from logreg.data.indexed import IndexedDataModule, SplitStream, one_thread, split_stream, stage_name
 from logreg.model.binned import (
     BinnedAUROC,
     BinnedAveragePrecision,
@@ -29,6 +29,7 @@ from logreg.model.binned import (
     BinnedROC,
 )
 from logreg.model.metrics import TrainingTotals
+from logreg.model.newton import Newton, check_newton
 
 Stage = Literal["train", "val", "test"]
 
@@ -36,12 +37,8 @@ Stage = Literal["train", "val", "test"]
 def bce_from_logits(
     logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
-    """Binary cross-entropy of ``sigmoid(logits)`` against 0/1 targets, computed from the logits.
-
-    Equal to ``BCELoss()(sigmoid(logits), target)``, but finite for saturated logits (BCELoss clamps the log at
-    -100) and allowed under CUDA autocast, where ``BCELoss`` raises. ``pos_weight`` multiplies the loss of the
-    positive rows (the mean still divides by the number of rows, as torch does).
-    """
+    """Binary cross-entropy of ``sigmoid(logits)`` against 0/1 targets, from the logits: ``BCELoss`` of the
+    probabilities, but finite when saturated and allowed under autocast; ``pos_weight`` weighs the positive rows."""
     return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction=reduction)
 
 
@@ -55,14 +52,14 @@ def mse_of_probabilities(
 LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
 
 
-def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, pos_weight: Tensor | None) -> Tensor:
-    """``[sum of the loss, its gradient in weight (D,), in bias]`` over the rows of ``x`` (B, D), ``y`` (B,) for
-    the logits ``x @ weight + bias``, as one float64 vector of D + 2 sums.
-
-    The cross-entropy's gradient is written out, ``x.T @ (sigmoid(z) - y)`` (weighted: ``x.T @ ((1 - y) - c *
-    sigmoid(-z))``, ``c = 1 + (pos_weight - 1) y``): a matrix-vector product instead of autograd's dozen
-    elementwise passes over the chunk. The mse loss, rarely used full batch, takes autograd.
-    """
+def chunk_sums(
+    loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, pos_weight: Tensor | None,
+    center: Tensor | None = None, cut: float = 0.0,
+) -> Tensor:  # fmt: skip
+    """``[loss, its gradient in weight (D,), in bias]`` summed over the rows of ``x`` (B, D), ``y`` (B,) for the logits
+    ``x @ weight + bias``, in float64. The cross-entropy's gradient is written out (one matrix-vector product instead of
+    autograd's elementwise passes); mse takes autograd. With ``center`` Newton's sums follow: the Hessian of ``u = [x -
+    center, 1]`` ((D+1)^2, flattened), the rows decided right at ``cut``, and the rows on the wrong side of 0."""
     if loss != "bce":
         with torch.enable_grad():
             params = (weight.detach().requires_grad_(), bias.detach().requires_grad_())
@@ -70,21 +67,31 @@ def chunk_sums(loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, po
             grads = torch.autograd.grad(total, params)
         return torch.cat([total.detach().view(1), *(g.view(-1) for g in grads)]).double()
     z = torch.addmv(bias, x, weight)  # (B,) logits
-    if pos_weight is None:  # log(1 + e^z) - y z
+    c = None if pos_weight is None else 1 + (pos_weight - 1) * y
+    if c is None:  # log(1 + e^z) - y z
         value = (F.softplus(z, threshold=50) - y * z).sum()
         residual = torch.sigmoid(z).sub_(y)
     else:  # (1 - y) z + c log(1 + e^-z), as binary_cross_entropy_with_logits
-        c = 1 + (pos_weight - 1) * y
         value = ((1 - y) * z + c * F.softplus(-z, threshold=50)).sum()
         residual = (1 - y) - c * torch.sigmoid(-z)
-    return torch.cat([value.view(1), torch.mv(x.T, residual), residual.sum().view(1)]).double()
+    sums = [value.view(1), torch.mv(x.T, residual), residual.sum().view(1)]
+    if center is not None:
+        curvature = torch.sigmoid(z) * torch.sigmoid(-z)  # p (1 - p), with no cancellation in 1 - p
+        curvature = curvature if c is None else curvature * c
+        with one_thread():  # (B, D) work: on a busy machine 2 threads took 6x as long (see one_thread)
+            root = curvature.sqrt()
+            rooted = (x - center).mul_(root[:, None])  # u^T W u = rooted^T rooted, centred: no cancellation
+            block, side = (rooted.T @ rooted).double(), torch.mv(rooted.T, root).double()
+        corner = torch.cat([side, curvature.sum().double().view(1)])
+        hessian = torch.cat([torch.cat([block, side[:, None]], 1), corner[None]])
+        labels = y > 0.5
+        wrong_side = torch.count_nonzero(((z > 0) != labels) | (z == 0))
+        sums += [hessian.view(-1), torch.count_nonzero((z > cut) == labels).view(1), wrong_side.view(1)]
+    return torch.cat([s.double() for s in sums])
 
 
 def fold_standardization(weight: Tensor, bias: Tensor, mean: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
-    """The weights of ``linear((x - mean) / scale)`` acting on raw x: ``w / scale`` and ``b - (w / scale) . mean``.
-
-    ``weight`` is (1, D) or (D,), ``bias`` (1,); the one place the standardisation is folded into the weights.
-    """
+    """``linear((x - mean) / scale)``'s weights on raw x: ``w / scale`` and ``b - (w / scale) . mean``."""
     folded = weight / scale
     return folded, bias - folded @ mean.to(folded.dtype)
 
@@ -95,42 +102,22 @@ TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
 
 def _decision_metrics(stage: Stage) -> MetricCollection:
-    """Validation and test metrics of the decisions ``p > threshold``: they are updated with those 0/1 decisions,
-    so that the model's threshold (stored, possibly tuned) applies rather than torchmetrics' fixed 0.5."""
-    # Targets come from validated DataModules (0/1 only): skip torchmetrics' per-batch input checks, which
-    # would add device synchronisations to every step.
-    metrics = {
-        "acc": BinaryAccuracy(validate_args=False),
-        "f1": BinaryF1Score(validate_args=False),
-        "precision": BinaryPrecision(validate_args=False),
-        "recall": BinaryRecall(validate_args=False),
-    }
-    return MetricCollection(metrics, prefix=f"{stage}_")
+    """Metrics of the decisions ``p > threshold`` (the model's threshold, not torchmetrics' 0.5). Targets are 0/1
+    (validated data modules): no per-batch input checks, which would synchronise the device every step."""
+    kinds = {"acc": BinaryAccuracy, "f1": BinaryF1Score, "precision": BinaryPrecision, "recall": BinaryRecall}
+    return MetricCollection({name: kind(validate_args=False) for name, kind in kinds.items()}, prefix=f"{stage}_")
 
 
 def _probability_metrics(stage: Stage) -> MetricCollection:
-    """Metrics of the probabilities themselves: ranking (AUROC, average precision) and calibration (ECE).
-
-    All three are binned (:mod:`logreg.model.binned`): O(rows) time and memory independent of rows. AP and ECE equal
-    torchmetrics' binned AP and its ECE; AUROC is the trapezoid on 1001 thresholds, within the mass of pairs
-    sharing a bin of the exact value (see :class:`~logreg.model.binned.BinnedAUROC`).
-    """
-    return MetricCollection(
-        {
-            "auroc": BinnedAUROC(thresholds=CURVE_THRESHOLDS, validate_args=False),
-            "ap": BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS, validate_args=False),
-            "ece": BinnedCalibrationError(n_bins=15),
-        },
-        prefix=f"{stage}_",
-    )
+    """AUROC, average precision and ECE, binned (:mod:`logreg.model.binned`): memory independent of rows."""
+    curves = {"auroc": BinnedAUROC, "ap": BinnedAveragePrecision}
+    metrics = {name: kind(thresholds=CURVE_THRESHOLDS, validate_args=False) for name, kind in curves.items()}
+    return MetricCollection({**metrics, "ece": BinnedCalibrationError(n_bins=15)}, prefix=f"{stage}_")
 
 
 def tuned_threshold(curve: BinaryROC | BinaryPrecisionRecallCurve, criterion: str) -> Tensor:
-    """The threshold in (0, 1) that maximises ``criterion`` on the curve's rows (the first of equal ones).
-
-    ``balanced_accuracy`` = (TPR + 1 - FPR) / 2 and ``youden`` = TPR - FPR pick the same threshold; ``f1`` uses
-    precision and recall. Grid thresholds 0 and 1 are left out: a threshold must be inside (0, 1).
-    """
+    """The threshold in (0, 1) that maximises ``criterion`` on the curve (``balanced_accuracy`` and ``youden`` pick the
+    same one; ``f1`` uses precision and recall)."""
     if criterion == "f1":
         precision, recall, thresholds = curve.compute()
         score = 2 * precision[:-1] * recall[:-1] / (precision[:-1] + recall[:-1]).clamp_min(1e-12)
@@ -144,20 +131,15 @@ def tuned_threshold(curve: BinaryROC | BinaryPrecisionRecallCurve, criterion: st
 
 @dataclass
 class TrainingState:
-    """What the training step and its hooks read and write, in one plain object rather than module attributes
-    (each set through torch's ``Module.__setattr__``, about 2 us). Python values, not tensors: a step tests flags
-    instead of running identity operations per batch. The defaults are what a step called outside a Trainer uses.
-    """
+    """What the training step and its hooks read and write, as Python values (module attributes cost about 2 us each
+    through ``Module.__setattr__``); the defaults serve a step called outside a Trainer."""
 
-    # fixed when training starts (setup and a resumed checkpoint set the buffers and l2)
-    raw_features: bool = False  # identity standardisation: the features go in as they are
+    raw_features: bool = False  # identity standardisation (fixed when training starts, as the next three)
     unweighted: bool = False  # pos_weight is 1
-    penalised: bool = False  # l2 or l1 (l2 may come from C in setup)
+    penalised: bool = False  # l2 or l1
     largest_lr: float = math.inf  # the parameters' float range: a larger learning rate is refused
-    # set when each epoch starts: a tuned threshold changes at the end of a validation epoch
-    decision_cut: float = 0.0  # p > threshold <=> logit > decision_cut
-    # reset when each step starts
-    evaluations: int = 0  # of the objective in the current step (L-BFGS evaluates it several times)
+    decision_cut: float = 0.0  # p > threshold <=> logit > decision_cut (set each epoch: the threshold may be tuned)
+    evaluations: int = 0  # of the objective in the current step (L-BFGS: several); reset each step, as the next
     first_gradient: Tensor | None = None  # largest |gradient| where the step started (full batch only)
 
 
@@ -170,6 +152,19 @@ class TrainingFit(NamedTuple):
     gradient: Tensor  # the largest absolute gradient of the objective (0-d, float64): 0 exactly at the minimum
 
 
+class FinalPass(NamedTuple):
+    """A Newton pass at the weights ``weight``, ``bias`` (float64) and decision cut ``cut``: what the summary and the
+    coefficient table read instead of passes of their own (:meth:`LogisticRegression.final_pass_here`)."""
+
+    weight: Tensor
+    bias: Tensor
+    cut: float
+    rows: int
+    fit: TrainingFit
+    information: Tensor  # (D+1, D+1) the unpenalised Hessian's sum over the rows, in [w, b] (the Fisher information)
+    separated: bool  # every row on its label's side of 0
+
+
 class NonFiniteTrainingError(ValueError):
     """Training diverged: the loss became NaN or infinite, or the learning rate left the float range."""
 
@@ -177,35 +172,25 @@ class NonFiniteTrainingError(ValueError):
 class LogisticRegression(LightningModule):
     """Logistic regression ``p(y=1 | x) = sigmoid(w · (x - mean) / scale + b)`` trained with binary cross-entropy.
 
-    ``mean``/``scale`` are buffers (identity by default) that a DataModule's ``feature_stats()`` fills at the
-    start of fit, so a checkpoint carries the standardisation it was trained with and predicts on raw rows.
-
-    The training objective is the mean loss over the rows plus ``l2 / 2 * ||w||^2 + l1 * ||w||_1`` over the
-    weights (never the bias), on the standardised features when the data module standardises them.
+    ``mean``/``scale`` are buffers (identity by default) filled from the data module's ``feature_stats()`` when fit
+    starts, so a checkpoint predicts on raw rows. The objective is the mean loss plus ``l2 / 2 ||w||^2 + l1 ||w||_1``
+    (never the bias).
 
     Args:
         n_inputs: number of features (the CLI links it from the data).
         lr: SGD learning rate (used when no ``--optimizer`` is given).
         loss: ``"bce"`` (cross-entropy, from logits) or ``"mse"`` (squared error on the probabilities).
-        init_weight, init_bias: fixed starting values instead of PyTorch's random ones (e.g. the bad -5/-10).
-        l2: ridge penalty ``l2 / 2 * ||w||^2``, in the loss, so every optimizer sees it (scikit-learn's
-            ``C`` is ``1 / (l2 * n_train)``).
-        l1: lasso penalty ``l1 * ||w||_1``, applied as a soft threshold after each SGD step, so that weights
-            become exactly 0 (SGD only).
-        pos_weight: weight of the positive rows' loss: a number, ``"balanced"`` (negatives / positives of the
-            training split, fixed when fit starts and kept in the checkpoint) or None.
-        tol: convergence: fit stops once the largest absolute gradient of the objective over the training
-            split is below ``tol`` (checked every epoch when an epoch is one full batch; reported at the end).
-        threshold: a row is predicted positive when its probability is above it; used by accuracy, F1,
-            precision, recall, the confusion matrix and ``predicted_label``.
-        tune_threshold: pick the threshold at the end of each validation epoch that maximises this criterion on
-            the validation split (``f1``, ``balanced_accuracy`` or ``youden``); it applies from the next epoch
-            on, and each checkpoint keeps the threshold of its own epoch.
-        C: scikit-learn's inverse penalty strength, instead of l2: when fit starts, l2 becomes 1 / (C * n_train),
-            or 2 n_neg / (C * n_train^2) with pos_weight "balanced" (scikit-learn's objective), and checkpoints
-            keep that l2 (with C null, so that a checkpoint rebuilds without the data). inf or none: no penalty
-            (scikit-learn's C=numpy.inf).
-    """
+        init_weight, init_bias: fixed starting values instead of PyTorch's random ones.
+        l2: ridge penalty, in the loss, so every optimizer sees it (scikit-learn's ``C`` is ``1 / (l2 * n_train)``).
+        l1: lasso penalty, a soft threshold after each SGD step (weights become exactly 0; SGD only).
+        pos_weight: weight of the positive rows' loss: a number, ``"balanced"`` (negatives / positives of the training
+            split, fixed when fit starts) or None.
+        tol: fit stops once the largest absolute gradient of the objective is below ``tol`` (full batch: every epoch).
+        threshold: a row is predicted positive when its probability is above it.
+        tune_threshold: the criterion (``f1``, ``balanced_accuracy``, ``youden``) that picks the threshold on the
+            validation split at the end of each validation epoch.
+        C: scikit-learn's inverse penalty strength instead of l2: when fit starts l2 becomes 1 / (C n_train) (2 n_neg /
+            (C n_train^2) with pos_weight "balanced"), kept in checkpoints with C null. inf or none: no penalty."""
 
     def __init__(
         self,
@@ -266,15 +251,12 @@ class LogisticRegression(LightningModule):
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
         self.training_state = TrainingState(penalised=self.penalised, decision_cut=logit(threshold))
         self.example_input_array = torch.zeros(2, n_inputs)
+        self.passes = 0  # over the training rows, by the solver and the summary (:meth:`final_pass_here`)
+        self.final_pass: FinalPass | None = None
 
     def logits(self, x: Tensor) -> Tensor:
-        """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``.
-
-        For large batches the standardisation is folded into the weights (``w / scale`` and ``b - (w / scale) .
-        mean``): a (1, D) operation instead of two passes over the (B, D) batch. Small batches (the tutorial's 2
-        rows) standardise the rows: fewer operations per step. With the identity (no standardisation) both are
-        bitwise ``linear(x)``.
-        """
+        """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``; large batches fold the
+        standardisation into the weights (no (B, D) temporaries), small ones standardise the rows."""
         if x.numel() < FOLD_ELEMENTS:
             return self.linear((x - self.feature_mean) / self.feature_scale)
         weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
@@ -289,8 +271,7 @@ class LogisticRegression(LightningModule):
         self.feature_scale.copy_(scale)
 
     def setup(self, stage: str) -> None:
-        """At the start of fit, take the standardisation and, for ``pos_weight="balanced"``, the class balance from
-        a logreg data module (other data: raw features)."""
+        """At the start of fit: the standardisation, the class balance and the penalty from a logreg data module."""
         datamodule = self.trainer.datamodule
         if stage == "fit" and isinstance(datamodule, IndexedDataModule):
             stats = datamodule.feature_stats()
@@ -325,10 +306,8 @@ class LogisticRegression(LightningModule):
         self.training_state.decision_cut = logit(float(self.threshold))
 
     def configure_model(self) -> None:
-        """Build the validation or test metrics when a Trainer call first needs them: Lightning calls this hook at
-        the start of fit, validate, test and predict. Fourteen torchmetrics objects take milliseconds to build and
-        to move to the device; a fit never tests, and a fit with ``limit_val_batches=0`` never validates.
-        (``load_from_checkpoint`` calls it too, with no Trainer: then there is nothing to build yet.)"""
+        """Build the validation or test metrics when a Trainer call first needs them (fourteen torchmetrics objects take
+        milliseconds to build: a fit never tests). Without a Trainer (``load_from_checkpoint``) nothing is built."""
         try:
             trainer = self.trainer
         except RuntimeError:  # not attached to a Trainer: Lightning's property has no other way to tell
@@ -339,16 +318,20 @@ class LogisticRegression(LightningModule):
             self._build_metrics(stage)
 
     def _build_metrics(self, stage: Literal["val", "test"]) -> None:
-        """The stage's loss, decision and probability metrics, on the model's device, unless built already (also
-        called by an evaluation step run outside a Trainer, as a notebook may call ``validation_step``)."""
+        """The stage's loss, decision and probability metrics on the model's device, unless built already."""
         if getattr(self, f"{stage}_metrics") is None:
             setattr(self, f"{stage}_metrics", _decision_metrics(stage).to(self.device))
             setattr(self, f"{stage}_scores", _probability_metrics(stage).to(self.device))
             self.mean_loss[f"{stage}_loss"] = MeanMetric().to(self.device)
 
     def on_fit_start(self) -> None:
+        optimizer = self.trainer.optimizers[0]
         if self.hparams.get("l1"):
-            check_l1_optimizer(type(self.trainer.optimizers[0]).__name__, self.trainer.optimizers[0].param_groups[0])
+            check_l1_optimizer(type(optimizer).__name__, optimizer.param_groups[0])
+        if isinstance(optimizer, Newton):
+            datamodule = self.trainer.datamodule
+            full_batch = isinstance(datamodule, IndexedDataModule) and not datamodule.batch_size
+            check_newton(self.hparams.n_inputs, full_batch, self.hparams.get("loss", "bce"))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """A checkpoint keeps the penalty ``C`` resolved to (``l2``), and ``C`` null: it rebuilds without data."""
@@ -366,14 +349,9 @@ class LogisticRegression(LightningModule):
         return 0.5 * l2 * weight.square().sum() + l1 * weight.abs().sum()
 
     def _training_loss(self, batch: tuple[Tensor, ...]) -> Tensor:
-        """Loss of one training batch; ``train_loss`` and ``train_acc`` are summed here and logged once per epoch.
-
-        Calling ``self.log`` on every step costs about half a millisecond of Lightning bookkeeping, more than
-        the whole step of a linear model on 4,096 rows, so a step only updates one
-        :class:`~logreg.model.metrics.TrainingTotals`. What is fixed for the whole fit (identity standardisation,
-        ``pos_weight`` 1) is known as Python flags: no identity operations per batch. On a GPU a training step
-        still synchronises once: the non-finite check in :meth:`training_step`.
-        """
+        """Loss of one training batch; ``train_loss`` and ``train_acc`` are summed into one
+        :class:`~logreg.model.metrics.TrainingTotals` and logged once an epoch (``self.log`` per step costs more than a
+        step)."""
         x, y = batch
         state = self.training_state
         logits = self.linear(x) if state.raw_features else self.logits(x)
@@ -432,33 +410,59 @@ class LogisticRegression(LightningModule):
         return smooth
 
     def _streamed_loss(self, split: SplitStream, first: bool) -> Tensor:
-        """The mean loss over a whole split, read chunk by chunk, with the gradient of the full batch.
-
-        Per chunk the loss and its gradient are sums (:func:`chunk_sums`), accumulated in float64, so memory
-        stays at one chunk. Under DDP the ranks' sums are all-reduced here: every rank sees the same objective,
-        which L-BFGS's line search needs. What returns is a surrogate whose value is the mean loss and whose
-        gradient is the streamed one, so Lightning's backward (and DDP's averaging of equal gradients) leaves
-        exactly that gradient. Metrics are updated on the ``first`` evaluation of a step only: the loss where the
-        step started.
-        """
+        """The mean loss over a whole split, a chunk at a time (:func:`chunk_sums`, float64 sums, all-reduced under
+        DDP), returned as a surrogate whose gradient is the streamed one, so that Lightning's backward leaves exactly
+        that. Metrics are updated on the ``first`` evaluation of a step. For :class:`~logreg.model.newton.Newton` the
+        same pass sums the Hessian (:meth:`_newton_sums`)."""
         weight, bias = self.linear.weight, self.linear.bias  # (1, D), (1,)
+        newton = self.trainer.optimizers[0] if isinstance(self.trainer.optimizers[0], Newton) else None
         with torch.no_grad():  # the standardisation folded into the weights: no (B, D) temporary per chunk
             scaled, shift = fold_standardization(weight.view(-1), bias, self.feature_mean, self.feature_scale)
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
-        total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)  # loss, d/dscaled, d/dshift
+        center = None if newton is None else self.feature_mean.to(weight.dtype)
+        cut = self.training_state.decision_cut
+        size = 2 + len(scaled) + (0 if newton is None else (len(scaled) + 1) ** 2 + 2)  # (chunk_sums' layout)
+        total = torch.zeros(size, dtype=torch.float64, device=weight.device)
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-            sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
+            sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut)
             total += sums
-            if first:
+            if first and newton is None:
                 with torch.no_grad():
-                    decisions = torch.mv(x, scaled) + shift > self.training_state.decision_cut
+                    decisions = torch.mv(x, scaled) + shift > cut
                     self.train_totals.update(sums[0], decisions, y.view(-1))
-        total = self.trainer.strategy.reduce(total, reduce_op="sum") / split.total_rows  # the split's means
-        loss, grad_scaled, grad_shift = total[0], total[1:-1], total[-1]
+        self.passes += 1
+        total = self.trainer.strategy.reduce(total, reduce_op="sum")
+        n = split.total_rows
+        loss, grad_scaled, grad_shift = total[0] / n, total[1 : len(scaled) + 1] / n, total[len(scaled) + 1] / n
         grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
+        if newton is not None:
+            self._newton_sums(newton, total, loss, grad_w, grad_shift, n)
         loss, grad_w, grad_b = loss.to(weight.dtype), grad_w.to(weight.dtype), grad_shift.to(weight.dtype)
         slope = (weight.view(-1) * grad_w).sum() + bias.view(()) * grad_b
         return loss + (slope - slope.detach())  # (exactly 0, with the gradient of ``slope``)
+
+    def _newton_sums(self, newton: Newton, total: Tensor, loss: Tensor, grad_w: Tensor, grad_b: Tensor, n: int) -> None:
+        """Hand Newton the objective's Hessian in ``[w, b]`` and whether it converged, and keep the pass
+        (:class:`FinalPass`). The chunks' Hessian is of ``[x - mean, 1]``, whose logits are ``(w / scale) . u + b``: the
+        parameters' is it scaled by ``[1 / scale, 1]`` on both sides (no cancellation, whatever the means)."""
+        d = len(grad_w)
+        weight, bias = self.linear.weight.detach().view(-1).double().clone(), self.linear.bias.detach().double().clone()
+        to_params = torch.cat([1 / self.feature_scale.double(), torch.ones_like(total[:1])])
+        information = total[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) * to_params[:, None] * to_params[None, :]
+        l2 = self.hparams.get("l2", 0.0)
+        hessian = information / n
+        hessian.diagonal()[:d] += l2
+        newton.hessian = hessian
+        gradient = optimality(grad_w + l2 * weight, grad_b.view(1), weight, 0.0)
+        newton.converged = bool(gradient < self.hparams.get("tol", 0.0))
+        self.training_state.first_gradient = gradient
+        correct, wrong_side = float(total[-2]), float(total[-1])
+        objective = float(loss) + 0.5 * l2 * float(weight @ weight)
+        fit = TrainingFit(float(loss), correct / n, objective, gradient)
+        self.final_pass = FinalPass(weight, bias, self.training_state.decision_cut, n, fit, information, not wrong_side)
+        self.train_totals.update(
+            total[0], int(correct), n
+        )  # (every rank the whole split's: the epoch's means stay exact)
 
     @property
     def penalised(self) -> bool:
@@ -468,8 +472,8 @@ class LogisticRegression(LightningModule):
         self.training_state.evaluations, self.training_state.first_gradient = 0, None
 
     def on_after_backward(self) -> None:
-        """In full-batch training, the gradient of the first backward of a step (L-BFGS evaluates several) is
-        the exact gradient of the objective where the epoch started: the convergence check needs no extra pass."""
+        """Full batch: the first backward of a step gives the exact gradient where the epoch started (the convergence
+        check needs no extra pass)."""
         if self.training_state.first_gradient is None and self.trainer.num_training_batches == 1:
             self.training_state.first_gradient = largest_gradient(self)
 
@@ -530,28 +534,18 @@ class LogisticRegression(LightningModule):
 
     @torch.no_grad()
     def objective_gradient(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> Tensor:
-        """How far the current weights are from the objective's minimum over ``rows``: the largest absolute
-        gradient (with L1, of the subgradient closest to 0), in float64, in one pass of chunks.
-
-        This is scikit-learn's convergence criterion, exact at the final weights whatever the batches were. The
-        pass is full-batch training's (:func:`chunk_sums` over the contiguous chunks of a :class:`SplitStream`),
-        in float64: no gather, no sort of the rows, one chunk in memory.
-        """
-        return self._training_pass(features, labels, rows, chunk_rows, decisions=False).gradient
+        """The largest absolute gradient (with L1 the subgradient closest to 0) of the objective over ``rows``, in
+        float64: scikit-learn's convergence criterion (:meth:`training_fit`'s)."""
+        return self.training_fit(features, labels, rows, chunk_rows).gradient
 
     @torch.no_grad()
     def training_fit(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> TrainingFit:
-        """The current weights on ``rows`` (the training split): mean loss, accuracy of the decisions at the model's
-        threshold, the penalised objective and :meth:`objective_gradient`, exactly, in float64, in one pass.
-
-        What a summary reports as the fitted model's: the ``train_loss`` that training logs is the mean over an
-        epoch's steps, and in full-batch L-BFGS the loss where the epoch's step started, i.e. of earlier weights.
-        """
-        return self._training_pass(features, labels, rows, chunk_rows, decisions=True)
-
-    def _training_pass(
-        self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None, decisions: bool
-    ) -> TrainingFit:
+        """The current weights on ``rows`` (the training split): mean loss, accuracy, objective and largest absolute
+        gradient, exactly, in float64: Newton's last pass if it was here, else one pass of :func:`chunk_sums`."""
+        here = self.final_pass_here()
+        if here is not None and here.cut == logit(float(self.threshold)) and here.rows == len(rows):
+            return here.fit
+        self.passes += 1
         weight, bias = self.linear.weight.detach().double().view(-1), self.linear.bias.detach().double()
         mean, scale = self.feature_mean.double(), self.feature_scale.double()
         scaled, shift = fold_standardization(weight, bias, mean, scale)  # (D,), (1,)
@@ -561,15 +555,20 @@ class LogisticRegression(LightningModule):
         correct = 0
         for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, weight.device):
             total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
-            if decisions:
-                correct += int(torch.count_nonzero((torch.addmv(shift, x, scaled) > cut) == (y.view(-1) > 0.5)))
+            correct += int(torch.count_nonzero((torch.addmv(shift, x, scaled) > cut) == (y.view(-1) > 0.5)))
         total /= len(rows)
         l2, l1 = self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
         grad_w = (total[1:-1] - total[-1] * mean) / scale + l2 * weight
-        loss = float(total[0])
-        objective = loss + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())
-        gradient = optimality(grad_w, total[-1:], weight, l1)
-        return TrainingFit(loss, correct / len(rows) if decisions else math.nan, objective, gradient)
+        objective = float(total[0]) + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())
+        return TrainingFit(float(total[0]), correct / len(rows), objective, optimality(grad_w, total[-1:], weight, l1))
+
+    def final_pass_here(self) -> FinalPass | None:
+        """The last Newton pass, if it was at the current weights (Newton takes no step once converged)."""
+        last = self.final_pass
+        weight, bias = self.linear.weight.detach().view(-1).double(), self.linear.bias.detach().double()
+        if last is None or not (torch.equal(last.weight, weight) and torch.equal(last.bias, bias)):
+            return None
+        return last
 
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
@@ -599,13 +598,8 @@ def boundary(weight: float, bias: float, threshold: float = 0.5) -> float:
 
 
 def reset_for_training(*metrics: Metric | MetricCollection) -> None:
-    """Reset metrics to states that a later fit can update in place.
-
-    ``trainer.validate`` and ``trainer.test`` run under ``torch.inference_mode``, where a reset's fresh states would
-    be inference tensors; the validation inside a later ``trainer.fit`` on the same model runs under ``no_grad`` only,
-    and torchmetrics' in-place updates of such states raise. Neither torchmetrics nor Lightning offers another way
-    than ``Trainer(inference_mode=False)`` for every evaluation.
-    """
+    """Reset metrics to states a later fit can update in place: ``trainer.validate``/``test`` run under
+    ``inference_mode``, whose fresh states a later fit (under ``no_grad``) could not update; no public alternative."""
     with torch.inference_mode(False):
         for metric in metrics:
             metric.reset()
@@ -655,9 +649,8 @@ def check_C(C: float | None, l2: float) -> None:
 
 
 def l2_from_C(C: float, negatives: int, positives: int, pos_weight: float | str | None) -> float:
-    """The ``l2`` that makes logreg's objective ``mean loss + l2/2 ||w||^2`` scikit-learn's
-    ``C * sum of losses + ||w||^2 / 2`` on ``n`` training rows: ``1 / (C n)``; with ``class_weight="balanced"``
-    (``pos_weight="balanced"``), whose negatives weigh ``n / (2 n_neg)``, ``2 n_neg / (C n^2)``. 0 for C inf."""
+    """The ``l2`` that makes logreg's ``mean loss + l2/2 ||w||^2`` scikit-learn's ``C sum loss + ||w||^2 / 2``:
+    ``1 / (C n)``, or ``2 n_neg / (C n^2)`` under ``class_weight="balanced"``."""
     n = negatives + positives
     return 2 * negatives / (C * n * n) if pos_weight == "balanced" else 1 / (C * n)
 
@@ -675,8 +668,7 @@ def check_pos_weight(pos_weight: float | str | None, loss: str) -> None:
 
 
 def check_l1_optimizer(name: str, options: dict) -> None:
-    """L1's soft threshold of ``lr * l1`` after each step is the proximal step of plain SGD only: momentum (or
-    Nesterov, or dampening) changes the step and would apply another penalty than the one asked for."""
+    """L1's soft threshold is the proximal step of plain SGD only (momentum would apply another penalty)."""
     if name != "SGD":
         raise ValueError(f"--model.l1 needs SGD (a soft threshold after each step); {name} cannot apply it")
     if options.get("momentum") or options.get("nesterov") or options.get("dampening"):

@@ -1,21 +1,13 @@
 """The fitted coefficients as a table: raw-unit weights, comparable standardised weights, and Wald inference.
 
-The model learns on ``(x - mean) / scale``; its raw weights are hard to read (they depend on each feature's
-units) and cannot be compared with one another. :func:`coefficient_table` folds the standardisation back into
-raw units, adds ``std_weight`` (the raw weight times the feature's standard deviation on the training rows: the
-change in log-odds per standard deviation, comparable across features) and the odds ratio, and, for an
-unpenalised fit, the Wald standard errors, z statistics, p-values and 95% intervals from the inverse Fisher
-information ``X^T W X`` of the training rows, with ``X = [1, raw features]`` and ``W = p(1 - p)``.
-
-Everything is computed in float64 in one pass over the training rows in chunks, so memory stays flat for a
-memory-mapped ``x.npy`` larger than memory. The information is accumulated around a shift (the first chunk's
-mean), which keeps large-mean features from cancelling, and inverted after Jacobi scaling, so features on very
-different scales (0.01 and 100) are not mistaken for an ill-conditioned problem; the covariance is then mapped
-back to raw units exactly. Inference is refused, with a reason, where it means nothing: perfectly separated
-training rows (the maximum-likelihood estimate does not exist) and a singular or badly conditioned information.
-
-:func:`write_csv` writes the table atomically; :func:`to_markdown` renders it for TensorBoard's text tab and
-:func:`summary_lines` as a few aligned lines for a terminal.
+:func:`coefficient_table` folds the standardisation back into raw units, adds ``std_weight`` (the raw weight times
+the feature's standard deviation on the training rows: comparable across features) and the odds ratio, and, for an
+unpenalised fit, the Wald standard errors, z, p-values and 95% intervals from the inverse Fisher information
+``u^T W u`` of the training rows (``W = p(1 - p)``, ``u = [x - center, 1]``; the center keeps large means from
+cancelling). Its sums are Newton's (:func:`~logreg.model.logistic.chunk_sums`), over float64 chunks of the rows: a
+Newton fit hands over its last pass instead (:func:`information_table`). The information is inverted after Jacobi
+scaling (features on scales 0.01 and 100 are not an ill-conditioned problem), and refused with a reason where it
+means nothing: separated training rows (no maximum-likelihood estimate), a singular or badly conditioned information.
 """
 
 from __future__ import annotations
@@ -31,7 +23,7 @@ import torch
 from torch import Tensor
 
 from logreg.data.indexed import one_thread, split_stream
-from logreg.model.logistic import fold_standardization
+from logreg.model.logistic import chunk_sums, fold_standardization
 from logreg.writes import writing
 
 COLUMNS = ("feature", "weight", "std_weight", "odds_ratio", "std_error", "z", "p_value", "ci_low", "ci_high")
@@ -58,26 +50,12 @@ class CoefficientRow(NamedTuple):
 
 
 class CoefficientTable(NamedTuple):
-    """The intercept row, then the feature rows by decreasing ``|std_weight|``.
-
-    ``reason`` says why inference was asked for but its cells are empty (None when they are filled, or when
-    inference was not asked for).
-    """
+    """The intercept row, then the features by decreasing ``|std_weight|``; ``reason``: why inference asked for is
+    empty."""
 
     rows: list[CoefficientRow]
     reason: str | None = None
     separated: bool = False  # (with inference) the model puts every training row on its label's side
-
-
-class _Pass(NamedTuple):
-    """What one pass over the training rows collects."""
-
-    n: int
-    shift: Tensor  # (D,) float64: the first chunk's mean, which the sums below are taken around
-    sum_dx: Tensor  # (D,) sum of x - shift
-    sum_dx2: Tensor  # (D,) sum of (x - shift)^2
-    information: Tensor | None  # (D+1, D+1) sum of u u^T p(1-p) with u = [1, x - shift]
-    separated: bool  # every row on its label's side of the model's boundary: the data is linearly separable
 
 
 # --------------------------------------------------------------------------------------------------- public API
@@ -96,52 +74,86 @@ def coefficient_table(
     inference: bool = False,
     chunk_rows: int | None = None,
 ) -> CoefficientTable:
-    """The coefficient table of a model ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows.
-
-    For a :class:`~logreg.model.logistic.LogisticRegression` and its data module::
-
-        coefficient_table(model.linear.weight, model.linear.bias, dm.features, dm.labels, dm.feature_names,
-                          mean=model.feature_mean, scale=model.feature_scale, rows=dm.train_idx, inference=True)
+    """The coefficient table of ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows, in one float64
+    pass (a chunk at a time: flat memory for a memory map larger than memory).
 
     Args:
         weight: (1, D) or (D,) weights on the standardised features; bias: the (1,) bias or a float.
-        features: (N, D) raw features, a float tensor or a NumPy array or memory map (read a chunk at a time).
+        features: (N, D) raw features, a float tensor or a NumPy array or memory map.
         labels: (N, 1) or (N,) 0/1 labels (only the separation check reads them).
         feature_names: D names, one per column.
-        mean, scale: (D,) the model's standardisation (default: none, mean 0 and scale 1).
-        rows: indices of the training rows (default: every row); standard deviations and the information are
-            taken over these rows only.
-        inference: fill the standard errors, z, p-values and intervals. Only meaningful for an unpenalised
-            maximum-likelihood fit: the Wald formulas assume the gradient of the log-likelihood is zero.
-        chunk_rows: rows per chunk (default: full-batch training's, :func:`~logreg.data.indexed.chunk_rows`); changes
-            nothing but memory use.
-    """
+        mean, scale: (D,) the model's standardisation (default: mean 0, scale 1).
+        rows: indices of the training rows (default: every row).
+        inference: fill standard errors, z, p-values and intervals (meaningful for an unpenalised maximum-likelihood
+            fit only).
+        chunk_rows: rows per chunk (default: full-batch training's); changes nothing but memory use."""
     n_features = len(feature_names)
     if features.ndim != 2 or features.shape[1] != n_features:
         raise ValueError(f"features of shape {tuple(features.shape)} do not have {n_features} named columns")
     device = features.device if isinstance(features, Tensor) else torch.device("cpu")
-    w = _vector(weight, n_features, "weight", device)
-    b = float(bias)
+    w, b = _vector(weight, n_features, "weight", device), float(bias)
     mean = torch.zeros_like(w) if mean is None else _vector(mean, n_features, "mean", device)
     scale = torch.ones_like(w) if scale is None else _vector(scale, n_features, "scale", device)
+    standardised = bool((mean != 0).any() or (scale != 1).any())
     rows = torch.arange(len(features)) if rows is None else rows.reshape(-1).cpu()  # int32 or int64 indices
     if not len(rows):
         raise ValueError("no training rows to compute the coefficient table on")
-    stats = _one_pass(features, labels, rows, w, b, mean, scale, chunk_rows, inference)
+    if device.type != "cpu":
+        labels = torch.as_tensor(labels).to(device)  # a GPU chunk is masked on the GPU
+    folded, offset = fold_standardization(w, torch.tensor([b], dtype=w.dtype, device=device), mean, scale)
+    chunks = split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, device)
+    with one_thread():  # (B, D) float64 work: see one_thread
+        center, std, sums = _sums(chunks, folded, offset, mean if standardised else None, inference)
+    d, ones = n_features, torch.ones_like(w)
+    information = sums[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) if inference else None
+    return _table(w, b, mean, scale, std, feature_names, information,
+                  _to_raw(center, ones), inference and not sums[-1], inference)  # fmt: skip
+
+
+def information_table(
+    weight: Tensor, bias: Tensor | float, feature_names: Sequence[str], mean: Tensor, scale: Tensor,
+    information: Tensor, separated: bool, inference: bool,
+) -> CoefficientTable:  # fmt: skip
+    """:func:`coefficient_table` of a standardised model from the Fisher information its solver summed at these
+    weights, ``(D+1, D+1)`` in ``[weight, bias]`` (Newton's last pass): no pass of its own. The standard deviations
+    are the standardisation's ``scale``."""
+    n, device = len(feature_names), information.device
+    w, mean, scale = (_vector(v, n, "weight", device) for v in (weight, mean, scale))
+    return _table(w, float(bias), mean, scale, scale, feature_names, information, _to_raw(mean, scale),
+                  separated and inference, inference)  # fmt: skip
+
+
+def _table(
+    w: Tensor,
+    b: float,
+    mean: Tensor,
+    scale: Tensor,
+    std: Tensor,
+    names: Sequence[str],
+    information: Tensor | None,
+    to_raw: Tensor,
+    separated: bool,
+    inference: bool,
+) -> CoefficientTable:
+    """The rows; ``to_raw`` maps the parameters of ``information`` to ``[intercept, raw weights]``."""
+    covariance, reason = _covariance(information, to_raw, separated) if inference else (None, None)
     raw_weight = w / scale
     raw_bias = b - float((raw_weight * mean).sum())
-    std = _population_std(stats)
-    covariance, reason = _covariance(stats) if inference else (None, None)
-    rows_ = _rows(raw_bias, raw_weight, raw_weight * std, covariance, feature_names)
-    return CoefficientTable(rows_, reason, stats.separated)
+    return CoefficientTable(_rows(raw_bias, raw_weight, raw_weight * std, covariance, names), reason, separated)
+
+
+def _to_raw(center: Tensor, scale: Tensor) -> Tensor:
+    """``A`` with ``[intercept, raw weights] = A [w, b]`` for logits ``(w / scale) . (x - center) + b``."""
+    n = len(center)
+    to_raw = torch.zeros(n + 1, n + 1, dtype=center.dtype, device=center.device)
+    to_raw[0, :n], to_raw[0, n] = -center / scale, 1.0
+    to_raw[1:, :n] = torch.diag(1 / scale)
+    return to_raw
 
 
 def write_csv(table: CoefficientTable, path: str | Path) -> None:
-    """Write the table to ``path`` (a temporary file in the same directory, then renamed over it).
-
-    A reader never sees a half-written file, and a failed write leaves an older table in place. Empty cells
-    are empty strings; numbers have 10 significant digits, more than the float32 model's parameters carry.
-    """
+    """Write the table to ``path`` atomically (:func:`~logreg.writes.writing`); 10 significant digits, empty cells
+    empty."""
     with writing(path, f"{path}: the coefficient table") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
@@ -160,11 +172,8 @@ def to_markdown(table: CoefficientTable) -> str:
 
 
 def summary_lines(table: CoefficientTable, top: int = 5) -> list[str]:
-    """Aligned lines for a terminal: the intercept and the ``top`` features with the largest ``|std_weight|``.
-
-    The p-value column is shown when inference filled it; a last line counts the features left out, and one
-    more gives the reason inference is missing.
-    """
+    """Aligned lines for a terminal: the intercept and the ``top`` features by ``|std_weight|`` (p-values when filled),
+    a count of those left out, and the reason inference is missing."""
     intercept, features = table.rows[0], table.rows[1:]
     shown = [intercept, *features[: max(top, 0)]]
     columns = ["feature", "weight", "std_weight", "odds_ratio"]
@@ -194,84 +203,38 @@ def _vector(values: Tensor, n: int, name: str, device: torch.device) -> Tensor:
     return vector
 
 
-def _one_pass(
-    features: Tensor | np.ndarray,
-    labels: Tensor | np.ndarray,
-    rows: Tensor,
-    w: Tensor,
-    b: float,
-    mean: Tensor,
-    scale: Tensor,
-    chunk_rows: int | None,
-    with_information: bool,
-) -> _Pass:
-    """Sums of the training rows, a chunk at a time: moments for the standard deviations, and the information.
-
-    The chunks are full-batch training's (:func:`~logreg.data.indexed.split_stream`): contiguous ranges of the rows'
-    span with the other rows dropped, read sequentially and converted to float64 once, nothing gathered or sorted.
-    """
-    if isinstance(features, Tensor) and features.device.type != "cpu":
-        labels = torch.as_tensor(labels).to(features.device)  # a GPU chunk is masked on the GPU
-    with one_thread():
-        return _sums(split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, w.device), len(rows),
-                     w, b, mean, scale, with_information)  # fmt: skip
-
-
-def _sums(chunks: Iterator[tuple[Tensor, Tensor]], n: int, w: Tensor, b: float, mean: Tensor, scale: Tensor,
-          with_information: bool) -> _Pass:  # fmt: skip
-    """:func:`_one_pass`'s sums over the float64 chunks x (B, D), y (B, 1) of ``n`` rows.
-
-    Per chunk: the model's logits with the standardisation folded into the weights (one matrix-vector product),
-    and the information's blocks ``[sum W, sum W dx; sum W dx, dx^T W dx]`` with one (B, D) temporary and one
-    matrix product, rather than building ``u = [1, dx]``.
-    """
-    shift = sum_dx = sum_dx2 = weight_sum = weighted_dx = cross = None
-    separated = True
-    folded, offset = fold_standardization(w, torch.tensor([b], dtype=w.dtype, device=w.device), mean, scale)
+def _sums(chunks: Iterator[tuple[Tensor, Tensor]], folded: Tensor, offset: Tensor, center: Tensor | None,
+          with_information: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """The center (given, or the first chunk's mean), the rows' population standard deviations, and Newton's sums
+    (:func:`~logreg.model.logistic.chunk_sums`) over the float64 chunks (B, D), (B, 1)."""
+    moments = sums = None
+    rows = 0
     for x, y in chunks:
-        if shift is None:
-            shift = x.mean(0)
-            sum_dx, sum_dx2 = torch.zeros_like(shift), torch.zeros_like(shift)
-            weight_sum, weighted_dx = torch.zeros((), dtype=x.dtype, device=x.device), torch.zeros_like(shift)
-            cross = torch.zeros(len(shift), len(shift), dtype=x.dtype, device=x.device)
-        dx = x - shift
-        sum_dx += dx.sum(0)
+        if moments is None:
+            center = x.mean(0) if center is None else center
+            moments = torch.zeros(2, x.shape[1], dtype=x.dtype, device=x.device)
+        dx = x - center
+        moments[0] += dx.sum(0)
+        moments[1] += dx.square_().sum(0)
         if with_information:
-            logits = torch.mv(x, folded) + offset
-            y = y.reshape(-1)
-            separated = separated and bool(((logits > 0) == (y > 0.5)).all() and (logits != 0).all())
-            p_q = torch.sigmoid(logits) * torch.sigmoid(-logits)  # p(1 - p) without cancelling in 1 - p
-            weight_sum += p_q.sum()
-            weighted_dx += torch.mv(dx.T, p_q)
-            cross += dx.T @ (dx * p_q[:, None])
-        dx.square_()
-        sum_dx2 += dx.sum(0)
-    information = None
-    if with_information and shift is not None:
-        information = torch.empty(len(shift) + 1, len(shift) + 1, dtype=shift.dtype, device=shift.device)
-        information[0, 0] = weight_sum
-        information[0, 1:] = information[1:, 0] = weighted_dx
-        information[1:, 1:] = cross
-    return _Pass(n, shift, sum_dx, sum_dx2, information, separated and with_information)
-
-
-def _population_std(stats: _Pass) -> Tensor:
-    """The features' standard deviations on the training rows (divided by n, like the standardisation's)."""
-    centred = stats.sum_dx / stats.n
-    return (stats.sum_dx2 / stats.n - centred * centred).clamp_min(0).sqrt()
+            chunk = chunk_sums("bce", x, y.view(-1), folded, offset, None, center)
+            sums = chunk if sums is None else sums.add_(chunk)
+        rows += len(x)
+    mean = moments[0] / rows
+    return center, (moments[1] / rows - mean * mean).clamp_min(0).sqrt(), sums
 
 
 # --------------------------------------------------------------------------------------------------- inference
 
 
-def _covariance(stats: _Pass) -> tuple[Tensor | None, str | None]:
-    """The (D+1, D+1) covariance of ``[intercept, raw weights]``, or None and why it cannot be trusted."""
-    if stats.separated:
+def _covariance(information: Tensor, to_raw: Tensor, separated: bool) -> tuple[Tensor | None, str | None]:
+    """The (D+1, D+1) covariance of ``[intercept, raw weights] = to_raw @ parameters`` from the parameters'
+    ``information``, or None and why it cannot be trusted."""
+    if separated:
         return None, (
             "the model separates the training rows perfectly, so the maximum-likelihood estimate does not exist "
             "(the weights would grow without bound) and standard errors are meaningless"
         )
-    information = stats.information
     diagonal = information.diagonal()
     if not (bool(torch.isfinite(information).all()) and bool((diagonal > 0).all())):
         return None, "the Fisher information is singular (a constant feature, or probabilities saturated at 0 or 1)"
@@ -283,12 +246,8 @@ def _covariance(stats: _Pass) -> tuple[Tensor | None, str | None]:
             f"the Fisher information is singular or badly conditioned (condition number {condition:.3g}): "
             "collinear or constant features, or (nearly) separated classes"
         )
-    shifted = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
-    # The sums were taken around ``shift``: [intercept, w] = M [intercept around the shift, w] with
-    # M = [[1, -shift], [0, I]], so the raw covariance is M C M^T.
-    to_raw = torch.eye(len(diagonal), dtype=shifted.dtype, device=shifted.device)
-    to_raw[0, 1:] = -stats.shift
-    return to_raw @ shifted @ to_raw.T, None
+    inverse = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
+    return to_raw @ inverse @ to_raw.T, None
 
 
 def _rows(

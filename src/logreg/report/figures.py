@@ -11,13 +11,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 
 from logreg.data.indexed import IndexedDataModule, take_rows
-from logreg.model.binned import (
-    BinnedAUROC,
-    BinnedAveragePrecision,
-    BinnedPrecisionRecallCurve,
-    BinnedROC,
-    confmat_state,
-)
+from logreg.model import binned
 from logreg.model.logistic import CURVE_THRESHOLDS
 from logreg.report import plots
 from logreg.training import tensorboard_logger
@@ -26,6 +20,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 MAX_POINTS_DRAWN = 2000
+MAX_ROWS_SCORED = 100_000
+TENSORBOARD_THRESHOLDS = 127  # the PR-curve dashboard's default: thresholds i / 126
 
 
 def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: Any) -> None:
@@ -34,20 +30,17 @@ def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: A
     if logger is None or not trainer.is_global_zero:
         return
     try:
-        fig = draw(*args)
-        logger.experiment.add_image(tag, plots.to_rgb(fig), trainer.global_step, dataformats="HWC")
+        logger.experiment.add_image(tag, plots.to_rgb(draw(*args)), trainer.global_step, dataformats="HWC")
     except Exception as err:  # a picture is never worth a failed run
         rank_zero_warn(f"could not draw figure {tag!r}: {type(err).__name__}: {err}")
 
 
 class TrainingFigures(Callback):
-    """Keeps the loss of every training step (the tutorial's ``Loss`` list) and logs figures when fit ends.
+    """Keeps the loss of every training step (the tutorial's ``Loss`` list) and logs figures when fit and test end.
 
-    An optimizer that evaluates the objective several times in one step (L-BFGS's line search) gets every
-    evaluation instead: a full-batch fit has one step per epoch, and its one value per epoch said little. What is
-    kept is what the optimizer minimises: with a penalty, the loss plus the penalty (the figure's title says so).
-    Losses stay on the device until the end of each epoch, so recording them adds no synchronisation per step;
-    they are saved in checkpoints so that a resumed run still draws its whole curve.
+    An optimizer that evaluates the objective several times a step (L-BFGS's line search) gets every evaluation
+    instead. What is kept is what the optimizer minimises (with a penalty, loss plus penalty). Losses stay on the
+    device until each epoch's end (no synchronisation per step) and are saved in checkpoints for a resumed run.
     """
 
     def __init__(self) -> None:
@@ -60,14 +53,12 @@ class TrainingFigures(Callback):
         self._evaluations.clear()
 
     def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
-        """Once per evaluation of the objective (the loss Lightning's closure returns, before its backward)."""
-        self._evaluations.append(loss.detach())
+        self._evaluations.append(loss.detach())  # once per evaluation: the loss Lightning's closure returns
 
-    def on_train_batch_end(
-        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        if len(self._evaluations) > 1:  # (a mixed-precision GradScaler scales the loss before backward, but it
-            self.per_evaluation = True  # evaluates once per step: such steps keep the output below)
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:  # fmt: skip
+        if len(self._evaluations) > 1:  # (mixed precision's GradScaler evaluates once a step: those keep the output)
+            self.per_evaluation = True
             self._pending.extend(self._evaluations)
             self._evaluations.clear()
             return
@@ -98,34 +89,32 @@ class TrainingFigures(Callback):
         self._log_model_figures(trainer, pl_module, "test")
 
     def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """One feature: the data with the fitted sigmoid. Every run: ROC, probability histogram, confusion matrix,
-        precision-recall curve (also in TensorBoard's PR-curve dashboard) and reliability diagram of ``stage``.
-
-        The sigmoid is drawn over the training rows at the end of fit, over the test rows after the test."""
+        """With one feature, the data and the fitted sigmoid (training rows at fit's end, test rows after the test).
+        Always: ROC, probability histogram, confusion matrix, precision-recall curve (also in TensorBoard's PR-curve
+        dashboard) and reliability diagram of ``stage``'s rows."""
         datamodule = trainer.datamodule
         if not isinstance(datamodule, IndexedDataModule) or not trainer.is_global_zero:
             return
-        threshold = float(getattr(pl_module, "threshold", 0.5))
-        names = datamodule.classes
-        if pl_module.hparams.get("n_inputs") == 1:
+        threshold, names = float(getattr(pl_module, "threshold", 0.5)), datamodule.classes
+        split = datamodule.train_idx if stage == "val" else datamodule.test_idx
+        if pl_module.hparams.get("n_inputs") == 1 and len(split):
             weight, bias = pl_module.coefficients()
-            fitted = stage == "val"  # (at the end of fit: the rows it was fitted to)
-            drawn, tag = ("train", "figures/fitted_sigmoid") if fitted else ("test", "figures/test_fitted_sigmoid")
-            split = datamodule.train_idx if fitted else datamodule.test_idx
-            if len(split):
-                x, y = _sample_rows(datamodule.features, datamodule.labels, rows=_evenly(split, MAX_POINTS_DRAWN))
-                log_figure(trainer, tag, plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]), bias,
-                           threshold, names, drawn)  # fmt: skip
+            drawn, tag = ("train", "fitted_sigmoid") if stage == "val" else ("test", "test_fitted_sigmoid")
+            x, y = sample_rows(datamodule, split, MAX_POINTS_DRAWN)
+            log_figure(trainer, f"figures/{tag}", plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]),
+                       bias, threshold, names, drawn)  # fmt: skip
         rows = datamodule.val_idx if stage == "val" else datamodule.test_idx
         if len(rows) == 0:
             return
-        probs, target = _predict_rows(pl_module, datamodule, rows)
-        # Only rank 0 draws: sync_on_compute=False, or compute() would wait for the other DDP ranks forever.
-        local = {"sync_on_compute": False}
-        roc, pr = BinnedROC(thresholds=200, **local), BinnedPrecisionRecallCurve(thresholds=200, **local)
-        tensorboard_pr = BinnedPrecisionRecallCurve(thresholds=TENSORBOARD_THRESHOLDS, **local)
-        auroc = BinnedAUROC(thresholds=CURVE_THRESHOLDS, **local)
-        ap = BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS, **local)
+        x, target = sample_rows(datamodule, rows, MAX_ROWS_SCORED)
+        with torch.no_grad():  # in chunks: a float64 model's copy of 100,000 rows would be 25 MiB
+            probs = torch.cat([pl_module(part.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
+                               for part in x.split(16384)])  # fmt: skip
+        local = {"sync_on_compute": False}  # only rank 0 draws: a sync would wait for the other DDP ranks forever
+        roc, pr = binned.BinnedROC(thresholds=200, **local), binned.BinnedPrecisionRecallCurve(thresholds=200, **local)
+        tensorboard_pr = binned.BinnedPrecisionRecallCurve(thresholds=TENSORBOARD_THRESHOLDS, **local)
+        auroc = binned.BinnedAUROC(thresholds=CURVE_THRESHOLDS, **local)
+        ap = binned.BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS, **local)
         for metric in (roc, pr, tensorboard_pr, auroc, ap):  # each one bucketize + bincount over the rows
             metric.update(probs, target)
         fpr, tpr, _ = roc.compute()
@@ -145,9 +134,9 @@ class TrainingFigures(Callback):
         bins = plots.calibration_bins(probs.numpy(), target.numpy())
         log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
                    plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
-        logger = tensorboard_logger(trainer)
+        logger, confmat = tensorboard_logger(trainer), binned.confmat_state(tensorboard_pr)
         if logger is not None:  # TensorBoard's own PR-curve dashboard, from the counts rather than the rows
-            log_pr_curve(logger.experiment, f"pr_curve/{stage}", confmat_state(tensorboard_pr), trainer.global_step)
+            log_pr_curve(logger.experiment, f"pr_curve/{stage}", confmat, trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
@@ -158,16 +147,9 @@ class TrainingFigures(Callback):
         self.per_evaluation = bool(state_dict.get("per_evaluation", False))  # (absent from older checkpoints)
 
 
-MAX_ROWS_SCORED = 100_000
-TENSORBOARD_THRESHOLDS = 127  # the PR-curve dashboard's default: thresholds i / 126
-
-
 def log_pr_curve(writer: Any, tag: str, confmat: torch.Tensor, step: int) -> None:
-    """Write TensorBoard's PR curve from the (T, 2, 2) confusion matrices of thresholds ``linspace(0, 1, T)``.
-
-    ``add_pr_curve`` would histogram every row again in NumPy; ``add_pr_curve_raw`` takes the counts. Precision
-    and recall divide by at least 1e-7, as TensorBoard's own ``add_pr_curve`` does.
-    """
+    """TensorBoard's PR curve from the (T, 2, 2) confusion matrices of thresholds ``linspace(0, 1, T)``, through
+    ``add_pr_curve_raw`` (``add_pr_curve`` would histogram the rows again); divisors at least 1e-7, as its own."""
     tn, fp, fn, tp = (confmat[:, a, p].double().numpy() for a, p in ((0, 0), (0, 1), (1, 0), (1, 1)))
     precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)
     writer.add_pr_curve_raw(tag, tp, fp, tn, fn, precision, recall, step, num_thresholds=len(confmat))
@@ -179,23 +161,7 @@ def decision_counts(probs: torch.Tensor, target: torch.Tensor, threshold: float)
     return np.array([[int(((predicted == p) & (actual == a)).sum()) for p in (0, 1)] for a in (0, 1)])
 
 
-def _predict_rows(
-    pl_module: LightningModule, datamodule: IndexedDataModule, rows: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilities and 0/1 targets for at most ``MAX_ROWS_SCORED`` of ``rows`` (CPU tensors, shape (n,))."""
-    x, y = _sample_rows(datamodule.features, datamodule.labels, rows=_evenly(rows, MAX_ROWS_SCORED))
-    with torch.no_grad():  # in chunks: a float64 model's copy of 100,000 rows would be 25 MiB
-        probs = torch.cat([pl_module(part.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
-                           for part in x.split(16384)])  # fmt: skip
-    return probs, y
-
-
-def _evenly(rows: torch.Tensor, limit: int) -> torch.Tensor:
-    """At most ``limit`` of ``rows``, evenly spaced through them."""
-    return rows[torch.linspace(0, len(rows) - 1, min(len(rows), limit)).round().long()]
-
-
-def _sample_rows(features: Any, labels: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The given ``rows`` as CPU tensors x (n, D), y (n,)."""
-    rows = rows.sort().values.cpu()
-    return take_rows(features, rows).float().cpu(), labels[rows].view(-1).float().cpu()
+def sample_rows(datamodule: IndexedDataModule, rows: torch.Tensor, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """At most ``limit`` of ``rows``, evenly spaced, in order, as CPU tensors x (n, D) and y (n,)."""
+    rows = rows[torch.linspace(0, len(rows) - 1, min(len(rows), limit)).round().long()].sort().values.cpu()
+    return take_rows(datamodule.features, rows).float().cpu(), datamodule.labels[rows].view(-1).float().cpu()

@@ -1,9 +1,12 @@
-"""Figures, drawn on matplotlib ``Figure`` objects with the Agg canvas: no pyplot state, no GUI backend."""
+"""Figures, drawn on matplotlib ``Figure`` objects with the Agg canvas: no pyplot state, no GUI backend.
+
+Its size is the figures' own: one short function per figure, each with the labels that make it readable alone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,43 +22,41 @@ if TYPE_CHECKING:
 figure = lazy_module("matplotlib.figure")
 backend_agg = lazy_module("matplotlib.backends.backend_agg")
 ticker = lazy_module("matplotlib.ticker")
+Names = Sequence[str]
 
 
-def fixed_margins(fig: Figure) -> None:
-    """Margins that fit the labels of these figures. (``tight_layout`` measures every text on a renderer: about
-    0.15 s a figure, which made the figures most of a small run's time.)"""
+def axes(size: tuple[float, float]) -> tuple[Figure, Any]:
+    """A new figure of ``size`` inches and its one pair of axes."""
+    fig = figure.Figure(figsize=size, dpi=100)
+    return fig, fig.add_subplot()
+
+
+def done(fig: Figure, *grids: Any) -> Figure:
+    """Fixed margins that fit these figures' labels (``tight_layout`` measures every text: about 0.15 s a figure),
+    and a light grid on ``grids``."""
+    for ax in grids:
+        ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.15, right=0.95, bottom=0.13, top=0.9, hspace=0.4, wspace=0.3)
+    return fig
 
 
-def loss_curve(
-    losses: Sequence[float], title: str = "training loss", xlabel: str = "no. of iterations", ylabel: str = "loss"
-) -> Figure:
-    """The tutorial's plot: the loss of every training step (or what ``title`` says), on integer steps and a plain
-    value axis: no fractional step ticks for a short run, no ``1e-7+5.6986e-2`` offset for a flat one."""
-    fig = figure.Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
+def loss_curve(losses: Sequence[float], title: str = "training loss", xlabel: str = "no. of iterations",
+               ylabel: str = "loss") -> Figure:  # fmt: skip
+    """The tutorial's plot: the loss of every training step, on integer steps and a plain value axis (no fractional
+    step ticks for a short run, no ``1e-7+5.6986e-2`` offset for a flat one)."""
+    fig, ax = axes((6, 4))
     ax.plot(np.arange(len(losses)), losses, linewidth=1, marker="." if len(losses) <= 100 else None)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(ticker.ScalarFormatter(useOffset=False))
-    ax.grid(alpha=0.3)
-    fixed_margins(fig)
-    return fig
+    return done(fig, ax)
 
 
-def fitted_sigmoid(
-    x: np.ndarray,
-    y: np.ndarray,
-    weight: float,
-    bias: float,
-    threshold: float = 0.5,
-    class_names: Sequence[str] = ("0", "1"),
-    rows: str = "",
-) -> Figure:
-    """Data points (x, y) of ``rows`` (e.g. "test") with the fitted ``sigmoid(weight * x + bias)`` and the
-    decision boundary: the x where p = ``threshold`` (``-bias / weight`` at 0.5)."""
-    fig = figure.Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
+def fitted_sigmoid(x: np.ndarray, y: np.ndarray, weight: float, bias: float, threshold: float = 0.5,
+                   class_names: Names = ("0", "1"), rows: str = "") -> Figure:  # fmt: skip
+    """Data points (x, y) of ``rows`` (e.g. "test") with the fitted ``sigmoid(weight * x + bias)`` and the decision
+    boundary: the x where p = ``threshold``."""
+    fig, ax = axes((6, 4))
     ax.scatter(x, y, s=14, c=y, cmap="coolwarm", vmin=0, vmax=1, label=f"{rows} rows".strip(), zorder=3)
     lo, hi = float(np.min(x)), float(np.max(x))
     pad = 0.05 * (hi - lo or 1.0)
@@ -70,53 +71,40 @@ def fitted_sigmoid(
     ax.set(xlabel="x", ylabel=f"p(y = {class_names[1]})", title=f"fit: w = {weight:.3f}, b = {bias:.3f}",
            ylim=(-0.05, 1.05))  # fmt: skip
     ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fixed_margins(fig)
-    return fig
+    return done(fig, ax)
 
 
 def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auroc: float, title: str = "ROC") -> Figure:
     """Receiver operating characteristic with its area."""
-    fig = figure.Figure(figsize=(4.5, 4.5), dpi=100)
-    ax = fig.add_subplot()
+    fig, ax = axes((4.5, 4.5))
     ax.plot(fpr, tpr, label=f"AUROC = {auroc:.3f}")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right")
-    fixed_margins(fig)
-    return fig
+    return done(fig)
 
 
-def probability_histogram(
-    probs: np.ndarray, target: np.ndarray, title: str = "predicted p(y=1)", class_names: Sequence[str] = ("0", "1")
-) -> Figure:
+def probability_histogram(probs: np.ndarray, target: np.ndarray, title: str = "predicted p(y=1)",
+                          class_names: Names = ("0", "1")) -> Figure:  # fmt: skip
     """Histogram of predicted probabilities, one colour per true class (named as the data names them)."""
-    fig = figure.Figure(figsize=(6, 4), dpi=100)
-    ax = fig.add_subplot()
+    fig, ax = axes((6, 4))
     bins = np.linspace(0, 1, 26)
-    for cls, color in ((0, "tab:blue"), (1, "tab:red")):
-        # ax.hist's look (filled bars, no edges) as one outline per class: hist draws a patch per bar, 3x slower
+    for cls, color in ((0, "tab:blue"), (1, "tab:red")):  # ax.hist's look, one outline per class: 3x faster
         counts, _ = np.histogram(probs[target == cls], bins=bins)
         ax.stairs(counts, bins, fill=True, alpha=0.6, color=color, label=f"true class {class_names[cls]}")
     ax.set(xlabel=f"p(y = {class_names[1]})", ylabel="rows", title=title)
     ax.legend()
-    fixed_margins(fig)
-    return fig
+    return done(fig)
 
 
-def confusion_matrix(
-    counts: np.ndarray, threshold: float, class_names: Sequence[str] = ("0", "1"), title: str = "confusion"
-) -> Figure:
-    """The 2x2 matrix ``[[TN, FP], [FN, TP]]`` (rows: true class, columns: predicted) at ``threshold``.
-
-    Each cell shows its count and its rate within the true class; the colour is that rate, so a rare class's
-    misses stand out as much as a common class's. A true class without rows shows "n/a" rather than dividing by 0.
-    """
+def confusion_matrix(counts: np.ndarray, threshold: float, class_names: Names = ("0", "1"),
+                     title: str = "confusion") -> Figure:  # fmt: skip
+    """The 2x2 matrix ``[[TN, FP], [FN, TP]]`` (rows: true class) at ``threshold``: each cell's count and rate
+    within its true class, coloured by that rate (a rare class's misses stand out); "n/a" for a class without rows."""
     counts = np.asarray(counts)
     row_totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
-    fig = figure.Figure(figsize=(4.5, 4), dpi=100)
-    ax = fig.add_subplot()
+    fig, ax = axes((4.5, 4))
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (row, col), count in np.ndenumerate(counts):
         rate = f"{rates[row, col]:.1%}" if row_totals[row, 0] > 0 else "n/a"
@@ -127,25 +115,15 @@ def confusion_matrix(
     ax.set_yticks(ticks, labels=list(class_names))
     ax.set(xlabel="predicted", ylabel="true", title=f"{title} at threshold {threshold:.2f}")
     fig.colorbar(image, ax=ax, label="rate within true class")
-    fixed_margins(fig)
-    return fig
+    return done(fig)
 
 
-def precision_recall_curve(
-    precision: np.ndarray,
-    recall: np.ndarray,
-    ap: float,
-    operating_point: tuple[float, float] | None,
-    title: str = "precision-recall",
-    positive_rate: float | None = None,
-) -> Figure:
-    """Precision against recall with its average precision, where the model's threshold sits on it, and the
-    no-skill line (precision = positive rate): the view of a classifier that ROC flatters on imbalanced data.
-
-    ``operating_point`` is ``(recall, precision)`` at the model's threshold.
-    """
-    fig = figure.Figure(figsize=(4.5, 4.5), dpi=100)
-    ax = fig.add_subplot()
+def precision_recall_curve(precision: np.ndarray, recall: np.ndarray, ap: float,
+                           operating_point: tuple[float, float] | None, title: str = "precision-recall",
+                           positive_rate: float | None = None) -> Figure:  # fmt: skip
+    """Precision against recall with its average precision, the model's ``operating_point`` ``(recall, precision)``
+    and the no-skill line (precision = positive rate): the view that ROC flatters on imbalanced data."""
+    fig, ax = axes((4.5, 4.5))
     ax.plot(recall, precision, drawstyle="steps-post", label=f"AP = {ap:.3f}")
     if positive_rate is not None:
         ax.axhline(positive_rate, color="grey", linestyle=":", label=f"no skill ({positive_rate:.3f})")
@@ -155,24 +133,17 @@ def precision_recall_curve(
         ax.plot([r], [p], marker="o", markersize=8, color="tab:red", linestyle="none", label=label)
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1.01), ylim=(0, 1.01))
     ax.legend(loc="lower left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fixed_margins(fig)
-    return fig
+    return done(fig, ax)
 
 
-def calibration_bins(
-    probs: np.ndarray, target: np.ndarray, n_bins: int = 15
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibration_bins(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) -> tuple[np.ndarray, ...]:
     """Per bin: mean predicted probability, observed frequency of class 1, and count (NaN means for empty bins).
 
-    The binning is torchmetrics' ``binary_calibration_error``, so that the ECE of these bins is the logged one:
-    edges ``torch.linspace(0, 1, n_bins + 1)`` in the probabilities' dtype and ``bucketize(right=True) - 1``, which
-    puts ``p == 1.0`` in a bin of its own. There are therefore ``n_bins + 1`` bins: ``n_bins`` equal-width bins
-    ``[k / n_bins, (k + 1) / n_bins)`` and a last one holding exactly 1.0.
+    torchmetrics' ``binary_calibration_error`` binning (:func:`~logreg.model.binned.add_bin_sums`), so that their
+    ECE is the logged one: ``n_bins`` equal-width bins and a last one holding exactly 1.0.
     """
     probs = np.asarray(probs).ravel()
-    if not np.issubdtype(probs.dtype, np.floating):
-        probs = probs.astype(np.float64)
+    probs = probs if np.issubdtype(probs.dtype, np.floating) else probs.astype(np.float64)
     target = np.asarray(target).ravel()
     if probs.shape != target.shape:
         raise ValueError(f"probs and target differ in length: {probs.size} and {target.size}")
@@ -183,35 +154,21 @@ def calibration_bins(
     sums = [torch.zeros(n_bins + 1, dtype=torch.float64) for _ in range(3)]
     add_bin_sums(torch.from_numpy(probs.copy()), torch.from_numpy(target.copy()), *sums)
     counts, sum_p, sum_y = (s.numpy() for s in sums)
-    nonempty = counts > 0
-    mean_predicted = np.divide(sum_p, counts, out=np.full(n_bins + 1, np.nan), where=nonempty)
-    observed = np.divide(sum_y, counts, out=np.full(n_bins + 1, np.nan), where=nonempty)
-    return mean_predicted, observed, counts.astype(np.int64)
+    means = [np.divide(s, counts, out=np.full(n_bins + 1, np.nan), where=counts > 0) for s in (sum_p, sum_y)]
+    return means[0], means[1], counts.astype(np.int64)
 
 
 def expected_calibration_error(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray) -> float:
-    """Count-weighted mean of ``|observed - mean_predicted|`` over non-empty bins (NaN when all are empty):
-    :func:`~logreg.model.binned.calibration_error` of the bins' sums."""
+    """:func:`~logreg.model.binned.calibration_error` of the bins (NaN when all are empty)."""
     counts = np.asarray(counts, dtype=np.float64)
-    nonempty = counts > 0
-    sums = [torch.from_numpy(np.where(nonempty, v * counts, 0.0)) for v in (mean_predicted, observed)]
+    sums = [torch.from_numpy(np.where(counts > 0, v * counts, 0.0)) for v in (mean_predicted, observed)]
     return float(calibration_error(torch.from_numpy(counts), sums[0], sums[1]))
 
 
-def reliability_diagram(
-    mean_predicted: np.ndarray,
-    observed: np.ndarray,
-    counts: np.ndarray,
-    ece: float,
-    title: str = "reliability",
-    class_names: Sequence[str] = ("0", "1"),
-) -> Figure:
-    """Observed frequency of class 1 (``class_names[1]``) against mean predicted probability per bin, with the
-    diagonal a calibrated model would follow, and below it how many rows each bin holds (a far-off point of few
-    rows matters little).
-
-    Empty bins (count 0, NaN means, as from ``calibration_bins``) are left out.
-    """
+def reliability_diagram(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray, ece: float,
+                        title: str = "reliability", class_names: Names = ("0", "1")) -> Figure:  # fmt: skip
+    """Observed frequency of class 1 against mean predicted probability per bin (empty bins left out), with the
+    diagonal of a calibrated model, and below it each bin's rows (a far-off point of few rows matters little)."""
     mean_predicted, observed, counts = (np.asarray(a, dtype=np.float64) for a in (mean_predicted, observed, counts))
     shown = (counts > 0) & np.isfinite(mean_predicted) & np.isfinite(observed)
     fig = figure.Figure(figsize=(4.5, 5.5), dpi=100)
@@ -220,12 +177,9 @@ def reliability_diagram(
     curve.plot(mean_predicted[shown], observed[shown], marker="o", markersize=4, label=f"ECE = {ece:.3f}")
     curve.set(ylabel=f"observed frequency of class {class_names[1]}", title=title, xlim=(0, 1.01), ylim=(0, 1.01))
     curve.legend(loc="upper left", fontsize=8)
-    curve.grid(alpha=0.3)
     hist.bar(mean_predicted[shown], counts[shown], width=0.8 / max(len(counts) - 1, 1), color="tab:blue")
     hist.set(xlabel=f"mean predicted p(y = {class_names[1]}) in bin", ylabel="rows")
-    hist.grid(alpha=0.3)
-    fixed_margins(fig)
-    return fig
+    return done(fig, curve, hist)
 
 
 def to_rgb(fig: Figure) -> np.ndarray:
@@ -236,10 +190,8 @@ def to_rgb(fig: Figure) -> np.ndarray:
 
 
 def loss_comparison(runs: Sequence[dict], x: np.ndarray, y: np.ndarray, epochs: int) -> Figure:
-    """Left: each run's mean training loss per epoch. Right: the data with each run's fitted sigmoid.
-
-    ``runs`` holds dicts with ``name``, ``losses`` (one per iteration), ``weight`` and ``bias``.
-    """
+    """Left: each run's mean training loss per epoch. Right: the data with each run's fitted sigmoid
+    (``runs``: dicts with ``name``, ``losses`` (one per iteration), ``weight`` and ``bias``)."""
     fig = figure.Figure(figsize=(12, 4.5), dpi=100)
     curves, fits = fig.subplots(1, 2)
     grid = np.linspace(float(x.min()), float(x.max()), 400)
@@ -251,7 +203,5 @@ def loss_comparison(runs: Sequence[dict], x: np.ndarray, y: np.ndarray, epochs: 
     curves.set(xlabel="epoch", ylabel="mean training loss", title="training loss (own scale per loss)")
     fits.set(xlabel="x", ylabel="p(y = 1)", title="fitted sigmoids", ylim=(-0.05, 1.05))
     for ax in (curves, fits):
-        ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fixed_margins(fig)
-    return fig
+    return done(fig, curves, fits)

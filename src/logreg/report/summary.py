@@ -1,11 +1,6 @@
-"""What a command prints when it ends: result rows, the fit summary with convergence and the coefficient table.
-
-At the end of fit, the final weights are measured once, exactly, over the training split (loss, accuracy and the
-distance from the objective's minimum, :meth:`~logreg.model.logistic.LogisticRegression.training_fit`), and the
-coefficient table is written to ``RUN/coefficients.csv`` and to TensorBoard's text tab. Every line of the summary
-is of those final weights, except the test rows when fit tests the best checkpoint: a ``tested`` row says which
-weights, in which precision, the test below evaluates.
-"""
+"""What a command prints when it ends: result rows, the fit summary with convergence, and the coefficient table
+(``RUN/coefficients.csv`` and TensorBoard's text tab), all of the final weights unless a ``tested`` row says
+otherwise."""
 
 from __future__ import annotations
 
@@ -19,7 +14,15 @@ from lightning.pytorch import Trainer
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, TrainingFit
-from logreg.report.coefficients import CoefficientTable, coefficient_table, summary_lines, to_markdown, write_csv
+from logreg.model.newton import Newton
+from logreg.report.coefficients import (
+    CoefficientTable,
+    coefficient_table,
+    information_table,
+    summary_lines,
+    to_markdown,
+    write_csv,
+)
 from logreg.training import EarlyStopping, tensorboard_logger
 
 TOP_COEFFICIENTS = 8
@@ -57,10 +60,8 @@ def convergence(
     separated: bool = False,
     fit: TrainingFit | None = None,
 ) -> Convergence:
-    """scikit-learn's criterion at the final weights: the largest absolute gradient of the objective against
-    ``--model.tol``; a run that stopped short says why and what to change (``separated``: the unpenalised
-    model separates the training rows, so there is no minimum to reach). ``fit``: the final weights' pass over the
-    training rows, when the caller has it."""
+    """scikit-learn's criterion at the final weights (max |gradient| < ``--model.tol``), or why the fit stopped short
+    and what to change (``separated``: no minimum exists). ``fit``: the final weights' pass, when the caller has it."""
     fit = fit or model.training_fit(datamodule.features, datamodule.labels, datamodule.train_idx)
     gradient = float(fit.gradient)
     tol, last_epoch = model.hparams.get("tol", 1e-6), trainer.current_epoch - 1
@@ -81,25 +82,27 @@ def convergence(
         return Convergence(True, f"converged at epoch {last_epoch} (max |grad| {gradient:.1e} < tol {tol:g})", False)
     budget = f"max_epochs={trainer.max_epochs}" if trainer.current_epoch >= (trainer.max_epochs or 0) else (
         f"{trainer.current_epoch} epochs")  # fmt: skip
-    line_search = bool(trainer.optimizers) and isinstance(trainer.optimizers[0], torch.optim.LBFGS)
-    advice = "raise --trainer.max_epochs" + ("" if line_search else " or lower the learning rate")
+    no_lr = bool(trainer.optimizers) and isinstance(trainer.optimizers[0], torch.optim.LBFGS | Newton)
+    advice = "raise --trainer.max_epochs" + ("" if no_lr else " or lower the learning rate")
     return Convergence(False, f"did not converge in {budget} (max |grad| {gradient:.2g}); {advice}", True)
 
 
 def separable_by_design(datamodule: IndexedDataModule) -> bool:
-    """The tutorial's generated data without label noise: labels are a threshold of the features, separable by
-    construction (the default run's data, where a separability warning would only alarm)."""
+    """The tutorial's generated data without label noise: separable by construction (no warning)."""
     return isinstance(datamodule, ThresholdDataModule) and not datamodule.hparams.get("label_noise")
 
 
 def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> CoefficientTable:
-    """The coefficient table of ``model`` on the data module's training split.
-
-    Standard errors need an unpenalised maximum-likelihood fit: with a penalty or class weights the weights are
-    not the likelihood's maximum and the Wald formulas do not hold, so those cells stay empty and say why.
-    """
+    """The coefficient table of ``model`` on the training split (Newton's last pass where it stopped there); standard
+    errors only for an unpenalised, unweighted maximum-likelihood fit (else the reason)."""
     reason = no_inference_reason(model)
     weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
+    here = model.final_pass_here()
+    if here is not None and bool((model.feature_mean != 0).any() or (model.feature_scale != 1).any()):
+        table = information_table(weight, bias, datamodule.feature_names, model.feature_mean, model.feature_scale,
+                                  here.information, here.separated, reason is None)  # fmt: skip
+        return table if reason is None else CoefficientTable(table.rows, reason, table.separated)
+    model.passes += 1
     table = coefficient_table(weight, bias, datamodule.features, datamodule.labels, datamodule.feature_names,
                               mean=model.feature_mean, scale=model.feature_scale, rows=datamodule.train_idx,
                               inference=reason is None)  # fmt: skip
@@ -109,8 +112,7 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> Coe
 
 
 def no_inference_reason(model: LogisticRegression) -> str | None:
-    """Why the Wald standard errors do not apply to ``model`` (a penalty, class weights, the mse loss) and the
-    flags that give them, or None for an unpenalised maximum-likelihood fit."""
+    """Why Wald standard errors do not apply (a penalty, class weights, mse) and the flags that give them, or None."""
     hparams = model.hparams
     causes, flags = [], []
     if hparams.get("l2"):
@@ -133,8 +135,8 @@ def no_inference_reason(model: LogisticRegression) -> str | None:
 
 
 def save_table(trainer: Trainer, table: CoefficientTable, run: Path | None = None) -> Path | None:
-    """``RUN/coefficients.csv`` and the table as markdown in TensorBoard's text tab; the CSV's path. ``run``: the
-    run's directory when it has no TensorBoard logger (``--trainer.logger false``, a CSVLogger), else None."""
+    """``RUN/coefficients.csv`` and the markdown table in TensorBoard's text tab; the CSV's path. ``run``: the run's
+    directory when it has no TensorBoard logger."""
     logger = tensorboard_logger(trainer)
     if logger is None and run is None:
         return None
@@ -150,8 +152,7 @@ def save_table(trainer: Trainer, table: CoefficientTable, run: Path | None = Non
 
 
 def penalty_line(model: LogisticRegression, datamodule: Any) -> str:
-    """The penalty that trained the model: ``none``, or its ``l2`` (and where it came from when given as
-    scikit-learn's ``C``) and ``l1``."""
+    """The penalty that trained the model: ``none``, or its ``l2`` (and the ``C`` it came from) and ``l1``."""
     hparams, parts = model.hparams, []
     C = hparams.get("C")
     if hparams.get("l2"):
@@ -171,9 +172,8 @@ class Tested(NamedTuple):
 
 
 def weights_to_test(trainer: Trainer) -> Tested:
-    """The final weights for a full-batch fit (one step per epoch: the fit ends at its answer, the minimum L-BFGS
-    converged to, and the best checkpoint by validation loss would be an earlier, less fitted model) or without a
-    best checkpoint; else the best checkpoint, as Lightning's ``ckpt_path="best"``."""
+    """The final weights for a full-batch fit (its answer; the best checkpoint by validation loss would be an earlier
+    one) or without a best checkpoint; else the best checkpoint, as Lightning's ``ckpt_path="best"``."""
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if best and trainer.num_training_batches != 1:
@@ -192,11 +192,8 @@ def fit_summary(
     trainer: Trainer, model: LogisticRegression, converged: Convergence | None, table: CoefficientTable | None,
     table_path: Path | None, fit: TrainingFit | None = None, tested: Tested | None = None,
 ) -> str:  # fmt: skip
-    """Final metrics, optimizer, convergence, the best checkpoint, how to open TensorBoard, then the coefficients.
-
-    ``fit``: the final weights on the training rows (else the last epoch's logged ``train_*``); ``tested``: what the
-    test after fit evaluates (no row without one).
-    """
+    """Final metrics, optimizer, passes, convergence, checkpoint and TensorBoard rows, then the coefficients. ``fit``:
+    the final weights on the training rows (else the logged ``train_*``); ``tested``: what the test evaluates."""
     metrics = trainer.callback_metrics
     names = ("train_loss", "train_objective", "train_acc", "val_loss", "val_acc")
     rows: dict[str, Any] = {name: metrics[name] for name in names if name in metrics}
@@ -210,7 +207,12 @@ def fit_summary(
         rows["labels"] = f"0 = {datamodule.classes[0]!r}, 1 = {datamodule.classes[1]!r}"
     if trainer.optimizers:  # which optimizer and lr trained the model: --model.lr applies only without --optimizer
         optimizer = trainer.optimizers[0]
-        rows["optimizer"] = f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
+        newton = isinstance(optimizer, Newton)  # (its lr is the fraction of its last step, not a setting)
+        rows["optimizer"] = (
+            "Newton" if newton else f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g})"
+        )
+    if trainer.num_training_batches == 1 and model.passes:  # full batch: what the fit cost, in reads of the rows
+        rows["passes"] = f"{model.passes} over the training rows (the solver's and this summary's)"
     if half_precision(trainer):  # validation ran in it; the train rows above and the test are computed wider
         rows["precision"] = f"{trainer.precision} (val_* in {trainer.precision}; train_* in float64)"
     rows["penalty"] = penalty_line(model, datamodule)

@@ -1,0 +1,94 @@
+"""Newton's method (IRLS) for full-batch logistic regression: ``--optimizer logreg.model.newton.Newton``.
+
+Each step is one streamed pass in which the model sums the loss, the gradient and the Hessian ``X^T diag(p (1 - p))
+X`` in float64 (:func:`~logreg.model.logistic.chunk_sums`, all-reduced under DDP) and hands the Hessian here; the step
+solves ``H d = -g``. Where the objective rose, the next step goes back along the last one (it cannot diverge, and an
+accepted step costs no extra pass). Once converged it takes no step, so the final weights are where the last pass was
+(the summary and the coefficient table read it). A pass is O(N D^2), a solve O(D^3): :data:`MAX_FEATURES`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor
+
+MAX_FEATURES = 4096  # the (D+1)^2 float64 Hessian (134 MB) and its O(D^3) solve per step; beyond: L-BFGS
+MAX_HALVINGS = 40  # a step cut below 2^-40 is taken as it is (the objective's rounding, not a real rise)
+
+
+class Newton(torch.optim.Optimizer):
+    """Full-batch Newton steps on a :class:`~logreg.model.logistic.LogisticRegression`'s parameters, which sets
+    :attr:`hessian` and :attr:`converged` in each closure. Its state (last accepted point, objective, direction,
+    fraction) is in ``state_dict``, in the parameters' dtype: a resumed fit takes bitwise the same steps."""
+
+    def __init__(self, params: Iterable[Tensor], max_halvings: int = MAX_HALVINGS) -> None:
+        if max_halvings < 0:
+            raise ValueError(f"max_halvings must be >= 0, got {max_halvings}")
+        super().__init__(params, {"lr": 1.0})  # lr: the fraction of the Newton step taken (halved on an increase)
+        self.max_halvings = max_halvings
+        self.hessian: Tensor | None = None
+        self.converged = False
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
+        self.hessian, self.converged = None, False
+        with torch.enable_grad():
+            loss = closure()
+        if self.hessian is None:
+            raise ValueError("the Newton optimizer needs full-batch LogisticRegression (--data.batch_size 0)")
+        params = [p for group in self.param_groups for p in group["params"]]
+        state = self.state[params[0]]
+        objective = float(loss)
+        if self.converged:  # here is the answer: no step, the weights stay where H and g were computed
+            state["objective"] = objective
+            return loss
+        last, fraction = state.get("objective"), state.get("fraction", 1.0)
+        if last is not None and not objective <= last and fraction > 0.5**self.max_halvings:
+            state["fraction"] = backtrack(fraction, last, objective, state["slope"])
+        else:
+            gradient = torch.cat([p.grad.reshape(-1) for p in params]).double()
+            state["point"] = torch.cat([p.reshape(-1) for p in params]).clone()
+            state["direction"] = newton_direction(self.hessian, gradient).to(params[0].dtype)
+            state["slope"] = float(gradient @ state["direction"].double())
+            state["objective"], state["fraction"] = objective, 1.0
+        point = state["point"].double() + state["fraction"] * state["direction"].double()
+        for p, value in zip(params, point.split([p.numel() for p in params]), strict=True):
+            p.copy_(value.view_as(p))
+        self.param_groups[0]["lr"] = state["fraction"]
+        return loss
+
+
+def backtrack(fraction: float, start: float, reached: float, slope: float) -> float:
+    """The next fraction of a step that raised the objective from ``start`` to ``reached`` (``slope``: its
+    derivative along the step at 0): the minimum of the quadratic through the three, within 1/10 to 1/2 of it
+    (a wild overshoot from saturated starting weights takes a few passes back, not dozens of halvings)."""
+    curvature = reached - start - slope * fraction
+    guess = -slope * fraction * fraction / (2 * curvature) if curvature > 0 and math.isfinite(curvature) else 0.0
+    return min(max(guess, fraction / 10), fraction / 2)
+
+
+def newton_direction(hessian: Tensor, gradient: Tensor) -> Tensor:
+    """``d`` solving ``(H + damping I) d = -g`` by Cholesky after Jacobi scaling (features on very different scales
+    are not an ill-conditioned problem); damping 0, or the least power of ten of the scaled diagonal that makes
+    ``H`` positive definite (a singular ``H``: a constant feature, or saturated probabilities)."""
+    jacobi = hessian.diagonal().clamp_min(torch.finfo(hessian.dtype).tiny).rsqrt()
+    scaled = hessian * jacobi[:, None] * jacobi[None, :]
+    identity = torch.eye(len(scaled), dtype=scaled.dtype, device=scaled.device)
+    for damping in (0.0, *(10.0**k for k in range(-12, 3))):
+        factor, info = torch.linalg.cholesky_ex(scaled + damping * identity)
+        if not info:
+            return jacobi * torch.cholesky_solve(-(jacobi * gradient)[:, None], factor).view(-1)
+    return -gradient * jacobi.square()  # not reached for a finite H: a scaled gradient step
+
+
+def check_newton(n_features: int, full_batch: bool, loss: str) -> None:
+    """What Newton's method needs of the fit, as one-line errors naming the way out."""
+    if not full_batch:
+        raise ValueError("the Newton optimizer is full batch: set --data.batch_size 0 (or use SGD or Adam)")
+    if n_features > MAX_FEATURES:
+        raise ValueError(f"the Newton optimizer takes at most {MAX_FEATURES} features (its Hessian is D^2), this data "
+                         f"has {n_features}: use --config lbfgs.yaml")  # fmt: skip
+    if loss != "bce":
+        raise ValueError("the Newton optimizer fits the cross-entropy (--model.loss bce): use --config lbfgs.yaml")
