@@ -113,10 +113,10 @@ def then(owner: object, name: str, action) -> None:
 def instrument() -> None:
     from lightning.pytorch import Trainer
 
-    from logreg.cli import lightning as cli
     from logreg.data import indexed
     from logreg.data.files import FileDataModule
     from logreg.model.logistic import LogisticRegression
+    from logreg.report import summary
     from logreg.report.figures import TrainingFigures
 
     timed(FileDataModule, "__init__", "open the data")
@@ -124,8 +124,8 @@ def instrument() -> None:
     timed(indexed.IndexedDataModule, "train_moments", "statistics")
     timed(Trainer, "fit", "solver")
     timed(Trainer, "test", "test")
-    timed(cli, "model_table", "coefficient table")
-    timed(cli, "save_table", "coefficient table")
+    timed(summary, "model_table", "coefficient table")
+    timed(summary, "save_table", "coefficient table")
     for hook in ("on_train_epoch_end", "on_fit_end", "on_test_end"):
         timed(TrainingFigures, hook, "figures, checkpoints")
     timed(Trainer, "save_checkpoint", "figures, checkpoints")
