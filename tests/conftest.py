@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from lightning.pytorch import Trainer
 
 import logreg
@@ -34,9 +35,17 @@ _LEVEL_LOGGERS = ("lightning.fabric.utilities.seed", "lightning.pytorch.utilitie
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, schedule test files in the order :func:`pytest_collection_modifyitems` leaves them rather
     than by their number of tests (``--loadscope-reorder``, on by default): that order puts the few-test files that
-    start real processes last, where one of them keeps a worker busy while the other has finished."""
+    start real processes last, where one of them keeps a worker busy while the other has finished.
+
+    One torch thread, here and (through ``OMP_NUM_THREADS``) in the processes the tests start, unless the variable
+    is set: the suite runs a file per core, so a second intra-op thread waits for a core the other worker holds. On
+    the busy 2-core machine ``binary_cross_entropy_with_logits`` of 8 rows took 4 ms with two threads and 0.1 ms
+    with one, and the tutorial's 1,000-step fit 11 s of CPU instead of 4. (Results do not depend on it: the tests'
+    processes and the in-process runs they are compared with all run one thread.)"""
     if hasattr(config.option, "loadscopereorder"):  # the option's dest; absent without pytest-xdist
         config.option.loadscopereorder = False
+    os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS") or "1"
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

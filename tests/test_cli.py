@@ -114,7 +114,8 @@ def test_fit_checkpoint_test_predict_end_to_end(tmp_path, run_cli):
 
 
 def test_saved_config_reproduces_the_run(tmp_path, run_cli):
-    run_cli("fit", *FAST, "--data.n_features", "3", "--data.n_samples", "200", "--model.lr", "0.5")
+    run_cli("fit", *FAST, "--data.n_features", "3", "--data.n_samples", "200", "--data.batch_size", "20",
+            "--model.lr", "0.5")  # fmt: skip
     first = run_dirs(tmp_path)[0]
     run_cli("fit", "--config", str(first / "config.yaml"))
     second = run_dirs(tmp_path)[1]
