@@ -405,7 +405,7 @@ class LogRegCLI(LightningCLI):
         """validate or test on the run's own data split otherwise (``--data.split_seed``, the fractions): rows the
         model was trained on may be scored as held out, so the metrics are no holdout's; said on stderr."""
         now = self.datamodule.split_record()
-        if self.subcommand == "predict" or not isinstance(saved, dict) or now is None or saved == now:
+        if self.subcommand == "predict" or not isinstance(saved, dict) or now in (None, saved) or rank_zero_only.rank:
             return
         changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
         split = "validation" if self.subcommand == "validate" else "test"
