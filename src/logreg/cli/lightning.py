@@ -384,10 +384,7 @@ class LogRegCLI(LightningCLI):
         if self.subcommand == "fit" or not indexed:
             return
         saved, now = state.get("fingerprint"), self.datamodule.fingerprint()
-        if saved == now:
-            self.warn_other_split(state.get("split"))
-            return
-        if self.fitted_data is None or self.data_given or not isinstance(saved, dict) or now is None:
+        if self.fitted_data is None or self.data_given or not isinstance(saved, dict) or now in (None, saved):
             return
         changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
         source = self.datamodule.describe()
@@ -401,15 +398,18 @@ class LogRegCLI(LightningCLI):
             f"the run's; to {self.subcommand} on it as new data, name it: --data.path {source}"
         )
 
-    def warn_other_split(self, saved: Any) -> None:
+    def warn_other_split(self, datamodule: IndexedDataModule) -> None:
         """validate or test on the run's own data split otherwise (``--data.split_seed``, the fractions): rows the
         model was trained on may be scored as held out, so the metrics are no holdout's; said on stderr."""
-        now = self.datamodule.split_record()
-        if self.subcommand == "predict" or not isinstance(saved, dict) or now in (None, saved) or rank_zero_only.rank:
+        state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+        if not isinstance(state, dict) or state.get("fingerprint") != datamodule.fingerprint() or rank_zero_only.rank:
+            return
+        saved, now = state.get("split"), datamodule.split_record()
+        if not isinstance(saved, dict) or now in (None, saved):
             return
         changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
         split = "validation" if self.subcommand == "validate" else "test"
-        print(f"logreg: warning: {self.datamodule.describe()} is the run's data, split otherwise ({changed} differ "
+        print(f"logreg: warning: {datamodule.describe()} is the run's data, split otherwise ({changed} differ "
               f"from the checkpoint's): its {split} rows may include rows the model was trained on, so these are "
               "not held-out metrics", file=sys.stderr, flush=True)  # fmt: skip
 
@@ -515,6 +515,8 @@ class LogRegCLI(LightningCLI):
         split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
         limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
         self.check_something_to_evaluate(datamodule, split, loop, limit)
+        if isinstance(datamodule, IndexedDataModule):
+            self.warn_other_split(datamodule)
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():
