@@ -348,11 +348,13 @@ def test_predictions_score_as_the_test_did_whatever_the_labels_spelling(tmp_path
 
 def test_a_fast_dev_run_leaves_no_run_directory(tmp_path, run_cli):
     """``--trainer.fast_dev_run true`` is a trial: Lightning logs and checkpoints nothing, so no empty version_N
-    stays behind (as for a run that failed before its first checkpoint), with a logger or without one."""
+    stays behind (as for a run that failed before its first checkpoint), with a logger or without one. Its test of
+    one batch says so."""
     with figures_off():
-        run_cli("fit", "--trainer.fast_dev_run", "true")
+        trial = run_cli("fit", "--trainer.fast_dev_run", "true")
         run_cli("fit", "--trainer.fast_dev_run", "true", "--trainer.logger", "false")
     assert list(tmp_path.iterdir()) == []
+    assert "scored  2 of the 8 test rows (--trainer.fast_dev_run)" in trial.stdout
 
 
 def test_an_evaluation_of_part_of_a_split_says_how_many_rows(tmp_path, run_cli):

@@ -536,7 +536,8 @@ class LogRegCLI(LightningCLI):
         rows = int(self.trainer.strategy.reduce(torch.tensor(counter.rows), reduce_op="sum"))  # all ranks' rows
         total = len(getattr(datamodule, f"{loop}_idx"))
         if self.trainer.is_global_zero and rows < total:
-            print(f"scored  {rows} of the {total} {loop} rows (--trainer.limit_{loop}_batches {limit:g})", flush=True)
+            why = "--trainer.fast_dev_run" if limit is None else f"--trainer.limit_{loop}_batches {limit:g}"
+            print(f"scored  {rows} of the {total} {loop} rows ({why})", flush=True)
 
     def check_something_to_evaluate(self, datamodule: LightningDataModule, split: str, loop: str, limit: Any) -> None:
         """Refuse data without the split, or its loop off: no metric and exit 0 would look like an evaluation."""
