@@ -131,6 +131,7 @@ ROWS = [
     ("a broken npz member", ["fit", "--data", "FileDataModule", "--data.path", "broken.npz"],
      ["broken.npz: member 'x' is not a readable .npy array"]),
     ("predictions to an empty path", ["predict", "--ckpt_path", CKPT, "--predictions", ""], ["an empty path"]),
+    ("data from an empty path", ["fit", "--data.path", ""], ["logreg: error: --data.path: an empty path"]),
     ("data from a pipe", ["fit", "--data", "FileDataModule", "--data.path", "pipe.csv"],
      ["pipe.csv: not a regular file"]),
     ("no devices", ["fit", "--trainer.devices", "0"], ["Trainer(devices='0')", "not a valid input"]),

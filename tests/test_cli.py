@@ -276,6 +276,16 @@ def test_a_run_whose_file_changed_says_so(csv_run, tmp_path):
     assert predict.stderr.startswith("logreg: note: copy/d.csv changed since the fit") and "81 rows" in predict.stdout
 
 
+def test_testing_the_runs_data_split_otherwise_warns_that_trained_rows_may_be_scored(csv_run, tmp_path):
+    """The run's own file with another split seed: its test rows overlap the training rows, so the metrics are not
+    held out; said on stderr, once (the run's own split says nothing)."""
+    ckpt = str(run_dirs(csv_run)[0] / "checkpoints" / "last.ckpt")
+    other = call_main("test", "--ckpt_path", ckpt, "--data.split_seed", "1", cwd=tmp_path)
+    assert other.stderr.startswith("logreg: warning: ") and "(split_seed differ from the checkpoint's)" in other.stderr
+    assert "test rows may include rows the model was trained on" in other.stderr
+    assert "logreg: warning" not in call_main("test", "--ckpt_path", ckpt, cwd=tmp_path).stderr
+
+
 def test_runs_without_a_logger_or_named_get_directories_of_their_own(tmp_path, run_cli):
     """``--trainer.logger false`` twice in one directory: two runs, each its own version_N with its config and
     checkpoints (nothing written into the directory itself); ``--trainer.logger.version NAME`` names the run. A
@@ -339,11 +349,13 @@ def test_predictions_score_as_the_test_did_whatever_the_labels_spelling(tmp_path
 
 def test_a_fast_dev_run_leaves_no_run_directory(tmp_path, run_cli):
     """``--trainer.fast_dev_run true`` is a trial: Lightning logs and checkpoints nothing, so no empty version_N
-    stays behind (as for a run that failed before its first checkpoint), with a logger or without one."""
+    stays behind (as for a run that failed before its first checkpoint), with a logger or without one. Its test of
+    one batch says so."""
     with figures_off():
-        run_cli("fit", "--trainer.fast_dev_run", "true")
+        trial = run_cli("fit", "--trainer.fast_dev_run", "true")
         run_cli("fit", "--trainer.fast_dev_run", "true", "--trainer.logger", "false")
     assert list(tmp_path.iterdir()) == []
+    assert "scored  2 of the 8 test rows (--trainer.fast_dev_run)" in trial.stdout
 
 
 def test_an_evaluation_of_part_of_a_split_says_how_many_rows(tmp_path, run_cli):

@@ -486,3 +486,26 @@ def test_non_finite_labels_in_npz_and_npy_are_refused(tmp_path):
     np.save(tmp_path / "dir" / "x.npy", x)
     np.save(tmp_path / "dir" / "y.npy", np.array([0.0, 1.0, np.inf]))
     assert message(lambda: read_table(tmp_path / "dir")).endswith("y[2] (row 3) is inf, not a label")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"classes": ["yes", "yes"]}, "'classes' must name two different classes"),
+        ({"classes": ["1", "1.0"]}, "'classes' must name two different classes"),
+        ({"feature_names": ["a", "a"]}, "'feature_names' names a column twice"),
+        ({"rows": "2"}, "'rows' is '2', but x.npy has 2 rows"),
+    ],
+)
+def test_meta_json_that_lies_is_refused(tmp_path, change, words):
+    out = tmp_path / "out"
+    convert(write(tmp_path / "d.csv", "a,b,label\n1,2,no\n3,4,yes\n"), out)
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**meta, **change}))
+    assert words in message(lambda: read_table(out))
+
+
+def test_a_y_npy_that_is_no_file_is_refused_not_taken_as_unlabelled(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 2), np.float32))
+    (tmp_path / "y.npy").mkdir()
+    assert f"{tmp_path / 'y.npy'}: not a readable .npy array" in message(lambda: read_table(tmp_path))

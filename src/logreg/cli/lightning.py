@@ -381,10 +381,10 @@ class LogRegCLI(LightningCLI):
         indexed = isinstance(self.datamodule, IndexedDataModule) and isinstance(state, dict)
         if self.subcommand == "fit" and indexed:
             self.datamodule.check_resumable(state)
-        if self.subcommand == "fit" or not indexed or self.fitted_data is None or self.data_given:
+        if self.subcommand == "fit" or not indexed:
             return
         saved, now = state.get("fingerprint"), self.datamodule.fingerprint()
-        if not isinstance(saved, dict) or now is None or saved == now:
+        if self.fitted_data is None or self.data_given or not isinstance(saved, dict) or now in (None, saved):
             return
         changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
         source = self.datamodule.describe()
@@ -397,6 +397,21 @@ class LogRegCLI(LightningCLI):
             f"{source}: changed since the fit ({changed} differ from the checkpoint's), so its {split} rows are not "
             f"the run's; to {self.subcommand} on it as new data, name it: --data.path {source}"
         )
+
+    def warn_other_split(self, datamodule: IndexedDataModule) -> None:
+        """validate or test on the run's own data split otherwise (``--data.split_seed``, the fractions): rows the
+        model was trained on may be scored as held out, so the metrics are no holdout's; said on stderr."""
+        state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+        if not isinstance(state, dict) or state.get("fingerprint") != datamodule.fingerprint() or rank_zero_only.rank:
+            return
+        saved, now = state.get("split"), datamodule.split_record()
+        if not isinstance(saved, dict) or now in (None, saved):
+            return
+        changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
+        split = "validation" if self.subcommand == "validate" else "test"
+        print(f"logreg: warning: {datamodule.describe()} is the run's data, split otherwise ({changed} differ "
+              f"from the checkpoint's): its {split} rows may include rows the model was trained on, so these are "
+              "not held-out metrics", file=sys.stderr, flush=True)  # fmt: skip
 
     @contextlib.contextmanager
     def signals_end_in_one_line(self) -> Iterator[None]:
@@ -500,6 +515,8 @@ class LogRegCLI(LightningCLI):
         split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
         limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
         self.check_something_to_evaluate(datamodule, split, loop, limit)
+        if isinstance(datamodule, IndexedDataModule):
+            self.warn_other_split(datamodule)
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():

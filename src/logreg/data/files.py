@@ -52,6 +52,8 @@ class FileDataModule(IndexedDataModule):
         super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
         self.save_hyperparameters(ignore="path", logger=False)  # config.yaml has them (as ThresholdDataModule)
         self.hparams["path"] = str(path)  # checkpoints keep plain types only (they load with weights_only=True)
+        if not str(path).strip():  # Path("") is ".", which would be read as a directory without x.npy
+            raise DataFileError("--data.path: an empty path; give a CSV, Parquet or .npz file, or an x.npy directory")
         self.path, self.label, self.standardize, self.positive = Path(path), label, standardize, positive
         self.missing_positive: str | None = None  # the refusal of a positive label this file lacks, for a fit
         table = read_table(self.path, label)

@@ -605,7 +605,7 @@ def _read_npy_directory(path: Path) -> Table:
     x = _check_features(_load_npy(x_path), x_path, "x")
     meta = _read_meta(path / "meta.json", x.shape)
     names = meta["feature_names"] if meta else _default_names(x.shape[1])
-    if not y_path.is_file():
+    if not y_path.exists():
         return Table(x, None, list(NO_CLASSES), names)
     y = _label_vector(_load_npy(y_path, "c"), len(x), y_path)  # copy-on-write: torch wraps it (no copy)
     if meta is None:
@@ -649,10 +649,14 @@ def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
     classes, names = meta.get("classes"), meta.get("feature_names")
     if not (isinstance(classes, list) and len(classes) in (1, 2) and all(isinstance(c, str) for c in classes)):
         raise DataFileError(f"{path}: 'classes' must be a list of two strings (or one), got {classes!r}")
+    if len(classes) == 2 and same_label(*classes):
+        raise DataFileError(f"{path}: 'classes' must name two different classes, got {classes!r}")
     if not (isinstance(names, list) and len(names) == shape[1] and all(isinstance(n, str) for n in names)):
         raise DataFileError(f"{path}: 'feature_names' must be {shape[1]} strings to match x.npy, got {names!r}")
+    if len(set(names)) < len(names):  # as a CSV header's
+        raise DataFileError(f"{path}: 'feature_names' names a column twice, got {names!r}")
     if meta.get("rows", shape[0]) != shape[0]:
-        raise DataFileError(f"{path}: 'rows' is {meta['rows']}, but x.npy has {shape[0]} rows")
+        raise DataFileError(f"{path}: 'rows' is {meta['rows']!r}, but x.npy has {shape[0]} rows")
     return meta
 
 
