@@ -26,6 +26,7 @@ TARGET_MIB = 512
 POOL_ROWS = 50_000  # distinct rows, drawn at random for each chunk (formatting every value would take minutes)
 CHUNK_ROWS = 100_000
 
+
 def write_csv(path: Path, rows: int, features: int, seed: int = 0) -> None:
     """``rows`` rows of ``features`` normal values and a yes/no label, written in chunks."""
     rng = np.random.default_rng(seed)

@@ -98,9 +98,17 @@ def test_tensorboard_server_shows_scalars_hparams_and_images(tmp_path, run_cli):
         assert {"hp_metric", "hp/test_acc"} <= metrics
 
         images = server.get("/data/plugin/images/tags")[run.name]
-        assert {"figures/loss_per_iteration", "figures/fitted_sigmoid", "figures/val_confusion",
-                "figures/val_precision_recall", "figures/val_reliability", "figures/val_roc", "figures/test_confusion",
-                "figures/test_precision_recall", "figures/test_reliability"} <= set(images)  # one feature: all of them
+        assert {
+            "figures/loss_per_iteration",
+            "figures/fitted_sigmoid",
+            "figures/val_confusion",
+            "figures/val_precision_recall",
+            "figures/val_reliability",
+            "figures/val_roc",
+            "figures/test_confusion",
+            "figures/test_precision_recall",
+            "figures/test_reliability",
+        } <= set(images)  # one feature: all of them
         curves = server.get("/data/plugin/pr_curves/tags")[run.name]
         assert {"pr_curve/val", "pr_curve/test"} <= set(curves)
         [curve] = server.get(f"/data/plugin/pr_curves/pr_curves?run={run.name}&tag={quote('pr_curve/test')}")[run.name]
