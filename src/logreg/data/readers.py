@@ -74,6 +74,7 @@ def read_table(
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
     table, _ = _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)
+    # (_replace is typing.NamedTuple's documented copy-with-changes method, public despite the underscore)
     return table._replace(labels=None if table.labels is None else table.labels.astype(np.float32))
 
 
