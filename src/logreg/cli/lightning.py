@@ -75,8 +75,10 @@ def trainer_defaults() -> dict[str, Any]:
 
 def _fraction_or_count(low: int) -> tuple[Any, str]:
     """Lightning's rule for ``limit_*_batches`` (``low`` 0: 0 turns the loop off) and ``val_check_interval`` (1)."""
-    ok = lambda v: v >= low if isinstance(v, int) else (v > 0 if low else v >= 0) and v <= 1  # noqa: E731
-    return ok, f"a fraction in {'(0' if low else '[0'}, 1] of the batches or a number of batches >= {low}"
+    return (
+        lambda v: v >= low if isinstance(v, int) else (v > 0 if low else v >= 0) and v <= 1,
+        f"a fraction in {'(0' if low else '[0'}, 1] of the batches or a number of batches >= {low}",
+    )
 
 
 COUNTS_OR_FRACTIONS = ("val_check_interval", *(f"limit_{loop}_batches" for loop in ("train", "val", "test", "predict")))
@@ -210,18 +212,16 @@ class LogRegCLI(LightningCLI):
     def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
         """Make the checkpoint's run's data the default of ``--data``; returns its class path."""
         self.fitted_data = data = fitted_data(self.checkpoint, self.ckpt_path)
-        configured = bool(self.config_sections("data"))
-        if data is None:
-            if not self.data_given and not configured:
-                raise ValueError(
-                    f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give "
-                    "the data, e.g. --data FileDataModule --data.path FILE"
-                )
-            return DEFAULT_DATA
-        self.data_given = self.data_given or configured
-        parser.set_defaults({f"{subcommand}.data": data})
-        self.parse(parser, args, last=False)
-        return data["class_path"]
+        self.data_given = self.data_given or bool(self.config_sections("data"))
+        if data is None and not self.data_given:
+            raise ValueError(
+                f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give the "
+                "data, e.g. --data FileDataModule --data.path FILE"
+            )
+        if data is not None:
+            parser.set_defaults({f"{subcommand}.data": data})
+            self.parse(parser, args, last=False)
+        return DEFAULT_DATA if data is None else data["class_path"]
 
     def config_sections(self, key: str) -> list[Any]:
         """The ``key`` sections of this command's ``--config`` files (top level or under the subcommand)."""
@@ -536,15 +536,11 @@ class LogRegCLI(LightningCLI):
         with self.signals_end_in_one_line():
             self.trainer.predict(model, datamodule=datamodule, weights_only=True, return_predictions=False, **kwargs)
         path = kwargs.get("predictions")
-        if not self.trainer.is_global_zero:
-            return
-        preview = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview)), None)
-        if preview is not None:
-            print("\n".join(preview.lines()))
-        if path:  # (on stderr when the predictions themselves went to stdout)
+        if path and self.trainer.is_global_zero:  # (on stderr when the predictions themselves went to stdout)
             print(f"predictions written to {path}", file=sys.stderr if is_stdout(path) else sys.stdout)
-        else:
-            print("pass --predictions FILE.csv to save the predictions")
+        elif self.trainer.is_global_zero:  # LogRegTrainer.predict added the preview
+            preview = next(cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview))
+            print("\n".join([*preview.lines(), "pass --predictions FILE.csv to save the predictions"]))
 
 
 class RowCounter(Callback):

@@ -1,4 +1,4 @@
-"""TensorBoard for the command line: each run's entry in the HPARAMS tab, and where a new run directory starts."""
+"""TensorBoard for the command line: each run's entry in the HPARAMS tab."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ class HparamsCallback(SaveConfigCallback):
     """Saves config.yaml (as LightningCLI does) and the run's entry in TensorBoard's HPARAMS tab: :func:`run_hparams`;
     ``hp_metric``, the best validation (else training) accuracy so far (kept in checkpoints), and ``hp/test_acc``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.best_accuracy: float | None = None
+    best_accuracy: float | None = None
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         logger = tensorboard_logger(trainer)
