@@ -36,6 +36,7 @@ CHUNK_ROWS = 16384  # rows per chunk when checking a (memory-mapped) array
 SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 before pyarrow parses it
 NO_CLASSES = ["0", "1"]  # the classes of data without labels
 META_FORMAT = 1
+EMPTY = "file is empty (expected a header row and data rows)"
 
 
 class DataFileError(ValueError):
@@ -67,9 +68,7 @@ def read_table(
         raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
-    table, _ = _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)
-    # (_replace is typing.NamedTuple's documented copy-with-changes method, public despite the underscore)
-    return table._replace(labels=None if table.labels is None else table.labels.astype(np.float32))
+    return _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)[0]
 
 
 def map_labels(
@@ -122,7 +121,7 @@ def _source(path: Path, label: str | None, block_size: int, batch_rows: int) -> 
 
 
 def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[Table, int]:
-    """All of ``source`` and its row count: features joined in memory, or written to the file ``out``."""
+    """All of ``source`` and its row count: in memory (float32 labels), or features written to ``out`` (int8 labels)."""
     coder, blocks, codes, texts, done = _LabelCoder(source.path, source.label, source.row_of), [], [], [], 0
     for block, labels in source.batches():
         if labels is not None:
@@ -140,8 +139,9 @@ def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[
     if not source.has_label:
         return Table(features, None, list(NO_CLASSES), source.feature_names), done
     mapping, classes = coder.finish()
-    text = pa.chunked_array(texts, pa.string()) if out is None else None
-    return Table(features, mapping[np.concatenate(codes)], classes, source.feature_names, text), done
+    labels, text = mapping[np.concatenate(codes)], pa.chunked_array(texts, pa.string()) if out is None else None
+    labels = labels if text is None else labels.astype(np.float32)
+    return Table(features, labels, classes, source.feature_names, text), done
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
@@ -162,12 +162,9 @@ def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
         with (temp / "x.npy").open("wb") as x:  # plain writes: the rows never stay resident in memory
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
             np.lib.format.write_array_header_1_0(x, {**header, "shape": (0, len(source.feature_names))})
-            offset = x.tell()
             table, n_rows = _read_stream(source, x)
             x.seek(0)  # NumPy >= 1.24 pads the header so that its row count can grow in place
             np.lib.format.write_array_header_1_0(x, {**header, "shape": (n_rows, len(source.feature_names))})
-            if x.tell() != offset:
-                raise DataFileError(f"{source.path}: {n_rows} rows do not fit in the x.npy header written before")
         if table.labels is not None:
             np.save(temp / "y.npy", table.labels)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
@@ -270,7 +267,7 @@ class _CsvSource:
             self.scan()  # pyarrow gives a quote that never closes in the last cell the rest of the file
 
     def no_rows(self) -> DataFileError:
-        self.scan()  # a quote that opens in the header and never closes makes the whole file the header
+        self.scan()  # raises: a quote that never closes in the header, or no data rows
         return DataFileError(f"{self.path}: header only, no data rows")
 
     def _fail(self, err: pa.ArrowException) -> NoReturn:
@@ -279,12 +276,8 @@ class _CsvSource:
         self.scan()
         if "straddl" in message:  # "straddling object straddles two block boundaries": a row longer than a block
             raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
-        if "Empty CSV file" in message:  # no text; a header without a line end, or longer than a block
-            if self.path.stat().st_size > self.block_size:
-                raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
-            if not self.path.read_bytes().strip(b"\r\n"):
-                raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
-            raise self.no_rows() from None
+        if "Empty CSV file" in message and self.path.stat().st_size > self.block_size:  # (else the scan raised)
+            raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
         self._check_utf8()
         raise DataFileError(f"{self.path}: not a readable CSV file ({_one_line(message)})") from None
 
@@ -342,8 +335,8 @@ class _CsvSource:
             return start
         finally:
             csv.field_size_limit(previous)  # process-wide: the caller's limit again
-        if problem:
-            raise DataFileError(problem)
+        if problem or row < 1:  # no header: nothing but line ends
+            raise DataFileError(problem or f"{self.path}: " + ("header only, no data rows" if header else EMPTY))
         return found if found is not None else start
 
     row_of = scan  # the line where data row ``index`` starts
@@ -593,9 +586,8 @@ def _byte_codes(y: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
     as ``convert`` writes them; else None. Counted in blocks."""
     if y.dtype.itemsize != 1 or y.dtype.kind not in "iu":
         return None
-    zeros = sum(int(np.count_nonzero(y[start : start + 2**20] == 0)) for start in range(0, len(y), 2**20))
-    ones = sum(int(np.count_nonzero(y[start : start + 2**20] == 1)) for start in range(0, len(y), 2**20))
-    return (y, ["0", "1"] if ones else ["0"]) if zeros and zeros + ones == len(y) else None
+    counts = sum(np.bincount(y[i : i + 2**20].view(np.uint8), minlength=256) for i in range(0, len(y), 2**20))
+    return (y, ["0", "1"] if counts[1] else ["0"]) if counts[0] and counts[0] + counts[1] == len(y) else None
 
 
 def _load_npy(path: Path, mode: str = "r") -> np.ndarray:
