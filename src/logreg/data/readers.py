@@ -68,7 +68,7 @@ def read_table(
         raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
-    return _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)[0]
+    return _growing_blocks(_read_stream, path, label, block_size, batch_rows)[0]
 
 
 def map_labels(
@@ -108,16 +108,10 @@ def convert(
     if not source.is_file():
         raise DataFileError(f"{source}: not a regular file (a pipe or device cannot be read twice)")
     try:
-        _growing_blocks(lambda size: _convert(_source(source, label, size, batch_rows), out_dir), block_size)
+        _growing_blocks(lambda stream: _convert(stream, out_dir), source, label, block_size, batch_rows)
     except OSError as err:  # the output side: permissions, a full disk, a directory that appeared meanwhile
         raise DataFileError(f"{given}: cannot write the converted data ({err.strerror or err})") from None
     return read_table(out_dir)
-
-
-def _source(path: Path, label: str | None, block_size: int, batch_rows: int) -> _CsvSource | _ParquetSource:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return _ParquetSource(path, label, batch_rows)
-    return _CsvSource(path, label, block_size)
 
 
 def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[Table, int]:
@@ -188,10 +182,13 @@ class _RowTooLong(DataFileError):
     """A CSV row longer than a pyarrow block: :func:`_growing_blocks` retries with larger blocks."""
 
 
-def _growing_blocks(read: Callable[[int], Any], block_size: int) -> Any:
+def _growing_blocks(read: Callable[[Any], Any], path: Path, label: str | None, block_size: int, batch_rows: int) -> Any:
+    """``read`` of the Parquet or CSV file at ``path``, again with larger blocks while a CSV row is longer."""
     while True:
         try:
-            return read(block_size)
+            if path.suffix.lower() in (".parquet", ".pq"):
+                return read(_ParquetSource(path, label, batch_rows))
+            return read(_CsvSource(path, label, block_size))
         except _RowTooLong:
             if block_size >= MAX_BLOCK_SIZE:
                 raise
@@ -237,19 +234,14 @@ class _CsvSource:
         self.feature_index = [j for j, name in enumerate(names) if name != label]
 
     def _open(self, types: dict[str, Any], handler: Any = None) -> Any:
-        return pa_csv.open_csv(  # (with an invalid-row handler pyarrow reads serially)
-            self.path,
-            read_options=pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
-            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[],
-                                                  strings_can_be_null=False),
-        )  # fmt: skip
+        read = pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None)  # a handler needs serial
+        parse = pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler)
+        convert = pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False)
+        return pa_csv.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
 
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
-        types = {self.raw_names[j]: pa.float64() for j in self.feature_index}
-        if self.has_label:
-            types[self.raw_names[self.label_index]] = pa.string()
-        done, last_label = 0, None
+        types = {name: pa.string() if j == self.label_index else pa.float64() for j, name in enumerate(self.raw_names)}
+        last_label = None
         try:
             with self._open(types) as reader:
                 for batch in reader:
@@ -260,7 +252,6 @@ class _CsvSource:
                         self.scan()  # raises, naming the cell as it is written
                         raise DataFileError(f"{self.path}: a value is not a finite float32 number")
                     yield block, labels
-                    done += len(block)
         except pa.ArrowException as err:
             self._fail(err)
         if last_label is not None and ("\n" in last_label or "\r" in last_label):
@@ -586,8 +577,9 @@ def _byte_codes(y: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
     as ``convert`` writes them; else None. Counted in blocks."""
     if y.dtype.itemsize != 1 or y.dtype.kind not in "iu":
         return None
-    counts = sum(np.bincount(y[i : i + 2**20].view(np.uint8), minlength=256) for i in range(0, len(y), 2**20))
-    return (y, ["0", "1"] if counts[1] else ["0"]) if counts[0] and counts[0] + counts[1] == len(y) else None
+    zeros = sum(int(np.count_nonzero(y[start : start + 2**20] == 0)) for start in range(0, len(y), 2**20))
+    ones = sum(int(np.count_nonzero(y[start : start + 2**20] == 1)) for start in range(0, len(y), 2**20))
+    return (y, ["0", "1"] if ones else ["0"]) if zeros and zeros + ones == len(y) else None
 
 
 def _load_npy(path: Path, mode: str = "r") -> np.ndarray:
