@@ -59,8 +59,7 @@ class ThresholdDataModule(IndexedDataModule):
         data_seed: int = 0,
     ) -> None:
         super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
-        # (not sent to the logger: config.yaml has them, and the label ``threshold`` would clash with the model's)
-        self.save_hyperparameters(logger=False)
+        self.save_hyperparameters(logger=False)  # (config.yaml has them; "threshold" would clash with the model's)
         if n_features < 1:
             raise ValueError(f"n_features must be >= 1, got {n_features}")
         if not 0 <= label_noise <= 0.5:
