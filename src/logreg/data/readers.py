@@ -270,7 +270,7 @@ class _CsvSource:
         if "Empty CSV file" in message and self.path.stat().st_size > self.block_size:  # (else the scan raised)
             raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
         self._check_utf8()
-        raise DataFileError(f"{self.path}: not a readable CSV file ({_one_line(message)})") from None
+        raise DataFileError(f"{self.path}: not a readable CSV file ({' '.join(message.splitlines())})") from None
 
     def _check_utf8(self, limit: int | None = None) -> None:
         """Refuse a file (its first ``limit`` bytes) that is not UTF-8 text, naming the byte."""
@@ -334,10 +334,8 @@ class _CsvSource:
 
     def _problem(self, line: int, cells: list[str], columns: int) -> str | None:
         """The row's wrong number of cells, or its first feature cell that is not a finite float32 number."""
-        if len(cells) != columns:
-            return (
-                f"{self.path}, row {line}: {len(cells)} column{'s' * (len(cells) != 1)}, but the header has {columns}"
-            )
+        if (n := len(cells)) != columns:
+            return f"{self.path}, row {line}: {n} column{'s' * (n != 1)}, but the header has {columns}"
         for k, j in enumerate(self.feature_index):
             text = cells[j].strip(" \t")
             number = float(text) if DECIMAL.fullmatch(text) else None
@@ -391,12 +389,8 @@ def shown(text: str, limit: int = 40) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
-def _one_line(text: str) -> str:
-    return text.replace("\n", " ")
-
-
 def _unreadable(path: Path, what: str, err: Exception) -> DataFileError:
-    return DataFileError(f"{path}: not a readable {what} ({type(err).__name__}: {_one_line(str(err))})")
+    return DataFileError(f"{path}: not a readable {what} ({type(err).__name__}: {' '.join(str(err).splitlines())})")
 
 
 class _ParquetSource:
@@ -446,7 +440,7 @@ class _ParquetSource:
         try:
             return pc.cast(column, pa.string())
         except pa.ArrowException as err:
-            problem = f"labels of type {column.type} are not text ({_one_line(str(err))})"
+            problem = f"labels of type {column.type} are not text ({' '.join(str(err).splitlines())})"
             raise DataFileError(f"{self.path}, column {self.label!r}: {problem}") from None
 
 
