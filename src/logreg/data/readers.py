@@ -558,9 +558,8 @@ def _read_npy_directory(path: Path) -> Table:
     if meta is None:
         return Table(x, *(_byte_codes(y) or _check_labels(y, len(x), y_path)), names)
     values = np.unique(y)
-    if not np.isin(values, [0, 1]).all():
-        other = values[~np.isin(values, [0, 1])][0].item()
-        raise DataFileError(f"{y_path}: holds {other!r}, but meta.json's classes are coded 0 and 1")
+    if len(other := np.setdiff1d(values, [0, 1])):
+        raise DataFileError(f"{y_path}: holds {other[0].item()!r}, but meta.json's classes are coded 0 and 1")
     if values.max() >= len(meta["classes"]):
         raise DataFileError(f"{y_path}: holds 1, but meta.json names one class, coded 0")
     return Table(x, y if _byte_codes(y) else np.asarray(y, dtype=np.float32), list(meta["classes"]), names)
