@@ -204,7 +204,8 @@ def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, 
     generator, flat = torch.Generator().manual_seed(seed), labels.view(-1).numpy()
     index = torch.int32 if len(flat) < 2**31 else torch.int64
     part = np.zeros(len(flat), np.uint8)  # (N,) 0 train, 1 val, 2 test
-    for cls in sorted(class_values(labels.view(-1)), key=lambda value: draw_order(flat, value)):
+    # Larger class first, then the one whose first row comes first
+    for cls in sorted(class_values(labels.view(-1)), key=lambda v: (-np.count_nonzero(m := flat == v), np.argmax(m))):
         members = flat == cls
         size = int(np.count_nonzero(members))
         n_val, n_test = (max(1, round(part_ * size)) if part_ > 0 else 0 for part_ in (val_fraction, test_fraction))
@@ -218,12 +219,6 @@ def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, 
         part[members] = codes  # NumPy assigns through the mask (torch would first make int64 indices of it)
         del members, order, codes
     return tuple(row_indices(part, code, index) for code in (0, 1, 2))
-
-
-def draw_order(flat: np.ndarray, value: float) -> tuple[int, int]:
-    """Where the class ``value`` draws in :func:`stratified_split`: larger first, then the one whose first row is."""
-    rows = flat == value
-    return -int(np.count_nonzero(rows)), int(np.argmax(rows))
 
 
 def class_values(flat: Tensor, block: int = 2**20) -> list[float]:
@@ -274,17 +269,13 @@ class IndexedDataModule(LightningDataModule):
         self.batch_size, self.shuffle = batch_size, shuffle
         self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
         self.run_data = False  # the checkpoint's own data, split as it was (set by load_state_dict)
-        self._membership: str | None = None
-        self._moments: tuple[float, Tensor, Tensor] | None = None
-        self._row_split: np.ndarray | None = None
-        self._device_copy: tuple[torch.device, Tensor, Tensor] | None = None
 
     def use_rows(self, features: Tensor | np.ndarray, labels: Tensor | None, classes: Sequence[str] = ("0", "1"),
                  feature_names: Sequence[str] | None = None) -> None:  # fmt: skip
         """Adopt the data: features (N, D) float32 (a tensor or memory map), labels (N, 1) of 0/1 codes (float32 or
         bytes) or None for unlabelled rows."""
         self.features, self.has_labels, self.classes = features, labels is not None, list(classes)
-        self._membership = self._row_split = self._moments = None
+        self._membership = self._moments = self._row_split = self._device_copy = None  # caches of these rows
         self.labels = labels if labels is not None else torch.zeros(len(features), 1)
         self.feature_names = list(feature_names) if feature_names is not None else default_names(features.shape[1])
 

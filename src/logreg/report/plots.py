@@ -154,8 +154,8 @@ def calibration_bins(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) ->
 def expected_calibration_error(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray) -> float:
     """:func:`~logreg.model.binned.calibration_error` of the bins (NaN when all are empty)."""
     counts = np.asarray(counts, dtype=np.float64)
-    sums = [torch.from_numpy(np.where(counts > 0, v * counts, 0.0)) for v in (mean_predicted, observed)]
-    return float(calibration_error(torch.from_numpy(counts), sums[0], sums[1]))
+    sums = (torch.from_numpy(np.where(counts > 0, v * counts, 0.0)) for v in (mean_predicted, observed))
+    return float(calibration_error(torch.from_numpy(counts), *sums))
 
 
 def reliability_diagram(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray, ece: float,
@@ -180,21 +180,3 @@ def to_rgb(fig: Figure) -> np.ndarray:
     canvas = backend_agg.FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def loss_comparison(runs: Sequence[dict], x: np.ndarray, y: np.ndarray, epochs: int) -> Figure:
-    """Each run's mean training loss per epoch, and the data with each run's fitted sigmoid (``runs``: dicts of
-    ``name``, ``losses`` per iteration, ``weight``, ``bias``)."""
-    fig = figure.Figure(figsize=(12, 4.5), dpi=100)
-    curves, fits = fig.subplots(1, 2)
-    grid = np.linspace(float(x.min()), float(x.max()), 400)
-    fits.scatter(x, y, s=14, color="black", label="data", zorder=3)
-    for run in runs:
-        per_epoch = np.asarray(run["losses"]).reshape(epochs, -1).mean(axis=1)
-        curves.plot(np.arange(1, epochs + 1), per_epoch, linewidth=1.5, label=run["name"])
-        fits.plot(grid, 1 / (1 + np.exp(-(run["weight"] * grid + run["bias"]))), label=run["name"])
-    curves.set(xlabel="epoch", ylabel="mean training loss", title="training loss (own scale per loss)")
-    fits.set(xlabel="x", ylabel="p(y = 1)", title="fitted sigmoids", ylim=(-0.05, 1.05))
-    for ax in (curves, fits):
-        ax.legend(fontsize=8)
-    return done(fig, curves, fits)
