@@ -71,8 +71,8 @@ def one_thread() -> Iterator[None]:
 
 
 def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: Tensor | None, dtype: torch.dtype) -> Tensor:
-    """Rows ``start:stop`` (those at offsets ``keep``, if given) of a CPU tensor or memory map in ``dtype``: a view,
-    or one NumPy copy (torch's copies were 10-20x slower on 2 busy cores)."""
+    """Rows ``start:stop`` (or those at offsets ``keep``) of a CPU tensor or memory map in ``dtype``: a view or one
+    NumPy copy (torch's copies were 10-20x slower on 2 busy cores)."""
     if isinstance(array, Tensor) and keep is None and array.dtype == dtype:
         return array[start:stop]
     rows = array[start:stop] if isinstance(array, np.ndarray) else array[start:stop].numpy()
@@ -170,8 +170,7 @@ class ResumableLoader(DataLoader):
 
 
 def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
-    """``array[rows]`` of a tensor (consecutive rows of a CPU tensor: a view) or of a memory map (float32); NumPy
-    gathers on the CPU (60x faster than torch's here)."""
+    """``array[rows]`` of a tensor (consecutive CPU rows: a view) or memory map (float32), gathered by NumPy on CPU."""
     if isinstance(array, np.ndarray):
         return torch.from_numpy(np.asarray(array[rows.numpy()], dtype=np.float32))
     if array.device.type != "cpu":
@@ -183,8 +182,7 @@ def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
 
 
 class RowGather(Dataset):
-    """A dataset keyed by a whole batch of row indices (``batch_size=None``): one gather, no collate; a memory map's
-    rows read in sorted order; labels as float32."""
+    """A dataset keyed by a whole batch of row indices (``batch_size=None``): one gather, no collate."""
 
     def __init__(self, features: Tensor | np.ndarray, labels: Tensor) -> None:
         self.features, self.labels = features, labels
@@ -310,8 +308,7 @@ class IndexedDataModule(LightningDataModule):
         self.train_idx, self.val_idx, self.test_idx = split
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """With ``standardize``, the training rows' mean and population standard deviation (scale 1 for constant
-        columns, as scikit-learn's StandardScaler); else None."""
+        """With ``standardize``, the training rows' mean and population std (1 for constant columns, as sklearn's)."""
         if not getattr(self, "standardize", False):
             return None
         _, mean, variance = self.train_moments()

@@ -42,8 +42,7 @@ class CoefficientRow(NamedTuple):
 
 
 class CoefficientTable(NamedTuple):
-    """The intercept row, then the features by decreasing ``|std_weight|``; ``reason``: why inference asked for is
-    empty."""
+    """The intercept row, then the features by decreasing ``|std_weight|``; ``reason``: why inference is missing."""
 
     rows: list[CoefficientRow]
     reason: str | None = None
@@ -187,8 +186,7 @@ def _covariance(information: Tensor, to_raw: Tensor, separated: bool) -> tuple[T
 
 def _rows(bias: float, weight: Tensor, std_weight: Tensor, covariance: Tensor | None,
           names: Sequence[str]) -> list[CoefficientRow]:  # fmt: skip
-    """The intercept row first, then the features by decreasing ``|std_weight|`` (non-finite ones last); the
-    inference cells filled when there is a ``covariance``."""
+    """The intercept row, then the features by decreasing ``|std_weight|`` (non-finite last), inference filled."""
     weights = torch.cat([weight.new_tensor([bias]), weight])
     errors = covariance.diagonal().clamp_min(0).sqrt().tolist() if covariance is not None else [None] * len(weights)
     rows = []

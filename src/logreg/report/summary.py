@@ -109,8 +109,7 @@ def no_inference_reason(model: LogisticRegression) -> str | None:
 
 
 def save_table(trainer: Trainer, table: CoefficientTable, run: Path | None = None) -> Path | None:
-    """``RUN/coefficients.csv`` and the markdown table in TensorBoard's text tab; the CSV's path. ``run``: the run's
-    directory when it has no TensorBoard logger."""
+    """Writes ``RUN/coefficients.csv`` (``run``: without a TensorBoard logger) and TensorBoard's text tab; the path."""
     logger = tensorboard_logger(trainer)
     if logger is None and run is None:
         return None
