@@ -132,7 +132,7 @@ class TrainingFigures(Callback):
         logger = tensorboard_logger(trainer)
         if logger is not None:  # TensorBoard's own PR curve, from the counts (add_pr_curve would bin the rows again)
             confmat = binned.confmat_state(tensorboard_pr)  # (T, 2, 2) at thresholds linspace(0, 1, T)
-            tn, fp, fn, tp = (confmat[:, a, p].double().numpy() for a, p in ((0, 0), (0, 1), (1, 0), (1, 1)))
+            tn, fp, fn, tp = confmat.double().reshape(-1, 4).T.numpy()  # ([[TN, FP], [FN, TP]] per threshold)
             precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)  # (as its own)
             logger.experiment.add_pr_curve_raw(f"pr_curve/{stage}", tp, fp, tn, fn, precision, recall,
                                                trainer.global_step, num_thresholds=len(confmat))  # fmt: skip
