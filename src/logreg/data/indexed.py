@@ -1,8 +1,6 @@
 """The data-module contract (:class:`IndexedDataModule`): its seeded split, whole-batch gathers, streamed chunks.
-
 Batch order is a pure function of ``(seed, epoch)``: reproducible, resumable, and disjoint across DDP ranks. Earns its
-size: nothing of N rows is copied (sorted int32 split indices, memory-mapped labels, per-chunk masks).
-"""
+size: nothing of N rows is copied (sorted int32 split indices, memory-mapped labels, per-chunk masks)."""
 
 from __future__ import annotations
 
@@ -240,12 +238,9 @@ def row_indices(part: np.ndarray, code: int, dtype: torch.dtype, block: int = 2*
 
 
 class IndexedDataModule(LightningDataModule):
-    """The data-module contract: everything the model, the callbacks and the CLI read from logreg's data.
-
-    A subclass reads its rows in ``__init__`` and hands them to :meth:`use_rows`. :meth:`setup` makes the split
-    (:func:`stratified_split`); the loaders gather one batch per index batch, DDP-sharded; on CUDA, in-memory arrays
-    are copied to the GPU once when they take under half of its free memory.
-    """
+    """The data-module contract: what the model, the report and the CLI read from logreg's data. A subclass reads its
+    rows in ``__init__`` and hands them to :meth:`use_rows`; :meth:`setup` makes the split. On CUDA, in-memory arrays
+    are copied to the GPU once when they take under half of its free memory."""
 
     features: Tensor | np.ndarray
     labels: Tensor
@@ -406,10 +401,6 @@ class IndexedDataModule(LightningDataModule):
         """The labels of rows ``start:stop`` as the input writes them (for the ``label`` column of predictions)."""
         return [self.classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
 
-    def _rank_and_world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-
     def _arrays(self) -> tuple[Tensor | np.ndarray, Tensor, bool]:
         """Features, labels and whether batches should be pinned, for the trainer's device."""
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
@@ -427,7 +418,7 @@ class IndexedDataModule(LightningDataModule):
     def _loader(self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, stream: bool = False,
                 **kwargs: Any) -> DataLoader:  # fmt: skip
         """A loader of ``indices``; with ``batch_size`` 0, training gets a :class:`SplitStream`, evaluation chunks."""
-        rank, world = self._rank_and_world()
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         features, labels, pin = self._arrays()
         if isinstance(features, Tensor):
             indices = indices.to(features.device)
@@ -474,7 +465,7 @@ class IndexedDataModule(LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """Every row, in input order (predictions are written in input order)."""
         self.check_classes()
-        if self._rank_and_world()[1] > 1:
+        if self.trainer is not None and self.trainer.world_size > 1:
             raise ValueError("predict runs on one device: pass --trainer.devices 1")
         index = torch.int32 if len(self.features) < 2**31 else torch.int64
         return self._loader(torch.arange(len(self.features), dtype=index), False)

@@ -1,6 +1,5 @@
-"""The fitted coefficients as a table: raw-unit weights, standardised weights (comparable across features), odds
-ratios, and for an unpenalised fit Wald inference from the inverse Fisher information of the training rows.
-"""
+"""The fitted coefficients as a table: raw-unit and standardised weights (comparable across features), odds ratios,
+and for an unpenalised fit Wald inference from the inverse Fisher information of the training rows."""
 
 from __future__ import annotations
 
@@ -56,13 +55,13 @@ def coefficient_table(weight: Tensor, bias: Tensor | float, features: Tensor | n
     """The table of ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training ``rows`` (default: all), in one
     float64 pass a chunk at a time (flat memory for a memory map). ``inference``: standard errors, z, p-values and
     intervals, meaningful for an unpenalised maximum-likelihood fit only (Newton's sums, :func:`chunk_sums`)."""
-    n_features = len(feature_names)
-    if features.ndim != 2 or features.shape[1] != n_features:
-        raise ValueError(f"features of shape {tuple(features.shape)} do not have {n_features} named columns")
+    d = len(feature_names)
+    if features.ndim != 2 or features.shape[1] != d:
+        raise ValueError(f"features of shape {tuple(features.shape)} do not have {d} named columns")
     device = features.device if isinstance(features, Tensor) else torch.device("cpu")
-    w, b = _vector(weight, n_features, "weight", device), float(bias)
-    mean = torch.zeros_like(w) if mean is None else _vector(mean, n_features, "mean", device)
-    scale = torch.ones_like(w) if scale is None else _vector(scale, n_features, "scale", device)
+    w, b = _vector(weight, d, "weight", device), float(bias)
+    mean = torch.zeros_like(w) if mean is None else _vector(mean, d, "mean", device)
+    scale = torch.ones_like(w) if scale is None else _vector(scale, d, "scale", device)
     center = mean if bool((mean != 0).any() or (scale != 1).any()) else None  # else the first chunk's mean
     rows = torch.arange(len(features)) if rows is None else rows.reshape(-1).cpu()  # int32 or int64 indices
     if not len(rows):
@@ -84,7 +83,6 @@ def coefficient_table(weight: Tensor, bias: Tensor | float, features: Tensor | n
                 sums = chunk if sums is None else sums.add_(chunk)
     shift = moments[0] / len(rows)
     std = (moments[1] / len(rows) - shift * shift).clamp_min(0).sqrt()
-    d = n_features
     information = sums[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) if inference else None
     return _table(w, b, mean, scale, std, feature_names, information, _to_raw(center, torch.ones_like(w)),
                   inference and not sums[-1], inference)  # fmt: skip

@@ -1,6 +1,5 @@
 """What a command prints when it ends: result rows, the fit summary with convergence, and the coefficient table
-(``RUN/coefficients.csv`` and TensorBoard's text tab), all of the final weights unless a ``tested`` row says otherwise.
-"""
+(also ``RUN/coefficients.csv`` and TensorBoard's text tab), of the final weights unless a ``tested`` row says not."""
 
 from __future__ import annotations
 
@@ -163,13 +162,12 @@ def fit_summary(trainer: Trainer, model: LogisticRegression, converged: Converge
                 tested: Tested | None = None) -> str:  # fmt: skip
     """Final metrics, optimizer, passes, convergence, checkpoint and TensorBoard rows, then the coefficients. ``fit``:
     the final weights on the training rows (else the logged ``train_*``); ``tested``: what the test evaluates."""
-    metrics, names = trainer.callback_metrics, ("train_loss", "train_objective", "train_acc", "val_loss", "val_acc")
-    rows: dict[str, Any] = {name: metrics[name] for name in names if name in metrics}
+    values = dict(trainer.callback_metrics)
     if fit is not None:  # the final weights' own, replacing the epoch's running values
-        rows.update(train_loss=fit.loss, train_acc=fit.accuracy)
-        if model.penalised:
-            rows["train_objective"] = fit.objective
-        rows = {name: rows[name] for name in names if name in rows}  # (in the order of names)
+        values.update(train_loss=fit.loss, train_acc=fit.accuracy)
+        values.update({"train_objective": fit.objective} if model.penalised else {})
+    names = ("train_loss", "train_objective", "train_acc", "val_loss", "val_acc")
+    rows: dict[str, Any] = {name: values[name] for name in names if name in values}
     datamodule, checkpoint, precision = trainer.datamodule, trainer.checkpoint_callback, trainer.precision
     if isinstance(datamodule, IndexedDataModule) and datamodule.classes != ["0", "1"]:
         rows["labels"] = f"0 = {datamodule.classes[0]!r}, 1 = {datamodule.classes[1]!r}"
