@@ -139,8 +139,7 @@ def to_markdown(table: CoefficientTable) -> str:
 def summary_lines(table: CoefficientTable, top: int = 5) -> list[str]:
     """Aligned lines for a terminal: the intercept and the ``top`` features by ``|std_weight|`` (p-values when filled),
     a count of those left out, and the reason inference is missing."""
-    intercept, features = table.rows[0], table.rows[1:]
-    shown = [intercept, *features[: max(top, 0)]]
+    shown = table.rows[: max(top, 0) + 1]  # the intercept first
     columns = ["feature", "weight", "std_weight", "odds_ratio"]
     if any(row.p_value is not None for row in shown):
         columns.append("p_value")
@@ -148,8 +147,8 @@ def summary_lines(table: CoefficientTable, top: int = 5) -> list[str]:
                         for row in shown]  # fmt: skip
     widths = [max(map(len, column)) for column in zip(*grid, strict=True)]
     lines = ["  ".join([line[0].ljust(widths[0]), *map(str.rjust, line[1:], widths[1:])]).rstrip() for line in grid]
-    if len(features) > len(shown) - 1:
-        lines.append(f"({len(features) - len(shown) + 1} more features not shown)")
+    if len(table.rows) > len(shown):
+        lines.append(f"({len(table.rows) - len(shown)} more features not shown)")
     if table.reason:
         lines.append(f"no standard errors: {table.reason}")
     return lines

@@ -135,9 +135,8 @@ def precision_recall_curve(precision: np.ndarray, recall: np.ndarray, ap: float,
 def calibration_bins(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) -> tuple[np.ndarray, ...]:
     """Per bin: mean predicted probability, observed frequency of class 1, and count (NaN means for empty bins), in
     the logged ECE's bins (:func:`~logreg.model.binned.add_bin_sums`: ``n_bins`` equal ones and one for exactly 1)."""
-    probs = np.asarray(probs).ravel()
+    probs, target = np.asarray(probs).ravel(), np.asarray(target).ravel()
     probs = probs if np.issubdtype(probs.dtype, np.floating) else probs.astype(np.float64)
-    target = np.asarray(target).ravel()
     if probs.shape != target.shape:
         raise ValueError(f"probs and target differ in length: {probs.size} and {target.size}")
     if n_bins < 1:

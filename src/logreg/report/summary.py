@@ -122,8 +122,7 @@ def save_table(trainer: Trainer, table: CoefficientTable, run: Path | None = Non
 
 def penalty_line(model: LogisticRegression, datamodule: Any) -> str:
     """The penalty that trained the model: ``none``, or its ``l2`` (and the ``C`` it came from) and ``l1``."""
-    hparams, parts = model.hparams, []
-    C = hparams.get("C")
+    hparams, parts, C = model.hparams, [], model.hparams.get("C")
     if hparams.get("l2"):
         parts.append(f"l2 = {hparams.l2:.4g}")
         if C is not None and isinstance(datamodule, IndexedDataModule):
