@@ -77,62 +77,19 @@ def lbfgs_progress(optimizer: torch.optim.Optimizer) -> tuple[bool, int, int, bo
 
 
 class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression with scikit-learn's API, trained by logreg's LightningModule and a Trainer.
-
-    It minimises ``C sum_i s_i loss_i + (1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1`` as scikit-learn does (``s_i``
-    from ``class_weight``). With ``standardize`` the penalty acts on standardised weights, as in
-    ``make_pipeline(StandardScaler(), LogisticRegression(C))``; ``coef_`` and ``intercept_`` are in raw units.
-
-    Args:
-        C: inverse penalty strength; ``numpy.inf`` for no penalty.
-        l1_ratio: elastic-net mix; > 0 needs ``solver="sgd"`` (logreg's L1 is a proximal SGD step).
-        class_weight: None, ``"balanced"`` or ``{label: weight}`` (a missing label weighs 1).
-        threshold: ``predict`` gives the second class where its probability is above this.
-        tol: converged when the objective's largest absolute gradient is below ``tol`` (scikit-learn's default).
-        max_iter: L-BFGS iterations, or epochs (Newton steps) for the other solvers.
-        solver: ``"auto"`` (``"newton"`` where N (D+1)^2 <= 2^27, else ``"lbfgs"``), ``"newton"`` or ``"lbfgs"`` (full
-            batch, float64), ``"sgd"`` or ``"adam"``; ``solver_`` is the one that fitted.
-        lr: learning rate (default: 1 for L-BFGS, scaling its line search's step; 0.1 SGD; 0.01 Adam; Newton has none).
-        batch_size: rows per step for ``sgd``/``adam`` (default 32; 0: full batch).
-        standardize: standardise features inside the model (training rows' mean and standard deviation).
-        accelerator, devices: the Trainer's (one device).
-        random_state: seeds the initial weights and shuffling of ``sgd``/``adam`` (Newton and L-BFGS start at 0).
-        log_dir: write a run directory ``log_dir/lightning_logs/version_N``; None writes nothing.
-        verbose: show Lightning's messages and progress bar."""
+    """Binary logistic regression with scikit-learn's API, trained by logreg's LightningModule and a Trainer. It
+    minimises ``C sum_i s_i loss_i + (1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1`` as scikit-learn does (``s_i`` from
+    ``class_weight``); ``coef_`` and ``intercept_`` are in raw units. The parameters: the table in docs/estimator.md."""
 
     def __init__(
-        self,
-        C: float = 1.0,
-        l1_ratio: float = 0.0,
-        class_weight: str | dict | None = None,
-        threshold: float = 0.5,
-        tol: float = 1e-4,
-        max_iter: int = 100,
-        solver: str = "auto",
-        lr: float | None = None,
-        batch_size: int | None = None,
-        standardize: bool = True,
-        accelerator: str = "auto",
-        devices: int | list[int] = 1,
-        random_state: int | np.random.RandomState | None = None,
-        log_dir: str | Path | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.C = C
-        self.l1_ratio = l1_ratio
-        self.class_weight = class_weight
-        self.threshold = threshold
-        self.tol = tol
-        self.max_iter = max_iter
-        self.solver = solver
-        self.lr = lr
-        self.batch_size = batch_size
-        self.standardize = standardize
-        self.accelerator = accelerator
-        self.devices = devices
-        self.random_state = random_state
-        self.log_dir = log_dir
-        self.verbose = verbose
+        self, C: float = 1.0, l1_ratio: float = 0.0, class_weight: str | dict | None = None, threshold: float = 0.5,
+        tol: float = 1e-4, max_iter: int = 100, solver: str = "auto", lr: float | None = None,
+        batch_size: int | None = None, standardize: bool = True, accelerator: str = "auto",
+        devices: int | list[int] = 1, random_state: int | np.random.RandomState | None = None,
+        log_dir: str | Path | None = None, verbose: bool = False,
+    ) -> None:  # fmt: skip
+        # scikit-learn's contract: every parameter stored as given, under its own name (fit checks them)
+        vars(self).update({name: value for name, value in locals().items() if name != "self"})
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -236,9 +193,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         penalty = 0.0 if math.inf == self.C else 1.0 / (self.C * weight_0 * n)
         solver, full_batch = self.solver_, self.solver_ in FULL_BATCH
         lr = DEFAULT_LR[solver] if self.lr is None else float(self.lr)
-        pos_weight = (
-            "balanced" if self.class_weight == "balanced" else (None if weight_0 == weight_1 else weight_1 / weight_0)
-        )
+        balanced = self.class_weight == "balanced"  # (the model takes the training split's balance itself)
+        pos_weight = "balanced" if balanced else None if weight_0 == weight_1 else weight_1 / weight_0
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global generator
             torch.manual_seed(seed)
             model = EstimatorModule(
@@ -246,15 +202,12 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
                 pos_weight=pos_weight, tol=float(self.tol), threshold=float(self.threshold),
                 init_weight=0.0 if full_batch else None, init_bias=0.0 if full_batch else None,
             )  # fmt: skip
-        if solver == "newton":  # configs/tabular.yaml's; one epoch is one Newton step
-            model.optimizer_factory = Newton
-        elif solver == "lbfgs":  # configs/lbfgs.yaml's; one epoch is one step of up to max_iter iterations
-            model.optimizer_factory = functools.partial(
-                torch.optim.LBFGS, lr=lr, max_iter=int(self.max_iter), history_size=20,
-                line_search_fn="strong_wolfe", tolerance_grad=float(self.tol), tolerance_change=0.0,
-            )  # fmt: skip
-        else:
-            model.optimizer_factory = functools.partial(torch.optim.SGD if solver == "sgd" else torch.optim.Adam, lr=lr)
+        # Newton and L-BFGS as configs/tabular.yaml and lbfgs.yaml: an epoch is one step (L-BFGS: max_iter iterations)
+        lbfgs = functools.partial(torch.optim.LBFGS, lr=lr, max_iter=int(self.max_iter), history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=float(self.tol),
+                                  tolerance_change=0.0)  # fmt: skip
+        sgd, adam = (functools.partial(kind, lr=lr) for kind in (torch.optim.SGD, torch.optim.Adam))
+        model.optimizer_factory = {"newton": Newton, "lbfgs": lbfgs, "sgd": sgd, "adam": adam}[solver]
         return model
 
     def _trainer(self) -> Trainer:
@@ -340,15 +293,14 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         loaded = load_model(path, EstimatorModule)
         state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
         estimator = cls(**state.get("params", {}))
-        model = loaded.model
-        model.estimator_state = state or None
+        loaded.model.estimator_state = state or None
         estimator.classes_ = np.array(loaded.classes)
-        estimator.n_features_in_ = int(model.hparams.n_inputs)
+        estimator.n_features_in_ = int(loaded.model.hparams.n_inputs)
         if loaded.feature_names is not None:
             estimator.feature_names_in_ = np.array(loaded.feature_names, dtype=object)
         estimator.n_iter_ = np.array([state.get("n_iter", 0)], dtype=np.int32)
         estimator._checkpoint = Path(path).read_bytes()  # (this class's own members, set as fit sets them)
-        estimator._adopt(model)
+        estimator._adopt(loaded.model)
         return estimator
 
 

@@ -28,11 +28,9 @@ def bce_from_logits(logits: Tensor, target: Tensor, pos_weight: Tensor | None = 
     return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
 
 
-def mse_of_probabilities(
-    logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
-) -> Tensor:
+def mse_of_probabilities(logits: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
     """Squared error of the probabilities, the tutorial series' previous loss (unweighted)."""
-    return F.mse_loss(torch.sigmoid(logits), target, reduction=reduction)
+    return F.mse_loss(torch.sigmoid(logits), target)
 
 
 LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
@@ -42,16 +40,18 @@ def chunk_sums(
     loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, pos_weight: Tensor | None,
     center: Tensor | None = None, cut: float = 0.0,
 ) -> Tensor:  # fmt: skip
-    """``[loss, its gradient in weight (D,), in bias]`` summed in float64 over rows ``x`` (B, D), ``y`` (B,) for logits
-    ``x @ weight + bias`` (bce's gradient written out: one matrix-vector product). With ``center`` Newton's sums follow:
-    the Hessian of ``[x - center, 1]`` ((D+1)^2), the rows decided right at ``cut``, the rows on the wrong side of 0."""
-    if loss != "bce":
+    """``[loss, its gradient in weight (D,), in bias, the rows decided right at cut]`` summed in float64 over rows ``x``
+    (B, D), ``y`` (B,) for logits ``x @ weight + bias`` (bce's gradient written out: one matrix-vector product). With
+    ``center``, Newton's: the Hessian of ``[x - center, 1]`` ((D+1)^2) before the count, the rows wrong of 0 last."""
+    z = torch.addmv(bias, x, weight)  # (B,) logits
+    labels = y > 0.5
+    right = torch.count_nonzero((z > cut) == labels).view(1)
+    if loss == "mse":
         with torch.enable_grad():
             params = (weight.detach().requires_grad_(), bias.detach().requires_grad_())
-            total = LOSSES[loss](torch.mv(x, params[0]) + params[1], y, reduction="sum")
+            total = F.mse_loss(torch.sigmoid(torch.mv(x, params[0]) + params[1]), y, reduction="sum")
             grads = torch.autograd.grad(total, params)
-        return torch.cat([total.detach().view(1), *(g.view(-1) for g in grads)]).double()
-    z = torch.addmv(bias, x, weight)  # (B,) logits
+        return torch.cat([s.double().view(-1) for s in (total.detach(), *grads, right)])
     c = None if pos_weight is None else 1 + (pos_weight - 1) * y
     if c is None:  # log(1 + e^z) - y z
         value = (F.softplus(z, threshold=50) - y * z).sum()
@@ -69,10 +69,9 @@ def chunk_sums(
             block, side = (rooted.T @ rooted).double(), torch.mv(rooted.T, root).double()
         corner = torch.cat([side, curvature.sum().double().view(1)])
         hessian = torch.cat([torch.cat([block, side[:, None]], 1), corner[None]])
-        labels = y > 0.5
         wrong_side = torch.count_nonzero(((z > 0) != labels) | (z == 0))
-        sums += [hessian.view(-1), torch.count_nonzero((z > cut) == labels).view(1), wrong_side.view(1)]
-    return torch.cat([s.double() for s in sums])
+        return torch.cat([s.double() for s in (*sums, hessian.view(-1), right, wrong_side.view(1))])
+    return torch.cat([s.double() for s in (*sums, right)])
 
 
 def fold_standardization(weight: Tensor, bias: Tensor, mean: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
@@ -177,20 +176,12 @@ class LogisticRegression(LightningModule):
             (C n_train^2) with pos_weight "balanced"), kept in checkpoints with C null. inf or none: no penalty."""
 
     def __init__(
-        self,
-        n_inputs: int = 1,
-        lr: float = 2.0,
-        loss: Literal["bce", "mse"] = "bce",
-        init_weight: float | None = None,
-        init_bias: float | None = None,
-        l2: float = 0.0,
-        l1: float = 0.0,
-        pos_weight: float | Literal["balanced"] | None = None,
-        tol: float = 1e-6,
-        threshold: float = 0.5,
+        self, n_inputs: int = 1, lr: float = 2.0, loss: Literal["bce", "mse"] = "bce", init_weight: float | None = None,
+        init_bias: float | None = None, l2: float = 0.0, l1: float = 0.0,
+        pos_weight: float | Literal["balanced"] | None = None, tol: float = 1e-6, threshold: float = 0.5,
         tune_threshold: Literal["f1", "balanced_accuracy", "youden"] | None = None,
         C: float | Literal["inf", "none"] | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         super().__init__()
         if isinstance(C, str) and C.strip().lower() in ("inf", "none"):  # the command line's words (jsonargparse: str)
             C = math.inf
@@ -232,10 +223,8 @@ class LogisticRegression(LightningModule):
         self.register_buffer("pos_weight", torch.tensor(1.0 if pos_weight in (None, "balanced") else pos_weight))
         self.loss_fn = LOSSES[loss]
         self.train_totals = TrainingTotals()  # train_loss and train_acc: the per-step cost matters here
-        self.val_metrics: MetricCollection | None = None
-        self.test_metrics: MetricCollection | None = None
-        self.val_scores: MetricCollection | None = None
-        self.test_scores: MetricCollection | None = None
+        # the stages' MetricCollections, built by configure_model for the stages a Trainer call runs
+        self.val_metrics = self.test_metrics = self.val_scores = self.test_scores = None
         self.register_buffer("threshold", torch.tensor(float(threshold)))  # given, or tuned on each validation epoch
         curve = binned.BinnedPrecisionRecallCurve if tune_threshold == "f1" else binned.BinnedROC
         self.val_curve = curve(thresholds=CURVE_THRESHOLDS, validate_args=False) if tune_threshold else None
@@ -286,14 +275,10 @@ class LogisticRegression(LightningModule):
             )
 
     def on_train_start(self) -> None:
-        """What stays fixed while training, as Python values (:class:`TrainingState`)."""
-        self.training_state = TrainingState(
-            raw_features=bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all()),
-            unweighted=bool(self.pos_weight == 1),
-            penalised=self.penalised,
-            largest_lr=torch.finfo(self.linear.weight.dtype).max,
-            decision_cut=logit(float(self.threshold)),
-        )
+        """What stays fixed while training, as Python values (:class:`TrainingState`; the cut: each epoch)."""
+        raw_features = bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all())
+        largest_lr = torch.finfo(self.linear.weight.dtype).max
+        self.training_state = TrainingState(raw_features, bool(self.pos_weight == 1), self.penalised, largest_lr)
 
     def on_train_epoch_start(self) -> None:
         """The threshold as a cut on the logits (no sigmoid per step); a tuned one applies from the next epoch on."""
@@ -390,10 +375,9 @@ class LogisticRegression(LightningModule):
         weight = self.linear.weight
         smooth = loss + 0.5 * self.hparams.l2 * weight.square().sum()  # what the gradient sees
         objective = smooth + self.hparams.l1 * weight.abs().sum().detach()  # L1: by optimizer_step's soft threshold
-        if not isinstance(batch, SplitStream):
-            self.mean_objective.update(objective.detach(), weight=len(batch[1]))
-        elif first:
-            self.mean_objective.update(objective.detach(), weight=batch.total_rows)
+        if first or not isinstance(batch, SplitStream):  # (a streamed step's further L-BFGS evaluations: not again)
+            rows = batch.total_rows if isinstance(batch, SplitStream) else len(batch[1])
+            self.mean_objective.update(objective.detach(), weight=rows)
         return smooth
 
     def _streamed_loss(self, split: SplitStream, first: bool) -> Tensor:
@@ -406,22 +390,20 @@ class LogisticRegression(LightningModule):
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
         center = None if newton is None else self.feature_mean.to(weight.dtype)
         cut = self.training_state.decision_cut
-        size = 2 + len(scaled) + (0 if newton is None else (len(scaled) + 1) ** 2 + 2)  # (chunk_sums' layout)
+        d = len(scaled)
+        size = d + 3 + (0 if newton is None else (d + 1) ** 2 + 1)  # (chunk_sums' layout)
         total = torch.zeros(size, dtype=torch.float64, device=weight.device)
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-            sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut)
-            total += sums
-            if first and newton is None:
-                with torch.no_grad():
-                    decisions = torch.mv(x, scaled) + shift > cut
-                    self.train_totals.update(sums[0], decisions, y.view(-1))
+            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut)
         self.passes += 1
         total = self.trainer.strategy.reduce(total, reduce_op="sum")
         n = split.total_rows
-        loss, grad_scaled, grad_shift = total[0] / n, total[1 : len(scaled) + 1] / n, total[len(scaled) + 1] / n
+        loss, grad_scaled, grad_shift = total[0] / n, total[1 : d + 1] / n, total[d + 1] / n
         grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
         if newton is not None:
             self._newton_sums(newton, total, loss, grad_w, grad_shift, n)
+        if first:  # (every rank the whole split's: the epoch's means stay exact)
+            self.train_totals.update(total[0], int(total[-1 if newton is None else -2]), n)
         loss, grad_w, grad_b = loss.to(weight.dtype), grad_w.to(weight.dtype), grad_shift.to(weight.dtype)
         slope = (weight.view(-1) * grad_w).sum() + bias.view(()) * grad_b
         return loss + (slope - slope.detach())  # (exactly 0, with the gradient of ``slope``)
@@ -444,7 +426,6 @@ class LogisticRegression(LightningModule):
         objective = float(loss) + 0.5 * l2 * float(weight @ weight)
         fit = TrainingFit(float(loss), correct / n, objective, gradient)
         self.final_pass = FinalPass(weight, bias, self.training_state.decision_cut, n, fit, information, not wrong_side)
-        self.train_totals.update(total[0], int(correct), n)  # (each rank the whole split's: exact epoch means)
 
     @property
     def penalised(self) -> bool:
@@ -463,12 +444,9 @@ class LogisticRegression(LightningModule):
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
-        l1 = self.hparams.get("l1")
-        if l1:  # proximal step of l1 * ||w||_1: shrink each weight by lr * l1, to exactly 0 where it crosses
-            threshold = optimizer.param_groups[0]["lr"] * l1
+        if l1 := self.hparams.get("l1"):  # proximal step of l1 * ||w||_1: shrink each weight by lr * l1, to 0 at most
             with torch.no_grad():
-                weight = self.linear.weight
-                weight.copy_(weight.sign() * (weight.abs() - threshold).clamp_min(0))
+                self.linear.weight.copy_(F.softshrink(self.linear.weight, optimizer.param_groups[0]["lr"] * l1))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         for group in optimizer.param_groups:  # (NaN fails the test too; the step itself would fail to convert it)
@@ -529,24 +507,20 @@ class LogisticRegression(LightningModule):
         scaled, shift = fold_standardization(weight, bias, mean, scale)  # (D,), (1,)
         pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
         cut = logit(float(self.threshold))
-        total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)
-        correct = 0
+        total = torch.zeros(3 + len(scaled), dtype=torch.float64, device=weight.device)
         for x, y in split_stream(features, labels, rows).chunks(torch.float64, weight.device):
-            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
-            correct += int(torch.count_nonzero((torch.addmv(shift, x, scaled) > cut) == (y.view(-1) > 0.5)))
-        total /= len(rows)
+            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, cut=cut)
+        total /= len(rows)  # (the count of right decisions: the accuracy)
         l2, l1 = self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
-        grad_w = (total[1:-1] - total[-1] * mean) / scale + l2 * weight
+        grad_w = (total[1:-2] - total[-2] * mean) / scale + l2 * weight
         objective = float(total[0]) + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())
-        return TrainingFit(float(total[0]), correct / len(rows), objective, optimality(grad_w, total[-1:], weight, l1))
+        return TrainingFit(float(total[0]), float(total[-1]), objective, optimality(grad_w, total[-2:-1], weight, l1))
 
     def final_pass_here(self) -> FinalPass | None:
         """The last Newton pass, if it was at the current weights (Newton takes no step once converged)."""
-        last = self.final_pass
-        weight, bias = self.linear.weight.detach().view(-1).double(), self.linear.bias.detach().double()
-        if last is None or not (torch.equal(last.weight, weight) and torch.equal(last.bias, bias)):
-            return None
-        return last
+        last, weight, bias = self.final_pass, self.linear.weight.detach().view(-1).double(), self.linear.bias.detach()
+        here = last is not None and torch.equal(last.weight, weight) and torch.equal(last.bias, bias.double())
+        return last if here else None
 
     def coefficients(self) -> tuple[Tensor, float]:
         """Weight (n_inputs,) and bias in the units of the raw input features."""
