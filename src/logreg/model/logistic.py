@@ -115,8 +115,7 @@ def tuned_threshold(curve: Metric, criterion: str) -> Tensor:
 
 @dataclass
 class TrainingState:
-    """What the training step and its hooks share, as Python values (a module attribute costs ~2 us through
-    ``Module.__setattr__``); the defaults serve a step called outside a Trainer."""
+    """What the training step and its hooks share, as plain values (cheaper than module attributes)."""
 
     raw_features: bool = False  # identity standardisation (this and the next three: fixed when training starts)
     unweighted: bool = False  # pos_weight is 1
@@ -138,8 +137,7 @@ class TrainingFit(NamedTuple):
 
 
 class FinalPass(NamedTuple):
-    """A Newton pass at ``weight``, ``bias`` (float64) and decision cut ``cut``, which the summary and the coefficient
-    table read instead of passes of their own."""
+    """A Newton pass at ``weight``, ``bias`` and ``cut``: the summary and coefficient table read it, passing no more."""
 
     weight: Tensor
     bias: Tensor
@@ -166,14 +164,11 @@ class LogisticRegression(LightningModule):
         init_weight, init_bias: fixed starting values instead of PyTorch's random ones.
         l2: ridge penalty, in the loss, so every optimizer sees it (scikit-learn's ``C`` is ``1 / (l2 * n_train)``).
         l1: lasso penalty, a soft threshold after each SGD step (weights become exactly 0; SGD only).
-        pos_weight: weight of the positive rows' loss: a number, ``"balanced"`` (the training split's negatives /
-            positives) or None.
+        pos_weight: weight of the positive rows' loss: a number, ``"balanced"`` (negatives / positives) or None.
         tol: fit stops once the largest absolute gradient of the objective is below ``tol`` (full batch: every epoch).
         threshold: a row is predicted positive when its probability is above it.
-        tune_threshold: the criterion (``f1``, ``balanced_accuracy``, ``youden``) that picks the threshold on the
-            validation split at the end of each validation epoch.
-        C: scikit-learn's inverse penalty strength instead of l2: when fit starts l2 becomes 1 / (C n_train) (2 n_neg /
-            (C n_train^2) with pos_weight "balanced"), kept in checkpoints with C null. inf or none: no penalty."""
+        tune_threshold: ``f1``, ``balanced_accuracy`` or ``youden``: tune the threshold on each validation epoch.
+        C: scikit-learn's inverse penalty instead of l2 (l2 = 1 / (C n_train) when fit starts); inf or none: none."""
 
     def __init__(
         self, n_inputs: int = 1, lr: float = 2.0, loss: Literal["bce", "mse"] = "bce", init_weight: float | None = None,
