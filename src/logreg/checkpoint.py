@@ -70,7 +70,7 @@ def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[An
 
 def check_checkpoint(path: str) -> dict[str, Any]:
     """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, refused (a
-    pickle that would run code), not a logreg checkpoint."""
+    pickle that would run code), not a logreg checkpoint (its tensors missing, of other shapes, or not finite)."""
     if Path(path).is_dir():
         raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
     if not Path(path).is_file():
@@ -91,7 +91,16 @@ def check_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
     if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
         raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
-    check_weights(path, checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("n_inputs"))
+    n = checkpoint.get("hyper_parameters", {}).get("n_inputs")
+    shapes = {"linear.weight": (1, n), "linear.bias": (1,), "feature_mean": (n,), "feature_scale": (n,)}
+    for key, shape in shapes.items():
+        tensor = checkpoint["state_dict"].get(key)
+        if not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
+        if n is not None and tuple(tensor.shape) != shape:
+            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
     return checkpoint
 
 
@@ -102,20 +111,6 @@ def refused_global(err: pickle.UnpicklingError) -> str | None:
         return None
     found = re.search(r"GLOBAL ([\w.]+)", str(err))
     return found.group(1) if found else ""
-
-
-def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> None:
-    """The model's tensors are all there, of the shapes its ``n_inputs`` gives, and finite."""
-    shapes = {"linear.weight": (1, n_inputs), "linear.bias": (1,), "feature_mean": (n_inputs,),
-              "feature_scale": (n_inputs,)}  # fmt: skip
-    for key, shape in shapes.items():
-        tensor = state.get(key)
-        if not isinstance(tensor, torch.Tensor):
-            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
-        if n_inputs is not None and tuple(tensor.shape) != shape:
-            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
 
 
 def first_line(err: BaseException) -> str:

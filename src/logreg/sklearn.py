@@ -117,8 +117,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
                 trainer.fit(model, datamodule=datamodule)
             self.classes_ = classes
-            lbfgs = self.solver_ == "lbfgs"
-            iterations = lbfgs_progress(trainer.optimizers[0])[1] if lbfgs else trainer.current_epoch
+            iterations = lbfgs_progress(trainer.optimizers[0])[1] if self.solver_ == "lbfgs" else trainer.current_epoch
             self.n_iter_ = np.array([iterations], dtype=np.int32)
             converged, gradient = self._converged(trainer, model, datamodule)
             model.estimator_state = self._state()

@@ -12,25 +12,42 @@ import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric, MetricCollection
-from torchmetrics.classification import BinaryAccuracy, BinaryF1Score, BinaryPrecision, BinaryRecall
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryF1Score,
+    BinaryPrecision,
+    BinaryPrecisionRecallCurve,
+    BinaryRecall,
+    BinaryROC,
+)
 
 from logreg.data.indexed import IndexedDataModule, SplitStream, one_thread, split_stream, stage_name
-from logreg.model import binned
+from logreg.model.binned import (
+    BinnedAUROC,
+    BinnedAveragePrecision,
+    BinnedCalibrationError,
+    BinnedPrecisionRecallCurve,
+    BinnedROC,
+)
 from logreg.model.metrics import TrainingTotals
 from logreg.model.newton import Newton, check_newton
 
 Stage = Literal["train", "val", "test"]
 
 
-def bce_from_logits(logits: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+def bce_from_logits(
+    logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
     """``BCELoss`` of ``sigmoid(logits)`` against 0/1 targets, from the logits: finite when saturated, allowed under
     autocast; ``pos_weight`` weighs the positive rows."""
-    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction=reduction)
 
 
-def mse_of_probabilities(logits: Tensor, target: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+def mse_of_probabilities(
+    logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
+) -> Tensor:
     """Squared error of the probabilities, the tutorial series' previous loss (unweighted)."""
-    return F.mse_loss(torch.sigmoid(logits), target)
+    return F.mse_loss(torch.sigmoid(logits), target, reduction=reduction)
 
 
 LOSSES = {"bce": bce_from_logits, "mse": mse_of_probabilities}
@@ -46,10 +63,10 @@ def chunk_sums(
     z = torch.addmv(bias, x, weight)  # (B,) logits
     labels = y > 0.5
     right = torch.count_nonzero((z > cut) == labels).view(1)
-    if loss == "mse":
+    if loss != "bce":
         with torch.enable_grad():
             params = (weight.detach().requires_grad_(), bias.detach().requires_grad_())
-            total = F.mse_loss(torch.sigmoid(torch.mv(x, params[0]) + params[1]), y, reduction="sum")
+            total = LOSSES[loss](torch.mv(x, params[0]) + params[1], y, reduction="sum")
             grads = torch.autograd.grad(total, params)
         return torch.cat([s.double().view(-1) for s in (total.detach(), *grads, right)])
     c = None if pos_weight is None else 1 + (pos_weight - 1) * y
@@ -86,22 +103,22 @@ TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
 
 def _decision_metrics(stage: Stage) -> MetricCollection:
-    """Metrics of the decisions ``p > threshold``; no per-batch input checks (they would synchronise the device every
-    step, and the data modules already validate the 0/1 targets)."""
+    """Metrics of the decisions ``p > threshold`` (the model's threshold, not torchmetrics' 0.5). Targets are 0/1
+    (validated data modules): no per-batch input checks, which would synchronise the device every step."""
     kinds = {"acc": BinaryAccuracy, "f1": BinaryF1Score, "precision": BinaryPrecision, "recall": BinaryRecall}
     return MetricCollection({name: kind(validate_args=False) for name, kind in kinds.items()}, prefix=f"{stage}_")
 
 
 def _probability_metrics(stage: Stage) -> MetricCollection:
-    """AUROC, average precision and ECE, binned: memory independent of rows."""
-    curves = {"auroc": binned.BinnedAUROC, "ap": binned.BinnedAveragePrecision}
+    """AUROC, average precision and ECE, binned (:mod:`logreg.model.binned`): memory independent of rows."""
+    curves = {"auroc": BinnedAUROC, "ap": BinnedAveragePrecision}
     metrics = {name: kind(thresholds=CURVE_THRESHOLDS, validate_args=False) for name, kind in curves.items()}
-    return MetricCollection({**metrics, "ece": binned.BinnedCalibrationError(n_bins=15)}, prefix=f"{stage}_")
+    return MetricCollection({**metrics, "ece": BinnedCalibrationError(n_bins=15)}, prefix=f"{stage}_")
 
 
-def tuned_threshold(curve: Metric, criterion: str) -> Tensor:
-    """The threshold in (0, 1) of a ROC or (``f1``) precision-recall curve that maximises ``criterion``
-    (``balanced_accuracy`` and ``youden`` pick the same one)."""
+def tuned_threshold(curve: BinaryROC | BinaryPrecisionRecallCurve, criterion: str) -> Tensor:
+    """The threshold in (0, 1) that maximises ``criterion`` on the curve (``balanced_accuracy`` and ``youden`` pick the
+    same one; ``f1`` uses precision and recall)."""
     if criterion == "f1":
         precision, recall, thresholds = curve.compute()
         score = 2 * precision[:-1] * recall[:-1] / (precision[:-1] + recall[:-1]).clamp_min(1e-12)
@@ -218,13 +235,18 @@ class LogisticRegression(LightningModule):
         self.register_buffer("pos_weight", torch.tensor(1.0 if pos_weight in (None, "balanced") else pos_weight))
         self.loss_fn = LOSSES[loss]
         self.train_totals = TrainingTotals()  # train_loss and train_acc: the per-step cost matters here
-        # the stages' MetricCollections, built by configure_model for the stages a Trainer call runs
-        self.val_metrics = self.test_metrics = self.val_scores = self.test_scores = None
-        self.register_buffer("threshold", torch.tensor(float(threshold)))  # given, or tuned on each validation epoch
-        curve = binned.BinnedPrecisionRecallCurve if tune_threshold == "f1" else binned.BinnedROC
+        # The validation and test metrics: built by configure_model for the stages a Trainer call runs
+        self.val_metrics: MetricCollection | None = None
+        self.test_metrics: MetricCollection | None = None
+        self.val_scores: MetricCollection | None = None
+        self.test_scores: MetricCollection | None = None
+        # threshold of the decisions: given, or tuned on each validation epoch; in every checkpoint
+        self.register_buffer("threshold", torch.tensor(float(threshold)))
+        curve = BinnedPrecisionRecallCurve if tune_threshold == "f1" else BinnedROC
         self.val_curve = curve(thresholds=CURVE_THRESHOLDS, validate_args=False) if tune_threshold else None
-        # val_loss, test_loss: batch-weighted means (not nan_strategy="disable": torchmetrics 1.9 then drops weights)
-        self.mean_loss = nn.ModuleDict()
+        # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
+        # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
+        self.mean_loss = nn.ModuleDict()  # val_loss, test_loss: built with the stage's other metrics
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
         self.training_state = TrainingState(penalised=self.penalised, decision_cut=logit(threshold))
         self.example_input_array = torch.zeros(2, n_inputs)
@@ -280,8 +302,8 @@ class LogisticRegression(LightningModule):
         self.training_state.decision_cut = logit(float(self.threshold))
 
     def configure_model(self) -> None:
-        """Build the validation or test metrics when a Trainer call first needs them (they take milliseconds to build,
-        and a fit never tests); without a Trainer (``load_from_checkpoint``) none."""
+        """Build the validation or test metrics when a Trainer call first needs them (fourteen torchmetrics objects take
+        milliseconds to build: a fit never tests). Without a Trainer (``load_from_checkpoint``) nothing is built."""
         try:
             trainer = self.trainer
         except RuntimeError:  # not attached to a Trainer: Lightning's property has no other way to tell
@@ -439,9 +461,12 @@ class LogisticRegression(LightningModule):
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
-        if l1 := self.hparams.get("l1"):  # proximal step of l1 * ||w||_1: shrink each weight by lr * l1, to 0 at most
+        l1 = self.hparams.get("l1")
+        if l1:  # proximal step of l1 * ||w||_1: shrink each weight by lr * l1, to exactly 0 where it crosses
+            threshold = optimizer.param_groups[0]["lr"] * l1
             with torch.no_grad():
-                self.linear.weight.copy_(F.softshrink(self.linear.weight, optimizer.param_groups[0]["lr"] * l1))
+                weight = self.linear.weight
+                weight.copy_(weight.sign() * (weight.abs() - threshold).clamp_min(0))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         for group in optimizer.param_groups:  # (NaN fails the test too; the step itself would fail to convert it)
@@ -543,8 +568,8 @@ def boundary(weight: float, bias: float, threshold: float = 0.5) -> float:
 
 
 def reset_for_training(*metrics: Metric | MetricCollection) -> None:
-    """Reset metrics outside ``inference_mode`` (which ``trainer.validate``/``test`` run under): a later fit could not
-    update states created under it in place."""
+    """Reset metrics to states a later fit can update in place: ``trainer.validate``/``test`` run under
+    ``inference_mode``, whose fresh states a later fit (under ``no_grad``) could not update; no public alternative."""
     with torch.inference_mode(False):
         for metric in metrics:
             metric.reset()
