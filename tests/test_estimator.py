@@ -311,3 +311,24 @@ def test_a_full_batch_summary_and_its_test_are_all_of_the_final_weights(tmp_path
     )
     losses, title, *_ = figures["figures/loss_per_iteration"]
     assert len(losses) > 6 and title == "training objective (loss + penalty), every evaluation"
+
+
+@pytest.mark.parametrize("optimizer", [(), NEWTON], ids=["L-BFGS", "Newton"])
+def test_a_constant_column_gets_weight_0_and_the_rest_equal_a_scaler_pipeline(tmp_path, run_cli, optimizer):
+    """A column that never varies carries nothing: scikit-learn's scaled, unpenalised fit gives it weight 0. Found by
+    the hostile pass: L-BFGS kept its random starting weight (folded into a wrong intercept), and Newton, with no
+    curvature along it, stepped to weights of 1e305."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = make_data()
+    x[:, 2] = 5.0
+    write_csv(tmp_path / "named.csv", x, y)
+    run_cli(*LBFGS, *optimizer)
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=math.inf, tol=1e-10, max_iter=100_000)).fit(x, y)
+    scaler, reference = pipeline[0], pipeline[1]
+    weight, bias = fitted(tmp_path)
+    assert abs(weight[2]) < 1e-9
+    assert_close(np.delete(weight, 2), np.delete(reference.coef_[0] / scaler.scale_, 2), 1e-4)
+    assert_close(bias, reference.intercept_[0] - float((reference.coef_[0] / scaler.scale_) @ scaler.mean_), 1e-4)

@@ -307,8 +307,13 @@ class IndexedDataModule(LightningDataModule):
         if not getattr(self, "standardize", False):
             return None
         _, mean, variance = self.train_moments()
-        std = variance.sqrt()
-        return mean.float(), torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std)).float()
+        return mean.float(), torch.where(self.constant_columns(), 1.0, variance.sqrt()).float()
+
+    def constant_columns(self) -> Tensor:
+        """With ``standardize``, the features whose training rows do not vary (std within rounding of 0): they carry
+        nothing, so a fit keeps their weight at 0, as scikit-learn's scaled fit does."""
+        _, mean, variance = self.train_moments()
+        return variance.sqrt() <= 1e-12 * mean.abs().clamp_min(1)
 
     def train_moments(self) -> tuple[float, Tensor, Tensor]:
         """One pass over the training rows, made once: its positives, and (with ``standardize``) its features' mean

@@ -276,6 +276,8 @@ class LogisticRegression(LightningModule):
             stats = datamodule.feature_stats()
             if stats is not None:
                 self.set_standardization(*stats)
+                with torch.no_grad():  # (a resumed fit's checkpoint is loaded after setup: this is a new fit's start)
+                    self.linear.weight[:, datamodule.constant_columns()] = 0.0
             balanced, C = self.hparams.get("pos_weight") == "balanced", self.hparams.get("C")
             negatives, positives = datamodule.class_counts() if balanced or C is not None else (0, 0)
             if balanced:

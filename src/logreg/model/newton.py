@@ -65,9 +65,11 @@ def backtrack(fraction: float, start: float, reached: float, slope: float) -> fl
 
 def newton_direction(hessian: Tensor, gradient: Tensor) -> Tensor:
     """``d`` solving ``(H + damping I) d = -g`` by Cholesky after Jacobi scaling; damping 0, or the least power of ten
-    that makes a singular ``H`` (a constant feature, saturated probabilities) positive definite."""
-    jacobi = hessian.diagonal().clamp_min(torch.finfo(hessian.dtype).tiny).rsqrt()
+    that makes a singular ``H`` (collinear features, saturated probabilities) positive definite."""
+    curved = hessian.diagonal() > 0  # (a column constant over the rows has none: no step along it, not a huge one)
+    jacobi = torch.where(curved, hessian.diagonal(), 1.0).rsqrt() * curved
     scaled = hessian * jacobi[:, None] * jacobi[None, :]
+    scaled.diagonal().masked_fill_(~curved, 1.0)
     identity = torch.eye(len(scaled), dtype=scaled.dtype, device=scaled.device)
     for damping in (0.0, *(10.0**k for k in range(-12, 3))):
         factor, info = torch.linalg.cholesky_ex(scaled + damping * identity)
