@@ -3,7 +3,7 @@
 # run, the BCE-vs-MSE comparison and a noisier run in a scratch directory, serves them with TensorBoard on
 # localhost, takes headless-Chromium screenshots of the scalars, images, HParams and PR-curves dashboards, and
 # writes them with the figure PNGs to docs/images/. Installs Debian's chromium when it is missing (needs root and the
-# Debian mirror). tests/test_browser.py checks, in the same browser, that these dashboards show a run's data.
+# Debian mirror). tests/test_tensorboard.py checks, in the same browser, that these dashboards show a run's data.
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 OUT="$ROOT/docs/images"
 mkdir -p "$OUT"

@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from conftest import call_main, figures_off, run_dirs
 from logreg import FileDataModule
@@ -382,18 +380,22 @@ def test_export_without_the_extra(inputs, monkeypatch):
     test_bad_input(inputs, "export without the extra", args, ["needs onnxscript", "pip install 'logreg[export]'"])
 
 
-CSV_TEXT = st.text(alphabet='0123456789,.-+eE\n\r "ab_xnaifINF\t;', max_size=300)
+def test_any_csv_text_loads_or_fails_with_a_value_error(tmp_path_factory):
+    """Hypothesis is imported here, not at collection, where every xdist worker would pay for it."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(text=st.text(alphabet='0123456789,.-+eE\n\r "ab_xnaifINF\t;', max_size=300))
+    def loads_or_fails_with_a_value_error(text):
+        path = tmp_path_factory.mktemp("fuzz") / "random.csv"
+        path.write_text(text)
+        try:
+            data = FileDataModule(path, label="a")
+        except ValueError as err:
+            assert str(err) and "\n" not in str(err)
+            return
+        assert data.features.dtype == torch.float32 and torch.isfinite(data.features).all()
+        assert len(data.features) == len(data.labels)
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=CSV_TEXT)
-def test_any_csv_text_loads_or_fails_with_a_value_error(tmp_path_factory, text):
-    path = tmp_path_factory.mktemp("fuzz") / "random.csv"
-    path.write_text(text)
-    try:
-        data = FileDataModule(path, label="a")
-    except ValueError as err:
-        assert str(err) and "\n" not in str(err)
-        return
-    assert data.features.dtype == torch.float32 and torch.isfinite(data.features).all()
-    assert len(data.features) == len(data.labels)
+    loads_or_fails_with_a_value_error()

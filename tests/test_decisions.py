@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_dirs
+from conftest import call_main, figures_off, run_dirs
 
 N = 2000
 
@@ -36,52 +36,64 @@ def predictions(path):
         return list(csv.DictReader(handle))
 
 
-def test_a_threshold_tuned_for_f1_is_stored_and_does_at_least_as_well_as_0_5(tmp_path, run_cli):
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """``FIT --model.tune_threshold f1`` on the imbalanced data, once for the module: ``(root, y, fit)``, with
+    ``root/d.csv``, the run's ``last.ckpt`` and ``root/p.csv``, its predictions of every row of ``d.csv``."""
+    root = tmp_path_factory.mktemp("tuned")
+    _, y = write_imbalanced(root / "d.csv")
+    with figures_off():  # (a module fixture runs before the per-test fixture that turns them off)
+        fit = call_main(*FIT, "--model.tune_threshold", "f1", cwd=root)
+        call_main("predict", "--ckpt_path", str(last_of(root)), "--data", "FileDataModule", "--data.path", "d.csv",
+                  "--predictions", "p.csv", cwd=root)  # fmt: skip
+    return root, y, fit
+
+
+def last_of(root):
+    return run_dirs(root)[0] / "checkpoints" / "last.ckpt"
+
+
+def test_a_threshold_tuned_for_f1_is_stored_and_does_at_least_as_well_as_0_5(tuned, run_cli, tmp_path):
     from sklearn.metrics import f1_score
 
     from logreg import FileDataModule
 
-    _, y = write_imbalanced(tmp_path / "d.csv")
+    root, y, fit = tuned
     assert 0.12 < y.mean() < 0.22
-    fit = run_cli(*FIT, "--model.tune_threshold", "f1")
-    last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
-    stored = float(threshold_of(last))
+    stored = float(threshold_of(last_of(root)))
     assert stored != 0.5 and f"threshold        {stored:.4g} (tuned for f1 on validation)" in fit.stdout
-    run_cli("predict", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv",
-            "--predictions", "p.csv")  # fmt: skip
-    rows = predictions(tmp_path / "p.csv")
+    rows = predictions(root / "p.csv")
     probs = np.array([float(r["probability"]) for r in rows])
     assert [int(r["predicted_label"]) for r in rows] == (probs > stored).astype(int).tolist()
-    data = FileDataModule(tmp_path / "d.csv")
+    data = FileDataModule(root / "d.csv")
     data.setup("fit")
     test = data.test_idx.numpy()
     assert f1_score(y[test], probs[test] > stored) >= f1_score(y[test], probs[test] > 0.5)
 
-    run_cli("predict", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv",
-            "--predictions", "q.csv", "--threshold", "0.9")  # fmt: skip
+    run_cli("predict", "--ckpt_path", str(last_of(root)), "--data", "FileDataModule", "--data.path",
+            str(root / "d.csv"), "--predictions", "q.csv", "--threshold", "0.9")  # fmt: skip
     assert [int(r["predicted_label"]) for r in predictions(tmp_path / "q.csv")] == (probs > 0.9).astype(int).tolist()
 
 
-def test_metrics_equal_scikit_learns_and_ap_stays_within_its_bound(tmp_path, run_cli):
-    """precision and recall at the threshold equal scikit-learn's within 1e-6. AP is computed on 1001 fixed
-    thresholds (flat memory, the same on every DDP rank): within 0.005 of scikit-learn's exact AP here."""
+def test_metrics_equal_scikit_learns_and_ap_stays_within_its_bound(tuned, run_cli):
+    """precision and recall at the model's threshold (the tuned one: any stored threshold, not 0.5) equal
+    scikit-learn's within 1e-6. AP is computed on 1001 fixed thresholds (flat memory, the same on every DDP rank):
+    within 0.005 of scikit-learn's exact AP here."""
     from sklearn.metrics import average_precision_score, precision_score, recall_score
 
     from logreg import FileDataModule
 
-    _, y = write_imbalanced(tmp_path / "d.csv")
-    run_cli(*FIT, "--model.threshold", "0.3")
-    last = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
-    test = run_cli("test", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv")
+    root, y, _ = tuned
+    stored = float(threshold_of(last_of(root)))
+    test = run_cli("test", "--ckpt_path", str(last_of(root)), "--data", "FileDataModule", "--data.path",
+                   str(root / "d.csv"))  # fmt: skip
     ours = {line.split()[0]: float(line.split()[1]) for line in test.stdout.splitlines() if line.startswith("test_")}
-    run_cli("predict", "--ckpt_path", str(last), "--data", "FileDataModule", "--data.path", "d.csv",
-            "--predictions", "p.csv")  # fmt: skip
-    probs = np.array([float(r["probability"]) for r in predictions(tmp_path / "p.csv")])
-    data = FileDataModule(tmp_path / "d.csv")
+    probs = np.array([float(r["probability"]) for r in predictions(root / "p.csv")])
+    data = FileDataModule(root / "d.csv")
     data.setup("fit")
     rows = data.test_idx.numpy()
-    assert abs(ours["test_precision"] - precision_score(y[rows], probs[rows] > 0.3)) < 1e-4  # (printed to 4 places)
-    assert abs(ours["test_recall"] - recall_score(y[rows], probs[rows] > 0.3)) < 1e-4
+    assert abs(ours["test_precision"] - precision_score(y[rows], probs[rows] > stored)) < 1e-4  # (printed to 4 places)
+    assert abs(ours["test_recall"] - recall_score(y[rows], probs[rows] > stored)) < 1e-4
     assert abs(ours["test_ap"] - average_precision_score(y[rows], probs[rows])) < 0.005
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_dirs
+from conftest import call_main, run_dirs
 
 N = 600
 NAMES = ["tiny", "unit", "huge", "mid"]
@@ -46,12 +46,22 @@ def named_csv(tmp_path):
     return x, y
 
 
-@pytest.fixture
-def spread_csv(tmp_path):
-    """Scales 0.01 to 200: standardised, as FileDataModule does by default."""
+@pytest.fixture(scope="module")
+def spread_fit(tmp_path_factory):
+    """``spread_fit(*flags)``: ``(root, fit)`` of ``fit LBFGS FLAGS`` on features of scales 0.01 to 200
+    (standardised, as FileDataModule does by default), in a directory of its own; each set of flags is fitted once
+    in this module (the scaler-pipeline, statsmodels and ``test`` checks share the plain fit)."""
     x, y = make_data(spread=20)
-    write_csv(tmp_path / "named.csv", x, y)
-    return x, y
+    fits = {}
+
+    def fit(*flags: str):
+        if flags not in fits:
+            root = tmp_path_factory.mktemp("spread")
+            write_csv(root / "named.csv", x, y)
+            fits[flags] = root, call_main(*LBFGS, *flags, cwd=root)
+        return fits[flags]
+
+    return fit
 
 
 def fitted(root):
@@ -118,31 +128,31 @@ def sklearn_objective(weight, bias, x, y, C, class_weight=None):
 
 
 @pytest.mark.parametrize("C", [math.inf, 0.05])
-def test_lbfgs_standardised_equals_a_scaler_pipeline(spread_csv, run_cli, tmp_path, C):
+def test_lbfgs_standardised_equals_a_scaler_pipeline(spread_fit, C):
     """Standardised (the default), float32: the penalty acts on the standardised weights, as in
     ``make_pipeline(StandardScaler(), LogisticRegression(C))``; without a penalty that is plain LogisticRegression."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y = spread_csv
-    run_cli(*LBFGS, *(("--model.l2", str(1 / (C * N))) if math.inf > C else ()))
+    x, y = make_data(spread=20)
+    root, _ = spread_fit(*(("--model.l2", str(1 / (C * N))) if math.inf > C else ()))
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=C, tol=1e-10, max_iter=100_000)).fit(x, y)
     scaler, reference = pipeline[0], pipeline[1]
-    weight, bias = fitted(tmp_path)
+    weight, bias = fitted(root)
     assert_close(weight, reference.coef_[0] / scaler.scale_, 1e-4)
     assert_close(bias, reference.intercept_[0] - float((reference.coef_[0] / scaler.scale_) @ scaler.mean_), 1e-4)
 
 
 @pytest.mark.parametrize("optimizer", [(), NEWTON], ids=["L-BFGS", "Newton"])
-def test_the_coefficient_table_equals_statsmodels(spread_csv, run_cli, tmp_path, optimizer):
+def test_the_coefficient_table_equals_statsmodels(spread_fit, optimizer):
     """Newton's table takes its information from the solver's last pass (no pass of its own), L-BFGS's from one."""
     from statsmodels.discrete.discrete_model import Logit
 
-    x, y = spread_csv
-    fit = run_cli(*LBFGS, *optimizer)
+    x, y = make_data(spread=20)
+    root, fit = spread_fit(*optimizer)
     reference = Logit(y, np.column_stack([np.ones(N), x])).fit(disp=0, method="newton", tol=1e-12)
-    with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
+    with (run_dirs(root)[0] / "coefficients.csv").open() as handle:
         rows = {row["feature"]: row for row in csv.DictReader(handle)}
     by_std_weight = sorted(
         NAMES, key=lambda name: -abs(reference.params[1 + NAMES.index(name)] * x[:, NAMES.index(name)].std())
@@ -183,8 +193,9 @@ def test_l1_with_sgd_zeroes_irrelevant_weights_exactly(tmp_path, run_cli):
     rows = [",".join(f"{v:.6f}" for v in r) + f",{t}" for r, t in zip(x, y, strict=True)]
     lines = ["a,b,noise1,noise2,noise3,label", *rows]
     (tmp_path / "l1.csv").write_text("\n".join(lines) + "\n")
+    # 20 epochs: the three noise weights are exactly 0 from epoch 10 on (the property does not need convergence)
     run_cli("fit", "--data", "FileDataModule", "--data.path", "l1.csv", "--data.batch_size", "0",
-            "--model.lr", "1", "--model.l1", "0.05", "--trainer.max_epochs", "60")  # fmt: skip
+            "--model.lr", "1", "--model.l1", "0.05", "--trainer.max_epochs", "20")  # fmt: skip
     weight, _ = fitted(tmp_path)
     assert (weight[2:] == 0).all() and (weight[:2] != 0).all(), weight
     with (run_dirs(tmp_path)[0] / "coefficients.csv").open() as handle:
@@ -205,11 +216,11 @@ def test_early_stopping_stops_early(run_cli):
     assert "logreg: warning" not in fit.stderr
 
 
-def test_test_prints_the_coefficient_table_of_its_checkpoint(named_csv, run_cli, tmp_path):
-    run_cli(*LBFGS)
-    run = run_dirs(tmp_path)[0]
+def test_test_prints_the_coefficient_table_of_its_checkpoint(spread_fit, run_cli):
+    root, _ = spread_fit()
+    run = run_dirs(root)[0]
     test = run_cli("test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data", "FileDataModule",
-                   "--data.path", "named.csv", "--data.val_fraction", "0", "--data.test_fraction", "0.2",
+                   "--data.path", str(root / "named.csv"), "--data.val_fraction", "0", "--data.test_fraction", "0.2",
                    "--data.standardize", "false")  # fmt: skip
     assert "test_acc" in test.stdout and "(intercept)" in test.stdout and "tiny" in test.stdout
 

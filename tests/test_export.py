@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -23,9 +24,12 @@ import torch
 
 from conftest import REPO, call_main, figures_off
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
+# Skipped without the extra; imported where used, not at collection, where every xdist worker would pay the import
+# (about a second of CPU) for the one worker that runs this file.
+EXTRA = ("onnx", "onnxruntime", "onnxscript")
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in EXTRA), reason=f"needs the export extra ({', '.join(EXTRA)})"
+)
 
 CKPT = "lightning_logs/version_0/checkpoints/last.ckpt"
 TOLERANCE = 1e-6
@@ -91,7 +95,10 @@ def grid_model(tmp_path_factory) -> Path:
     return root
 
 
-def session(root: Path) -> ort.InferenceSession:
+def session(root: Path):
+    """onnxruntime's session of ``root/model.onnx``, on the CPU."""
+    import onnxruntime as ort
+
     return ort.InferenceSession(str(root / "model.onnx"), providers=["CPUExecutionProvider"])
 
 
@@ -119,6 +126,8 @@ def test_one_row_at_a_time_equals_predict_for_a_float64_model(grid_model):
 
 
 def test_graph_is_float32_with_a_dynamic_batch(grid_model):
+    import onnx
+
     model = onnx.load(grid_model / "model.onnx")
     onnx.checker.check_model(model)
     (given,), (returned,) = model.graph.input, model.graph.output
@@ -138,6 +147,8 @@ def test_metadata_round_trips(file_model):
         "threshold": float(torch.load(file_model / CKPT, weights_only=True)["state_dict"]["threshold"].float()),
         "logreg_version": importlib.metadata.version("logreg"),
     }
+    import onnx
+
     props = {prop.key: prop.value for prop in onnx.load(file_model / "model.onnx").metadata_props}
     assert session(file_model).get_modelmeta().custom_metadata_map == props  # what a server sees
     decoded = {key: json.loads(value) if key in ("classes", "feature_names") else value for key, value in props.items()}

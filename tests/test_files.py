@@ -170,7 +170,7 @@ def test_compare_losses_runs_the_four_experiments(tmp_path, monkeypatch, capsys)
     """The script as ``python scripts/compare_losses.py`` runs it (its ``__main__``), in this process."""
     script = REPO / "scripts" / "compare_losses.py"
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", [str(script), "--epochs", "2", "--root", str(tmp_path)])
+    monkeypatch.setattr(sys, "argv", [str(script), "--epochs", "1", "--root", str(tmp_path)])
     runpy.run_path(str(script), run_name="__main__")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("BCE", "MSE"))]
     assert len(lines) == 4

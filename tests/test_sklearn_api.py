@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import call_main, run_dirs
+from conftest import call_main, figures_off, run_dirs
 from logreg import ArrayDataModule, LogisticRegressionClassifier
 from test_estimator import NAMES, N, make_data, write_csv
 
@@ -64,9 +64,10 @@ def cli_run(tmp_path_factory):
     raw features, l2 = 1 / (C n) for C = 0.05, all rows); its run directory."""
     root = tmp_path_factory.mktemp("cli_run")
     write_csv(root / "named.csv", *make_data())
-    call_main("fit", "--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.path", "named.csv",
-              "--data.val_fraction", "0", "--data.test_fraction", "0", "--data.standardize", "false",
-              "--model.l2", str(1 / (0.05 * N)), "--trainer.default_root_dir", str(root), cwd=root)  # fmt: skip
+    with figures_off():  # (a module fixture runs before the per-test fixture that turns them off)
+        call_main("fit", "--config", "lbfgs.yaml", "--data", "FileDataModule", "--data.path", "named.csv",
+                  "--data.val_fraction", "0", "--data.test_fraction", "0", "--data.standardize", "false",
+                  "--model.l2", str(1 / (0.05 * N)), "--trainer.default_root_dir", str(root), cwd=root)  # fmt: skip
     # (an absolute run directory: TensorBoard's writer thread may flush after the command has left root)
     return run_dirs(root)[0]
 
