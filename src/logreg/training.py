@@ -1,5 +1,6 @@
-"""What a training run needs around Lightning: early stopping that is off by default, a clean stop on SIGTERM
-and Ctrl-C, the run directory each run claims, its TensorBoard logger, and quiet logs."""
+"""What a training run needs around Lightning: early stopping that is off by default, one validation of a
+full-batch fit, a clean stop on SIGTERM and Ctrl-C, the run directory each run claims, its TensorBoard logger, and
+quiet logs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer, callbacks
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from logreg.data.indexed import IndexedDataModule
 
 
 class EarlyStopping(callbacks.EarlyStopping):
@@ -38,6 +41,43 @@ class EarlyStopping(callbacks.EarlyStopping):
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.enabled:
             super().on_validation_end(trainer, pl_module)
+
+
+class FinalValidation(Callback):
+    """A full-batch fit (``--data.batch_size 0``: Newton, L-BFGS) validates once, on its final weights: in the epoch
+    it stops in (converged, ``max_epochs`` or ``max_steps``), where one validation costs more than a solver step.
+    Every epoch with ``--validation.every_epoch true``, with early stopping (it needs each epoch's ``val_loss``) or a
+    ``--trainer.max_time`` (it may stop any epoch); ``--trainer.check_val_every_n_epoch N`` above 1 is kept as given.
+
+    Lightning validates an epoch when ``(epoch + 1) % trainer.check_val_every_n_epoch == 0``, read after the epoch's
+    batch: this sets it there (1 to validate, else ``epoch + 2``) and puts back 1 at the epoch's end, before the
+    checkpoints, which save at a training epoch's end only while it is 1. The decision is the same on every DDP rank
+    (the model's convergence is of all-reduced sums), so no rank waits in a validation the others skip."""
+
+    def __init__(self, every_epoch: bool = False) -> None:
+        self.every_epoch = every_epoch
+        self.active = False
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        data = trainer.datamodule
+        stopping = [cb for cb in trainer.callbacks if isinstance(cb, callbacks.EarlyStopping | Timer)]
+        asked = self.every_epoch or any(getattr(cb, "enabled", True) for cb in stopping)  # (logreg's: maybe off)
+        full_batch = isinstance(data, IndexedDataModule) and not data.batch_size
+        self.active = full_batch and not asked and trainer.check_val_every_n_epoch == 1
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if self.active:
+            epochs, steps = trainer.max_epochs, trainer.max_steps
+            final = trainer.should_stop or (epochs not in (None, -1) and trainer.current_epoch + 1 >= epochs) or (
+                steps != -1 and trainer.global_step >= steps)  # fmt: skip
+            trainer.check_val_every_n_epoch = 1 if final else trainer.current_epoch + 2
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.active:
+            trainer.check_val_every_n_epoch = 1
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.on_train_epoch_end(trainer, pl_module)
 
 
 class GracefulStop(Callback):
@@ -127,6 +167,7 @@ NOISE = (  # warnings that say nothing to a logreg user
     r"Detected pickle protocol",  # hostile files are refused anyway
     r".*does not have many workers which may be a bottleneck",  # batches are one gather each in the main process
     r"LightningCLI's args parameter is intended",  # main(args) in Python
+    r".*could not find the monitored key",  # epochs FinalValidation skips (after a validation: Lightning's error)
 )
 
 
