@@ -1,4 +1,4 @@
-"""Threshold metrics in O(rows): one ``bucketize`` + ``bincount`` per batch instead of torchmetrics' pass per threshold
+"""Threshold metrics in O(rows): one ``bucketize`` and a count per batch instead of torchmetrics' pass per threshold
 (its binned curves compare every row with each of the T thresholds for batches over 50,000 rows). Only ``update`` is
 replaced: states, ``compute`` and the DDP reduction stay torchmetrics' own."""
 
@@ -25,7 +25,10 @@ def class_histograms(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tenso
     above = torch.bucketize(probs.to(common), thresholds.to(common), right=True)  # (N,) thresholds <= p
     above = above.masked_fill(probs.isnan(), 0)
     width = len(thresholds) + 1
-    return torch.bincount(above + width * positive, minlength=2 * width).view(2, width)
+    index = above + width * positive
+    # scatter_add_ into a fixed size, not bincount: on CUDA bincount waits for the device to size its output
+    counts = torch.zeros(2 * width, dtype=torch.long, device=probs.device)
+    return counts.scatter_add_(0, index, torch.ones_like(index)).view(2, width)
 
 
 def confmat_from_histograms(histograms: Tensor) -> Tensor:
