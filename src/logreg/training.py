@@ -44,15 +44,12 @@ class EarlyStopping(callbacks.EarlyStopping):
 
 
 class FinalValidation(Callback):
-    """A full-batch fit (``--data.batch_size 0``: Newton, L-BFGS) validates once, on its final weights: in the epoch
-    it stops in (converged, ``max_epochs`` or ``max_steps``), where one validation costs more than a solver step.
-    Every epoch with ``--validation.every_epoch true``, with early stopping (it needs each epoch's ``val_loss``) or a
-    ``--trainer.max_time`` (it may stop any epoch); ``--trainer.check_val_every_n_epoch N`` above 1 is kept as given.
-
-    Lightning validates an epoch when ``(epoch + 1) % trainer.check_val_every_n_epoch == 0``, read after the epoch's
-    batch: this sets it there (1 to validate, else ``epoch + 2``) and puts back 1 at the epoch's end, before the
-    checkpoints, which save at a training epoch's end only while it is 1. The decision is the same on every DDP rank
-    (the model's convergence is of all-reduced sums), so no rank waits in a validation the others skip."""
+    """A full-batch fit (``--data.batch_size 0``) validates once, on its final weights, in the epoch it stops in
+    (converged, ``max_epochs``, ``max_steps``): a validation costs more than a solver step. Every epoch with
+    ``--validation.every_epoch true``, early stopping or ``--trainer.max_time``; a ``check_val_every_n_epoch`` above 1
+    is kept. Lightning validates when ``(epoch + 1) % trainer.check_val_every_n_epoch == 0``, read after the batch:
+    this sets it there, and back to 1 before the checkpoints (they save at an epoch's end only while it is 1). The
+    decision is the same on every DDP rank (convergence is of all-reduced sums)."""
 
     def __init__(self, every_epoch: bool = False) -> None:
         self.every_epoch = every_epoch

@@ -84,29 +84,6 @@ class BinnedAUROC(_BinnedUpdate, BinaryAUROC):
     row between the same two thresholds, by at most ``0.5 * sum_b P_b N_b / (P N)``."""
 
 
-class BinnedCalibrationError(Metric):
-    """torchmetrics' ``BinaryCalibrationError`` (L1) from per-bin sums (rows, probabilities, positives): memory
-    independent of rows, the same bins (``p == 1.0`` in a bin of its own)."""
-
-    is_differentiable = False
-    higher_is_better = False
-    full_state_update = False
-
-    def __init__(self, n_bins: int = 15, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.n_bins = n_bins
-        for name in ("rows", "probabilities", "positives"):
-            self.add_state(name, default=torch.zeros(n_bins + 1, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Add the batch's per-bin sums."""
-        add_bin_sums(preds, target, self.rows, self.probabilities, self.positives)
-
-    def compute(self) -> Tensor:
-        """The ECE over all rows seen (float32, like torchmetrics')."""
-        return calibration_error(self.rows, self.probabilities, self.positives).float()
-
-
 def add_bin_sums(preds: Tensor, target: Tensor, rows: Tensor, probabilities: Tensor, positives: Tensor) -> None:
     """Add per-bin row counts, probability sums and positives to the (n_bins + 1,) sums, in torchmetrics' bins."""
     preds = preds.reshape(-1)
