@@ -95,6 +95,6 @@ def test_evaluation_totals_are_torchmetrics_values():
             assert torch.equal(values[f"val_{name}"], reference.compute()), name
     assert float(values["val_ece"]) == pytest.approx(float(references["ece"].compute()), rel=1e-6)  # float64 sums
     assert float(values["val_ece"]) > 0
-    assert float(values["val_loss"]) == pytest.approx(float(sum(losses)) / len(probs), rel=1e-12)
+    assert float(values["val_loss"]) == pytest.approx(float(sum(losses)) / len(probs), rel=1e-6)  # float32 sums
     for ours, theirs in zip(totals.curve(precision_recall=False), references["roc"].compute(), strict=True):
         assert torch.equal(ours, theirs)

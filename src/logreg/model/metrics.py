@@ -64,7 +64,8 @@ class EvaluationTotals(Metric):
         super().__init__(**kwargs)
         self.stage = stage
         self.register_buffer("thresholds", torch.linspace(0, 1, thresholds), persistent=False)  # as torchmetrics'
-        self.add_state("loss_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        # the loss in the default dtype, as MeanMetric's (the model's under 64-true): val_loss keeps its dtype
+        self.add_state("loss_sum", torch.zeros(()), dist_reduce_fx="sum")
         self.add_state("decided", torch.zeros(2, dtype=torch.long), dist_reduce_fx="sum")  # predicted 1, of them right
         self.add_state("histograms", torch.zeros(2, thresholds + 1, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("calibration", torch.zeros(3, n_bins + 1, dtype=torch.float64), dist_reduce_fx="sum")
