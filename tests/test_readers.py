@@ -329,6 +329,7 @@ BAD_CSV = {
     "long row": ("a,b,label\n1,2,0\n\n3,4,1,5\n", ", row 4: 4 columns, but the header has 3"),
     "no feature": ("label\n0\n1\n", ": no feature columns besides the label column 'label'"),
     "duplicate column": ("a,a,label\n1,2,0\n", ": column name 'a' appears twice in the header"),
+    "byte order mark only": (b"\xef\xbb\xbf\n", ": file is empty (expected a header row and data rows)"),
     "binary": (b"\x00\xff\xfe\x00garbage", ": not a text CSV file (expected UTF-8; NUL byte at byte 0)"),
     "latin-1": (b"a,label\n1,\xe9\n", ": not a text CSV file (expected UTF-8; invalid continuation byte at byte 10)"),
 }  # fmt: skip

@@ -1,7 +1,6 @@
 """logreg: the tutorial's logistic regression with cross-entropy, as a PyTorch Lightning project.
 
-The classes are imported on first use, so that ``logreg.data.readers`` and ``logreg convert`` load without torch.
-"""
+The classes are imported on first use, so that ``logreg convert`` loads without torch."""
 
 from __future__ import annotations
 

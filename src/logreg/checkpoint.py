@@ -1,10 +1,5 @@
-"""Where a checkpoint file becomes a model, for every reader: ``logreg predict|test|validate`` (``--ckpt_path``),
-``logreg export`` and ``LogisticRegressionClassifier.load``.
-
-A file is loaded with ``weights_only=True`` (a crafted pickle cannot run code) and checked; :func:`load_model` then
-builds the model in float32 (float64 kept), never in half precision, in eval mode, with the label values and feature
-names it was trained on.
-"""
+"""Where a checkpoint file becomes a model, for ``logreg predict|test|validate``, ``logreg export`` and
+``LogisticRegressionClassifier.load``: loaded with ``weights_only=True`` (a crafted pickle cannot run code), checked."""
 
 from __future__ import annotations
 
@@ -24,8 +19,8 @@ ESTIMATOR_KEY = "LogisticRegressionClassifier"  # the scikit-learn estimator's o
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A checkpoint's model, the label values of class 0 and 1 (an estimator's as given, e.g. ints; the CLI's as
-    text) and the training columns' names (None for data without names)."""
+    """A checkpoint's model, the label values of class 0 and 1 (an estimator's as given; the CLI's as text) and the
+    training columns' names (None: none)."""
 
     checkpoint: dict[str, Any]
     model: LogisticRegression
@@ -34,42 +29,33 @@ class LoadedModel:
 
 
 def load_model(path: str | Path, model_class: type[LogisticRegression] = LogisticRegression) -> LoadedModel:
-    """The checked checkpoint at ``path`` as a ``model_class`` model with its classes and feature names."""
+    """The checked checkpoint at ``path`` as a ``model_class`` model in eval mode with its classes and feature names:
+    float64 when saved so (bitwise the fitted model), else float32 (half precision converts exactly, bfloat16 not)."""
     checkpoint = check_checkpoint(str(path))
-    model = model_from_checkpoint(checkpoint, str(path), model_class)
-    classes, names = data_description(checkpoint, int(model.hparams.n_inputs))
-    return LoadedModel(checkpoint, model, classes, names)
-
-
-def model_from_checkpoint(
-    checkpoint: dict[str, Any], path: str, model_class: type[LogisticRegression] = LogisticRegression
-) -> LogisticRegression:
-    """The checkpoint's model in eval mode: float64 when saved in float64 (bitwise the fitted model), otherwise
-    float32, also from half precision weights (which convert exactly; bfloat16 would move probabilities by 0.5)."""
+    weight = checkpoint["state_dict"]["linear.weight"]
     # (LightningCLI adds "_instantiator": its own, not an argument of the model)
     hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k != "_instantiator"}
-    hparams.setdefault("n_inputs", checkpoint["state_dict"]["linear.weight"].shape[1])
-    model = model_class(**hparams)
-    if checkpoint["state_dict"]["linear.weight"].dtype == torch.float64:
+    model = model_class(**{"n_inputs": weight.shape[1], **hparams})
+    if weight.dtype == torch.float64:
         model = model.double()
     model.on_load_checkpoint(checkpoint)
     try:
         model.load_state_dict(checkpoint["state_dict"])  # copies into the model's own float32/float64 tensors
     except RuntimeError as err:  # tensors the model does not have
         raise ValueError(f"{path}: not a logreg checkpoint ({str(err).strip().splitlines()[-1].strip()})") from None
-    return model.eval()
+    classes, names = data_description(checkpoint, int(model.hparams.n_inputs))
+    return LoadedModel(checkpoint, model.eval(), classes, names)
 
 
 def datamodule_key(datamodule_class: type) -> str:
     """The key of a data module's ``state_dict()`` in a Lightning checkpoint: its class's ``__qualname__``
-    (undocumented; relied on only here, checked in tests/test_layouts.py)."""
+    (undocumented: relied on only here, checked in tests/test_layouts.py)."""
     return datamodule_class.__qualname__
 
 
 def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[Any], list[str] | None]:
-    """The label values of class 0 and 1 and the feature names (None: none) the model was trained on: from an
-    estimator's own part, or a logreg data module's state (``classes``, ``feature_names``; ``x0, x1, ...`` stand for
-    no names); classes ``0``/``1`` and no names for a model trained on other data."""
+    """The label values of class 0 and 1 and the feature names (None: none) from an estimator's part or a logreg data
+    module's state (``x0, x1, ...``: no names); ``[0, 1]`` and None for a model trained on other data."""
     estimator = checkpoint.get(ESTIMATOR_KEY)
     if isinstance(estimator, dict) and len(estimator.get("classes") or ()) == 2:
         names = estimator.get("feature_names_in")
@@ -84,7 +70,7 @@ def data_description(checkpoint: dict[str, Any], n_inputs: int) -> tuple[list[An
 
 def check_checkpoint(path: str) -> dict[str, Any]:
     """Load ``path`` with ``weights_only=True``, or fail with one line naming it: missing, unloadable, refused (a
-    pickle that would import or call code), not a logreg checkpoint."""
+    pickle that would run code), not a logreg checkpoint (its tensors missing, of other shapes, or not finite)."""
     if Path(path).is_dir():
         raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
     if not Path(path).is_file():
@@ -105,33 +91,28 @@ def check_checkpoint(path: str) -> dict[str, Any]:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
     if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
         raise ValueError(f"{path}: not a Lightning checkpoint (no pytorch-lightning_version or hyper_parameters)")
-    check_weights(path, checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("n_inputs"))
+    n = checkpoint.get("hyper_parameters", {}).get("n_inputs")
+    shapes = {"linear.weight": (1, n), "linear.bias": (1,), "feature_mean": (n,), "feature_scale": (n,)}
+    for key, shape in shapes.items():
+        tensor = checkpoint["state_dict"].get(key)
+        if not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
+        if n is not None and tuple(tensor.shape) != shape:
+            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
     return checkpoint
 
 
 def refused_global(err: pickle.UnpicklingError) -> str | None:
     """What a pickle that ``torch.load(weights_only=True)`` refused would load (``os.system``; "" when not said), or
-    None for a broken file. torch says it only in its message (undocumented; checked in tests/test_layouts.py)."""
+    None for a broken file: torch says it only in its message (checked in tests/test_layouts.py)."""
     if "Weights only load failed" not in str(err):
         return None
     found = re.search(r"GLOBAL ([\w.]+)", str(err))
     return found.group(1) if found else ""
 
 
-def check_weights(path: str, state: dict[str, Any], n_inputs: int | None) -> None:
-    """The model's tensors are all there, of the shapes its ``n_inputs`` gives, and finite."""
-    shapes = {"linear.weight": (1, n_inputs), "linear.bias": (1,), "feature_mean": (n_inputs,),
-              "feature_scale": (n_inputs,)}  # fmt: skip
-    for key, shape in shapes.items():
-        tensor = state.get(key)
-        if not isinstance(tensor, torch.Tensor):
-            raise ValueError(f"{path}: not a logreg checkpoint (no {key} in its state_dict)")
-        if n_inputs is not None and tuple(tensor.shape) != shape:
-            raise ValueError(f"{path}: {key} has shape {tuple(tensor.shape)}, the model needs {shape}")
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"{path}: {key} holds NaN or infinite values (a checkpoint of a diverged run?)")
-
-
 def first_line(err: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none)."""
+    """The first line of an exception's message (its type's name if none)."""
     return (str(err).strip() or type(err).__name__).splitlines()[0]

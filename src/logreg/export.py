@@ -1,10 +1,5 @@
-"""A checkpoint as an ONNX graph for serving without logreg (the command: ``logreg export``, :mod:`logreg.cli.export`).
-
-Raw float32 rows ``features`` (B, D), any B, in; ``probability`` (B, 1) = p(y=1) out, standardisation and sigmoid
-inside. The decision is the server's, with ``classes``, ``feature_names`` (JSON lists), ``threshold`` and
-``logreg_version`` in ``metadata_props``. Exported with ``torch.onnx.export(dynamo=True)``, which needs ``onnx`` and
-``onnxscript`` (the ``export`` extra), imported only here.
-"""
+"""A checkpoint as an ONNX graph for serving without logreg (``logreg export``): raw float32 ``features`` (B, D) in,
+``probability`` (B, 1) = p(y=1) out; needs ``onnx`` and ``onnxscript`` (the ``export`` extra), imported only here."""
 
 from __future__ import annotations
 
@@ -24,25 +19,21 @@ EXTRA_HINT = "pip install 'logreg[export]'"
 
 
 def export_metadata(loaded: LoadedModel) -> dict[str, str]:
-    """The ONNX model's ``metadata_props``, all strings: classes and feature names (``x0, x1, ...`` for data without
-    names), the threshold the model decides with (float32, as ``logreg predict`` compares) and logreg's version."""
+    """The ONNX model's ``metadata_props``, all strings: classes and feature names (JSON lists), the threshold
+    (float32, as ``logreg predict`` compares) and the installed logreg's version ("unknown" in a bare source tree)."""
     from logreg.data.indexed import default_names
 
     model = loaded.model
+    try:
+        installed = version("logreg")
+    except PackageNotFoundError:
+        installed = "unknown"
     return {
         "classes": json.dumps([str(c) for c in loaded.classes]),
         "feature_names": json.dumps(loaded.feature_names or default_names(int(model.hparams.n_inputs))),
         "threshold": repr(float(model.threshold.float())),
-        "logreg_version": logreg_version(),
+        "logreg_version": installed,
     }
-
-
-def logreg_version() -> str:
-    """The installed logreg's version, as ``pip show logreg`` gives it ("unknown" in a source tree never installed)."""
-    try:
-        return version("logreg")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
@@ -71,8 +62,8 @@ def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
 
 
 class Probability(torch.nn.Module):
-    """``sigmoid(linear((x - mean) / scale))`` of the model's own tensors, for any batch. Not ``model.forward``,
-    which picks its arithmetic by batch size: torch.export cannot keep a branch on a dynamic batch axis."""
+    """``sigmoid(linear((x - mean) / scale))`` for any batch; not ``model.forward``, which branches on the batch size
+    (torch.export cannot keep a branch on a dynamic batch axis)."""
 
     def __init__(self, model: LogisticRegression) -> None:
         super().__init__()

@@ -1,6 +1,5 @@
-"""Modules imported when first used, so that a command loads only what its run needs (``logreg convert`` needs
-neither torch nor Lightning; ``logreg --help`` no pyarrow). ``importlib.util.LazyLoader`` is not used: finding a
-submodule's spec with it (``pyarrow.csv``) imports the parent package at once."""
+"""Modules imported when first used, so that a command loads only what it needs (not ``importlib.util.LazyLoader``:
+finding a submodule's spec with it, ``pyarrow.csv``, imports the parent package at once)."""
 
 from __future__ import annotations
 
@@ -10,8 +9,7 @@ from typing import Any
 
 
 class LazyModule(ModuleType):
-    """Stands for the module ``name``; the first attribute read (``pa.float64``, in an ``except`` clause too) imports
-    it, later reads are plain lookups in ``sys.modules``."""
+    """Stands for the module ``name``, imported at the first attribute read (in an ``except`` clause too)."""
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(importlib.import_module(self.__name__), attribute)

@@ -1,5 +1,5 @@
-"""The rows ``logreg predict`` writes: :class:`CSVPredictionWriter` to a file, :class:`PredictionPreview` without one
-(the first rows, the count per predicted label, the accuracy with labels). Both see the predictions batch by batch."""
+"""The rows ``logreg predict`` writes, batch by batch: :class:`CSVPredictionWriter` to a file,
+:class:`PredictionPreview` without one (the first rows, the count per predicted label, the accuracy with labels)."""
 
 from __future__ import annotations
 
@@ -19,39 +19,31 @@ from logreg.writes import AtomicWriter, check_target
 
 
 class PredictionRows(BasePredictionWriter):
-    """The rows of ``logreg predict`` as text, batch by batch, to :meth:`take`: ``probability`` (6 significant
-    digits), ``predicted_label`` (the data's value of class 1 where ``probability > threshold``, the model's stored
-    threshold unless one is given), with labels ``label`` (spelled as ``predicted_label`` spells the class; a label
-    the model never saw as the input writes it), and for the run's own data ``split`` (``train``, ``val``, ``test``).
-    """
+    """The rows as text columns, batch by batch, to :meth:`take`: ``probability`` (6 digits), ``predicted_label``
+    (class 1 where ``probability > threshold``, by default the model's), with labels ``label`` (spelled as the class
+    is, or as the input writes an unseen one), and for the run's own data ``split``."""
 
     def __init__(self, threshold: float | None = None) -> None:
         super().__init__(write_interval="batch")
-        self.threshold = threshold
-        self.seen = 0  # rows so far: predict runs on one device, in input order
+        self.threshold, self.seen = threshold, 0  # rows so far: predict runs on one device, in input order
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         datamodule = trainer.datamodule
         if not isinstance(datamodule, IndexedDataModule):
             raise TypeError(f"{type(self).__name__} needs the rows of a logreg data module (IndexedDataModule)")
-        self.datamodule = datamodule
         if self.threshold is None:
             self.threshold = float(getattr(pl_module, "threshold", 0.5))
-        self.classes = np.asarray(datamodule.classes, dtype=object)
-        self.with_labels = datamodule.has_labels
-        self.with_split = datamodule.row_splits(0, 0) is not None
+        self.datamodule, self.classes, self.seen = datamodule, np.asarray(datamodule.classes, dtype=object), 0
+        self.with_labels, self.with_split = datamodule.has_labels, datamodule.row_splits(0, 0) is not None
+        self.header = ["probability", "predicted_label", *(["label"] if self.with_labels else []),
+                       *(["split"] if self.with_split else [])]  # fmt: skip
         self.names: dict[str, str] = {}  # label text -> class name, as met
-        self.seen = 0
 
     def class_name(self, text: str) -> str:
         """The model's class name that ``text`` spells (``"True"`` for ``"1"``), or ``text`` for an unseen label."""
         if text not in self.names:
             self.names[text] = next((name for name in self.classes.tolist() if same_label(text, name)), text)
         return self.names[text]
-
-    def header(self) -> list[str]:
-        return ["probability", "predicted_label", *(["label"] if self.with_labels else []),
-                *(["split"] if self.with_split else [])]  # fmt: skip
 
     def write_on_batch_end(self, trainer: Trainer, pl_module: LightningModule, prediction: Any, batch_indices: Any,
                            batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
@@ -73,9 +65,8 @@ class PredictionRows(BasePredictionWriter):
 
 
 class CSVPredictionWriter(PredictionRows):
-    """Writes ``probability,predicted_label[,label][,split]``, one row per input row in input order, through an
-    :class:`~logreg.writes.AtomicWriter` put in place only when prediction finishes (an interrupted run leaves no
-    half file); an existing file is replaced only with ``overwrite``."""
+    """Writes the rows in input order through an :class:`~logreg.writes.AtomicWriter`, put in place only when
+    prediction finishes (no half file); an existing file is replaced only with ``overwrite``."""
 
     def __init__(self, path: str | Path, overwrite: bool = False, threshold: float | None = None) -> None:
         super().__init__(threshold)
@@ -91,14 +82,11 @@ class CSVPredictionWriter(PredictionRows):
         super().on_predict_start(trainer, pl_module)
         self._file = AtomicWriter(self.given, self.label)
         self._writer = csv.writer(self._file.handle)
-        self._write([self.header()])
+        self.take([[name] for name in self.header])
 
     def take(self, columns: list[list[str]]) -> None:
-        self._write(zip(*columns, strict=True))
-
-    def _write(self, rows: Any) -> None:
         try:
-            self._writer.writerows(rows)
+            self._writer.writerows(zip(*columns, strict=True))
         except OSError as err:  # a full disk, say: one line, and on_exception removes the partial file
             raise self._file.error(err) from None
 
@@ -116,13 +104,12 @@ class CSVPredictionWriter(PredictionRows):
 
 
 class PredictionPreview(PredictionRows):
-    """Keeps the first ``rows`` predictions, the count per predicted label and, with labels, the correct ones
-    (a row whose label the model never saw counts as wrong)."""
+    """Keeps the first ``rows`` predictions, the count per predicted label and, with labels, the correct ones (a
+    label the model never saw counts as wrong)."""
 
     def __init__(self, threshold: float | None = None, rows: int = 10) -> None:
         super().__init__(threshold)
-        self.rows, self.first, self.counts, self.correct = rows, [], Counter(), 0
-        self.with_labels = False
+        self.rows, self.first, self.counts, self.correct, self.with_labels = rows, [], Counter(), 0, False
 
     def take(self, columns: list[list[str]]) -> None:
         self.counts.update(columns[1])
@@ -133,7 +120,7 @@ class PredictionPreview(PredictionRows):
 
     def lines(self) -> list[str]:
         """The preview: a table of the first rows, the count per predicted label, the accuracy with labels."""
-        table = [tuple(self.header()), *self.first]
+        table = [tuple(self.header), *self.first]
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
         if self.seen > len(self.first):

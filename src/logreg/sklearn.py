@@ -1,8 +1,5 @@
-"""``LogisticRegressionClassifier``: logreg's LightningModule and Trainer behind scikit-learn's estimator API.
-
-``fit(X, y)`` validates like scikit-learn, wraps the rows in an :class:`~logreg.data.arrays.ArrayDataModule` and runs
-:class:`~logreg.model.logistic.LogisticRegression` through a Trainer: by default full-batch Newton (on small data) or
-L-BFGS, in float64 from zero weights (scikit-learn's ``"newton-cholesky"`` and ``"lbfgs"``). Binary only."""
+"""``LogisticRegressionClassifier``: logreg's LightningModule and Trainer behind scikit-learn's estimator API (binary
+only): by default full-batch Newton on small data, else L-BFGS, in float64 from zero weights, as scikit-learn's."""
 
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -33,36 +30,27 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from logreg.checkpoint import ESTIMATOR_KEY, datamodule_key, load_model
 from logreg.data.arrays import ArrayDataModule
 from logreg.data.files import FileDataModule
-from logreg.model.logistic import LogisticRegression, fold_standardization
+from logreg.model.logistic import LogisticRegression, logit
 from logreg.model.newton import MAX_FEATURES, Newton
 from logreg.writes import write_file
 
 SOLVERS = ("auto", "newton", "lbfgs", "sgd", "adam")
 DEFAULT_LR = {"newton": 1.0, "lbfgs": 1.0, "sgd": 0.1, "adam": 0.01}  # L-BFGS: its line search picks the step
-DEFAULT_BATCH = {"newton": 0, "lbfgs": 0, "sgd": 32, "adam": 32}  # 0: the whole training split as one batch
-FULL_BATCH = ("newton", "lbfgs")
-# solver="auto": Newton while a step's Hessian, N (D+1)^2 multiply-adds, is cheap next to a step's fixed cost (569 x 30:
-# 8 steps against L-BFGS's 20); beyond, L-BFGS's O(N D) passes are cheaper in memory (1M x 32: 1.4 s against 2.7 s)
-NEWTON_WORK = 2**27
+FULL_BATCH = ("newton", "lbfgs")  # the others' default batch: 32 rows
+NEWTON_WORK = 2**27  # solver="auto": Newton while its Hessian's N (D+1)^2 is cheap next to a step, beyond it L-BFGS
 
 
 class EstimatorModule(LogisticRegression):
-    """The LightningModule with the estimator's optimizer (``optimizer_factory``, set after construction so that the
-    checkpoint's hyperparameters stay the model's own) and the estimator's state in every checkpoint it saves."""
+    """The LightningModule with the estimator's optimizer (set after construction, so that the checkpoint's
+    hyperparameters stay the model's own) and the estimator's state in every checkpoint it saves."""
 
     optimizer_factory: Callable[..., torch.optim.Optimizer] | None = None
     estimator_state: dict[str, Any] | None = None
-    record_logs: bool = True  # False: ``log`` records nothing (no logger, no progress bar reads the values)
+    record_logs: bool = True  # False: no logger or progress bar reads the values, and ``log`` skips them
 
     def log(self, *args: Any, **kwargs: Any) -> None:
-        """Lightning's ``log``, or nothing where nobody reads the values (about a tenth of a small table's fit)."""
-        if self.record_logs:
+        if self.record_logs:  # (logging is about a tenth of a small table's fit)
             super().log(*args, **kwargs)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``x @ (w / scale) + (b - (w / scale) . mean)``: no (N, D) temporaries on a large batch."""
-        weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
-        return torch.nn.functional.linear(x, weight, bias)  # (N, 1)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_factory is None:
@@ -80,99 +68,42 @@ class EstimatorModule(LogisticRegression):
         checkpoint.setdefault(datamodule_key(FileDataModule), file_state)
 
 
-class LbfgsProgress(NamedTuple):
-    """Whether ``step`` ran, iterations, evaluations, and whether the last iteration moved (None: none taken)."""
-
-    started: bool
-    iterations: int
-    evaluations: int
-    moved: bool | None
-
-
-def lbfgs_progress(optimizer: torch.optim.Optimizer) -> LbfgsProgress:
-    """``torch.optim.LBFGS``'s state of the first parameter (undocumented keys, read only here; tests/test_layouts.py
-    checks them)."""
+def lbfgs_progress(optimizer: torch.optim.Optimizer) -> tuple[bool, int, int, bool | None]:
+    """``torch.optim.LBFGS``'s state (undocumented keys, read only here; tests/test_layouts.py checks them): whether
+    ``step`` ran, iterations, evaluations, and whether the last iteration moved (None: none taken)."""
     state = optimizer.state_dict()["state"].get(0, {})
     moved = bool((state["d"] * state["t"]).abs().max() > 0) if "d" in state else None
-    return LbfgsProgress("n_iter" in state, int(state.get("n_iter", 0)), int(state.get("func_evals", 0)), moved)
+    return "n_iter" in state, int(state.get("n_iter", 0)), int(state.get("func_evals", 0)), moved
 
 
 class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression with scikit-learn's API, trained by logreg's LightningModule and a Trainer.
-
-    It minimises ``C sum_i s_i loss_i + (1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1`` as scikit-learn does (``s_i``
-    from ``class_weight``), passing the model ``l2 = (1 - l1_ratio) / (C w_0 n)``, ``l1 = l1_ratio / (C w_0 n)`` and
-    ``pos_weight = w_1 / w_0``. With ``standardize`` the penalty acts on standardised weights, as in
-    ``make_pipeline(StandardScaler(), LogisticRegression(C))``; ``coef_`` and ``intercept_`` are in raw units.
-
-    Args:
-        C: inverse penalty strength; ``numpy.inf`` for no penalty.
-        l1_ratio: elastic-net mix; > 0 needs ``solver="sgd"`` (logreg's L1 is a proximal SGD step).
-        class_weight: None, ``"balanced"`` or ``{label: weight}`` (a missing label weighs 1).
-        threshold: ``predict`` gives the second class where its probability is above this.
-        tol: converged when the largest absolute gradient of the objective is below ``tol`` (scikit-learn's default).
-        max_iter: L-BFGS iterations, or epochs (Newton steps) for the other solvers.
-        solver: ``"auto"`` (``"newton"`` where N (D+1)^2 <= 2^27, i.e. its Hessian is cheap, else ``"lbfgs"``),
-            ``"newton"`` (full batch, float64; a D x D Hessian), ``"lbfgs"`` (full batch, float64, strong-Wolfe line
-            search), ``"sgd"`` or ``"adam"``; ``solver_`` is the one that fitted.
-        lr: learning rate (default: 1 for L-BFGS, scaling its line search's step; 0.1 SGD; 0.01 Adam; Newton has none).
-        batch_size: rows per step for ``sgd``/``adam`` (default 32; 0: full batch); Newton and L-BFGS are full batch.
-        standardize: standardise features inside the model (training rows' mean and standard deviation).
-        accelerator, devices: the Trainer's (one device).
-        random_state: seeds the initial weights and shuffling of ``sgd``/``adam`` (Newton and L-BFGS start at 0).
-        log_dir: write a run directory ``log_dir/lightning_logs/version_N``; None writes nothing.
-        verbose: show Lightning's messages and progress bar."""
+    """Binary logistic regression with scikit-learn's API, trained by logreg's LightningModule and a Trainer. It
+    minimises ``C sum_i s_i loss_i + (1 - l1_ratio) / 2 ||w||^2 + l1_ratio ||w||_1`` as scikit-learn does (``s_i`` from
+    ``class_weight``); ``coef_`` and ``intercept_`` are in raw units. The parameters: the table in docs/estimator.md."""
 
     def __init__(
-        self,
-        C: float = 1.0,
-        l1_ratio: float = 0.0,
-        class_weight: str | dict | None = None,
-        threshold: float = 0.5,
-        tol: float = 1e-4,
-        max_iter: int = 100,
-        solver: str = "auto",
-        lr: float | None = None,
-        batch_size: int | None = None,
-        standardize: bool = True,
-        accelerator: str = "auto",
-        devices: int | list[int] = 1,
-        random_state: int | np.random.RandomState | None = None,
-        log_dir: str | Path | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.C = C
-        self.l1_ratio = l1_ratio
-        self.class_weight = class_weight
-        self.threshold = threshold
-        self.tol = tol
-        self.max_iter = max_iter
-        self.solver = solver
-        self.lr = lr
-        self.batch_size = batch_size
-        self.standardize = standardize
-        self.accelerator = accelerator
-        self.devices = devices
-        self.random_state = random_state
-        self.log_dir = log_dir
-        self.verbose = verbose
+        self, C: float = 1.0, l1_ratio: float = 0.0, class_weight: str | dict | None = None, threshold: float = 0.5,
+        tol: float = 1e-4, max_iter: int = 100, solver: str = "auto", lr: float | None = None,
+        batch_size: int | None = None, standardize: bool = True, accelerator: str = "auto",
+        devices: int | list[int] = 1, random_state: int | np.random.RandomState | None = None,
+        log_dir: str | Path | None = None, verbose: bool = False,
+    ) -> None:  # fmt: skip
+        # scikit-learn's contract: every parameter stored as given, under its own name (fit checks them)
+        vars(self).update({name: value for name, value in locals().items() if name != "self"})
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False  # binary only: the checks use two classes, a third is a ValueError
         return tags
 
-    # --- fit ---------------------------------------------------------------------------------------------------
-
     def fit(self, X: Any, y: Any) -> LogisticRegressionClassifier:
         """Train on every row of ``X`` (N, D) with labels ``y`` (N,) of two values; returns self."""
         self._check_params()
-        X = _pyarrow_as_pandas(X)
-        X, y = validate_data(self, X, y, dtype=np.float32)  # finite in float32, 2-D, dense, real; y 1-D
+        X, y = validate_data(self, _pyarrow_as_pandas(X), y, dtype=np.float32)  # finite in float32, 2-D, dense, real
         classes = binary_classes(y)
         newton = X.shape[1] <= MAX_FEATURES and len(X) * (X.shape[1] + 1) ** 2 <= NEWTON_WORK
         self.solver_ = self.solver if self.solver != "auto" else "newton" if newton else "lbfgs"
-        batch = DEFAULT_BATCH[self.solver_] if self.batch_size is None else self.batch_size
+        batch = (0 if self.solver_ in FULL_BATCH else 32) if self.batch_size is None else self.batch_size
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         names = getattr(self, "feature_names_in_", None)  # (kept in the checkpoint: predict and export name them)
         datamodule = ArrayDataModule(X, y, val_fraction=0.0, test_fraction=0.0, batch_size=batch, shuffle=batch > 0,
@@ -181,19 +112,26 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         model = self._module(X.shape[1], datamodule, classes, seed)
         model.record_logs = self.log_dir is not None or bool(self.verbose)
         with quiet_lightning(self.verbose):
-            trainer, run = self._trainer(model)
-            with own_random_state(trainer.strategy.root_device):
+            trainer = self._trainer()
+            device = trainer.strategy.root_device  # (torch's generators restored: the DataLoader draws from them)
+            with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
                 trainer.fit(model, datamodule=datamodule)
             self.classes_ = classes
-            self.n_iter_ = np.array([self._iterations(trainer)], dtype=np.int32)
-            converged = self._converged(trainer, model, datamodule)
+            iterations = lbfgs_progress(trainer.optimizers[0])[1] if self.solver_ == "lbfgs" else trainer.current_epoch
+            self.n_iter_ = np.array([iterations], dtype=np.int32)
+            converged, gradient = self._converged(trainer, model, datamodule)
             model.estimator_state = self._state()
             self._checkpoint = checkpoint_bytes(trainer)
-            if run is not None:
-                self._write_run(trainer, model, datamodule, run)
+            if self.log_dir is not None:  # the estimator's parameters and coefficients.csv beside TensorBoard's events
+                from logreg.report.summary import model_table, save_table
+
+                params = {ESTIMATOR_KEY: model.estimator_state["params"]}
+                (Path(trainer.logger.log_dir) / "config.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+                save_table(trainer, model_table(model, datamodule))  # (and closes the event file again)
         self._adopt(model)
         if not converged:
-            gradient = float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
+            rows = datamodule.features, datamodule.labels, datamodule.train_idx
+            gradient = float(model.training_fit(*rows).gradient) if gradient is None else gradient
             warnings.warn(
                 f"{self.solver_} did not converge in max_iter={self.max_iter} (max |grad| {gradient:.2g}, tol "
                 f"{self.tol:g}); raise max_iter{'' if self.standardize else ', or standardize the features'}",
@@ -254,9 +192,8 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         penalty = 0.0 if math.inf == self.C else 1.0 / (self.C * weight_0 * n)
         solver, full_batch = self.solver_, self.solver_ in FULL_BATCH
         lr = DEFAULT_LR[solver] if self.lr is None else float(self.lr)
-        pos_weight = (
-            "balanced" if self.class_weight == "balanced" else (None if weight_0 == weight_1 else weight_1 / weight_0)
-        )
+        balanced = self.class_weight == "balanced"  # (the model takes the training split's balance itself)
+        pos_weight = "balanced" if balanced else None if weight_0 == weight_1 else weight_1 / weight_0
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global generator
             torch.manual_seed(seed)
             model = EstimatorModule(
@@ -264,66 +201,43 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
                 pos_weight=pos_weight, tol=float(self.tol), threshold=float(self.threshold),
                 init_weight=0.0 if full_batch else None, init_bias=0.0 if full_batch else None,
             )  # fmt: skip
-        if solver == "newton":  # configs/tabular.yaml's; one epoch is one Newton step
-            model.optimizer_factory = Newton
-        elif solver == "lbfgs":  # configs/lbfgs.yaml's; one epoch is one step of up to max_iter iterations
-            model.optimizer_factory = functools.partial(
-                torch.optim.LBFGS, lr=lr, max_iter=int(self.max_iter), history_size=20,
-                line_search_fn="strong_wolfe", tolerance_grad=float(self.tol), tolerance_change=0.0,
-            )  # fmt: skip
-        else:
-            model.optimizer_factory = functools.partial(torch.optim.SGD if solver == "sgd" else torch.optim.Adam, lr=lr)
+        # Newton and L-BFGS as configs/tabular.yaml and lbfgs.yaml: an epoch is one step (L-BFGS: max_iter iterations)
+        lbfgs = functools.partial(torch.optim.LBFGS, lr=lr, max_iter=int(self.max_iter), history_size=20,
+                                  line_search_fn="strong_wolfe", tolerance_grad=float(self.tol),
+                                  tolerance_change=0.0)  # fmt: skip
+        sgd, adam = (functools.partial(kind, lr=lr) for kind in (torch.optim.SGD, torch.optim.Adam))
+        model.optimizer_factory = {"newton": Newton, "lbfgs": lbfgs, "sgd": sgd, "adam": adam}[solver]
         return model
 
-    def _trainer(self, model: EstimatorModule) -> tuple[Trainer, Path | None]:
+    def _trainer(self) -> Trainer:
         """A quiet Trainer: no logger, checkpoints, progress bar, summary or validation, unless ``log_dir``."""
-        lbfgs, full_batch = self.solver_ == "lbfgs", self.solver_ in FULL_BATCH
-        run = callbacks = logger = None
+        logger = callbacks = None
         if self.log_dir is not None:
-            root = Path(self.log_dir) / "lightning_logs"
             from logreg.training import claim_version
 
-            logger = TensorBoardLogger(save_dir=self.log_dir, name="lightning_logs", version=claim_version(root),
-                                       default_hp_metric=False)  # fmt: skip
-            run = Path(logger.log_dir)
+            version = claim_version(Path(self.log_dir) / "lightning_logs")
+            logger = TensorBoardLogger(self.log_dir, name="lightning_logs", version=version, default_hp_metric=False)
             callbacks = [ModelCheckpoint(filename="last", enable_version_counter=False)]
-        trainer = Trainer(
-            accelerator=self.accelerator,
-            devices=self.devices,
-            precision="64-true" if full_batch else "32-true",  # float32 weights stall near max |grad| 1e-4
-            max_epochs=1 if lbfgs else int(self.max_iter),
-            logger=logger or False,
-            enable_checkpointing=run is not None,
-            callbacks=callbacks,
-            enable_progress_bar=bool(self.verbose),
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            limit_val_batches=0,
-            use_distributed_sampler=False,
-            log_every_n_steps=1,
-            default_root_dir=self.log_dir,
-        )
-        return trainer, run
+        # (float32 weights stall near max |grad| 1e-4: the full-batch solvers run in float64)
+        return Trainer(accelerator=self.accelerator, devices=self.devices, logger=logger or False, callbacks=callbacks,
+                       precision="64-true" if self.solver_ in FULL_BATCH else "32-true",
+                       max_epochs=1 if self.solver_ == "lbfgs" else int(self.max_iter),
+                       enable_checkpointing=logger is not None, enable_progress_bar=bool(self.verbose),
+                       enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                       use_distributed_sampler=False, log_every_n_steps=1, default_root_dir=self.log_dir)  # fmt: skip
 
-    def _iterations(self, trainer: Trainer) -> int:
-        """L-BFGS iterations (its ``n_iter`` state), or epochs (Newton: steps)."""
-        if self.solver_ == "lbfgs":
-            return lbfgs_progress(trainer.optimizers[0]).iterations
-        return int(trainer.current_epoch)
-
-    def _converged(self, trainer: Trainer, model: EstimatorModule, datamodule: ArrayDataModule) -> bool:
-        """Whether the objective's largest absolute gradient ended below ``tol``: L-BFGS's state says why it stopped
-        (``tolerance_grad=tol``); Newton's last pass is at its final weights once converged; the others take a pass."""
+    def _converged(self, trainer: Trainer, model: EstimatorModule, data: ArrayDataModule) -> tuple[bool, float | None]:
+        """Whether the objective's largest absolute gradient ended below ``tol``, and that gradient where a pass gave it
+        (Newton's last one once converged); L-BFGS's state says why it stopped (its ``tolerance_grad`` is ``tol``)."""
         if self.solver_ != "lbfgs":
-            return (
-                float(model.objective_gradient(datamodule.features, datamodule.labels, datamodule.train_idx))
-                <= self.tol
-            )
+            gradient = float(model.training_fit(data.features, data.labels, data.train_idx).gradient)
+            return gradient <= self.tol, gradient
         optimizer = trainer.optimizers[0]
-        progress, group = lbfgs_progress(optimizer), optimizer.param_groups[0]
-        if progress.moved is None:  # stopped at the first evaluation: the starting point already met tol
-            return progress.started
-        return progress.iterations < group["max_iter"] and progress.evaluations < group["max_eval"] and progress.moved
+        started, iterations, evaluations, moved = lbfgs_progress(optimizer)
+        if moved is None:  # stopped at the first evaluation: the starting point already met tol
+            return started, None
+        group = optimizer.param_groups[0]
+        return iterations < group["max_iter"] and evaluations < group["max_eval"] and moved, None
 
     def _state(self) -> dict[str, Any]:
         """What a checkpoint keeps of the estimator, in plain types (checkpoints load with ``weights_only=True``)."""
@@ -332,13 +246,6 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         return {"params": params, "classes": self.classes_.tolist(), "n_iter": int(self.n_iter_[0]),
                 "feature_names_in": None if names is None else [str(n) for n in names]}  # fmt: skip
 
-    def _write_run(self, trainer: Trainer, model: EstimatorModule, datamodule: ArrayDataModule, run: Path) -> None:
-        """config.yaml (the estimator's parameters) and coefficients.csv beside TensorBoard's events and checkpoints."""
-        from logreg.report.summary import model_table, save_table
-
-        (run / "config.yaml").write_text(yaml.safe_dump({ESTIMATOR_KEY: self._state()["params"]}, sort_keys=False))
-        save_table(trainer, model_table(model, datamodule))  # (and closes the event file again)
-
     def _adopt(self, model: EstimatorModule) -> None:
         """The fitted attributes of ``model``, on the CPU."""
         self.model_ = (model if model.device.type == "cpu" else model.cpu()).eval()  # (.cpu() walks every metric)
@@ -346,28 +253,21 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         self.coef_ = weight.double().numpy().reshape(1, -1)
         self.intercept_ = np.array([bias])
 
-    # --- predict -----------------------------------------------------------------------------------------------
-
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits (N,): positive where the second class is more likely than the first."""
         check_is_fitted(self)
-        X = self._validate_rows(_pyarrow_as_pandas(X))
-        model = self.model_
-        rows = torch.from_numpy(np.array(X, dtype=np.float32, copy=not X.flags.writeable))
-        with torch.inference_mode():
-            logits = model.logits(rows.to(model.linear.weight.dtype))  # (N, 1), in the model's precision
-        return logits.view(-1).double().numpy()
-
-    def _validate_rows(self, X: Any) -> np.ndarray:
-        """``X`` checked as at fit, as float32 rows; reordered columns are named in both orders."""
-        try:
-            return validate_data(self, X, reset=False, dtype=np.float32)
+        X = _pyarrow_as_pandas(X)
+        try:  # checked as at fit, as float32 rows; reordered columns are named in both orders
+            rows = validate_data(self, X, reset=False, dtype=np.float32)
         except ValueError as err:
             fitted, columns = getattr(self, "feature_names_in_", None), getattr(X, "columns", None)
             if fitted is None or columns is None or "same order" not in str(err):
                 raise
             orders = f"Columns at fit: {', '.join(fitted)}\nColumns of X: {', '.join(map(str, columns))}"
             raise ValueError(f"{str(err).rstrip()}\n{orders}") from None
+        rows = torch.from_numpy(np.array(rows, dtype=np.float32, copy=not rows.flags.writeable))
+        with torch.inference_mode():  # (N, 1) logits, in the model's precision
+            return self.model_.logits(rows.to(self.model_.linear.weight.dtype)).view(-1).double().numpy()
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probabilities (N, 2) of ``classes_[0]`` and ``classes_[1]``."""
@@ -377,36 +277,29 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """``classes_[1]`` where its probability is above ``threshold``, else ``classes_[0]``."""
         check_is_fitted(self)
-        threshold = float(self.model_.threshold)
-        return self.classes_[(self.decision_function(X) > math.log(threshold / (1 - threshold))).astype(np.int64)]
-
-    # --- checkpoints -------------------------------------------------------------------------------------------
+        return self.classes_[(self.decision_function(X) > logit(float(self.model_.threshold))).astype(np.int64)]
 
     def save(self, path: str | Path) -> None:
         """Write the fitted model as a Lightning checkpoint that ``logreg predict --ckpt_path`` and :meth:`load` read
-        (written to a temporary file beside ``path``, renamed into place: no half-written file)."""
+        (atomically: no half-written file)."""
         check_is_fitted(self)
         write_file(path, self._checkpoint, label=str(path))
 
     @classmethod
     def load(cls, path: str | Path) -> LogisticRegressionClassifier:
         """A fitted estimator from a checkpoint of :meth:`save` (or of ``logreg fit``), loaded with
-        ``weights_only=True``; a file that is not one is a one-line ValueError. The model computes in the precision it
-        was saved in (bf16: float32)."""
+        ``weights_only=True``; a file that is not one is a one-line ValueError."""
         loaded = load_model(path, EstimatorModule)
         state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
         estimator = cls(**state.get("params", {}))
-        model = loaded.model
-        model.estimator_state = state or None
+        loaded.model.estimator_state = state or None
         estimator.classes_ = np.array(loaded.classes)
-        estimator.n_features_in_ = int(model.hparams.n_inputs)
+        estimator.n_features_in_ = int(loaded.model.hparams.n_inputs)
         if loaded.feature_names is not None:
             estimator.feature_names_in_ = np.array(loaded.feature_names, dtype=object)
         estimator.n_iter_ = np.array([state.get("n_iter", 0)], dtype=np.int32)
-        # (_checkpoint and _adopt are this class's own members, set here as fit sets them: no other library's API)
-        with open(path, "rb") as handle:
-            estimator._checkpoint = handle.read()
-        estimator._adopt(model)
+        estimator._checkpoint = Path(path).read_bytes()  # (this class's own members, set as fit sets them)
+        estimator._adopt(loaded.model)
         return estimator
 
 
@@ -430,38 +323,31 @@ def checkpoint_bytes(trainer: Trainer) -> bytes:
     fs, path = fsspec.core.url_to_fs(url)
     try:
         trainer.save_checkpoint(url, weights_only=True)
-        with fs.open(path, "rb") as handle:
-            return handle.read()
+        return fs.cat_file(path)
     finally:
         fs.rm(path.rsplit("/", 1)[0], recursive=True)
 
 
-def own_random_state(device: torch.device) -> contextlib.AbstractContextManager:
-    """torch's global generators restored after the block: the DataLoader draws its base seed from them."""
-    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
+QUIET = (r".*does not have many workers", r".*number of training batches .* is smaller than the logging",
+         r"GPU available but not used", r".*isinstance\(treespec, LeafSpec\)")  # fmt: skip
+QUIET_LOGGERS = ("pytorch", "fabric", "pytorch.utilities.rank_zero", "fabric.utilities.rank_zero")
 
 
 @contextlib.contextmanager
 def quiet_lightning(verbose: bool) -> Iterator[None]:
     """Without ``verbose``, Lightning's info lines and advice are held back while fit runs (restored afterwards)."""
-    if verbose:
-        yield
-        return
-    names = ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero",
-             "lightning.fabric.utilities.rank_zero")  # fmt: skip
-    levels = {name: logging.getLogger(name).level for name in names}
-    try:
-        for name in names:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*does not have many workers")
-            warnings.filterwarnings("ignore", message=r".*number of training batches .* is smaller than the logging")
-            warnings.filterwarnings("ignore", message=r"GPU available but not used")
-            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning on torch 2.13
+    loggers = [] if verbose else [logging.getLogger(f"lightning.{name}") for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for message in () if verbose else QUIET:
+            warnings.filterwarnings("ignore", message=message)
+        try:
+            for logger in loggers:
+                logger.setLevel(logging.WARNING)
             yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def _pyarrow_as_pandas(x: Any) -> Any:

@@ -1,6 +1,5 @@
-"""What a training run needs around Lightning: early stopping that is off by default, one validation of a
-full-batch fit, a clean stop on SIGTERM and Ctrl-C, the run directory each run claims, its TensorBoard logger, and
-quiet logs."""
+"""Around Lightning's training: early stopping off by default, one validation of a full-batch fit, a clean stop on
+SIGTERM and Ctrl-C, the run directory each run claims, its TensorBoard logger, and quiet logs."""
 
 from __future__ import annotations
 
@@ -20,9 +19,8 @@ from logreg.data.indexed import IndexedDataModule
 
 
 class EarlyStopping(callbacks.EarlyStopping):
-    """Lightning's ``EarlyStopping``, off unless ``patience`` is given (``--early_stopping.patience N``): Lightning's
-    has no "off", and the flag group exists whether or not a run stops early. Its monitor is linked like the best
-    checkpoint's; its state is in every checkpoint, so a resumed run stops where a straight one would."""
+    """Lightning's ``EarlyStopping``, off unless ``patience`` is given (Lightning's has no "off", and the flag group
+    is always there); its state is in every checkpoint, so a resumed run stops where a straight one would."""
 
     def __init__(
         self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int | None = None, verbose: bool = False
@@ -78,12 +76,8 @@ class FinalValidation(Callback):
 
 
 class GracefulStop(Callback):
-    """Stops fit cleanly on SIGTERM or Ctrl-C, writing ``last.ckpt`` where it stopped: a resume loses no step.
-
-    Lightning stops fit on SIGTERM after the batch in progress by raising ``SIGTERMException``; this callback then
-    saves the checkpoint. The first Ctrl-C takes that path (it sends this process SIGTERM); a second interrupts at
-    once. Not Lightning's ``OnExceptionCheckpoint``: that saves on every exception (a crash too) and mid-validation.
-    """
+    """Stops fit cleanly on SIGTERM or a first Ctrl-C (sent on as SIGTERM; a second interrupts at once), writing
+    ``last.ckpt`` where it stopped. Not ``OnExceptionCheckpoint``: that saves on a crash too, and mid-validation."""
 
     def __init__(self, last: ModelCheckpoint) -> None:
         self.last = last  # the checkpoint callback that writes last.ckpt after each epoch
@@ -120,8 +114,8 @@ class GracefulStop(Callback):
 
 
 def claim_version(root: str | Path) -> int:
-    """The next free ``version_N`` under ``root``, created with an atomic ``mkdir``: Lightning picks a version by
-    listing the directory, so runs started at the same moment could share one."""
+    """The next free ``version_N`` under ``root``, created with an atomic ``mkdir`` (Lightning lists the directory,
+    so runs started at once could share one)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     taken = [int(p.name.removeprefix("version_")) for p in root.glob("version_*") if p.name[8:].isdigit()]
@@ -135,8 +129,8 @@ def claim_version(root: str | Path) -> int:
 
 
 def claim_name(root: str | Path, version: int | str) -> Path:
-    """Create the run directory a logger's ``version`` names under ``root`` (``version_N`` for a number, the name for
-    a string, as Lightning's loggers spell it) with an atomic ``mkdir``, or refuse a name another run has taken."""
+    """Create the run directory a logger's ``version`` names under ``root`` (``version_N`` for a number) with an
+    atomic ``mkdir``, or refuse a name another run has taken."""
     if not str(version).strip():
         raise ValueError("--trainer.logger.version: an empty name; give a name, or leave it out for the next version_N")
     run = Path(root) / (f"version_{version}" if isinstance(version, int) else str(version))
@@ -163,14 +157,13 @@ NOISE = (  # warnings that say nothing to a logreg user
     r".*configure_optimizers` will be overridden by",  # --optimizer's job
     r"Detected pickle protocol",  # hostile files are refused anyway
     r".*does not have many workers which may be a bottleneck",  # batches are one gather each in the main process
-    r"LightningCLI's args parameter is intended",  # main(args) in Python
     r".*could not find the monitored key",  # epochs FinalValidation skips (after a validation: Lightning's error)
 )
 
 
 def quiet_known_noise() -> None:
-    """Silence :data:`NOISE`, the seed (it is in config.yaml), Lightning's info lines (the summary says what matters)
-    and its "Received SIGTERM" (logreg's own line says where the run stopped and how to resume)."""
+    """Silence :data:`NOISE`, the seed (in config.yaml), Lightning's info lines and "Received SIGTERM" (logreg's
+    summary and stop line say what matters)."""
     for message in NOISE:
         warnings.filterwarnings("ignore", message=message)
     for name in ("fabric.utilities.seed", "pytorch.utilities.rank_zero", "pytorch.trainer.connectors.signal_connector"):

@@ -1,9 +1,5 @@
-"""The one way logreg writes a file: whole or not at all, through links and into devices, never replacing either.
-
-A regular file is written to a temporary file beside it and renamed into place (a reader never sees half a file, a
-failed write leaves the old one); a link's target is written so and the link stays; a device or a pipe
-(``/dev/null``, a FIFO, ``/dev/stdout``) is written in place, as is the command's redirected standard output.
-"""
+"""The one way logreg writes a file: whole or not at all (a temporary file renamed into place), through links (the
+target is written), and in place into devices, pipes and the command's redirected standard output."""
 
 from __future__ import annotations
 
@@ -11,7 +7,6 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +20,7 @@ def current_umask() -> int:
 
 def check_target(path: str | Path, label: str, overwrite: bool = False) -> None:
     """Fail, in one line starting with ``label`` (``--output model.onnx``), before any work if ``path`` cannot or must
-    not be written (a directory, a missing or read-only one, an existing file without ``overwrite``, a socket)."""
+    not be written (a directory, in a missing or read-only one, an existing file without ``overwrite``, a socket)."""
     if str(path).endswith(("/", os.sep)):
         raise IsADirectoryError(f"{label}: ends with '/', which names a directory; give a file path")
     node = _node(path)
@@ -47,8 +42,7 @@ def check_target(path: str | Path, label: str, overwrite: bool = False) -> None:
 
 
 def is_stdout(path: str | Path) -> bool:
-    """Whether ``path`` is this process's standard output (``/dev/stdout``, or the file it is redirected to): then
-    the data goes there, and a command's own messages belong on stderr."""
+    """Whether ``path`` is this process's standard output (then a command's own messages belong on stderr)."""
     node = _node(path)
     try:
         out = os.fstat(1)
@@ -58,11 +52,8 @@ def is_stdout(path: str | Path) -> bool:
 
 
 class AtomicWriter:
-    """An open file for ``path`` that :meth:`commit` puts in place and :meth:`discard` leaves unwritten.
-
-    A regular file (or a new one) is a temporary file beside the link's target, renamed over it by :meth:`commit`
-    with the replaced file's mode (the umask's for a new one); standard output, a device or a pipe is written in
-    place. Write errors (a full disk) become one ``ValueError`` naming ``label``."""
+    """An open file for ``path`` that :meth:`commit` puts in place and :meth:`discard` leaves unwritten; as a context
+    manager, committed when its block ends without an exception. Write errors become one ``ValueError``."""
 
     def __init__(self, path: str | Path, label: str, binary: bool = False) -> None:
         self.label = label
@@ -108,27 +99,24 @@ class AtomicWriter:
     def error(self, err: OSError) -> ValueError:
         return ValueError(f"{self.label}: cannot write ({err.strerror or err})")
 
+    def __enter__(self) -> IO[Any]:
+        return self.handle
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, traceback: Any) -> None:
+        if kind is None:
+            return self.commit()
+        self.discard()
+        if isinstance(err, OSError):  # a full disk, say: one line, and nothing in place
+            raise self.error(err) from None
+
+
+writing = AtomicWriter  # ``with writing(path, label) as handle:``
+
 
 def write_file(path: str | Path, data: bytes | str, label: str) -> None:
     """Write ``data`` to ``path`` whole (see :class:`AtomicWriter`)."""
     with writing(path, label, binary=isinstance(data, bytes)) as handle:
         handle.write(data)
-
-
-@contextlib.contextmanager
-def writing(path: str | Path, label: str, binary: bool = False) -> Iterator[IO[Any]]:
-    """``with writing(path, label) as handle:`` a file handle whose contents land at ``path`` only if the block ends
-    without an exception."""
-    writer = AtomicWriter(path, label, binary)
-    try:
-        yield writer.handle
-    except OSError as err:  # a full disk, say: one line, and nothing in place
-        writer.discard()
-        raise writer.error(err) from None
-    except BaseException:
-        writer.discard()
-        raise
-    writer.commit()
 
 
 def _node(path: str | Path) -> os.stat_result | None:

@@ -1,8 +1,5 @@
-"""The ``logreg`` command: ``convert`` on its own, everything else through LightningCLI; one-line errors.
-
-User mistakes end in one ``logreg: error: ...`` line and exit code 2, never a traceback (``LOGREG_DEBUG=1`` shows
-one). ``convert`` needs neither torch nor Lightning, so a conversion's memory is the data's, not the frameworks'.
-"""
+"""The ``logreg`` command: user mistakes end in one ``logreg: error: ...`` line, exit 2 (``LOGREG_DEBUG=1``: a
+traceback). ``convert`` and ``export`` run on their own: ``convert`` needs neither torch nor Lightning."""
 
 from __future__ import annotations
 
@@ -14,6 +11,7 @@ from typing import Any
 
 from jsonargparse import ArgumentParser
 
+from logreg.cli.about import SUBCOMMANDS, overview, versions
 from logreg.cli.errors import Stopped, is_user_error, one_line
 from logreg.data.readers import convert
 
@@ -48,8 +46,6 @@ def convert_command(args: list[str]) -> None:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``logreg`` command; ``args`` (default ``sys.argv[1:]``) as on the command line."""
-    from logreg.cli.about import SUBCOMMANDS, overview, versions
-
     words = sys.argv[1:] if args is None else list(args)
     if words == ["--version"]:
         print(versions())
@@ -100,19 +96,16 @@ def main(args: list[str] | None = None) -> None:
 
 
 def stop_on_sigterm(signum: int, frame: Any) -> None:
-    """SIGTERM outside a Lightning run (parsing, reading data, summarising): one line, exit 143, cleaned up as any
-    error. During a run Lightning's handler stops it and calls this one too, which then does nothing."""
+    """SIGTERM outside a Lightning run: one line, exit 143, cleaned up as any error (during a run, Lightning's handler
+    stops it and calls this one too, which then does nothing)."""
     if signal.getsignal(signal.SIGTERM) is stop_on_sigterm:
         raise Stopped("stopped by SIGTERM", 128 + signal.SIGTERM)
 
 
 def is_rank_zero() -> bool:
     """False in the other processes of a distributed run (which only a Lightning subcommand starts)."""
-    if "lightning.pytorch" not in sys.modules:
-        return True
-    from lightning.pytorch.utilities import rank_zero_only
-
-    return rank_zero_only.rank == 0
+    utilities = sys.modules.get("lightning.pytorch.utilities")
+    return utilities is None or utilities.rank_zero_only.rank == 0
 
 
 __all__ = ["main"]

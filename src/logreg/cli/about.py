@@ -1,8 +1,5 @@
-"""What ``logreg`` says about itself before any work: ``--version``, the subcommands, the common flags of fit.
-
-Nothing here imports torch or Lightning: installed versions come from the package metadata
-(``importlib.metadata``), so ``logreg --version`` and ``logreg`` alone answer at once.
-"""
+"""What ``logreg`` says about itself: ``--version``, the subcommands, fit's common flags; without importing torch
+or Lightning (versions from the package metadata), so that ``logreg --version`` and ``logreg`` answer at once."""
 
 from __future__ import annotations
 
@@ -10,8 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 VERSIONED = ("logreg", "torch", "lightning", "torchmetrics")
 
-# One line each, in the order a new user meets them.
-SUBCOMMANDS = {
+SUBCOMMANDS = {  # one line each, in the order a new user meets them
     "fit": "train a model (no flags: the tutorial's experiment; --config tabular.yaml --data.path FILE: your table)",
     "validate": "evaluate a checkpoint on its run's validation rows (--ckpt_path CKPT; other data: --data.path FILE)",
     "test": "evaluate a checkpoint on its run's test rows and print its coefficients (--ckpt_path CKPT)",

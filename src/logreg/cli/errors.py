@@ -1,5 +1,4 @@
-"""What the ``logreg`` command counts as a user's mistake (told in one line, exit 2) and :class:`Stopped` (a run
-ended by a signal), shared by :mod:`logreg.cli` and :mod:`logreg.cli.lightning` (so neither imports the other)."""
+"""A user's mistake (one line, exit 2) and :class:`Stopped` (a run ended by a signal), for both CLI modules."""
 
 from __future__ import annotations
 
@@ -10,8 +9,8 @@ from jsonargparse import ArgumentError
 
 
 class Stopped(BaseException):
-    """A run stopped by a signal, with the line to tell and the exit code (128 + the signal's number). A
-    ``BaseException``: code catching ``Exception`` (jsonargparse's validation) must not turn it into an error."""
+    """A run stopped by a signal: its line and exit code (128 + the signal's number). A ``BaseException``, so that
+    code catching ``Exception`` (jsonargparse's validation) does not turn it into an error."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
@@ -19,9 +18,8 @@ class Stopped(BaseException):
 
 
 def one_line(err: BaseException) -> str:
-    """The innermost user error that caused ``err``, as one line: its first line or, for a message that nests its
-    reasons under headings (jsonargparse's), the headings down to the most deeply indented reason and the last line
-    (jsonargparse ends with the value given)."""
+    """The innermost user error behind ``err`` in one line: its first, or for jsonargparse's nested reasons the
+    headings down to the most deeply indented reason, and the last line (the value given)."""
     while isinstance(err.__cause__, USER_ERRORS):
         err = err.__cause__
     lines = [line.rstrip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
@@ -43,8 +41,8 @@ DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def is_user_error(err: BaseException) -> bool:
-    """A mistake in the input, or a full or read-only disk: told in one line, never as a traceback. Lightning's
-    checks of the Trainer's arguments raise ``MisconfigurationException`` (known once Lightning is loaded)."""
+    """A mistake in the input (Lightning's ``MisconfigurationException`` too, once loaded), or a full or read-only
+    disk: told in one line, never as a traceback."""
     errors = USER_ERRORS
     if "lightning.fabric" in sys.modules:
         from lightning.fabric.utilities.exceptions import MisconfigurationException

@@ -1,17 +1,13 @@
-"""``logreg fit|validate|test|predict``: a LightningCLI over the model and the data modules.
-
-With no config, ``logreg fit`` runs the tutorial's experiment (seed 0, 50 epochs, SGD lr 2, batch 2) on a stratified
-split, logs to ``./lightning_logs/version_N``, prints a summary and tests the best checkpoint.
-The largest module: each hook keeps a user mistake to one line before anything is built or written.
-"""
+"""``logreg fit|validate|test|predict``: a LightningCLI over the model and the data modules. The largest module, and
+it earns it: each hook keeps a user mistake to one line before anything is built or written."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import inspect
 import os
+import pydoc
 import shutil
 import signal
 import sys
@@ -34,7 +30,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli.about import FIT_EPILOG
 from logreg.cli.errors import Stopped
-from logreg.cli.loggers import HparamsCallback, first_missing
+from logreg.cli.loggers import HparamsCallback
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
@@ -62,10 +58,8 @@ PARSER_MODE = "logreg"  # jsonargparse's YAML, without aliases (load_yaml_withou
 
 def trainer_defaults() -> dict[str, Any]:
     """The Trainer's defaults for logreg (fresh callback objects for every CLI)."""
-    # after every epoch and at a stop by a signal: the resume point (Lightning's save_last follows the monitor)
-    last = ModelCheckpoint(filename="last", enable_version_counter=False)
-    # hparams are logged by HparamsCallback; no log_graph (torch.jit.trace is deprecated, the graph shows nothing)
-    logger = {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False}
+    last = ModelCheckpoint(filename="last", enable_version_counter=False)  # the resume point (not save_last: monitored)
+    logger = {"save_dir": ".", "name": "lightning_logs", "default_hp_metric": False}  # HparamsCallback logs hparams
     return {
         "max_epochs": 50,
         "accelerator": "auto",
@@ -81,8 +75,10 @@ def trainer_defaults() -> dict[str, Any]:
 
 def _fraction_or_count(low: int) -> tuple[Any, str]:
     """Lightning's rule for ``limit_*_batches`` (``low`` 0: 0 turns the loop off) and ``val_check_interval`` (1)."""
-    ok = lambda v: v >= low if isinstance(v, int) else (v > 0 if low else v >= 0) and v <= 1  # noqa: E731
-    return ok, f"a fraction in {'(0' if low else '[0'}, 1] of the batches or a number of batches >= {low}"
+    return (
+        lambda v: v >= low if isinstance(v, int) else (v > 0 if low else v >= 0) and v <= 1,
+        f"a fraction in {'(0' if low else '[0'}, 1] of the batches or a number of batches >= {low}",
+    )
 
 
 COUNTS_OR_FRACTIONS = ("val_check_interval", *(f"limit_{loop}_batches" for loop in ("train", "val", "test", "predict")))
@@ -101,8 +97,7 @@ TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
 
 
 def check_trainer_flags(trainer: Namespace) -> None:
-    """Refuse the :data:`TRAINER_CHECKS` values in one line each (None and non-numbers are Lightning's to check); a
-    whole number of batches given as a float becomes the int Lightning takes for a count."""
+    """Refuse the :data:`TRAINER_CHECKS` values in one line each (None and non-numbers are Lightning's to check)."""
     if trainer.get("overfit_batches"):  # Lightning swaps in a per-row sampler, which logreg's loaders do not take
         raise ValueError(
             f"--trainer.overfit_batches {trainer.overfit_batches:g}: not supported (logreg's data loaders batch and "
@@ -116,15 +111,8 @@ def check_trainer_flags(trainer: Namespace) -> None:
             raise ValueError(f"--trainer.{name} must be {requirement}, got {value}")
 
 
-def monitor_for(val_fraction: float) -> str:
-    """The metric that picks the best checkpoint: validation loss, or training loss without a validation split."""
-    return "val_loss" if val_fraction > 0 else "train_loss"
-
-
 class LogRegTrainer(Trainer):
-    """Lightning's Trainer, whose ``predict`` can also stream the predictions into a CSV file.
-
-    LightningCLI makes a subcommand's flags from the method's signature: ``--predictions``, ``--threshold``."""
+    """Lightning's Trainer, whose ``predict`` also streams predictions into a CSV file (its signature: the flags)."""
 
     def predict(self, model: LightningModule | None = None, dataloaders: Any = None,
                 datamodule: LightningDataModule | None = None, return_predictions: bool | None = None,
@@ -152,8 +140,8 @@ class LogRegTrainer(Trainer):
 
 
 class LogRegCLI(LightningCLI):
-    """LightningCLI for logreg: ``--ckpt_path`` checked before anything is built from it, each run in a directory of
-    its own (a resumed run in its old one), summaries. Only LightningCLI's public hooks are overridden."""
+    """LightningCLI for logreg (built by :func:`build_cli`): ``--ckpt_path`` checked before use, each run in a directory
+    of its own (a resumed run in its old one), summaries. Only LightningCLI's public hooks are overridden."""
 
     checkpoint: dict[str, Any] | None = None  # the --ckpt_path checkpoint, once checked
     ckpt_path: str | None = None  # as given; after_instantiate_classes clears it in a fit's saved config
@@ -175,11 +163,6 @@ class LogRegCLI(LightningCLI):
         if self.trainer.fast_dev_run:  # a trial run: Lightning logs and checkpoints nothing
             self.discard_failed_run()
 
-    @staticmethod
-    def subcommands() -> dict[str, set[str]]:
-        """Lightning's subcommands, less the arguments logreg passes itself (:func:`build_cli` may build fewer)."""
-        return SUBCOMMANDS
-
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults({"data": {"class_path": DEFAULT_DATA}})
         parser.link_arguments("data.n_features", "model.n_inputs", apply_on="instantiate")
@@ -189,22 +172,31 @@ class LogRegCLI(LightningCLI):
         )
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.add_lightning_class_args(FinalValidation, "validation")  # full batch: once, unless every_epoch
-        for target in ("checkpoint.monitor", "early_stopping.monitor"):
-            parser.link_arguments("data.val_fraction", target, compute_fn=monitor_for, apply_on="instantiate")
+        monitor = {"compute_fn": lambda f: "val_loss" if f > 0 else "train_loss", "apply_on": "instantiate"}
+        for target in ("checkpoint.monitor", "early_stopping.monitor"):  # train_loss without a validation split
+            parser.link_arguments("data.val_fraction", target, **monitor)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then check and load ``--ckpt_path`` (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
         refuse_yaml_aliases(args)
         refuse_infinite_penalties(args)
-        self.args = args = self.parse_quietly(parser, args)
+        self.printing = tuple(word for word in args if word.startswith("--print_config"))
+        try:
+            self.parse(parser, args, last=False)
+        except ArgumentError:
+            if with_file_data(args) is None:
+                raise
+            self.parse(parser, args := with_file_data(args), last=False)
+        self.args = args
+        self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
         if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
-                self.parse_final(parser, args, last=True)
+                self.parse(parser, args, last=True)
             if any(word.partition("=")[0] == "--ckpt_path" for word in args):  # a later config's ckpt_path: null won
                 raise ValueError("--ckpt_path is replaced by a later --config's ckpt_path (null, as a fit's "
                                  "config.yaml saves it): give --ckpt_path after --config")  # fmt: skip
@@ -218,64 +210,43 @@ class LogRegCLI(LightningCLI):
         base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
         self.use_own_data_defaults(parser, args, subcommand, base)
 
-    def parse_quietly(self, parser: LightningArgumentParser, args: list[str]) -> list[str]:
-        """The first parse, without ``--print_config`` (the last prints it); ``--data FileDataModule`` added when
-        ``--data.path FILE`` without a class does not parse as given. Returns the arguments that parsed."""
-        self.printing = tuple(word for word in args if word.startswith("--print_config"))
-        try:
-            super().parse_arguments(parser, [word for word in args if word not in self.printing])
-        except ArgumentError:
-            with_file = with_file_data(args)
-            if with_file is None:
-                raise
-            super().parse_arguments(parser, [word for word in with_file if word not in self.printing])
-            args = with_file
-        self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
-        return args
-
     def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
-        """The checkpoint's run's data as the default of ``--data`` (validate, test and predict evaluate the data the
-        model was fitted on, flags change it as any default). Returns the default's class path."""
+        """Make the checkpoint's run's data the default of ``--data``; returns its class path."""
         self.fitted_data = data = fitted_data(self.checkpoint, self.ckpt_path)
-        configured = bool(self.config_sections("data"))
-        if data is None:
-            if not self.data_given and not configured:
-                raise ValueError(
-                    f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give "
-                    "the data, e.g. --data FileDataModule --data.path FILE"
-                )
-            return DEFAULT_DATA
-        self.data_given = self.data_given or configured
-        parser.set_defaults({f"{subcommand}.data": data})
-        self.parse_final(parser, args, last=False)
-        return data["class_path"]
+        self.data_given = self.data_given or bool(self.config_sections("data"))
+        if data is None and not self.data_given:
+            raise ValueError(
+                f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give the "
+                "data, e.g. --data FileDataModule --data.path FILE"
+            )
+        if data is not None:
+            parser.set_defaults({f"{subcommand}.data": data})
+            self.parse(parser, args, last=False)
+        return DEFAULT_DATA if data is None else data["class_path"]
 
     def config_sections(self, key: str) -> list[Any]:
         """The ``key`` sections of this command's ``--config`` files (top level or under the subcommand)."""
-        subcommand = self.config.get("subcommand")
-        paths = [*(self.config.get("config") or []), *(self.config[subcommand].get("config") or [])]
-        sections = []
-        for path in paths:
+        subcommand, sections = self.config.get("subcommand"), []
+        for path in [*(self.config.get("config") or []), *(self.config[subcommand].get("config") or [])]:
             with contextlib.suppress(OSError, yaml.YAMLError, TypeError):
                 content = yaml.safe_load(Path(str(path)).read_text(encoding="utf-8"))
-                for level in (content, content.get(subcommand)) if isinstance(content, dict) else ():
-                    if isinstance(level, dict) and key in level:
-                        sections.append(level[key])
+                levels = (content, content.get(subcommand)) if isinstance(content, dict) else ()
+                sections += [level[key] for level in levels if isinstance(level, dict) and key in level]
         return sections
 
-    def parse_final(self, parser: LightningArgumentParser, args: list[str], last: bool) -> None:
-        """Parse ``args`` again after a change of defaults; the last parse also prints ``--print_config``."""
+    def parse(self, parser: LightningArgumentParser, args: list[str], last: bool) -> None:
+        """Parse ``args``; only the last parse prints ``--print_config`` (which exits)."""
         self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
 
     def use_own_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
-        """``--data FileDataModule`` gets its own defaults, not those of ``base``, the default data's class, which
-        jsonargparse carries over (its issue #460; so in 4.53): parsed again with the chosen class as the default."""
+        """Parse again with the chosen ``--data`` class as the default: jsonargparse carries the defaults of ``base``,
+        the default's class, over to another class (its issue #460, still in 4.53)."""
         data = self.config[command].get("data")
-        chosen = isinstance(data, Namespace) and resolved(data.class_path) is not resolved(base)
+        chosen = isinstance(data, Namespace) and pydoc.locate(data.class_path) is not pydoc.locate(base)
         if chosen:
             parser.set_defaults({f"{command}.data": {"class_path": data.class_path}})
         if chosen or self.printing:
-            self.parse_final(parser, args, last=True)
+            self.parse(parser, args, last=True)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -311,7 +282,7 @@ class LogRegCLI(LightningCLI):
             args.version = self.claim(Path(args.save_dir) / (args.name or ""), args.get("version"))
 
     def run_without_logger(self, trainer: Namespace, resumed: Path | None) -> None:
-        """``--trainer.logger false``: ``ROOT/lightning_logs/version_N`` becomes the Trainer's root directory."""
+        """``--trainer.logger false``: ``ROOT/lightning_logs/version_N`` is the Trainer's root directory."""
         root = Path(trainer.get("default_root_dir") or ".") / "lightning_logs"
         if resumed is not None:
             spelled = root / resumed.name
@@ -325,14 +296,11 @@ class LogRegCLI(LightningCLI):
 
     def claim(self, root: Path, version: int | str | None) -> int | str:
         """Create this run's directory under ``root`` (the next ``version_N``, or ``version``), remembering it."""
-        created = first_missing(root)
+        created = next((path for path in (*reversed(root.parents), root) if not path.exists()), None)  # outermost
+        self.named_run = version is not None
         try:
-            if version is None:
-                version = claim_version(root)
-                run = root / f"version_{version}"
-            else:
-                run = claim_name(root, version)
-                self.named_run = True
+            version = version if self.named_run else claim_version(root)
+            run = claim_name(root, version) if self.named_run else root / f"version_{version}"
         except OSError as err:
             raise ValueError(f"cannot create the run directory under {root} ({err.strerror or err})") from None
         self.claimed_run, self.created = run, created or run
@@ -346,8 +314,8 @@ class LogRegCLI(LightningCLI):
             self.config.fit.ckpt_path = None
 
     def discard_failed_run(self) -> None:
-        """Remove the run directory a command that failed before any checkpoint claimed, and the directories it
-        created, once empty; a run named by ``--trainer.logger.version`` only when empty (its record stays)."""
+        """Remove the run directory of a command that failed before any checkpoint, and the directories it created
+        (a run named by ``--trainer.logger.version`` only when empty)."""
         run = self.claimed_run
         if run is None or not run.is_dir() or any(run.rglob("*.ckpt")) or (self.named_run and any(run.iterdir())):
             return
@@ -360,8 +328,7 @@ class LogRegCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         self.check_checkpoint_matches_data()  # before the Trainer prints anything
-        if self.config_init[self.subcommand].trainer.get("enable_checkpointing") is False:
-            # no checkpoints: logreg's last and best stay out, instead of Lightning refusing the mix
+        if self.config_init[self.subcommand].trainer.get("enable_checkpointing") is False:  # logreg's last and best out
             callbacks = self.trainer_defaults["callbacks"]
             self.trainer_defaults["callbacks"] = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
             self.config_init[self.subcommand]["checkpoint"] = Callback()  # the --checkpoint group's place, inert
@@ -371,8 +338,8 @@ class LogRegCLI(LightningCLI):
             raise ValueError(f"a --trainer flag Lightning refuses: {err}") from None
 
     def check_checkpoint_matches_data(self) -> None:
-        """The checkpoint's model takes the data's features; a resumed fit sees its own data; validate, test and
-        predict see the run's data unchanged (else its splits are not the run's: refused, or for predict a note)."""
+        """Refuse a checkpoint whose model takes other features, a resume on other data, and validate or test on the
+        run's data changed since (its splits are not the run's; predict gets a note)."""
         if self.checkpoint is None:
             return
         trained, given = self.checkpoint.get("hyper_parameters", {}).get("n_inputs"), self.model.hparams.n_inputs
@@ -400,8 +367,8 @@ class LogRegCLI(LightningCLI):
         )
 
     def warn_other_split(self, datamodule: IndexedDataModule) -> None:
-        """validate or test on the run's own data split otherwise (``--data.split_seed``, the fractions): rows the
-        model was trained on may be scored as held out, so the metrics are no holdout's; said on stderr."""
+        """Warn when validate or test splits the run's data otherwise (``--data.split_seed``, the fractions): training
+        rows may be scored as held out."""
         state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
         if not isinstance(state, dict) or state.get("fingerprint") != datamodule.fingerprint() or rank_zero_only.rank:
             return
@@ -416,8 +383,7 @@ class LogRegCLI(LightningCLI):
 
     @contextlib.contextmanager
     def signals_end_in_one_line(self) -> Iterator[None]:
-        """A command stopped by SIGTERM or Ctrl-C (Lightning's ``SystemExit``, the trainer ``INTERRUPTED``; predict's
-        flag) ends with :class:`Stopped`: one line, exit 143 or 130."""
+        """A command stopped by SIGTERM or Ctrl-C ends with :class:`Stopped`: one line, exit 143 or 130."""
         try:
             yield
         except SystemExit as stop:
@@ -454,11 +420,11 @@ class LogRegCLI(LightningCLI):
         optimizer = self.config.fit.get("optimizer")
         if not isinstance(optimizer, Namespace):
             return
-        module, name = optimizer.class_path.rsplit(".", 1)
+        name = optimizer.class_path.rsplit(".", 1)[1]
         if self.config.fit.model.get("l1"):  # before anything is printed (the model checks too)
             check_l1_optimizer(name, optimizer.init_args.as_dict())
         lr, model_lr = optimizer.init_args.get("lr"), self.config.fit.model.lr
-        default = inspect.signature(getattr(importlib.import_module(module), name)).parameters.get("lr")
+        default = inspect.signature(pydoc.locate(optimizer.class_path)).parameters.get("lr")
         line_search = name == "LBFGS"  # its lr scales a step its line search chooses: 1 is the right default
         if not self.trainer.is_global_zero or default is None or lr != default.default or lr == model_lr or line_search:
             return
@@ -502,16 +468,9 @@ class LogRegCLI(LightningCLI):
                 results = trainer.test(model, datamodule=data, ckpt_path=tested.ckpt_path, weights_only=True,
                                        verbose=False)  # fmt: skip
             summary.print_results(trainer, results)
-            if indexed:
-                self.print_partial(counter, data, "test", self.config.fit.trainer.get("limit_test_batches"))
+            self.print_partial(counter, data, "test", self.config.fit.trainer.get("limit_test_batches"))
 
-    def validate(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
-        self.evaluate(self.trainer.validate, model, datamodule, **kwargs)
-
-    def test(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
-        self.evaluate(self.trainer.test, model, datamodule, **kwargs)
-
-    def evaluate(self, run: Any, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+    def evaluate(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
         """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
         split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
         limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
@@ -521,6 +480,7 @@ class LogRegCLI(LightningCLI):
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():
+            run = getattr(self.trainer, self.subcommand)
             results = run(model, datamodule=datamodule, weights_only=True, verbose=False, **kwargs)
         if not any(results):
             raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
@@ -528,9 +488,11 @@ class LogRegCLI(LightningCLI):
         if not isinstance(datamodule, IndexedDataModule):
             return
         self.print_partial(counter, datamodule, loop, limit)
-        if run == self.trainer.test and self.trainer.is_global_zero:
+        if self.subcommand == "test" and self.trainer.is_global_zero:
             lines = summary_lines(summary.model_table(model, datamodule), top=summary.TOP_COEFFICIENTS)
             print("\n".join(["", *lines]), flush=True)
+
+    validate = test = evaluate
 
     def print_partial(self, counter: RowCounter, datamodule: IndexedDataModule, loop: str, limit: Any) -> None:
         """Say so when ``--trainer.limit_*_batches`` left rows of the split out of the metrics."""
@@ -557,8 +519,8 @@ class LogRegCLI(LightningCLI):
         )
 
     def before_predict(self) -> None:
-        """``--predictions`` must not name a file this command reads (even with ``--overwrite true``), and predict
-        covers every row (``--trainer.limit_predict_batches`` would leave a partial file, or none, and exit 0)."""
+        """Refuse ``--predictions`` naming a file this command reads, and ``--trainer.limit_predict_batches`` (a
+        partial file, exit 0)."""
         limit = self.config.predict.trainer.get("limit_predict_batches")
         if limit is not None and not (isinstance(limit, float) and limit == 1):
             raise ValueError(f"--trainer.limit_predict_batches {limit:g}: predict writes every row; leave it out")
@@ -575,15 +537,11 @@ class LogRegCLI(LightningCLI):
         with self.signals_end_in_one_line():
             self.trainer.predict(model, datamodule=datamodule, weights_only=True, return_predictions=False, **kwargs)
         path = kwargs.get("predictions")
-        if not self.trainer.is_global_zero:
-            return
-        preview = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview)), None)
-        if preview is not None:
-            print("\n".join(preview.lines()))
-        if path:  # (on stderr when the predictions themselves went to stdout)
+        if path and self.trainer.is_global_zero:  # (on stderr when the predictions themselves went to stdout)
             print(f"predictions written to {path}", file=sys.stderr if is_stdout(path) else sys.stdout)
-        else:
-            print("pass --predictions FILE.csv to save the predictions")
+        elif self.trainer.is_global_zero:  # LogRegTrainer.predict added the preview
+            preview = next(cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview))
+            print("\n".join([*preview.lines(), "pass --predictions FILE.csv to save the predictions"]))
 
 
 class RowCounter(Callback):
@@ -600,14 +558,12 @@ class RowCounter(Callback):
 
 @contextlib.contextmanager
 def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[None]:
-    """A fit in 16-bit floats is tested in float32, as ``logreg test`` evaluates its checkpoint (half-precision
-    logits cost accuracy points). The precision plugin is public and settable; ``test`` has no per-call precision."""
-    if not summary.half_precision(trainer):
-        yield
-        return
+    """Test a fit in 16-bit floats in float32, as ``logreg test`` evaluates its checkpoint (``test`` has no per-call
+    precision; the precision plugin is public and settable)."""
     plugin = trainer.strategy.precision_plugin
-    trainer.strategy.precision_plugin = Precision()
-    model.float()
+    if summary.half_precision(trainer):
+        trainer.strategy.precision_plugin = Precision()
+        model.float()
     try:
         yield
     finally:
@@ -615,8 +571,8 @@ def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[Non
 
 
 def subcommands_to_build(args: Any) -> dict[str, set[str]]:
-    """Only the subcommand a command line starts with (a parser costs 0.1 s); every one for ``--help``, a ``--config``
-    first, a mistyped name, a dict, or when jsonargparse reads the environment (``PL_CONFIG`` may hold each)."""
+    """Only the subcommand a command line starts with (a parser costs 0.1 s); every one when it starts otherwise or
+    jsonargparse reads the environment (``PL_CONFIG`` may hold any)."""
     words = sys.argv[1:] if args is None else args
     first = words[0] if isinstance(words, list | tuple) and words else None
     if not isinstance(first, str) or first not in SUBCOMMANDS or ArgumentParser().default_env:
@@ -624,51 +580,43 @@ def subcommands_to_build(args: Any) -> dict[str, set[str]]:
     return {first: SUBCOMMANDS[first]}
 
 
+def flag_values(args: list[str]) -> Iterator[tuple[int, str, str]]:
+    """Each flag in ``args`` with its index and its value (``--flag=value`` or ``--flag value``; "" at the end)."""
+    for i, word in enumerate(args):
+        flag, equals, value = str(word).partition("=")
+        if flag.startswith("-"):
+            yield i, flag, value if equals or i + 1 == len(args) else str(args[i + 1])
+
+
 def with_packaged_configs(args: list[str]) -> list[str]:
     """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) unless NAME is a path."""
     found = list(args)
-    for i, word in enumerate(found):
-        if (i and found[i - 1] in ("--config", "-c")) or word.startswith("--config="):
-            prefix, name = ("--config=", word[9:]) if word.startswith("--config=") else ("", word)
-            if "/" in name or Path(name).exists():
-                continue
-            packaged = next((path for path in (CONFIGS / name, CONFIGS / f"{name}.yaml") if path.is_file()), None)
-            if packaged is not None:
-                found[i] = prefix + str(packaged)
+    for i, flag, name in flag_values(args):
+        packaged = [path for path in (CONFIGS / name, CONFIGS / f"{name}.yaml") if path.is_file()]
+        if flag in ("--config", "-c") and packaged and "/" not in name and not Path(name).exists():
+            at = i if "=" in args[i] else i + 1
+            found[at] = f"{flag}={packaged[0]}" if at == i else str(packaged[0])
     return found
 
 
-NON_FINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
-
-
 def refuse_infinite_penalties(args: list[str]) -> None:
-    """``--model.l2 inf`` (or nan, or l1's): the model's own words, where jsonargparse would only say "Expected a
-    <class 'float'>"; C is the spelling that takes inf."""
-    for i, word in enumerate(args):
-        flag, equals, value = str(word).partition("=")
-        if flag in ("--model.l2", "--model.l1") and (equals or i + 1 < len(args)):
-            value = value if equals else str(args[i + 1])
-            if value.strip().lower() in NON_FINITE:
-                raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means "
-                                 "no penalty; so does --model.l2 0)")  # fmt: skip
+    """Refuse ``--model.l2 inf`` (or nan, or l1's) in the model's words (jsonargparse says "Expected a float")."""
+    for _, flag, value in flag_values(args):
+        if flag in ("--model.l2", "--model.l1") and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means no "
+                             "penalty; so does --model.l2 0)")  # fmt: skip
 
 
 PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
 
 
 def penalty_flags_replace_configs(args: list[str]) -> list[str]:
-    """``--model.l2`` and ``--model.C`` spell one penalty: one on the command line replaces the other from an
-    earlier ``--config`` (each is followed by the other's reset). Both as flags stay a conflict the model refuses."""
-    flags = [word.split("=", 1)[0] for word in args if isinstance(word, str)]
-    given = {flag for flag in PENALTY_FLAGS if flag in flags}
-    if len(given) != 1:
-        return args
-    [flag] = given
-    found = []
-    for i, word in enumerate(args):
-        found.append(word)
-        if (isinstance(word, str) and word.startswith(f"{flag}=")) or (i and args[i - 1] == flag):  # after its value
-            found.extend(PENALTY_FLAGS[flag])
+    """``--model.l2`` or ``--model.C`` on the command line replaces the other from a ``--config`` (each is followed by
+    the other's reset); both as flags stay a conflict the model refuses."""
+    found = list(args)
+    given = [(i if "=" in args[i] else i + 1, flag) for i, flag, _ in flag_values(args) if flag in PENALTY_FLAGS]
+    for value_at, flag in reversed(given if len({flag for _, flag in given}) == 1 else []):
+        found[value_at + 1 : value_at + 1] = PENALTY_FLAGS[flag]
     return found
 
 
@@ -677,21 +625,16 @@ CONFIG_FLAGS = ("--config", "-c", *(f"--{group}" for group in ("model", "data", 
 
 
 def refuse_yaml_aliases(args: list[str]) -> None:
-    """Refuse, naming it, a config file given to ``--config`` or to a group (``--model FILE``, ...) that uses YAML
-    aliases; every other YAML jsonargparse loads meets :func:`load_yaml_without_aliases`."""
-    for i, word in enumerate(args):
-        flag, _, path = word.partition("=")
-        if flag not in CONFIG_FLAGS:
-            continue
-        path = path or (args[i + 1] if i + 1 < len(args) and "=" not in word else "")
+    """Refuse, naming it, a config file given to ``--config`` or a group (``--model FILE``) that uses YAML aliases."""
+    for _, flag, path in flag_values(args):
         with contextlib.suppress(OSError):
-            if Path(path).is_file() and uses_yaml_aliases(Path(path).read_text(encoding="utf-8", errors="replace")):
+            is_config = flag in CONFIG_FLAGS and Path(path).is_file()
+            if is_config and uses_yaml_aliases(Path(path).read_text(encoding="utf-8", errors="replace")):
                 raise ValueError(f"{flag} {path}: uses YAML aliases (*name), which logreg configs do not allow")
 
 
 def uses_yaml_aliases(text: str) -> bool:
-    """Whether YAML ``text`` has an alias (``*name``): a few hundred bytes of nested aliases expand to billions of
-    elements ("billion laughs"). Text that is not YAML is jsonargparse's to report."""
+    """Whether YAML ``text`` has an alias (``*name``: "billion laughs"); text that is not YAML is jsonargparse's."""
     if "&" not in text or "*" not in text:
         return False
     try:
@@ -701,16 +644,10 @@ def uses_yaml_aliases(text: str) -> bool:
 
 
 def load_yaml_without_aliases(text: str) -> Any:
-    """jsonargparse's YAML loader, for every config and value it loads (parser mode ``logreg``), refusing aliases."""
+    """jsonargparse's YAML loader for every config and value (parser mode ``logreg``), refusing aliases."""
     if isinstance(text, str) and uses_yaml_aliases(text):
         raise ValueError("a config uses YAML aliases (*name), which logreg configs do not allow")
     return get_loader("yaml")(text)
-
-
-def resolved(class_path: str) -> type:
-    """The class a ``class_path`` names (``logreg.ThresholdDataModule`` or its full module path)."""
-    module, name = class_path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name)
 
 
 def resumed_run(ckpt_path: str | None) -> Path | None:
@@ -723,23 +660,20 @@ def resumed_run(ckpt_path: str | None) -> Path | None:
 
 
 def gives_lr(args: list[str], sections: list[Any]) -> bool:
-    """Whether the command line (``--optimizer.lr``, an ``lr`` in ``--optimizer``'s value or file) or a config's
-    ``optimizer`` section (``sections``) gives the optimizer's lr."""
+    """Whether the command line or a config's ``optimizer`` section (``sections``) gives the optimizer's lr."""
     sections = list(sections)
-    for i, word in enumerate(args):
-        flag, _, value = word.partition("=")
+    for _, flag, value in flag_values(args):
         if flag in ("--optimizer.lr", "--optimizer.init_args.lr"):
             return True
         if flag == "--optimizer":
-            value = value or (args[i + 1] if i + 1 < len(args) else "")
             with contextlib.suppress(OSError, yaml.YAMLError, ValueError):
                 sections.append(yaml.safe_load(Path(value).read_text() if Path(value).is_file() else value))
     return any(isinstance(s, dict) and ("lr" in s or "lr" in (s.get("init_args") or {})) for s in sections)
 
 
 def with_file_data(args: list[str]) -> list[str] | None:
-    """``args`` with ``--data FileDataModule`` before the first ``--data.`` flag, when they give no data class but
-    a flag only a file has (``--data.path``, ``--data.label``, ...); else None."""
+    """``args`` with ``--data FileDataModule`` before the first ``--data.`` flag when they give no data class but a
+    flag only a file has (``--data.path``); else None."""
     if any(word == "--data" or word.startswith("--data=") for word in args):
         return None
     file_only = {*inspect.signature(FileDataModule).parameters} - {*inspect.signature(ThresholdDataModule).parameters}
@@ -751,8 +685,8 @@ def with_file_data(args: list[str]) -> list[str] | None:
 
 
 def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any] | None:
-    """The ``--data`` value of the run that saved ``checkpoint`` (None if not recorded), a relative file path found from
-    the fit's directory. ``_class_path`` is LightningCLI's undocumented key (checked in tests/test_layouts.py)."""
+    """The ``--data`` of the run that saved ``checkpoint`` (None if not recorded), a relative path found from the fit's
+    directory. ``_class_path``: LightningCLI's undocumented key (checked in tests/test_layouts.py)."""
     hparams = (checkpoint or {}).get(LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY)
     if not isinstance(hparams, dict) or not isinstance(hparams.get("_class_path"), str):
         return None
@@ -772,8 +706,8 @@ def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dic
 
 
 def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
-    """The directory the fit that wrote ``ckpt_path`` ran in, from its ModelCheckpoints' relative ``dirpath`` (their
-    state's key and ``dirpath``: undocumented, checked in tests/test_layouts.py); None when it cannot be told."""
+    """The directory the fit of ``ckpt_path`` ran in, from its ModelCheckpoints' relative ``dirpath`` (state key and
+    ``dirpath``: undocumented, checked in tests/test_layouts.py); None when it cannot be told."""
     here = Path(ckpt_path).resolve().parent
     for key, state in (checkpoint.get("callbacks") or {}).items():
         dirpath = state.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(state, dict) else None
@@ -786,8 +720,8 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
 
 
 def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> LogRegCLI:
-    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand. ``callbacks``
-    join the Trainer's for this run only (scripts/sweep.py's pruning callback), out of config.yaml."""
+    """Parse ``args`` (``sys.argv`` when None), build model, data and trainer, and run the subcommand; ``callbacks``
+    join the Trainer's for this run only (scripts/sweep.py's pruning), out of config.yaml."""
     defaults = trainer_defaults()
     defaults["callbacks"] = [*defaults["callbacks"], *callbacks]
     set_loader(PARSER_MODE, load_yaml_without_aliases, (yaml.YAMLError,))
@@ -809,5 +743,4 @@ x.npy/y.npy directory for --data.path (see `logreg convert --help`), and
 
 
 class TablesAsWritten(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """jsonargparse's help formatter, keeping descriptions and epilogs as written (the common flags of fit's help);
-    jsonargparse gives subcommands the main parser's formatter."""
+    """jsonargparse's help formatter, keeping descriptions and epilogs (fit's common flags) as written."""

@@ -1,10 +1,9 @@
-"""TensorBoard for the command line: each run's entry in the HPARAMS tab, and where a new run directory starts."""
+"""TensorBoard for the command line: each run's entry in the HPARAMS tab."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from pathlib import Path
+import pydoc
 from typing import Any
 
 from jsonargparse import Namespace
@@ -16,26 +15,11 @@ from logreg.training import tensorboard_logger
 HPARAM_METRICS = ("hp_metric", "hp/test_acc")  # the HPARAMS tab compares runs by: best accuracy so far, test accuracy
 
 
-def first_missing(path: str | Path) -> Path | None:
-    """The outermost directory of ``path`` that does not exist yet (what creating ``path`` would create first)."""
-    missing = None
-    for directory in (Path(path), *Path(path).parents):
-        if directory.exists():
-            break
-        missing = directory
-    return missing
-
-
 class HparamsCallback(SaveConfigCallback):
-    """Saves config.yaml (as LightningCLI does) and keeps the run's entry in TensorBoard's HPARAMS tab: each model
-    argument, then data, optimizer and scheduler as one value each (class and changed arguments) and the seed;
-    metrics ``hp_metric`` (best validation accuracy so far, or training accuracy without validation; kept in
-    checkpoints for a resumed run) and ``hp/test_acc``. Unlike ``logger.log_hyperparams`` it logs no placeholders.
-    """
+    """Saves config.yaml (as LightningCLI does) and the run's entry in TensorBoard's HPARAMS tab: :func:`run_hparams`;
+    ``hp_metric``, the best validation (else training) accuracy so far (kept in checkpoints), and ``hp/test_acc``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.best_accuracy: float | None = None
+    best_accuracy: float | None = None
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         logger = tensorboard_logger(trainer)
@@ -49,8 +33,7 @@ class HparamsCallback(SaveConfigCallback):
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._best_so_far(trainer, "val_acc")
 
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # Without validation, by training accuracy: the module logs an epoch's after this callback's epoch end
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:  # the last epoch's train_acc
         if sum(trainer.num_val_batches) == 0:
             self._best_so_far(trainer, "train_acc")
 
@@ -80,14 +63,14 @@ class HparamsCallback(SaveConfigCallback):
 
 
 def event_writer(writer: Any) -> Any:
-    """A ``SummaryWriter``'s writer of the run's own events file, as Lightning's ``log_hyperparams`` uses it
-    (``add_hparams`` would start another run). ``file_writer`` is undocumented: checked in tests/test_layouts.py."""
+    """A ``SummaryWriter``'s writer of the run's own events file (``add_hparams`` would start another run);
+    ``file_writer`` is undocumented: checked in tests/test_layouts.py."""
     return writer.file_writer
 
 
 def run_hparams(config: Namespace) -> dict[str, int | float | str | bool]:
-    """The comparable settings of a run, flat and of TensorBoard's scalar types. (The HPARAMS table sorts columns
-    by name and shows the first five: the data module is one ``data`` column ahead of the ``model.*`` ones.)"""
+    """The comparable settings of a run, flat and of TensorBoard's types: each model argument, then data, optimizer,
+    scheduler (each one ``Class(changed=...)`` column, sorted ahead of ``model.*``) and the seed."""
     cfg = config.as_dict()
     params: dict[str, Any] = {f"model.{k}": v for k, v in (cfg.get("model") or {}).items()}
     params["data"] = described(cfg["data"])
@@ -100,8 +83,7 @@ def run_hparams(config: Namespace) -> dict[str, int | float | str | bool]:
 
 def described(value: dict[str, Any]) -> str:
     """``Class(arg=value, ...)`` with only the arguments that differ from the class's defaults."""
-    module, name = value["class_path"].rsplit(".", 1)
-    cls = getattr(importlib.import_module(module), name)
+    cls = pydoc.locate(value["class_path"])
     defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()}
     changed = {k: v for k, v in (value.get("init_args") or {}).items() if k not in defaults or defaults[k] != v}
     return f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"

@@ -13,19 +13,14 @@ from logreg.data.indexed import IndexedDataModule
 
 
 class ArrayDataModule(IndexedDataModule):
-    """Rows held in memory (a NumPy array, a pandas DataFrame or a pyarrow table) and their labels.
-
-    The features become one (N, D) float32 tensor (NaN, inf and values beyond float32 are refused here, before
-    anything runs); labels may be any two values and are coded 0/1 in sorted order (``classes`` keeps the values as
-    text, as a file's labels are). Without ``y`` the rows are valid for predict only.
+    """Rows held in memory as one (N, D) float32 tensor (values not finite in float32 are refused here); labels may be
+    any two values, coded 0/1 in sorted order (``classes`` keeps them as text). Without ``y``: predict only.
 
     Args:
         x: features (N, D): array-like, DataFrame (its column names become ``feature_names``) or pyarrow table.
         y: labels (N,), or None.
-        val_fraction, test_fraction, batch_size, shuffle, split_seed: as for ThresholdDataModule (the
-            scikit-learn estimator uses 0 and 0: every row trains).
-        standardize: standardise features with the mean and standard deviation of the training split (constant
-            columns are left unscaled), as FileDataModule does.
+        val_fraction, test_fraction, batch_size, shuffle, split_seed: as for ThresholdDataModule.
+        standardize: standardise features with training-split statistics, as FileDataModule does.
         feature_names: names of the columns, instead of the table's own or ``x0, x1, ...``.
     """
 
@@ -65,8 +60,7 @@ class ArrayDataModule(IndexedDataModule):
         self.standardize = standardize
 
     def setup(self, stage: str) -> None:
-        """Every row trains when nothing is held out (the estimator's case): the split is ``0..N-1``, as
-        :func:`~logreg.data.indexed.stratified_split` would make it, without its per-class permutations of N rows."""
+        """Nothing held out (the estimator's case): every row trains, in order, without a split's permutations."""
         if self.val_fraction == self.test_fraction == 0 and self.has_labels and not len(self.train_idx):
             self.train_idx = torch.arange(len(self.labels))
         super().setup(stage)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from logreg.data.indexed import IndexedDataModule, stage_name
 from logreg.data.readers import DataFileError, read_table, same_label
@@ -21,20 +20,15 @@ def model_code(label: str, trained: list[str]) -> int | None:
 
 
 class FileDataModule(IndexedDataModule):
-    """Tabular data from the user's file: a CSV or Parquet file with a header, an ``.npz`` with ``x``/``y``, or a
-    directory holding ``x.npy``/``y.npy`` (and the ``meta.json`` of ``logreg convert``) that is memory-mapped.
-
-    The file is read and checked in the constructor (bad data fails before a run starts); the split, stratified and
-    seeded, is made in ``setup``. A file without a label column is valid for predict. The positive class (coded 1)
-    is ``positive`` when given, else the second label in order (numbers numerically, text sorted); a checkpoint
-    keeps the classes, so validate, test and predict code new data as the model was trained.
+    """The user's table, read and checked in the constructor (bad data fails before a run starts); without a label
+    column it is valid for predict. A checkpoint keeps the classes, so new data is coded as the model was trained.
 
     Args:
         path: CSV or Parquet file, ``.npz`` file, or directory with ``x.npy`` and ``y.npy``.
         label: name of the label column (every other column is a numeric feature).
         val_fraction, test_fraction, batch_size, shuffle, split_seed: as for ThresholdDataModule.
         standardize: standardise features with training-split statistics (constant columns are left unscaled).
-        positive: the label of the positive class, in any of its spellings (``1.0`` for ``1``), e.g. ``improved``.
+        positive: the positive class's label (coded 1; default: the second in sorted order), e.g. ``improved``.
     """
 
     def __init__(
@@ -60,24 +54,19 @@ class FileDataModule(IndexedDataModule):
         features = table.features if isinstance(table.features, np.memmap) else torch.from_numpy(table.features)
         labels = None if table.labels is None else torch.from_numpy(table.labels).view(-1, 1)
         classes = table.classes
-        if positive is not None and labels is not None and len(classes) == 2:
-            labels, classes = self._with_positive(labels, classes, positive)
-        self.use_rows(features, labels, classes, table.feature_names)
-        self.label_text = table.label_text
-
-    def describe(self) -> str:
-        return str(self.path)
-
-    def _with_positive(self, labels: Tensor, classes: list[str], positive: str) -> tuple[Tensor, list[str]]:
-        """The codes and classes with ``positive`` as class 1 (one class: the checkpoint's classes decide)."""
-        code = model_code(positive, classes)
+        code = model_code(positive, classes) if positive is not None and labels is not None and len(classes) == 2 else 1
         if code is None:  # refused by a fit; evaluation codes the labels by the checkpoint's classes instead
             self.missing_positive = (
                 f"{self.path}: --data.positive {positive!r} is not a label of column {self.label!r} "
                 f"(its labels: {classes[0]!r}, {classes[1]!r})"
             )
-            return labels, classes
-        return (1 - labels, classes[::-1]) if code == 0 else (labels, classes)
+        elif code == 0:
+            labels, classes = 1 - labels, classes[::-1]
+        self.use_rows(features, labels, classes, table.feature_names)
+        self.label_text = table.label_text
+
+    def describe(self) -> str:
+        return str(self.path)
 
     def setup(self, stage: str) -> None:
         stage = stage_name(stage)
@@ -96,18 +85,15 @@ class FileDataModule(IndexedDataModule):
         return self.label_text.slice(start, stop - start).to_pylist()
 
     def fingerprint(self) -> dict[str, Any]:
-        """Rows and columns, and the file's size and a hash of its first MiB (``x.npy`` for a directory)."""
+        """Rows and columns, and the file's size and a hash of its first MiB (``x.npy``'s for a directory)."""
         source = self.path / "x.npy" if self.path.is_dir() else self.path
         with source.open("rb") as handle:
             head = hashlib.sha256(handle.read(2**20)).hexdigest()
         return {**super().fingerprint(), "size": source.stat().st_size, "sha256_first_mib": head}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Check the columns against the checkpoint's, and code the labels as the model was trained to.
-
-        This file's labels were coded in its own sorted order; the checkpoint's classes decide what 0 and 1 mean.
-        A label the model never saw cannot be scored (validate, test, a resumed fit); predict only repeats it.
-        """
+        """Check the columns against the checkpoint's, and code the labels by its classes (a label the model never
+        saw cannot be scored: validate, test and a resumed fit refuse it; predict only repeats it)."""
         super().load_state_dict(state_dict)
         trained_on = list(state_dict.get("feature_names", self.feature_names))
         if trained_on != self.feature_names:

@@ -1,10 +1,6 @@
 """The data-module contract (:class:`IndexedDataModule`): its seeded split, whole-batch gathers, streamed chunks.
-
-A batch is one index gather driven by :class:`EpochBatches`, whose permutation is a pure function of ``(seed,
-epoch)``: shuffling is reproducible, a resumed run sees the same order, and under DDP every rank takes a disjoint
-share of each global step. Full-batch training streams the split as contiguous chunks (:class:`SplitStream`).
-Nothing of N rows is held beyond the split's sorted int32 indices: labels stay memory-mapped, masks are per chunk.
-"""
+Batch order is a pure function of ``(seed, epoch)``: reproducible, resumable, and disjoint across DDP ranks. Earns its
+size: nothing of N rows is copied (sorted int32 split indices, memory-mapped labels, per-chunk masks)."""
 
 from __future__ import annotations
 
@@ -25,10 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 
 Batch = tuple[Tensor, Tensor]
 
-# Rows per streamed chunk: 16,384 rows of 32 features are 2 MiB of float32; below torch's parallel grain a chunk's
-# elementwise passes run on one thread, which on 2 busy cores was 2-3x faster than 65,536 rows.
+# Rows per streamed chunk (2 MiB of float32 at 32 features): below torch's parallel grain, so one thread, faster here
 CHUNK_ELEMENTS = 2**19
 CHUNK_ROWS = 16384
+SPLIT_NAMES = np.array(["-", "train", "val", "test"])  # row_splits: by split code, 0 for a row in none
 
 
 def chunk_rows(n_features: int) -> int:
@@ -37,9 +33,8 @@ def chunk_rows(n_features: int) -> int:
 
 
 class SplitStream:
-    """A whole split as one batch, never gathered: contiguous chunks ``start:stop`` (views when all of a range's rows
-    are the split's, which a binary search of the sorted ``indices`` finds once). Under DDP each rank streams every
-    ``world_size``-th chunk; ``total_rows`` is the size of the whole split (all ranks)."""
+    """A whole split as one batch, read as contiguous chunks ``start:stop`` (views where every row is the split's).
+    Under DDP each rank streams every ``world_size``-th chunk; ``total_rows`` counts the whole split."""
 
     def __init__(self, features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, ranges: list[tuple[int, int]],
                  total_rows: int) -> None:  # fmt: skip
@@ -64,8 +59,7 @@ class SplitStream:
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Torch's CPU kernels on one thread inside the block (a pass over 3M memory-mapped rows' (B, D) elementwise
-    work: 8.7 s with two threads, 1.5 s with one, on the shared 2-core machine)."""
+    """Torch's CPU kernels on one thread inside the block: chunked elementwise work ran 5x faster so on 2 busy cores."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -75,8 +69,8 @@ def one_thread() -> Iterator[None]:
 
 
 def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: Tensor | None, dtype: torch.dtype) -> Tensor:
-    """Rows ``start:stop`` of a CPU tensor or a memory map (those at offsets ``keep``, if given) in ``dtype``: a view,
-    or one copy made by NumPy (torch's two-thread copies were 10-20x slower on the busy 2-core machine)."""
+    """Rows ``start:stop`` (or those at offsets ``keep``) of a CPU tensor or memory map in ``dtype``: a view or one
+    NumPy copy (torch's copies were 10-20x slower on 2 busy cores)."""
     if isinstance(array, Tensor) and keep is None and array.dtype == dtype:
         return array[start:stop]
     rows = array[start:stop] if isinstance(array, np.ndarray) else array[start:stop].numpy()
@@ -92,51 +86,20 @@ def host_rows(array: Tensor | np.ndarray, start: int, stop: int, keep: Tensor | 
 
 def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, rank: int = 0, world_size: int = 1,
                  size: int | None = None) -> SplitStream:  # fmt: skip
-    """The :class:`SplitStream` of the split ``indices`` (streamed in file order) for ``rank``: chunks of ``size``
-    rows (default :func:`chunk_rows`) over ``min..max(indices)``, every ``world_size``-th one from the ``rank``-th."""
-    size = size or chunk_rows(int(features.shape[1]))
-    if not ascending(indices):  # (rows in any order are streamed in the file's, as the chunks read them)
+    """The :class:`SplitStream` of rows ``indices`` (in file order) for ``rank``: chunks of ``size`` rows (default
+    :func:`chunk_rows`) over ``min..max(indices)``, every ``world_size``-th one from the ``rank``-th."""
+    size, block = size or chunk_rows(int(features.shape[1])), 2**20
+    # sorted unless ascending already, checked a block at a time (no comparison of N rows at once)
+    if not all(bool((indices[s : s + block + 1].diff() >= 0).all()) for s in range(0, len(indices), block)):
         indices = indices.sort().values
     first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
     ranges = [(start, min(start + size, stop)) for start in range(first, stop, size)]
     return SplitStream(features, labels, indices, ranges[rank::world_size], len(indices))
 
 
-def ascending(indices: Tensor, block: int = 2**20) -> bool:
-    """Whether ``indices`` never decrease, checked a block at a time (no comparison of N rows at once)."""
-    return all(bool((indices[start : start + block + 1].diff() >= 0).all()) for start in range(0, len(indices), block))
-
-
-def split_moments(features: Tensor | np.ndarray | None, labels: Tensor, rows: Tensor) -> tuple[float, Tensor, Tensor]:
-    """One pass over the split ``rows``: its positives, and its features' mean and second central moment in float64
-    (empty without ``features``: the pass then reads the labels alone). Each float32 chunk is summed as differences
-    from the first row, the chunks' sums added in float64: no float64 copy of a chunk (3x slower), and no
-    cancellation of a large mean against the squares."""
-    features = torch.empty(len(labels), 0) if features is None else features  # (N, 0) costs nothing
-    total = torch.zeros(features.shape[1], dtype=torch.float64)
-    squares, positives, first = torch.zeros_like(total), 0.0, None
-    with one_thread():  # (B, D) elementwise work: see one_thread
-        for x, y in split_stream(features, labels, rows).chunks(torch.float32, total.device):
-            first = x[0].clone() if first is None else first
-            x = (x - first).contiguous()  # (summed in one order whatever the array's layout: the same bits)
-            total += x.sum(0)  # (torch sums a chunk pairwise: float32 loses nothing that matters here)
-            squares += (x * x).sum(0)
-            positives += float(y.sum())
-    shift, n = total / max(1, len(rows)), max(1, len(rows))
-    mean = shift + (first.double() if first is not None else 0)
-    return positives, mean, (squares / n - shift * shift).clamp_min(0)
-
-
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU generator seeded from ``(seed, epoch)`` alone, mixed so that nearby pairs do not collide."""
-    state = np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
     """This rank's share of each global step of ``batch_size * world_size`` rows of ``order``: as many batches on
-    every rank (DDP needs that), disjoint, covering ``order`` once; a last step with fewer rows than ranks joins the
-    one before."""
+    every rank (DDP needs that), disjoint; a last step with fewer rows than ranks joins the one before."""
     steps = list(order.split(batch_size * world_size))
     if len(steps) > 1 and len(steps[-1]) < world_size:
         steps[-2:] = [torch.cat(steps[-2:])]
@@ -164,11 +127,12 @@ class EpochBatches:
         self.epoch = epoch
 
     def order(self) -> Tensor:
-        """This epoch's order of the split's row indices (the same on every rank)."""
+        """This epoch's order of the split's rows, the same on every rank: a permutation seeded by ``(seed, epoch)``."""
         if not self.shuffle:
             return self.indices
+        state = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, dtype=np.uint64)[0]  # (mixed)
         # In the indices' dtype: int32 draws the same permutation as int64 in half the memory
-        perm = torch.randperm(len(self.indices), generator=epoch_generator(self.seed, self.epoch),
+        perm = torch.randperm(len(self.indices), generator=torch.Generator().manual_seed(int(state)),
                               dtype=self.indices.dtype)  # fmt: skip
         if self.indices.device.type == "cpu":  # NumPy gathers with int32 as it is (torch would widen it to int64)
             return torch.from_numpy(self.indices.numpy()[perm.numpy()])
@@ -177,10 +141,8 @@ class EpochBatches:
     def __iter__(self) -> Iterator[Tensor | SplitStream]:
         # A generator: the order is drawn at the first batch, not when the iterator is made. Lightning makes the
         # DataLoader's iterator of a (resumed) run's first epoch before it calls set_epoch.
-        if self.stream is not None:
-            batches: list = [self.stream]
-        else:
-            batches = shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
+        stream = [self.stream] if self.stream is not None else None
+        batches = stream or shard_batches(self.order(), self.batch_size, self.rank, self.world_size)
         if self.skip is not None and self.skip[0] == self.epoch:  # resumed mid-epoch: the rest of this epoch
             batches = batches[self.skip[1] :]
         self.skip = None
@@ -191,9 +153,8 @@ class EpochBatches:
 
 
 class ResumableLoader(DataLoader):
-    """The training DataLoader, resumable mid-epoch (Lightning's loader ``state_dict`` interface): its state is the
-    epoch and the batches trained on (``batches_done`` asks the trainer, whose count leaves out the batch fetched
-    ahead), so a run stopped after any step goes on with the next batch of the same order."""
+    """The training DataLoader, resumable mid-epoch through Lightning's loader ``state_dict``: the epoch and the
+    batches trained (``batches_done``), so a stopped run goes on with the next batch of the same order."""
 
     def __init__(self, *args: Any, batches_done: Callable[[], int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -207,8 +168,7 @@ class ResumableLoader(DataLoader):
 
 
 def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
-    """``array[rows]`` of a tensor (consecutive rows of a CPU tensor: a view) or of a memory map (float32). NumPy
-    gathers on the CPU: torch took 6-8 ms for 16,384 rows on the busy 2-core machine, NumPy 0.1 ms."""
+    """``array[rows]`` of a tensor (consecutive CPU rows: a view) or memory map (float32), gathered by NumPy on CPU."""
     if isinstance(array, np.ndarray):
         return torch.from_numpy(np.asarray(array[rows.numpy()], dtype=np.float32))
     if array.device.type != "cpu":
@@ -220,8 +180,7 @@ def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
 
 
 class RowGather(Dataset):
-    """A dataset keyed by a whole batch of row indices (:class:`EpochBatches` samples them, ``batch_size=None``):
-    one gather, no collate; a memory map's rows read in sorted order; labels as float32, whatever their codes."""
+    """A dataset keyed by a whole batch of row indices (``batch_size=None``): one gather, no collate."""
 
     def __init__(self, features: Tensor | np.ndarray, labels: Tensor) -> None:
         self.features, self.labels = features, labels
@@ -234,19 +193,15 @@ class RowGather(Dataset):
         return take_rows(self.features, rows), take_rows(self.labels, rows.to(self.labels.device)).float()
 
 
-SPLIT_NAMES = np.array(["-", "train", "val", "test"])  # row_splits: by split code, 0 for a row in none
-
-
 def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, seed: int) -> tuple[Tensor, ...]:
-    """Sorted train/val/test row indices, class by class, with its own generator: each class gives ``round(fraction *
-    size)`` rows (at least one) to val and test, its rows whose ranks come first in ``randperm(size)`` to val, the
-    next to test. Larger class first (of equal sizes, row 0's), not by code: the split does not depend on how the
-    labels are spelled. Rows are marked a byte each; indices are int32 when the rows fit (no int64, no class index).
-    """
+    """Sorted train/val/test row indices: each class gives ``round(fraction * size)`` rows (at least one) to val and
+    test, drawn by its own generator. Larger class first (then row 0's), so that the spelling of labels does not
+    matter; a byte per row, int32 indices when they fit."""
     generator, flat = torch.Generator().manual_seed(seed), labels.view(-1).numpy()
     index = torch.int32 if len(flat) < 2**31 else torch.int64
     part = np.zeros(len(flat), np.uint8)  # (N,) 0 train, 1 val, 2 test
-    for cls in sorted(class_values(labels.view(-1)), key=lambda value: draw_order(flat, value)):
+    # Larger class first, then the one whose first row comes first
+    for cls in sorted(class_values(labels.view(-1)), key=lambda v: (-np.count_nonzero(m := flat == v), np.argmax(m))):
         members = flat == cls
         size = int(np.count_nonzero(members))
         n_val, n_test = (max(1, round(part_ * size)) if part_ > 0 else 0 for part_ in (val_fraction, test_fraction))
@@ -262,21 +217,12 @@ def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, 
     return tuple(row_indices(part, code, index) for code in (0, 1, 2))
 
 
-def draw_order(flat: np.ndarray, value: float) -> tuple[int, int]:
-    """Where the class ``value`` draws in :func:`stratified_split`: larger first, then the one whose first row is."""
-    rows = flat == value
-    return -int(np.count_nonzero(rows)), int(np.argmax(rows))
-
-
 def class_values(flat: Tensor, block: int = 2**20) -> list[float]:
     """The label values present, ascending: 0/1 codes (every logreg data module's) are counted a block at a time."""
-    values, zeros, ones = flat.numpy(), 0, 0
-    for start in range(0, len(values), block):
-        zeros += int(np.count_nonzero(values[start : start + block] == 0))
-        ones += int(np.count_nonzero(values[start : start + block] == 1))
-    if zeros + ones != len(flat):
-        return torch.unique(flat).tolist()
-    return [value for value, count in ((0.0, zeros), (1.0, ones)) if count]
+    values = flat.numpy()
+    counts = [sum(int(np.count_nonzero(values[s : s + block] == code)) for s in range(0, len(values), block))
+              for code in (0, 1)]  # fmt: skip
+    return torch.unique(flat).tolist() if sum(counts) != len(values) else [float(c) for c in (0, 1) if counts[c]]
 
 
 def row_indices(part: np.ndarray, code: int, dtype: torch.dtype, block: int = 2**16) -> Tensor:
@@ -291,25 +237,10 @@ def row_indices(part: np.ndarray, code: int, dtype: torch.dtype, block: int = 2*
     return torch.from_numpy(rows)
 
 
-def check_fractions(val_fraction: float, test_fraction: float) -> None:
-    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0 <= value < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {value}")
-    if val_fraction + test_fraction >= 1:
-        total = val_fraction + test_fraction
-        raise ValueError(f"val_fraction + test_fraction must be < 1 to leave training rows, got {total:g}")
-
-
 class IndexedDataModule(LightningDataModule):
-    """The data-module contract: everything the model, the callbacks and the CLI read from logreg's data.
-
-    A subclass reads its rows in ``__init__`` and hands them to :meth:`use_rows`: ``features`` (N, D) float32, a
-    tensor or a memory map; ``labels`` (N, 1) 0/1 codes (float32, or one byte from a memory-mapped ``y.npy``; zeros
-    without ``has_labels``); ``classes``, ``feature_names``. :meth:`setup` makes ``train_idx``/``val_idx``/``test_idx``
-    (:func:`stratified_split`); :meth:`feature_stats` and :meth:`class_counts` share one pass over the training rows;
-    the loaders gather a batch per index batch (:class:`RowGather`, :class:`EpochBatches`), DDP-sharded. On a CUDA
-    device in-memory arrays are copied to the GPU once when they take under half of its free memory.
-    """
+    """The data-module contract: what the model, the report and the CLI read from logreg's data. A subclass reads its
+    rows in ``__init__`` and hands them to :meth:`use_rows`; :meth:`setup` makes the split. On CUDA, in-memory arrays
+    are copied to the GPU once when they take under half of its free memory."""
 
     features: Tensor | np.ndarray
     labels: Tensor
@@ -317,7 +248,12 @@ class IndexedDataModule(LightningDataModule):
     def __init__(self, val_fraction: float, test_fraction: float, batch_size: int, shuffle: bool,
                  split_seed: int) -> None:  # fmt: skip
         super().__init__()
-        check_fractions(val_fraction, test_fraction)
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if val_fraction + test_fraction >= 1:
+            total = val_fraction + test_fraction
+            raise ValueError(f"val_fraction + test_fraction must be < 1 to leave training rows, got {total:g}")
         if batch_size < 0:
             raise ValueError(f"batch_size must be >= 1, or 0 for the whole split as one batch, got {batch_size}")
         if split_seed < 0:
@@ -326,16 +262,13 @@ class IndexedDataModule(LightningDataModule):
         self.batch_size, self.shuffle = batch_size, shuffle
         self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
         self.run_data = False  # the checkpoint's own data, split as it was (set by load_state_dict)
-        self._membership: str | None = None
-        self._moments: tuple[float, Tensor, Tensor] | None = None
-        self._row_split: np.ndarray | None = None
-        self._device_copy: tuple[torch.device, Tensor, Tensor] | None = None
 
     def use_rows(self, features: Tensor | np.ndarray, labels: Tensor | None, classes: Sequence[str] = ("0", "1"),
                  feature_names: Sequence[str] | None = None) -> None:  # fmt: skip
-        """Adopt the data: features (N, D) float32, labels (N, 1) of 0/1 codes or None for unlabelled rows."""
+        """Adopt the data: features (N, D) float32 (a tensor or memory map), labels (N, 1) of 0/1 codes (float32 or
+        bytes) or None for unlabelled rows."""
         self.features, self.has_labels, self.classes = features, labels is not None, list(classes)
-        self._membership = self._row_split = self._moments = None
+        self._membership = self._moments = self._row_split = self._device_copy = None  # caches of these rows
         self.labels = labels if labels is not None else torch.zeros(len(features), 1)
         self.feature_names = list(feature_names) if feature_names is not None else default_names(features.shape[1])
 
@@ -370,8 +303,7 @@ class IndexedDataModule(LightningDataModule):
         self.train_idx, self.val_idx, self.test_idx = split
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """With ``standardize``, the training rows' mean and population standard deviation (scale 1 for constant
-        columns, scikit-learn's StandardScaler's rule); else None for raw features."""
+        """With ``standardize``, the training rows' mean and population std (1 for constant columns, as sklearn's)."""
         if not getattr(self, "standardize", False):
             return None
         _, mean, variance = self.train_moments()
@@ -379,10 +311,24 @@ class IndexedDataModule(LightningDataModule):
         return mean.float(), torch.where(std > 1e-12 * mean.abs().clamp_min(1), std, torch.ones_like(std)).float()
 
     def train_moments(self) -> tuple[float, Tensor, Tensor]:
-        """:func:`split_moments` of the training split, made once: the statistics and the class counts share it."""
-        if self._moments is None:
-            features = self.features if getattr(self, "standardize", False) else None
-            self._moments = split_moments(features, self.labels, self.train_idx)
+        """One pass over the training rows, made once: its positives, and (with ``standardize``) its features' mean
+        and second central moment in float64, from float32 chunks summed as differences from the first row."""
+        if self._moments is not None:
+            return self._moments
+        standardize = getattr(self, "standardize", False)
+        features = self.features if standardize else torch.empty(len(self.labels), 0)  # (N, 0) costs nothing
+        total = torch.zeros(features.shape[1], dtype=torch.float64)
+        squares, positives, first, n = torch.zeros_like(total), 0.0, None, max(1, len(self.train_idx))
+        with one_thread():  # (B, D) elementwise work: see one_thread
+            for x, y in split_stream(features, self.labels, self.train_idx).chunks(torch.float32, total.device):
+                first = x[0].clone() if first is None else first
+                x = (x - first).contiguous()  # (summed in one order whatever the array's layout: the same bits)
+                total += x.sum(0)  # (torch sums a chunk pairwise: float32 loses nothing that matters here)
+                squares += (x * x).sum(0)
+                positives += float(y.sum())
+        shift = total / n
+        mean = shift + (first.double() if first is not None else 0)
+        self._moments = (positives, mean, (squares / n - shift * shift).clamp_min(0))
         return self._moments
 
     def only_class(self) -> str | None:
@@ -405,8 +351,8 @@ class IndexedDataModule(LightningDataModule):
         return {"rows": len(self.labels), "feature_names": list(self.feature_names)}
 
     def split_record(self) -> dict[str, Any] | None:
-        """What the split is a function of: its parameters and which rows share a class (a hash of ``labels ==
-        labels[0]``, whatever the codes or the spelling of the labels); None without labels."""
+        """What the split is a function of: its parameters and a hash of which rows share a class (``labels ==
+        labels[0]``, whatever the labels' spelling); None without labels."""
         if not self.has_labels or not len(self.labels):
             return None
         if self._membership is None:  # hashed in blocks of whole bytes: the hash of the packed bits of all rows
@@ -418,22 +364,21 @@ class IndexedDataModule(LightningDataModule):
                 "rows_by_class_sha256": self._membership}  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
-        """Saved in checkpoints: the label values and the fingerprint of the data the model was trained on, and the
-        split's record (:meth:`split_record`), by which predictions on that same data name each row's split."""
+        """Saved in checkpoints: the classes, the feature names, the fingerprint and the split's record."""
         return {"classes": list(self.classes), "feature_names": list(self.feature_names),
                 "fingerprint": self.fingerprint(), "split": self.split_record()}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """A resumed fit (not validate, test or predict, which may use new data) refuses data that differs. Notes
-        whether this is the run's own data, split as it was (``run_data``: predictions then name each row's split)."""
+        """A resumed fit refuses other data (validate, test and predict may use new data); ``run_data`` notes the
+        run's own data, split as it was (predictions then name each row's split)."""
         if self.trainer is not None and stage_name(self.trainer.state.fn) == "fit":
             self.check_resumable(state_dict)
         split, same = state_dict.get("split"), state_dict.get("fingerprint") == self.fingerprint()
         self.run_data = split is not None and split == self.split_record() and same
 
     def row_splits(self, start: int, stop: int) -> list[str] | None:
-        """Where rows ``start:stop`` went in the run that trained the checkpoint: ``train``, ``val``, ``test`` or
-        ``-`` (in none of them); None when this is not that run's data, split as it was (see ``load_state_dict``)."""
+        """Where rows ``start:stop`` went in the run that trained the checkpoint (``train``, ``val``, ``test`` or
+        ``-``); None unless this is that run's data (``run_data``)."""
         if not self.run_data:
             return None
         if self._row_split is None:
@@ -456,10 +401,6 @@ class IndexedDataModule(LightningDataModule):
         """The labels of rows ``start:stop`` as the input writes them (for the ``label`` column of predictions)."""
         return [self.classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
 
-    def _rank_and_world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-
     def _arrays(self) -> tuple[Tensor | np.ndarray, Tensor, bool]:
         """Features, labels and whether batches should be pinned, for the trainer's device."""
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
@@ -477,7 +418,7 @@ class IndexedDataModule(LightningDataModule):
     def _loader(self, indices: Tensor, shuffle: bool, kind: type[DataLoader] = DataLoader, stream: bool = False,
                 **kwargs: Any) -> DataLoader:  # fmt: skip
         """A loader of ``indices``; with ``batch_size`` 0, training gets a :class:`SplitStream`, evaluation chunks."""
-        rank, world = self._rank_and_world()
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         features, labels, pin = self._arrays()
         if isinstance(features, Tensor):
             indices = indices.to(features.device)
@@ -501,39 +442,33 @@ class IndexedDataModule(LightningDataModule):
         return self._evaluation_loader("test", self.test_idx)
 
     def _evaluation_loader(self, stage: str, indices: Tensor) -> DataLoader | list:
-        """The loader of ``stage``'s rows, after saying which of its metrics one class of labels leaves undefined."""
+        """The loader of ``stage``'s rows, after a warning of the metrics that one class of labels leaves undefined."""
         self.check_classes()
-        line = one_class_line(self.only_class(), self.classes, stage)
-        if line and (self.trainer is None or self.trainer.is_global_zero):
-            print(f"logreg: warning: {self.describe()}: {line}", file=sys.stderr, flush=True)
+        only = self.only_class()
+        if only is not None and (self.trainer is None or self.trainer.is_global_zero):
+            if len(self.classes) == 2 and only == self.classes[1]:
+                line = (f"the positive class: {stage}_auroc is undefined without negative rows (ignore its value); "
+                        "accuracy, precision and recall are as usual")  # fmt: skip
+            else:
+                line = (f"the negative class: {stage}_auroc, {stage}_ap, {stage}_recall and {stage}_f1 are undefined "
+                        "without positive rows (ignore their values); accuracy is as usual")  # fmt: skip
+            print(f"logreg: warning: {self.describe()}: every label is {only!r}, {line}", file=sys.stderr, flush=True)
         return self._loader(indices, False) if len(indices) else []
 
     def check_classes(self) -> None:
         """Refuse labels of one class that no checkpoint's classes placed (there is no telling 0 from 1)."""
         if self.has_labels and len(self.classes) < 2:
-            raise ValueError(
-                f"{self.describe()}: every label is {self.classes[0]!r}, and the checkpoint does not say which class "
-                f"that is (it was not trained on a {type(self).__name__}, whose state names the classes)"
-            )
+            raise ValueError(f"{self.describe()}: every label is {self.classes[0]!r}, and the checkpoint does not say "
+                             f"which class that is (it was not trained on a {type(self).__name__}, whose state names "
+                             "the classes)")  # fmt: skip
 
     def predict_dataloader(self) -> DataLoader:
         """Every row, in input order (predictions are written in input order)."""
         self.check_classes()
-        if self._rank_and_world()[1] > 1:
+        if self.trainer is not None and self.trainer.world_size > 1:
             raise ValueError("predict runs on one device: pass --trainer.devices 1")
         index = torch.int32 if len(self.features) < 2**31 else torch.int64
         return self._loader(torch.arange(len(self.features), dtype=index), False)
-
-
-def one_class_line(only: str | None, classes: Sequence[str], stage: str) -> str | None:
-    """The metrics of ``stage`` that rows of one class (``only``, or None) leave undefined, as a line."""
-    if only is None:
-        return None
-    if len(classes) == 2 and only == classes[1]:
-        return (f"every label is {only!r}, the positive class: {stage}_auroc is undefined without negative rows "
-                "(ignore its value); accuracy, precision and recall are as usual")  # fmt: skip
-    return (f"every label is {only!r}, the negative class: {stage}_auroc, {stage}_ap, {stage}_recall and {stage}_f1 "
-            "are undefined without positive rows (ignore their values); accuracy is as usual")  # fmt: skip
 
 
 def stage_name(stage: str) -> str:

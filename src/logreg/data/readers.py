@@ -1,13 +1,8 @@
-"""The one reader of the user's data files (CSV, Parquet, ``.npz``, an ``x.npy`` directory) and ``logreg convert``.
+"""The one reader of the user's data (CSV, Parquet, ``.npz``, an ``x.npy`` directory) and ``logreg convert``.
 
-A CSV or Parquet file's ``label`` column is the target, read as text so that every spelling survives (see
-:func:`map_labels`); every other column is a float64 feature stored as float32. A value not finite in float32, a
-third label value or a ragged row is a :class:`DataFileError` of one line naming the file, the row and the column.
-A CSV row is numbered by the line it starts on, as an editor shows it (the header is row 1; blank lines count).
-
-Good files take pyarrow's fast path only; *where* a CSV problem is, one pass of Python's ``csv`` module over the
-file finds, on the error path only (:meth:`_CsvSource.scan`). Its size is four formats, :func:`convert`'s streaming
-in bounded memory (one block plus one byte per row) and the label rules.
+Every problem is one line naming the file, row (a CSV's line, header = 1) and column. Good files take pyarrow's fast
+path; on the error path one pass of Python's ``csv`` module finds where. It earns its size: four formats, bounded-memory
+streaming and the label rules.
 """
 
 from __future__ import annotations
@@ -29,7 +24,6 @@ import numpy as np
 from logreg.lazy import lazy_module
 from logreg.writes import current_umask
 
-# pyarrow reads CSV and Parquet files only: imported when a file is first read, not by every command
 pa = lazy_module("pyarrow")
 pc = lazy_module("pyarrow.compute")
 pa_csv = lazy_module("pyarrow.csv")
@@ -42,6 +36,7 @@ CHUNK_ROWS = 16384  # rows per chunk when checking a (memory-mapped) array
 SNIFF_BYTES = 1 << 16  # the start of a CSV that must be UTF-8 before pyarrow parses it
 NO_CLASSES = ["0", "1"]  # the classes of data without labels
 META_FORMAT = 1
+EMPTY = "file is empty (expected a header row and data rows)"
 
 
 class DataFileError(ValueError):
@@ -49,8 +44,8 @@ class DataFileError(ValueError):
 
 
 class Table(NamedTuple):
-    """``features`` (N, D) float32 (of an ``x.npy`` directory: a read-only memory map, in its dtype); ``labels``
-    (N,) 0/1 or None; ``classes[k]``, the text of class k (``["0", "1"]`` without labels; one class, coded 0)."""
+    """``features`` (N, D) float32 (an ``x.npy`` directory's: a read-only memory map); ``labels`` (N,) 0/1 or None;
+    ``classes[k]``, the text of class k (``["0", "1"]`` without labels)."""
 
     features: np.ndarray
     labels: np.ndarray | None
@@ -62,8 +57,8 @@ class Table(NamedTuple):
 def read_table(
     path: str | Path, label: str = "label", *, block_size: int = BLOCK_SIZE, batch_rows: int = BATCH_ROWS
 ) -> Table:
-    """Read and check a directory of ``x.npy`` (memory-mapped), ``y.npy`` and ``meta.json``, an ``.npz`` of ``x``
-    and ``y``, a ``.parquet``/``.pq`` file, else a CSV; ``block_size``/``batch_rows``: how much is parsed at a time."""
+    """Read and check an ``x.npy`` (memory-mapped)/``y.npy``/``meta.json`` directory, an ``.npz``, a ``.parquet``
+    or ``.pq`` file, else a CSV; ``block_size``/``batch_rows``: how much is parsed at a time."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")
@@ -73,17 +68,19 @@ def read_table(
         raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
-    table, _ = _growing_blocks(lambda size: _read_stream(_source(path, label, size, batch_rows)), block_size)
-    # (_replace is typing.NamedTuple's documented copy-with-changes method, public despite the underscore)
-    return table._replace(labels=None if table.labels is None else table.labels.astype(np.float32))
+    return _growing_blocks(_read_stream, path, label, block_size, batch_rows)[0]
 
 
-def map_labels(values: Sequence[str], where: str, rows: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
-    """Label texts as float32 codes 0/1 and ``classes`` (each class named by its first spelling): ``"1"``, ``"1.0"``
-    and ``"true"`` are one class; numbers are ordered numerically, other text sorted, whatever the order of the rows.
-    ``rows[i]`` is the row of ``values[i]`` in messages (default ``i + 2``, under a header)."""
+def map_labels(
+    values: Sequence[str], where: str | Path, rows: Sequence[int] | None = None, column: str = "label"
+) -> tuple[np.ndarray, list[str]]:
+    """Label texts as float32 codes 0/1 and ``classes`` (first spellings; ``"1"``, ``"1.0"``, ``"true"`` are one;
+    numbers ordered numerically, then text sorted); ``rows[i]``: the row of ``values[i]`` (default ``i + 2``)."""
     rows = rows if rows is not None else range(2, len(values) + 2)
-    return _code_labels(pa.array(list(values), pa.string()), where, "label", lambda i: rows[i])
+    coder = _LabelCoder(where, column, lambda i: rows[i])
+    codes = coder.add(pa.array(list(values), pa.string()), 0)
+    mapping, classes = coder.finish()
+    return mapping[codes].astype(np.float32), classes
 
 
 def convert(
@@ -94,9 +91,8 @@ def convert(
     block_size: int = BLOCK_SIZE,
     batch_rows: int = BATCH_ROWS,
 ) -> Table:
-    """Stream a CSV or Parquet file into ``out_dir``: ``x.npy`` (float32), ``y.npy`` (int8 0/1; none for
-    ``label=None``) and ``meta.json``, with :func:`read_table`'s checks, in a temporary directory renamed at the end
-    (a failure leaves nothing; an existing ``out_dir`` must be empty). Returns :func:`read_table` of the result."""
+    """Stream a CSV or Parquet file into ``out_dir`` (new or empty) as ``x.npy`` (float32), ``y.npy`` (int8; none
+    for ``label=None``) and ``meta.json``, with :func:`read_table`'s checks; a failure leaves nothing."""
     source, given = Path(source), Path(out_dir)
     out_dir = given.resolve()  # "d/../d" and symbolic links: the directory that is really meant
     if given.is_symlink() and not given.exists():
@@ -112,24 +108,14 @@ def convert(
     if not source.is_file():
         raise DataFileError(f"{source}: not a regular file (a pipe or device cannot be read twice)")
     try:
-        _growing_blocks(lambda size: _convert(_source(source, label, size, batch_rows), out_dir), block_size)
+        _growing_blocks(lambda stream: _convert(stream, out_dir), source, label, block_size, batch_rows)
     except OSError as err:  # the output side: permissions, a full disk, a directory that appeared meanwhile
         raise DataFileError(f"{given}: cannot write the converted data ({err.strerror or err})") from None
     return read_table(out_dir)
 
 
-# ----------------------------------------------------------------------------------- streaming CSV and Parquet
-
-
-def _source(path: Path, label: str | None, block_size: int, batch_rows: int) -> _CsvSource | _ParquetSource:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return _ParquetSource(path, label, batch_rows)
-    return _CsvSource(path, label, block_size)
-
-
 def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[Table, int]:
-    """All of ``source``: the features joined in memory (or written to the file ``out``: then the label text is not
-    kept), the labels coded as they pass (int8); and the number of rows."""
+    """All of ``source`` and its row count: in memory (float32 labels), or features written to ``out`` (int8 labels)."""
     coder, blocks, codes, texts, done = _LabelCoder(source.path, source.label, source.row_of), [], [], [], 0
     for block, labels in source.batches():
         if labels is not None:
@@ -147,13 +133,14 @@ def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[
     if not source.has_label:
         return Table(features, None, list(NO_CLASSES), source.feature_names), done
     mapping, classes = coder.finish()
-    text = pa.chunked_array(texts, pa.string()) if out is None else None
-    return Table(features, mapping[np.concatenate(codes)], classes, source.feature_names, text), done
+    labels, text = mapping[np.concatenate(codes)], pa.chunked_array(texts, pa.string()) if out is None else None
+    labels = labels if text is None else labels.astype(np.float32)
+    return Table(features, labels, classes, source.feature_names, text), done
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
-    """Write ``x.npy`` block by block (one block and one byte per row in memory; its header's row count last),
-    ``y.npy`` and ``meta.json``, in a temporary directory renamed to ``out_dir`` (or whose files move into it)."""
+    """Write ``x.npy`` block by block (its header's row count last), ``y.npy`` and ``meta.json`` in a temporary
+    directory renamed to ``out_dir`` (or whose files move into it)."""
     if source.label is not None and not source.has_label:
         columns = ", ".join(repr(name) for name in source.feature_names)
         raise DataFileError(
@@ -169,12 +156,9 @@ def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
         with (temp / "x.npy").open("wb") as x:  # plain writes: the rows never stay resident in memory
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
             np.lib.format.write_array_header_1_0(x, {**header, "shape": (0, len(source.feature_names))})
-            offset = x.tell()
             table, n_rows = _read_stream(source, x)
             x.seek(0)  # NumPy >= 1.24 pads the header so that its row count can grow in place
             np.lib.format.write_array_header_1_0(x, {**header, "shape": (n_rows, len(source.feature_names))})
-            if x.tell() != offset:
-                raise DataFileError(f"{source.path}: {n_rows} rows do not fit in the x.npy header written before")
         if table.labels is not None:
             np.save(temp / "y.npy", table.labels)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
@@ -198,10 +182,13 @@ class _RowTooLong(DataFileError):
     """A CSV row longer than a pyarrow block: :func:`_growing_blocks` retries with larger blocks."""
 
 
-def _growing_blocks(read: Callable[[int], Any], block_size: int) -> Any:
+def _growing_blocks(read: Callable[[Any], Any], path: Path, label: str | None, block_size: int, batch_rows: int) -> Any:
+    """``read`` of the Parquet or CSV file at ``path``, again with larger blocks while a CSV row is longer."""
     while True:
         try:
-            return read(block_size)
+            if path.suffix.lower() in (".parquet", ".pq"):
+                return read(_ParquetSource(path, label, batch_rows))
+            return read(_CsvSource(path, label, block_size))
         except _RowTooLong:
             if block_size >= MAX_BLOCK_SIZE:
                 raise
@@ -220,8 +207,8 @@ def _columns(names: list[str], path: Path, label: str | None) -> tuple[bool, lis
 
 
 class _CsvSource:
-    """A CSV file with a header row, parsed by ``pyarrow.csv.open_csv`` one block at a time: spaces and tabs around
-    numbers, blank lines and ``nan``/``inf`` spellings as pyarrow reads them; a quoted value may hold line ends."""
+    """A CSV file with a header row, parsed by ``pyarrow.csv.open_csv`` one block at a time (a quoted value may hold
+    line ends); where a problem is, :meth:`scan` finds."""
 
     def __init__(self, path: Path, label: str | None, block_size: int) -> None:
         self.path, self.label, self.block_size = path, label, block_size
@@ -247,19 +234,14 @@ class _CsvSource:
         self.feature_index = [j for j, name in enumerate(names) if name != label]
 
     def _open(self, types: dict[str, Any], handler: Any = None) -> Any:
-        return pa_csv.open_csv(  # (with an invalid-row handler pyarrow reads serially)
-            self.path,
-            read_options=pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
-            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[],
-                                                  strings_can_be_null=False),
-        )  # fmt: skip
+        read = pa_csv.ReadOptions(block_size=self.block_size, use_threads=handler is None)  # a handler needs serial
+        parse = pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler)
+        convert = pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False)
+        return pa_csv.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
 
     def batches(self) -> Iterator[tuple[np.ndarray, pa.Array | None]]:
-        types = {self.raw_names[j]: pa.float64() for j in self.feature_index}
-        if self.has_label:
-            types[self.raw_names[self.label_index]] = pa.string()
-        done, last_label = 0, None
+        types = {name: pa.string() if j == self.label_index else pa.float64() for j, name in enumerate(self.raw_names)}
+        last_label = None
         try:
             with self._open(types) as reader:
                 for batch in reader:
@@ -268,34 +250,27 @@ class _CsvSource:
                     block = _float32_block([batch.column(j) for j in self.feature_index])
                     if not np.isfinite(block).all():
                         self.scan()  # raises, naming the cell as it is written
-                        row, k = np.argwhere(~np.isfinite(block))[0]
-                        raise DataFileError(f"{self.path}, row {self.row_of(done + row)}, column "
-                                            f"{self.feature_names[k]!r}: not a finite float32 number")  # fmt: skip
+                        raise DataFileError(f"{self.path}: a value is not a finite float32 number")
                     yield block, labels
-                    done += len(block)
         except pa.ArrowException as err:
             self._fail(err)
         if last_label is not None and ("\n" in last_label or "\r" in last_label):
             self.scan()  # pyarrow gives a quote that never closes in the last cell the rest of the file
 
     def no_rows(self) -> DataFileError:
-        self.scan()  # a quote that opens in the header and never closes makes the whole file the header
+        self.scan()  # raises: a quote that never closes in the header, or no data rows
         return DataFileError(f"{self.path}: header only, no data rows")
 
     def _fail(self, err: pa.ArrowException) -> NoReturn:
-        """A pyarrow error as a :class:`DataFileError` naming the row and column that :meth:`scan` finds."""
+        """A pyarrow error as a :class:`DataFileError` naming the row and column (:meth:`scan`)."""
         message = str(err)
         self.scan()
         if "straddl" in message:  # "straddling object straddles two block boundaries": a row longer than a block
             raise _RowTooLong(f"{self.path}: a row is longer than {self.block_size} bytes") from None
-        if "Empty CSV file" in message:  # no text; a header without a line end, or longer than a block
-            if self.path.stat().st_size > self.block_size:
-                raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
-            if not self.path.read_bytes().strip(b"\r\n"):
-                raise DataFileError(f"{self.path}: file is empty (expected a header row and data rows)") from None
-            raise self.no_rows() from None
+        if "Empty CSV file" in message and self.path.stat().st_size > self.block_size:  # (else the scan raised)
+            raise _RowTooLong(f"{self.path}: the header is longer than {self.block_size} bytes") from None
         self._check_utf8()
-        raise DataFileError(f"{self.path}: not a readable CSV file ({_one_line(message)})") from None
+        raise DataFileError(f"{self.path}: not a readable CSV file ({' '.join(message.splitlines())})") from None
 
     def _check_utf8(self, limit: int | None = None) -> None:
         """Refuse a file (its first ``limit`` bytes) that is not UTF-8 text, naming the byte."""
@@ -319,9 +294,8 @@ class _CsvSource:
             raise DataFileError(f"{self.path}: not a text CSV file (expected UTF-8; {problem})") from None
 
     def scan(self, index: int | None = None) -> int:
-        """One pass of Python's ``csv`` module, on the error path only: raise for a quoted value never closed (pyarrow
-        reads the rest of the file into it, so it comes first), then the first ragged row or bad feature cell; else
-        the line where data row ``index`` starts. A ``"`` line after the file closes a value left open."""
+        """One pass of Python's ``csv`` module, on the error path only: raise for a quoted value never closed (it
+        takes the rest of the file), then the first ragged row or bad feature cell; else the line of row ``index``."""
         lines, problem, found = [0], None, None
 
         def numbered(handle: Iterator[str]) -> Iterator[str]:
@@ -352,19 +326,16 @@ class _CsvSource:
             return start
         finally:
             csv.field_size_limit(previous)  # process-wide: the caller's limit again
-        if problem:
-            raise DataFileError(problem)
+        if problem or row < 1:  # no header: nothing but line ends
+            raise DataFileError(problem or f"{self.path}: " + ("header only, no data rows" if header else EMPTY))
         return found if found is not None else start
 
     row_of = scan  # the line where data row ``index`` starts
 
     def _problem(self, line: int, cells: list[str], columns: int) -> str | None:
-        """The data row on ``line``'s wrong number of cells, or its first feature cell that is not a finite float32
-        number (spaces and tabs around ignored, as pyarrow does)."""
-        if len(cells) != columns:
-            return (
-                f"{self.path}, row {line}: {len(cells)} column{'s' * (len(cells) != 1)}, but the header has {columns}"
-            )
+        """The row's wrong number of cells, or its first feature cell that is not a finite float32 number."""
+        if (n := len(cells)) != columns:
+            return f"{self.path}, row {line}: {n} column{'s' * (n != 1)}, but the header has {columns}"
         for k, j in enumerate(self.feature_index):
             text = cells[j].strip(" \t")
             number = float(text) if DECIMAL.fullmatch(text) else None
@@ -376,8 +347,7 @@ class _CsvSource:
         return None
 
 
-# The first bytes of files that are not CSV text, and what to do with them
-MAGIC = [
+MAGIC = [  # the first bytes of files that are not CSV text, and what to do with them
     (b"\x1f\x8b", "it is gzip-compressed; decompress it first (gunzip)"),
     (b"BZh", "it is bzip2-compressed; decompress it first (bunzip2)"),
     (b"\xfd7zXZ\x00", "it is xz-compressed; decompress it first (unxz)"),
@@ -391,14 +361,14 @@ NUMERIC_TYPES = ("integer", "floating", "boolean", "decimal")  # Parquet feature
 
 
 def _other_format(path: Path) -> str | None:
-    """What a file is when its first bytes say it is not text (compressed, an archive, Parquet, .npy), else None."""
+    """What a file is when its first bytes say it is not text (compressed, an archive...), else None."""
     with path.open("rb") as handle:
         start = handle.read(8)
     return next((what for magic, what in MAGIC if start.startswith(magic)), None)
 
 
 def _not_float32(number: float, text: str) -> str | None:
-    """Why a float64 value is not a finite float32 number (``1e39`` is finite in float64 only), or None."""
+    """Why a float64 value is not a finite float32 number (``1e39`` is finite in float64), or None."""
     with np.errstate(over="ignore"):
         if np.isfinite(np.float32(number)):
             return None
@@ -406,7 +376,7 @@ def _not_float32(number: float, text: str) -> str | None:
 
 
 def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
-    """Float64 columns as one (rows, columns) C-contiguous float32 array (overflow gives inf, checked later)."""
+    """Float64 columns as one (rows, columns) float32 array (overflow gives inf, checked later)."""
     block = np.empty((len(columns[0]) if columns else 0, len(columns)), dtype=np.float32)
     with np.errstate(over="ignore"):
         for j, column in enumerate(columns):
@@ -415,16 +385,12 @@ def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
 
 
 def shown(text: str, limit: int = 40) -> str:
-    """``repr(text)`` for a message, shortened to about ``limit`` characters (a cell can be megabytes long)."""
+    """``repr(text)`` shortened to about ``limit`` characters (a cell can be megabytes long)."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split("\n"))
-
-
 def _unreadable(path: Path, what: str, err: Exception) -> DataFileError:
-    return DataFileError(f"{path}: not a readable {what} ({type(err).__name__}: {_one_line(str(err))})")
+    return DataFileError(f"{path}: not a readable {what} ({type(err).__name__}: {' '.join(str(err).splitlines())})")
 
 
 class _ParquetSource:
@@ -474,17 +440,13 @@ class _ParquetSource:
         try:
             return pc.cast(column, pa.string())
         except pa.ArrowException as err:
-            raise DataFileError(
-                f"{self.path}, column {self.label!r}: labels of type {column.type} are not text ({_one_line(str(err))})"
-            ) from None
-
-
-# -------------------------------------------------------------------------------------------------- labels
+            problem = f"labels of type {column.type} are not text ({' '.join(str(err).splitlines())})"
+            raise DataFileError(f"{self.path}, column {self.label!r}: {problem}") from None
 
 
 class _LabelCoder:
-    """Codes a label column 0/1 as it streams past: provisional codes (by first appearance) until :meth:`finish`,
-    which also raises a label problem, so that a problem in the features further on is reported first."""
+    """Codes a label column 0/1 as it streams past (provisionally, by first appearance); :meth:`finish` raises a label
+    problem only then, so that a problem in the features further on is reported first."""
 
     def __init__(self, path: str | Path, column: str | None, row_of: Callable[[int], int]) -> None:
         self.path, self.column, self.row_of = path, column, row_of
@@ -529,17 +491,10 @@ class _LabelCoder:
         """``(mapping, classes)``: ``mapping[provisional code]`` is the final code of class ``classes[k]``."""
         if self.problem is not None:
             raise self.problem
-        ordered = sorted(self.keys, key=_label_order)
+        numbers = {key: _label_number(key) for key in self.keys}  # numbers (true, false among them) before text
+        ordered = sorted(self.keys, key=lambda key: (1, 0, key) if numbers[key] is None else (0, numbers[key], ""))
         mapping = np.array([ordered.index(key) for key in self.keys], dtype=np.int8)
         return mapping, [self.names[self.keys[key]] for key in ordered]
-
-
-def _code_labels(values: pa.Array, path: str | Path, column: str, row_of: Callable[[int], int]) -> tuple[Any, Any]:
-    """All of ``values`` coded: float32 codes 0/1 and the classes."""
-    coder = _LabelCoder(path, column, row_of)
-    codes = coder.add(values, 0)
-    mapping, classes = coder.finish()
-    return mapping[codes].astype(np.float32), classes
 
 
 def same_label(a: str, b: str) -> bool:
@@ -568,15 +523,6 @@ def _label_key(value: str) -> str | None:
     if not math.isfinite(number):
         return None
     return str(int(number)) if number.is_integer() else repr(number)
-
-
-def _label_order(key: str) -> tuple[int, int | float, str]:
-    """Numbers (true and false among them) numerically, before any other text in sorted order."""
-    number = _label_number(key)
-    return (1, 0, key) if number is None else (0, number, "")
-
-
-# ------------------------------------------------------------------------------------------- .npz and .npy
 
 
 def _read_npz(path: Path) -> Table:
@@ -612,9 +558,8 @@ def _read_npy_directory(path: Path) -> Table:
     if meta is None:
         return Table(x, *(_byte_codes(y) or _check_labels(y, len(x), y_path)), names)
     values = np.unique(y)
-    if not np.isin(values, [0, 1]).all():
-        other = values[~np.isin(values, [0, 1])][0].item()
-        raise DataFileError(f"{y_path}: holds {other!r}, but meta.json's classes are coded 0 and 1")
+    if len(other := np.setdiff1d(values, [0, 1])):
+        raise DataFileError(f"{y_path}: holds {other[0].item()!r}, but meta.json's classes are coded 0 and 1")
     if values.max() >= len(meta["classes"]):
         raise DataFileError(f"{y_path}: holds 1, but meta.json names one class, coded 0")
     return Table(x, y if _byte_codes(y) else np.asarray(y, dtype=np.float32), list(meta["classes"]), names)
@@ -700,8 +645,7 @@ def _check_labels(y: np.ndarray, n_rows: int, path: Path) -> tuple[np.ndarray, l
     values, first, inverse = np.unique(_label_vector(y, n_rows, path), return_index=True, return_inverse=True)
     order = np.argsort(first)
     texts = values.astype(str) if values.dtype.kind in "US" else [str(value) for value in values.tolist()]
-    in_order = pa.array([texts[i] for i in order], pa.string())
-    codes, classes = _code_labels(in_order, path, "y", lambda i: first[order[i]] + 1)
+    codes, classes = map_labels([texts[i] for i in order], path, first[order] + 1, column="y")
     return codes[np.argsort(order)][inverse], classes
 
 

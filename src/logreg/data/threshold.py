@@ -14,8 +14,8 @@ from logreg.data.indexed import IndexedDataModule
 def gaussian_data(
     n_samples: int, n_features: int, threshold: float, label_noise: float, seed: int
 ) -> tuple[Tensor, Tensor]:
-    """Standard-normal points labelled by a seeded unit direction, each label then flipped with ``label_noise``;
-    drawn on the CPU from one generator seeded by ``seed``, so every machine and device sees the same data."""
+    """Standard-normal points labelled by a seeded unit direction, each label flipped with ``label_noise``; drawn
+    on the CPU from one seeded generator, so every machine and device sees the same data."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n_samples, n_features, generator=generator)  # (N, D)
     direction = torch.randn(n_features, generator=generator)
@@ -26,18 +26,15 @@ def gaussian_data(
 
 
 class ThresholdDataModule(IndexedDataModule):
-    """The tutorial's threshold problem, grown to n features and noisy labels.
-
-    With ``n_features=1`` and ``n_samples=None`` the data is exactly the tutorial's 40-point grid; otherwise
-    ``n_samples`` (default 1000) standard-normal points in ``n_features`` dimensions, built from their own seeded
-    generator, so that every machine, device and DDP process sees the same rows.
+    """The tutorial's threshold problem: with ``n_features=1`` and ``n_samples=None`` exactly its 40-point grid,
+    otherwise :func:`gaussian_data` (``n_samples`` default 1000).
 
     Args:
         low, high, step: the grid ``arange(low, high, step)`` (one feature, ``n_samples=None``).
         threshold: label 1 where ``x`` (or ``x @ direction``) is greater.
         val_fraction, test_fraction: shares of each class held out; 0 disables that loop.
         batch_size: rows per training step (per device under DDP); 0: the whole training split as one batch
-            (full-batch training, e.g. L-BFGS), which the model streams in chunks without gathering the split.
+            (full-batch training, e.g. L-BFGS), streamed in chunks.
         shuffle: reshuffle the training rows every epoch (validation/test/predict are never shuffled).
         split_seed: seeds the split and the per-epoch permutations.
         n_features, n_samples: random data dimensions; ``n_samples=None`` keeps the grid for one feature.
@@ -62,8 +59,7 @@ class ThresholdDataModule(IndexedDataModule):
         data_seed: int = 0,
     ) -> None:
         super().__init__(val_fraction, test_fraction, batch_size, shuffle, split_seed)
-        # (not sent to the logger: config.yaml has them, and the label ``threshold`` would clash with the model's)
-        self.save_hyperparameters(logger=False)
+        self.save_hyperparameters(logger=False)  # (config.yaml has them; "threshold" would clash with the model's)
         if n_features < 1:
             raise ValueError(f"n_features must be >= 1, got {n_features}")
         if not 0 <= label_noise <= 0.5:

@@ -1,6 +1,5 @@
-"""The model: :class:`~logreg.model.logistic.LogisticRegression` (the LightningModule: loss, optimisers, full-batch
-streaming, the decision threshold), with the metrics it logs (:mod:`~logreg.model.metrics` for training's running
-totals, :mod:`~logreg.model.binned` for the curves and calibration in O(thresholds) memory)."""
+"""The model: :class:`~logreg.model.logistic.LogisticRegression` (the LightningModule), its Newton optimizer and the
+metrics it logs (:mod:`~logreg.model.metrics`, :mod:`~logreg.model.binned`)."""
 
 from logreg.model.logistic import LogisticRegression
 

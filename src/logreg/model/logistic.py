@@ -1,4 +1,5 @@
-"""The model: the tutorial's ``sigmoid(Linear(n_inputs, 1))`` as a LightningModule."""
+"""The model: the tutorial's ``sigmoid(Linear(n_inputs, 1))`` as a LightningModule. It earns its size: the loss, its
+streamed float64 sums (gradient and Newton's Hessian), penalties and the decision threshold's metrics in one place."""
 
 from __future__ import annotations
 
@@ -22,15 +23,15 @@ Stage = Literal["train", "val", "test"]
 def bce_from_logits(
     logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
-    """Binary cross-entropy of ``sigmoid(logits)`` against 0/1 targets, from the logits: ``BCELoss`` of the
-    probabilities, but finite when saturated and allowed under autocast; ``pos_weight`` weighs the positive rows."""
+    """``BCELoss`` of ``sigmoid(logits)`` against 0/1 targets, from the logits: finite when saturated, allowed under
+    autocast; ``pos_weight`` weighs the positive rows."""
     return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight, reduction=reduction)
 
 
 def mse_of_probabilities(
     logits: Tensor, target: Tensor, pos_weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
-    """Mean squared error of the probabilities, the loss of the tutorial series' previous part (unweighted)."""
+    """Squared error of the probabilities, the tutorial series' previous loss (unweighted)."""
     return F.mse_loss(torch.sigmoid(logits), target, reduction=reduction)
 
 
@@ -41,17 +42,18 @@ def chunk_sums(
     loss: str, x: Tensor, y: Tensor, weight: Tensor, bias: Tensor, pos_weight: Tensor | None,
     center: Tensor | None = None, cut: float = 0.0,
 ) -> Tensor:  # fmt: skip
-    """``[loss, its gradient in weight (D,), in bias]`` summed over the rows of ``x`` (B, D), ``y`` (B,) for the logits
-    ``x @ weight + bias``, in float64. The cross-entropy's gradient is written out (one matrix-vector product instead of
-    autograd's elementwise passes); mse takes autograd. With ``center`` Newton's sums follow: the Hessian of ``u = [x -
-    center, 1]`` ((D+1)^2, flattened), the rows decided right at ``cut``, and the rows on the wrong side of 0."""
+    """``[loss, its gradient in weight (D,), in bias, the rows decided right at cut]`` summed in float64 over rows ``x``
+    (B, D), ``y`` (B,) for logits ``x @ weight + bias`` (bce's gradient written out: one matrix-vector product). With
+    ``center``, Newton's: the Hessian of ``[x - center, 1]`` ((D+1)^2) before the count, the rows wrong of 0 last."""
+    z = torch.addmv(bias, x, weight)  # (B,) logits
+    labels = y > 0.5
+    right = torch.count_nonzero((z > cut) == labels).view(1)
     if loss != "bce":
         with torch.enable_grad():
             params = (weight.detach().requires_grad_(), bias.detach().requires_grad_())
             total = LOSSES[loss](torch.mv(x, params[0]) + params[1], y, reduction="sum")
             grads = torch.autograd.grad(total, params)
-        return torch.cat([total.detach().view(1), *(g.view(-1) for g in grads)]).double()
-    z = torch.addmv(bias, x, weight)  # (B,) logits
+        return torch.cat([s.double().view(-1) for s in (total.detach(), *grads, right)])
     c = None if pos_weight is None else 1 + (pos_weight - 1) * y
     if c is None:  # log(1 + e^z) - y z
         value = (F.softplus(z, threshold=50) - y * z).sum()
@@ -63,20 +65,19 @@ def chunk_sums(
     if center is not None:
         curvature = torch.sigmoid(z) * torch.sigmoid(-z)  # p (1 - p), with no cancellation in 1 - p
         curvature = curvature if c is None else curvature * c
-        with one_thread():  # (B, D) work: on a busy machine 2 threads took 6x as long (see one_thread)
+        with one_thread():  # (B, D) work: on a busy machine 2 threads took 6x as long
             root = curvature.sqrt()
             rooted = (x - center).mul_(root[:, None])  # u^T W u = rooted^T rooted, centred: no cancellation
             block, side = (rooted.T @ rooted).double(), torch.mv(rooted.T, root).double()
         corner = torch.cat([side, curvature.sum().double().view(1)])
         hessian = torch.cat([torch.cat([block, side[:, None]], 1), corner[None]])
-        labels = y > 0.5
         wrong_side = torch.count_nonzero(((z > 0) != labels) | (z == 0))
-        sums += [hessian.view(-1), torch.count_nonzero((z > cut) == labels).view(1), wrong_side.view(1)]
-    return torch.cat([s.double() for s in sums])
+        return torch.cat([s.double() for s in (*sums, hessian.view(-1), right, wrong_side.view(1))])
+    return torch.cat([s.double() for s in (*sums, right)])
 
 
 def fold_standardization(weight: Tensor, bias: Tensor, mean: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
-    """``linear((x - mean) / scale)``'s weights on raw x: ``w / scale`` and ``b - (w / scale) . mean``."""
+    """The weights of ``linear((x - mean) / scale)`` on raw x: ``w / scale`` and ``b - (w / scale) . mean``."""
     folded = weight / scale
     return folded, bias - folded @ mean.to(folded.dtype)
 
@@ -102,37 +103,36 @@ def tuned_threshold(curve: tuple[Tensor, Tensor, Tensor], criterion: str) -> Ten
 
 @dataclass
 class TrainingState:
-    """What the training step and its hooks read and write, as Python values (module attributes cost about 2 us each
-    through ``Module.__setattr__``); the defaults serve a step called outside a Trainer."""
+    """What the training step and its hooks share, as plain values (cheaper than module attributes)."""
 
-    raw_features: bool = False  # identity standardisation (fixed when training starts, as the next three)
+    raw_features: bool = False  # identity standardisation (this and the next three: fixed when training starts)
     unweighted: bool = False  # pos_weight is 1
     penalised: bool = False  # l2 or l1
     largest_lr: float = math.inf  # the parameters' float range: a larger learning rate is refused
     decision_cut: float = 0.0  # p > threshold <=> logit > decision_cut (set each epoch: the threshold may be tuned)
-    evaluations: int = 0  # of the objective in the current step (L-BFGS: several); reset each step, as the next
+    evaluations: int = 0  # of the objective in the current step (L-BFGS: several); this and the next: reset each step
     first_gradient: Tensor | None = None  # largest |gradient| where the step started (full batch only)
 
 
 class TrainingFit(NamedTuple):
-    """The model on its training rows, at its current weights (:meth:`LogisticRegression.training_fit`)."""
+    """The model on its training rows at its current weights: mean loss (weighted as in training), accuracy at its
+    threshold, objective (the loss plus the penalties) and the objective's largest absolute gradient (0-d float64)."""
 
-    loss: float  # the mean loss (weighted by pos_weight as in training)
-    accuracy: float  # the share of rows whose decision at the model's threshold is their label
-    objective: float  # loss + l2 / 2 ||w||^2 + l1 ||w||_1: what training minimises
-    gradient: Tensor  # the largest absolute gradient of the objective (0-d, float64): 0 exactly at the minimum
+    loss: float
+    accuracy: float
+    objective: float
+    gradient: Tensor
 
 
 class FinalPass(NamedTuple):
-    """A Newton pass at the weights ``weight``, ``bias`` (float64) and decision cut ``cut``: what the summary and the
-    coefficient table read instead of passes of their own (:meth:`LogisticRegression.final_pass_here`)."""
+    """A Newton pass at ``weight``, ``bias`` and ``cut``: the summary and coefficient table read it, passing no more."""
 
     weight: Tensor
     bias: Tensor
     cut: float
     rows: int
     fit: TrainingFit
-    information: Tensor  # (D+1, D+1) the unpenalised Hessian's sum over the rows, in [w, b] (the Fisher information)
+    information: Tensor  # (D+1, D+1) the unpenalised Hessian's sum over the rows in [w, b]: the Fisher information
     separated: bool  # every row on its label's side of 0
 
 
@@ -141,11 +141,9 @@ class NonFiniteTrainingError(ValueError):
 
 
 class LogisticRegression(LightningModule):
-    """Logistic regression ``p(y=1 | x) = sigmoid(w · (x - mean) / scale + b)`` trained with binary cross-entropy.
-
-    ``mean``/``scale`` are buffers (identity by default) filled from the data module's ``feature_stats()`` when fit
-    starts, so a checkpoint predicts on raw rows. The objective is the mean loss plus ``l2 / 2 ||w||^2 + l1 ||w||_1``
-    (never the bias).
+    """Logistic regression ``p(y=1 | x) = sigmoid(w · (x - mean) / scale + b)``, minimising the mean loss plus ``l2 / 2
+    ||w||^2 + l1 ||w||_1`` (never the bias). ``mean`` and ``scale`` are buffers filled from the data module's
+    ``feature_stats()`` when fit starts, so that a checkpoint predicts on raw rows.
 
     Args:
         n_inputs: number of features (the CLI links it from the data).
@@ -154,41 +152,43 @@ class LogisticRegression(LightningModule):
         init_weight, init_bias: fixed starting values instead of PyTorch's random ones.
         l2: ridge penalty, in the loss, so every optimizer sees it (scikit-learn's ``C`` is ``1 / (l2 * n_train)``).
         l1: lasso penalty, a soft threshold after each SGD step (weights become exactly 0; SGD only).
-        pos_weight: weight of the positive rows' loss: a number, ``"balanced"`` (negatives / positives of the training
-            split, fixed when fit starts) or None.
+        pos_weight: weight of the positive rows' loss: a number, ``"balanced"`` (negatives / positives) or None.
         tol: fit stops once the largest absolute gradient of the objective is below ``tol`` (full batch: every epoch).
         threshold: a row is predicted positive when its probability is above it.
-        tune_threshold: the criterion (``f1``, ``balanced_accuracy``, ``youden``) that picks the threshold on the
-            validation split at the end of each validation epoch.
-        C: scikit-learn's inverse penalty strength instead of l2: when fit starts l2 becomes 1 / (C n_train) (2 n_neg /
-            (C n_train^2) with pos_weight "balanced"), kept in checkpoints with C null. inf or none: no penalty."""
+        tune_threshold: ``f1``, ``balanced_accuracy`` or ``youden``: tune the threshold on each validation epoch.
+        C: scikit-learn's inverse penalty instead of l2 (l2 = 1 / (C n_train) when fit starts); inf or none: none."""
 
     def __init__(
-        self,
-        n_inputs: int = 1,
-        lr: float = 2.0,
-        loss: Literal["bce", "mse"] = "bce",
-        init_weight: float | None = None,
-        init_bias: float | None = None,
-        l2: float = 0.0,
-        l1: float = 0.0,
-        pos_weight: float | Literal["balanced"] | None = None,
-        tol: float = 1e-6,
-        threshold: float = 0.5,
+        self, n_inputs: int = 1, lr: float = 2.0, loss: Literal["bce", "mse"] = "bce", init_weight: float | None = None,
+        init_bias: float | None = None, l2: float = 0.0, l1: float = 0.0,
+        pos_weight: float | Literal["balanced"] | None = None, tol: float = 1e-6, threshold: float = 0.5,
         tune_threshold: Literal["f1", "balanced_accuracy", "youden"] | None = None,
         C: float | Literal["inf", "none"] | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         super().__init__()
-        C = no_penalty_words(C)  # "inf", "none": the command line's words (jsonargparse reads "inf" as a str)
+        if isinstance(C, str) and C.strip().lower() in ("inf", "none"):  # the command line's words (jsonargparse: str)
+            C = math.inf
         if n_inputs < 1:
             raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        check_penalties(l2, l1, tol)
-        check_C(C, l2)
-        check_pos_weight(pos_weight, loss)
+        for name, value in (("l2", l2), ("l1", l1)):
+            if not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not 0 < tol < math.inf:
+            raise ValueError(f"tol must be a finite number > 0, got {tol}")
+        if C is not None and (isinstance(C, str) or not 0 < C <= math.inf):
+            raise ValueError(f"C must be a number > 0, inf or none (no penalty), or null (l2 instead), got {C}")
+        if C is not None and l2:
+            raise ValueError(f"give l2 or C, not both (got l2={l2:g} and C={C:g}; C=1/(l2 * n_train))")
+        if isinstance(pos_weight, str) and pos_weight != "balanced":
+            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight!r}")
+        if not isinstance(pos_weight, str | None) and not 0 < pos_weight < math.inf:
+            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight}")
+        if pos_weight is not None and loss != "bce":
+            raise ValueError("pos_weight weighs the cross-entropy: it needs loss 'bce'")
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if tune_threshold is not None and tune_threshold not in TUNING_CRITERIA:
@@ -203,7 +203,6 @@ class LogisticRegression(LightningModule):
             nn.init.constant_(self.linear.bias, init_bias)
         self.register_buffer("feature_mean", torch.zeros(n_inputs))
         self.register_buffer("feature_scale", torch.ones(n_inputs))
-        # 1 = unweighted; a number or the training split's balance ("balanced", set when fit starts)
         self.register_buffer("pos_weight", torch.tensor(1.0 if pos_weight in (None, "balanced") else pos_weight))
         self.loss_fn = LOSSES[loss]
         self.train_totals = TrainingTotals()  # train_loss and train_acc: the per-step cost matters here
@@ -219,8 +218,8 @@ class LogisticRegression(LightningModule):
         self.final_pass: FinalPass | None = None
 
     def logits(self, x: Tensor) -> Tensor:
-        """(B, n_inputs) raw features -> (B, 1) logits, ``linear((x - mean) / scale)``; large batches fold the
-        standardisation into the weights (no (B, D) temporaries), small ones standardise the rows."""
+        """(B, n_inputs) raw features -> (B, 1) logits; large batches fold the standardisation into the weights (no
+        (B, D) temporaries), small ones standardise the rows."""
         if x.numel() < FOLD_ELEMENTS:
             return self.linear((x - self.feature_mean) / self.feature_scale)
         weight, bias = fold_standardization(self.linear.weight, self.linear.bias, self.feature_mean, self.feature_scale)
@@ -241,11 +240,13 @@ class LogisticRegression(LightningModule):
             stats = datamodule.feature_stats()
             if stats is not None:
                 self.set_standardization(*stats)
-            if self.hparams.get("pos_weight") == "balanced":
-                negatives, positives = datamodule.class_counts()
+            balanced, C = self.hparams.get("pos_weight") == "balanced", self.hparams.get("C")
+            negatives, positives = datamodule.class_counts() if balanced or C is not None else (0, 0)
+            if balanced:
                 self.pos_weight.fill_(negatives / positives)
-            if self.hparams.get("C") is not None:
-                self.hparams.l2 = l2_from_C(self.hparams.C, *datamodule.class_counts(), self.hparams.pos_weight)
+            if C is not None:  # scikit-learn's C sum(loss) + ||w||^2 / 2 as mean loss + l2 / 2 ||w||^2
+                n = negatives + positives
+                self.hparams.l2 = 2 * negatives / (C * n * n) if balanced else 1 / (C * n)
             if self.hparams.get("tune_threshold") and not len(datamodule.val_idx):
                 raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
         if stage == "fit" and self.hparams.get("tune_threshold") and not self.trainer.limit_val_batches:
@@ -255,18 +256,13 @@ class LogisticRegression(LightningModule):
             )
 
     def on_train_start(self) -> None:
-        """What stays fixed while training, as Python values (:class:`TrainingState`)."""
-        self.training_state = TrainingState(
-            raw_features=bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all()),
-            unweighted=bool(self.pos_weight == 1),
-            penalised=self.penalised,
-            largest_lr=torch.finfo(self.linear.weight.dtype).max,
-            decision_cut=logit(float(self.threshold)),
-        )
+        """What stays fixed while training, as Python values (:class:`TrainingState`; the cut: each epoch)."""
+        raw_features = bool((self.feature_mean == 0).all() and (self.feature_scale == 1).all())
+        largest_lr = torch.finfo(self.linear.weight.dtype).max
+        self.training_state = TrainingState(raw_features, bool(self.pos_weight == 1), self.penalised, largest_lr)
 
     def on_train_epoch_start(self) -> None:
-        """The threshold as a cut on the logits (no sigmoid per training step); a tuned threshold changes at the end
-        of a validation epoch and applies from the next epoch on."""
+        """The threshold as a cut on the logits (no sigmoid per step); a tuned one applies from the next epoch on."""
         self.training_state.decision_cut = logit(float(self.threshold))
 
     def configure_model(self) -> None:
@@ -306,15 +302,9 @@ class LogisticRegression(LightningModule):
         checkpoint.get("state_dict", {}).setdefault("pos_weight", torch.tensor(1.0))
         checkpoint.get("state_dict", {}).setdefault("threshold", torch.tensor(0.5))
 
-    def penalty(self) -> Tensor:
-        """``l2 / 2 * ||w||^2 + l1 * ||w||_1`` of the (standardised) weights; 0 without penalties."""
-        weight, l2, l1 = self.linear.weight, self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
-        return 0.5 * l2 * weight.square().sum() + l1 * weight.abs().sum()
-
     def _training_loss(self, batch: tuple[Tensor, ...]) -> Tensor:
-        """Loss of one training batch; ``train_loss`` and ``train_acc`` are summed into one
-        :class:`~logreg.model.metrics.TrainingTotals` and logged once an epoch (``self.log`` per step costs more than a
-        step)."""
+        """Loss of one training batch; ``train_loss`` and ``train_acc`` are summed and logged once an epoch
+        (``self.log`` per step costs more than a step)."""
         x, y = batch
         state = self.training_state
         logits = self.linear(x) if state.raw_features else self.logits(x)
@@ -349,8 +339,7 @@ class LogisticRegression(LightningModule):
         first = self.training_state.evaluations == 0  # L-BFGS evaluates the objective several times in one step
         self.training_state.evaluations += 1
         loss = self._streamed_loss(batch, first) if isinstance(batch, SplitStream) else self._training_loss(batch)
-        # Stop at the failing step, before the optimizer step poisons the weights. This is the one deliberate
-        # synchronisation per training step on a GPU: a check without it could only stop steps later.
+        # Stop before the optimizer step poisons the weights: the one deliberate synchronisation per step on a GPU
         if not math.isfinite(loss.item()):
             raise NonFiniteTrainingError(
                 f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
@@ -361,17 +350,14 @@ class LogisticRegression(LightningModule):
         weight = self.linear.weight
         smooth = loss + 0.5 * self.hparams.l2 * weight.square().sum()  # what the gradient sees
         objective = smooth + self.hparams.l1 * weight.abs().sum().detach()  # L1: by optimizer_step's soft threshold
-        if not isinstance(batch, SplitStream):
-            self.mean_objective.update(objective.detach(), weight=len(batch[1]))
-        elif first:
-            self.mean_objective.update(objective.detach(), weight=batch.total_rows)
+        if first or not isinstance(batch, SplitStream):  # (a streamed step's further L-BFGS evaluations: not again)
+            rows = batch.total_rows if isinstance(batch, SplitStream) else len(batch[1])
+            self.mean_objective.update(objective.detach(), weight=rows)
         return smooth
 
     def _streamed_loss(self, split: SplitStream, first: bool) -> Tensor:
-        """The mean loss over a whole split, a chunk at a time (:func:`chunk_sums`, float64 sums, all-reduced under
-        DDP), returned as a surrogate whose gradient is the streamed one, so that Lightning's backward leaves exactly
-        that. Metrics are updated on the ``first`` evaluation of a step. For :class:`~logreg.model.newton.Newton` the
-        same pass sums the Hessian (:meth:`_newton_sums`)."""
+        """The mean loss over a whole split in float64 chunk sums (all-reduced under DDP), as a surrogate whose
+        gradient is the streamed one, so that Lightning's backward leaves exactly that; Newton's Hessian in one pass."""
         weight, bias = self.linear.weight, self.linear.bias  # (1, D), (1,)
         newton = self.trainer.optimizers[0] if isinstance(self.trainer.optimizers[0], Newton) else None
         with torch.no_grad():  # the standardisation folded into the weights: no (B, D) temporary per chunk
@@ -379,30 +365,27 @@ class LogisticRegression(LightningModule):
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
         center = None if newton is None else self.feature_mean.to(weight.dtype)
         cut = self.training_state.decision_cut
-        size = 2 + len(scaled) + (0 if newton is None else (len(scaled) + 1) ** 2 + 2)  # (chunk_sums' layout)
+        d = len(scaled)
+        size = d + 3 + (0 if newton is None else (d + 1) ** 2 + 1)  # (chunk_sums' layout)
         total = torch.zeros(size, dtype=torch.float64, device=weight.device)
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-            sums = chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut)
-            total += sums
-            if first and newton is None:
-                with torch.no_grad():
-                    decisions = torch.mv(x, scaled) + shift > cut
-                    self.train_totals.update(sums[0], decisions, y.view(-1))
+            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut)
         self.passes += 1
         total = self.trainer.strategy.reduce(total, reduce_op="sum")
         n = split.total_rows
-        loss, grad_scaled, grad_shift = total[0] / n, total[1 : len(scaled) + 1] / n, total[len(scaled) + 1] / n
+        loss, grad_scaled, grad_shift = total[0] / n, total[1 : d + 1] / n, total[d + 1] / n
         grad_w = (grad_scaled - grad_shift * self.feature_mean) / self.feature_scale  # the chain rule through the fold
         if newton is not None:
             self._newton_sums(newton, total, loss, grad_w, grad_shift, n)
+        if first:  # (every rank the whole split's: the epoch's means stay exact)
+            self.train_totals.update(total[0], int(total[-1 if newton is None else -2]), n)
         loss, grad_w, grad_b = loss.to(weight.dtype), grad_w.to(weight.dtype), grad_shift.to(weight.dtype)
         slope = (weight.view(-1) * grad_w).sum() + bias.view(()) * grad_b
         return loss + (slope - slope.detach())  # (exactly 0, with the gradient of ``slope``)
 
     def _newton_sums(self, newton: Newton, total: Tensor, loss: Tensor, grad_w: Tensor, grad_b: Tensor, n: int) -> None:
-        """Hand Newton the objective's Hessian in ``[w, b]`` and whether it converged, and keep the pass
-        (:class:`FinalPass`). The chunks' Hessian is of ``[x - mean, 1]``, whose logits are ``(w / scale) . u + b``: the
-        parameters' is it scaled by ``[1 / scale, 1]`` on both sides (no cancellation, whatever the means)."""
+        """Hand Newton the objective's Hessian in ``[w, b]`` (the chunks' one of ``[x - mean, 1]``, scaled by
+        ``[1 / scale, 1]`` on both sides: no cancellation) and whether it converged; keep the pass."""
         d = len(grad_w)
         weight, bias = self.linear.weight.detach().view(-1).double().clone(), self.linear.bias.detach().double().clone()
         to_params = torch.cat([1 / self.feature_scale.double(), torch.ones_like(total[:1])])
@@ -418,9 +401,6 @@ class LogisticRegression(LightningModule):
         objective = float(loss) + 0.5 * l2 * float(weight @ weight)
         fit = TrainingFit(float(loss), correct / n, objective, gradient)
         self.final_pass = FinalPass(weight, bias, self.training_state.decision_cut, n, fit, information, not wrong_side)
-        self.train_totals.update(
-            total[0], int(correct), n
-        )  # (every rank the whole split's: the epoch's means stay exact)
 
     @property
     def penalised(self) -> bool:
@@ -433,7 +413,9 @@ class LogisticRegression(LightningModule):
         """Full batch: the first backward of a step gives the exact gradient where the epoch started (the convergence
         check needs no extra pass)."""
         if self.training_state.first_gradient is None and self.trainer.num_training_batches == 1:
-            self.training_state.first_gradient = largest_gradient(self)
+            weight, bias, l1 = self.linear.weight, self.linear.bias, self.hparams.get("l1", 0.0)
+            gradient = optimality(weight.grad.view(-1), bias.grad.view(-1), weight.detach().view(-1), l1)
+            self.training_state.first_gradient = gradient
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
@@ -496,15 +478,9 @@ class LogisticRegression(LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
     @torch.no_grad()
-    def objective_gradient(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> Tensor:
-        """The largest absolute gradient (with L1 the subgradient closest to 0) of the objective over ``rows``, in
-        float64: scikit-learn's convergence criterion (:meth:`training_fit`'s)."""
-        return self.training_fit(features, labels, rows, chunk_rows).gradient
-
-    @torch.no_grad()
-    def training_fit(self, features: Any, labels: Tensor, rows: Tensor, chunk_rows: int | None = None) -> TrainingFit:
-        """The current weights on ``rows`` (the training split): mean loss, accuracy, objective and largest absolute
-        gradient, exactly, in float64: Newton's last pass if it was here, else one pass of :func:`chunk_sums`."""
+    def training_fit(self, features: Any, labels: Tensor, rows: Tensor) -> TrainingFit:
+        """The current weights on ``rows`` (the training split), exactly, in float64: Newton's last pass if it was here,
+        else a pass of :func:`chunk_sums`. Its gradient is scikit-learn's convergence criterion."""
         here = self.final_pass_here()
         if here is not None and here.cut == logit(float(self.threshold)) and here.rows == len(rows):
             return here.fit
@@ -514,49 +490,43 @@ class LogisticRegression(LightningModule):
         scaled, shift = fold_standardization(weight, bias, mean, scale)  # (D,), (1,)
         pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
         cut = logit(float(self.threshold))
-        total = torch.zeros(2 + len(scaled), dtype=torch.float64, device=weight.device)
-        correct = 0
-        for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, weight.device):
-            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight)
-            correct += int(torch.count_nonzero((torch.addmv(shift, x, scaled) > cut) == (y.view(-1) > 0.5)))
-        total /= len(rows)
+        total = torch.zeros(3 + len(scaled), dtype=torch.float64, device=weight.device)
+        for x, y in split_stream(features, labels, rows).chunks(torch.float64, weight.device):
+            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, cut=cut)
+        total /= len(rows)  # (the count of right decisions: the accuracy)
         l2, l1 = self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
-        grad_w = (total[1:-1] - total[-1] * mean) / scale + l2 * weight
+        grad_w = (total[1:-2] - total[-2] * mean) / scale + l2 * weight
         objective = float(total[0]) + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())
-        return TrainingFit(float(total[0]), correct / len(rows), objective, optimality(grad_w, total[-1:], weight, l1))
+        return TrainingFit(float(total[0]), float(total[-1]), objective, optimality(grad_w, total[-2:-1], weight, l1))
 
     def final_pass_here(self) -> FinalPass | None:
         """The last Newton pass, if it was at the current weights (Newton takes no step once converged)."""
-        last = self.final_pass
-        weight, bias = self.linear.weight.detach().view(-1).double(), self.linear.bias.detach().double()
-        if last is None or not (torch.equal(last.weight, weight) and torch.equal(last.bias, bias)):
-            return None
-        return last
+        last, weight, bias = self.final_pass, self.linear.weight.detach().view(-1).double(), self.linear.bias.detach()
+        here = last is not None and torch.equal(last.weight, weight) and torch.equal(last.bias, bias.double())
+        return last if here else None
 
     def coefficients(self) -> tuple[Tensor, float]:
-        """Weight (n_inputs,) and bias in the units of the raw input features (standardisation folded in)."""
+        """Weight (n_inputs,) and bias in the units of the raw input features."""
         linear = self.linear
         weight, bias = fold_standardization(linear.weight.detach().float().view(-1), linear.bias.detach().float(),
                                             self.feature_mean, self.feature_scale)  # fmt: skip
         return weight.cpu(), float(bias)
 
     def decision_boundary(self) -> float:
-        """For one feature, the x where the decision changes, p = threshold: ``(logit(threshold) - bias) / weight``
-        (``-bias / weight`` at the default 0.5; inf for a zero weight)."""
+        """For one feature, the x where the decision changes (:func:`boundary`)."""
         weight, bias = self.coefficients()
         return boundary(float(weight[0]), bias, float(self.threshold))
 
 
 def logit(probability: float) -> float:
-    """The logit of a threshold: ``sigmoid(z) > p`` (mathematically) when ``z > logit(p)``; -inf and inf at 0 and 1."""
+    """The logit of a threshold: ``sigmoid(z) > p`` when ``z > logit(p)``; -inf and inf at 0 and 1."""
     if not 0 < probability < 1:
         return -math.inf if probability <= 0 else math.inf
     return math.log(probability / (1 - probability))
 
 
 def boundary(weight: float, bias: float, threshold: float = 0.5) -> float:
-    """The x where ``sigmoid(weight * x + bias) = threshold``: ``(logit(threshold) - bias) / weight``; inf for a
-    zero weight."""
+    """The x where ``sigmoid(weight * x + bias) = threshold``; inf for a zero weight."""
     return (logit(threshold) - bias) / weight if weight != 0 else math.inf
 
 
@@ -568,66 +538,12 @@ def reset_for_training(*metrics: Metric) -> None:
             metric.reset()
 
 
-def largest_gradient(model: LogisticRegression) -> Tensor:
-    """:func:`optimality` of the gradients a backward pass left on the weights and the bias (a 0-d tensor)."""
-    weight, bias = model.linear.weight, model.linear.bias
-    if weight.grad is None or bias.grad is None:
-        return torch.tensor(math.inf)
-    return optimality(weight.grad.view(-1), bias.grad.view(-1), weight.detach().view(-1), model.hparams.get("l1", 0.0))
-
-
 def optimality(grad_w: Tensor, grad_b: Tensor, weight: Tensor, l1: float) -> Tensor:
-    """The largest absolute gradient of the objective, with L1 the subgradient closest to 0: 0 exactly at a
-    minimum (``grad_w`` is the gradient of the smooth part: the loss and the L2 penalty)."""
+    """The largest absolute gradient of the objective (``grad_w``: of its smooth part), with L1 the subgradient closest
+    to 0: 0 exactly at a minimum."""
     if l1:  # at w = 0 any value in [-l1, l1] is a subgradient of l1 * |w|
         grad_w = torch.where(weight == 0, (grad_w.abs() - l1).clamp_min(0), grad_w + l1 * weight.sign())
     return torch.cat([grad_w.abs(), grad_b.abs()]).max()
-
-
-def check_penalties(l2: float, l1: float, tol: float) -> None:
-    for name, value in (("l2", l2), ("l1", l1)):
-        if not 0 <= value < math.inf:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    if not 0 < tol < math.inf:
-        raise ValueError(f"tol must be a finite number > 0, got {tol}")
-
-
-NO_PENALTY_WORDS = ("inf", "none")  # --model.C inf, --model.C none: scikit-learn's C=numpy.inf
-
-
-def no_penalty_words(C: float | str | None) -> float | None:
-    """``C`` with the words for no penalty (``"inf"``, ``"none"``, any case) as ``math.inf``; anything else as given."""
-    if isinstance(C, str) and C.strip().lower() in NO_PENALTY_WORDS:
-        return math.inf
-    return C
-
-
-def check_C(C: float | None, l2: float) -> None:
-    if C is None:
-        return
-    if isinstance(C, str) or not 0 < C <= math.inf:
-        raise ValueError(f"C must be a number > 0, inf or none (no penalty), or null (l2 instead), got {C}")
-    if l2:
-        raise ValueError(f"give l2 or C, not both (got l2={l2:g} and C={C:g}; C=1/(l2 * n_train))")
-
-
-def l2_from_C(C: float, negatives: int, positives: int, pos_weight: float | str | None) -> float:
-    """The ``l2`` that makes logreg's ``mean loss + l2/2 ||w||^2`` scikit-learn's ``C sum loss + ||w||^2 / 2``:
-    ``1 / (C n)``, or ``2 n_neg / (C n^2)`` under ``class_weight="balanced"``."""
-    n = negatives + positives
-    return 2 * negatives / (C * n * n) if pos_weight == "balanced" else 1 / (C * n)
-
-
-def check_pos_weight(pos_weight: float | str | None, loss: str) -> None:
-    if pos_weight is None:
-        return
-    if isinstance(pos_weight, str):
-        if pos_weight != "balanced":
-            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight!r}")
-    elif not 0 < pos_weight < math.inf:
-        raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight}")
-    if loss != "bce":
-        raise ValueError("pos_weight weighs the cross-entropy: it needs loss 'bce'")
 
 
 def check_l1_optimizer(name: str, options: dict) -> None:

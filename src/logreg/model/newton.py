@@ -1,10 +1,5 @@
-"""Newton's method (IRLS) for full-batch logistic regression: ``--optimizer logreg.model.newton.Newton``.
-
-Each step is one streamed pass in which the model sums the loss, the gradient and the Hessian ``X^T diag(p (1 - p))
-X`` in float64 (:func:`~logreg.model.logistic.chunk_sums`, all-reduced under DDP) and hands the Hessian here; the step
-solves ``H d = -g``. Where the objective rose, the next step goes back along the last one (it cannot diverge, and an
-accepted step costs no extra pass). Once converged it takes no step, so the final weights are where the last pass was
-(the summary and the coefficient table read it). A pass is O(N D^2), a solve O(D^3): :data:`MAX_FEATURES`."""
+"""Newton's method (IRLS) for full-batch logistic regression: ``--optimizer logreg.model.newton.Newton``. Each step is
+one streamed pass in which the model sums the loss, gradient and Hessian in float64 and hands the Hessian here."""
 
 from __future__ import annotations
 
@@ -19,9 +14,9 @@ MAX_HALVINGS = 40  # a step cut below 2^-40 is taken as it is (the objective's r
 
 
 class Newton(torch.optim.Optimizer):
-    """Full-batch Newton steps on a :class:`~logreg.model.logistic.LogisticRegression`'s parameters, which sets
-    :attr:`hessian` and :attr:`converged` in each closure. Its state (last accepted point, objective, direction,
-    fraction) is in ``state_dict``, in the parameters' dtype: a resumed fit takes bitwise the same steps."""
+    """Full-batch Newton steps ``H d = -g`` on a :class:`~logreg.model.logistic.LogisticRegression`, which sets
+    :attr:`hessian` and :attr:`converged` in each closure. Where the objective rose it goes back along the last step (it
+    cannot diverge); once converged it stays put. Its state is in ``state_dict``: a resumed fit takes the same steps."""
 
     def __init__(self, params: Iterable[Tensor], max_halvings: int = MAX_HALVINGS) -> None:
         if max_halvings < 0:
@@ -61,18 +56,16 @@ class Newton(torch.optim.Optimizer):
 
 
 def backtrack(fraction: float, start: float, reached: float, slope: float) -> float:
-    """The next fraction of a step that raised the objective from ``start`` to ``reached`` (``slope``: its
-    derivative along the step at 0): the minimum of the quadratic through the three, within 1/10 to 1/2 of it
-    (a wild overshoot from saturated starting weights takes a few passes back, not dozens of halvings)."""
+    """The next fraction of a step that raised the objective from ``start`` to ``reached`` (``slope``: its derivative
+    at 0): the quadratic's minimum, within 1/10 to 1/2 of it (a wild overshoot takes a few passes, not dozens)."""
     curvature = reached - start - slope * fraction
     guess = -slope * fraction * fraction / (2 * curvature) if curvature > 0 and math.isfinite(curvature) else 0.0
     return min(max(guess, fraction / 10), fraction / 2)
 
 
 def newton_direction(hessian: Tensor, gradient: Tensor) -> Tensor:
-    """``d`` solving ``(H + damping I) d = -g`` by Cholesky after Jacobi scaling (features on very different scales
-    are not an ill-conditioned problem); damping 0, or the least power of ten of the scaled diagonal that makes
-    ``H`` positive definite (a singular ``H``: a constant feature, or saturated probabilities)."""
+    """``d`` solving ``(H + damping I) d = -g`` by Cholesky after Jacobi scaling; damping 0, or the least power of ten
+    that makes a singular ``H`` (a constant feature, saturated probabilities) positive definite."""
     jacobi = hessian.diagonal().clamp_min(torch.finfo(hessian.dtype).tiny).rsqrt()
     scaled = hessian * jacobi[:, None] * jacobi[None, :]
     identity = torch.eye(len(scaled), dtype=scaled.dtype, device=scaled.device)

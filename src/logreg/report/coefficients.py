@@ -1,20 +1,11 @@
-"""The fitted coefficients as a table: raw-unit weights, comparable standardised weights, and Wald inference.
-
-:func:`coefficient_table` folds the standardisation back into raw units, adds ``std_weight`` (the raw weight times
-the feature's standard deviation on the training rows: comparable across features) and the odds ratio, and, for an
-unpenalised fit, the Wald standard errors, z, p-values and 95% intervals from the inverse Fisher information
-``u^T W u`` of the training rows (``W = p(1 - p)``, ``u = [x - center, 1]``; the center keeps large means from
-cancelling). Its sums are Newton's (:func:`~logreg.model.logistic.chunk_sums`), over float64 chunks of the rows: a
-Newton fit hands over its last pass instead (:func:`information_table`). The information is inverted after Jacobi
-scaling (features on scales 0.01 and 100 are not an ill-conditioned problem), and refused with a reason where it
-means nothing: separated training rows (no maximum-likelihood estimate), a singular or badly conditioned information.
-"""
+"""The fitted coefficients as a table: raw-unit and standardised weights (comparable across features), odds ratios,
+and for an unpenalised fit Wald inference from the inverse Fisher information of the training rows."""
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,91 +41,66 @@ class CoefficientRow(NamedTuple):
 
 
 class CoefficientTable(NamedTuple):
-    """The intercept row, then the features by decreasing ``|std_weight|``; ``reason``: why inference asked for is
-    empty."""
+    """The intercept row, then the features by decreasing ``|std_weight|``; ``reason``: why inference is missing."""
 
     rows: list[CoefficientRow]
     reason: str | None = None
     separated: bool = False  # (with inference) the model puts every training row on its label's side
 
 
-# --------------------------------------------------------------------------------------------------- public API
-
-
-def coefficient_table(
-    weight: Tensor,
-    bias: Tensor | float,
-    features: Tensor | np.ndarray,
-    labels: Tensor | np.ndarray,
-    feature_names: Sequence[str],
-    *,
-    mean: Tensor | None = None,
-    scale: Tensor | None = None,
-    rows: Tensor | None = None,
-    inference: bool = False,
-    chunk_rows: int | None = None,
-) -> CoefficientTable:
-    """The coefficient table of ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training rows, in one float64
-    pass (a chunk at a time: flat memory for a memory map larger than memory).
-
-    Args:
-        weight: (1, D) or (D,) weights on the standardised features; bias: the (1,) bias or a float.
-        features: (N, D) raw features, a float tensor or a NumPy array or memory map.
-        labels: (N, 1) or (N,) 0/1 labels (only the separation check reads them).
-        feature_names: D names, one per column.
-        mean, scale: (D,) the model's standardisation (default: mean 0, scale 1).
-        rows: indices of the training rows (default: every row).
-        inference: fill standard errors, z, p-values and intervals (meaningful for an unpenalised maximum-likelihood
-            fit only).
-        chunk_rows: rows per chunk (default: full-batch training's); changes nothing but memory use."""
-    n_features = len(feature_names)
-    if features.ndim != 2 or features.shape[1] != n_features:
-        raise ValueError(f"features of shape {tuple(features.shape)} do not have {n_features} named columns")
+def coefficient_table(weight: Tensor, bias: Tensor | float, features: Tensor | np.ndarray, labels: Tensor | np.ndarray,
+                      feature_names: Sequence[str], *, mean: Tensor | None = None, scale: Tensor | None = None,
+                      rows: Tensor | None = None, inference: bool = False,
+                      chunk_rows: int | None = None) -> CoefficientTable:  # fmt: skip
+    """The table of ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training ``rows`` (default: all), in one
+    float64 pass a chunk at a time (flat memory for a memory map). ``inference``: standard errors, z, p-values and
+    intervals, meaningful for an unpenalised maximum-likelihood fit only (Newton's sums, :func:`chunk_sums`)."""
+    d = len(feature_names)
+    if features.ndim != 2 or features.shape[1] != d:
+        raise ValueError(f"features of shape {tuple(features.shape)} do not have {d} named columns")
     device = features.device if isinstance(features, Tensor) else torch.device("cpu")
-    w, b = _vector(weight, n_features, "weight", device), float(bias)
-    mean = torch.zeros_like(w) if mean is None else _vector(mean, n_features, "mean", device)
-    scale = torch.ones_like(w) if scale is None else _vector(scale, n_features, "scale", device)
-    standardised = bool((mean != 0).any() or (scale != 1).any())
+    w, b = _vector(weight, d, "weight", device), float(bias)
+    mean = torch.zeros_like(w) if mean is None else _vector(mean, d, "mean", device)
+    scale = torch.ones_like(w) if scale is None else _vector(scale, d, "scale", device)
+    center = mean if bool((mean != 0).any() or (scale != 1).any()) else None  # else the first chunk's mean
     rows = torch.arange(len(features)) if rows is None else rows.reshape(-1).cpu()  # int32 or int64 indices
     if not len(rows):
         raise ValueError("no training rows to compute the coefficient table on")
     if device.type != "cpu":
         labels = torch.as_tensor(labels).to(device)  # a GPU chunk is masked on the GPU
     folded, offset = fold_standardization(w, torch.tensor([b], dtype=w.dtype, device=device), mean, scale)
-    chunks = split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, device)
+    moments = sums = None
     with one_thread():  # (B, D) float64 work: see one_thread
-        center, std, sums = _sums(chunks, folded, offset, mean if standardised else None, inference)
-    d, ones = n_features, torch.ones_like(w)
+        for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, device):
+            if moments is None:
+                center = x.mean(0) if center is None else center
+                moments = torch.zeros(2, x.shape[1], dtype=x.dtype, device=x.device)
+            dx = x - center
+            moments[0] += dx.sum(0)
+            moments[1] += dx.square_().sum(0)
+            if inference:
+                chunk = chunk_sums("bce", x, y.view(-1), folded, offset, None, center)
+                sums = chunk if sums is None else sums.add_(chunk)
+    shift = moments[0] / len(rows)
+    std = (moments[1] / len(rows) - shift * shift).clamp_min(0).sqrt()
     information = sums[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) if inference else None
-    return _table(w, b, mean, scale, std, feature_names, information,
-                  _to_raw(center, ones), inference and not sums[-1], inference)  # fmt: skip
+    return _table(w, b, mean, scale, std, feature_names, information, _to_raw(center, torch.ones_like(w)),
+                  inference and not sums[-1], inference)  # fmt: skip
 
 
-def information_table(
-    weight: Tensor, bias: Tensor | float, feature_names: Sequence[str], mean: Tensor, scale: Tensor,
-    information: Tensor, separated: bool, inference: bool,
-) -> CoefficientTable:  # fmt: skip
-    """:func:`coefficient_table` of a standardised model from the Fisher information its solver summed at these
-    weights, ``(D+1, D+1)`` in ``[weight, bias]`` (Newton's last pass): no pass of its own. The standard deviations
-    are the standardisation's ``scale``."""
+def information_table(weight: Tensor, bias: Tensor | float, feature_names: Sequence[str], mean: Tensor, scale: Tensor,
+                      information: Tensor, separated: bool, inference: bool) -> CoefficientTable:  # fmt: skip
+    """:func:`coefficient_table` of a standardised model from the (D+1, D+1) Fisher information of ``[weight, bias]``
+    that Newton's last pass summed: no pass of its own (the standard deviations are ``scale``)."""
     n, device = len(feature_names), information.device
     w, mean, scale = (_vector(v, n, "weight", device) for v in (weight, mean, scale))
     return _table(w, float(bias), mean, scale, scale, feature_names, information, _to_raw(mean, scale),
                   separated and inference, inference)  # fmt: skip
 
 
-def _table(
-    w: Tensor,
-    b: float,
-    mean: Tensor,
-    scale: Tensor,
-    std: Tensor,
-    names: Sequence[str],
-    information: Tensor | None,
-    to_raw: Tensor,
-    separated: bool,
-    inference: bool,
-) -> CoefficientTable:
+def _table(w: Tensor, b: float, mean: Tensor, scale: Tensor, std: Tensor, names: Sequence[str],
+           information: Tensor | None, to_raw: Tensor, separated: bool,
+           inference: bool) -> CoefficientTable:  # fmt: skip
     """The rows; ``to_raw`` maps the parameters of ``information`` to ``[intercept, raw weights]``."""
     covariance, reason = _covariance(information, to_raw, separated) if inference else (None, None)
     raw_weight = w / scale
@@ -152,8 +118,7 @@ def _to_raw(center: Tensor, scale: Tensor) -> Tensor:
 
 
 def write_csv(table: CoefficientTable, path: str | Path) -> None:
-    """Write the table to ``path`` atomically (:func:`~logreg.writes.writing`); 10 significant digits, empty cells
-    empty."""
+    """Write the table to ``path`` atomically, 10 significant digits, empty cells empty."""
     with writing(path, f"{path}: the coefficient table") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
@@ -174,25 +139,19 @@ def to_markdown(table: CoefficientTable) -> str:
 def summary_lines(table: CoefficientTable, top: int = 5) -> list[str]:
     """Aligned lines for a terminal: the intercept and the ``top`` features by ``|std_weight|`` (p-values when filled),
     a count of those left out, and the reason inference is missing."""
-    intercept, features = table.rows[0], table.rows[1:]
-    shown = [intercept, *features[: max(top, 0)]]
+    shown = table.rows[: max(top, 0) + 1]  # the intercept first
     columns = ["feature", "weight", "std_weight", "odds_ratio"]
     if any(row.p_value is not None for row in shown):
         columns.append("p_value")
     grid = [columns] + [[row.feature] + [_cell(getattr(row, c), SHORT_FLOAT) or "-" for c in columns[1:]]
                         for row in shown]  # fmt: skip
-    widths = [max(len(line[k]) for line in grid) for k in range(len(columns))]
-    lines = ["  ".join([line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in
-                                                         zip(line[1:], widths[1:], strict=True)]).rstrip()
-             for line in grid]  # fmt: skip
-    if len(features) > len(shown) - 1:
-        lines.append(f"({len(features) - len(shown) + 1} more features not shown)")
+    widths = [max(map(len, column)) for column in zip(*grid, strict=True)]
+    lines = ["  ".join([line[0].ljust(widths[0]), *map(str.rjust, line[1:], widths[1:])]).rstrip() for line in grid]
+    if len(table.rows) > len(shown):
+        lines.append(f"({len(table.rows) - len(shown)} more features not shown)")
     if table.reason:
         lines.append(f"no standard errors: {table.reason}")
     return lines
-
-
-# --------------------------------------------------------------------------------------------------- the pass
 
 
 def _vector(values: Tensor, n: int, name: str, device: torch.device) -> Tensor:
@@ -203,38 +162,12 @@ def _vector(values: Tensor, n: int, name: str, device: torch.device) -> Tensor:
     return vector
 
 
-def _sums(chunks: Iterator[tuple[Tensor, Tensor]], folded: Tensor, offset: Tensor, center: Tensor | None,
-          with_information: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
-    """The center (given, or the first chunk's mean), the rows' population standard deviations, and Newton's sums
-    (:func:`~logreg.model.logistic.chunk_sums`) over the float64 chunks (B, D), (B, 1)."""
-    moments = sums = None
-    rows = 0
-    for x, y in chunks:
-        if moments is None:
-            center = x.mean(0) if center is None else center
-            moments = torch.zeros(2, x.shape[1], dtype=x.dtype, device=x.device)
-        dx = x - center
-        moments[0] += dx.sum(0)
-        moments[1] += dx.square_().sum(0)
-        if with_information:
-            chunk = chunk_sums("bce", x, y.view(-1), folded, offset, None, center)
-            sums = chunk if sums is None else sums.add_(chunk)
-        rows += len(x)
-    mean = moments[0] / rows
-    return center, (moments[1] / rows - mean * mean).clamp_min(0).sqrt(), sums
-
-
-# --------------------------------------------------------------------------------------------------- inference
-
-
 def _covariance(information: Tensor, to_raw: Tensor, separated: bool) -> tuple[Tensor | None, str | None]:
-    """The (D+1, D+1) covariance of ``[intercept, raw weights] = to_raw @ parameters`` from the parameters'
-    ``information``, or None and why it cannot be trusted."""
+    """The covariance of ``[intercept, raw weights] = to_raw @ parameters`` from the parameters' ``information``,
+    inverted after Jacobi scaling (features on scales 0.01 and 100 are fine); or None and why it is not trusted."""
     if separated:
-        return None, (
-            "the model separates the training rows perfectly, so the maximum-likelihood estimate does not exist "
-            "(the weights would grow without bound) and standard errors are meaningless"
-        )
+        return None, ("the model separates the training rows perfectly, so the maximum-likelihood estimate does not "
+                      "exist (the weights would grow without bound) and standard errors are meaningless")  # fmt: skip
     diagonal = information.diagonal()
     if not (bool(torch.isfinite(information).all()) and bool((diagonal > 0).all())):
         return None, "the Fisher information is singular (a constant feature, or probabilities saturated at 0 or 1)"
@@ -242,43 +175,28 @@ def _covariance(information: Tensor, to_raw: Tensor, separated: bool) -> tuple[T
     values, vectors = torch.linalg.eigh(information * jacobi[:, None] * jacobi[None, :])
     condition = float(values[-1] / values[0]) if values[0] > 0 else math.inf
     if not condition <= MAX_CONDITION:
-        return None, (
-            f"the Fisher information is singular or badly conditioned (condition number {condition:.3g}): "
-            "collinear or constant features, or (nearly) separated classes"
-        )
+        return None, (f"the Fisher information is singular or badly conditioned (condition number {condition:.3g}): "
+                      "collinear or constant features, or (nearly) separated classes")  # fmt: skip
     inverse = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
     return to_raw @ inverse @ to_raw.T, None
 
 
-def _rows(
-    bias: float, weight: Tensor, std_weight: Tensor, covariance: Tensor | None, names: Sequence[str]
-) -> list[CoefficientRow]:
-    """The intercept row first, then the features by decreasing ``|std_weight|`` (non-finite ones last)."""
-    errors = covariance.diagonal().clamp_min(0).sqrt().tolist() if covariance is not None else [None] * (len(names) + 1)
-    intercept = _row(INTERCEPT, bias, None, errors[0])
-    features = [_row(name, w, s, e) for name, w, s, e in
-                zip(names, weight.tolist(), std_weight.tolist(), errors[1:], strict=True)]  # fmt: skip
-    features.sort(key=lambda row: -abs(row.std_weight) if math.isfinite(row.std_weight) else math.inf)
-    return [intercept, *features]
-
-
-def _row(name: str, weight: float, std_weight: float | None, error: float | None) -> CoefficientRow:
-    """One row; the inference cells are filled when ``error`` is given."""
-    odds_ratio = _exp(weight)
-    if error is None:
-        return CoefficientRow(name, weight, std_weight, odds_ratio)
-    z = weight / error if error > 0 else math.copysign(math.inf, weight)
-    p_value = math.erfc(abs(z) / math.sqrt(2))  # two-sided, P(|Z| > |z|), accurate far into the tail
-    return CoefficientRow(name, weight, std_weight, odds_ratio, error, z, p_value,
-                          weight - Z_95 * error, weight + Z_95 * error)  # fmt: skip
-
-
-def _exp(value: float) -> float:
-    """``exp(value)``, inf where it overflows (``math.exp`` raises)."""
-    try:
-        return math.exp(value)
-    except OverflowError:
-        return math.inf
+def _rows(bias: float, weight: Tensor, std_weight: Tensor, covariance: Tensor | None,
+          names: Sequence[str]) -> list[CoefficientRow]:  # fmt: skip
+    """The intercept row, then the features by decreasing ``|std_weight|`` (non-finite last), inference filled."""
+    weights = torch.cat([weight.new_tensor([bias]), weight])
+    errors = covariance.diagonal().clamp_min(0).sqrt().tolist() if covariance is not None else [None] * len(weights)
+    rows = []
+    for name, w, s, odds, error in zip([INTERCEPT, *names], weights.tolist(), [None, *std_weight.tolist()],
+                                       weights.exp().tolist(), errors, strict=True):  # fmt: skip
+        if error is None:
+            rows.append(CoefficientRow(name, w, s, odds))
+            continue
+        z = w / error if error > 0 else math.copysign(math.inf, w)
+        p_value = math.erfc(abs(z) / math.sqrt(2))  # two-sided, P(|Z| > |z|), accurate far into the tail
+        rows.append(CoefficientRow(name, w, s, odds, error, z, p_value, w - Z_95 * error, w + Z_95 * error))
+    rows[1:] = sorted(rows[1:], key=lambda row: -abs(row.std_weight) if math.isfinite(row.std_weight) else math.inf)
+    return rows
 
 
 def _cell(value: float | None, form: str) -> str:

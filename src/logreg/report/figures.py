@@ -36,12 +36,9 @@ def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: A
 
 
 class TrainingFigures(Callback):
-    """Keeps the loss of every training step (the tutorial's ``Loss`` list) and logs figures when fit and test end.
-
-    An optimizer that evaluates the objective several times a step (L-BFGS's line search) gets every evaluation
-    instead. What is kept is what the optimizer minimises (with a penalty, loss plus penalty). Losses stay on the
-    device until each epoch's end (no synchronisation per step) and are saved in checkpoints for a resumed run.
-    """
+    """Keeps the loss of every training step (the tutorial's ``Loss`` list; every evaluation of the objective where
+    a step makes several, as L-BFGS) and logs figures when fit and test end. Losses stay on the device until the
+    epoch ends (no synchronisation per step) and are saved in checkpoints."""
 
     def __init__(self) -> None:
         self.losses: list[float] = []
@@ -78,10 +75,8 @@ class TrainingFigures(Callback):
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._flush()
         what = "objective (loss + penalty)" if getattr(pl_module, "penalised", False) else "loss"
-        if self.per_evaluation:
-            title, xlabel = f"training {what}, every evaluation", "evaluation of the objective (L-BFGS: several a step)"
-        else:
-            title, xlabel = f"training {what}", "training step"
+        title = f"training {what}" + (", every evaluation" if self.per_evaluation else "")
+        xlabel = "evaluation of the objective (L-BFGS: several a step)" if self.per_evaluation else "training step"
         log_figure(trainer, "figures/loss_per_iteration", plots.loss_curve, self.losses, title, xlabel, what)
         self._log_model_figures(trainer, pl_module, "val")
 
@@ -89,9 +84,8 @@ class TrainingFigures(Callback):
         self._log_model_figures(trainer, pl_module, "test")
 
     def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """With one feature, the data and the fitted sigmoid (training rows at fit's end, test rows after the test).
-        Always: ROC, probability histogram, confusion matrix, precision-recall curve (also in TensorBoard's PR-curve
-        dashboard) and reliability diagram of ``stage``'s rows."""
+        """With one feature, the data and the fitted sigmoid (training rows at fit's end, test rows after the test);
+        ROC, probabilities, confusion, precision-recall (also TensorBoard's PR curve) and reliability of ``stage``."""
         datamodule = trainer.datamodule
         if not isinstance(datamodule, IndexedDataModule) or not trainer.is_global_zero:
             return
@@ -122,7 +116,8 @@ class TrainingFigures(Callback):
                    f"ROC ({stage})")  # fmt: skip
         log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
                    target.numpy(), f"predicted p(y = {names[1]}), {stage} rows", names)  # fmt: skip
-        counts = decision_counts(probs, target, threshold)
+        # [[TN, FP], [FN, TP]] of the decisions probs > threshold
+        counts = torch.bincount(2 * target.long() + (probs > threshold).long(), minlength=4).view(2, 2).numpy()
         log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold, names,
                    f"{stage} confusion")  # fmt: skip
         precision, recall, _ = pr.compute()
@@ -134,9 +129,13 @@ class TrainingFigures(Callback):
         bins = plots.calibration_bins(probs.numpy(), target.numpy())
         log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
                    plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
-        logger, confmat = tensorboard_logger(trainer), binned.confmat_state(tensorboard_pr)
-        if logger is not None:  # TensorBoard's own PR-curve dashboard, from the counts rather than the rows
-            log_pr_curve(logger.experiment, f"pr_curve/{stage}", confmat, trainer.global_step)
+        logger = tensorboard_logger(trainer)
+        if logger is not None:  # TensorBoard's own PR curve, from the counts (add_pr_curve would bin the rows again)
+            confmat = binned.confmat_state(tensorboard_pr)  # (T, 2, 2) at thresholds linspace(0, 1, T)
+            tn, fp, fn, tp = confmat.double().reshape(-1, 4).T.numpy()  # ([[TN, FP], [FN, TP]] per threshold)
+            precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)  # (as its own)
+            logger.experiment.add_pr_curve_raw(f"pr_curve/{stage}", tp, fp, tn, fn, precision, recall,
+                                               trainer.global_step, num_thresholds=len(confmat))  # fmt: skip
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
@@ -145,20 +144,6 @@ class TrainingFigures(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.losses = list(state_dict["losses"])
         self.per_evaluation = bool(state_dict.get("per_evaluation", False))  # (absent from older checkpoints)
-
-
-def log_pr_curve(writer: Any, tag: str, confmat: torch.Tensor, step: int) -> None:
-    """TensorBoard's PR curve from the (T, 2, 2) confusion matrices of thresholds ``linspace(0, 1, T)``, through
-    ``add_pr_curve_raw`` (``add_pr_curve`` would histogram the rows again); divisors at least 1e-7, as its own."""
-    tn, fp, fn, tp = (confmat[:, a, p].double().numpy() for a, p in ((0, 0), (0, 1), (1, 0), (1, 1)))
-    precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)
-    writer.add_pr_curve_raw(tag, tp, fp, tn, fn, precision, recall, step, num_thresholds=len(confmat))
-
-
-def decision_counts(probs: torch.Tensor, target: torch.Tensor, threshold: float) -> np.ndarray:
-    """The confusion matrix ``[[TN, FP], [FN, TP]]`` of the decisions ``probs > threshold``."""
-    predicted, actual = (probs > threshold).long(), target.long()
-    return np.array([[int(((predicted == p) & (actual == a)).sum()) for p in (0, 1)] for a in (0, 1)])
 
 
 def sample_rows(datamodule: IndexedDataModule, rows: torch.Tensor, limit: int) -> tuple[torch.Tensor, torch.Tensor]:

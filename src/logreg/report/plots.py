@@ -1,7 +1,5 @@
-"""Figures, drawn on matplotlib ``Figure`` objects with the Agg canvas: no pyplot state, no GUI backend.
-
-Its size is the figures' own: one short function per figure, each with the labels that make it readable alone.
-"""
+"""Figures on matplotlib ``Figure`` objects with the Agg canvas: no pyplot state, no GUI backend. Earns its size:
+one short function per figure, each with the labels that make it readable alone."""
 
 from __future__ import annotations
 
@@ -32,8 +30,7 @@ def axes(size: tuple[float, float]) -> tuple[Figure, Any]:
 
 
 def done(fig: Figure, *grids: Any) -> Figure:
-    """Fixed margins that fit these figures' labels (``tight_layout`` measures every text: about 0.15 s a figure),
-    and a light grid on ``grids``."""
+    """Fixed margins that fit these labels (``tight_layout`` costs 0.15 s a figure); a light grid on ``grids``."""
     for ax in grids:
         ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.15, right=0.95, bottom=0.13, top=0.9, hspace=0.4, wspace=0.3)
@@ -42,8 +39,7 @@ def done(fig: Figure, *grids: Any) -> Figure:
 
 def loss_curve(losses: Sequence[float], title: str = "training loss", xlabel: str = "no. of iterations",
                ylabel: str = "loss") -> Figure:  # fmt: skip
-    """The tutorial's plot: the loss of every training step, on integer steps and a plain value axis (no fractional
-    step ticks for a short run, no ``1e-7+5.6986e-2`` offset for a flat one)."""
+    """The tutorial's plot: the loss of every training step, on integer steps and a plain value axis (no offset)."""
     fig, ax = axes((6, 4))
     ax.plot(np.arange(len(losses)), losses, linewidth=1, marker="." if len(losses) <= 100 else None)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -54,8 +50,8 @@ def loss_curve(losses: Sequence[float], title: str = "training loss", xlabel: st
 
 def fitted_sigmoid(x: np.ndarray, y: np.ndarray, weight: float, bias: float, threshold: float = 0.5,
                    class_names: Names = ("0", "1"), rows: str = "") -> Figure:  # fmt: skip
-    """Data points (x, y) of ``rows`` (e.g. "test") with the fitted ``sigmoid(weight * x + bias)`` and the decision
-    boundary: the x where p = ``threshold``."""
+    """Data points (x, y) of ``rows`` (e.g. "test"), the fitted ``sigmoid(weight * x + bias)`` and the x where p =
+    ``threshold``."""
     fig, ax = axes((6, 4))
     ax.scatter(x, y, s=14, c=y, cmap="coolwarm", vmin=0, vmax=1, label=f"{rows} rows".strip(), zorder=3)
     lo, hi = float(np.min(x)), float(np.max(x))
@@ -99,8 +95,8 @@ def probability_histogram(probs: np.ndarray, target: np.ndarray, title: str = "p
 
 def confusion_matrix(counts: np.ndarray, threshold: float, class_names: Names = ("0", "1"),
                      title: str = "confusion") -> Figure:  # fmt: skip
-    """The 2x2 matrix ``[[TN, FP], [FN, TP]]`` (rows: true class) at ``threshold``: each cell's count and rate
-    within its true class, coloured by that rate (a rare class's misses stand out); "n/a" for a class without rows."""
+    """``[[TN, FP], [FN, TP]]`` at ``threshold``: counts and rates within the true class, coloured by rate (a rare
+    class's misses stand out); "n/a" for a class without rows."""
     counts = np.asarray(counts)
     row_totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
@@ -121,8 +117,8 @@ def confusion_matrix(counts: np.ndarray, threshold: float, class_names: Names = 
 def precision_recall_curve(precision: np.ndarray, recall: np.ndarray, ap: float,
                            operating_point: tuple[float, float] | None, title: str = "precision-recall",
                            positive_rate: float | None = None) -> Figure:  # fmt: skip
-    """Precision against recall with its average precision, the model's ``operating_point`` ``(recall, precision)``
-    and the no-skill line (precision = positive rate): the view that ROC flatters on imbalanced data."""
+    """Precision against recall with its AP, the ``operating_point`` ``(recall, precision)`` and the no-skill line:
+    the view that ROC flatters on imbalanced data."""
     fig, ax = axes((4.5, 4.5))
     ax.plot(recall, precision, drawstyle="steps-post", label=f"AP = {ap:.3f}")
     if positive_rate is not None:
@@ -137,14 +133,10 @@ def precision_recall_curve(precision: np.ndarray, recall: np.ndarray, ap: float,
 
 
 def calibration_bins(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) -> tuple[np.ndarray, ...]:
-    """Per bin: mean predicted probability, observed frequency of class 1, and count (NaN means for empty bins).
-
-    torchmetrics' ``binary_calibration_error`` binning (:func:`~logreg.model.binned.add_bin_sums`), so that their
-    ECE is the logged one: ``n_bins`` equal-width bins and a last one holding exactly 1.0.
-    """
-    probs = np.asarray(probs).ravel()
+    """Per bin: mean predicted probability, observed frequency of class 1, and count (NaN means for empty bins), in
+    the logged ECE's bins (:func:`~logreg.model.binned.add_bin_sums`: ``n_bins`` equal ones and one for exactly 1)."""
+    probs, target = np.asarray(probs).ravel(), np.asarray(target).ravel()
     probs = probs if np.issubdtype(probs.dtype, np.floating) else probs.astype(np.float64)
-    target = np.asarray(target).ravel()
     if probs.shape != target.shape:
         raise ValueError(f"probs and target differ in length: {probs.size} and {target.size}")
     if n_bins < 1:
@@ -161,14 +153,14 @@ def calibration_bins(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) ->
 def expected_calibration_error(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray) -> float:
     """:func:`~logreg.model.binned.calibration_error` of the bins (NaN when all are empty)."""
     counts = np.asarray(counts, dtype=np.float64)
-    sums = [torch.from_numpy(np.where(counts > 0, v * counts, 0.0)) for v in (mean_predicted, observed)]
-    return float(calibration_error(torch.from_numpy(counts), sums[0], sums[1]))
+    sums = (torch.from_numpy(np.where(counts > 0, v * counts, 0.0)) for v in (mean_predicted, observed))
+    return float(calibration_error(torch.from_numpy(counts), *sums))
 
 
 def reliability_diagram(mean_predicted: np.ndarray, observed: np.ndarray, counts: np.ndarray, ece: float,
                         title: str = "reliability", class_names: Names = ("0", "1")) -> Figure:  # fmt: skip
-    """Observed frequency of class 1 against mean predicted probability per bin (empty bins left out), with the
-    diagonal of a calibrated model, and below it each bin's rows (a far-off point of few rows matters little)."""
+    """Observed frequency of class 1 against mean predicted probability per bin, the diagonal of a calibrated model,
+    and below it each bin's rows (a far-off point of few rows matters little)."""
     mean_predicted, observed, counts = (np.asarray(a, dtype=np.float64) for a in (mean_predicted, observed, counts))
     shown = (counts > 0) & np.isfinite(mean_predicted) & np.isfinite(observed)
     fig = figure.Figure(figsize=(4.5, 5.5), dpi=100)
@@ -187,21 +179,3 @@ def to_rgb(fig: Figure) -> np.ndarray:
     canvas = backend_agg.FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def loss_comparison(runs: Sequence[dict], x: np.ndarray, y: np.ndarray, epochs: int) -> Figure:
-    """Left: each run's mean training loss per epoch. Right: the data with each run's fitted sigmoid
-    (``runs``: dicts with ``name``, ``losses`` (one per iteration), ``weight`` and ``bias``)."""
-    fig = figure.Figure(figsize=(12, 4.5), dpi=100)
-    curves, fits = fig.subplots(1, 2)
-    grid = np.linspace(float(x.min()), float(x.max()), 400)
-    fits.scatter(x, y, s=14, color="black", label="data", zorder=3)
-    for run in runs:
-        per_epoch = np.asarray(run["losses"]).reshape(epochs, -1).mean(axis=1)
-        curves.plot(np.arange(1, epochs + 1), per_epoch, linewidth=1.5, label=run["name"])
-        fits.plot(grid, 1 / (1 + np.exp(-(run["weight"] * grid + run["bias"]))), label=run["name"])
-    curves.set(xlabel="epoch", ylabel="mean training loss", title="training loss (own scale per loss)")
-    fits.set(xlabel="x", ylabel="p(y = 1)", title="fitted sigmoids", ylim=(-0.05, 1.05))
-    for ax in (curves, fits):
-        ax.legend(fontsize=8)
-    return done(fig, curves, fits)
