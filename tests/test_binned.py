@@ -6,7 +6,7 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from torchmetrics.classification import BinaryCalibrationError, BinaryPrecisionRecallCurve
 
-from logreg.model.binned import BinnedAUROC, BinnedAveragePrecision, BinnedCalibrationError, BinnedPrecisionRecallCurve
+from logreg.model.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve
 
 
 def _rows(n: int = 60_000, thresholds: int = 1001, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,17 +58,6 @@ def test_binned_auroc_is_within_the_mass_of_pairs_sharing_a_bin_of_sklearn():
     assert auroc == pytest.approx(float(np.trapezoid(tpr, fpr)), abs=1e-5)  # (float32 rates, as above)
 
 
-def test_binned_calibration_error_is_torchmetrics_ece():
-    probs, target = _rows()
-    probs = probs.double()  # float64: torchmetrics' own sums are then as exact as ours
-    reference, binned = BinaryCalibrationError(n_bins=15, norm="l1"), BinnedCalibrationError(n_bins=15)
-    for p, y in zip(probs.split(7_000), target.split(7_000), strict=True):
-        reference.update(p, y)
-        binned.update(p, y)
-    assert float(binned.compute()) == pytest.approx(float(reference.compute()), rel=1e-6)
-    assert float(binned.compute()) > 0
-
-
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_binned_confmat_compares_in_the_same_dtype_as_torchmetrics(dtype):
     probs, target = _rows(4_000)
@@ -76,3 +65,36 @@ def test_binned_confmat_compares_in_the_same_dtype_as_torchmetrics(dtype):
     reference.update(probs.to(dtype), target)
     binned.update(probs.to(dtype), target)
     assert torch.equal(binned.confmat, reference.confmat)
+
+
+def test_evaluation_totals_are_torchmetrics_values():
+    """One set of sums a batch gives what torchmetrics' classes give on the same batches: the rates of the decisions
+    ``p > 0.3`` bitwise, AUROC, AP and the ROC curve of 1001 thresholds bitwise, the ECE and the mean loss closely."""
+    from torchmetrics import classification as tm
+
+    from logreg.model.metrics import EvaluationTotals
+
+    probs, target = _rows(9_000)
+    probs = probs.double()
+    decisions = {"acc": tm.BinaryAccuracy(), "f1": tm.BinaryF1Score(), "precision": tm.BinaryPrecision(),
+                 "recall": tm.BinaryRecall()}  # fmt: skip
+    references = {"auroc": tm.BinaryAUROC(thresholds=1001), "ap": tm.BinaryAveragePrecision(thresholds=1001),
+                  "ece": BinaryCalibrationError(n_bins=15), "roc": tm.BinaryROC(thresholds=1001)}  # fmt: skip
+    totals, losses = EvaluationTotals("val", 1001), []
+    for p, y in zip(probs.split(4_000), target.split(4_000), strict=True):
+        loss = torch.nn.functional.binary_cross_entropy(p, y.double(), reduction="sum")
+        totals.update(p, y, loss, torch.tensor(0.3))
+        losses.append(loss)
+        for reference in references.values():
+            reference.update(p, y)
+        for reference in decisions.values():
+            reference.update((p > torch.tensor(0.3)).double(), y)  # the model's float32 threshold
+    values = totals.compute()
+    for name, reference in (decisions | references).items():
+        if name in ("acc", "f1", "precision", "recall", "auroc", "ap"):
+            assert torch.equal(values[f"val_{name}"], reference.compute()), name
+    assert float(values["val_ece"]) == pytest.approx(float(references["ece"].compute()), rel=1e-6)  # float64 sums
+    assert float(values["val_ece"]) > 0
+    assert float(values["val_loss"]) == pytest.approx(float(sum(losses)) / len(probs), rel=1e-6)  # float32 sums
+    for ours, theirs in zip(totals.curve(precision_recall=False), references["roc"].compute(), strict=True):
+        assert torch.equal(ours, theirs)

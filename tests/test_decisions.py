@@ -101,15 +101,15 @@ def test_metric_values_equal_scikit_learn_to_1e_6(tmp_path):
     """The logged values themselves (not the 4-place printout), on the model's own decisions."""
     from sklearn.metrics import average_precision_score, precision_score, recall_score
 
-    from logreg.model.logistic import _decision_metrics, _probability_metrics
+    from logreg.model.logistic import CURVE_THRESHOLDS
+    from logreg.model.metrics import EvaluationTotals
 
     rng = np.random.default_rng(3)
     probs = torch.tensor(rng.random(5000), dtype=torch.float32)
     target = torch.tensor((rng.random(5000) < probs.numpy() ** 2).astype(int))
-    decisions, scores = _decision_metrics("test"), _probability_metrics("test")
-    decisions.update((probs > 0.3).float(), target)
-    scores.update(probs, target)
-    values = {**decisions.compute(), **scores.compute()}
+    totals = EvaluationTotals("test", CURVE_THRESHOLDS)
+    totals.update(probs, target, torch.tensor(0.0), 0.3)
+    values = totals.compute()
     y, p = target.numpy(), probs.numpy()
     assert abs(float(values["test_precision"]) - precision_score(y, p > 0.3)) < 1e-6
     assert abs(float(values["test_recall"]) - recall_score(y, p > 0.3)) < 1e-6
@@ -162,7 +162,7 @@ def test_balanced_accuracy_and_youden_pick_the_threshold_that_maximises_them(cri
     target = torch.tensor((rng.random(3000) < probs.numpy() ** 3).astype(int))
     curve = BinaryROC(thresholds=CURVE_THRESHOLDS)
     curve.update(probs, target)
-    chosen = float(tuned_threshold(curve, criterion))
+    chosen = float(tuned_threshold(curve.compute(), criterion))
     y, p = target.numpy(), probs.numpy()
     grid = np.linspace(0, 1, CURVE_THRESHOLDS)[1:-1].astype(np.float32)
     decided = p[:, None] >= grid[None, :]  # torchmetrics' curves count p >= t

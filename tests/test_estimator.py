@@ -287,9 +287,10 @@ def figure_calls(mp):
 
 
 def test_a_full_batch_summary_and_its_test_are_all_of_the_final_weights(tmp_path, run_cli):
-    """L-BFGS two iterations an epoch, so every epoch moves the weights, on noisy data where the best validation
-    loss comes before the last epoch. The summary's train rows, the test after it and the coefficients are all of the
-    final weights (last.ckpt), by torch.nn.BCELoss in float64; the loss figure has every evaluation of the objective."""
+    """L-BFGS two iterations an epoch, so every epoch moves the weights, validated every epoch (asked: a full-batch
+    fit validates only its last), on noisy data where the best validation loss comes before the last epoch. The
+    summary's train rows, the test after it and the coefficients are all of the final weights (last.ckpt), by
+    torch.nn.BCELoss in float64; the loss figure has every evaluation of the objective."""
     rng = np.random.default_rng(3)
     x = rng.normal(size=(80, 6))
     y = (rng.random(80) < 1 / (1 + np.exp(-1.5 * x[:, 0]))).astype(int)
@@ -298,7 +299,8 @@ def test_a_full_batch_summary_and_its_test_are_all_of_the_final_weights(tmp_path
     with pytest.MonkeyPatch.context() as mp:
         figures = figure_calls(mp)
         fit = run_cli("fit", "--config", "lbfgs", "--data", "FileDataModule", "--data.path", "noisy.csv",
-                      "--optimizer.max_iter", "2", "--trainer.max_epochs", "6", "--model.l2", "0.001")  # fmt: skip
+                      "--optimizer.max_iter", "2", "--trainer.max_epochs", "6", "--model.l2", "0.001",
+                      "--validation.every_epoch", "true")  # fmt: skip
     checkpoints = run_dirs(tmp_path)[0] / "checkpoints"
     [best] = checkpoints.glob("best-*.ckpt")
     assert not best.name.startswith("best-epoch=5-")  # the best checkpoint is not the final weights

@@ -40,10 +40,10 @@ def test_validation_step_outside_a_trainer_updates_metrics_like_a_plain_computat
     model.validation_step((x[25:], y[25:]), 1)
     with torch.no_grad():
         probs = torch.sigmoid(model.linear(x))
-    values = {**model.val_metrics.compute(), "val_loss": model.mean_loss["val_loss"].compute()}
+    values = model.val_totals.compute()
     assert values["val_acc"].item() == pytest.approx(((probs > 0.5).float() == y).float().mean().item())
     assert values["val_loss"].item() == pytest.approx(torch.nn.BCELoss()(probs, y).item(), rel=1e-6)
-    assert model.test_metrics is None  # nothing built for a stage that never ran
+    assert model.test_totals is None  # nothing built for a stage that never ran
 
 
 def test_training_step_by_hand_includes_the_l2_penalty():

@@ -1,5 +1,5 @@
-"""Around Lightning's training: early stopping off by default, a clean stop on SIGTERM and Ctrl-C, the run
-directory each run claims, its TensorBoard logger, and quiet logs."""
+"""Around Lightning's training: early stopping off by default, one validation of a full-batch fit, a clean stop on
+SIGTERM and Ctrl-C, the run directory each run claims, its TensorBoard logger, and quiet logs."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer, callbacks
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from logreg.data.indexed import IndexedDataModule
 
 
 class EarlyStopping(callbacks.EarlyStopping):
@@ -37,6 +39,40 @@ class EarlyStopping(callbacks.EarlyStopping):
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.enabled:
             super().on_validation_end(trainer, pl_module)
+
+
+class FinalValidation(Callback):
+    """A full-batch fit (``--data.batch_size 0``) validates once, on its final weights, in the epoch it stops in
+    (converged, ``max_epochs``, ``max_steps``): a validation costs more than a solver step. Every epoch with
+    ``--validation.every_epoch true``, early stopping or ``--trainer.max_time``; a ``check_val_every_n_epoch`` above 1
+    is kept. Lightning validates when ``(epoch + 1) % trainer.check_val_every_n_epoch == 0``, read after the batch:
+    this sets it there, and back to 1 before the checkpoints (they save at an epoch's end only while it is 1). The
+    decision is the same on every DDP rank (convergence is of all-reduced sums)."""
+
+    def __init__(self, every_epoch: bool = False) -> None:
+        self.every_epoch = every_epoch
+        self.active = False
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        data = trainer.datamodule
+        stopping = [cb for cb in trainer.callbacks if isinstance(cb, callbacks.EarlyStopping | Timer)]
+        asked = self.every_epoch or any(getattr(cb, "enabled", True) for cb in stopping)  # (logreg's: maybe off)
+        full_batch = isinstance(data, IndexedDataModule) and not data.batch_size
+        self.active = full_batch and not asked and trainer.check_val_every_n_epoch == 1
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if self.active:
+            epochs, steps = trainer.max_epochs, trainer.max_steps
+            final = trainer.should_stop or (epochs not in (None, -1) and trainer.current_epoch + 1 >= epochs) or (
+                steps != -1 and trainer.global_step >= steps)  # fmt: skip
+            trainer.check_val_every_n_epoch = 1 if final else trainer.current_epoch + 2
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.active:
+            trainer.check_val_every_n_epoch = 1
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.on_train_epoch_end(trainer, pl_module)
 
 
 class GracefulStop(Callback):
@@ -121,6 +157,7 @@ NOISE = (  # warnings that say nothing to a logreg user
     r".*configure_optimizers` will be overridden by",  # --optimizer's job
     r"Detected pickle protocol",  # hostile files are refused anyway
     r".*does not have many workers which may be a bottleneck",  # batches are one gather each in the main process
+    r".*could not find the monitored key",  # epochs FinalValidation skips (after a validation: Lightning's error)
 )
 
 

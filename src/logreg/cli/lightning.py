@@ -39,7 +39,7 @@ from logreg.predictions import CSVPredictionWriter, PredictionPreview
 from logreg.report import summary
 from logreg.report.coefficients import summary_lines
 from logreg.report.figures import TrainingFigures
-from logreg.training import EarlyStopping, GracefulStop, claim_name, claim_version
+from logreg.training import EarlyStopping, FinalValidation, GracefulStop, claim_name, claim_version
 from logreg.writes import is_stdout
 
 CHECKPOINT_KEYWORDS = {"last", "best", "hpc", "registry"}
@@ -171,6 +171,7 @@ class LogRegCLI(LightningCLI):
             {"checkpoint.filename": "best-epoch={epoch}-step={step}", "checkpoint.auto_insert_metric_name": False}
         )
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.add_lightning_class_args(FinalValidation, "validation")  # full batch: once, unless every_epoch
         monitor = {"compute_fn": lambda f: "val_loss" if f > 0 else "train_loss", "apply_on": "instantiate"}
         for target in ("checkpoint.monitor", "early_stopping.monitor"):  # train_loss without a validation split
             parser.link_arguments("data.val_fraction", target, **monitor)

@@ -1,4 +1,4 @@
-"""Threshold metrics in O(rows): one ``bucketize`` + ``bincount`` per batch instead of torchmetrics' pass per threshold
+"""Threshold metrics in O(rows): one ``bucketize`` and a count per batch instead of torchmetrics' pass per threshold
 (its binned curves compare every row with each of the T thresholds for batches over 50,000 rows). Only ``update`` is
 replaced: states, ``compute`` and the DDP reduction stay torchmetrics' own."""
 
@@ -25,7 +25,10 @@ def class_histograms(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tenso
     above = torch.bucketize(probs.to(common), thresholds.to(common), right=True)  # (N,) thresholds <= p
     above = above.masked_fill(probs.isnan(), 0)
     width = len(thresholds) + 1
-    return torch.bincount(above + width * positive, minlength=2 * width).view(2, width)
+    index = above + width * positive
+    # scatter_add_ into a fixed size, not bincount: on CUDA bincount waits for the device to size its output
+    counts = torch.zeros(2 * width, dtype=torch.long, device=probs.device)
+    return counts.scatter_add_(0, index, torch.ones_like(index)).view(2, width)
 
 
 def confmat_from_histograms(histograms: Tensor) -> Tensor:
@@ -79,29 +82,6 @@ class BinnedAveragePrecision(_BinnedUpdate, BinaryAveragePrecision):
 class BinnedAUROC(_BinnedUpdate, BinaryAUROC):
     """``BinaryAUROC(thresholds=T)`` with an O(rows) update: off the exact AUROC only through a positive and a negative
     row between the same two thresholds, by at most ``0.5 * sum_b P_b N_b / (P N)``."""
-
-
-class BinnedCalibrationError(Metric):
-    """torchmetrics' ``BinaryCalibrationError`` (L1) from per-bin sums (rows, probabilities, positives): memory
-    independent of rows, the same bins (``p == 1.0`` in a bin of its own)."""
-
-    is_differentiable = False
-    higher_is_better = False
-    full_state_update = False
-
-    def __init__(self, n_bins: int = 15, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.n_bins = n_bins
-        for name in ("rows", "probabilities", "positives"):
-            self.add_state(name, default=torch.zeros(n_bins + 1, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Add the batch's per-bin sums."""
-        add_bin_sums(preds, target, self.rows, self.probabilities, self.positives)
-
-    def compute(self) -> Tensor:
-        """The ECE over all rows seen (float32, like torchmetrics')."""
-        return calibration_error(self.rows, self.probabilities, self.positives).float()
 
 
 def add_bin_sums(preds: Tensor, target: Tensor, rows: Tensor, probabilities: Tensor, positives: Tensor) -> None:

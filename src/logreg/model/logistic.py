@@ -11,25 +11,10 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, Metric, MetricCollection
-from torchmetrics.classification import (
-    BinaryAccuracy,
-    BinaryF1Score,
-    BinaryPrecision,
-    BinaryPrecisionRecallCurve,
-    BinaryRecall,
-    BinaryROC,
-)
+from torchmetrics import MeanMetric, Metric
 
 from logreg.data.indexed import IndexedDataModule, SplitStream, one_thread, split_stream, stage_name
-from logreg.model.binned import (
-    BinnedAUROC,
-    BinnedAveragePrecision,
-    BinnedCalibrationError,
-    BinnedPrecisionRecallCurve,
-    BinnedROC,
-)
-from logreg.model.metrics import TrainingTotals
+from logreg.model.metrics import EvaluationTotals, TrainingTotals
 from logreg.model.newton import Newton, check_newton
 
 Stage = Literal["train", "val", "test"]
@@ -102,28 +87,14 @@ CURVE_THRESHOLDS = 1001  # fixed thresholds 0, 0.001, ..., 1: flat memory, the s
 TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
 
-def _decision_metrics(stage: Stage) -> MetricCollection:
-    """Metrics of the decisions ``p > threshold`` (the model's threshold, not torchmetrics' 0.5). Targets are 0/1
-    (validated data modules): no per-batch input checks, which would synchronise the device every step."""
-    kinds = {"acc": BinaryAccuracy, "f1": BinaryF1Score, "precision": BinaryPrecision, "recall": BinaryRecall}
-    return MetricCollection({name: kind(validate_args=False) for name, kind in kinds.items()}, prefix=f"{stage}_")
-
-
-def _probability_metrics(stage: Stage) -> MetricCollection:
-    """AUROC, average precision and ECE, binned (:mod:`logreg.model.binned`): memory independent of rows."""
-    curves = {"auroc": BinnedAUROC, "ap": BinnedAveragePrecision}
-    metrics = {name: kind(thresholds=CURVE_THRESHOLDS, validate_args=False) for name, kind in curves.items()}
-    return MetricCollection({**metrics, "ece": BinnedCalibrationError(n_bins=15)}, prefix=f"{stage}_")
-
-
-def tuned_threshold(curve: BinaryROC | BinaryPrecisionRecallCurve, criterion: str) -> Tensor:
-    """The threshold in (0, 1) that maximises ``criterion`` on the curve (``balanced_accuracy`` and ``youden`` pick the
-    same one; ``f1`` uses precision and recall)."""
+def tuned_threshold(curve: tuple[Tensor, Tensor, Tensor], criterion: str) -> Tensor:
+    """The threshold in (0, 1) that maximises ``criterion`` on a computed binned curve: ROC ``(fpr, tpr,
+    thresholds)`` for ``balanced_accuracy`` and ``youden`` (they pick the same one), precision-recall for ``f1``."""
     if criterion == "f1":
-        precision, recall, thresholds = curve.compute()
+        precision, recall, thresholds = curve
         score = 2 * precision[:-1] * recall[:-1] / (precision[:-1] + recall[:-1]).clamp_min(1e-12)
     else:
-        fpr, tpr, thresholds = curve.compute()
+        fpr, tpr, thresholds = curve
         score = tpr - fpr
     usable = (thresholds > 0) & (thresholds < 1) & ~score.isnan()  # (no predicted positives: precision 0/0)
     score = torch.where(usable, score, torch.full_like(score, -math.inf))
@@ -236,17 +207,10 @@ class LogisticRegression(LightningModule):
         self.loss_fn = LOSSES[loss]
         self.train_totals = TrainingTotals()  # train_loss and train_acc: the per-step cost matters here
         # The validation and test metrics: built by configure_model for the stages a Trainer call runs
-        self.val_metrics: MetricCollection | None = None
-        self.test_metrics: MetricCollection | None = None
-        self.val_scores: MetricCollection | None = None
-        self.test_scores: MetricCollection | None = None
+        self.val_totals: EvaluationTotals | None = None
+        self.test_totals: EvaluationTotals | None = None
         # threshold of the decisions: given, or tuned on each validation epoch; in every checkpoint
         self.register_buffer("threshold", torch.tensor(float(threshold)))
-        curve = BinnedPrecisionRecallCurve if tune_threshold == "f1" else BinnedROC
-        self.val_curve = curve(thresholds=CURVE_THRESHOLDS, validate_args=False) if tune_threshold else None
-        # Batch-size weighted mean of the loss, reduced like the other metrics on one device and under DDP.
-        # (Not nan_strategy="disable": torchmetrics 1.9 then replaces the weights with ones.)
-        self.mean_loss = nn.ModuleDict()  # val_loss, test_loss: built with the stage's other metrics
         self.mean_objective = MeanMetric()  # train_objective: the loss plus the penalty, logged when penalised
         self.training_state = TrainingState(penalised=self.penalised, decision_cut=logit(threshold))
         self.example_input_array = torch.zeros(2, n_inputs)
@@ -304,8 +268,8 @@ class LogisticRegression(LightningModule):
         self.training_state.decision_cut = logit(float(self.threshold))
 
     def configure_model(self) -> None:
-        """Build the validation or test metrics when a Trainer call first needs them (fourteen torchmetrics objects take
-        milliseconds to build: a fit never tests). Without a Trainer (``load_from_checkpoint``) nothing is built."""
+        """Build the validation or test metrics when a Trainer call first needs them (a fit never tests). Without a
+        Trainer (``load_from_checkpoint``) nothing is built."""
         try:
             trainer = self.trainer
         except RuntimeError:  # not attached to a Trainer: Lightning's property has no other way to tell
@@ -315,12 +279,11 @@ class LogisticRegression(LightningModule):
         for stage in ("val",) if validates else ("test",) if fn == "test" else ():
             self._build_metrics(stage)
 
-    def _build_metrics(self, stage: Literal["val", "test"]) -> None:
-        """The stage's loss, decision and probability metrics on the model's device, unless built already."""
-        if getattr(self, f"{stage}_metrics") is None:
-            setattr(self, f"{stage}_metrics", _decision_metrics(stage).to(self.device))
-            setattr(self, f"{stage}_scores", _probability_metrics(stage).to(self.device))
-            self.mean_loss[f"{stage}_loss"] = MeanMetric().to(self.device)
+    def _build_metrics(self, stage: Literal["val", "test"]) -> EvaluationTotals:
+        """The stage's metrics on the model's device, built unless built already."""
+        if getattr(self, f"{stage}_totals") is None:
+            setattr(self, f"{stage}_totals", EvaluationTotals(stage, CURVE_THRESHOLDS).to(self.device))
+        return getattr(self, f"{stage}_totals")
 
     def on_fit_start(self) -> None:
         optimizer = self.trainer.optimizers[0]
@@ -352,18 +315,15 @@ class LogisticRegression(LightningModule):
         return loss
 
     def _evaluation_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
-        """Loss of one validation or test batch; the stage's metrics are updated here and logged once per epoch."""
+        """Loss of one validation or test batch; the stage's sums are updated here, its metrics logged once per epoch
+        (a batch is (B, D) work: one thread, as the training passes, see ``one_thread``)."""
         x, y = batch
-        self._build_metrics(stage)
-        logits = self.logits(x)
-        loss = self.loss_fn(logits, y, self.pos_weight)
-        probs, target = torch.sigmoid(logits.detach()), y.long()
-        self.mean_loss[f"{stage}_loss"].update(loss.detach(), weight=len(y))
-        getattr(self, f"{stage}_metrics").update((probs > self.threshold).to(probs.dtype), target)
-        getattr(self, f"{stage}_scores").update(probs, target)
-        if stage == "val" and self.val_curve is not None:
-            self.val_curve.update(probs, target)
-        return loss
+        totals = self._build_metrics(stage)
+        with one_thread():
+            logits = self.logits(x)
+            loss = self.loss_fn(logits, y, self.pos_weight, reduction="sum")
+            totals.update(torch.sigmoid(logits.detach()), y, loss.detach(), self.threshold)
+        return loss / len(y)
 
     def _log_epoch(self, stage: Stage) -> dict[str, Tensor]:
         """Compute (synchronised across DDP ranks by torchmetrics), log and reset the stage's metrics."""
@@ -371,11 +331,9 @@ class LogisticRegression(LightningModule):
             values = self.train_totals.compute()
             self.train_totals.reset()
         else:
-            self._build_metrics(stage)
-            mean_loss = self.mean_loss[f"{stage}_loss"]
-            metrics, scores = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_scores")
-            values = {f"{stage}_loss": mean_loss.compute(), **metrics.compute(), **scores.compute()}
-            reset_for_training(mean_loss, metrics, scores)
+            totals = self._build_metrics(stage)
+            values = totals.compute()
+            reset_for_training(totals)
         self.log_dict(values)
         return values
 
@@ -463,6 +421,11 @@ class LogisticRegression(LightningModule):
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        first_gradient = self.training_state.first_gradient  # full batch: where this step started, exactly
+        if first_gradient is not None and first_gradient < self.hparams.get("tol", 0.0):
+            # converged (sklearn's criterion, max |gradient| < tol): set in the step, so that Lightning, and
+            # training.FinalValidation, validate the epoch that stops
+            self.trainer.should_stop = True
         l1 = self.hparams.get("l1")
         if l1:  # proximal step of l1 * ||w||_1: shrink each weight by lr * l1, to exactly 0 where it crosses
             threshold = optimizer.param_groups[0]["lr"] * l1
@@ -496,18 +459,18 @@ class LogisticRegression(LightningModule):
         first_gradient = self.training_state.first_gradient
         if first_gradient is not None:  # full batch: where this epoch started, exactly
             self.log("grad_norm", first_gradient)
-            if first_gradient < self.hparams.get("tol", 0.0):
-                self.trainer.should_stop = True  # converged: sklearn's criterion, max |gradient| < tol
         self.log("lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]))
         if self.hparams.n_inputs == 1:
             weight, bias = self.coefficients()
             self.log_dict({"weight": weight[0].item(), "bias": bias, "boundary": self.decision_boundary()})
 
     def on_validation_epoch_end(self) -> None:
+        criterion = self.hparams.get("tune_threshold")
+        tune = criterion and not self.trainer.sanity_checking  # (the epoch's decisions used the threshold before)
+        curve = self._build_metrics("val").curve(precision_recall=criterion == "f1") if tune else None
         self._log_epoch("val")
-        if self.val_curve is not None and not self.trainer.sanity_checking:
-            self.threshold.fill_(tuned_threshold(self.val_curve, self.hparams.tune_threshold))
-            reset_for_training(self.val_curve)
+        if curve is not None:
+            self.threshold.fill_(tuned_threshold(curve, criterion))
             self.log("threshold", self.threshold)
 
     def on_test_epoch_end(self) -> None:
@@ -569,7 +532,7 @@ def boundary(weight: float, bias: float, threshold: float = 0.5) -> float:
     return (logit(threshold) - bias) / weight if weight != 0 else math.inf
 
 
-def reset_for_training(*metrics: Metric | MetricCollection) -> None:
+def reset_for_training(*metrics: Metric) -> None:
     """Reset metrics to states a later fit can update in place: ``trainer.validate``/``test`` run under
     ``inference_mode``, whose fresh states a later fit (under ``no_grad``) could not update; no public alternative."""
     with torch.inference_mode(False):

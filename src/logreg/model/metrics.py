@@ -1,4 +1,6 @@
-"""The training epoch's loss and accuracy, from running sums updated once per step."""
+"""The metrics of an epoch from running sums updated once per step or batch: training's loss and accuracy, and an
+evaluation epoch's loss, decisions, binned curves and calibration (the per-batch cost of torchmetrics' classes was more
+than the work they measure)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,16 @@ from typing import Any
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+
+# torchmetrics' own computations of a binned curve and its area from the (T, 2, 2) confusion matrices (what
+# BinaryROC, BinaryAUROC, ... call in ``compute``): it has no public function of a binned state (tests/test_binned.py
+# compares them with torchmetrics' classes).
+from torchmetrics.functional.classification.auroc import _binary_auroc_compute
+from torchmetrics.functional.classification.average_precision import _binary_average_precision_compute
+from torchmetrics.functional.classification.precision_recall_curve import _binary_precision_recall_curve_compute
+from torchmetrics.functional.classification.roc import _binary_roc_compute
+
+from logreg.model.binned import add_bin_sums, calibration_error, class_histograms, confmat_from_histograms
 
 
 class TrainingTotals(Metric):
@@ -35,3 +47,65 @@ class TrainingTotals(Metric):
     def compute(self) -> dict[str, Tensor]:
         """NaN for an epoch without rows, as 0 / 0."""
         return {"train_loss": self.loss_sum / self.rows, "train_acc": self.correct / self.rows}
+
+
+class EvaluationTotals(Metric):
+    """A validation or test epoch's ``loss``, ``acc``, ``f1``, ``precision``, ``recall`` (decisions ``p >
+    threshold``), binned ``auroc`` and ``ap`` and ``ece``, each ``{stage}_``-prefixed, from four sums a batch: the
+    loss, the decisions' counts, each class's histogram over ``thresholds`` (the curves' confusion
+    matrices, :mod:`logreg.model.binned`) and the 15 calibration bins. Values as torchmetrics' classes compute them;
+    one object and two ``bucketize`` a batch instead of nine objects' updates. Summed across DDP ranks."""
+
+    full_state_update = False
+    is_differentiable = False
+    higher_is_better = None
+
+    def __init__(self, stage: str, thresholds: int, n_bins: int = 15, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.register_buffer("thresholds", torch.linspace(0, 1, thresholds), persistent=False)  # as torchmetrics'
+        # the loss in the default dtype, as MeanMetric's (the model's under 64-true): val_loss keeps its dtype
+        self.add_state("loss_sum", torch.zeros(()), dist_reduce_fx="sum")
+        self.add_state("decided", torch.zeros(2, dtype=torch.long), dist_reduce_fx="sum")  # predicted 1, of them right
+        self.add_state("histograms", torch.zeros(2, thresholds + 1, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("calibration", torch.zeros(3, n_bins + 1, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, probs: Tensor, target: Tensor, loss: Tensor, threshold: Tensor | float) -> None:
+        """A batch's probabilities and 0/1 ``target`` (any shape of B rows), the sum of its rows' ``loss``."""
+        probs, positive = probs.reshape(-1), target.reshape(-1) == 1
+        decided = probs > threshold
+        self.loss_sum.add_(loss)
+        self.decided.add_(torch.stack([torch.count_nonzero(decided), torch.count_nonzero(decided & positive)]))
+        self.histograms.add_(class_histograms(probs, positive, self.thresholds))
+        add_bin_sums(probs, positive, *self.calibration)
+
+    def compute(self) -> dict[str, Tensor]:
+        """The metrics (float32 rates, 0 where a rate's denominator is, as torchmetrics'; NaN loss for no rows)."""
+        rows, positives = self.histograms.sum(), self.histograms[1].sum()
+        predicted, right = self.decided
+        wrong_positive, missed = predicted - right, positives - right
+        confmat = confmat_from_histograms(self.histograms)
+        values = {
+            "loss": self.loss_sum / rows,
+            "acc": rate(rows - wrong_positive - missed, rows),
+            "f1": rate(2 * right, 2 * right + wrong_positive + missed),
+            "precision": rate(right, predicted),
+            "recall": rate(right, positives),
+            "auroc": _binary_auroc_compute(confmat, self.thresholds),
+            "ap": _binary_average_precision_compute(confmat, self.thresholds),
+            "ece": calibration_error(*self.calibration).float(),
+        }
+        return {f"{self.stage}_{name}": value for name, value in values.items()}
+
+    def curve(self, precision_recall: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """The epoch's binned ROC ``(fpr, tpr, thresholds)``, or precision-recall curve ``(precision, recall,
+        thresholds)``, of every rank's rows."""
+        with self.sync_context():
+            confmat = confmat_from_histograms(self.histograms)
+        compute = _binary_precision_recall_curve_compute if precision_recall else _binary_roc_compute
+        return compute(confmat, self.thresholds)
+
+
+def rate(count: Tensor, total: Tensor) -> Tensor:
+    """``count / total`` in float32, 0 where ``total`` is 0 (torchmetrics' ``zero_division=0``)."""
+    return torch.where(total != 0, count.float() / total.float(), torch.zeros((), device=total.device))
