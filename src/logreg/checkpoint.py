@@ -74,7 +74,7 @@ def check_checkpoint(path: str) -> dict[str, Any]:
     if Path(path).is_dir():
         raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
     if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint file not found: {path}")
+        raise FileNotFoundError(f"--ckpt_path {path}: checkpoint file not found")
     if Path(path).stat().st_size == 0:
         raise ValueError(f"{path}: empty file, not a checkpoint")
     try:

@@ -8,6 +8,7 @@ import contextlib
 import inspect
 import os
 import pydoc
+import re
 import shutil
 import signal
 import sys
@@ -179,7 +180,7 @@ class LogRegCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then check and load ``--ckpt_path`` (LightningCLI then takes the model's hyperparameters from it)."""
         args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
-        refuse_yaml_aliases(args)
+        refuse_bad_configs(args)
         refuse_infinite_penalties(args)
         self.printing = tuple(word for word in args if word.startswith("--print_config"))
         try:
@@ -236,7 +237,12 @@ class LogRegCLI(LightningCLI):
 
     def parse(self, parser: LightningArgumentParser, args: list[str], last: bool) -> None:
         """Parse ``args``; only the last parse prints ``--print_config`` (which exits)."""
-        self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
+        try:
+            self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
+        except ArgumentError as err:
+            if (flag := flag_without_value(str(err), args)) is None:
+                raise
+            raise ArgumentError(None, f"argument {flag}: expected one argument") from None
 
     def use_own_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
         """Parse again with the chosen ``--data`` class as the default: jsonargparse carries the defaults of ``base``,
@@ -588,6 +594,15 @@ def flag_values(args: list[str]) -> Iterator[tuple[int, str, str]]:
             yield i, flag, value if equals or i + 1 == len(args) else str(args[i + 1])
 
 
+def flag_without_value(message: str, args: list[str]) -> str | None:
+    """The flag of ``args`` that argparse's ``message`` says has no value, as typed: jsonargparse names a subclass's
+    group instead (``--data`` for ``--data.path``)."""
+    found = re.fullmatch(r"argument (\S+): expected one argument", message)
+    groups = tuple(f"{name}." for name in found.group(1).split("/")) if found else ()
+    missing = (flag for i, flag, value in flag_values(args) if "=" not in args[i] and value[:2] in ("", "--"))
+    return next((flag for flag in missing if flag.startswith(groups)), None)  # the next word: none, or a flag
+
+
 def with_packaged_configs(args: list[str]) -> list[str]:
     """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) unless NAME is a path."""
     found = list(args)
@@ -624,13 +639,32 @@ CONFIG_FLAGS = ("--config", "-c", *(f"--{group}" for group in ("model", "data", 
                                                                  "checkpoint", "early_stopping")))  # fmt: skip
 
 
-def refuse_yaml_aliases(args: list[str]) -> None:
-    """Refuse, naming it, a config file given to ``--config`` or a group (``--model FILE``) that uses YAML aliases."""
+def refuse_bad_configs(args: list[str]) -> None:
+    """Refuse, naming it (jsonargparse names no file), a config file given to ``--config`` or a group (``--model
+    FILE``) that is not UTF-8 YAML, uses YAML aliases, or is not one mapping."""
     for _, flag, path in flag_values(args):
         with contextlib.suppress(OSError):
-            is_config = flag in CONFIG_FLAGS and Path(path).is_file()
-            if is_config and uses_yaml_aliases(Path(path).read_text(encoding="utf-8", errors="replace")):
-                raise ValueError(f"{flag} {path}: uses YAML aliases (*name), which logreg configs do not allow")
+            if flag in CONFIG_FLAGS and Path(path).is_file() and (problem := config_problem(Path(path))):
+                hint = "; a data file is given as --data.path FILE" if flag == "--data" else ""
+                raise ValueError(f"{flag} {path}: {problem}{hint}")
+
+
+def config_problem(path: Path) -> str | None:
+    """Why the config file at ``path`` is refused, or None (it is read as jsonargparse reads it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        return f"not UTF-8 text ({err.reason} at byte {err.start})"
+    if uses_yaml_aliases(text):
+        return "uses YAML aliases (*name), which logreg configs do not allow"
+    try:
+        config = get_loader("yaml")(text)
+    except yaml.YAMLError as err:
+        mark, words = getattr(err, "problem_mark", None), (getattr(err, "context", None), getattr(err, "problem", None))
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        return f"not valid YAML: {', '.join(filter(None, words)) or str(err).splitlines()[0]}{where}"
+    kind = {list: "a list", type(None): "empty"}.get(type(config), "a single value")
+    return None if isinstance(config, dict) else f"not a mapping of settings (key: value lines): it is {kind}"
 
 
 def uses_yaml_aliases(text: str) -> bool:

@@ -197,6 +197,10 @@ def _growing_blocks(read: Callable[[Any], Any], path: Path, label: str | None, b
 
 def _columns(names: list[str], path: Path, label: str | None) -> tuple[bool, list[str]]:
     """Whether the header holds ``label``, and the feature columns (all others)."""
+    if "" in names:  # a separator ending the lines, or an unnamed column (a pandas index)
+        j = names.index("")
+        why = "name it, or drop the column" if any(names[j:]) else "the header ends with a separator: remove it"
+        raise DataFileError(f"{path}: column {j + 1} of the header has no name ({why})")
     if len(set(names)) < len(names):
         twice = next(name for j, name in enumerate(names) if name in names[:j])
         raise DataFileError(f"{path}: column name {twice!r} appears twice in the header")
@@ -335,7 +339,8 @@ class _CsvSource:
     def _problem(self, line: int, cells: list[str], columns: int) -> str | None:
         """The row's wrong number of cells, or its first feature cell that is not a finite float32 number."""
         if (n := len(cells)) != columns:
-            return f"{self.path}, row {line}: {n} column{'s' * (n != 1)}, but the header has {columns}"
+            trailing = " (the line ends with a separator)" * (n > columns and not "".join(cells[columns:]).strip())
+            return f"{self.path}, row {line}: {n} column{'s' * (n != 1)}, but the header has {columns}{trailing}"
         for k, j in enumerate(self.feature_index):
             text = cells[j].strip(" \t")
             number = float(text) if DECIMAL.fullmatch(text) else None
