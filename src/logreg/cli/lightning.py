@@ -236,13 +236,17 @@ class LogRegCLI(LightningCLI):
         return sections
 
     def parse(self, parser: LightningArgumentParser, args: list[str], last: bool) -> None:
-        """Parse ``args``; only the last parse prints ``--print_config`` (which exits)."""
+        """Parse ``args``; only the last parse prints ``--print_config`` (which exits). A flag given no value is named
+        as typed: jsonargparse names a subclass's group instead (``--data`` for ``--data.path``)."""
         try:
             self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
         except ArgumentError as err:
-            if (flag := flag_without_value(str(err), args)) is None:
+            found = re.fullmatch(r"argument (\S+): expected one argument", str(err))
+            groups = tuple(f"{name}." for name in found.group(1).split("/")) if found else ()
+            missing = [flag for i, flag, value in flag_values(args) if "=" not in args[i] and value[:2] in ("", "--")]
+            if not (typed := [flag for flag in missing if flag.startswith(groups)]):  # missing: no next word, or a flag
                 raise
-            raise ArgumentError(None, f"argument {flag}: expected one argument") from None
+            raise ArgumentError(None, f"argument {typed[0]}: expected one argument") from None
 
     def use_own_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
         """Parse again with the chosen ``--data`` class as the default: jsonargparse carries the defaults of ``base``,
@@ -594,15 +598,6 @@ def flag_values(args: list[str]) -> Iterator[tuple[int, str, str]]:
             yield i, flag, value if equals or i + 1 == len(args) else str(args[i + 1])
 
 
-def flag_without_value(message: str, args: list[str]) -> str | None:
-    """The flag of ``args`` that argparse's ``message`` says has no value, as typed: jsonargparse names a subclass's
-    group instead (``--data`` for ``--data.path``)."""
-    found = re.fullmatch(r"argument (\S+): expected one argument", message)
-    groups = tuple(f"{name}." for name in found.group(1).split("/")) if found else ()
-    missing = (flag for i, flag, value in flag_values(args) if "=" not in args[i] and value[:2] in ("", "--"))
-    return next((flag for flag in missing if flag.startswith(groups)), None)  # the next word: none, or a flag
-
-
 def with_packaged_configs(args: list[str]) -> list[str]:
     """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) unless NAME is a path."""
     found = list(args)
@@ -652,13 +647,11 @@ def refuse_bad_configs(args: list[str]) -> None:
 def config_problem(path: Path) -> str | None:
     """Why the config file at ``path`` is refused, or None (it is read as jsonargparse reads it)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if uses_yaml_aliases(text := path.read_text(encoding="utf-8")):
+            return "uses YAML aliases (*name), which logreg configs do not allow"
+        config = get_loader("yaml")(text)
     except UnicodeDecodeError as err:
         return f"not UTF-8 text ({err.reason} at byte {err.start})"
-    if uses_yaml_aliases(text):
-        return "uses YAML aliases (*name), which logreg configs do not allow"
-    try:
-        config = get_loader("yaml")(text)
     except yaml.YAMLError as err:
         mark, words = getattr(err, "problem_mark", None), (getattr(err, "context", None), getattr(err, "problem", None))
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -669,12 +662,9 @@ def config_problem(path: Path) -> str | None:
 
 def uses_yaml_aliases(text: str) -> bool:
     """Whether YAML ``text`` has an alias (``*name``: "billion laughs"); text that is not YAML is jsonargparse's."""
-    if "&" not in text or "*" not in text:
-        return False
-    try:
-        return any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text))
-    except yaml.YAMLError:
-        return False
+    with contextlib.suppress(yaml.YAMLError):  # (parsed only when it may hold one)
+        return "&" in text and "*" in text and any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text))
+    return False
 
 
 def load_yaml_without_aliases(text: str) -> Any:
