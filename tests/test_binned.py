@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
-from torchmetrics.classification import BinaryCalibrationError, BinaryPrecisionRecallCurve
+from torchmetrics.classification import (
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryCalibrationError,
+    BinaryPrecisionRecallCurve,
+)
 
-from logreg.model.binned import BinnedAUROC, BinnedAveragePrecision, BinnedPrecisionRecallCurve
+from logreg.model.binned import auroc, average_precision, binned_confmat, precision_recall_curve
+
+
+def binned_curve(probs: torch.Tensor, target: torch.Tensor, thresholds: int) -> torch.Tensor:
+    """logreg's (T, 2, 2) confusion matrices at torchmetrics' thresholds ``linspace(0, 1, T)``."""
+    return binned_confmat(probs, target, torch.linspace(0, 1, thresholds))
 
 
 def _rows(n: int = 60_000, thresholds: int = 1001, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,21 +32,29 @@ def _rows(n: int = 60_000, thresholds: int = 1001, seed: int = 0) -> tuple[torch
 # A batch over 50,000 rows takes torchmetrics' loop (one pass per threshold: kept to the smallest grid, for
 # time), smaller ones its vectorised path.
 @pytest.mark.parametrize(("n", "thresholds"), [(51_000, 11), (4_000, 1001), (4_000, 127)])
-def test_binned_confmat_is_torchmetrics_confmat_bitwise(n, thresholds):
+def test_binned_curves_are_torchmetrics_curves_bitwise(n, thresholds):
+    """The precision-recall curve, AP and AUROC of the batches' summed confusion matrices, as torchmetrics' classes."""
     probs, target = _rows(n, thresholds)
-    reference = BinaryPrecisionRecallCurve(thresholds=thresholds)
-    binned = BinnedPrecisionRecallCurve(thresholds=thresholds)
+    references = tuple(
+        kind(thresholds=thresholds) for kind in (BinaryPrecisionRecallCurve, BinaryAveragePrecision, BinaryAUROC)
+    )
+    confmat = 0
     for p, y in zip(probs.split(50_001), target.split(50_001), strict=True):
-        reference.update(p, y)
-        binned.update(p, y)
-    assert torch.equal(binned.confmat, reference.confmat)
+        for reference in references:
+            reference.update(p, y)
+        confmat = confmat + binned_curve(p, y, thresholds)
+    grid = torch.linspace(0, 1, thresholds)
+    for ours, theirs in zip(precision_recall_curve(confmat, grid), references[0].compute(), strict=True):
+        assert torch.equal(ours.nan_to_num(-1), theirs.nan_to_num(-1))
+    assert torch.equal(average_precision(confmat, grid), references[1].compute())
+    assert torch.equal(auroc(confmat, grid), references[2].compute())
 
 
 def test_binned_ap_is_sklearn_ap_of_the_binned_scores_and_close_to_the_exact_one():
     """With thresholds, a score only matters through how many thresholds lie at or below it: sklearn's AP of that
     count (computed here with NumPy) is the binned AP exactly; it is close to the exact AP with 1001 bins."""
     probs, target = _rows()
-    ap = float(BinnedAveragePrecision(thresholds=1001)(probs, target))
+    ap = float(average_precision(binned_curve(probs, target, 1001), torch.linspace(0, 1, 1001)))
     grid = np.linspace(0, 1, 1001, dtype=np.float32)
     level = np.searchsorted(grid, probs.numpy(), side="right")
     # 1e-5: torchmetrics computes precision and recall in float32 and sums about 1000 terms
@@ -52,19 +70,20 @@ def test_binned_auroc_is_within_the_mass_of_pairs_sharing_a_bin_of_sklearn():
     level = np.searchsorted(np.linspace(0, 1, 1001, dtype=np.float32), p, side="right")
     pos, neg = (np.bincount(level[y == c], minlength=1002).astype(float) for c in (1, 0))
     bound = 0.5 * float(pos @ neg) / (pos.sum() * neg.sum())
-    auroc = float(BinnedAUROC(thresholds=1001)(probs, target))
-    assert abs(auroc - roc_auc_score(y, p)) <= bound + 1e-6
+    area = float(auroc(binned_curve(probs, target, 1001), torch.linspace(0, 1, 1001)))
+    assert abs(area - roc_auc_score(y, p)) <= bound + 1e-6
     fpr, tpr, _ = roc_curve(y, level)  # the trapezoid on the binned scores is the binned AUROC itself
-    assert auroc == pytest.approx(float(np.trapezoid(tpr, fpr)), abs=1e-5)  # (float32 rates, as above)
+    assert area == pytest.approx(float(np.trapezoid(tpr, fpr)), abs=1e-5)  # (float32 rates, as above)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_binned_confmat_compares_in_the_same_dtype_as_torchmetrics(dtype):
     probs, target = _rows(4_000)
-    reference, binned = BinaryPrecisionRecallCurve(thresholds=1001), BinnedPrecisionRecallCurve(thresholds=1001)
+    reference = BinaryPrecisionRecallCurve(thresholds=1001)
     reference.update(probs.to(dtype), target)
-    binned.update(probs.to(dtype), target)
-    assert torch.equal(binned.confmat, reference.confmat)
+    ours = precision_recall_curve(binned_curve(probs.to(dtype), target, 1001), torch.linspace(0, 1, 1001))
+    for mine, theirs in zip(ours, reference.compute(), strict=True):
+        assert torch.equal(mine.nan_to_num(-1), theirs.nan_to_num(-1))
 
 
 def test_evaluation_totals_are_torchmetrics_values():

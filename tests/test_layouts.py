@@ -4,12 +4,10 @@ library changes one, before a user meets it."""
 import pytest
 import torch
 from lightning.pytorch import Trainer
-from torchmetrics.classification import BinaryPrecisionRecallCurve
 
 from logreg.checkpoint import datamodule_key
 from logreg.data.arrays import ArrayDataModule
 from logreg.model import LogisticRegression
-from logreg.model.binned import binned_confmat, confmat_state
 from logreg.sklearn import lbfgs_progress
 
 
@@ -24,13 +22,6 @@ def test_lightning_keeps_a_data_modules_state_and_its_batch_count_where_logreg_r
     trainer.save_checkpoint(tmp_path / "c.ckpt")
     checkpoint = torch.load(tmp_path / "c.ckpt", weights_only=True)
     assert checkpoint[datamodule_key(ArrayDataModule)] == dm.state_dict()
-
-
-def test_torchmetrics_keeps_a_binned_curves_confusion_matrices_where_logreg_reads_them():
-    probs, target = torch.tensor([0.1, 0.4, 0.6, 0.9, 0.5]), torch.tensor([0, 1, 0, 1, 1])
-    curve = BinaryPrecisionRecallCurve(thresholds=7)
-    curve.update(probs, target)
-    assert torch.equal(confmat_state(curve), binned_confmat(probs, target, curve.thresholds))
 
 
 def test_lbfgs_keeps_its_progress_where_logreg_reads_it():

@@ -1,20 +1,11 @@
 """Threshold metrics in O(rows): one ``bucketize`` and a count per batch instead of torchmetrics' pass per threshold
-(its binned curves compare every row with each of the T thresholds for batches over 50,000 rows). Only ``update`` is
-replaced: states, ``compute`` and the DDP reduction stay torchmetrics' own."""
+(its binned curves compare every row with each of the T thresholds for batches over 50,000 rows), and the curves,
+areas and calibration error from those counts, as torchmetrics' classes compute them (tests/test_binned.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.classification import (
-    BinaryAUROC,
-    BinaryAveragePrecision,
-    BinaryPrecisionRecallCurve,
-    BinaryROC,
-)
 
 
 def class_histograms(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
@@ -45,45 +36,6 @@ def binned_confmat(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tensor:
     return confmat_from_histograms(class_histograms(probs, target, thresholds))
 
 
-def confmat_state(metric: Metric) -> Tensor:
-    """A binned curve's (T, 2, 2) ``confmat`` state, itself (torchmetrics' undocumented layout, read through the public
-    ``metric_state``; tests/test_layouts.py checks it)."""
-    return metric.metric_state["confmat"]
-
-
-class _BinnedUpdate:
-    """A binned torchmetrics curve whose ``update`` is :func:`binned_confmat`; inputs must be probabilities with 0/1
-    targets (no sigmoid, no ignore_index)."""
-
-    thresholds: Tensor
-
-    def __init__(self, thresholds: int, **kwargs: Any) -> None:
-        if not isinstance(thresholds, int):
-            raise TypeError("binned metrics need a number of thresholds (an int)")
-        super().__init__(thresholds=thresholds, ignore_index=None, **kwargs)
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Add the batch's confusion matrices at every threshold to the ``confmat`` state."""
-        confmat_state(self).add_(binned_confmat(preds, target, self.thresholds))
-
-
-class BinnedPrecisionRecallCurve(_BinnedUpdate, BinaryPrecisionRecallCurve):
-    """``BinaryPrecisionRecallCurve(thresholds=T)`` with an O(rows) update."""
-
-
-class BinnedROC(_BinnedUpdate, BinaryROC):
-    """``BinaryROC(thresholds=T)`` with an O(rows) update."""
-
-
-class BinnedAveragePrecision(_BinnedUpdate, BinaryAveragePrecision):
-    """``BinaryAveragePrecision(thresholds=T)`` with an O(rows) update."""
-
-
-class BinnedAUROC(_BinnedUpdate, BinaryAUROC):
-    """``BinaryAUROC(thresholds=T)`` with an O(rows) update: off the exact AUROC only through a positive and a negative
-    row between the same two thresholds, by at most ``0.5 * sum_b P_b N_b / (P N)``."""
-
-
 def add_bin_sums(preds: Tensor, target: Tensor, rows: Tensor, probabilities: Tensor, positives: Tensor) -> None:
     """Add per-bin row counts, probability sums and positives to the (n_bins + 1,) sums, in torchmetrics' bins."""
     preds = preds.reshape(-1)
@@ -99,3 +51,37 @@ def add_bin_sums(preds: Tensor, target: Tensor, rows: Tensor, probabilities: Ten
 def calibration_error(rows: Tensor, probabilities: Tensor, positives: Tensor) -> Tensor:
     """ECE from per-bin sums: ``sum_b |positives_b - probabilities_b| / rows`` (NaN for no rows)."""
     return (positives - probabilities).abs().sum() / rows.sum()
+
+
+# The curves of the (T, 2, 2) confusion matrices ``[[TN, FP], [FN, TP]]``, as torchmetrics' BinaryROC,
+# BinaryPrecisionRecallCurve and BinaryAveragePrecision compute them (bitwise): its functions of them are private.
+def roc(confmat: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(fpr, tpr, thresholds)`` from the highest threshold down (0 where a rate's denominator is)."""
+    negative, false_positive, false_negative, true_positive = confmat.reshape(-1, 4).T
+    fpr, tpr = rate(false_positive, false_positive + negative), rate(true_positive, true_positive + false_negative)
+    return fpr.flip(0), tpr.flip(0), thresholds.flip(0)
+
+
+def precision_recall_curve(confmat: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(precision, recall, thresholds)``, ending at (1, 0); NaN where a denominator is 0."""
+    _, false_positive, false_negative, true_positive = confmat.reshape(-1, 4).T.float()
+    end = torch.ones(1, device=confmat.device)
+    precision = torch.cat([true_positive / (true_positive + false_positive), end])
+    return precision, torch.cat([true_positive / (true_positive + false_negative), end - 1]), thresholds
+
+
+def auroc(confmat: Tensor, thresholds: Tensor) -> Tensor:
+    """The trapezoid area under the ROC curve."""
+    fpr, tpr, _ = roc(confmat, thresholds)
+    return torch.trapezoid(tpr, fpr)
+
+
+def average_precision(confmat: Tensor, thresholds: Tensor) -> Tensor:
+    """The step-wise area under the precision-recall curve (its NaNs as 0)."""
+    precision, recall, _ = (value.nan_to_num(0.0) for value in precision_recall_curve(confmat, thresholds))
+    return -torch.sum((recall[1:] - recall[:-1]) * precision[:-1])
+
+
+def rate(count: Tensor, total: Tensor) -> Tensor:
+    """``count / total`` in float32, 0 where ``total`` is 0 (torchmetrics' ``zero_division=0``)."""
+    return torch.where(total != 0, count.float() / total.float(), torch.zeros((), device=total.device))

@@ -10,7 +10,17 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from logreg.model.binned import add_bin_sums, calibration_error, class_histograms, confmat_from_histograms
+from logreg.model.binned import (
+    add_bin_sums,
+    auroc,
+    average_precision,
+    calibration_error,
+    class_histograms,
+    confmat_from_histograms,
+    precision_recall_curve,
+    rate,
+    roc,
+)
 
 
 class TrainingTotals(Metric):
@@ -83,7 +93,7 @@ class EvaluationTotals(Metric):
             "f1": rate(2 * right, 2 * right + wrong_positive + missed),
             "precision": rate(right, predicted),
             "recall": rate(right, positives),
-            "auroc": torch.trapezoid(*reversed(roc(confmat, self.thresholds)[:2])),
+            "auroc": auroc(confmat, self.thresholds),
             "ap": average_precision(confmat, self.thresholds),
             "ece": calibration_error(*self.calibration).float(),
         }
@@ -95,32 +105,3 @@ class EvaluationTotals(Metric):
         with self.sync_context():
             confmat = confmat_from_histograms(self.histograms)
         return (precision_recall_curve if precision_recall else roc)(confmat, self.thresholds)
-
-
-def rate(count: Tensor, total: Tensor) -> Tensor:
-    """``count / total`` in float32, 0 where ``total`` is 0 (torchmetrics' ``zero_division=0``)."""
-    return torch.where(total != 0, count.float() / total.float(), torch.zeros((), device=total.device))
-
-
-# Binned curves from the (T, 2, 2) confusion matrices ``[[TN, FP], [FN, TP]]``, as torchmetrics' BinaryROC,
-# BinaryPrecisionRecallCurve and BinaryAveragePrecision compute them (tests/test_binned.py compares them bitwise): its
-# functions of a binned state are private.
-def roc(confmat: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(fpr, tpr, thresholds)`` from the highest threshold down (0 where a rate's denominator is)."""
-    negative, false_positive, false_negative, true_positive = confmat.reshape(-1, 4).T
-    fpr, tpr = rate(false_positive, false_positive + negative), rate(true_positive, true_positive + false_negative)
-    return fpr.flip(0), tpr.flip(0), thresholds.flip(0)
-
-
-def precision_recall_curve(confmat: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(precision, recall, thresholds)``, ending at (1, 0); NaN where a denominator is 0."""
-    _, false_positive, false_negative, true_positive = confmat.reshape(-1, 4).T.float()
-    end = torch.ones(1, device=confmat.device)
-    precision = torch.cat([true_positive / (true_positive + false_positive), end])
-    return precision, torch.cat([true_positive / (true_positive + false_negative), end - 1]), thresholds
-
-
-def average_precision(confmat: Tensor, thresholds: Tensor) -> Tensor:
-    """The step-wise area under the precision-recall curve (its NaNs as 0)."""
-    precision, recall, _ = (value.nan_to_num(0.0) for value in precision_recall_curve(confmat, thresholds))
-    return -torch.sum((recall[1:] - recall[:-1]) * precision[:-1])

@@ -104,34 +104,29 @@ class TrainingFigures(Callback):
         with torch.no_grad():  # in chunks: a float64 model's copy of 100,000 rows would be 25 MiB
             probs = torch.cat([pl_module(part.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
                                for part in x.split(16384)])  # fmt: skip
-        local = {"sync_on_compute": False}  # only rank 0 draws: a sync would wait for the other DDP ranks forever
-        roc, pr = binned.BinnedROC(thresholds=200, **local), binned.BinnedPrecisionRecallCurve(thresholds=200, **local)
-        tensorboard_pr = binned.BinnedPrecisionRecallCurve(thresholds=TENSORBOARD_THRESHOLDS, **local)
-        auroc = binned.BinnedAUROC(thresholds=CURVE_THRESHOLDS, **local)
-        ap = binned.BinnedAveragePrecision(thresholds=CURVE_THRESHOLDS, **local)
-        for metric in (roc, pr, tensorboard_pr, auroc, ap):  # each one bucketize + bincount over the rows
-            metric.update(probs, target)
-        fpr, tpr, _ = roc.compute()
-        log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(), float(auroc.compute()),
-                   f"ROC ({stage})")  # fmt: skip
+        grid, fine_grid = torch.linspace(0, 1, 200), torch.linspace(0, 1, CURVE_THRESHOLDS)  # drawn, and the areas'
+        curve, fine = binned.binned_confmat(probs, target, grid), binned.binned_confmat(probs, target, fine_grid)
+        fpr, tpr, _ = binned.roc(curve, grid)
+        log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(),
+                   float(binned.auroc(fine, fine_grid)), f"ROC ({stage})")  # fmt: skip
         log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
                    target.numpy(), f"predicted p(y = {names[1]}), {stage} rows", names)  # fmt: skip
         # [[TN, FP], [FN, TP]] of the decisions probs > threshold
         counts = torch.bincount(2 * target.long() + (probs > threshold).long(), minlength=4).view(2, 2).numpy()
         log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold, names,
                    f"{stage} confusion")  # fmt: skip
-        precision, recall, _ = pr.compute()
+        precision, recall, _ = binned.precision_recall_curve(curve, grid)
         (_, fp), (fn, tp) = counts.tolist()
         point = (tp / (tp + fn), tp / (tp + fp)) if tp + fn and tp + fp else None
         log_figure(trainer, f"figures/{stage}_precision_recall", plots.precision_recall_curve, precision.numpy(),
-                   recall.numpy(), float(ap.compute()), point, f"precision-recall ({stage})",
-                   float(target.mean()))  # fmt: skip
+                   recall.numpy(), float(binned.average_precision(fine, fine_grid)), point,
+                   f"precision-recall ({stage})", float(target.mean()))  # fmt: skip
         bins = plots.calibration_bins(probs.numpy(), target.numpy())
         log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
                    plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
         logger = tensorboard_logger(trainer)
         if logger is not None:  # TensorBoard's own PR curve, from the counts (add_pr_curve would bin the rows again)
-            confmat = binned.confmat_state(tensorboard_pr)  # (T, 2, 2) at thresholds linspace(0, 1, T)
+            confmat = binned.binned_confmat(probs, target, torch.linspace(0, 1, TENSORBOARD_THRESHOLDS))
             tn, fp, fn, tp = confmat.double().reshape(-1, 4).T.numpy()  # ([[TN, FP], [FN, TP]] per threshold)
             precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)  # (as its own)
             logger.experiment.add_pr_curve_raw(f"pr_curve/{stage}", tp, fp, tn, fn, precision, recall,
