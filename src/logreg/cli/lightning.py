@@ -148,6 +148,7 @@ class LogRegCLI(LightningCLI):
     ckpt_path: str | None = None  # as given; after_instantiate_classes clears it in a fit's saved config
     fitted_data: dict[str, Any] | None = None  # the data the --ckpt_path run was fitted on (validate, test, predict)
     data_given: bool = False  # whether --data flags or a config's data section chose the data
+    file_flags_error: ArgumentError | None = None  # FileDataModule flags without --data.path, unless the run's file
     printing: tuple[str, ...] = ()  # --print_config words, for the last parse only
     args: list[str] | None = None  # the command line as parsed
     claimed_run: Path | None = None  # the version directory this process created for its run
@@ -186,9 +187,16 @@ class LogRegCLI(LightningCLI):
         try:
             self.parse(parser, args, last=False)
         except ArgumentError:
-            if with_file_data(args) is None:
+            if (file_args := with_file_data(args)) is None:
                 raise
-            self.parse(parser, args := with_file_data(args), last=False)
+            try:
+                self.parse(parser, file_args, last=False)
+                args = file_args
+            except ArgumentError as err:  # no --data.path: the --ckpt_path run's file may be the data (use_fitted_data)
+                self.parse(parser, [*file_args, "--data.path", os.devnull], last=False)  # to learn the subcommand
+                if self.config.get("subcommand") in (None, "fit"):
+                    raise err from None
+                self.file_flags_error = err
         self.args = args
         self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
         subcommand = self.config.get("subcommand")
@@ -220,6 +228,8 @@ class LogRegCLI(LightningCLI):
                 f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give the "
                 "data, e.g. --data FileDataModule --data.path FILE"
             )
+        if self.file_flags_error and (data is None or pydoc.locate(data["class_path"]) is not FileDataModule):
+            raise self.file_flags_error
         if data is not None:
             parser.set_defaults({f"{subcommand}.data": data})
             self.parse(parser, args, last=False)
