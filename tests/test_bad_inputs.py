@@ -287,6 +287,12 @@ ROWS = [
     ("an empty run name", ["fit", "--trainer.logger.version", ""], ["--trainer.logger.version: an empty name"]),
     ("a run name already taken", ["fit", "--trainer.default_root_dir", "ok", "--trainer.logger.version", "version_0"],
      ["--trainer.logger.version version_0: ok/lightning_logs/version_0 already exists (another run's)"]),
+    *[(f"a run {key} that is a path: {name}", ["fit", f"--trainer.logger.{key}", name],
+       [f"--trainer.logger.{key} {name}: a run name, not a path"])
+      for key, name in [("version", "../../escape"), ("version", "a/b"), ("name", "..")]],
+    *[(f"trainer {flag} {value}", ["fit", f"--trainer.{flag}", value],
+       [f"--trainer.{flag} must be an integer >= 1, or -1 for no limit, got {value}"])
+      for flag, value in [("max_epochs", "0"), ("max_epochs", "-2"), ("max_steps", "0")]],
 ]  # fmt: skip
 
 

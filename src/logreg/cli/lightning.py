@@ -89,6 +89,8 @@ TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
     "check_val_every_n_epoch": (lambda value: value >= 1, "an integer >= 1 (or null: by val_check_interval)"),
     "val_check_interval": _fraction_or_count(1),
     **{name: _fraction_or_count(0) for name in COUNTS_OR_FRACTIONS[1:]},
+    "max_epochs": (lambda value: value >= 1 or value == -1, "an integer >= 1, or -1 for no limit"),
+    "max_steps": (lambda value: value >= 1 or value == -1, "an integer >= 1, or -1 for no limit"),
     "min_epochs": (lambda value: value >= 0, "an integer >= 0"),
     "min_steps": (lambda value: value >= 0, "an integer >= 0"),
     "gradient_clip_val": (lambda value: 0 <= value < float("inf"), "a finite number >= 0 (0 or null: no clipping)"),
@@ -292,6 +294,9 @@ class LogRegCLI(LightningCLI):
         """The logger's run directory: a resumed run's own, else a new one no other run can take."""
         self.as_configured["logger"] = logger.clone()
         args = logger.init_args
+        for key in ("name", "version"):  # one directory each: "../x" or "a/b" would put the run elsewhere
+            if (value := str(args.get(key) or "")) == ".." or {"/", os.sep} & {*value}:
+                raise ValueError(f"--trainer.logger.{key} {value}: a run name, not a path (no '/' or '..')")
         if trainer.get("default_root_dir") and args.save_dir == ".":  # where Lightning's own logger would log
             args.save_dir = trainer.default_root_dir
         if resumed is not None:  # the same TensorBoard run; the configured save_dir keeps the checkpoints' dirpath
