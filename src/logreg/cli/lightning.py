@@ -30,7 +30,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli.about import FIT_EPILOG
-from logreg.cli.errors import Stopped
+from logreg.cli.errors import Stopped, flag_values
 from logreg.cli.loggers import HparamsCallback
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
@@ -603,14 +603,6 @@ def subcommands_to_build(args: Any) -> dict[str, set[str]]:
     if not isinstance(first, str) or first not in SUBCOMMANDS or ArgumentParser().default_env:
         return SUBCOMMANDS
     return {first: SUBCOMMANDS[first]}
-
-
-def flag_values(args: list[str]) -> Iterator[tuple[int, str, str]]:
-    """Each flag in ``args`` with its index and its value (``--flag=value`` or ``--flag value``; "" at the end)."""
-    for i, word in enumerate(args):
-        flag, equals, value = str(word).partition("=")
-        if flag.startswith("-"):
-            yield i, flag, value if equals or i + 1 == len(args) else str(args[i + 1])
 
 
 def with_packaged_configs(args: list[str]) -> list[str]:
