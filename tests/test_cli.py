@@ -370,3 +370,17 @@ def test_an_evaluation_of_part_of_a_split_says_how_many_rows(tmp_path, run_cli):
     assert "scored  2 of the 8 test rows (--trainer.limit_test_batches 0.3)" in part.stdout.splitlines()
     assert "scored  2 of the 8 test rows (--trainer.limit_test_batches 0.3)" in fit.stdout.splitlines()
     assert "scored" not in whole.stdout
+
+
+def test_the_runs_file_flags_repeated_on_predict_and_test_apply_to_its_data(tmp_path, run_cli):
+    """``--data.label y`` or ``--data.positive 1`` after a FileDataModule fit change the checkpoint's data as
+    ``--data.split_seed`` does (they ended in jsonargparse's "required: path" dump): the same predictions."""
+    rows = [(-1.2, 0.3, 0), (0.8, -0.1, 1), (-0.4, -0.9, 0), (1.5, 0.7, 1), (-0.7, 0.2, 0), (0.3, 1.1, 1)] * 5
+    (tmp_path / "t.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows))
+    with figures_off():
+        run_cli("fit", *FAST, "--data", "FileDataModule", "--data.path", "t.csv", "--data.label", "y")
+    ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    plain = run_cli("predict", "--ckpt_path", ckpt).stdout
+    assert run_cli("predict", "--ckpt_path", ckpt, "--data.label", "y").stdout == plain
+    assert run_cli("predict", "--ckpt_path", ckpt, "--data.positive", "1").stdout == plain
+    assert "test_loss" in run_cli("test", "--ckpt_path", ckpt, "--data.label", "y").stdout

@@ -83,7 +83,7 @@ def main(args: list[str] | None = None) -> None:
         if not is_user_error(err) or os.environ.get("LOGREG_DEBUG"):
             raise
         if is_rank_zero():  # under DDP every process fails alike; one message is enough
-            print(f"logreg: error: {one_line(err)}", file=sys.stderr)
+            print(f"logreg: error: {one_line(err, words)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         if os.environ.get("LOGREG_DEBUG"):

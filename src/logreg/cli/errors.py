@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import re
 import sys
+from collections.abc import Iterator, Sequence
 
 from jsonargparse import ArgumentError
 
@@ -17,14 +19,18 @@ class Stopped(BaseException):
         self.code = code
 
 
-def one_line(err: BaseException) -> str:
+def one_line(err: BaseException, words: Sequence[str] = ()) -> str:
     """The innermost user error behind ``err`` in one line: its first, or for jsonargparse's nested reasons the
-    headings down to the most deeply indented reason, and the last line (the value given)."""
+    headings down to the most deeply indented reason (:func:`flag_line`), and the last line (the value given).
+    Lightning's errors get the flag among ``words`` (the command line) that they name, or whose value they name."""
     while isinstance(err.__cause__, USER_ERRORS):
         err = err.__cause__
     lines = [line.rstrip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
     if len(lines) == 1 or not lines[0].endswith(":"):
-        return lines[0].strip()
+        named = type(err).__name__ == "MisconfigurationException" and [
+            f"{flag} {value}: " for _, flag, value in flag_values(words) if flag.startswith("--trainer.")
+            and re.search(rf"\b({re.escape(flag[10:])}|{re.escape(value or flag[10:])})\b", lines[0])]  # fmt: skip
+        return (named[0] if named else "") + lines[0].strip()
     depth = [len(line) - len(line.lstrip(" -")) for line in lines]
     reason = max(range(len(lines)), key=lambda i: (depth[i], -i))
     chain, level = [reason], depth[reason]
@@ -32,7 +38,38 @@ def one_line(err: BaseException) -> str:
         if lines[i].endswith(":") and depth[i] < level:
             chain.append(i)
             level = depth[i]
-    return " ".join(lines[i].strip(" -") for i in sorted({*chain, len(lines) - 1}))
+    parts = [lines[i].strip(" -") for i in sorted({*chain, len(lines) - 1})]
+    keys = [found[1] for part in parts if (found := re.fullmatch(r'Parser key "(.+)":', part))]
+    reasons = [line.strip(" -") for line, at in zip(lines, depth, strict=True) if at == depth[reason]]
+    return flag_line("--" + ".".join(keys), reasons, parts) if keys else " ".join(parts)
+
+
+EXPECTED = re.compile(r"Expected a (<class '(\w+)'>|typing.Literal\[(.*)\])(?:\. Got value: (.*))?")  # jsonargparse's
+KINDS = {"int": "an integer", "float": "a finite number", "bool": "true or false", "str": "text", "NoneType": "null"}
+
+
+def flag_line(flag: str, reasons: list[str], parts: list[str]) -> str:
+    """jsonargparse's reasons as ``--flag value: problem``, without its internals (types, NestedArg, Namespace)."""
+    given = re.fullmatch(r"Given value: (?:NestedArg\(key='(.*)', val='(.*)'\)|(.*))", parts[-1])
+    key, value, text = given.groups() if given else (None, None, None)
+    flag += f".{key}" if key and not flag.endswith(f".{key}") else ""
+    value = value or (text if text and not text.startswith("Namespace(") else None)
+    kinds = [EXPECTED.fullmatch(reason) for reason in reasons]
+    if all(kinds):
+        words = [KINDS.get(kind[2], kind[1]) if kind[2] else f"one of {kind[3]}" for kind in kinds]
+        return f"{flag} {kinds[0][4] or value}: expected {' or '.join(words)}"
+    if required := re.fullmatch(r"the following arguments are required: (.+)", reasons[0]):
+        owner = re.search(r"class_path '([^']+)'", " ".join(parts))
+        return f"{flag}.{required[1]}: required by {owner[1] if owner else flag}"
+    return f"{flag} {value}: {reasons[0]}" if value else f"{flag}: {reasons[0]}"
+
+
+def flag_values(args: Sequence[str]) -> Iterator[tuple[int, str, str]]:
+    """Each flag in ``args`` with its index and its value (``--flag=value`` or ``--flag value``; "" at the end)."""
+    for i, word in enumerate(args):
+        flag, equals, value = str(word).partition("=")
+        if flag.startswith("-"):
+            yield i, flag, value if equals or i + 1 == len(args) else str(args[i + 1])
 
 
 USER_ERRORS = (ArgumentError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,

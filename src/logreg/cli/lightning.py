@@ -30,7 +30,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli.about import FIT_EPILOG
-from logreg.cli.errors import Stopped
+from logreg.cli.errors import Stopped, flag_values
 from logreg.cli.loggers import HparamsCallback
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
@@ -89,6 +89,8 @@ TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
     "check_val_every_n_epoch": (lambda value: value >= 1, "an integer >= 1 (or null: by val_check_interval)"),
     "val_check_interval": _fraction_or_count(1),
     **{name: _fraction_or_count(0) for name in COUNTS_OR_FRACTIONS[1:]},
+    "max_epochs": (lambda value: value >= 1 or value == -1, "an integer >= 1, or -1 for no limit"),
+    "max_steps": (lambda value: value >= 1 or value == -1, "an integer >= 1, or -1 for no limit"),
     "min_epochs": (lambda value: value >= 0, "an integer >= 0"),
     "min_steps": (lambda value: value >= 0, "an integer >= 0"),
     "gradient_clip_val": (lambda value: 0 <= value < float("inf"), "a finite number >= 0 (0 or null: no clipping)"),
@@ -148,6 +150,7 @@ class LogRegCLI(LightningCLI):
     ckpt_path: str | None = None  # as given; after_instantiate_classes clears it in a fit's saved config
     fitted_data: dict[str, Any] | None = None  # the data the --ckpt_path run was fitted on (validate, test, predict)
     data_given: bool = False  # whether --data flags or a config's data section chose the data
+    file_flags_error: ArgumentError | None = None  # FileDataModule flags without --data.path, unless the run's file
     printing: tuple[str, ...] = ()  # --print_config words, for the last parse only
     args: list[str] | None = None  # the command line as parsed
     claimed_run: Path | None = None  # the version directory this process created for its run
@@ -186,9 +189,16 @@ class LogRegCLI(LightningCLI):
         try:
             self.parse(parser, args, last=False)
         except ArgumentError:
-            if with_file_data(args) is None:
+            if (file_args := with_file_data(args)) is None:
                 raise
-            self.parse(parser, args := with_file_data(args), last=False)
+            try:
+                self.parse(parser, file_args, last=False)
+                args = file_args
+            except ArgumentError as err:  # no --data.path: the --ckpt_path run's file may be the data (use_fitted_data)
+                self.parse(parser, [*file_args, "--data.path", os.devnull], last=False)  # to learn the subcommand
+                if self.config.get("subcommand") in (None, "fit"):
+                    raise err from None
+                self.file_flags_error = err
         self.args = args
         self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
         subcommand = self.config.get("subcommand")
@@ -220,6 +230,8 @@ class LogRegCLI(LightningCLI):
                 f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give the "
                 "data, e.g. --data FileDataModule --data.path FILE"
             )
+        if self.file_flags_error and (data is None or pydoc.locate(data["class_path"]) is not FileDataModule):
+            raise self.file_flags_error
         if data is not None:
             parser.set_defaults({f"{subcommand}.data": data})
             self.parse(parser, args, last=False)
@@ -282,6 +294,9 @@ class LogRegCLI(LightningCLI):
         """The logger's run directory: a resumed run's own, else a new one no other run can take."""
         self.as_configured["logger"] = logger.clone()
         args = logger.init_args
+        for key in ("name", "version"):  # one directory each: "../x" or "a/b" would put the run elsewhere
+            if (value := str(args.get(key) or "")) == ".." or {"/", os.sep} & {*value}:
+                raise ValueError(f"--trainer.logger.{key} {value}: a run name, not a path (no '/' or '..')")
         if trainer.get("default_root_dir") and args.save_dir == ".":  # where Lightning's own logger would log
             args.save_dir = trainer.default_root_dir
         if resumed is not None:  # the same TensorBoard run; the configured save_dir keeps the checkpoints' dirpath
@@ -588,14 +603,6 @@ def subcommands_to_build(args: Any) -> dict[str, set[str]]:
     if not isinstance(first, str) or first not in SUBCOMMANDS or ArgumentParser().default_env:
         return SUBCOMMANDS
     return {first: SUBCOMMANDS[first]}
-
-
-def flag_values(args: list[str]) -> Iterator[tuple[int, str, str]]:
-    """Each flag in ``args`` with its index and its value (``--flag=value`` or ``--flag value``; "" at the end)."""
-    for i, word in enumerate(args):
-        flag, equals, value = str(word).partition("=")
-        if flag.startswith("-"):
-            yield i, flag, value if equals or i + 1 == len(args) else str(args[i + 1])
 
 
 def with_packaged_configs(args: list[str]) -> list[str]:
