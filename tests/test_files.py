@@ -241,6 +241,21 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
     assert {row["predicted_label"] for row in out} <= {"no", "yes"}
     test = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv", check=False)
     assert test.returncode == 2 and "label 'Yes' is not one the model was trained on ('yes', 'no')" in test.stderr
+    three = [[a, b, "maybe" if i % 3 == 2 else label] for i, (a, b, label) in enumerate(separable_rows(30, seed=2))]
+    write_csv(tmp_path / "three.csv", ["a", "b", "label"], three)  # a third value: predicted, written, never right
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv",
+            "--predictions", "three_out.csv")  # fmt: skip
+    with (tmp_path / "three_out.csv").open() as handle:
+        out = list(csv.DictReader(handle))
+    assert [row["label"] for row in out] == [row[2] for row in three]
+    correct = sum(row["label"] == row["predicted_label"] for row in out)  # 'maybe' rows are never right
+    preview = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv")
+    assert f"accuracy    {correct / 30:.4f} ({correct} of 30 rows)" in preview.stdout
+    test = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv", check=False)
+    assert (
+        test.returncode == 2
+        and "third label value 'yes' (labels must take two values; seen 'no', 'maybe')" in test.stderr
+    )
     write_csv(tmp_path / "no.csv", ["a", "b", "label"], [row for row in separable_rows(80) if row[2] == "no"])
     one = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "no.csv")
     assert one.stderr.strip().splitlines()[-1] == (
