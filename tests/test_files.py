@@ -12,6 +12,7 @@ import torch
 
 from conftest import REPO, run_dirs
 from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
+from logreg.checkpoint import load_model
 
 
 def write_csv(path, header, rows):
@@ -263,3 +264,20 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
         "rows (ignore its value); accuracy, precision and recall are as usual"
     )
     assert "test_acc" in one.stdout and "test_recall" in one.stdout
+
+
+def test_a_file_that_is_no_checkpoint_says_what_it_is_in_a_few_words(tmp_path):
+    """A text file, a CSV, a truncated checkpoint or an .npz as --ckpt_path: one short line, not torch's own texts."""
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, tmp_path / "ok.ckpt")
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "ok.ckpt").read_bytes()[:2000])
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    write_csv(tmp_path / "d.csv", ["a", "label"], [["1", "0"], ["2", "1"]])
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1)))
+    (tmp_path / "bin.ckpt").write_bytes(bytes(range(8)))
+    expected = {"notes.txt": "a text file", "d.csv": "a text file", "cut.ckpt": "a truncated or damaged zip file",
+                "d.npz": "a zip file not from torch", "bin.ckpt": "it starts with b'\\x00\\x01\\x02\\x03', not as "
+                "torch's zip file or pickle"}  # fmt: skip
+    for name, problem in expected.items():
+        with pytest.raises(ValueError) as info:
+            load_model(tmp_path / name)
+        assert str(info.value) == f"--ckpt_path {tmp_path / name}: not a checkpoint ({problem})"
