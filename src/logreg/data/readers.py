@@ -624,7 +624,9 @@ def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
 
 def _check_features(x: np.ndarray, path: Path, name: str) -> np.ndarray:
     """Shape, dtype and finiteness as float32, in chunks (a memory map is never read whole into memory)."""
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+    if x.ndim == 2 and x.shape[1] and not len(x):
+        raise DataFileError(f"{path}: no data rows (array {name!r} has shape {x.shape})")
+    if x.ndim != 2 or 0 in x.shape:
         raise DataFileError(f"{path}: array {name!r} must have shape (rows, features), got {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise DataFileError(f"{path}: array {name!r} must be numeric, got dtype {x.dtype}")
