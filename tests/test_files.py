@@ -3,6 +3,7 @@
 The reader's own checks and messages are tested in test_readers.py."""
 
 import csv
+import json
 import runpy
 import sys
 
@@ -252,6 +253,17 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
     correct = sum(row["label"] == row["predicted_label"] for row in out)  # 'maybe' rows are never right
     preview = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv")
     assert f"accuracy    {correct / 30:.4f} ({correct} of 30 rows)" in preview.stdout
+    (tmp_path / "arrays").mkdir()  # an x.npy directory coded 0/1 for 'maybe'/'no': 'maybe' is written, not 'yes'
+    np.save(tmp_path / "arrays" / "x.npy", np.array([row[:2] for row in three], np.float32))
+    np.save(tmp_path / "arrays" / "y.npy", np.array([row[2] == "no" for row in three], np.int8))
+    meta = {"format": 1, "classes": ["maybe", "no"], "feature_names": ["a", "b"], "rows": 30}
+    (tmp_path / "arrays" / "meta.json").write_text(json.dumps(meta))
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "arrays",
+            "--predictions", "arrays_out.csv")  # fmt: skip
+    with (tmp_path / "arrays_out.csv").open() as handle:
+        assert [row["label"] for row in csv.DictReader(handle)] == [
+            "no" if row[2] == "no" else "maybe" for row in three
+        ]
     test = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv", check=False)
     assert (
         test.returncode == 2

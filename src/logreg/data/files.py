@@ -64,6 +64,7 @@ class FileDataModule(IndexedDataModule):
             labels, classes = 1 - labels, classes[::-1]
         self.use_rows(features, labels, classes, table.feature_names)
         self.label_text, self.third_label = table.label_text, table.third_label
+        self.own_classes: list[str] | None = None  # an array's classes when the model's cannot code its labels
 
     def describe(self) -> str:
         return str(self.path)
@@ -82,9 +83,10 @@ class FileDataModule(IndexedDataModule):
         super().setup(stage)
 
     def label_texts(self, start: int, stop: int) -> list[str]:
-        if self.label_text is None:
-            return super().label_texts(start, stop)
-        return self.label_text.slice(start, stop - start).to_pylist()
+        if self.label_text is not None:
+            return self.label_text.slice(start, stop - start).to_pylist()
+        classes = self.own_classes or self.classes
+        return [classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
 
     def fingerprint(self) -> dict[str, Any]:
         """Rows and columns, and the file's size and a hash of its first MiB (``x.npy``'s for a directory)."""
@@ -117,4 +119,5 @@ class FileDataModule(IndexedDataModule):
                 raise DataFileError(f"{self.path}: label {unseen!r} is not one the model was trained on ({known})")
             if None not in codes:
                 self.labels = torch.tensor(codes, dtype=self.labels.dtype)[self.labels.long()]
+            self.own_classes = None if None not in codes else self.classes
         self.classes = trained
