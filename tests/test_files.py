@@ -3,6 +3,7 @@
 The reader's own checks and messages are tested in test_readers.py."""
 
 import csv
+import json
 import runpy
 import sys
 
@@ -12,6 +13,7 @@ import torch
 
 from conftest import REPO, run_dirs
 from logreg import FileDataModule, LogisticRegression, ThresholdDataModule
+from logreg.checkpoint import load_model
 
 
 def write_csv(path, header, rows):
@@ -241,6 +243,32 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
     assert {row["predicted_label"] for row in out} <= {"no", "yes"}
     test = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv", check=False)
     assert test.returncode == 2 and "label 'Yes' is not one the model was trained on ('yes', 'no')" in test.stderr
+    three = [[a, b, "maybe" if i % 3 == 2 else label] for i, (a, b, label) in enumerate(separable_rows(30, seed=2))]
+    write_csv(tmp_path / "three.csv", ["a", "b", "label"], three)  # a third value: predicted, written, never right
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv",
+            "--predictions", "three_out.csv")  # fmt: skip
+    with (tmp_path / "three_out.csv").open() as handle:
+        out = list(csv.DictReader(handle))
+    assert [row["label"] for row in out] == [row[2] for row in three]
+    correct = sum(row["label"] == row["predicted_label"] for row in out)  # 'maybe' rows are never right
+    preview = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv")
+    assert f"accuracy    {correct / 30:.4f} ({correct} of 30 rows)" in preview.stdout
+    (tmp_path / "arrays").mkdir()  # an x.npy directory coded 0/1 for 'maybe'/'no': 'maybe' is written, not 'yes'
+    np.save(tmp_path / "arrays" / "x.npy", np.array([row[:2] for row in three], np.float32))
+    np.save(tmp_path / "arrays" / "y.npy", np.array([row[2] == "no" for row in three], np.int8))
+    meta = {"format": 1, "classes": ["maybe", "no"], "feature_names": ["a", "b"], "rows": 30}
+    (tmp_path / "arrays" / "meta.json").write_text(json.dumps(meta))
+    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "arrays",
+            "--predictions", "arrays_out.csv")  # fmt: skip
+    with (tmp_path / "arrays_out.csv").open() as handle:
+        assert [row["label"] for row in csv.DictReader(handle)] == [
+            "no" if row[2] == "no" else "maybe" for row in three
+        ]
+    test = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv", check=False)
+    assert (
+        test.returncode == 2
+        and "third label value 'yes' (labels must take two values; seen 'no', 'maybe')" in test.stderr
+    )
     write_csv(tmp_path / "no.csv", ["a", "b", "label"], [row for row in separable_rows(80) if row[2] == "no"])
     one = run_cli("test", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "no.csv")
     assert one.stderr.strip().splitlines()[-1] == (
@@ -248,3 +276,20 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
         "rows (ignore its value); accuracy, precision and recall are as usual"
     )
     assert "test_acc" in one.stdout and "test_recall" in one.stdout
+
+
+def test_a_file_that_is_no_checkpoint_says_what_it_is_in_a_few_words(tmp_path):
+    """A text file, a CSV, a truncated checkpoint or an .npz as --ckpt_path: one short line, not torch's own texts."""
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, tmp_path / "ok.ckpt")
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "ok.ckpt").read_bytes()[:2000])
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    write_csv(tmp_path / "d.csv", ["a", "label"], [["1", "0"], ["2", "1"]])
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1)))
+    (tmp_path / "bin.ckpt").write_bytes(bytes(range(8)))
+    expected = {"notes.txt": "a text file", "d.csv": "a text file", "cut.ckpt": "a truncated or damaged zip file",
+                "d.npz": "a zip file not from torch", "bin.ckpt": "it starts with b'\\x00\\x01\\x02\\x03', not as "
+                "torch's zip file or pickle"}  # fmt: skip
+    for name, problem in expected.items():
+        with pytest.raises(ValueError) as info:
+            load_model(tmp_path / name)
+        assert str(info.value) == f"--ckpt_path {tmp_path / name}: not a checkpoint ({problem})"

@@ -112,6 +112,20 @@ def test_one_class_reads_in_every_format(tmp_path):
     assert json.loads((tmp_path / "out" / "meta.json").read_text())["classes"] == ["yes"]
 
 
+def test_arrays_without_rows_say_so(tmp_path):
+    (tmp_path / "dir").mkdir()
+    np.save(tmp_path / "dir" / "x.npy", np.zeros((0, 2), np.float32))
+    np.save(tmp_path / "dir" / "y.npy", np.zeros(0, np.int8))
+    expected = f"{tmp_path / 'dir' / 'x.npy'}: no data rows (array 'x' has shape (0, 2))"
+    assert message(lambda: read_table(tmp_path / "dir")) == expected
+    np.savez(tmp_path / "d.npz", x=np.zeros((0, 3)))
+    assert message(lambda: read_table(tmp_path / "d.npz")).endswith("d.npz: no data rows (array 'x' has shape (0, 3))")
+    np.savez(tmp_path / "e.npz", x=np.zeros((2, 0)))  # no columns: still the shape's message
+    assert message(lambda: read_table(tmp_path / "e.npz")).endswith(
+        "array 'x' must have shape (rows, features), got (2, 0)"
+    )
+
+
 def test_a_third_label_in_npz_and_npy_names_its_row(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 1)), y=np.array([5, 7, 5, 9]))
     assert message(lambda: read_table(tmp_path / "d.npz")) == (

@@ -101,3 +101,10 @@ def test_predictions_through_a_link(tmp_path, run_cli):
     run_cli("predict", "--ckpt_path", str(last), "--predictions", "link.csv", "--overwrite", "true")
     assert (tmp_path / "link.csv").is_symlink()
     assert (tmp_path / "real.csv").read_text().startswith("probability,predicted_label,label")
+    for name in ("out.parquet", "OUT.NPY"):  # CSV text under another format's name: refused before any work
+        refused = run_cli("predict", "--ckpt_path", str(last), "--predictions", name, check=False)
+        expected = f"logreg: error: --predictions {name}: predictions are written as CSV, not {name[3:].lower()}"
+        assert (refused.returncode, refused.stderr) == (2, expected + "; name a .csv file\n")
+    run_cli("predict", "--ckpt_path", str(last), "--predictions", "preds")  # no suffix: a CSV as asked
+    assert (tmp_path / "preds").read_text().startswith("probability,predicted_label,label")
+    assert not {"out.parquet", "OUT.NPY"} & {path.name for path in tmp_path.iterdir()}

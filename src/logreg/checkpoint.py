@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,18 +76,18 @@ def check_checkpoint(path: str) -> dict[str, Any]:
         raise IsADirectoryError(f"--ckpt_path {path}: is a directory, not a checkpoint file")
     if not Path(path).is_file():
         raise FileNotFoundError(f"--ckpt_path {path}: checkpoint file not found")
-    if Path(path).stat().st_size == 0:
-        raise ValueError(f"{path}: empty file, not a checkpoint")
+    if problem := not_torch_file(path):  # before torch.load, whose messages name no cause a user would know
+        raise ValueError(f"--ckpt_path {path}: not a checkpoint ({problem})")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         refused = refused_global(err)
         if refused is None:
-            raise ValueError(f"{path}: not a readable checkpoint ({first_line(err)})") from None
+            raise ValueError(f"--ckpt_path {path}: not a checkpoint (a damaged pickle: {first_line(err)})") from None
         reason = f"it would load {refused}" if refused else "it holds more than tensors and plain values"
         raise ValueError(f"{path}: refused to load, not a plain-weights checkpoint ({reason})") from None
     except Exception as err:
-        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line(err)})") from None
+        raise ValueError(f"--ckpt_path {path}: not a checkpoint ({type(err).__name__}: {first_line(err)})") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict)")
     if "pytorch-lightning_version" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters", {}), dict):
@@ -104,6 +105,24 @@ def check_checkpoint(path: str) -> dict[str, Any]:
     return checkpoint
 
 
+def not_torch_file(path: str) -> str | None:
+    """What the file at ``path`` is when its bytes show it is none of torch.save's formats (a zip file holding
+    ``ARCHIVE/data.pkl``, or a pickle for ``_use_new_zipfile_serialization=False``), else None."""
+    with open(path, "rb") as handle:
+        start = handle.read(512)
+    if not start:
+        return "an empty file"
+    if start.startswith(b"\x80"):  # a pickle's PROTO opcode: protocol 2 or later, as torch writes
+        return None
+    if not start.startswith(b"PK\x03\x04"):
+        text = all(byte >= 32 or byte in b"\t\n\r" for byte in start)  # no control characters: UTF-8 text
+        return "a text file" if text else f"it starts with {start[:4]!r}, not as torch's zip file or pickle"
+    if not zipfile.is_zipfile(path):
+        return "a truncated or damaged zip file"
+    with zipfile.ZipFile(path) as archive:  # (an .npz or a workbook is a zip file too)
+        return None if any(name.endswith("/data.pkl") for name in archive.namelist()) else "a zip file not from torch"
+
+
 def refused_global(err: pickle.UnpicklingError) -> str | None:
     """What a pickle that ``torch.load(weights_only=True)`` refused would load (``os.system``; "" when not said), or
     None for a broken file: torch says it only in its message (checked in tests/test_layouts.py)."""
@@ -114,5 +133,5 @@ def refused_global(err: pickle.UnpicklingError) -> str | None:
 
 
 def first_line(err: BaseException) -> str:
-    """The first line of an exception's message (its type's name if none)."""
-    return (str(err).strip() or type(err).__name__).splitlines()[0]
+    """The first sentence of an exception's message (its type's name if none): torch's go on for lines."""
+    return (str(err).strip() or type(err).__name__).splitlines()[0].split(". ")[0]

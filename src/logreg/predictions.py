@@ -17,6 +17,10 @@ from logreg.data.indexed import IndexedDataModule
 from logreg.data.readers import same_label
 from logreg.writes import AtomicWriter, check_target
 
+OTHER_FORMATS = {".parquet", ".pq", ".feather", ".arrow", ".npy", ".npz", ".json", ".jsonl", ".xlsx", ".xls", ".ods",
+                 ".h5", ".hdf5", ".pkl", ".pickle", ".ckpt", ".pt", ".onnx", ".yaml", ".yml", ".gz", ".bz2", ".xz",
+                 ".zst", ".zip"}  # fmt: skip
+
 
 class PredictionRows(BasePredictionWriter):
     """The rows as text columns, batch by batch, to :meth:`take`: ``probability`` (6 digits), ``predicted_label``
@@ -75,7 +79,9 @@ class CSVPredictionWriter(PredictionRows):
         self._file: AtomicWriter | None = None
 
     def check_target(self) -> None:
-        """Fail before any work if the file cannot be written."""
+        """Fail before any work if the file cannot be written or its suffix names another format than CSV."""
+        if (suffix := Path(self.given).suffix.lower()) in OTHER_FORMATS:
+            raise ValueError(f"{self.label}: predictions are written as CSV, not {suffix}; name a .csv file")
         check_target(self.given, self.label, self.overwrite)
 
     def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

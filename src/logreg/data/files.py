@@ -50,7 +50,7 @@ class FileDataModule(IndexedDataModule):
             raise DataFileError("--data.path: an empty path; give a CSV, Parquet or .npz file, or an x.npy directory")
         self.path, self.label, self.standardize, self.positive = Path(path), label, standardize, positive
         self.missing_positive: str | None = None  # the refusal of a positive label this file lacks, for a fit
-        table = read_table(self.path, label)
+        table = read_table(self.path, label, third_label=True)  # refused in setup, but for predict
         features = table.features if isinstance(table.features, np.memmap) else torch.from_numpy(table.features)
         labels = None if table.labels is None else torch.from_numpy(table.labels).view(-1, 1)
         classes = table.classes
@@ -63,13 +63,16 @@ class FileDataModule(IndexedDataModule):
         elif code == 0:
             labels, classes = 1 - labels, classes[::-1]
         self.use_rows(features, labels, classes, table.feature_names)
-        self.label_text = table.label_text
+        self.label_text, self.third_label = table.label_text, table.third_label
+        self.own_classes: list[str] | None = None  # an array's classes when the model's cannot code its labels
 
     def describe(self) -> str:
         return str(self.path)
 
     def setup(self, stage: str) -> None:
         stage = stage_name(stage)
+        if stage != "predict" and self.third_label:  # predict repeats a label it cannot score
+            raise self.third_label
         if stage == "fit" and self.missing_positive:
             raise DataFileError(self.missing_positive)
         if stage != "predict" and not self.has_labels:
@@ -80,9 +83,10 @@ class FileDataModule(IndexedDataModule):
         super().setup(stage)
 
     def label_texts(self, start: int, stop: int) -> list[str]:
-        if self.label_text is None:
-            return super().label_texts(start, stop)
-        return self.label_text.slice(start, stop - start).to_pylist()
+        if self.label_text is not None:
+            return self.label_text.slice(start, stop - start).to_pylist()
+        classes = self.own_classes or self.classes
+        return [classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
 
     def fingerprint(self) -> dict[str, Any]:
         """Rows and columns, and the file's size and a hash of its first MiB (``x.npy``'s for a directory)."""
@@ -115,4 +119,5 @@ class FileDataModule(IndexedDataModule):
                 raise DataFileError(f"{self.path}: label {unseen!r} is not one the model was trained on ({known})")
             if None not in codes:
                 self.labels = torch.tensor(codes, dtype=self.labels.dtype)[self.labels.long()]
+            self.own_classes = None if None not in codes else self.classes
         self.classes = trained

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
@@ -52,13 +53,20 @@ class Table(NamedTuple):
     classes: list[str]
     feature_names: list[str]
     label_text: pa.ChunkedArray | None = None  # a CSV's or Parquet file's label cells as written, for predictions
+    third_label: DataFileError | None = None  # the refusal of a third label value (coded 0) for all but predict
 
 
 def read_table(
-    path: str | Path, label: str = "label", *, block_size: int = BLOCK_SIZE, batch_rows: int = BATCH_ROWS
+    path: str | Path,
+    label: str = "label",
+    *,
+    block_size: int = BLOCK_SIZE,
+    batch_rows: int = BATCH_ROWS,
+    third_label: bool = False,
 ) -> Table:
     """Read and check an ``x.npy`` (memory-mapped)/``y.npy``/``meta.json`` directory, an ``.npz``, a ``.parquet``
-    or ``.pq`` file, else a CSV; ``block_size``/``batch_rows``: how much is parsed at a time."""
+    or ``.pq`` file, else a CSV; ``block_size``/``batch_rows``: how much is parsed at a time; ``third_label``: a
+    CSV's or Parquet file's third label value is refused in ``Table.third_label``, not raised (predict repeats it)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")
@@ -68,7 +76,7 @@ def read_table(
         raise DataFileError(f"{path}: not a regular file (a pipe or device cannot be read twice)")
     if path.suffix.lower() == ".npz":
         return _read_npz(path)
-    return _growing_blocks(_read_stream, path, label, block_size, batch_rows)[0]
+    return _growing_blocks(partial(_read_stream, third_label=third_label), path, label, block_size, batch_rows)[0]
 
 
 def map_labels(
@@ -79,7 +87,7 @@ def map_labels(
     rows = rows if rows is not None else range(2, len(values) + 2)
     coder = _LabelCoder(where, column, lambda i: rows[i])
     codes = coder.add(pa.array(list(values), pa.string()), 0)
-    mapping, classes = coder.finish()
+    mapping, classes = coder.finish(third_label=False)
     return mapping[codes].astype(np.float32), classes
 
 
@@ -114,7 +122,7 @@ def convert(
     return read_table(out_dir)
 
 
-def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[Table, int]:
+def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None, third_label: bool = False) -> tuple[Table, int]:
     """All of ``source`` and its row count: in memory (float32 labels), or features written to ``out`` (int8 labels)."""
     coder, blocks, codes, texts, done = _LabelCoder(source.path, source.label, source.row_of), [], [], [], 0
     for block, labels in source.batches():
@@ -132,10 +140,10 @@ def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None) -> tuple[
     del blocks
     if not source.has_label:
         return Table(features, None, list(NO_CLASSES), source.feature_names), done
-    mapping, classes = coder.finish()
+    mapping, classes = coder.finish(third_label)
     labels, text = mapping[np.concatenate(codes)], pa.chunked_array(texts, pa.string()) if out is None else None
     labels = labels if text is None else labels.astype(np.float32)
-    return Table(features, labels, classes, source.feature_names, text), done
+    return Table(features, labels, classes, source.feature_names, text, coder.third), done
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
@@ -450,14 +458,15 @@ class _ParquetSource:
 
 
 class _LabelCoder:
-    """Codes a label column 0/1 as it streams past (provisionally, by first appearance); :meth:`finish` raises a label
-    problem only then, so that a problem in the features further on is reported first."""
+    """Codes a label column 0/1 as it streams past (provisionally, by first appearance; a third value 0, refused in
+    :attr:`third`); :meth:`finish` raises a label problem only then, so that one in the features is reported first."""
 
     def __init__(self, path: str | Path, column: str | None, row_of: Callable[[int], int]) -> None:
         self.path, self.column, self.row_of = path, column, row_of
         self.keys: dict[str, int] = {}  # class (see _label_key) -> provisional code
         self.names: list[str] = []  # provisional code -> the class's first spelling
         self.problem: DataFileError | None = None
+        self.third: DataFileError | None = None
 
     def add(self, values: pa.Array, offset: int) -> np.ndarray:
         """Provisional int8 codes of ``values``, the data rows from ``offset`` on."""
@@ -482,20 +491,22 @@ class _LabelCoder:
         key = _label_key(text)
         if key is None:
             raise DataFileError(f"{where()}: label {shown(text.strip())} is not a finite value")
+        if key not in self.keys and len(self.keys) == 2:
+            seen = ", ".join(shown(name) for name in self.names)
+            problem = f"third label value {shown(text.strip())} (labels must take two values; seen {seen})"
+            self.third = self.third or DataFileError(f"{where()}: {problem}")
+            return 0
         if key not in self.keys:
-            if len(self.keys) == 2:
-                seen = ", ".join(shown(name) for name in self.names)
-                raise DataFileError(
-                    f"{where()}: third label value {shown(text.strip())} (labels must take two values; seen {seen})"
-                )
             self.keys[key] = len(self.names)
             self.names.append(text.strip())
         return self.keys[key]
 
-    def finish(self) -> tuple[np.ndarray, list[str]]:
-        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code of class ``classes[k]``."""
-        if self.problem is not None:
-            raise self.problem
+    def finish(self, third_label: bool) -> tuple[np.ndarray, list[str]]:
+        """``(mapping, classes)``: ``mapping[provisional code]`` is the final code of class ``classes[k]``; a third
+        label value is raised unless ``third_label``."""
+        refusal = self.problem if third_label else self.third or self.problem  # (a third value came before a problem)
+        if refusal is not None:
+            raise refusal
         numbers = {key: _label_number(key) for key in self.keys}  # numbers (true, false among them) before text
         ordered = sorted(self.keys, key=lambda key: (1, 0, key) if numbers[key] is None else (0, numbers[key], ""))
         mapping = np.array([ordered.index(key) for key in self.keys], dtype=np.int8)
@@ -613,7 +624,9 @@ def _read_meta(path: Path, shape: tuple[int, ...]) -> dict[str, Any] | None:
 
 def _check_features(x: np.ndarray, path: Path, name: str) -> np.ndarray:
     """Shape, dtype and finiteness as float32, in chunks (a memory map is never read whole into memory)."""
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+    if x.ndim == 2 and x.shape[1] and not len(x):
+        raise DataFileError(f"{path}: no data rows (array {name!r} has shape {x.shape})")
+    if x.ndim != 2 or 0 in x.shape:
         raise DataFileError(f"{path}: array {name!r} must have shape (rows, features), got {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise DataFileError(f"{path}: array {name!r} must be numeric, got dtype {x.dtype}")
