@@ -89,10 +89,10 @@ def coefficient_table(weight: Tensor, bias: Tensor | float, features: Tensor | n
 
 
 def information_table(weight: Tensor, bias: Tensor | float, feature_names: Sequence[str], mean: Tensor, scale: Tensor,
-                      information: Tensor, separated: bool, inference: bool) -> CoefficientTable:  # fmt: skip
+                      information: Tensor | None, separated: bool, inference: bool) -> CoefficientTable:  # fmt: skip
     """:func:`coefficient_table` of a standardised model from the (D+1, D+1) Fisher information of ``[weight, bias]``
-    that Newton's last pass summed: no pass of its own (the standard deviations are ``scale``)."""
-    n, device = len(feature_names), information.device
+    that Newton's last pass summed (or none, without ``inference``): no pass of its own (the stds are ``scale``)."""
+    n, device = len(feature_names), weight.device
     w, mean, scale = (_vector(v, n, "weight", device) for v in (weight, mean, scale))
     return _table(w, float(bias), mean, scale, scale, feature_names, information, _to_raw(mean, scale),
                   separated and inference, inference)  # fmt: skip

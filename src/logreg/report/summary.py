@@ -77,8 +77,10 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> Coe
     weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
     here = model.final_pass_here()
     names, mean, scale = datamodule.feature_names, model.feature_mean, model.feature_scale
-    if here is not None and bool((mean != 0).any() or (scale != 1).any()):
-        table = coefficients.information_table(weight, bias, names, mean, scale, here.information, here.separated,
+    standardised = bool((mean != 0).any() or (scale != 1).any())  # then the features' std is the scale: no pass
+    if standardised and (here is not None or reason is not None):  # (a pass for Wald inference, where it applies)
+        information, separated = (None, False) if here is None else (here.information, here.separated)
+        table = coefficients.information_table(weight, bias, names, mean, scale, information, separated,
                                                reason is None)  # fmt: skip
     else:
         model.passes += 1
