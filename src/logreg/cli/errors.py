@@ -27,10 +27,8 @@ def one_line(err: BaseException, words: Sequence[str] = ()) -> str:
         err = err.__cause__
     lines = [line.rstrip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
     if len(lines) == 1 or not lines[0].endswith(":"):
-        named = type(err).__name__ == "MisconfigurationException" and [
-            f"{flag} {value}: " for _, flag, value in flag_values(words) if flag.startswith("--trainer.")
-            and re.search(rf"\b({re.escape(flag[10:])}|{re.escape(value or flag[10:])})\b", lines[0])]  # fmt: skip
-        return (named[0] if named else "") + lines[0].strip()
+        named = trainer_flag(lines[0], words) if type(err).__name__ == "MisconfigurationException" else None
+        return (f"{named}: " if named else "") + lines[0].strip()
     depth = [len(line) - len(line.lstrip(" -")) for line in lines]
     reason = max(range(len(lines)), key=lambda i: (depth[i], -i))
     chain, level = [reason], depth[reason]
@@ -42,6 +40,15 @@ def one_line(err: BaseException, words: Sequence[str] = ()) -> str:
     keys = [found[1] for part in parts if (found := re.fullmatch(r'Parser key "(.+)":', part))]
     reasons = [line.strip(" -") for line, at in zip(lines, depth, strict=True) if at == depth[reason]]
     return flag_line("--" + ".".join(keys), reasons, parts) if keys else " ".join(parts)
+
+
+def trainer_flag(message: str, words: Sequence[str]) -> str | None:
+    """``--trainer.X value`` from the command line ``words`` whose name or value Lightning's ``message`` names."""
+    for _, flag, value in flag_values(words):
+        name = flag.removeprefix("--trainer.")
+        if name != flag and re.search(rf"\b({re.escape(name)}|{re.escape(value or name)})\b", message):
+            return f"{flag} {value}"
+    return None
 
 
 EXPECTED = re.compile(r"Expected a (<class '(\w+)'>|typing.Literal\[(.*)\])(?:\. Got value: (.*))?")  # jsonargparse's
