@@ -293,3 +293,26 @@ def test_the_table_reaches_tensorboard_and_no_writer_is_left_open(run_cli, tmp_p
     events = EventAccumulator(str(tmp_path / "lightning_logs" / "version_0"), size_guidance={"tensors": 0})
     events.Reload()
     assert any(tag.startswith("coefficients") for tag in events.Tags()["tensors"])
+
+
+def test_test_on_other_rows_prints_the_fits_weights_without_their_stds_or_inference(run_cli, tmp_path):
+    """``logreg test --data.path OTHER``: standard errors and unstandardised std_weights would be those of OTHER's
+    rows at the fit's weights, which describe no model; the table keeps the weights and says where the fit's is."""
+    for name, seed, spread in (("fit.csv", 0, 1.0), ("other.csv", 1, 7.0)):
+        x, y = make_data(600, seed)
+        rows = np.column_stack([MEANS + (x - MEANS) * spread, y])
+        np.savetxt(tmp_path / name, rows, delimiter=",", header=",".join([*NAMES, "label"]), comments="", fmt="%.8g")
+    run_cli("fit", "--config", "lbfgs.yaml", "--data.path", "fit.csv", "--data.standardize", "false")
+    with (tmp_path / "lightning_logs/version_0/coefficients.csv").open() as handle:
+        fitted = {row["feature"]: row for row in csv.DictReader(handle)}
+    ckpt = "lightning_logs/version_0/checkpoints/last.ckpt"
+    own, other = (run_cli("test", "--ckpt_path", ckpt, *data).stdout for data in ([], ["--data.path", "other.csv"]))
+    assert "p_value" in own.split("\nfeature")[1].splitlines()[0]  # the fit's rows: the fit's table
+    header, *lines = other.split("\nfeature")[1].splitlines()
+    assert "p_value" not in header and "std_weight" in header
+    shown = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0] in fitted}
+    assert set(shown) == set(fitted)
+    for feature, cells in shown.items():
+        assert float(cells[1]) == pytest.approx(float(fitted[feature]["weight"]), rel=1e-3)
+        assert cells[2] == "-"  # std_weight needs the fit's stds, which other.csv does not have
+    assert "not the rows the model was fitted on" in other

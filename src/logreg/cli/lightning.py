@@ -406,6 +406,12 @@ class LogRegCLI(LightningCLI):
               f"from the checkpoint's): its {split} rows may include rows the model was trained on, so these are "
               "not held-out metrics", file=sys.stderr, flush=True)  # fmt: skip
 
+    def on_fit_rows(self, datamodule: IndexedDataModule) -> bool:
+        """Whether ``datamodule`` is the checkpoint's run's data, split as the fit split it."""
+        state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+        saved = (state.get("fingerprint"), state.get("split")) if isinstance(state, dict) else None
+        return saved == (datamodule.fingerprint(), datamodule.split_record())
+
     @contextlib.contextmanager
     def signals_end_in_one_line(self) -> Iterator[None]:
         """A command stopped by SIGTERM or Ctrl-C ends with :class:`Stopped`: one line, exit 143 or 130."""
@@ -514,7 +520,8 @@ class LogRegCLI(LightningCLI):
             return
         self.print_partial(counter, datamodule, loop, limit)
         if self.subcommand == "test" and self.trainer.is_global_zero:
-            lines = summary_lines(summary.model_table(model, datamodule), top=summary.TOP_COEFFICIENTS)
+            table = summary.model_table(model, datamodule, fit_data=self.on_fit_rows(datamodule))
+            lines = summary_lines(table, top=summary.TOP_COEFFICIENTS)
             print("\n".join(["", *lines]), flush=True)
 
     validate = test = evaluate

@@ -70,14 +70,18 @@ def convergence(trainer: Trainer, model: LogisticRegression, datamodule: Indexed
     return Convergence(f"did not converge in {budget} (max |grad| {gradient:.2g}); {advice}", True)
 
 
-def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> CoefficientTable:
+def model_table(model: LogisticRegression, datamodule: IndexedDataModule, fit_data: bool = True) -> CoefficientTable:
     """The coefficient table of ``model`` on the training split (Newton's last pass where it stopped there); standard
-    errors only for an unpenalised, unweighted maximum-likelihood fit (else the reason)."""
-    reason = no_inference_reason(model)
+    errors only for an unpenalised, unweighted maximum-likelihood fit (else the reason). Not ``fit_data`` (other rows
+    than the fit's): the weights alone, as the fit's data would give other stds and standard errors than these rows."""
+    reason = no_inference_reason(model) if fit_data else OTHER_DATA
     weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
     here = model.final_pass_here()
     names, mean, scale = datamodule.feature_names, model.feature_mean, model.feature_scale
     standardised = bool((mean != 0).any() or (scale != 1).any())  # then the features' std is the scale: no pass
+    if not fit_data:
+        table = coefficients.information_table(weight, bias, names, mean, scale, None, False, False)
+        return CoefficientTable(table.rows if standardised else without_std(table.rows), reason)
     if standardised and (here is not None or reason is not None):  # (a pass for Wald inference, where it applies)
         information, separated = (None, False) if here is None else (here.information, here.separated)
         table = coefficients.information_table(weight, bias, names, mean, scale, information, separated,
@@ -88,6 +92,18 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule) -> Coe
                                                scale=scale, rows=datamodule.train_idx,
                                                inference=reason is None)  # fmt: skip
     return table if reason is None else CoefficientTable(table.rows, reason, table.separated)
+
+
+OTHER_DATA = (
+    "these are not the rows the model was fitted on, so the table shows its weights only (the fit's table, "
+    "with stds and standard errors, is the run's coefficients.csv)"
+)
+
+
+def without_std(rows: list[coefficients.CoefficientRow]) -> list[coefficients.CoefficientRow]:
+    """``rows`` without std_weight (it needs the fit's feature stds), the features ordered by ``|weight|`` instead."""
+    kept = [row._replace(std_weight=None) for row in rows]
+    return kept[:1] + sorted(kept[1:], key=lambda row: -abs(row.weight) if math.isfinite(row.weight) else math.inf)
 
 
 def no_inference_reason(model: LogisticRegression) -> str | None:
