@@ -182,9 +182,7 @@ class LogRegCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then check and load ``--ckpt_path`` (LightningCLI then takes the model's hyperparameters from it)."""
-        args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
-        refuse_bad_configs(args)
-        refuse_infinite_penalties(args)
+        args = prepared_args(sys.argv[1:] if args is None else list(args))
         self.printing = tuple(word for word in args if word.startswith("--print_config"))
         try:
             self.parse(parser, args, last=False)
@@ -218,24 +216,33 @@ class LogRegCLI(LightningCLI):
                              "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
             self.checkpoint = check_checkpoint(ckpt_path)
-        base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
-        self.use_own_data_defaults(parser, args, subcommand, base)
+        self.use_data_defaults(parser, args, subcommand)
 
-    def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
-        """Make the checkpoint's run's data the default of ``--data``; returns its class path."""
-        self.fitted_data = data = fitted_data(self.checkpoint, self.ckpt_path)
-        self.data_given = self.data_given or bool(self.config_sections("data"))
-        if data is None and not self.data_given:
-            raise ValueError(
-                f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give the "
-                "data, e.g. --data FileDataModule --data.path FILE"
-            )
-        if self.file_flags_error and (data is None or pydoc.locate(data["class_path"]) is not FileDataModule):
-            raise self.file_flags_error
-        if data is not None:
-            parser.set_defaults({f"{subcommand}.data": data})
-            self.parse(parser, args, last=False)
-        return DEFAULT_DATA if data is None else data["class_path"]
+    def use_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str) -> None:
+        """Make ``--data`` default to the data of the checkpoint's run (validate, test, predict), then parse again with
+        the chosen class as the default: jsonargparse carries the defaults of the default's class over to another
+        class (its issue #460, still in 4.53)."""
+        base = DEFAULT_DATA
+        if command != "fit":
+            self.fitted_data = fitted = fitted_data(self.checkpoint, self.ckpt_path)
+            self.data_given = self.data_given or bool(self.config_sections("data"))
+            if fitted is None and not self.data_given:
+                raise ValueError(
+                    f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give "
+                    "the data, e.g. --data FileDataModule --data.path FILE"
+                )
+            if self.file_flags_error and (fitted is None or pydoc.locate(fitted["class_path"]) is not FileDataModule):
+                raise self.file_flags_error
+            if fitted is not None:
+                parser.set_defaults({f"{command}.data": fitted})
+                self.parse(parser, args, last=False)
+                base = fitted["class_path"]
+        data = self.config[command].get("data")
+        chosen = isinstance(data, Namespace) and pydoc.locate(data.class_path) is not pydoc.locate(base)
+        if chosen:
+            parser.set_defaults({f"{command}.data": {"class_path": data.class_path}})
+        if chosen or self.printing:
+            self.parse(parser, args, last=True)
 
     def config_sections(self, key: str) -> list[Any]:
         """The ``key`` sections of this command's ``--config`` files (top level or under the subcommand)."""
@@ -259,16 +266,6 @@ class LogRegCLI(LightningCLI):
             if not (typed := [flag for flag in missing if flag.startswith(groups)]):  # missing: no next word, or a flag
                 raise
             raise ArgumentError(None, f"argument {typed[0]}: expected one argument") from None
-
-    def use_own_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
-        """Parse again with the chosen ``--data`` class as the default: jsonargparse carries the defaults of ``base``,
-        the default's class, over to another class (its issue #460, still in 4.53)."""
-        data = self.config[command].get("data")
-        chosen = isinstance(data, Namespace) and pydoc.locate(data.class_path) is not pydoc.locate(base)
-        if chosen:
-            parser.set_defaults({f"{command}.data": {"class_path": data.class_path}})
-        if chosen or self.printing:
-            self.parse(parser, args, last=True)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -605,50 +602,37 @@ def subcommands_to_build(args: Any) -> dict[str, set[str]]:
     return {first: SUBCOMMANDS[first]}
 
 
-def with_packaged_configs(args: list[str]) -> list[str]:
-    """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) unless NAME is a path."""
-    found = list(args)
-    for i, flag, name in flag_values(args):
-        packaged = [path for path in (CONFIGS / name, CONFIGS / f"{name}.yaml") if path.is_file()]
-        if flag in ("--config", "-c") and packaged and "/" not in name and not Path(name).exists():
-            at = i if "=" in args[i] else i + 1
-            found[at] = f"{flag}={packaged[0]}" if at == i else str(packaged[0])
-    return found
-
-
-def refuse_infinite_penalties(args: list[str]) -> None:
-    """Refuse ``--model.l2 inf`` (or nan, or l1's) in the model's words (jsonargparse says "Expected a float")."""
-    for _, flag, value in flag_values(args):
-        if flag in ("--model.l2", "--model.l1") and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
-            raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means no "
-                             "penalty; so does --model.l2 0)")  # fmt: skip
-
-
 PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
-
-
-def penalty_flags_replace_configs(args: list[str]) -> list[str]:
-    """``--model.l2`` or ``--model.C`` on the command line replaces the other from a ``--config`` (each is followed by
-    the other's reset); both as flags stay a conflict the model refuses."""
-    found = list(args)
-    given = [(i if "=" in args[i] else i + 1, flag) for i, flag, _ in flag_values(args) if flag in PENALTY_FLAGS]
-    for value_at, flag in reversed(given if len({flag for _, flag in given}) == 1 else []):
-        found[value_at + 1 : value_at + 1] = PENALTY_FLAGS[flag]
-    return found
-
-
 CONFIG_FLAGS = ("--config", "-c", *(f"--{group}" for group in ("model", "data", "trainer", "optimizer", "lr_scheduler",
                                                                  "checkpoint", "early_stopping")))  # fmt: skip
 
 
-def refuse_bad_configs(args: list[str]) -> None:
-    """Refuse, naming it (jsonargparse names no file), a config file given to ``--config`` or a group (``--model
-    FILE``) that is not UTF-8 YAML, uses YAML aliases, or is not one mapping."""
-    for _, flag, path in flag_values(args):
+def prepared_args(args: list[str]) -> list[str]:
+    """``args`` made ready for parsing, in one pass over the flags: ``--config NAME`` of a config shipped with logreg
+    (``tabular.yaml``, or ``tabular``; unless NAME is a path) becomes its path; ``--model.l2`` or ``--model.C`` is
+    followed by the other's reset, so that it replaces the other from a ``--config`` (both as flags stay a conflict
+    the model refuses). Refuses, naming the flag, ``--model.l2 inf`` (or nan, or l1's: jsonargparse says "Expected a
+    float"), and a config file given to ``--config`` or a group (``--model FILE``) that :func:`config_problem` refuses
+    (jsonargparse names no file)."""
+    found, penalties = list(args), []
+    for i, flag, value in flag_values(args):
+        at = i if "=" in args[i] else i + 1
+        packaged = [path for path in (CONFIGS / value, CONFIGS / f"{value}.yaml") if path.is_file()]
+        if flag in ("--config", "-c") and packaged and "/" not in value and not Path(value).exists():
+            value = str(packaged[0])
+            found[at] = f"{flag}={value}" if at == i else value
+        if flag in ("--model.l2", "--model.l1") and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means no "
+                             "penalty; so does --model.l2 0)")  # fmt: skip
         with contextlib.suppress(OSError):
-            if flag in CONFIG_FLAGS and Path(path).is_file() and (problem := config_problem(Path(path))):
+            if flag in CONFIG_FLAGS and Path(value).is_file() and (problem := config_problem(Path(value))):
                 hint = "; a data file is given as --data.path FILE" if flag == "--data" else ""
-                raise ValueError(f"{flag} {path}: {problem}{hint}")
+                raise ValueError(f"{flag} {value}: {problem}{hint}")
+        if flag in PENALTY_FLAGS:
+            penalties.append((at, flag))
+    for value_at, flag in reversed(penalties if len({flag for _, flag in penalties}) == 1 else []):
+        found[value_at + 1 : value_at + 1] = PENALTY_FLAGS[flag]
+    return found
 
 
 def config_problem(path: Path) -> str | None:
