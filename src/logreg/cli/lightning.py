@@ -368,10 +368,9 @@ class LogRegCLI(LightningCLI):
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
         state = self.checkpoint.get(datamodule_key(type(self.datamodule)))
-        indexed = isinstance(self.datamodule, IndexedDataModule) and isinstance(state, dict)
-        if self.subcommand == "fit" and indexed:
+        if self.subcommand == "fit" and isinstance(state, dict):
             self.datamodule.check_resumable(state)
-        if self.subcommand == "fit" or not indexed:
+        if self.subcommand == "fit" or not isinstance(state, dict):
             return
         saved, now = state.get("fingerprint"), self.datamodule.fingerprint()
         if self.fitted_data is None or self.data_given or not isinstance(saved, dict) or now in (None, saved):
@@ -465,19 +464,16 @@ class LogRegCLI(LightningCLI):
         trainer, model, data = self.trainer, self.model, self.datamodule
         if trainer.interrupted:
             return
-        indexed = isinstance(data, IndexedDataModule)
         untested = "--trainer.limit_test_batches is 0" if trainer.limit_test_batches == 0 else None
-        if indexed and not len(data.test_idx):
+        if not len(data.test_idx):
             untested = untested or "the data has no test split (--data.test_fraction 0)"
-        tested = summary.weights_to_test(trainer) if not untested and indexed else None
+        tested = summary.weights_to_test(trainer) if not untested else None
         log_dir = None if trainer.fast_dev_run else trainer.log_dir  # (on every process: it broadcasts under DDP)
-        if trainer.is_global_zero:
-            converged = table = path = fit = None
-            if indexed:
-                table = summary.model_table(model, data)
-                fit = model.training_fit(data.features, data.labels, data.train_idx)
-                converged = summary.convergence(trainer, model, data, table.separated, fit)
-                path = summary.save_table(trainer, table, None if log_dir is None else Path(log_dir))
+        if trainer.is_global_zero:  # (the CLI's data is always an IndexedDataModule: --data takes its subclasses)
+            table = summary.model_table(model, data)
+            fit = model.training_fit(data.features, data.labels, data.train_idx)
+            converged = summary.convergence(trainer, model, data, table.separated, fit)
+            path = summary.save_table(trainer, table, None if log_dir is None else Path(log_dir))
             print(summary.fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
             if converged is not None and converged.warn:
                 print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
@@ -492,13 +488,12 @@ class LogRegCLI(LightningCLI):
             summary.print_results(trainer, results)
             self.print_partial(counter, data, "test", self.config.fit.trainer.get("limit_test_batches"))
 
-    def evaluate(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+    def evaluate(self, model: LightningModule, datamodule: IndexedDataModule, **kwargs: Any) -> None:
         """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
         split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
         limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
         self.check_something_to_evaluate(datamodule, split, loop, limit)
-        if isinstance(datamodule, IndexedDataModule):
-            self.warn_other_split(datamodule)
+        self.warn_other_split(datamodule)
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():
@@ -507,8 +502,6 @@ class LogRegCLI(LightningCLI):
         if not any(results):
             raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
         summary.print_results(self.trainer, results)
-        if not isinstance(datamodule, IndexedDataModule):
-            return
         self.print_partial(counter, datamodule, loop, limit)
         if self.subcommand == "test" and self.trainer.is_global_zero:
             lines = summary_lines(summary.model_table(model, datamodule), top=summary.TOP_COEFFICIENTS)
@@ -524,11 +517,11 @@ class LogRegCLI(LightningCLI):
             why = "--trainer.fast_dev_run" if self.trainer.fast_dev_run else f"--trainer.limit_{loop}_batches {limit:g}"
             print(f"scored  {rows} of the {total} {loop} rows ({why})", flush=True)
 
-    def check_something_to_evaluate(self, datamodule: LightningDataModule, split: str, loop: str, limit: Any) -> None:
+    def check_something_to_evaluate(self, datamodule: IndexedDataModule, split: str, loop: str, limit: Any) -> None:
         """Refuse data without the split, or its loop off: no metric and exit 0 would look like an evaluation."""
         if limit == 0:
             raise ValueError(f"--trainer.limit_{loop}_batches {limit:g}: nothing to {self.subcommand}")
-        if getattr(datamodule, f"{loop}_fraction", None) != 0:
+        if getattr(datamodule, f"{loop}_fraction") != 0:
             return
         if self.fitted_data is not None and not self.data_given:
             raise ValueError(
