@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from importlib.metadata import PackageNotFoundError, version
@@ -39,8 +40,8 @@ def export_metadata(loaded: LoadedModel) -> dict[str, str]:
 def to_onnx(model: LogisticRegression, metadata: dict[str, str]) -> bytes:
     """The serialised ONNX model of :class:`Probability` with a dynamic batch axis, and ``metadata`` in its props."""
     try:
-        import onnx
-        import onnxscript  # noqa: F401  (torch's dynamo exporter builds the graph with it)
+        onnx = importlib.import_module("onnx")
+        importlib.import_module("onnxscript")  # torch's dynamo exporter builds the graph with it
     except ImportError as err:
         raise ValueError(f"logreg export needs {err.name or 'onnx'}, which is not installed: {EXTRA_HINT}") from None
     onnx_logger = logging.getLogger("torch.onnx")  # it warns about each torchvision operator it cannot register

@@ -64,13 +64,13 @@ class AtomicWriter:
         node = _node(path)
         try:
             if is_stdout(path):
-                self.handle: IO[Any] = open(os.dup(1), mode, **text)  # noqa: SIM115 (closed by commit or discard)
-            elif node is not None and not stat.S_ISREG(node.st_mode):
-                self.handle = open(path, mode, **text)  # noqa: SIM115
+                fd = os.dup(1)
+            elif node is not None and not stat.S_ISREG(node.st_mode):  # a device or pipe: written in place
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # (as open(path, "w"))
             else:
                 fd, temp = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp")
                 self.temp = Path(temp)
-                self.handle = os.fdopen(fd, mode, **text)
+            self.handle: IO[Any] = os.fdopen(fd, mode, **text)  # closed by commit or discard
         except OSError as err:
             raise self.error(err) from None
 

@@ -182,9 +182,7 @@ class LogRegCLI(LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse, then check and load ``--ckpt_path`` (LightningCLI then takes the model's hyperparameters from it)."""
-        args = penalty_flags_replace_configs(with_packaged_configs(sys.argv[1:] if args is None else list(args)))
-        refuse_bad_configs(args)
-        refuse_infinite_penalties(args)
+        args = prepared_args(sys.argv[1:] if args is None else list(args))
         self.printing = tuple(word for word in args if word.startswith("--print_config"))
         try:
             self.parse(parser, args, last=False)
@@ -218,24 +216,33 @@ class LogRegCLI(LightningCLI):
                              "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
             self.checkpoint = check_checkpoint(ckpt_path)
-        base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
-        self.use_own_data_defaults(parser, args, subcommand, base)
+        self.use_data_defaults(parser, args, subcommand)
 
-    def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
-        """Make the checkpoint's run's data the default of ``--data``; returns its class path."""
-        self.fitted_data = data = fitted_data(self.checkpoint, self.ckpt_path)
-        self.data_given = self.data_given or bool(self.config_sections("data"))
-        if data is None and not self.data_given:
-            raise ValueError(
-                f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give the "
-                "data, e.g. --data FileDataModule --data.path FILE"
-            )
-        if self.file_flags_error and (data is None or pydoc.locate(data["class_path"]) is not FileDataModule):
-            raise self.file_flags_error
-        if data is not None:
-            parser.set_defaults({f"{subcommand}.data": data})
-            self.parse(parser, args, last=False)
-        return DEFAULT_DATA if data is None else data["class_path"]
+    def use_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str) -> None:
+        """Make ``--data`` default to the data of the checkpoint's run (validate, test, predict), then parse again with
+        the chosen class as the default: jsonargparse carries the defaults of the default's class over to another
+        class (its issue #460, still in 4.53)."""
+        base = DEFAULT_DATA
+        if command != "fit":
+            self.fitted_data = fitted = fitted_data(self.checkpoint, self.ckpt_path)
+            self.data_given = self.data_given or bool(self.config_sections("data"))
+            if fitted is None and not self.data_given:
+                raise ValueError(
+                    f"--ckpt_path {self.ckpt_path}: the checkpoint does not record the data it was fitted on; give "
+                    "the data, e.g. --data FileDataModule --data.path FILE"
+                )
+            if self.file_flags_error and (fitted is None or pydoc.locate(fitted["class_path"]) is not FileDataModule):
+                raise self.file_flags_error
+            if fitted is not None:
+                parser.set_defaults({f"{command}.data": fitted})
+                self.parse(parser, args, last=False)
+                base = fitted["class_path"]
+        data = self.config[command].get("data")
+        chosen = isinstance(data, Namespace) and pydoc.locate(data.class_path) is not pydoc.locate(base)
+        if chosen:
+            parser.set_defaults({f"{command}.data": {"class_path": data.class_path}})
+        if chosen or self.printing:
+            self.parse(parser, args, last=True)
 
     def config_sections(self, key: str) -> list[Any]:
         """The ``key`` sections of this command's ``--config`` files (top level or under the subcommand)."""
@@ -259,16 +266,6 @@ class LogRegCLI(LightningCLI):
             if not (typed := [flag for flag in missing if flag.startswith(groups)]):  # missing: no next word, or a flag
                 raise
             raise ArgumentError(None, f"argument {typed[0]}: expected one argument") from None
-
-    def use_own_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
-        """Parse again with the chosen ``--data`` class as the default: jsonargparse carries the defaults of ``base``,
-        the default's class, over to another class (its issue #460, still in 4.53)."""
-        data = self.config[command].get("data")
-        chosen = isinstance(data, Namespace) and pydoc.locate(data.class_path) is not pydoc.locate(base)
-        if chosen:
-            parser.set_defaults({f"{command}.data": {"class_path": data.class_path}})
-        if chosen or self.printing:
-            self.parse(parser, args, last=True)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
@@ -371,10 +368,9 @@ class LogRegCLI(LightningCLI):
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
         state = self.checkpoint.get(datamodule_key(type(self.datamodule)))
-        indexed = isinstance(self.datamodule, IndexedDataModule) and isinstance(state, dict)
-        if self.subcommand == "fit" and indexed:
+        if self.subcommand == "fit" and isinstance(state, dict):
             self.datamodule.check_resumable(state)
-        if self.subcommand == "fit" or not indexed:
+        if self.subcommand == "fit" or not isinstance(state, dict):
             return
         saved, now = state.get("fingerprint"), self.datamodule.fingerprint()
         if self.fitted_data is None or self.data_given or not isinstance(saved, dict) or now in (None, saved):
@@ -474,19 +470,16 @@ class LogRegCLI(LightningCLI):
         trainer, model, data = self.trainer, self.model, self.datamodule
         if trainer.interrupted:
             return
-        indexed = isinstance(data, IndexedDataModule)
         untested = "--trainer.limit_test_batches is 0" if trainer.limit_test_batches == 0 else None
-        if indexed and not len(data.test_idx):
+        if not len(data.test_idx):
             untested = untested or "the data has no test split (--data.test_fraction 0)"
-        tested = summary.weights_to_test(trainer) if not untested and indexed else None
+        tested = summary.weights_to_test(trainer) if not untested else None
         log_dir = None if trainer.fast_dev_run else trainer.log_dir  # (on every process: it broadcasts under DDP)
-        if trainer.is_global_zero:
-            converged = table = path = fit = None
-            if indexed:
-                table = summary.model_table(model, data)
-                fit = model.training_fit(data.features, data.labels, data.train_idx)
-                converged = summary.convergence(trainer, model, data, table.separated, fit)
-                path = summary.save_table(trainer, table, None if log_dir is None else Path(log_dir))
+        if trainer.is_global_zero:  # (the CLI's data is always an IndexedDataModule: --data takes its subclasses)
+            table = summary.model_table(model, data)
+            fit = model.training_fit(data.features, data.labels, data.train_idx)
+            converged = summary.convergence(trainer, model, data, table.separated, fit)
+            path = summary.save_table(trainer, table, None if log_dir is None else Path(log_dir))
             print(summary.fit_summary(trainer, model, converged, table, path, fit, tested), flush=True)
             if converged is not None and converged.warn:
                 print(f"logreg: warning: {converged.line}", file=sys.stderr, flush=True)
@@ -501,13 +494,12 @@ class LogRegCLI(LightningCLI):
             summary.print_results(trainer, results)
             self.print_partial(counter, data, "test", self.config.fit.trainer.get("limit_test_batches"))
 
-    def evaluate(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
+    def evaluate(self, model: LightningModule, datamodule: IndexedDataModule, **kwargs: Any) -> None:
         """``trainer.validate`` or ``trainer.test`` on the checkpoint, then logreg's compact rows."""
         split, loop = ("validation", "val") if self.subcommand == "validate" else ("test", "test")
         limit = self.config[self.subcommand].trainer.get(f"limit_{loop}_batches")
         self.check_something_to_evaluate(datamodule, split, loop, limit)
-        if isinstance(datamodule, IndexedDataModule):
-            self.warn_other_split(datamodule)
+        self.warn_other_split(datamodule)
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
         with self.signals_end_in_one_line():
@@ -516,8 +508,6 @@ class LogRegCLI(LightningCLI):
         if not any(results):
             raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
         summary.print_results(self.trainer, results)
-        if not isinstance(datamodule, IndexedDataModule):
-            return
         self.print_partial(counter, datamodule, loop, limit)
         if self.subcommand == "test" and self.trainer.is_global_zero:
             table = summary.model_table(model, datamodule, fit_data=self.on_fit_rows(datamodule))
@@ -534,11 +524,11 @@ class LogRegCLI(LightningCLI):
             why = "--trainer.fast_dev_run" if self.trainer.fast_dev_run else f"--trainer.limit_{loop}_batches {limit:g}"
             print(f"scored  {rows} of the {total} {loop} rows ({why})", flush=True)
 
-    def check_something_to_evaluate(self, datamodule: LightningDataModule, split: str, loop: str, limit: Any) -> None:
+    def check_something_to_evaluate(self, datamodule: IndexedDataModule, split: str, loop: str, limit: Any) -> None:
         """Refuse data without the split, or its loop off: no metric and exit 0 would look like an evaluation."""
         if limit == 0:
             raise ValueError(f"--trainer.limit_{loop}_batches {limit:g}: nothing to {self.subcommand}")
-        if getattr(datamodule, f"{loop}_fraction", None) != 0:
+        if getattr(datamodule, f"{loop}_fraction") != 0:
             return
         if self.fitted_data is not None and not self.data_given:
             raise ValueError(
@@ -612,50 +602,37 @@ def subcommands_to_build(args: Any) -> dict[str, set[str]]:
     return {first: SUBCOMMANDS[first]}
 
 
-def with_packaged_configs(args: list[str]) -> list[str]:
-    """``--config NAME`` for a config shipped with logreg (``tabular.yaml``, or ``tabular``) unless NAME is a path."""
-    found = list(args)
-    for i, flag, name in flag_values(args):
-        packaged = [path for path in (CONFIGS / name, CONFIGS / f"{name}.yaml") if path.is_file()]
-        if flag in ("--config", "-c") and packaged and "/" not in name and not Path(name).exists():
-            at = i if "=" in args[i] else i + 1
-            found[at] = f"{flag}={packaged[0]}" if at == i else str(packaged[0])
-    return found
-
-
-def refuse_infinite_penalties(args: list[str]) -> None:
-    """Refuse ``--model.l2 inf`` (or nan, or l1's) in the model's words (jsonargparse says "Expected a float")."""
-    for _, flag, value in flag_values(args):
-        if flag in ("--model.l2", "--model.l1") and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
-            raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means no "
-                             "penalty; so does --model.l2 0)")  # fmt: skip
-
-
 PENALTY_FLAGS = {"--model.l2": ("--model.C", "null"), "--model.C": ("--model.l2", "0")}  # each with the other's reset
-
-
-def penalty_flags_replace_configs(args: list[str]) -> list[str]:
-    """``--model.l2`` or ``--model.C`` on the command line replaces the other from a ``--config`` (each is followed by
-    the other's reset); both as flags stay a conflict the model refuses."""
-    found = list(args)
-    given = [(i if "=" in args[i] else i + 1, flag) for i, flag, _ in flag_values(args) if flag in PENALTY_FLAGS]
-    for value_at, flag in reversed(given if len({flag for _, flag in given}) == 1 else []):
-        found[value_at + 1 : value_at + 1] = PENALTY_FLAGS[flag]
-    return found
-
-
 CONFIG_FLAGS = ("--config", "-c", *(f"--{group}" for group in ("model", "data", "trainer", "optimizer", "lr_scheduler",
                                                                  "checkpoint", "early_stopping")))  # fmt: skip
 
 
-def refuse_bad_configs(args: list[str]) -> None:
-    """Refuse, naming it (jsonargparse names no file), a config file given to ``--config`` or a group (``--model
-    FILE``) that is not UTF-8 YAML, uses YAML aliases, or is not one mapping."""
-    for _, flag, path in flag_values(args):
+def prepared_args(args: list[str]) -> list[str]:
+    """``args`` made ready for parsing, in one pass over the flags: ``--config NAME`` of a config shipped with logreg
+    (``tabular.yaml``, or ``tabular``; unless NAME is a path) becomes its path; ``--model.l2`` or ``--model.C`` is
+    followed by the other's reset, so that it replaces the other from a ``--config`` (both as flags stay a conflict
+    the model refuses). Refuses, naming the flag, ``--model.l2 inf`` (or nan, or l1's: jsonargparse says "Expected a
+    float"), and a config file given to ``--config`` or a group (``--model FILE``) that :func:`config_problem` refuses
+    (jsonargparse names no file)."""
+    found, penalties = list(args), []
+    for i, flag, value in flag_values(args):
+        at = i if "=" in args[i] else i + 1
+        packaged = [path for path in (CONFIGS / value, CONFIGS / f"{value}.yaml") if path.is_file()]
+        if flag in ("--config", "-c") and packaged and "/" not in value and not Path(value).exists():
+            value = str(packaged[0])
+            found[at] = f"{flag}={value}" if at == i else value
+        if flag in ("--model.l2", "--model.l1") and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise ValueError(f"{flag} {value}: {flag[8:]} must be a finite number >= 0 (--model.C inf means no "
+                             "penalty; so does --model.l2 0)")  # fmt: skip
         with contextlib.suppress(OSError):
-            if flag in CONFIG_FLAGS and Path(path).is_file() and (problem := config_problem(Path(path))):
+            if flag in CONFIG_FLAGS and Path(value).is_file() and (problem := config_problem(Path(value))):
                 hint = "; a data file is given as --data.path FILE" if flag == "--data" else ""
-                raise ValueError(f"{flag} {path}: {problem}{hint}")
+                raise ValueError(f"{flag} {value}: {problem}{hint}")
+        if flag in PENALTY_FLAGS:
+            penalties.append((at, flag))
+    for value_at, flag in reversed(penalties if len({flag for _, flag in penalties}) == 1 else []):
+        found[value_at + 1 : value_at + 1] = PENALTY_FLAGS[flag]
+    return found
 
 
 def config_problem(path: Path) -> str | None:

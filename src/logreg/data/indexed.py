@@ -19,6 +19,8 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from logreg.data.readers import default_names
+
 Batch = tuple[Tensor, Tensor]
 
 # Rows per streamed chunk (2 MiB of float32 at 32 features): below torch's parallel grain, so one thread, faster here
@@ -479,8 +481,3 @@ class IndexedDataModule(LightningDataModule):
 def stage_name(stage: str) -> str:
     """``"fit"`` for ``"fit"`` or Lightning's ``TrainerFn.FITTING`` (a str enum that prints its class name)."""
     return stage.value if isinstance(stage, Enum) else stage
-
-
-def default_names(n_features: int) -> list[str]:
-    """``x0, x1, ...``: names for features that come without a header."""
-    return [f"x{j}" for j in range(n_features)]

@@ -557,7 +557,7 @@ def _read_npz(path: Path) -> Table:
             raise DataFileError(f"{path}: member {name!r} is not a readable .npy array")
     x = _check_features(arrays["x"], path, "x")
     labels, classes = (None, list(NO_CLASSES)) if "y" not in arrays else _check_labels(arrays["y"], len(x), path)
-    return Table(np.ascontiguousarray(x, dtype=np.float32), labels, classes, _default_names(x.shape[1]))
+    return Table(np.ascontiguousarray(x, dtype=np.float32), labels, classes, default_names(x.shape[1]))
 
 
 def _read_npy_directory(path: Path) -> Table:
@@ -567,7 +567,7 @@ def _read_npy_directory(path: Path) -> Table:
         raise DataFileError(f"{path}: directory has no x.npy (expected x.npy (rows, features) and y.npy (rows,))")
     x = _check_features(_load_npy(x_path), x_path, "x")
     meta = _read_meta(path / "meta.json", x.shape)
-    names = meta["feature_names"] if meta else _default_names(x.shape[1])
+    names = meta["feature_names"] if meta else default_names(x.shape[1])
     if not y_path.exists():
         return Table(x, None, list(NO_CLASSES), names)
     y = _label_vector(_load_npy(y_path, "c"), len(x), y_path)  # copy-on-write: torch wraps it (no copy)
@@ -679,8 +679,9 @@ def _label_vector(y: np.ndarray, n_rows: int, path: Path) -> np.ndarray:
     return y
 
 
-def _default_names(n: int) -> list[str]:
-    return [f"x{j}" for j in range(n)]
+def default_names(n_features: int) -> list[str]:
+    """``x0, x1, ...``: names for features that come without a header."""
+    return [f"x{j}" for j in range(n_features)]
 
 
 __all__ = ["DataFileError", "Table", "convert", "map_labels", "read_table"]
