@@ -186,6 +186,8 @@ class LogRegCLI(LightningCLI):
         refuse_bad_configs(args)
         refuse_infinite_penalties(args)
         self.printing = tuple(word for word in args if word.startswith("--print_config"))
+        if guessed := (given_data_class(args) if args[:1] == ["fit"] else None):  # parsed with its defaults at once
+            parser.set_defaults({"fit.data": {"class_path": guessed}})
         try:
             self.parse(parser, args, last=False)
         except ArgumentError:
@@ -218,7 +220,7 @@ class LogRegCLI(LightningCLI):
                              "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
             self.checkpoint = check_checkpoint(ckpt_path)
-        base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
+        base = (guessed or DEFAULT_DATA) if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
         self.use_own_data_defaults(parser, args, subcommand, base)
 
     def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
@@ -700,6 +702,24 @@ def gives_lr(args: list[str], sections: list[Any]) -> bool:
             with contextlib.suppress(OSError, yaml.YAMLError, ValueError):
                 sections.append(yaml.safe_load(Path(value).read_text() if Path(value).is_file() else value))
     return any(isinstance(s, dict) and ("lr" in s or "lr" in (s.get("init_args") or {})) for s in sections)
+
+
+def given_data_class(args: list[str]) -> str | None:
+    """The data class the last ``--data`` flag or ``--config`` file's ``data`` section names (FileDataModule for its
+    flags alone), as its full path, or None: the parse takes its defaults from the start, and
+    :meth:`LogRegCLI.use_own_data_defaults` parses again only when the guess was wrong."""
+    found = None
+    for _, flag, value in flag_values(args):
+        if flag in ("--data", "--data.class_path"):
+            found = value
+        with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):  # (a wrong guess only costs a parse)
+            content = yaml.safe_load(Path(value).read_text(encoding="utf-8")) if flag in ("--config", "-c") else {}
+            section = content.get("data") or (content.get("fit") or {}).get("data") or {}
+            found = section.get("class_path", found)
+    found = found or (with_file_data(args) and "FileDataModule")  # (a file's flag without --data: as parsed below)
+    cls = found and (pydoc.locate(found) or pydoc.locate(f"logreg.{found}"))
+    known = isinstance(cls, type) and issubclass(cls, IndexedDataModule)
+    return f"{cls.__module__}.{cls.__qualname__}" if known else None
 
 
 def with_file_data(args: list[str]) -> list[str] | None:
