@@ -716,8 +716,9 @@ def given_data_class(args: list[str]) -> str | None:
             content = yaml.safe_load(Path(value).read_text(encoding="utf-8")) if flag in ("--config", "-c") else {}
             section = content.get("data") or (content.get("fit") or {}).get("data") or {}
             found = section.get("class_path", found)
-    found = found or (with_file_data(args) and "FileDataModule")  # (a file's flag without --data: as parsed below)
-    cls = found and (pydoc.locate(found) or pydoc.locate(f"logreg.{found}"))
+    found, cls = found or (with_file_data(args) and "FileDataModule"), None  # (a file's flag alone: as parsed below)
+    with contextlib.suppress(pydoc.ErrorDuringImport):  # (a module that fails to import: the parse reports it)
+        cls = found and (pydoc.locate(found) or pydoc.locate(f"logreg.{found}"))
     known = isinstance(cls, type) and issubclass(cls, IndexedDataModule)
     return f"{cls.__module__}.{cls.__qualname__}" if known else None
 
