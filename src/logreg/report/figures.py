@@ -87,8 +87,7 @@ class TrainingFigures(Callback):
         totals = getattr(pl_module, "test_totals", None)
         if isinstance(totals, EvaluationTotals):
             with totals.sync_context():
-                self._test_sums = tuple(state.clone() for state in (totals.histograms, totals.decided,
-                                                                    totals.calibration))  # fmt: skip
+                self._test_sums = tuple(s.clone() for s in (totals.histograms, totals.decided, totals.calibration))
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._log_model_figures(trainer, pl_module, "test")
@@ -132,9 +131,8 @@ class TrainingFigures(Callback):
 def log_score_figures(trainer: Trainer, stage: str, histograms: torch.Tensor, decided: torch.Tensor,
                       calibration: torch.Tensor, threshold: float, names: Sequence[str]) -> None:  # fmt: skip
     """ROC, probabilities, confusion, precision-recall (also TensorBoard's PR curve) and reliability of ``stage``'s
-    scored rows, from :class:`~logreg.model.metrics.EvaluationTotals`' sums: each class's histogram over the
-    ``CURVE_THRESHOLDS`` thresholds, the decisions ``p > threshold`` (predicted 1, of them right) and the calibration
-    bins: the curves, areas and calibration error are those the metrics log."""
+    scored rows from :class:`~logreg.model.metrics.EvaluationTotals`' sums (each class's histogram over the thresholds,
+    the decisions ``p > threshold``: predicted 1, of them right; the calibration bins), as the metrics logged."""
     thresholds = torch.linspace(0, 1, CURVE_THRESHOLDS)
     confmat = binned.confmat_from_histograms(histograms)  # (T, 2, 2) [[TN, FP], [FN, TP]] of p >= each threshold
     fpr, tpr, _ = binned.roc(confmat, thresholds)
