@@ -384,3 +384,31 @@ def test_the_runs_file_flags_repeated_on_predict_and_test_apply_to_its_data(tmp_
     assert run_cli("predict", "--ckpt_path", ckpt, "--data.label", "y").stdout == plain
     assert run_cli("predict", "--ckpt_path", ckpt, "--data.positive", "1").stdout == plain
     assert "test_loss" in run_cli("test", "--ckpt_path", ckpt, "--data.label", "y").stdout
+
+
+def test_fit_parses_once_when_its_arguments_name_the_data_class(tmp_path, monkeypatch):
+    """The data class the arguments name (a packaged or own --config, --data, a file's flags alone) is parsed with
+    its own defaults at once; a later --data wins, and a class that is no data module (or fails to import) is no
+    guess, left to the parse to report."""
+    from logreg.cli import lightning
+
+    (tmp_path / "own.yaml").write_text("fit:\n  data:\n    class_path: FileDataModule\n")
+    (tmp_path / "broken.py").write_text("raise RuntimeError('broken on import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    file, threshold = "logreg.data.files.FileDataModule", "logreg.data.threshold.ThresholdDataModule"
+    for args, expected in [
+        (["--config", str(lightning.CONFIGS / "tabular.yaml"), "--data.path", "d"], file),
+        (["--config", str(tmp_path / "own.yaml")], file),
+        (["--data.path", "d.csv"], file),
+        (["--config", str(tmp_path / "own.yaml"), "--data=ThresholdDataModule"], threshold),
+        (["--data.n_samples", "10"], None),
+        (["--data", "torch.nn.Linear"], None),
+        (["--data", "broken.Data"], None),
+    ]:
+        assert lightning.given_data_class(["fit", *args]) == expected, args
+    parses, parse = [], lightning.LogRegCLI.parse
+    monkeypatch.setattr(lightning.LogRegCLI, "parse", lambda cli, *a, **k: parses.append(1) or parse(cli, *a, **k))
+    monkeypatch.setattr(lightning.LogRegCLI, "before_instantiate_classes", lambda cli: sys.exit(0))  # parsed: enough
+    with pytest.raises(SystemExit):
+        lightning.build_cli(["fit", "--config", "tabular.yaml", "--data.path", str(tmp_path)])
+    assert len(parses) == 1  # (was 2: the default data class's, then FileDataModule's)

@@ -200,3 +200,36 @@ def test_one_feature_reports_and_figures_use_the_threshold_the_split_and_the_lab
     for tag in ("figures/val_probabilities", "figures/test_probabilities", "figures/test_reliability"):
         assert list(figures[tag][-1]) == ["no", "yes"], tag
     assert "logreg: warning: no minimum" in fit.stderr and "classes are separable" in fit.stderr
+
+
+def test_the_test_figures_are_of_every_scored_row_and_the_validation_figures_of_a_sample(tmp_path, run_cli):
+    """The test figures come from the test pass's own sums: every test row, as the logged test metrics (scikit-learn's
+    confusion counts, AUROC and average precision on the last checkpoint's probabilities; NumPy's histogram); the
+    validation figures at fit's end score at most ``MAX_ROWS_SCORED`` evenly spaced rows."""
+    from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
+
+    from logreg import FileDataModule
+
+    write_imbalanced(tmp_path / "d.csv")
+    figures = {}
+    with pytest.MonkeyPatch.context() as mp:  # the figures' arguments, recorded instead of drawn
+        mp.setattr("logreg.report.figures.log_figure", lambda trainer, tag, draw, *args: figures.__setitem__(tag, args))
+        mp.setattr("logreg.report.figures.MAX_ROWS_SCORED", 50)
+        fit = run_cli(*FIT)
+    data = FileDataModule(tmp_path / "d.csv", batch_size=64)  # the run's seeded split
+    data.setup("fit")
+    state = torch.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    scaled = (data.features.double() - state["feature_mean"].double()) / state["feature_scale"].double()
+    probs = torch.sigmoid(scaled @ state["linear.weight"].double().view(-1) + state["linear.bias"].double()).numpy()
+    y, test = data.labels.view(-1).numpy(), data.test_idx.numpy()
+    assert len(test) > 50 and figures["figures/val_confusion"][0].sum() == 50
+    assert (figures["figures/test_confusion"][0] == confusion_matrix(y[test], probs[test] > 0.5)).all()
+    for cls in (0, 1):
+        expected = np.histogram(probs[test][y[test] == cls], np.linspace(0, 1, 26))[0]
+        assert (figures["figures/test_probabilities"][0][cls] == expected).all()
+    [shown] = [float(line.split()[1]) for line in fit.stdout.splitlines() if line.startswith("test_auroc ")]
+    auroc, ap = figures["figures/test_roc"][2], figures["figures/test_precision_recall"][2]
+    assert auroc == pytest.approx(shown, abs=5e-5)  # the logged metric, to its 4 digits
+    assert auroc == pytest.approx(roc_auc_score(y[test], probs[test]), abs=2e-3)  # (binned at 1,001 thresholds)
+    assert ap == pytest.approx(average_precision_score(y[test], probs[test]), abs=5e-3)
+    assert figures["figures/test_reliability"][2].sum() == len(test)

@@ -184,6 +184,8 @@ class LogRegCLI(LightningCLI):
         """Parse, then check and load ``--ckpt_path`` (LightningCLI then takes the model's hyperparameters from it)."""
         args = prepared_args(sys.argv[1:] if args is None else list(args))
         self.printing = tuple(word for word in args if word.startswith("--print_config"))
+        if guessed := (given_data_class(args) if args[:1] == ["fit"] else None):  # parsed with its defaults at once
+            parser.set_defaults({"fit.data": {"class_path": guessed}})
         try:
             self.parse(parser, args, last=False)
         except ArgumentError:
@@ -192,7 +194,7 @@ class LogRegCLI(LightningCLI):
             try:
                 self.parse(parser, file_args, last=False)
                 args = file_args
-            except ArgumentError as err:  # no --data.path: the --ckpt_path run's file may be the data (use_fitted_data)
+            except ArgumentError as err:  # no --data.path: the --ckpt_path run's file may be the data
                 self.parse(parser, [*file_args, "--data.path", os.devnull], last=False)  # to learn the subcommand
                 if self.config.get("subcommand") in (None, "fit"):
                     raise err from None
@@ -216,13 +218,12 @@ class LogRegCLI(LightningCLI):
                              "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
             self.checkpoint = check_checkpoint(ckpt_path)
-        self.use_data_defaults(parser, args, subcommand)
+        self.use_data_defaults(parser, args, subcommand, guessed or DEFAULT_DATA)
 
-    def use_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str) -> None:
+    def use_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
         """Make ``--data`` default to the data of the checkpoint's run (validate, test, predict), then parse again with
-        the chosen class as the default: jsonargparse carries the defaults of the default's class over to another
-        class (its issue #460, still in 4.53)."""
-        base = DEFAULT_DATA
+        the chosen class as the default, unless it is ``base`` (the class parsed with): jsonargparse carries the
+        defaults of the default's class over to another class (its issue #460, still in 4.53)."""
         if command != "fit":
             self.fitted_data = fitted = fitted_data(self.checkpoint, self.ckpt_path)
             self.data_given = self.data_given or bool(self.config_sections("data"))
@@ -684,6 +685,25 @@ def gives_lr(args: list[str], sections: list[Any]) -> bool:
             with contextlib.suppress(OSError, yaml.YAMLError, ValueError):
                 sections.append(yaml.safe_load(Path(value).read_text() if Path(value).is_file() else value))
     return any(isinstance(s, dict) and ("lr" in s or "lr" in (s.get("init_args") or {})) for s in sections)
+
+
+def given_data_class(args: list[str]) -> str | None:
+    """The data class the last ``--data`` flag or ``--config`` file's ``data`` section names (FileDataModule for its
+    flags alone), as its full path, or None: the parse takes its defaults from the start, and
+    :meth:`LogRegCLI.use_data_defaults` parses again only when the guess was wrong."""
+    found = None
+    for _, flag, value in flag_values(args):
+        if flag in ("--data", "--data.class_path"):
+            found = value
+        with contextlib.suppress(OSError, yaml.YAMLError, AttributeError):  # (a wrong guess only costs a parse)
+            content = yaml.safe_load(Path(value).read_text(encoding="utf-8")) if flag in ("--config", "-c") else {}
+            section = content.get("data") or (content.get("fit") or {}).get("data") or {}
+            found = section.get("class_path", found)
+    found, cls = found or (with_file_data(args) and "FileDataModule"), None  # (a file's flag alone: as parsed below)
+    with contextlib.suppress(pydoc.ErrorDuringImport):  # (a module that fails to import: the parse reports it)
+        cls = found and (pydoc.locate(found) or pydoc.locate(f"logreg.{found}"))
+    known = isinstance(cls, type) and issubclass(cls, IndexedDataModule)
+    return f"{cls.__module__}.{cls.__qualname__}" if known else None
 
 
 def with_file_data(args: list[str]) -> list[str] | None:

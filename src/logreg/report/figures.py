@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from logreg.data.indexed import IndexedDataModule, take_rows
 from logreg.model import binned
 from logreg.model.logistic import CURVE_THRESHOLDS
+from logreg.model.metrics import EvaluationTotals
 from logreg.report import plots
 from logreg.training import tensorboard_logger
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 MAX_POINTS_DRAWN = 2000
 MAX_ROWS_SCORED = 100_000
-TENSORBOARD_THRESHOLDS = 127  # the PR-curve dashboard's default: thresholds i / 126
 
 
 def log_figure(trainer: Trainer, tag: str, draw: Callable[..., Figure], *args: Any) -> None:
@@ -45,6 +45,7 @@ class TrainingFigures(Callback):
         self.per_evaluation = False  # some step evaluated the objective more than once: losses are evaluations
         self._pending: list[torch.Tensor] = []
         self._evaluations: list[torch.Tensor] = []  # of the current step
+        self._test_sums: tuple[torch.Tensor, ...] | None = None  # of the last test pass (on_test_epoch_end)
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         self._evaluations.clear()
@@ -80,13 +81,23 @@ class TrainingFigures(Callback):
         log_figure(trainer, "figures/loss_per_iteration", plots.loss_curve, self.losses, title, xlabel, what)
         self._log_model_figures(trainer, pl_module, "val")
 
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Keep the test pass's sums of every rank (a collective under DDP), which the model resets after this hook:
+        the test figures are of every row the test scored, at no pass of their own."""
+        totals = getattr(pl_module, "test_totals", None)
+        if isinstance(totals, EvaluationTotals):
+            with totals.sync_context():
+                self._test_sums = tuple(s.clone() for s in (totals.histograms, totals.decided, totals.calibration))
+
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._log_model_figures(trainer, pl_module, "test")
+        self._test_sums = None
 
     def _log_model_figures(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """With one feature, the data and the fitted sigmoid (training rows at fit's end, test rows after the test);
-        ROC, probabilities, confusion, precision-recall (also TensorBoard's PR curve) and reliability of ``stage``."""
-        datamodule = trainer.datamodule
+        the figures of :func:`log_score_figures` for ``stage``: at fit's end of (at most ``MAX_ROWS_SCORED``)
+        validation rows scored here, after the test of the test pass's sums."""
+        datamodule, sums = trainer.datamodule, self._test_sums if stage == "test" else None
         if not isinstance(datamodule, IndexedDataModule) or not trainer.is_global_zero:
             return
         threshold, names = float(getattr(pl_module, "threshold", 0.5)), datamodule.classes
@@ -97,40 +108,16 @@ class TrainingFigures(Callback):
             x, y = sample_rows(datamodule, split, MAX_POINTS_DRAWN)
             log_figure(trainer, f"figures/{tag}", plots.fitted_sigmoid, x[:, 0].numpy(), y.numpy(), float(weight[0]),
                        bias, threshold, names, drawn)  # fmt: skip
-        rows = datamodule.val_idx if stage == "val" else datamodule.test_idx
-        if len(rows) == 0:
-            return
-        x, target = sample_rows(datamodule, rows, MAX_ROWS_SCORED)
-        with torch.no_grad():  # in chunks: a float64 model's copy of 100,000 rows would be 25 MiB
-            probs = torch.cat([pl_module(part.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
-                               for part in x.split(16384)])  # fmt: skip
-        grid, fine_grid = torch.linspace(0, 1, 200), torch.linspace(0, 1, CURVE_THRESHOLDS)  # drawn, and the areas'
-        curve, fine = binned.binned_confmat(probs, target, grid), binned.binned_confmat(probs, target, fine_grid)
-        fpr, tpr, _ = binned.roc(curve, grid)
-        log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(),
-                   float(binned.auroc(fine, fine_grid)), f"ROC ({stage})")  # fmt: skip
-        log_figure(trainer, f"figures/{stage}_probabilities", plots.probability_histogram, probs.numpy(),
-                   target.numpy(), f"predicted p(y = {names[1]}), {stage} rows", names)  # fmt: skip
-        # [[TN, FP], [FN, TP]] of the decisions probs > threshold
-        counts = torch.bincount(2 * target.long() + (probs > threshold).long(), minlength=4).view(2, 2).numpy()
-        log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold, names,
-                   f"{stage} confusion")  # fmt: skip
-        precision, recall, _ = binned.precision_recall_curve(curve, grid)
-        (_, fp), (fn, tp) = counts.tolist()
-        point = (tp / (tp + fn), tp / (tp + fp)) if tp + fn and tp + fp else None
-        log_figure(trainer, f"figures/{stage}_precision_recall", plots.precision_recall_curve, precision.numpy(),
-                   recall.numpy(), float(binned.average_precision(fine, fine_grid)), point,
-                   f"precision-recall ({stage})", float(target.mean()))  # fmt: skip
-        bins = plots.calibration_bins(probs.numpy(), target.numpy())
-        log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram, *bins,
-                   plots.expected_calibration_error(*bins), f"reliability ({stage})", names)  # fmt: skip
-        logger = tensorboard_logger(trainer)
-        if logger is not None:  # TensorBoard's own PR curve, from the counts (add_pr_curve would bin the rows again)
-            confmat = binned.binned_confmat(probs, target, torch.linspace(0, 1, TENSORBOARD_THRESHOLDS))
-            tn, fp, fn, tp = confmat.double().reshape(-1, 4).T.numpy()  # ([[TN, FP], [FN, TP]] per threshold)
-            precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)  # (as its own)
-            logger.experiment.add_pr_curve_raw(f"pr_curve/{stage}", tp, fp, tn, fn, precision, recall,
-                                               trainer.global_step, num_thresholds=len(confmat))  # fmt: skip
+        if stage == "val" and len(datamodule.val_idx):
+            x, target = sample_rows(datamodule, datamodule.val_idx, MAX_ROWS_SCORED)
+            with torch.no_grad():  # in chunks: a float64 model's copy of 100,000 rows would be 25 MiB
+                probs = torch.cat([pl_module(part.to(pl_module.device, pl_module.dtype)).float().view(-1).cpu()
+                                   for part in x.split(16384)])  # fmt: skip
+            totals = EvaluationTotals(stage, CURVE_THRESHOLDS)
+            totals.update(probs, target, torch.zeros(()), threshold)
+            sums = (totals.histograms, totals.decided, totals.calibration)
+        if sums is not None and sums[0].sum() > 0:
+            log_score_figures(trainer, stage, *(part.cpu() for part in sums), threshold, names)
 
     def state_dict(self) -> dict[str, Any]:
         self._flush()  # a checkpoint may be written before the epoch's end
@@ -139,6 +126,41 @@ class TrainingFigures(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.losses = list(state_dict["losses"])
         self.per_evaluation = bool(state_dict.get("per_evaluation", False))  # (absent from older checkpoints)
+
+
+def log_score_figures(trainer: Trainer, stage: str, histograms: torch.Tensor, decided: torch.Tensor,
+                      calibration: torch.Tensor, threshold: float, names: Sequence[str]) -> None:  # fmt: skip
+    """ROC, probabilities, confusion, precision-recall (also TensorBoard's PR curve) and reliability of ``stage``'s
+    scored rows from :class:`~logreg.model.metrics.EvaluationTotals`' sums (each class's histogram over the thresholds,
+    the decisions ``p > threshold``: predicted 1, of them right; the calibration bins), as the metrics logged."""
+    thresholds = torch.linspace(0, 1, CURVE_THRESHOLDS)
+    confmat = binned.confmat_from_histograms(histograms)  # (T, 2, 2) [[TN, FP], [FN, TP]] of p >= each threshold
+    fpr, tpr, _ = binned.roc(confmat, thresholds)
+    log_figure(trainer, f"figures/{stage}_roc", plots.roc_curve, fpr.numpy(), tpr.numpy(),
+               float(binned.auroc(confmat, thresholds)), f"ROC ({stage})")  # fmt: skip
+    per_bin = histograms[:, 1:-1].reshape(2, plots.HISTOGRAM_BINS, -1).sum(-1)  # rows in [t_k, t_k+1) per bin
+    per_bin[:, -1] += histograms[:, -1]  # p = 1 in the last bin, closed as NumPy's
+    log_figure(trainer, f"figures/{stage}_probabilities", plots.class_histogram, per_bin.numpy(),
+               f"predicted p(y = {names[1]}), {stage} rows", names)  # fmt: skip
+    (negatives, positives), (predicted, tp) = histograms.sum(-1).tolist(), decided.tolist()
+    fp, fn = predicted - tp, positives - tp
+    counts = np.array([[negatives - fp, fp], [fn, tp]])
+    log_figure(trainer, f"figures/{stage}_confusion", plots.confusion_matrix, counts, threshold, names,
+               f"{stage} confusion")  # fmt: skip
+    precision, recall, _ = binned.precision_recall_curve(confmat, thresholds)
+    point = (tp / (tp + fn), tp / (tp + fp)) if tp + fn and tp + fp else None
+    log_figure(trainer, f"figures/{stage}_precision_recall", plots.precision_recall_curve, precision.numpy(),
+               recall.numpy(), float(binned.average_precision(confmat, thresholds)), point,
+               f"precision-recall ({stage})", positives / (negatives + positives))  # fmt: skip
+    log_figure(trainer, f"figures/{stage}_reliability", plots.reliability_diagram,
+               *plots.calibration_means(*calibration.numpy()), float(binned.calibration_error(*calibration)),
+               f"reliability ({stage})", names)  # fmt: skip
+    logger = tensorboard_logger(trainer)
+    if logger is not None:  # TensorBoard's own PR curve, from the counts (add_pr_curve would bin the rows again)
+        tn, fp, fn, tp = confmat.double().reshape(-1, 4).T.numpy()  # ([[TN, FP], [FN, TP]] per threshold)
+        precision, recall = tp / np.maximum(tp + fp, 1e-7), tp / np.maximum(tp + fn, 1e-7)  # (as its own)
+        logger.experiment.add_pr_curve_raw(f"pr_curve/{stage}", tp, fp, tn, fn, precision, recall,
+                                           trainer.global_step, num_thresholds=len(confmat))  # fmt: skip
 
 
 def sample_rows(datamodule: IndexedDataModule, rows: torch.Tensor, limit: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ figure = lazy_module("matplotlib.figure")
 backend_agg = lazy_module("matplotlib.backends.backend_agg")
 ticker = lazy_module("matplotlib.ticker")
 Names = Sequence[str]
+HISTOGRAM_BINS = 25  # of the probability histogram
 
 
 def axes(size: tuple[float, float]) -> tuple[Figure, Any]:
@@ -30,9 +31,12 @@ def axes(size: tuple[float, float]) -> tuple[Figure, Any]:
 
 
 def done(fig: Figure, *grids: Any) -> Figure:
-    """Fixed margins that fit these labels (``tight_layout`` costs 0.15 s a figure); a light grid on ``grids``."""
+    """Fixed margins that fit these labels (``tight_layout`` costs 0.15 s a figure), titles at the top (no tick labels
+    there: matplotlib's search for them cost a tenth of a render, same pixels); a light grid on ``grids``."""
     for ax in grids:
         ax.grid(alpha=0.3)
+    for ax in fig.axes:
+        ax.set_title(ax.get_title(), y=1.0)
     fig.subplots_adjust(left=0.15, right=0.95, bottom=0.13, top=0.9, hspace=0.4, wspace=0.3)
     return fig
 
@@ -83,11 +87,17 @@ def roc_curve(fpr: np.ndarray, tpr: np.ndarray, auroc: float, title: str = "ROC"
 def probability_histogram(probs: np.ndarray, target: np.ndarray, title: str = "predicted p(y=1)",
                           class_names: Names = ("0", "1")) -> Figure:  # fmt: skip
     """Histogram of predicted probabilities, one colour per true class (named as the data names them)."""
+    edges = np.linspace(0, 1, HISTOGRAM_BINS + 1)
+    return class_histogram(np.stack([np.histogram(probs[target == cls], edges)[0] for cls in (0, 1)]), title,
+                           class_names)  # fmt: skip
+
+
+def class_histogram(counts: np.ndarray, title: str = "predicted p(y=1)", class_names: Names = ("0", "1")) -> Figure:
+    """:func:`probability_histogram` of ``counts`` (2, ``HISTOGRAM_BINS``): each class's rows in bins of [0, 1]."""
     fig, ax = axes((6, 4))
-    bins = np.linspace(0, 1, 26)
+    bins = np.linspace(0, 1, HISTOGRAM_BINS + 1)
     for cls, color in ((0, "tab:blue"), (1, "tab:red")):  # ax.hist's look, one outline per class: 3x faster
-        counts, _ = np.histogram(probs[target == cls], bins=bins)
-        ax.stairs(counts, bins, fill=True, alpha=0.6, color=color, label=f"true class {class_names[cls]}")
+        ax.stairs(counts[cls], bins, fill=True, alpha=0.6, color=color, label=f"true class {class_names[cls]}")
     ax.set(xlabel=f"p(y = {class_names[1]})", ylabel="rows", title=title)
     ax.legend()
     return done(fig)
@@ -145,8 +155,12 @@ def calibration_bins(probs: np.ndarray, target: np.ndarray, n_bins: int = 15) ->
         raise ValueError("probs must be probabilities in [0, 1]")
     sums = [torch.zeros(n_bins + 1, dtype=torch.float64) for _ in range(3)]
     add_bin_sums(torch.from_numpy(probs.copy()), torch.from_numpy(target.copy()), *sums)
-    counts, sum_p, sum_y = (s.numpy() for s in sums)
-    means = [np.divide(s, counts, out=np.full(n_bins + 1, np.nan), where=counts > 0) for s in (sum_p, sum_y)]
+    return calibration_means(*(s.numpy() for s in sums))
+
+
+def calibration_means(counts: np.ndarray, sum_p: np.ndarray, sum_y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`calibration_bins` from the bins' sums (rows, probabilities, positives: ``add_bin_sums``')."""
+    means = [np.divide(s, counts, out=np.full(len(counts), np.nan), where=counts > 0) for s in (sum_p, sum_y)]
     return means[0], means[1], counts.astype(np.int64)
 
 
