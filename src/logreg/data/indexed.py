@@ -33,16 +33,26 @@ def chunk_rows(n_features: int) -> int:
 
 
 class SplitStream:
-    """A whole split as one batch, read as contiguous chunks ``start:stop`` (views where every row is the split's).
-    Under DDP each rank streams every ``world_size``-th chunk; ``total_rows`` counts the whole split."""
+    """A whole split as one batch, read as contiguous chunks of ``size`` rows (views where every row is the split's).
+    Under DDP each rank streams every ``world_size``-th chunk of the split's; ``total_rows`` counts the whole split."""
 
-    def __init__(self, features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, ranges: list[tuple[int, int]],
-                 total_rows: int) -> None:  # fmt: skip
-        self.features, self.labels, self.indices, self.total_rows = features, labels, indices, total_rows
-        edges = torch.tensor([edge for pair in ranges for edge in pair], dtype=indices.dtype, device=indices.device)
-        found = torch.searchsorted(indices, edges).tolist()  # where each range's rows begin and end in ``indices``
-        self.ranges = [(start, stop, lo, hi) for (start, stop), lo, hi in zip(ranges, found[::2], found[1::2],
-                                                                              strict=True) if hi > lo]  # fmt: skip
+    def __init__(self, features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, shard: tuple[int, int],
+                 size: int) -> None:  # fmt: skip
+        self.features, self.labels, self.indices, self.total_rows = features, labels, indices, len(indices)
+        self.shard, self.size, self.samples = shard, size, {}
+        first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
+        edges = [edge for start in range(first, stop, size) for edge in (start, min(start + size, stop))]
+        found = torch.searchsorted(indices, torch.tensor(edges, dtype=indices.dtype, device=indices.device)).tolist()
+        ranges = [(start, stop, lo, hi) for start, stop, lo, hi in zip(edges[::2], edges[1::2], found[::2], found[1::2],
+                                                                      strict=True) if hi > lo]  # fmt: skip
+        self.ranges = ranges[shard[0] :: shard[1]]  # (where each range's rows begin and end in ``indices``)
+
+    def sample(self, stride: int) -> SplitStream:
+        """The rows of every ``stride``-th chunk of the file (the same rows on any number of ranks), made once."""
+        if stride not in self.samples:
+            keep = (self.indices - self.indices[:1]) // self.size % stride == 0
+            self.samples[stride] = SplitStream(self.features, self.labels, self.indices[keep], self.shard, self.size)
+        return self.samples[stride]
 
     def chunks(self, dtype: torch.dtype, device: torch.device) -> Iterator[Batch]:
         """This rank's rows of the split, chunk by chunk: features (B, D) and labels (B, 1) in ``dtype``."""
@@ -92,9 +102,7 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
     # sorted unless ascending already, checked a block at a time (no comparison of N rows at once)
     if not all(bool((indices[s : s + block + 1].diff() >= 0).all()) for s in range(0, len(indices), block)):
         indices = indices.sort().values
-    first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
-    ranges = [(start, min(start + size, stop)) for start in range(first, stop, size)]
-    return SplitStream(features, labels, indices, ranges[rank::world_size], len(indices))
+    return SplitStream(features, labels, indices, (rank, world_size), size)
 
 
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:

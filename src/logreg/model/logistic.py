@@ -113,6 +113,7 @@ class TrainingState:
     decision_cut: float = 0.0  # p > threshold <=> logit > decision_cut (set each epoch: the threshold may be tuned)
     evaluations: int = 0  # of the objective in the current step (L-BFGS: several); this and the next: reset each step
     first_gradient: Tensor | None = None  # largest |gradient| where the step started (full batch only)
+    sampled: bool = False  # the step's pass read a sample of the rows (Newton's first steps)
 
 
 class TrainingFit(NamedTuple):
@@ -367,9 +368,11 @@ class LogisticRegression(LightningModule):
             scaled, shift = fold_standardization(weight.view(-1), bias, self.feature_mean, self.feature_scale)
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
         center = None if newton is None else self.feature_mean.to(weight.dtype)
+        stride = 1 if newton is None else newton.stride(split.total_rows)
+        split, self.training_state.sampled = split.sample(stride) if stride > 1 else split, stride > 1
         # The last Hessian of an unpenalised fit is its Wald covariance (the coefficient table): float64; a penalised
-        # fit's only steers the steps (the gradient decides the answer): float32 products, a third of the time.
-        hessian_dtype = torch.float32 if self.penalised else torch.float64
+        # fit's, or a sample's, only steers the steps (the gradient decides the answer): float32, a third of the time.
+        hessian_dtype = torch.float32 if self.penalised or stride > 1 else torch.float64
         cut = self.training_state.decision_cut
         d = len(scaled)
         size = d + 3 + (0 if newton is None else (d + 1) ** 2 + 1)  # (chunk_sums' layout)
@@ -377,7 +380,7 @@ class LogisticRegression(LightningModule):
         for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
             total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut,
                                 hessian_dtype)  # fmt: skip
-        self.passes += 1
+        self.passes += 1 / stride if stride > 1 else 1
         total = self.trainer.strategy.reduce(total, reduce_op="sum")
         n = split.total_rows
         loss, grad_scaled, grad_shift = total[0] / n, total[1 : d + 1] / n, total[d + 1] / n
@@ -402,12 +405,14 @@ class LogisticRegression(LightningModule):
         hessian.diagonal()[:d] += l2
         newton.hessian = hessian
         gradient = optimality(grad_w + l2 * weight, grad_b.view(1), weight, 0.0)
-        newton.converged = bool(gradient < self.hparams.get("tol", 0.0))
-        self.training_state.first_gradient = gradient
-        correct, wrong_side = float(total[-2]), float(total[-1])
+        correct, wrong_side, state = float(total[-2]), float(total[-1]), self.training_state
+        tol = self.hparams.get("tol", 0.0)
+        newton.converged = bool(gradient < tol or (state.sampled and not wrong_side))  # (separated: no minimum)
+        state.first_gradient = gradient
         objective = float(loss) + 0.5 * l2 * float(weight @ weight)
         fit = TrainingFit(float(loss), correct / n, objective, gradient)
-        self.final_pass = FinalPass(weight, bias, self.training_state.decision_cut, n, fit, information, not wrong_side)
+        if not state.sampled:
+            self.final_pass = FinalPass(weight, bias, state.decision_cut, n, fit, information, not wrong_side)
 
     @property
     def penalised(self) -> bool:
@@ -426,8 +431,9 @@ class LogisticRegression(LightningModule):
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
-        first_gradient = self.training_state.first_gradient  # full batch: where this step started, exactly
-        if first_gradient is not None and first_gradient < self.hparams.get("tol", 0.0):
+        state = self.training_state  # full batch: the gradient where this step started, exactly (not a sample's)
+        gradient = None if state.sampled else state.first_gradient
+        if gradient is not None and gradient < self.hparams.get("tol", 0.0):
             # converged (sklearn's criterion, max |gradient| < tol): set in the step, so that Lightning, and
             # training.FinalValidation, validate the epoch that stops
             self.trainer.should_stop = True
