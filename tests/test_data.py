@@ -308,3 +308,22 @@ def test_a_sample_of_the_stream_is_the_same_rows_on_any_number_of_ranks():
     chosen = data.train_idx[(data.train_idx - first) // 1000 % 8 == 0]
     assert rows(1) == rows(2) == rows(3) == sorted(data.features[chosen][:, 0].tolist())
     assert 0.1 < len(chosen) / len(data.train_idx) < 0.15
+
+
+def test_evaluation_rows_of_a_memory_map_are_gathered_in_the_models_float(tmp_path):
+    """A float64 model's evaluation batches come from the map as float64 (NumPy's one take, not Lightning's copy):
+    the rows and labels as stored."""
+    import numpy as np
+
+    from logreg.data.indexed import RowGather
+
+    x = np.random.default_rng(0).standard_normal((1000, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    labels = torch.arange(1000, dtype=torch.int8).remainder(2).view(-1, 1)
+    rows = torch.tensor([3, 10, 11, 500, 999], dtype=torch.int32)
+    features, target = RowGather(np.load(tmp_path / "x.npy", mmap_mode="r"), labels, torch.float64)[
+        rows[[2, 0, 4, 1, 3]]
+    ]
+    assert features.dtype == target.dtype == torch.float64
+    assert torch.equal(features, torch.from_numpy(x[rows.numpy()]).double())
+    assert torch.equal(target, labels[rows].double())
