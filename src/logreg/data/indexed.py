@@ -182,8 +182,11 @@ def take_rows(array: Tensor | np.ndarray, rows: Tensor, dtype: torch.dtype = tor
     if isinstance(array, Tensor) and array.device.type != "cpu":
         return array[rows].to(dtype)
     first, stop = (int(rows.min()), int(rows.max()) + 1) if len(rows) else (0, 0)
-    keep = None if stop - first == len(rows) and isinstance(array, Tensor) else rows - first  # (rows: distinct)
-    return host_rows(array, first, stop, keep, dtype)
+    if isinstance(array, Tensor) and stop - first == len(rows) and array.dtype == dtype:  # (rows: distinct)
+        return array[first:stop]
+    span = array[first:stop] if isinstance(array, np.ndarray) else array[first:stop].numpy()
+    target = torch.empty(0, dtype=dtype).numpy().dtype
+    return torch.from_numpy(np.take(span, (rows - first).numpy(), 0).astype(target, copy=False))
 
 
 class RowGather(Dataset):
