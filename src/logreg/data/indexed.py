@@ -43,15 +43,16 @@ class SplitStream:
         first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
         edges = [edge for start in range(first, stop, size) for edge in (start, min(start + size, stop))]
         found = torch.searchsorted(indices, torch.tensor(edges, dtype=indices.dtype, device=indices.device)).tolist()
-        ranges = [(start, stop, lo, hi) for start, stop, lo, hi in zip(edges[::2], edges[1::2], found[::2], found[1::2],
-                                                                      strict=True) if hi > lo]  # fmt: skip
-        self.ranges = ranges[shard[0] :: shard[1]]  # (where each range's rows begin and end in ``indices``)
+        self.split_ranges = list(zip(edges[::2], edges[1::2], found[::2], found[1::2], strict=True))  # lo:hi in indices
+        held = [(start, stop, lo, hi) for start, stop, lo, hi in self.split_ranges if hi > lo]
+        self.ranges = held[shard[0] :: shard[1]]
 
     def sample(self, stride: int) -> SplitStream:
         """The rows of every ``stride``-th chunk of the file (the same rows on any number of ranks), made once."""
-        if stride not in self.samples:
-            keep = (self.indices - self.indices[:1]) // self.size % stride == 0
-            self.samples[stride] = SplitStream(self.features, self.labels, self.indices[keep], self.shard, self.size)
+        if stride not in self.samples:  # (slices of ``indices``: no temporary of the split's size)
+            parts = [self.indices[lo:hi] for *_, lo, hi in self.split_ranges[::stride]]
+            indices = torch.cat([self.indices[:0], *parts])
+            self.samples[stride] = SplitStream(self.features, self.labels, indices, self.shard, self.size)
         return self.samples[stride]
 
     def chunks(self, dtype: torch.dtype, device: torch.device) -> Iterator[Batch]:
