@@ -117,3 +117,28 @@ def test_evaluation_totals_are_torchmetrics_values():
     assert float(values["val_loss"]) == pytest.approx(float(sum(losses)) / len(probs), rel=1e-6)  # float32 sums
     for ours, theirs in zip(totals.curve(precision_recall=False), references["roc"].compute(), strict=True):
         assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_histograms_count_thresholds_exactly_next_to_each_one(dtype):
+    """Evenly spaced thresholds are counted without a search: a probability on each threshold and one float step
+    either side of it falls in the bin that comparing it with every threshold (torchmetrics' way) gives."""
+    from logreg.model.binned import class_histograms
+
+    thresholds = torch.linspace(0, 1, 1001)
+    on = thresholds.to(dtype)
+    probs = torch.cat(
+        [
+            on,
+            torch.nextafter(on, torch.tensor(2.0, dtype=dtype)),
+            torch.nextafter(on, torch.tensor(-1.0, dtype=dtype)),
+            torch.tensor([float("nan")], dtype=dtype),
+        ]
+    )
+    probs = probs.clamp(0, 1).nan_to_num(nan=float("nan"))
+    target = torch.arange(len(probs)) % 2
+    above = (probs[:, None] >= thresholds.to(torch.promote_types(dtype, thresholds.dtype))).sum(1)  # NaN: none
+    expected = torch.zeros(2, 1002, dtype=torch.long).index_put_(
+        (target, above), torch.ones_like(above), accumulate=True
+    )
+    assert torch.equal(class_histograms(probs, target, thresholds), expected)

@@ -290,3 +290,40 @@ def test_rows_cost_no_memory_beyond_the_splits_indices(tmp_path, monkeypatch):
     assert (negatives, positives) == (int((y[train] == 0).sum()), int(y[train].sum()))
     assert np.allclose(mean.numpy(), x[train].astype(np.float64).mean(0), atol=1e-6)
     assert np.allclose(scale.numpy(), x[train].astype(np.float64).std(0), atol=1e-6)
+
+
+def test_a_sample_of_the_stream_is_the_same_rows_on_any_number_of_ranks():
+    """``SplitStream.sample(stride)``: the split's rows in every stride-th chunk of the file, whatever the ranks."""
+    data = ThresholdDataModule(n_features=2, n_samples=100_000, batch_size=0)
+    data.setup("fit")
+
+    def rows(world_size):
+        shares = [split_stream(data.features, data.labels, data.train_idx, rank, world_size, size=1000).sample(8)
+                  for rank in range(world_size)]  # fmt: skip
+        assert {share.total_rows for share in shares} == {shares[0].total_rows}
+        return sorted(torch.cat([x for share in shares for x, _ in share.chunks(torch.float32, torch.device("cpu"))])
+                      [:, 0].tolist())  # fmt: skip
+
+    first = int(data.train_idx.min())
+    chosen = data.train_idx[(data.train_idx - first) // 1000 % 8 == 0]
+    assert rows(1) == rows(2) == rows(3) == sorted(data.features[chosen][:, 0].tolist())
+    assert 0.1 < len(chosen) / len(data.train_idx) < 0.15
+
+
+def test_evaluation_rows_of_a_memory_map_are_gathered_in_the_models_float(tmp_path):
+    """A float64 model's evaluation batches come from the map as float64 (NumPy's one take, not Lightning's copy):
+    the rows and labels as stored."""
+    import numpy as np
+
+    from logreg.data.indexed import RowGather
+
+    x = np.random.default_rng(0).standard_normal((1000, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    labels = torch.arange(1000, dtype=torch.int8).remainder(2).view(-1, 1)
+    rows = torch.tensor([3, 10, 11, 500, 999], dtype=torch.int32)
+    features, target = RowGather(np.load(tmp_path / "x.npy", mmap_mode="r"), labels, torch.float64)[
+        rows[[2, 0, 4, 1, 3]]
+    ]
+    assert features.dtype == target.dtype == torch.float64
+    assert torch.equal(features, torch.from_numpy(x[rows.numpy()]).double())
+    assert torch.equal(target, labels[rows].double())

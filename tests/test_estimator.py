@@ -345,3 +345,55 @@ def test_a_constant_column_gets_weight_0_and_the_rest_equal_a_scaler_pipeline(tm
     assert abs(weight[2]) < 1e-9
     assert_close(np.delete(weight, 2), np.delete(reference.coef_[0] / scaler.scale_, 2), 1e-4)
     assert_close(bias, reference.intercept_[0] - float((reference.coef_[0] / scaler.scale_) @ scaler.mean_), 1e-4)
+
+
+@pytest.fixture
+def sampled_newton(monkeypatch):
+    """Newton's first steps on samples at 600 rows: chunks of 50 rows (12), the first sample every 64th (chunk 0),
+    the next every 8th (chunks 0 and 8)."""
+    import logreg.data.indexed
+    import logreg.model.newton
+
+    monkeypatch.setattr(logreg.data.indexed, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(logreg.model.newton, "SAMPLE_ROWS", 5)
+
+
+@pytest.mark.parametrize("C", [math.inf, 1.0])
+def test_newtons_first_steps_on_a_sample_end_at_scikit_learns_answer(named_csv, run_cli, tmp_path, sampled_newton, C):
+    """The steps converge on each sample in turn, then on every row: the answer of every row (scikit-learn's), in
+    fewer passes over them than epochs (a sampled pass counts as the fraction of the chunks it reads)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = named_csv
+    fit = run_cli(*LBFGS, *RAW, *NEWTON, "--model.C", str(C))
+    reference = LogisticRegression(C=C, tol=1e-10, max_iter=100_000).fit(x, y)
+    weight, bias = fitted(tmp_path)
+    assert_close(weight, reference.coef_[0], 1e-4)
+    assert_close(bias, reference.intercept_[0], 1e-4)
+    ours, theirs = (sklearn_objective(w, b, x, y, C) for w, b in ((weight, bias), (reference.coef_[0],
+                                                                                reference.intercept_[0])))  # fmt: skip
+    assert abs(ours - theirs) <= 1e-6 * theirs, (ours, theirs)
+    passes = float(fit.stdout.split("passes")[1].split()[0])
+    epochs = int(fit.stdout.split("converged at epoch")[1].split()[0]) + 1
+    assert passes != int(passes) and passes < epochs - 2, (passes, epochs)  # (sampled passes: 1/64, 1/8)
+
+
+def test_a_resumed_newton_run_ends_bitwise_equal_across_the_samples_end(named_csv, run_cli, tmp_path, sampled_newton):
+    """Stopped while still on the sample and resumed past its end: the optimizer's state (its stride among it) comes
+    back, and the weights equal a straight run's bit for bit."""
+    args = (*LBFGS, *NEWTON, "--model.l2", "1e-4", "--model.tol", "1e-12")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    for root in (straight, resumed):
+        root.mkdir()
+        (root / "named.csv").write_bytes((tmp_path / "named.csv").read_bytes())
+    run_cli(*args, "--trainer.max_epochs", "40", cwd=straight)
+    run_cli(*args, "--trainer.max_epochs", "2", cwd=resumed)
+    run = run_dirs(resumed)[0]
+    run_cli("fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", "40", "--ckpt_path",
+            str(run / "checkpoints" / "last.ckpt"), cwd=resumed)  # fmt: skip
+    a, b = (torch.load(run_dirs(root)[0] / "checkpoints" / "last.ckpt", weights_only=True)
+            for root in (straight, resumed))  # fmt: skip
+    assert a["epoch"] == b["epoch"]
+    assert [state.get("stride") for state in a["optimizer_states"][0]["state"].values()] == [1]  # past the sample
+    for key in ("linear.weight", "linear.bias"):
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key])

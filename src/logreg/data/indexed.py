@@ -35,16 +35,27 @@ def chunk_rows(n_features: int) -> int:
 
 
 class SplitStream:
-    """A whole split as one batch, read as contiguous chunks ``start:stop`` (views where every row is the split's).
-    Under DDP each rank streams every ``world_size``-th chunk; ``total_rows`` counts the whole split."""
+    """A whole split as one batch, read as contiguous chunks of ``size`` rows (views where every row is the split's).
+    Under DDP each rank streams every ``world_size``-th chunk of the split's; ``total_rows`` counts the whole split."""
 
-    def __init__(self, features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, ranges: list[tuple[int, int]],
-                 total_rows: int) -> None:  # fmt: skip
-        self.features, self.labels, self.indices, self.total_rows = features, labels, indices, total_rows
-        edges = torch.tensor([edge for pair in ranges for edge in pair], dtype=indices.dtype, device=indices.device)
-        found = torch.searchsorted(indices, edges).tolist()  # where each range's rows begin and end in ``indices``
-        self.ranges = [(start, stop, lo, hi) for (start, stop), lo, hi in zip(ranges, found[::2], found[1::2],
-                                                                              strict=True) if hi > lo]  # fmt: skip
+    def __init__(self, features: Tensor | np.ndarray, labels: Tensor, indices: Tensor, shard: tuple[int, int],
+                 size: int) -> None:  # fmt: skip
+        self.features, self.labels, self.indices, self.total_rows = features, labels, indices, len(indices)
+        self.shard, self.size, self.samples = shard, size, {}
+        first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
+        edges = [edge for start in range(first, stop, size) for edge in (start, min(start + size, stop))]
+        found = torch.searchsorted(indices, torch.tensor(edges, dtype=indices.dtype, device=indices.device)).tolist()
+        self.split_ranges = list(zip(edges[::2], edges[1::2], found[::2], found[1::2], strict=True))  # lo:hi in indices
+        held = [(start, stop, lo, hi) for start, stop, lo, hi in self.split_ranges if hi > lo]
+        self.ranges = held[shard[0] :: shard[1]]
+
+    def sample(self, stride: int) -> SplitStream:
+        """The rows of every ``stride``-th chunk of the file (the same rows on any number of ranks), made once."""
+        if stride not in self.samples:  # (slices of ``indices``: no temporary of the split's size)
+            parts = [self.indices[lo:hi] for *_, lo, hi in self.split_ranges[::stride]]
+            indices = torch.cat([self.indices[:0], *parts])
+            self.samples[stride] = SplitStream(self.features, self.labels, indices, self.shard, self.size)
+        return self.samples[stride]
 
     def chunks(self, dtype: torch.dtype, device: torch.device) -> Iterator[Batch]:
         """This rank's rows of the split, chunk by chunk: features (B, D) and labels (B, 1) in ``dtype``."""
@@ -94,9 +105,7 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
     # sorted unless ascending already, checked a block at a time (no comparison of N rows at once)
     if not all(bool((indices[s : s + block + 1].diff() >= 0).all()) for s in range(0, len(indices), block)):
         indices = indices.sort().values
-    first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
-    ranges = [(start, min(start + size, stop)) for start in range(first, stop, size)]
-    return SplitStream(features, labels, indices, ranges[rank::world_size], len(indices))
+    return SplitStream(features, labels, indices, (rank, world_size), size)
 
 
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
@@ -169,30 +178,33 @@ class ResumableLoader(DataLoader):
         self.sampler.skip = (state_dict["epoch"], state_dict["batches_done"])
 
 
-def take_rows(array: Tensor | np.ndarray, rows: Tensor) -> Tensor:
-    """``array[rows]`` of a tensor (consecutive CPU rows: a view) or memory map (float32), gathered by NumPy on CPU."""
-    if isinstance(array, np.ndarray):
-        return torch.from_numpy(np.asarray(array[rows.numpy()], dtype=np.float32))
-    if array.device.type != "cpu":
-        return array[rows]
-    first, stop = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 0)
-    if stop - first == len(rows) and bool((rows.diff() == 1).all()):
+def take_rows(array: Tensor | np.ndarray, rows: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``array[rows]`` of a tensor (consecutive CPU rows: a view) or memory map, in ``dtype`` (float32 or 64) on CPU:
+    one NumPy take from the rows' span (a fancy index of the map took 3x as long; torch's conversion, on 2 busy
+    threads, 20x)."""
+    if isinstance(array, Tensor) and array.device.type != "cpu":
+        return array[rows].to(dtype)
+    first, stop = (int(rows.min()), int(rows.max()) + 1) if len(rows) else (0, 0)
+    if isinstance(array, Tensor) and stop - first == len(rows) and array.dtype == dtype:  # (rows: distinct)
         return array[first:stop]
-    return torch.from_numpy(np.take(array.numpy(), rows.numpy(), axis=0))
+    span = array[first:stop] if isinstance(array, np.ndarray) else array[first:stop].numpy()
+    target = torch.empty(0, dtype=dtype).numpy().dtype
+    return torch.from_numpy(np.take(span, (rows - first).numpy(), 0).astype(target, copy=False))
 
 
 class RowGather(Dataset):
     """A dataset keyed by a whole batch of row indices (``batch_size=None``): one gather, no collate."""
 
-    def __init__(self, features: Tensor | np.ndarray, labels: Tensor) -> None:
-        self.features, self.labels = features, labels
+    def __init__(self, features: Tensor | np.ndarray, labels: Tensor, dtype: torch.dtype = torch.float32) -> None:
+        self.features, self.labels, self.dtype = features, labels, dtype
 
     def __getitem__(self, rows: Tensor | SplitStream) -> Batch | SplitStream:
         if isinstance(rows, SplitStream):  # a batch already, read by the model chunk by chunk
             return rows
         if isinstance(self.features, np.ndarray):  # (NumPy: torch's sort took 2.5 ms for 16,384 sorted rows)
             rows = torch.from_numpy(np.sort(rows.numpy()))
-        return take_rows(self.features, rows), take_rows(self.labels, rows.to(self.labels.device)).float()
+        labels = take_rows(self.labels, rows.to(self.labels.device), self.dtype)
+        return take_rows(self.features, rows, self.dtype), labels
 
 
 def stratified_split(labels: Tensor, val_fraction: float, test_fraction: float, seed: int) -> tuple[Tensor, ...]:
@@ -432,7 +444,9 @@ class IndexedDataModule(LightningDataModule):
         split = split_stream(features, labels, indices, rank, world) if stream and not self.batch_size else None
         batch_size = self.batch_size or (0 if stream else chunk_rows(self.n_features))
         sampler = EpochBatches(indices, batch_size, shuffle, self.split_seed, rank, world, stream=split)
-        return kind(RowGather(features, labels), sampler=sampler, batch_size=None, pin_memory=pin, **kwargs)
+        model = self.trainer.lightning_module if self.trainer is not None else None
+        dtype = model.dtype if not pin and model is not None and model.dtype == torch.float64 else torch.float32
+        return kind(RowGather(features, labels, dtype), sampler=sampler, batch_size=None, pin_memory=pin, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_idx, self.shuffle, ResumableLoader, stream=True,

@@ -12,10 +12,15 @@ def class_histograms(probs: Tensor, target: Tensor, thresholds: Tensor) -> Tenso
     """(2, T + 1) int64: ``[c, k]`` counts the rows of class ``c`` whose probability is ``>=`` exactly ``k`` of the
     ascending ``thresholds`` (NaN below all, as in torchmetrics' comparisons)."""
     probs, positive = probs.reshape(-1), (target.reshape(-1) == 1).long()
-    common = torch.promote_types(probs.dtype, thresholds.dtype)  # as torchmetrics' ``preds >= thresholds[i]``
-    above = torch.bucketize(probs.to(common), thresholds.to(common), right=True)  # (N,) thresholds <= p
+    common, width = torch.promote_types(probs.dtype, thresholds.dtype), len(thresholds) + 1  # (as torchmetrics' >=)
+    even = width > 2 and torch.equal(thresholds, torch.linspace(0, 1, width - 1).to(thresholds))
+    probs, thresholds = probs.to(common), thresholds.to(common)
+    if even:  # i / (T - 1): p (T - 1) rounded down is within 1 of the count; two comparisons settle it (not a search)
+        low = (probs * (width - 2)).nan_to_num(0).long().clamp_(0, width - 3)
+        above = (thresholds[low] <= probs).long().add_(thresholds[low + 1] <= probs).add_(low)
+    else:
+        above = torch.bucketize(probs, thresholds, right=True)  # (N,) thresholds <= p
     above = above.masked_fill(probs.isnan(), 0)
-    width = len(thresholds) + 1
     index = above + width * positive
     # scatter_add_ into a fixed size, not bincount: on CUDA bincount waits for the device to size its output
     counts = torch.zeros(2 * width, dtype=torch.long, device=probs.device)

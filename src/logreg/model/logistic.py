@@ -43,9 +43,11 @@ def chunk_sums(
     center: Tensor | None = None, cut: float = 0.0, hessian_dtype: torch.dtype = torch.float64,
 ) -> Tensor:  # fmt: skip
     """``[loss, its gradient in weight (D,), in bias, the rows decided right at cut]`` summed in float64 over rows ``x``
-    (B, D), ``y`` (B,) for logits ``x @ weight + bias`` (bce's gradient written out: one matrix-vector product). With
-    ``center``, Newton's: the Hessian of ``[x - center, 1]`` ((D+1)^2, its products in ``hessian_dtype``, summed in
-    float64) before the count, the rows wrong of 0 last."""
+    (B, D), ``y`` (B,) for logits ``x @ weight + bias`` (bce's gradient written out: one matrix-vector product), in
+    weight's float. With ``center``, Newton's: the Hessian of ``[x - center, 1]`` ((D+1)^2, its products in
+    ``hessian_dtype``, from the rows as given: float32 ones, not converted twice) before the count, the rows wrong of 0
+    last."""
+    rows, x, y = x, x.to(weight.dtype), y.to(weight.dtype)
     z = torch.addmv(bias, x, weight)  # (B,) logits
     labels = y > 0.5
     right = torch.count_nonzero((z > cut) == labels).view(1)
@@ -66,10 +68,9 @@ def chunk_sums(
     if center is not None:
         curvature = torch.sigmoid(z) * torch.sigmoid(-z)  # p (1 - p), with no cancellation in 1 - p
         curvature = curvature if c is None else curvature * c
-        with one_thread():  # (B, D) work: on a busy machine 2 threads took 6x as long
-            root = curvature.sqrt().to(hessian_dtype)
-            rooted = (x.to(hessian_dtype) - center.to(hessian_dtype)).mul_(root[:, None])  # u^T W u, centred
-            block, side = (rooted.T @ rooted).double(), torch.mv(rooted.T, root).double()
+        root = curvature.sqrt().to(hessian_dtype)
+        rooted = (rows.to(hessian_dtype) - center.to(hessian_dtype)).mul_(root[:, None])  # u^T W u, centred
+        block, side = (rooted.T @ rooted).double(), torch.mv(rooted.T, root).double()
         corner = torch.cat([side, curvature.sum().double().view(1)])
         hessian = torch.cat([torch.cat([block, side[:, None]], 1), corner[None]])
         wrong_side = torch.count_nonzero(((z > 0) != labels) | (z == 0))
@@ -113,6 +114,7 @@ class TrainingState:
     decision_cut: float = 0.0  # p > threshold <=> logit > decision_cut (set each epoch: the threshold may be tuned)
     evaluations: int = 0  # of the objective in the current step (L-BFGS: several); this and the next: reset each step
     first_gradient: Tensor | None = None  # largest |gradient| where the step started (full batch only)
+    sampled: bool = False  # the step's pass read a sample of the rows (Newton's first steps)
 
 
 class TrainingFit(NamedTuple):
@@ -367,17 +369,20 @@ class LogisticRegression(LightningModule):
             scaled, shift = fold_standardization(weight.view(-1), bias, self.feature_mean, self.feature_scale)
             pos_weight = None if self.pos_weight == 1 else self.pos_weight.to(weight.dtype)
         center = None if newton is None else self.feature_mean.to(weight.dtype)
+        stride = 1 if newton is None else newton.stride(split.total_rows)
+        split, self.training_state.sampled = split.sample(stride) if stride > 1 else split, stride > 1
         # The last Hessian of an unpenalised fit is its Wald covariance (the coefficient table): float64; a penalised
-        # fit's only steers the steps (the gradient decides the answer): float32 products, a third of the time.
-        hessian_dtype = torch.float32 if self.penalised else torch.float64
+        # fit's, or a sample's, only steers the steps (the gradient decides the answer): float32, a third of the time.
+        hessian_dtype = torch.float32 if self.penalised or stride > 1 else torch.float64
         cut = self.training_state.decision_cut
         d = len(scaled)
         size = d + 3 + (0 if newton is None else (d + 1) ** 2 + 1)  # (chunk_sums' layout)
         total = torch.zeros(size, dtype=torch.float64, device=weight.device)
-        for x, y in split.chunks(weight.dtype, weight.device):  # (B, D), (B, 1)
-            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center, cut,
-                                hessian_dtype)  # fmt: skip
-        self.passes += 1
+        with one_thread():  # (B, D) work: on a busy machine 2 threads took 6x as long (a conversion 20x)
+            for x, y in split.chunks(torch.float32, weight.device):  # (B, D), (B, 1): the rows as stored
+                total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center,
+                                    cut, hessian_dtype)  # fmt: skip
+        self.passes += 1 / stride if stride > 1 else 1
         total = self.trainer.strategy.reduce(total, reduce_op="sum")
         n = split.total_rows
         loss, grad_scaled, grad_shift = total[0] / n, total[1 : d + 1] / n, total[d + 1] / n
@@ -397,17 +402,17 @@ class LogisticRegression(LightningModule):
         weight, bias = self.linear.weight.detach().view(-1).double().clone(), self.linear.bias.detach().double().clone()
         to_params = torch.cat([1 / self.feature_scale.double(), torch.ones_like(total[:1])])
         information = total[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) * to_params[:, None] * to_params[None, :]
-        l2 = self.hparams.get("l2", 0.0)
-        hessian = information / n
-        hessian.diagonal()[:d] += l2
-        newton.hessian = hessian
+        l2, newton.hessian = self.hparams.get("l2", 0.0), information / n
+        newton.hessian.diagonal()[:d] += l2
         gradient = optimality(grad_w + l2 * weight, grad_b.view(1), weight, 0.0)
-        newton.converged = bool(gradient < self.hparams.get("tol", 0.0))
-        self.training_state.first_gradient = gradient
-        correct, wrong_side = float(total[-2]), float(total[-1])
+        correct, wrong_side, state = float(total[-2]), float(total[-1]), self.training_state
+        # converged: here is the answer; or a separated sample: it has none, take the next sample
+        newton.converged = bool(gradient < self.hparams.get("tol", 0.0) or (state.sampled and not wrong_side))
+        state.first_gradient = gradient
         objective = float(loss) + 0.5 * l2 * float(weight @ weight)
         fit = TrainingFit(float(loss), correct / n, objective, gradient)
-        self.final_pass = FinalPass(weight, bias, self.training_state.decision_cut, n, fit, information, not wrong_side)
+        if not state.sampled:
+            self.final_pass = FinalPass(weight, bias, state.decision_cut, n, fit, information, not wrong_side)
 
     @property
     def penalised(self) -> bool:
@@ -426,8 +431,9 @@ class LogisticRegression(LightningModule):
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
-        first_gradient = self.training_state.first_gradient  # full batch: where this step started, exactly
-        if first_gradient is not None and first_gradient < self.hparams.get("tol", 0.0):
+        state = self.training_state  # full batch: the gradient where this step started, exactly (not a sample's)
+        gradient = None if state.sampled else state.first_gradient
+        if gradient is not None and gradient < self.hparams.get("tol", 0.0):
             # converged (sklearn's criterion, max |gradient| < tol): set in the step, so that Lightning, and
             # training.FinalValidation, validate the epoch that stops
             self.trainer.should_stop = True
@@ -498,8 +504,9 @@ class LogisticRegression(LightningModule):
         pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
         cut = logit(float(self.threshold))
         total = torch.zeros(3 + len(scaled), dtype=torch.float64, device=weight.device)
-        for x, y in split_stream(features, labels, rows).chunks(torch.float64, weight.device):
-            total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, cut=cut)
+        with one_thread():  # (as the training passes)
+            for x, y in split_stream(features, labels, rows).chunks(torch.float32, weight.device):
+                total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, cut=cut)
         total /= len(rows)  # (the count of right decisions: the accuracy)
         l2, l1 = self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
         grad_w = (total[1:-2] - total[-2] * mean) / scale + l2 * weight

@@ -11,6 +11,10 @@ from torch import Tensor
 
 MAX_FEATURES = 4096  # the (D+1)^2 float64 Hessian (134 MB) and its O(D^3) solve per step; beyond: L-BFGS
 MAX_HALVINGS = 40  # a step cut below 2^-40 is taken as it is (the objective's rounding, not a real rise)
+# A fit takes its first steps on every SAMPLE_STRIDE^k-th chunk of its rows (the largest k leaving SAMPLE_ROWS), to
+# convergence there, then on every SAMPLE_STRIDE^(k-1)-th...: from a sample's minimum, 2-3 passes (not 6-8) reach
+# the next one's, down to every row's
+SAMPLE_ROWS, SAMPLE_STRIDE = 2**16, 8
 
 
 class Newton(torch.optim.Optimizer):
@@ -36,8 +40,10 @@ class Newton(torch.optim.Optimizer):
         params = [p for group in self.param_groups for p in group["params"]]
         state = self.state[params[0]]
         objective = float(loss)
-        if self.converged:  # here is the answer: no step, the weights stay where H and g were computed
+        if self.converged:  # here is the answer (of a sample: go on with a larger one): the weights stay
             state["objective"] = objective
+            if state.get("stride", 1) > 1:  # (its objective is another: no step compares with this one's)
+                state["stride"], state["objective"] = state["stride"] // SAMPLE_STRIDE, None
             return loss
         last, fraction = state.get("objective"), state.get("fraction", 1.0)
         if last is not None and not objective <= last and fraction > 0.5**self.max_halvings:
@@ -53,6 +59,16 @@ class Newton(torch.optim.Optimizer):
             p.copy_(value.view_as(p))
         self.param_groups[0]["lr"] = state["fraction"]
         return loss
+
+    def stride(self, rows: int) -> int:
+        """Which chunks of the ``rows`` the next pass reads: every ``stride``-th, a power of :data:`SAMPLE_STRIDE`
+        fixed when a fit starts, divided by it each time the fit converges on that sample."""
+        state = self.state[self.param_groups[0]["params"][0]]
+        if "stride" not in state:  # (a fit resumed from before strides existed: every row)
+            state["stride"] = 1
+            while rows // (state["stride"] * SAMPLE_STRIDE) >= SAMPLE_ROWS and "objective" not in state:
+                state["stride"] *= SAMPLE_STRIDE
+        return state["stride"]
 
 
 def backtrack(fraction: float, start: float, reached: float, slope: float) -> float:
