@@ -117,14 +117,17 @@ def run_cli(tmp_path):
     return run
 
 
-def run_logreg(*args: str, cwd: Path, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
-    """``python -m logreg ARGS`` in a subprocess, in ``cwd``: only for tests of the process itself (exit code,
-    signals, DDP, concurrent processes). Fails the test with the output when ``check`` and it exits non-zero."""
+def run_logreg(
+    *args: str, cwd: Path, timeout: float = 300, check: bool = True, script: Path | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m logreg ARGS`` (or ``python SCRIPT ARGS``) in a subprocess, in ``cwd``: only for tests of the
+    process itself (exit code, signals, DDP, concurrent processes). Fails the test with the output when ``check`` and
+    it exits non-zero."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     for name in _ENVIRONMENT:
         env.pop(name, None)
     proc = subprocess.run(
-        [sys.executable, "-m", "logreg", *args],
+        [sys.executable, *(["-m", "logreg"] if script is None else [str(script)]), *args],
         cwd=cwd,
         env=env,
         capture_output=True,
