@@ -7,6 +7,7 @@ workers start) on the slow 2-core machine."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import io
@@ -54,6 +55,19 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS") or "1"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        atexit.register(end_worker)  # registered before torch's and Lightning's handlers: runs after them
+
+
+def end_worker() -> None:
+    """The end of an xdist worker, once its results are sent and every exit handler registered after pytest's
+    configuration has run: exit without the interpreter's teardown of the modules. With torch and Lightning loaded
+    that teardown took 2.3 s of CPU (6 s on the loaded 2-core machine), and the controller waits for its workers to
+    exit before it ends the run."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
