@@ -174,7 +174,8 @@ def ddp_runs(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_ddp_on_two_cpu_processes_matches_single_process(ddp_runs, tmp_path, run_cli, optimizer):
-    """One DDP run, a real process (see :func:`ddp_runs`): Lightning's launcher re-runs the command for rank 1.
+    """One DDP run, in real processes (see :func:`ddp_runs`): Lightning's launcher re-runs the command for rank 1
+    at the first fit (L-BFGS), and the Newton fit runs in the same two processes.
     Full-batch L-BFGS: each rank streams its own chunks (24,000 training rows are two chunks for rank 0 and one for
     rank 1), the sums (Newton's: with the Hessian) are all-reduced, and both ranks take the single process's steps.
     Its final test of the final weights (a full-batch fit's answer; 8,000 rows, each rank its own share) is compared
@@ -195,8 +196,8 @@ def test_ddp_on_two_cpu_processes_matches_single_process(ddp_runs, tmp_path, run
     assert abs(single["test_loss"] - double["test_loss"]) < 1e-6
 
     run_cli(*fit_args(optimizer), "--trainer.accelerator", "cpu")  # the same fit in one process
-    double, single = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-                      for run in (run, run_dirs(tmp_path)[1]))  # fmt: skip
+    double, single = (torch.load(path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+                      for path in (run, run_dirs(tmp_path)[1]))  # fmt: skip
     assert double["linear.weight"].dtype == torch.float64
     for key in ("linear.weight", "linear.bias"):
         torch.testing.assert_close(double[key], single[key], rtol=1e-9, atol=1e-12)
