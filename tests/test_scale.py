@@ -134,16 +134,17 @@ def logged_scalars(run):
 OPTIMIZERS = {"L-BFGS": (), "Newton": ("--optimizer", "logreg.model.newton.Newton")}
 DDP_DATA = ("--data", "FileDataModule", "--data.path", "d")
 
-# Runs each command of COMMANDS with logreg's ``main``, in turn, in one process, and prints the process group each
-# ran in: Lightning's launcher starts rank 1 at the first DDP fit by re-running this script, and the later fits run
-# in the same two processes and process group.
+# Runs each command of COMMANDS with logreg's ``main``, in turn, in one process, and after each writes the size of
+# the process group it ran in to a file of its rank's (the two processes share stdout): Lightning's launcher starts
+# rank 1 at the first DDP fit by re-running this script, and the later fits run in the same two processes and group.
 DDP_SCRIPT = """
 import torch.distributed
 from logreg.cli import main
 
 for args in {commands!r}:
     main(args)
-    print(f"ran in process {{torch.distributed.get_rank()}} of {{torch.distributed.get_world_size()}}", flush=True)
+    with open(f"{ranks}/rank_{{torch.distributed.get_rank()}}", "a") as ran:
+        ran.write(f"{{torch.distributed.get_world_size()}}\\n")
 """
 
 
@@ -161,11 +162,12 @@ def ddp_runs(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
     root = tmp_path_factory.mktemp("ddp")
     write_npy_dir(root / "d", 40_000, 3, label_noise=0.2)  # noisy: the test accuracy is no round 1.0
     ddp = ("--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu")
-    script = tmp_path_factory.mktemp("script") / "fits.py"
-    script.write_text(DDP_SCRIPT.format(commands=[[*fit_args(name), *ddp] for name in OPTIMIZERS]))
-    proc = run_logreg(script=script, cwd=root)
-    ran = sorted(line for line in proc.stdout.splitlines() if line.startswith("ran in process"))
-    assert ran == ["ran in process 0 of 2"] * len(OPTIMIZERS) + ["ran in process 1 of 2"] * len(OPTIMIZERS)
+    ranks = tmp_path_factory.mktemp("script")
+    script = ranks / "fits.py"
+    script.write_text(DDP_SCRIPT.format(commands=[[*fit_args(name), *ddp] for name in OPTIMIZERS], ranks=ranks))
+    run_logreg(script=script, cwd=root)
+    for rank in (0, 1):  # each process ran each fit in a group of 2
+        assert (ranks / f"rank_{rank}").read_text() == "2\n" * len(OPTIMIZERS)
     runs = run_dirs(root)
     assert len(runs) == len(OPTIMIZERS)  # one TensorBoard run per fit, for both processes
     return root, dict(zip(OPTIMIZERS, runs, strict=True))
