@@ -5,6 +5,7 @@ import csv
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,18 +135,45 @@ def test_without_validation_the_best_checkpoint_follows_train_loss(tmp_path, run
     assert state["best_model_path"] and state["best_model_score"] is not None
 
 
+# One fresh process (each costs seconds of ``import lightning``) for what only a process shows: ``logreg --help``
+# through ``main``, then the modules it loaded, then ``python -m logreg MISSING`` (what ``-m`` runs, by runpy): its
+# stdout and stderr, exit status and directory.
+MISSING = ("fit", "--data", "FileDataModule", "--data.path", "missing.csv")
+PROCESS = f"""
+import runpy, sys
+from logreg.cli import main
+
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+print(sorted(m for m in ("pyarrow", "tensorboard") if m in sys.modules))
+sys.argv = ["logreg", *{MISSING!r}]
+runpy.run_module("logreg", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def process(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """:data:`PROCESS` run in a fresh, empty directory: ``(the finished process, its directory)``."""
+    script = tmp_path_factory.mktemp("script") / "process.py"
+    script.write_text(PROCESS)
+    root = tmp_path_factory.mktemp("process")
+    return run_logreg(script=script, cwd=root, timeout=120, check=False), root
+
+
 @pytest.mark.slow
-def test_the_console_command_exits_2_with_one_line_on_stderr(tmp_path):
+def test_the_console_command_exits_2_with_one_line_on_stderr(process):
     """The real process: exit status 2, one ``logreg: error:`` line on stderr, no traceback, nothing written.
 
     (The in-process tests see ``main``'s ``SystemExit``; this one sees what a shell sees.)"""
     # (also: a fresh process finds FileDataModule by its short name, without the tests having imported it)
-    proc = run_logreg("fit", "--data", "FileDataModule", "--data.path", "missing.csv", cwd=tmp_path, check=False)
+    proc, root = process
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = proc.stderr.strip().splitlines()
     assert lines == ["logreg: error: missing.csv: file not found"], proc.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert list(root.iterdir()) == []
 
 
 def test_convert_runs_without_torch_or_lightning(tmp_path):
@@ -159,13 +187,11 @@ def test_convert_runs_without_torch_or_lightning(tmp_path):
 
 
 @pytest.mark.slow
-def test_help_imports_neither_pyarrow_nor_tensorboard(tmp_path):
+def test_help_imports_neither_pyarrow_nor_tensorboard(process):
     """What only some runs need is imported when first used: ``logreg --help`` (and a fit on the built-in data)
     reads no file and writes no event, so its process loads neither pyarrow nor TensorBoard's writer."""
-    code = ("import sys; from logreg.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
-            "print(sorted(m for m in ('pyarrow', 'tensorboard') if m in sys.modules))")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc, _ = process
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
     assert "usage: logreg" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "[]"
 

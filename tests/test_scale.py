@@ -5,6 +5,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,34 +131,75 @@ def logged_scalars(run):
     return {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
 
 
+OPTIMIZERS = {"L-BFGS": (), "Newton": ("--optimizer", "logreg.model.newton.Newton")}
+DDP_DATA = ("--data", "FileDataModule", "--data.path", "d")
+
+# Runs each command of COMMANDS with logreg's ``main``, in turn, in one process, and after each writes the size of
+# the process group it ran in to a file of its rank's (the two processes share stdout): Lightning's launcher starts
+# rank 1 at the first DDP fit by re-running this script, and the later fits run in the same two processes and group.
+DDP_SCRIPT = """
+import torch.distributed
+from logreg.cli import main
+
+for args in {commands!r}:
+    main(args)
+    with open(f"{ranks}/rank_{{torch.distributed.get_rank()}}", "a") as ran:
+        ran.write(f"{{torch.distributed.get_world_size()}}\\n")
+"""
+
+
+def fit_args(optimizer: str) -> tuple[str, ...]:
+    return ("fit", "--config", "lbfgs.yaml", *OPTIMIZERS[optimizer], *DDP_DATA, "--model.l2", "1e-3",
+            "--trainer.max_epochs", "2")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """The fits of :func:`test_ddp_on_two_cpu_processes_matches_single_process`, each with DDP on two CPU
+    processes, in one launch (a real process: under pytest Lightning's launcher would re-run pytest): the two
+    processes' imports (9-10 s each on a slow machine) are paid once, not once per optimizer. Returns the
+    directory they ran in (with the data, ``d``) and each optimizer's run."""
+    root = tmp_path_factory.mktemp("ddp")
+    write_npy_dir(root / "d", 40_000, 3, label_noise=0.2)  # noisy: the test accuracy is no round 1.0
+    ddp = ("--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu")
+    ranks = tmp_path_factory.mktemp("script")
+    script = ranks / "fits.py"
+    script.write_text(DDP_SCRIPT.format(commands=[[*fit_args(name), *ddp] for name in OPTIMIZERS], ranks=ranks))
+    run_logreg(script=script, cwd=root)
+    for rank in (0, 1):  # each process ran each fit in a group of 2
+        assert (ranks / f"rank_{rank}").read_text() == "2\n" * len(OPTIMIZERS)
+    runs = run_dirs(root)
+    assert len(runs) == len(OPTIMIZERS)  # one TensorBoard run per fit, for both processes
+    return root, dict(zip(OPTIMIZERS, runs, strict=True))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", [(), ("--optimizer", "logreg.model.newton.Newton")], ids=["L-BFGS", "Newton"])
-def test_ddp_on_two_cpu_processes_matches_single_process(tmp_path, run_cli, optimizer):
-    """One DDP run, a real process: Lightning's launcher re-runs the command for rank 1 (under pytest it would
-    re-run pytest). Full-batch L-BFGS: each rank streams its own chunks (24,000 training rows are two chunks for rank
-    0 and one for rank 1), the sums (Newton's: with the Hessian) are all-reduced, and both ranks take the single
-    process's steps. Its
-    final test of the final weights (a full-batch fit's answer; 8,000 rows, each rank its own share) is compared with
-    a single-process test of last.ckpt.
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_ddp_on_two_cpu_processes_matches_single_process(ddp_runs, tmp_path, run_cli, optimizer):
+    """One DDP run, in real processes (see :func:`ddp_runs`): Lightning's launcher re-runs the command for rank 1
+    at the first fit (L-BFGS), and the Newton fit runs in the same two processes.
+    Full-batch L-BFGS: each rank streams its own chunks (24,000 training rows are two chunks for rank 0 and one for
+    rank 1), the sums (Newton's: with the Hessian) are all-reduced, and both ranks take the single process's steps.
+    Its final test of the final weights (a full-batch fit's answer; 8,000 rows, each rank its own share) is compared
+    with a single-process test of last.ckpt.
     (Mini-batch DDP, with a DistributedSampler, runs in test_multinode.py.)"""
-    write_npy_dir(tmp_path / "d", 40_000, 3, label_noise=0.2)  # noisy: the test accuracy is no round 1.0
-    data = ("--data", "FileDataModule", "--data.path", "d")
-    args = ("fit", "--config", "lbfgs.yaml", *optimizer, *data, "--model.l2", "1e-3", "--trainer.max_epochs", "2")
-    run_logreg(*args, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu",
-               cwd=tmp_path)  # fmt: skip
-    [run] = run_dirs(tmp_path)  # one TensorBoard run for both processes
+    root, runs = ddp_runs
+    run = runs[optimizer]
     assert len(list(run.glob("events.out.tfevents.*"))) >= 1
+    assert ("logreg.model.newton.Newton" in (run / "config.yaml").read_text()) == (optimizer == "Newton")
+    (tmp_path / "d").symlink_to(root / "d")  # the same data, under the same name
     # fit ended by testing its final weights under DDP, in the same run; test them again in one process
-    run_cli("test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *data, "--data.batch_size", "0",
+    run_cli("test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *DDP_DATA, "--data.batch_size", "0",
             "--trainer.precision", "64-true", "--trainer.accelerator", "cpu")  # fmt: skip
-    double, single = (logged_scalars(run) for run in run_dirs(tmp_path))
+    [single_test] = run_dirs(tmp_path)
+    double, single = logged_scalars(run), logged_scalars(single_test)
     assert 0.7 < double["test_acc"] < 0.9
     assert single["test_acc"] == double["test_acc"]  # the same float32, not just close
     assert abs(single["test_loss"] - double["test_loss"]) < 1e-6
 
-    run_cli(*args, "--trainer.accelerator", "cpu")  # the same fit in one process
-    double, single = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-                      for run in run_dirs(tmp_path)[::2])  # fmt: skip
+    run_cli(*fit_args(optimizer), "--trainer.accelerator", "cpu")  # the same fit in one process
+    double, single = (torch.load(path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+                      for path in (run, run_dirs(tmp_path)[1]))  # fmt: skip
     assert double["linear.weight"].dtype == torch.float64
     for key in ("linear.weight", "linear.bias"):
         torch.testing.assert_close(double[key], single[key], rtol=1e-9, atol=1e-12)
