@@ -218,8 +218,29 @@ class LogRegCLI(LightningCLI):
                              "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
             self.checkpoint = check_checkpoint(ckpt_path)
+            self.refuse_model_changes(args, subcommand)
         base = DEFAULT_DATA if subcommand == "fit" else self.use_fitted_data(parser, args, subcommand)
         self.use_own_data_defaults(parser, args, subcommand, base)
+
+    def refuse_model_changes(self, args: list[str], subcommand: str) -> None:
+        """Refuse model settings LightningCLI would replace by the checkpoint's hyperparameters without a word: any
+        ``--model`` flag of validate, test or predict, and a resumed fit's model value that differs from the fit's."""
+        saved = self.checkpoint.get("hyper_parameters") or {}
+        flags = [flag for _, flag, _ in flag_values(args) if flag.partition(".")[0] == "--model"]
+        why = f"{subcommand} evaluates the checkpoint's model as fitted"
+        if subcommand != "fit" and flags:
+            way = "predict takes --threshold; " if subcommand == "predict" else ""
+            raise ValueError(f"{flags[0]}: {why} ({way}a new fit without --ckpt_path changes its settings)")
+        model = self.config[subcommand].model
+        sections = [section for section in self.config_sections("model") if isinstance(section, dict)]
+        given = {flag[8:] for flag in flags} | {key for section in sections for key in section}
+        given = {*model.keys()} if "--model" in flags else given  # a --model FILE or mapping: any key
+        resolved = {"C", "l2"} if model.get("C") is not None else set()  # the checkpoint keeps C as l2 (of n rows)
+        why = "a resume continues the fitted model" if subcommand == "fit" else why
+        for key in sorted(given & {*saved} - resolved - {"n_inputs"}):
+            if model.get(key) != saved[key]:
+                raise ValueError(f"--model.{key} {model.get(key)}: the checkpoint's model has {key} {saved[key]}; "
+                                 f"{why} (to change it, fit anew without --ckpt_path)")  # fmt: skip
 
     def use_fitted_data(self, parser: LightningArgumentParser, args: list[str], subcommand: str) -> str:
         """Make the checkpoint's run's data the default of ``--data``; returns its class path."""
