@@ -231,3 +231,15 @@ def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before  # nothing rewritten
     run_cli(*resume, "--trainer.max_epochs", "2", "--model.lr", "0.5")  # the fit's own value: resumed
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
+    """Adam would load SGD's optimizer state and fail at its first step (KeyError 'betas'); the run is untouched."""
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200")
+    run = run_dirs(tmp_path)[0]
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    proc = run_cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                   "--trainer.max_epochs", "2", "--optimizer", "Adam", check=False)  # fmt: skip
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("logreg: error: --optimizer Adam: the checkpoint was trained with SGD, ")
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before

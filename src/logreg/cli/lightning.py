@@ -36,6 +36,7 @@ from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, check_l1_optimizer
+from logreg.model.newton import Newton
 from logreg.predictions import CSVPredictionWriter, PredictionPreview
 from logreg.report import summary
 from logreg.report.coefficients import summary_lines
@@ -467,8 +468,25 @@ class LogRegCLI(LightningCLI):
         config = path.parent.parent / "config.yaml"
         return Stopped(f"{where}; resume with: logreg fit --config {config} --ckpt_path {path}", code)
 
+    def check_resumed_optimizer(self) -> None:
+        """Refuse a resume with another optimizer than the checkpoint's: its state would load, then fail mid-step
+        (Adam on SGD's state: KeyError 'betas')."""
+        states = (self.checkpoint or {}).get("optimizer_states") or [{}]
+        saved = (states[0].get("param_groups") or [None])[0]
+        chosen = self.config.fit.get("optimizer")
+        if not isinstance(saved, dict) or (chosen is not None and not isinstance(chosen, Namespace)):
+            return
+        params = [torch.nn.Parameter(torch.zeros(1))]
+        given = self.model.configure_optimizers() if chosen is None else None  # the model's own optimizer
+        given = given or pydoc.locate(chosen.class_path)(params, **chosen.init_args.as_dict())
+        if optimizer_keys(saved) != optimizer_keys(given.param_groups[0]):
+            raise ValueError(f"--optimizer {type(given).__name__}: the checkpoint was trained with "
+                             f"{saved_optimizer(saved)}, whose state a resume continues; resume with that optimizer, "
+                             "or fit anew without --ckpt_path")  # fmt: skip
+
     def before_fit(self) -> None:
         """Say so when ``--optimizer`` trains with its class's default lr (``--model.lr`` sets only SGD's)."""
+        self.check_resumed_optimizer()
         optimizer = self.config.fit.get("optimizer")
         if not isinstance(optimizer, Namespace):
             return
@@ -595,6 +613,26 @@ class LogRegCLI(LightningCLI):
         elif self.trainer.is_global_zero:  # LogRegTrainer.predict added the preview
             preview = next(cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview))
             print("\n".join([*preview.lines(), "pass --predictions FILE.csv to save the predictions"]))
+
+
+# param_group keys torch added over versions, which an optimizer's __setstate__ fills in for an older checkpoint
+NEWER_OPTIMIZER_KEYS = {"maximize", "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay"}
+
+
+def optimizer_keys(group: dict[str, Any]) -> set[str]:
+    """The settings of an optimizer's param group that tell its class (Adam's betas, SGD's momentum)."""
+    return {*group} - {"params"} - NEWER_OPTIMIZER_KEYS
+
+
+def saved_optimizer(group: dict[str, Any]) -> str:
+    """The optimizer classes (torch's, logreg's Newton) whose param group has the keys of the saved ``group``."""
+    found = []
+    for cls in [*vars(torch.optim).values(), Newton]:
+        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer:
+            with contextlib.suppress(Exception):  # one that cannot be built on one number is not it
+                if optimizer_keys(cls([torch.nn.Parameter(torch.zeros(1))]).param_groups[0]) == optimizer_keys(group):
+                    found.append(cls.__name__)
+    return " or ".join(found) or f"another optimizer (its settings: {', '.join(sorted(optimizer_keys(group)))})"
 
 
 class RowCounter(Callback):
