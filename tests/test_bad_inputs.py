@@ -441,3 +441,13 @@ def test_any_csv_text_loads_or_fails_with_a_value_error(tmp_path_factory):
         assert len(data.features) == len(data.labels)
 
     loads_or_fails_with_a_value_error()
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--trainer.limit_train_batches", "0"], ["--trainer.limit_train_batches must be", "for fit (0 trains nothing)"]),
+    (["--trainer.max_time", "00:00:00:00"], ["--trainer.max_time must be a duration above 0", "got 00:00:00:00"]),
+    (["--trainer.max_time", "{minutes: 0}"], ["--trainer.max_time must be a duration above 0"]),
+])  # fmt: skip
+def test_a_fit_that_would_train_nothing_is_refused(inputs, args, words):
+    """It exited 0 with the starting model's test metrics, as --trainer.max_epochs 0 (refused) would have."""
+    test_bad_input(inputs, "untrained fit", ["fit", "--trainer.max_epochs", "3", *args], words)

@@ -14,6 +14,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,22 @@ def check_trainer_flags(trainer: Namespace) -> None:
             value = trainer[name] = int(value)  # jsonargparse parses `5` as 5.0 (int | float); Lightning wants 5
         if isinstance(value, int | float) and not isinstance(value, bool) and not (value == value and ok(value)):
             raise ValueError(f"--trainer.{name} must be {requirement}, got {value}")
+
+
+def refuse_untrained_fit(trainer: Namespace) -> None:
+    """Refuse a fit that would train nothing and exit 0 (its test would score the starting weights):
+    ``--trainer.limit_train_batches 0`` and a zero ``--trainer.max_time``, as ``--trainer.max_epochs 0`` is."""
+    if trainer.get("limit_train_batches") == 0:
+        raise ValueError("--trainer.limit_train_batches must be a fraction in (0, 1] of the batches or a number of "
+                         "batches >= 1 for fit (0 trains nothing), got 0")  # fmt: skip
+    max_time = trainer.get("max_time")
+    if isinstance(max_time, str):  # Lightning's DD:HH:MM:SS
+        with contextlib.suppress(ValueError):
+            max_time = dict(zip(("days", "hours", "minutes", "seconds"), map(int, max_time.split(":")), strict=False))
+    with contextlib.suppress(TypeError):  # a mapping of timedelta's arguments (or a timedelta, kept)
+        max_time = timedelta(**max_time)
+    if isinstance(max_time, timedelta) and max_time.total_seconds() <= 0:
+        raise ValueError(f"--trainer.max_time must be a duration above 0 (DD:HH:MM:SS), got {trainer.max_time}")
 
 
 class LogRegTrainer(Trainer):
@@ -295,6 +312,8 @@ class LogRegCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         check_trainer_flags(config.trainer)
+        if self.subcommand == "fit":
+            refuse_untrained_fit(config.trainer)
         if self.subcommand != "fit":  # validate, test and predict never write checkpoints: where they would is moot
             warnings.filterwarnings("ignore", message="The dirpath has changed from|Be aware that when using `ckpt")
         if self.subcommand == "predict":  # predict logs nothing: no logger, no run directory, no config.yaml
