@@ -568,7 +568,7 @@ class LogRegCLI(LightningCLI):
             self.warn_other_split(datamodule)
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
-        with self.signals_end_in_one_line():
+        with self.signals_end_in_one_line(), float32_evaluation(self.trainer, model):
             run = getattr(self.trainer, self.subcommand)
             results = run(model, datamodule=datamodule, weights_only=True, verbose=False, **kwargs)
         if not any(results):
@@ -624,7 +624,7 @@ class LogRegCLI(LightningCLI):
                 raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
-        with self.signals_end_in_one_line():
+        with self.signals_end_in_one_line(), float32_evaluation(self.trainer, model):
             self.trainer.predict(model, datamodule=datamodule, weights_only=True, return_predictions=False, **kwargs)
         path = kwargs.get("predictions")
         if path and self.trainer.is_global_zero:  # (on stderr when the predictions themselves went to stdout)
@@ -668,8 +668,9 @@ class RowCounter(Callback):
 
 @contextlib.contextmanager
 def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[None]:
-    """Test a fit in 16-bit floats in float32, as ``logreg test`` evaluates its checkpoint (``test`` has no per-call
-    precision; the precision plugin is public and settable)."""
+    """Evaluate in float32 under a 16-bit ``--trainer.precision``: the test after such a fit, and validate, test and
+    predict of a checkpoint, whose float32 model Lightning would otherwise convert to 16 bits when the loop starts
+    (``test`` has no per-call precision; the precision plugin is public and settable)."""
     plugin = trainer.strategy.precision_plugin
     if summary.half_precision(trainer):
         trainer.strategy.precision_plugin = Precision()
