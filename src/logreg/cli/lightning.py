@@ -217,6 +217,8 @@ class LogRegCLI(LightningCLI):
                 if self.config.get("subcommand") in (None, "fit"):
                     raise err from None
                 self.file_flags_error = err
+        if (run_args := with_run_data(args)) is not args:
+            self.parse(parser, args := run_args, last=False)
         self.args = args
         self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
         subcommand = self.config.get("subcommand")
@@ -799,6 +801,24 @@ def with_file_data(args: list[str]) -> list[str] | None:
         return None
     first = next(i for i, word in enumerate(args) if word.startswith("--data."))
     return [*args[:first], "--data", "FileDataModule", *args[first:]]
+
+
+def with_run_data(args: list[str]) -> list[str]:
+    """``args`` and ``--data.path`` found from the fit's directory when the last ``--config`` is a run's config.yaml
+    that gives its data file as a relative path, as test and predict find a checkpoint's data: from elsewhere the same
+    name could be another file. ``args`` itself when they give the data, or the file is the same from here."""
+    flags = [(flag, value) for _, flag, value in flag_values(args) if flag in ("--config", "-c", "--data.path")]
+    config = Path(flags[-1][1]) if flags and flags[-1][0] != "--data.path" else Path()
+    last = config.parent / "checkpoints" / "last.ckpt"
+    if config.name != "config.yaml" or not last.is_file() or config_problem(config):
+        return args
+    data = yaml.safe_load(config.read_text(encoding="utf-8")).get("data")
+    path = ((data.get("init_args") or {}) if isinstance(data, dict) else {}).get("path")
+    fitted_in = fit_directory(check_checkpoint(str(last)), str(last)) if isinstance(path, str) else None
+    if fitted_in is None or Path(path).is_absolute() or (fitted_in / path).resolve() == Path(path).resolve():
+        return args
+    relative = os.path.relpath(fitted_in / path)
+    return [*args, "--data.path", str(fitted_in / path) if relative.startswith("..") else relative]
 
 
 def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any] | None:
