@@ -31,7 +31,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli.about import FIT_EPILOG
-from logreg.cli.errors import Stopped, flag_values
+from logreg.cli.errors import Stopped, flag_values, trainer_flag
 from logreg.cli.loggers import HparamsCallback
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
@@ -132,6 +132,12 @@ def refuse_untrained_fit(trainer: Namespace) -> None:
         raise ValueError(f"--trainer.max_time must be a duration above 0 (DD:HH:MM:SS), got {trainer.max_time}")
 
 
+def check_seed(seed: Any) -> None:
+    """Refuse a ``--seed_everything`` that Lightning's ``seed_everything`` refuses without naming the flag."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
+        raise ValueError(f"--seed_everything {seed}: must be an integer in [0, 2**32) (numpy's seeds), or true")
+
+
 class LogRegTrainer(Trainer):
     """Lightning's Trainer, whose ``predict`` also streams predictions into a CSV file (its signature: the flags)."""
 
@@ -224,6 +230,7 @@ class LogRegCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
+        check_seed(self.config[subcommand].get("seed_everything"))
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
         if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
@@ -297,6 +304,11 @@ class LogRegCLI(LightningCLI):
             found = re.fullmatch(r"argument (\S+): expected one argument", str(err))
             groups = tuple(f"{name}." for name in found.group(1).split("/")) if found else ()
             missing = [flag for i, flag, value in flag_values(args) if "=" not in args[i] and value[:2] in ("", "--")]
+            names = found.group(1).split("/") if found else []
+            for i, flag, value in flag_values(args):  # argparse reads a value such as -inf or -1e300 as a flag
+                if flag in names and "=" not in args[i] and value[:1] == "-" and value[:2] != "--":
+                    raise ArgumentError(None, f"argument {flag}: expected one argument ({value} is read as a flag; "
+                                              f"write {flag}={value})") from None  # fmt: skip
             if not (typed := [flag for flag in missing if flag.startswith(groups)]):  # missing: no next word, or a flag
                 raise
             raise ArgumentError(None, f"argument {typed[0]}: expected one argument") from None
@@ -404,6 +416,8 @@ class LogRegCLI(LightningCLI):
             return super().instantiate_trainer(**kwargs)
         except TypeError as err:  # Lightning's checks of flag values, e.g. `devices` with CPUAccelerator (-1 or 1.5)
             raise ValueError(f"a --trainer flag Lightning refuses: {err}") from None
+        except ValueError as err:  # e.g. --trainer.strategy nope, in Lightning's words without the flag
+            raise ValueError(f"{trainer_flag(str(err), self.args or []) or 'a --trainer flag'}: {err}") from None
 
     def check_checkpoint_matches_data(self) -> None:
         """Refuse a checkpoint whose model takes other features, a resume on other data, and validate or test on the
