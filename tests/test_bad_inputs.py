@@ -459,8 +459,10 @@ def test_a_fit_that_would_train_nothing_is_refused(inputs, args, words):
     (["fit", "--trainer.strategy", "nope"], ["--trainer.strategy nope: You selected an invalid strategy name"]),
     (["fit", "--model.C", "-inf"], ["argument --model.C: expected one argument", "write --model.C=-inf"]),
     (["fit", "--model.init_weight", "-1e300"], ["--model.init_weight=-1e300"]),
+    (["predict", "--ckpt_path", CKPT, "--predictions", "-"], ["--predictions -: not a file name", "/dev/stdout"]),
+    (["predict", "--ckpt_path", CKPT, "--predictions", "  "], ["--predictions: an empty path"]),
 ])  # fmt: skip
 def test_an_error_names_its_flag(inputs, args, words):
     """Errors that named no flag (Lightning's, numpy's, torch's words), or the wrong problem: a value starting with
-    '-' taken for a flag."""
+    '-' taken for a flag; a --predictions file named '-' or blanks."""
     test_bad_input(inputs, "named flag", args, words)

@@ -153,8 +153,10 @@ class LogRegTrainer(Trainer):
             overwrite: replace an existing ``predictions`` file.
             threshold: ``predicted_label`` is 1 above this probability (default: the checkpoint's threshold).
         """
-        if predictions == "":
+        if predictions is not None and not predictions.strip():
             raise ValueError("--predictions: an empty path; give a file name such as out.csv")
+        if predictions == "-":  # (standard output is /dev/stdout)
+            raise ValueError("--predictions -: not a file name; give one such as out.csv, or /dev/stdout")
         if threshold is not None and not 0 < threshold < 1:
             raise ValueError(f"--threshold must be in (0, 1), got {threshold}")
         if predictions:
