@@ -441,3 +441,28 @@ def test_any_csv_text_loads_or_fails_with_a_value_error(tmp_path_factory):
         assert len(data.features) == len(data.labels)
 
     loads_or_fails_with_a_value_error()
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--trainer.limit_train_batches", "0"], ["--trainer.limit_train_batches must be", "for fit (0 trains nothing)"]),
+    (["--trainer.max_time", "00:00:00:00"], ["--trainer.max_time must be a duration above 0", "got 00:00:00:00"]),
+    (["--trainer.max_time", "{minutes: 0}"], ["--trainer.max_time must be a duration above 0"]),
+])  # fmt: skip
+def test_a_fit_that_would_train_nothing_is_refused(inputs, args, words):
+    """It exited 0 with the starting model's test metrics, as --trainer.max_epochs 0 (refused) would have."""
+    test_bad_input(inputs, "untrained fit", ["fit", "--trainer.max_epochs", "3", *args], words)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["fit", "--data.split_seed", str(2**64)], [f"split_seed must be >= 0 and < 2**64, got {2**64}"]),
+    (["fit", "--seed_everything", str(2**64)], [f"--seed_everything {2**64}: must be an integer in [0, 2**32)"]),
+    (["fit", "--trainer.strategy", "nope"], ["--trainer.strategy nope: You selected an invalid strategy name"]),
+    (["fit", "--model.C", "-inf"], ["argument --model.C: expected one argument", "write --model.C=-inf"]),
+    (["fit", "--model.init_weight", "-1e300"], ["--model.init_weight=-1e300"]),
+    (["predict", "--ckpt_path", CKPT, "--predictions", "-"], ["--predictions -: not a file name", "/dev/stdout"]),
+    (["predict", "--ckpt_path", CKPT, "--predictions", "  "], ["--predictions: an empty path"]),
+])  # fmt: skip
+def test_an_error_names_its_flag(inputs, args, words):
+    """Errors that named no flag (Lightning's, numpy's, torch's words), or the wrong problem: a value starting with
+    '-' taken for a flag; a --predictions file named '-' or blanks."""
+    test_bad_input(inputs, "named flag", args, words)

@@ -438,3 +438,20 @@ def test_fit_parses_once_when_its_arguments_name_the_data_class(tmp_path, monkey
     with pytest.raises(SystemExit):
         lightning.build_cli(["fit", "--config", "tabular.yaml", "--data.path", str(tmp_path)])
     assert len(parses) == 1  # (was 2: the default data class's, then FileDataModule's)
+
+
+def test_a_runs_config_from_another_directory_trains_on_the_runs_data(tmp_path, run_cli):
+    """``fit --config A/lightning_logs/version_0/config.yaml`` run in B finds the relative data path from the fit's
+    directory (A), as test and predict find a checkpoint's data, not B's file of the same name."""
+    rng = np.random.default_rng(0)
+    for name in ("A", "B"):
+        (tmp_path / name).mkdir()
+        rows = [f"{a:.5f},{int(a + rng.normal() > 0)}" for a in rng.normal(size=60)]  # another file in each
+        (tmp_path / name / "d.csv").write_text("\n".join(["a,label", *rows]) + "\n")
+    run_cli("fit", *FAST, "--data.path", "d.csv", cwd=tmp_path / "A")
+    first = run_dirs(tmp_path / "A")[0]
+    run_cli("fit", "--config", f"../A/lightning_logs/{first.name}/config.yaml", cwd=tmp_path / "B")
+    again = run_dirs(tmp_path / "B")[0]
+    a, b = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for run in (first, again))
+    assert torch.equal(a["linear.weight"], b["linear.weight"]) and torch.equal(a["feature_mean"], b["feature_mean"])
+    assert yaml.safe_load((again / "config.yaml").read_text())["data"]["init_args"]["path"] == str(tmp_path / "A/d.csv")

@@ -215,3 +215,20 @@ def test_a_failed_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"--output .*model.onnx: cannot write \(No space left on device\)"):
         write_file(tmp_path / "model.onnx", b"graph", label=f"--output {tmp_path / 'model.onnx'}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_of_another_format_or_linked_to_the_checkpoint_is_refused(grid_model):
+    """An ONNX model under a .csv (or .yaml, .npy...) name is refused, as predict refuses CSV rows under another
+    format's name; --overwrite through a link to the checkpoint it reads is refused. Nothing is written."""
+    before = {path: path.read_bytes() for path in grid_model.rglob("*") if path.is_file()}
+    (grid_model / "link.onnx").symlink_to(grid_model / CKPT)
+    try:
+        for output, words in (("m.csv", "--output m.csv: the model is written as ONNX, not .csv; name a .onnx file"),
+                              ("link.onnx", f"--output link.onnx: is {CKPT}, which this command reads")):  # fmt: skip
+            proc = call_main("export", "--ckpt_path", CKPT, "--output", output, "--overwrite", "true", cwd=grid_model,
+                             check=False)  # fmt: skip
+            assert proc.returncode == 2 and proc.stderr.startswith(f"logreg: error: {words}"), proc.stderr
+            assert len(proc.stderr.splitlines()) == 1
+    finally:
+        (grid_model / "link.onnx").unlink()
+    assert {path: path.read_bytes() for path in grid_model.rglob("*") if path.is_file()} == before

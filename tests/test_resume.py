@@ -211,3 +211,35 @@ def test_sigterm_before_training_is_one_line_and_leaves_nothing(tmp_path, run_cl
     assert (proc.returncode, proc.stderr) == (143, "logreg: stopped by SIGTERM\n")
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_cli, two_feature_checkpoint):
+    """LightningCLI replaces the model's settings by the checkpoint's: a flag that would be dropped is refused."""
+    ckpt = str(two_feature_checkpoint)
+    for command in ("test", "validate", "predict"):
+        proc = run_cli(command, "--ckpt_path", ckpt, "--model.threshold", "0.8", check=False)
+        assert proc.returncode == 2 and proc.stderr.startswith("logreg: error: --model.threshold: "), proc.stderr
+        assert f"{command} evaluates the checkpoint's model as fitted" in proc.stderr
+    assert "predict takes --threshold" in proc.stderr
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200", "--model.lr", "0.5")
+    run = run_dirs(tmp_path)[0]
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    resume = ("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"))
+    proc = run_cli(*resume, "--trainer.max_epochs", "2", "--model.pos_weight", "5", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "--model.pos_weight 5.0: the checkpoint's model has pos_weight None; a resume continues" in proc.stderr
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before  # nothing rewritten
+    run_cli(*resume, "--trainer.max_epochs", "2", "--model.lr", "0.5")  # the fit's own value: resumed
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
+    """Adam would load SGD's optimizer state and fail at its first step (KeyError 'betas'); the run is untouched."""
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200")
+    run = run_dirs(tmp_path)[0]
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    proc = run_cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                   "--trainer.max_epochs", "2", "--optimizer", "Adam", check=False)  # fmt: skip
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("logreg: error: --optimizer Adam: the checkpoint was trained with SGD, ")
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before

@@ -203,3 +203,18 @@ def test_ddp_on_two_cpu_processes_matches_single_process(ddp_runs, tmp_path, run
     assert double["linear.weight"].dtype == torch.float64
     for key in ("linear.weight", "linear.bias"):
         torch.testing.assert_close(double[key], single[key], rtol=1e-9, atol=1e-12)
+
+
+def test_a_checkpoint_is_evaluated_in_float32_under_a_16_bit_precision(tmp_path, run_cli):
+    """``--trainer.precision bf16-true`` (or a ``-mixed`` one) on predict and test evaluates the checkpoint's float32
+    weights in float32, as the docs say: in bfloat16 its probabilities were up to 0.01 off and labels flipped."""
+    run_cli("fit", "--data.n_features", "3", "--data.n_samples", "400", "--trainer.max_epochs", "2")
+    ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    tested = {}
+    for precision in ("32", "bf16-true", "bf16-mixed"):
+        run_cli("predict", "--ckpt_path", ckpt, "--predictions", f"{precision}.csv", "--trainer.precision", precision)
+        tested[precision] = run_cli("test", "--ckpt_path", ckpt, "--trainer.precision", precision).stdout
+    plain = (tmp_path / "32.csv").read_text()
+    for precision in ("bf16-true", "bf16-mixed"):
+        assert (tmp_path / f"{precision}.csv").read_text() == plain  # probabilities as written (float32's digits)
+        assert tested[precision] == tested["32"]

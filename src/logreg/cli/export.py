@@ -31,6 +31,10 @@ def export_command(args: list[str]) -> None:
     if Path(reads).exists() and Path(output).resolve() == Path(reads).resolve():
         raise ValueError(f"--output {output}: is {reads}, which this command reads; choose another file")
     check_target(output, f"--output {output}", config.overwrite)
+    from logreg.predictions import OTHER_FORMATS
+
+    if (suffix := Path(output).suffix.lower()) in OTHER_FORMATS - {".onnx"} | {".csv", ".tsv", ".txt"}:
+        raise ValueError(f"--output {output}: the model is written as ONNX, not {suffix}; name a .onnx file")
     from logreg.checkpoint import load_model
     from logreg.training import quiet_known_noise
 

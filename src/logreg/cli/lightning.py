@@ -14,6 +14,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli.about import FIT_EPILOG
-from logreg.cli.errors import Stopped, flag_values
+from logreg.cli.errors import Stopped, flag_values, trainer_flag
 from logreg.cli.loggers import HparamsCallback
 from logreg.data.files import FileDataModule
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, check_l1_optimizer
+from logreg.model.newton import Newton
 from logreg.predictions import CSVPredictionWriter, PredictionPreview
 from logreg.report import summary
 from logreg.report.coefficients import summary_lines
@@ -114,6 +116,28 @@ def check_trainer_flags(trainer: Namespace) -> None:
             raise ValueError(f"--trainer.{name} must be {requirement}, got {value}")
 
 
+def refuse_untrained_fit(trainer: Namespace) -> None:
+    """Refuse a fit that would train nothing and exit 0 (its test would score the starting weights):
+    ``--trainer.limit_train_batches 0`` and a zero ``--trainer.max_time``, as ``--trainer.max_epochs 0`` is."""
+    if trainer.get("limit_train_batches") == 0:
+        raise ValueError("--trainer.limit_train_batches must be a fraction in (0, 1] of the batches or a number of "
+                         "batches >= 1 for fit (0 trains nothing), got 0")  # fmt: skip
+    max_time = trainer.get("max_time")
+    if isinstance(max_time, str):  # Lightning's DD:HH:MM:SS
+        with contextlib.suppress(ValueError):
+            max_time = dict(zip(("days", "hours", "minutes", "seconds"), map(int, max_time.split(":")), strict=False))
+    with contextlib.suppress(TypeError):  # a mapping of timedelta's arguments (or a timedelta, kept)
+        max_time = timedelta(**max_time)
+    if isinstance(max_time, timedelta) and max_time.total_seconds() <= 0:
+        raise ValueError(f"--trainer.max_time must be a duration above 0 (DD:HH:MM:SS), got {trainer.max_time}")
+
+
+def check_seed(seed: Any) -> None:
+    """Refuse a ``--seed_everything`` that Lightning's ``seed_everything`` refuses without naming the flag."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:
+        raise ValueError(f"--seed_everything {seed}: must be an integer in [0, 2**32) (numpy's seeds), or true")
+
+
 class LogRegTrainer(Trainer):
     """Lightning's Trainer, whose ``predict`` also streams predictions into a CSV file (its signature: the flags)."""
 
@@ -129,8 +153,10 @@ class LogRegTrainer(Trainer):
             overwrite: replace an existing ``predictions`` file.
             threshold: ``predicted_label`` is 1 above this probability (default: the checkpoint's threshold).
         """
-        if predictions == "":
+        if predictions is not None and not predictions.strip():
             raise ValueError("--predictions: an empty path; give a file name such as out.csv")
+        if predictions == "-":  # (standard output is /dev/stdout)
+            raise ValueError("--predictions -: not a file name; give one such as out.csv, or /dev/stdout")
         if threshold is not None and not 0 < threshold < 1:
             raise ValueError(f"--threshold must be in (0, 1), got {threshold}")
         if predictions:
@@ -199,11 +225,14 @@ class LogRegCLI(LightningCLI):
                 if self.config.get("subcommand") in (None, "fit"):
                     raise err from None
                 self.file_flags_error = err
+        if (run_args := with_run_data(args)) is not args:
+            self.parse(parser, args := run_args, last=False)
         self.args = args
         self.data_given = any(word == "--data" or word.startswith(("--data.", "--data=")) for word in args)
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
+        check_seed(self.config[subcommand].get("seed_everything"))
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
         if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
@@ -218,7 +247,28 @@ class LogRegCLI(LightningCLI):
                              "file, e.g. lightning_logs/version_0/checkpoints/last.ckpt")  # fmt: skip
         if ckpt_path and ckpt_path not in CHECKPOINT_KEYWORDS:
             self.checkpoint = check_checkpoint(ckpt_path)
+            self.refuse_model_changes(args, subcommand)
         self.use_data_defaults(parser, args, subcommand, guessed or DEFAULT_DATA)
+
+    def refuse_model_changes(self, args: list[str], subcommand: str) -> None:
+        """Refuse model settings LightningCLI would replace by the checkpoint's hyperparameters without a word: any
+        ``--model`` flag of validate, test or predict, and a resumed fit's model value that differs from the fit's."""
+        saved = self.checkpoint.get("hyper_parameters") or {}
+        flags = [flag for _, flag, _ in flag_values(args) if flag.partition(".")[0] == "--model"]
+        why = f"{subcommand} evaluates the checkpoint's model as fitted"
+        if subcommand != "fit" and flags:
+            way = "predict takes --threshold; " if subcommand == "predict" else ""
+            raise ValueError(f"{flags[0]}: {why} ({way}a new fit without --ckpt_path changes its settings)")
+        model = self.config[subcommand].model
+        sections = [section for section in self.config_sections("model") if isinstance(section, dict)]
+        given = {flag[8:] for flag in flags} | {key for section in sections for key in section}
+        given = {*model.keys()} if "--model" in flags else given  # a --model FILE or mapping: any key
+        resolved = {"C", "l2"} if model.get("C") is not None else set()  # the checkpoint keeps C as l2 (of n rows)
+        why = "a resume continues the fitted model" if subcommand == "fit" else why
+        for key in sorted(given & {*saved} - resolved - {"n_inputs"}):
+            if model.get(key) != saved[key]:
+                raise ValueError(f"--model.{key} {model.get(key)}: the checkpoint's model has {key} {saved[key]}; "
+                                 f"{why} (to change it, fit anew without --ckpt_path)")  # fmt: skip
 
     def use_data_defaults(self, parser: LightningArgumentParser, args: list[str], command: str, base: str) -> None:
         """Make ``--data`` default to the data of the checkpoint's run (validate, test, predict), then parse again with
@@ -264,6 +314,11 @@ class LogRegCLI(LightningCLI):
             found = re.fullmatch(r"argument (\S+): expected one argument", str(err))
             groups = tuple(f"{name}." for name in found.group(1).split("/")) if found else ()
             missing = [flag for i, flag, value in flag_values(args) if "=" not in args[i] and value[:2] in ("", "--")]
+            names = found.group(1).split("/") if found else []
+            for i, flag, value in flag_values(args):  # argparse reads a value such as -inf or -1e300 as a flag
+                if flag in names and "=" not in args[i] and value[:1] == "-" and value[:2] != "--":
+                    raise ArgumentError(None, f"argument {flag}: expected one argument ({value} is read as a flag; "
+                                              f"write {flag}={value})") from None  # fmt: skip
             if not (typed := [flag for flag in missing if flag.startswith(groups)]):  # missing: no next word, or a flag
                 raise
             raise ArgumentError(None, f"argument {typed[0]}: expected one argument") from None
@@ -271,6 +326,8 @@ class LogRegCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         check_trainer_flags(config.trainer)
+        if self.subcommand == "fit":
+            refuse_untrained_fit(config.trainer)
         if self.subcommand != "fit":  # validate, test and predict never write checkpoints: where they would is moot
             warnings.filterwarnings("ignore", message="The dirpath has changed from|Be aware that when using `ckpt")
         if self.subcommand == "predict":  # predict logs nothing: no logger, no run directory, no config.yaml
@@ -359,6 +416,8 @@ class LogRegCLI(LightningCLI):
             return super().instantiate_trainer(**kwargs)
         except TypeError as err:  # Lightning's checks of flag values, e.g. `devices` with CPUAccelerator (-1 or 1.5)
             raise ValueError(f"a --trainer flag Lightning refuses: {err}") from None
+        except ValueError as err:  # e.g. --trainer.strategy nope, in Lightning's words without the flag
+            raise ValueError(f"{trainer_flag(str(err), self.args or []) or 'a --trainer flag'}: {err}") from None
 
     def check_checkpoint_matches_data(self) -> None:
         """Refuse a checkpoint whose model takes other features, a resume on other data, and validate or test on the
@@ -443,8 +502,25 @@ class LogRegCLI(LightningCLI):
         config = path.parent.parent / "config.yaml"
         return Stopped(f"{where}; resume with: logreg fit --config {config} --ckpt_path {path}", code)
 
+    def check_resumed_optimizer(self) -> None:
+        """Refuse a resume with another optimizer than the checkpoint's: its state would load, then fail mid-step
+        (Adam on SGD's state: KeyError 'betas')."""
+        states = (self.checkpoint or {}).get("optimizer_states") or [{}]
+        saved = (states[0].get("param_groups") or [None])[0]
+        chosen = self.config.fit.get("optimizer")
+        if not isinstance(saved, dict) or (chosen is not None and not isinstance(chosen, Namespace)):
+            return
+        params = [torch.nn.Parameter(torch.zeros(1))]
+        given = self.model.configure_optimizers() if chosen is None else None  # the model's own optimizer
+        given = given or pydoc.locate(chosen.class_path)(params, **chosen.init_args.as_dict())
+        if optimizer_keys(saved) != optimizer_keys(given.param_groups[0]):
+            raise ValueError(f"--optimizer {type(given).__name__}: the checkpoint was trained with "
+                             f"{saved_optimizer(saved)}, whose state a resume continues; resume with that optimizer, "
+                             "or fit anew without --ckpt_path")  # fmt: skip
+
     def before_fit(self) -> None:
         """Say so when ``--optimizer`` trains with its class's default lr (``--model.lr`` sets only SGD's)."""
+        self.check_resumed_optimizer()
         optimizer = self.config.fit.get("optimizer")
         if not isinstance(optimizer, Namespace):
             return
@@ -503,7 +579,7 @@ class LogRegCLI(LightningCLI):
         self.warn_other_split(datamodule)
         counter = RowCounter()
         self.trainer.callbacks.append(counter)
-        with self.signals_end_in_one_line():
+        with self.signals_end_in_one_line(), float32_evaluation(self.trainer, model):
             run = getattr(self.trainer, self.subcommand)
             results = run(model, datamodule=datamodule, weights_only=True, verbose=False, **kwargs)
         if not any(results):
@@ -557,7 +633,7 @@ class LogRegCLI(LightningCLI):
                 raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
-        with self.signals_end_in_one_line():
+        with self.signals_end_in_one_line(), float32_evaluation(self.trainer, model):
             self.trainer.predict(model, datamodule=datamodule, weights_only=True, return_predictions=False, **kwargs)
         path = kwargs.get("predictions")
         if path and self.trainer.is_global_zero:  # (on stderr when the predictions themselves went to stdout)
@@ -565,6 +641,26 @@ class LogRegCLI(LightningCLI):
         elif self.trainer.is_global_zero:  # LogRegTrainer.predict added the preview
             preview = next(cb for cb in self.trainer.callbacks if isinstance(cb, PredictionPreview))
             print("\n".join([*preview.lines(), "pass --predictions FILE.csv to save the predictions"]))
+
+
+# param_group keys torch added over versions, which an optimizer's __setstate__ fills in for an older checkpoint
+NEWER_OPTIMIZER_KEYS = {"maximize", "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay"}
+
+
+def optimizer_keys(group: dict[str, Any]) -> set[str]:
+    """The settings of an optimizer's param group that tell its class (Adam's betas, SGD's momentum)."""
+    return {*group} - {"params"} - NEWER_OPTIMIZER_KEYS
+
+
+def saved_optimizer(group: dict[str, Any]) -> str:
+    """The optimizer classes (torch's, logreg's Newton) whose param group has the keys of the saved ``group``."""
+    found = []
+    for cls in [*vars(torch.optim).values(), Newton]:
+        if isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer:
+            with contextlib.suppress(Exception):  # one that cannot be built on one number is not it
+                if optimizer_keys(cls([torch.nn.Parameter(torch.zeros(1))]).param_groups[0]) == optimizer_keys(group):
+                    found.append(cls.__name__)
+    return " or ".join(found) or f"another optimizer (its settings: {', '.join(sorted(optimizer_keys(group)))})"
 
 
 class RowCounter(Callback):
@@ -581,8 +677,9 @@ class RowCounter(Callback):
 
 @contextlib.contextmanager
 def float32_evaluation(trainer: Trainer, model: LightningModule) -> Iterator[None]:
-    """Test a fit in 16-bit floats in float32, as ``logreg test`` evaluates its checkpoint (``test`` has no per-call
-    precision; the precision plugin is public and settable)."""
+    """Evaluate in float32 under a 16-bit ``--trainer.precision``: the test after such a fit, and validate, test and
+    predict of a checkpoint, whose float32 model Lightning would otherwise convert to 16 bits when the loop starts
+    (``test`` has no per-call precision; the precision plugin is public and settable)."""
     plugin = trainer.strategy.precision_plugin
     if summary.half_precision(trainer):
         trainer.strategy.precision_plugin = Precision()
@@ -717,6 +814,24 @@ def with_file_data(args: list[str]) -> list[str] | None:
         return None
     first = next(i for i, word in enumerate(args) if word.startswith("--data."))
     return [*args[:first], "--data", "FileDataModule", *args[first:]]
+
+
+def with_run_data(args: list[str]) -> list[str]:
+    """``args`` and ``--data.path`` found from the fit's directory when the last ``--config`` is a run's config.yaml
+    that gives its data file as a relative path, as test and predict find a checkpoint's data: from elsewhere the same
+    name could be another file. ``args`` itself when they give the data, or the file is the same from here."""
+    flags = [(flag, value) for _, flag, value in flag_values(args) if flag in ("--config", "-c", "--data.path")]
+    config = Path(flags[-1][1]) if flags and flags[-1][0] != "--data.path" else Path()
+    last = config.parent / "checkpoints" / "last.ckpt"
+    if config.name != "config.yaml" or not last.is_file() or config_problem(config):
+        return args
+    data = yaml.safe_load(config.read_text(encoding="utf-8")).get("data")
+    path = ((data.get("init_args") or {}) if isinstance(data, dict) else {}).get("path")
+    fitted_in = fit_directory(check_checkpoint(str(last)), str(last)) if isinstance(path, str) else None
+    if fitted_in is None or Path(path).is_absolute() or (fitted_in / path).resolve() == Path(path).resolve():
+        return args
+    relative = os.path.relpath(fitted_in / path)
+    return [*args, "--data.path", str(fitted_in / path) if relative.startswith("..") else relative]
 
 
 def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any] | None:

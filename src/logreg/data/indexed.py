@@ -270,8 +270,8 @@ class IndexedDataModule(LightningDataModule):
             raise ValueError(f"val_fraction + test_fraction must be < 1 to leave training rows, got {total:g}")
         if batch_size < 0:
             raise ValueError(f"batch_size must be >= 1, or 0 for the whole split as one batch, got {batch_size}")
-        if split_seed < 0:
-            raise ValueError(f"split_seed must be >= 0, got {split_seed}")
+        if not 0 <= split_seed < 2**64:  # torch.Generator's seeds
+            raise ValueError(f"split_seed must be >= 0{'' if split_seed < 0 else ' and < 2**64'}, got {split_seed}")
         self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
         self.batch_size, self.shuffle = batch_size, shuffle
         self.train_idx = self.val_idx = self.test_idx = torch.empty(0, dtype=torch.long)
