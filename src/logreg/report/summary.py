@@ -74,7 +74,9 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule, fit_da
     """The coefficient table of ``model`` on the training split (Newton's last pass where it stopped there); standard
     errors only for an unpenalised, unweighted maximum-likelihood fit (else the reason). Not ``fit_data`` (other rows
     than the fit's): the weights alone, as the fit's data would give other stds and standard errors than these rows."""
-    reason = no_inference_reason(model) if fit_data else OTHER_DATA
+    reason = no_inference_reason(model)
+    if not fit_data:
+        reason = f"{reason}; and {OTHER_DATA}" if reason else OTHER_DATA
     weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
     here = model.final_pass_here()
     names, mean, scale = datamodule.feature_names, model.feature_mean, model.feature_scale
