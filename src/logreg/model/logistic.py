@@ -372,8 +372,10 @@ class LogisticRegression(LightningModule):
         stride = 1 if newton is None else newton.stride(split.total_rows)
         split, self.training_state.sampled = split.sample(stride) if stride > 1 else split, stride > 1
         # The last Hessian of an unpenalised fit is its Wald covariance (the coefficient table): float64; a penalised
-        # fit's, or a sample's, only steers the steps (the gradient decides the answer): float32, a third of the time.
-        hessian_dtype = torch.float32 if self.penalised or stride > 1 else torch.float64
+        # fit's, or a sample's, only steers the steps (the gradient decides the answer): float32, a third of the time,
+        # unless a column's squared spread leaves float32's range (std beyond 2**+-40: 3e18 overflowed, Newton stalled).
+        in_range = bool((self.feature_scale.log2().abs() < 40).all())
+        hessian_dtype = torch.float32 if (self.penalised or stride > 1) and in_range else torch.float64
         cut = self.training_state.decision_cut
         d = len(scaled)
         size = d + 3 + (0 if newton is None else (d + 1) ** 2 + 1)  # (chunk_sums' layout)
