@@ -188,12 +188,15 @@ class LogisticRegression(LightningModule):
             raise ValueError(f"give l2 or C, not both (got l2={l2:g} and C={C:g}; C=1/(l2 * n_train))")
         if isinstance(pos_weight, str) and pos_weight != "balanced":
             raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight!r}")
-        if not isinstance(pos_weight, str | None) and not 0 < pos_weight < math.inf:
-            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight}")
+        if not isinstance(pos_weight, str | None) and not 0 < float32(pos_weight) < math.inf:
+            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {shown(pos_weight)}")
         if pos_weight is not None and loss != "bce":
             raise ValueError("pos_weight weighs the cross-entropy: it needs loss 'bce'")
-        if not 0 < threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if not 0 < float32(threshold) < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {shown(threshold)}")
+        for name, value in (("init_weight", init_weight), ("init_bias", init_bias)):
+            if value is not None and not math.isfinite(float32(value)):
+                raise ValueError(f"{name} must be a finite number, got {shown(value)}")
         if tune_threshold is not None and tune_threshold not in TUNING_CRITERIA:
             choices = ", ".join(TUNING_CRITERIA)
             raise ValueError(f"tune_threshold must be one of {choices} or null, got {tune_threshold!r}")
@@ -532,6 +535,17 @@ class LogisticRegression(LightningModule):
         """For one feature, the x where the decision changes (:func:`boundary`)."""
         weight, bias = self.coefficients()
         return boundary(float(weight[0]), bias, float(self.threshold))
+
+
+def float32(value: float) -> float:
+    """``value`` as the model's float32 parameters and buffers hold it (1e-300 is 0, 0.99999999999 is 1, 1e39 inf)."""
+    return torch.tensor(float(value), dtype=torch.float32).item()
+
+
+def shown(value: float) -> str:
+    """``value`` for an error, with the 0, 1 or inf float32 rounds it to (why an in-range value is refused)."""
+    kept = float32(value)
+    return f"{value} (float32 rounds it to {kept:g})" if kept != value and abs(kept) in (0, 1, math.inf) else f"{value}"
 
 
 def logit(probability: float) -> float:
