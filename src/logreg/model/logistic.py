@@ -321,13 +321,14 @@ class LogisticRegression(LightningModule):
         return loss
 
     def _evaluation_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
-        """Loss of one validation or test batch; the stage's sums are updated here, its metrics logged once per epoch
-        (a batch is (B, D) work: one thread, as the training passes, see ``one_thread``)."""
+        """Loss of one validation or test batch, unweighted (``pos_weight`` weighs training only: val_loss compares
+        across runs); the stage's sums are updated here, its metrics logged once per epoch (a batch is (B, D) work:
+        one thread, as the training passes, see ``one_thread``)."""
         x, y = batch
         totals = self._build_metrics(stage)
         with one_thread():
             logits = self.logits(x)
-            loss = self.loss_fn(logits, y, self.pos_weight, reduction="sum")
+            loss = self.loss_fn(logits, y, None, reduction="sum")
             totals.update(torch.sigmoid(logits.detach()), y, loss.detach(), self.threshold)
         return loss / len(y)
 
