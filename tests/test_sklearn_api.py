@@ -108,6 +108,21 @@ def test_load_of_a_cli_checkpoint_checks_column_names(cli_run):
         loaded.predict_proba(frame.rename(columns={"tiny": "small"}))
 
 
+@pytest.mark.parametrize(("flags", "C"), [(("--model.C", "0.5"), 0.5), (("--model.C", "inf"), math.inf)])
+def test_load_of_a_cli_checkpoint_reports_its_threshold_and_C(run_cli, tmp_path, flags, C):
+    """get_params() of a loaded ``logreg fit`` checkpoint gives the threshold it predicts at and the C it was fitted
+    with (they said 0.5 and 1.0), so that clone() refits that model."""
+    from sklearn.base import clone
+
+    x, y = make_data()
+    write_csv(tmp_path / "named.csv", x, y)
+    run_cli("fit", "--config", "tabular", "--data.path", "named.csv", "--model.threshold", "0.8", *flags)
+    loaded = LogisticRegressionClassifier.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    assert (loaded.get_params()["threshold"], loaded.get_params()["C"]) == (0.8, C)
+    assert clone(loaded).get_params() == loaded.get_params()
+    assert np.array_equal(loaded.predict(x), loaded.classes_[(loaded.predict_proba(x)[:, 1] > 0.8).astype(int)])
+
+
 def test_load_of_a_bf16_checkpoint_predicts_in_float32(tmp_path):
     """A ``--trainer.precision bf16-true`` run saves bfloat16 weights; the loaded estimator computes with them in
     float32 (not in bfloat16, 8 bits of mantissa): its probabilities equal a float64 sigmoid of the saved weights."""

@@ -301,9 +301,10 @@ class LogisticRegression(LightningModule):
             check_newton(self.hparams.n_inputs, full_batch, self.hparams.get("loss", "bce"))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """A checkpoint keeps the penalty ``C`` resolved to (``l2``), and ``C`` null: it rebuilds without data."""
+        """A checkpoint keeps the penalty ``C`` resolved to (``l2``), and ``C`` null: it rebuilds without data (the C
+        given is kept beside, for the estimator's ``get_params``)."""
         if checkpoint.get("hyper_parameters", {}).get("C") is not None:
-            checkpoint["hyper_parameters"]["C"] = None
+            checkpoint["C"], checkpoint["hyper_parameters"]["C"] = checkpoint["hyper_parameters"]["C"], None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before ``pos_weight`` and ``threshold`` existed load as unweighted, at 0.5."""
