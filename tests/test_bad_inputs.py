@@ -182,6 +182,14 @@ ROWS = [
     ("threshold 0", ["fit", "--model.threshold", "0"], ["threshold must be in (0, 1), got 0"]),
     ("threshold 1", ["fit", "--model.threshold", "1"], ["threshold must be in (0, 1), got 1"]),
     ("threshold 1.5", ["fit", "--model.threshold", "1.5"], ["threshold must be in (0, 1), got 1.5"]),
+    # values float32 rounds to 0, 1 or inf: refused as 0, 1 and inf are, naming the flag (exit 0 or a traceback before)
+    *[(f"{flag} {value}", ["fit", f"--model.{flag}={value}"], [f"--model.{flag} {value}: {flag} must be", words])
+      for flag, value, words in (("threshold", "1e-300", "got 1e-300 (float32 rounds it to 0)"),
+                                 ("threshold", "0.99999999999", "(float32 rounds it to 1)"),
+                                 ("pos_weight", "1e-320", "(float32 rounds it to 0)"),
+                                 ("pos_weight", "1e39", "(float32 rounds it to inf)"),
+                                 ("init_bias", "1e308", "init_bias must be a finite number, got 1e+308"),
+                                 ("init_weight", "-1e39", "(float32 rounds it to -inf)"))],
     ("tuning without validation", ["fit", "--model.tune_threshold", "f1", "--data.val_fraction", "0"],
      ["--model.tune_threshold needs a validation split"]),
     ("tuning with validation off", ["fit", "--model.tune_threshold", "youden", "--trainer.limit_val_batches", "0.0"],

@@ -210,6 +210,26 @@ def test_a_run_short_of_the_minimum_says_so_and_exits_0(named_csv, run_cli):
     assert "did not converge in max_epochs=1 (max |grad| " in warning[0]
 
 
+def test_val_and_test_loss_of_a_class_weighted_fit_are_the_log_loss(named_csv, run_cli, tmp_path):
+    """With pos_weight, val_loss and test_loss are scikit-learn's log_loss of their rows (comparable across runs and
+    sweep trials; they were the class-weighted loss), while train_loss stays the weighted objective that trains."""
+    import pandas as pd
+    from sklearn.metrics import log_loss
+
+    fit = run_cli("fit", "--config", "tabular", "--data.path", "named.csv", "--data.label", "label",
+                  "--model.pos_weight", "balanced")  # fmt: skip
+    ckpt = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+    run_cli("predict", "--ckpt_path", str(ckpt), "--predictions", "p.csv")
+    rows = pd.read_csv(tmp_path / "p.csv")
+    printed = {line.split()[0]: float(line.split()[1]) for line in fit.stdout.splitlines() if "_loss " in line}
+    train = rows[rows.split == "train"]
+    for split, pos_weight in (("val", 1.0), ("test", 1.0), ("train", (train.label == 0).sum() / train.label.sum())):
+        part = rows[rows.split == split]
+        weights = np.where(part.label == 1, pos_weight, 1.0)  # torch's mean of weighted losses: log_loss's x mean
+        expected = log_loss(part.label, part.probability, sample_weight=weights) * weights.mean()
+        assert printed[f"{split}_loss"] == pytest.approx(expected, abs=2e-4), split
+
+
 def test_early_stopping_stops_early(run_cli):
     fit = run_cli("fit", "--early_stopping.patience", "2", "--early_stopping.min_delta", "0.01")
     assert "stopped early at epoch " in fit.stdout and "(val_loss did not improve for 2 epochs" in fit.stdout

@@ -108,6 +108,21 @@ def test_load_of_a_cli_checkpoint_checks_column_names(cli_run):
         loaded.predict_proba(frame.rename(columns={"tiny": "small"}))
 
 
+@pytest.mark.parametrize(("flags", "C"), [(("--model.C", "0.5"), 0.5), (("--model.C", "inf"), math.inf)])
+def test_load_of_a_cli_checkpoint_reports_its_threshold_and_C(run_cli, tmp_path, flags, C):
+    """get_params() of a loaded ``logreg fit`` checkpoint gives the threshold it predicts at and the C it was fitted
+    with (they said 0.5 and 1.0), so that clone() refits that model."""
+    from sklearn.base import clone
+
+    x, y = make_data()
+    write_csv(tmp_path / "named.csv", x, y)
+    run_cli("fit", "--config", "tabular", "--data.path", "named.csv", "--model.threshold", "0.8", *flags)
+    loaded = LogisticRegressionClassifier.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    assert (loaded.get_params()["threshold"], loaded.get_params()["C"]) == (0.8, C)
+    assert clone(loaded).get_params() == loaded.get_params()
+    assert np.array_equal(loaded.predict(x), loaded.classes_[(loaded.predict_proba(x)[:, 1] > 0.8).astype(int)])
+
+
 def test_load_of_a_bf16_checkpoint_predicts_in_float32(tmp_path):
     """A ``--trainer.precision bf16-true`` run saves bfloat16 weights; the loaded estimator computes with them in
     float32 (not in bfloat16, 8 bits of mantissa): its probabilities equal a float64 sigmoid of the saved weights."""
@@ -155,6 +170,38 @@ def test_standardized_equals_a_scaler_pipeline():
     scaler, theirs = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, tol=1e-10)).fit(x, y)
     assert_close(ours.coef_, theirs.coef_ / scaler.scale_)
     assert_close(ours.intercept_, theirs.intercept_ - (theirs.coef_ / scaler.scale_) @ scaler.mean_)
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e-13, 3e18, 1e20])
+def test_standardised_fit_does_not_depend_on_a_columns_units(scale):
+    """A column's units change nothing in a standardised fit, as in scikit-learn's pipeline: the moments are taken in
+    float64 (float32 squares overflowed past ~1e19 and underflowed below ~1e-19, dropping the column), the constant
+    cut is relative to the column's magnitude (1e-13 was called constant), and a penalised Newton fit's Hessian leaves
+    float32 when a squared spread would (3e18 overflowed: 100 stalled steps). Both penalised and unpenalised."""
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x[:, :5].copy()
+    x[:, 0] *= scale
+    for C in (1.0, math.inf):
+        ours = LogisticRegressionClassifier(C=C, tol=1e-9).fit(x, y)
+        theirs = make_pipeline(StandardScaler(), LogisticRegression(C=C, tol=1e-10, max_iter=100_000)).fit(x, y)
+        assert np.abs(ours.predict_proba(x) - theirs.predict_proba(x)).max() < 1e-5  # 0.0275 before: column 0 dropped
+
+
+def test_a_column_finer_than_float32_at_its_magnitude_is_named_in_a_warning(capfd):
+    """float32 rows round a column like 3e7 + N(0, 3.5) to steps of 2 (12 distinct values here): the fit says which
+    column and what to do, once, in one line; a column scaled by 1e-13 or constant at 1.7e9 gets no warning."""
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x[:, :4].copy()
+    x[:, 1] *= 1e-13
+    x[:, 2] = 1.7e9
+    x[:, 0] += 3e7
+    data = ArrayDataModule(x, y, val_fraction=0.2, test_fraction=0.2, feature_names=["a", "b", "c", "d"])
+    data.setup("fit")
+    data.feature_stats()
+    err = capfd.readouterr().err
+    assert err.startswith("logreg: warning: ") and len(err.splitlines()) == 1
+    assert ": a: std below |mean| / 2**20" in err and "subtract an offset" in err
+    assert data.constant_columns().tolist() == [False, False, True, False]
 
 
 def test_cross_validation_and_grid_search_on_breast_cancer():

@@ -291,7 +291,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         ``weights_only=True``; a file that is not one is a one-line ValueError."""
         loaded = load_model(path, EstimatorModule)
         state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
-        estimator = cls(**state.get("params", {}))
+        estimator = cls(**state.get("params", cli_params(loaded.checkpoint, loaded.model)))
         loaded.model.estimator_state = state or None
         estimator.classes_ = np.array(loaded.classes)
         estimator.n_features_in_ = int(loaded.model.hparams.n_inputs)
@@ -301,6 +301,15 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
         estimator._checkpoint = Path(path).read_bytes()  # (this class's own members, set as fit sets them)
         estimator._adopt(loaded.model)
         return estimator
+
+
+def cli_params(checkpoint: dict[str, Any], model: LogisticRegression) -> dict[str, Any]:
+    """A ``logreg fit`` checkpoint's threshold and C as the estimator's parameters (``clone()`` refits that model):
+    the C it was given, inf without a penalty; an ``l2`` given as such keeps the default C (no C without n_train)."""
+    penalised = model.hparams.get("l2") or model.hparams.get("l1")
+    C = checkpoint.get("C", None if penalised else math.inf)
+    threshold = float(str(np.float32(model.threshold)))  # (the float32 buffer's shortest: 0.8, not 0.800000012)
+    return {"threshold": threshold, **({} if C is None else {"C": C})}
 
 
 def binary_classes(y: np.ndarray) -> np.ndarray:

@@ -22,12 +22,14 @@ class Stopped(BaseException):
 def one_line(err: BaseException, words: Sequence[str] = ()) -> str:
     """The innermost user error behind ``err`` in one line: its first, or for jsonargparse's nested reasons the
     headings down to the most deeply indented reason (:func:`flag_line`), and the last line (the value given).
-    Lightning's errors get the flag among ``words`` (the command line) that they name, or whose value they name."""
+    Lightning's errors get the flag among ``words`` (the command line) that they name, or whose value they name; the
+    model's the ``--model`` flag of the parameter they begin with."""
     while isinstance(err.__cause__, USER_ERRORS):
         err = err.__cause__
     lines = [line.rstrip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
     if len(lines) == 1 or not lines[0].endswith(":"):
-        named = trainer_flag(lines[0], words) if type(err).__name__ == "MisconfigurationException" else None
+        lightning = type(err).__name__ == "MisconfigurationException"
+        named = trainer_flag(lines[0], words) if lightning else model_flag(lines[0], words)
         return (f"{named}: " if named else "") + lines[0].strip()
     depth = [len(line) - len(line.lstrip(" -")) for line in lines]
     reason = max(range(len(lines)), key=lambda i: (depth[i], -i))
@@ -47,6 +49,14 @@ def trainer_flag(message: str, words: Sequence[str]) -> str | None:
     for _, flag, value in flag_values(words):
         name = flag.removeprefix("--trainer.")
         if name != flag and re.search(rf"\b({re.escape(name)}|{re.escape(value or name)})\b", message):
+            return f"{flag} {value}"
+    return None
+
+
+def model_flag(message: str, words: Sequence[str]) -> str | None:
+    """``--model.X value`` from the command line ``words`` when the model's ``message`` begins with ``X``."""
+    for _, flag, value in flag_values(words):
+        if flag.startswith("--model.") and re.match(rf"{re.escape(flag[8:])}\b", message):
             return f"{flag} {value}"
     return None
 

@@ -73,7 +73,7 @@ def float32_rows(array: np.ndarray, what: str = "X") -> Tensor:
     if np.iscomplexobj(array):
         raise ValueError(f"{what}: complex values are not supported")
     with np.errstate(over="ignore"):
-        rows = np.asarray(array, dtype=np.float32)
+        rows = np.ascontiguousarray(array, dtype=np.float32)  # row-major: a fit does not depend on the layout
     if not np.isfinite(rows).all():
         row, column = np.argwhere(~np.isfinite(rows))[0]
         raise ValueError(f"{what}, row {row}, column {column}: {array[row, column]!r} is not finite in float32 (NaN, "

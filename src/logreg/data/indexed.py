@@ -317,21 +317,29 @@ class IndexedDataModule(LightningDataModule):
         self.train_idx, self.val_idx, self.test_idx = split
 
     def feature_stats(self) -> tuple[Tensor, Tensor] | None:
-        """With ``standardize``, the training rows' mean and population std (1 for constant columns, as sklearn's)."""
+        """With ``standardize``, the training rows' mean and population std (1 for constant columns, as sklearn's),
+        after a warning naming the columns that vary less than float32 (the rows' storage) resolves at their mean."""
         if not getattr(self, "standardize", False):
             return None
         _, mean, variance = self.train_moments()
+        coarse = ((variance > 0) & (variance < (mean * 2**-20) ** 2)).nonzero().view(-1).tolist()
+        if coarse and (self.trainer is None or self.trainer.is_global_zero):
+            names = ", ".join(self.feature_names[j] for j in coarse)
+            print(f"logreg: warning: {self.describe()}: {names}: std below |mean| / 2**20, so the float32 rows round "
+                  "their values; subtract an offset (e.g. their mean) first", file=sys.stderr, flush=True)  # fmt: skip
         return mean.float(), torch.where(self.constant_columns(), 1.0, variance.sqrt()).float()
 
     def constant_columns(self) -> Tensor:
-        """With ``standardize``, the features whose training rows do not vary (std within rounding of 0): they carry
-        nothing, so a fit keeps their weight at 0, as scikit-learn's scaled fit does."""
+        """With ``standardize``, the features whose training rows do not vary (std within float64 rounding of 0, by
+        the column's own magnitude, so any unit keeps a varying column): they carry nothing, so a fit keeps their weight
+        at 0, as scikit-learn's scaled fit does."""
         _, mean, variance = self.train_moments()
-        return variance.sqrt() <= 1e-12 * mean.abs().clamp_min(1)
+        return variance.sqrt() <= 1e-12 * mean.abs()
 
     def train_moments(self) -> tuple[float, Tensor, Tensor]:
         """One pass over the training rows, made once: its positives, and (with ``standardize``) its features' mean
-        and second central moment in float64, from float32 chunks summed as differences from the first row."""
+        and second central moment in float64, from float64 chunks summed as differences from the first row (float32
+        squares overflow past ~1e19 and underflow below ~1e-19)."""
         if self._moments is not None:
             return self._moments
         standardize = getattr(self, "standardize", False)
@@ -339,10 +347,10 @@ class IndexedDataModule(LightningDataModule):
         total = torch.zeros(features.shape[1], dtype=torch.float64)
         squares, positives, first, n = torch.zeros_like(total), 0.0, None, max(1, len(self.train_idx))
         with one_thread():  # (B, D) elementwise work: see one_thread
-            for x, y in split_stream(features, self.labels, self.train_idx).chunks(torch.float32, total.device):
+            for x, y in split_stream(features, self.labels, self.train_idx).chunks(torch.float64, total.device):
                 first = x[0].clone() if first is None else first
                 x = (x - first).contiguous()  # (summed in one order whatever the array's layout: the same bits)
-                total += x.sum(0)  # (torch sums a chunk pairwise: float32 loses nothing that matters here)
+                total += x.sum(0)
                 squares += (x * x).sum(0)
                 positives += float(y.sum())
         shift = total / n

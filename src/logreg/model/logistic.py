@@ -188,12 +188,15 @@ class LogisticRegression(LightningModule):
             raise ValueError(f"give l2 or C, not both (got l2={l2:g} and C={C:g}; C=1/(l2 * n_train))")
         if isinstance(pos_weight, str) and pos_weight != "balanced":
             raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight!r}")
-        if not isinstance(pos_weight, str | None) and not 0 < pos_weight < math.inf:
-            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {pos_weight}")
+        if not isinstance(pos_weight, str | None) and not 0 < float32(pos_weight) < math.inf:
+            raise ValueError(f"pos_weight must be a number > 0, 'balanced' or null, got {shown(pos_weight)}")
         if pos_weight is not None and loss != "bce":
             raise ValueError("pos_weight weighs the cross-entropy: it needs loss 'bce'")
-        if not 0 < threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if not 0 < float32(threshold) < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {shown(threshold)}")
+        for name, value in (("init_weight", init_weight), ("init_bias", init_bias)):
+            if value is not None and not math.isfinite(float32(value)):
+                raise ValueError(f"{name} must be a finite number, got {shown(value)}")
         if tune_threshold is not None and tune_threshold not in TUNING_CRITERIA:
             choices = ", ".join(TUNING_CRITERIA)
             raise ValueError(f"tune_threshold must be one of {choices} or null, got {tune_threshold!r}")
@@ -298,9 +301,10 @@ class LogisticRegression(LightningModule):
             check_newton(self.hparams.n_inputs, full_batch, self.hparams.get("loss", "bce"))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """A checkpoint keeps the penalty ``C`` resolved to (``l2``), and ``C`` null: it rebuilds without data."""
+        """A checkpoint keeps the penalty ``C`` resolved to (``l2``), and ``C`` null: it rebuilds without data (the C
+        given is kept beside, for the estimator's ``get_params``)."""
         if checkpoint.get("hyper_parameters", {}).get("C") is not None:
-            checkpoint["hyper_parameters"]["C"] = None
+            checkpoint["C"], checkpoint["hyper_parameters"]["C"] = checkpoint["hyper_parameters"]["C"], None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Checkpoints from before ``pos_weight`` and ``threshold`` existed load as unweighted, at 0.5."""
@@ -318,13 +322,14 @@ class LogisticRegression(LightningModule):
         return loss
 
     def _evaluation_step(self, batch: tuple[Tensor, ...], stage: Stage) -> Tensor:
-        """Loss of one validation or test batch; the stage's sums are updated here, its metrics logged once per epoch
-        (a batch is (B, D) work: one thread, as the training passes, see ``one_thread``)."""
+        """Loss of one validation or test batch, unweighted (``pos_weight`` weighs training only: val_loss compares
+        across runs); the stage's sums are updated here, its metrics logged once per epoch (a batch is (B, D) work:
+        one thread, as the training passes, see ``one_thread``)."""
         x, y = batch
         totals = self._build_metrics(stage)
         with one_thread():
             logits = self.logits(x)
-            loss = self.loss_fn(logits, y, self.pos_weight, reduction="sum")
+            loss = self.loss_fn(logits, y, None, reduction="sum")
             totals.update(torch.sigmoid(logits.detach()), y, loss.detach(), self.threshold)
         return loss / len(y)
 
@@ -372,8 +377,10 @@ class LogisticRegression(LightningModule):
         stride = 1 if newton is None else newton.stride(split.total_rows)
         split, self.training_state.sampled = split.sample(stride) if stride > 1 else split, stride > 1
         # The last Hessian of an unpenalised fit is its Wald covariance (the coefficient table): float64; a penalised
-        # fit's, or a sample's, only steers the steps (the gradient decides the answer): float32, a third of the time.
-        hessian_dtype = torch.float32 if self.penalised or stride > 1 else torch.float64
+        # fit's, or a sample's, only steers the steps (the gradient decides the answer): float32, a third of the time,
+        # unless a column's squared spread leaves float32's range (std beyond 2**+-40: 3e18 overflowed, Newton stalled).
+        in_range = bool((self.feature_scale.log2().abs() < 40).all())
+        hessian_dtype = torch.float32 if (self.penalised or stride > 1) and in_range else torch.float64
         cut = self.training_state.decision_cut
         d = len(scaled)
         size = d + 3 + (0 if newton is None else (d + 1) ** 2 + 1)  # (chunk_sums' layout)
@@ -530,6 +537,17 @@ class LogisticRegression(LightningModule):
         """For one feature, the x where the decision changes (:func:`boundary`)."""
         weight, bias = self.coefficients()
         return boundary(float(weight[0]), bias, float(self.threshold))
+
+
+def float32(value: float) -> float:
+    """``value`` as the model's float32 parameters and buffers hold it (1e-300 is 0, 0.99999999999 is 1, 1e39 inf)."""
+    return torch.tensor(float(value), dtype=torch.float32).item()
+
+
+def shown(value: float) -> str:
+    """``value`` for an error, with the 0, 1 or inf float32 rounds it to (why an in-range value is refused)."""
+    kept = float32(value)
+    return f"{value} (float32 rounds it to {kept:g})" if kept != value and abs(kept) in (0, 1, math.inf) else f"{value}"
 
 
 def logit(probability: float) -> float:
