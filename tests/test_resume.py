@@ -231,6 +231,13 @@ def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before  # nothing rewritten
     run_cli(*resume, "--trainer.max_epochs", "2", "--model.lr", "0.5")  # the fit's own value: resumed
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200", "--data.batch_size", "0", "--model.C", "1")
+    penalised = run_dirs(tmp_path)[1]
+    again = ("fit", "--config", str(penalised / "config.yaml"), "--ckpt_path", str(penalised / "checkpoints/last.ckpt"),
+             "--trainer.max_epochs", "2")  # fmt: skip
+    proc = run_cli(*again, "--model.C", "5", check=False)  # C is saved as the l2 it gave, and beside it as given
+    assert proc.returncode == 2 and "--model.C 5.0: the checkpoint's model has C 1.0; a resume" in proc.stderr
+    run_cli(*again, "--model.C", "1")
 
 
 def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):

@@ -253,7 +253,7 @@ class LogRegCLI(LightningCLI):
     def refuse_model_changes(self, args: list[str], subcommand: str) -> None:
         """Refuse model settings LightningCLI would replace by the checkpoint's hyperparameters without a word: any
         ``--model`` flag of validate, test or predict, and a resumed fit's model value that differs from the fit's."""
-        saved = self.checkpoint.get("hyper_parameters") or {}
+        saved = dict(self.checkpoint.get("hyper_parameters") or {})
         flags = [flag for _, flag, _ in flag_values(args) if flag.partition(".")[0] == "--model"]
         why = f"{subcommand} evaluates the checkpoint's model as fitted"
         if subcommand != "fit" and flags:
@@ -264,6 +264,8 @@ class LogRegCLI(LightningCLI):
         given = {flag[8:] for flag in flags} | {key for section in sections for key in section}
         given = {*model.keys()} if "--model" in flags else given  # a --model FILE or mapping: any key
         resolved = {"C", "l2"} if model.get("C") is not None else set()  # the checkpoint keeps C as l2 (of n rows)
+        if resolved and "C" in self.checkpoint:  # and the C it was given, kept beside it
+            saved["C"], resolved = self.checkpoint["C"], {"l2"}
         why = "a resume continues the fitted model" if subcommand == "fit" else why
         for key in sorted(given & {*saved} - resolved - {"n_inputs"}):
             if model.get(key) != saved[key]:
