@@ -3,6 +3,7 @@ training split, separated data, the CSV file and the rendered forms."""
 
 import csv
 import math
+import re
 
 import numpy as np
 import pytest
@@ -316,3 +317,5 @@ def test_test_on_other_rows_prints_the_fits_weights_without_their_stds_or_infere
         assert float(cells[1]) == pytest.approx(float(fitted[feature]["weight"]), rel=1e-3)
         assert cells[2] == "-"  # std_weight needs the fit's stds, which other.csv does not have
     assert "not the rows the model was fitted on" in other
+    assert re.search(r"^scored  the test split of other\.csv: 1[12]\d of its 600 rows, split as the fit", other, re.M)
+    assert "scored  the test split" not in own

@@ -588,12 +588,23 @@ class LogRegCLI(LightningCLI):
             raise ValueError(f"logreg {self.subcommand}: no batches were evaluated, so nothing was measured")
         summary.print_results(self.trainer, results)
         self.print_partial(counter, datamodule, loop, limit)
+        self.print_other_file(datamodule, split, loop)
         if self.subcommand == "test" and self.trainer.is_global_zero:
             table = summary.model_table(model, datamodule, fit_data=self.on_fit_rows(datamodule))
             lines = summary_lines(table, top=summary.TOP_COEFFICIENTS)
             print("\n".join(["", *lines]), flush=True)
 
     validate = test = evaluate
+
+    def print_other_file(self, datamodule: IndexedDataModule, split: str, loop: str) -> None:
+        """Say which rows of data other than the fit's were scored: its own split, not every row."""
+        state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+        if not self.trainer.is_global_zero or not isinstance(state, dict):
+            return
+        if state.get("fingerprint") != datamodule.fingerprint():
+            rows, total = len(getattr(datamodule, f"{loop}_idx")), len(datamodule.labels)
+            print(f"scored  the {split} split of {datamodule.describe()}: {rows} of its {total} rows, split as the fit "
+                  "split its data (predict --predictions FILE scores every row)", flush=True)  # fmt: skip
 
     def print_partial(self, counter: RowCounter, datamodule: IndexedDataModule, loop: str, limit: Any) -> None:
         """Say so when ``--trainer.limit_*_batches`` left rows of the split out of the metrics."""
