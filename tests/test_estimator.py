@@ -245,23 +245,30 @@ def test_test_prints_the_coefficient_table_of_its_checkpoint(spread_fit, run_cli
     assert "test_acc" in test.stdout and "(intercept)" in test.stdout and "tiny" in test.stdout
 
 
+def straight_and_resumed(run_cli, tmp_path, args: tuple[str, ...], stop: int, end: int) -> tuple[dict, dict]:
+    """The last checkpoints of ``fit ARGS`` run straight to epoch ``end``, and stopped at ``stop`` then resumed from its
+    last.ckpt with the run's config.yaml, each in a directory of its own with a copy of named.csv (tol 1e-12)."""
+    args = (*args, "--model.tol", "1e-12")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    for root in (straight, resumed):
+        root.mkdir()
+        (root / "named.csv").write_bytes((tmp_path / "named.csv").read_bytes())
+    run_cli(*args, "--trainer.max_epochs", str(end), cwd=straight)
+    run_cli(*args, "--trainer.max_epochs", str(stop), cwd=resumed)
+    run = run_dirs(resumed)[0]
+    run_cli("fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", str(end), "--ckpt_path",
+            str(run / "checkpoints" / "last.ckpt"), cwd=resumed)  # fmt: skip
+    a, b = (torch.load(run_dirs(root)[0] / "checkpoints" / "last.ckpt", weights_only=True)
+            for root in (straight, resumed))  # fmt: skip
+    return a, b
+
+
 @pytest.mark.parametrize("optimizer", [(), NEWTON], ids=["L-BFGS", "Newton"])
 def test_a_resumed_lbfgs_run_ends_bitwise_equal(named_csv, run_cli, tmp_path, optimizer):
     """float64 weights are loaded into a float64 model (no float32 rounding on the way), and the optimizer's own state
     (L-BFGS: directions, curvature pairs, last loss; Newton: its last point, direction and step) comes back from the
     checkpoint."""
-    args = (*LBFGS, *optimizer, "--model.l2", "1e-4", "--model.tol", "1e-12")
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    for root in (straight, resumed):
-        root.mkdir()
-        (root / "named.csv").write_bytes((tmp_path / "named.csv").read_bytes())
-    run_cli(*args, "--trainer.max_epochs", "3", cwd=straight)
-    run_cli(*args, "--trainer.max_epochs", "1", cwd=resumed)
-    run = run_dirs(resumed)[0]
-    run_cli("fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", "3", "--ckpt_path",
-            str(run / "checkpoints" / "last.ckpt"), cwd=resumed)  # fmt: skip
-    a, b = (torch.load(run_dirs(root)[0] / "checkpoints" / "last.ckpt", weights_only=True)
-            for root in (straight, resumed))  # fmt: skip
+    a, b = straight_and_resumed(run_cli, tmp_path, (*LBFGS, *optimizer, "--model.l2", "1e-4"), 1, 3)
     assert a["epoch"] == b["epoch"] == 2
     for key in ("linear.weight", "linear.bias"):
         assert a["state_dict"][key].dtype == torch.float64 and torch.equal(a["state_dict"][key], b["state_dict"][key])
@@ -401,18 +408,7 @@ def test_newtons_first_steps_on_a_sample_end_at_scikit_learns_answer(named_csv, 
 def test_a_resumed_newton_run_ends_bitwise_equal_across_the_samples_end(named_csv, run_cli, tmp_path, sampled_newton):
     """Stopped while still on the sample and resumed past its end: the optimizer's state (its stride among it) comes
     back, and the weights equal a straight run's bit for bit."""
-    args = (*LBFGS, *NEWTON, "--model.l2", "1e-4", "--model.tol", "1e-12")
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    for root in (straight, resumed):
-        root.mkdir()
-        (root / "named.csv").write_bytes((tmp_path / "named.csv").read_bytes())
-    run_cli(*args, "--trainer.max_epochs", "40", cwd=straight)
-    run_cli(*args, "--trainer.max_epochs", "2", cwd=resumed)
-    run = run_dirs(resumed)[0]
-    run_cli("fit", "--config", str(run / "config.yaml"), "--trainer.max_epochs", "40", "--ckpt_path",
-            str(run / "checkpoints" / "last.ckpt"), cwd=resumed)  # fmt: skip
-    a, b = (torch.load(run_dirs(root)[0] / "checkpoints" / "last.ckpt", weights_only=True)
-            for root in (straight, resumed))  # fmt: skip
+    a, b = straight_and_resumed(run_cli, tmp_path, (*LBFGS, *NEWTON, "--model.l2", "1e-4"), 2, 40)
     assert a["epoch"] == b["epoch"]
     assert [state.get("stride") for state in a["optimizer_states"][0]["state"].values()] == [1]  # past the sample
     for key in ("linear.weight", "linear.bias"):
