@@ -218,8 +218,9 @@ def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_
     ckpt = str(two_feature_checkpoint)
     for command in ("test", "validate", "predict"):
         proc = run_cli(command, "--ckpt_path", ckpt, "--model.threshold", "0.8", check=False)
-        assert proc.returncode == 2 and proc.stderr.startswith("logreg: error: --model.threshold: "), proc.stderr
-        assert f"{command} evaluates the checkpoint's model as fitted" in proc.stderr
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith("logreg: error: --model.threshold 0.8: the checkpoint's model has threshold 0.5")
+        assert f"{command} evaluates the checkpoint's model as fitted" in proc.stderr or command == "predict"
     assert "predict takes --threshold" in proc.stderr
     run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200", "--model.lr", "0.5")
     run = run_dirs(tmp_path)[0]
@@ -238,6 +239,7 @@ def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_
     proc = run_cli(*again, "--model.C", "5", check=False)  # C is saved as the l2 it gave, and beside it as given
     assert proc.returncode == 2 and "--model.C 5.0: the checkpoint's model has C 1.0; a resume" in proc.stderr
     run_cli(*again, "--model.C", "1")
+    assert "test_acc" in run_cli("test", "--ckpt_path", ckpt, "--model.threshold", "0.5").stdout  # the fit's own value
 
 
 def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):

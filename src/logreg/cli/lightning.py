@@ -251,14 +251,10 @@ class LogRegCLI(LightningCLI):
         self.use_data_defaults(parser, args, subcommand, guessed or DEFAULT_DATA)
 
     def refuse_model_changes(self, args: list[str], subcommand: str) -> None:
-        """Refuse model settings LightningCLI would replace by the checkpoint's hyperparameters without a word: any
-        ``--model`` flag of validate, test or predict, and a resumed fit's model value that differs from the fit's."""
+        """Refuse a model setting (flag or config) that differs from the checkpoint's: LightningCLI would replace it by
+        the checkpoint's hyperparameters without a word. The fit's own values, repeated, pass."""
         saved = dict(self.checkpoint.get("hyper_parameters") or {})
         flags = [flag for _, flag, _ in flag_values(args) if flag.partition(".")[0] == "--model"]
-        why = f"{subcommand} evaluates the checkpoint's model as fitted"
-        if subcommand != "fit" and flags:
-            way = "predict takes --threshold; " if subcommand == "predict" else ""
-            raise ValueError(f"{flags[0]}: {why} ({way}a new fit without --ckpt_path changes its settings)")
         model = self.config[subcommand].model
         sections = [section for section in self.config_sections("model") if isinstance(section, dict)]
         given = {flag[8:] for flag in flags} | {key for section in sections for key in section}
@@ -266,7 +262,8 @@ class LogRegCLI(LightningCLI):
         resolved = {"C", "l2"} if model.get("C") is not None else set()  # the checkpoint keeps C as l2 (of n rows)
         if resolved and "C" in self.checkpoint:  # and the C it was given, kept beside it
             saved["C"], resolved = self.checkpoint["C"], {"l2"}
-        why = "a resume continues the fitted model" if subcommand == "fit" else why
+        why = {"fit": "a resume continues the fitted model", "predict": "predict takes --threshold, not the model's"}
+        why = why.get(subcommand, f"{subcommand} evaluates the checkpoint's model as fitted")
         for key in sorted(given & {*saved} - resolved - {"n_inputs"}):
             if model.get(key) != saved[key]:
                 raise ValueError(f"--model.{key} {model.get(key)}: the checkpoint's model has {key} {saved[key]}; "
