@@ -104,7 +104,7 @@ OTHER_DATA = (
 
 def without_std(rows: list[coefficients.CoefficientRow]) -> list[coefficients.CoefficientRow]:
     """``rows`` without std_weight (it needs the fit's feature stds), the features ordered by ``|weight|`` instead."""
-    kept = [row._replace(std_weight=None) for row in rows]
+    kept = [row._replace(std_weight=None) for row in rows]  # (NamedTuple's documented _replace: public)
     return kept[:1] + sorted(kept[1:], key=lambda row: -abs(row.weight) if math.isfinite(row.weight) else math.inf)
 
 
