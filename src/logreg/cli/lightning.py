@@ -311,9 +311,9 @@ class LogRegCLI(LightningCLI):
             self.config = parser.parse_args(args if last else [word for word in args if word not in self.printing])
         except ArgumentError as err:
             found = re.fullmatch(r"argument (\S+): expected one argument", str(err))
-            groups = tuple(f"{name}." for name in found.group(1).split("/")) if found else ()
-            missing = [flag for i, flag, value in flag_values(args) if "=" not in args[i] and value[:2] in ("", "--")]
             names = found.group(1).split("/") if found else []
+            groups = tuple(f"{name}." for name in names)
+            missing = [flag for i, flag, value in flag_values(args) if "=" not in args[i] and value[:2] in ("", "--")]
             for i, flag, value in flag_values(args):  # argparse reads a value such as -inf or -1e300 as a flag
                 if flag in names and "=" not in args[i] and value[:1] == "-" and value[:2] != "--":
                     raise ArgumentError(None, f"argument {flag}: expected one argument ({value} is read as a flag; "
@@ -426,7 +426,7 @@ class LogRegCLI(LightningCLI):
         trained, given = self.checkpoint.get("hyper_parameters", {}).get("n_inputs"), self.model.hparams.n_inputs
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
-        state = self.checkpoint.get(datamodule_key(type(self.datamodule)))
+        state = self.saved_data_state(self.datamodule)
         if self.subcommand == "fit" and isinstance(state, dict):
             self.datamodule.check_resumable(state)
         if self.subcommand == "fit" or not isinstance(state, dict):
@@ -449,7 +449,7 @@ class LogRegCLI(LightningCLI):
     def warn_other_split(self, datamodule: IndexedDataModule) -> None:
         """Warn when validate or test splits the run's data otherwise (``--data.split_seed``, the fractions): training
         rows may be scored as held out."""
-        state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+        state = self.saved_data_state(datamodule)
         if not isinstance(state, dict) or state.get("fingerprint") != datamodule.fingerprint() or rank_zero_only.rank:
             return
         saved, now = state.get("split"), datamodule.split_record()
@@ -461,9 +461,13 @@ class LogRegCLI(LightningCLI):
               f"from the checkpoint's): its {split} rows may include rows the model was trained on, so these are "
               "not held-out metrics", file=sys.stderr, flush=True)  # fmt: skip
 
+    def saved_data_state(self, datamodule: IndexedDataModule) -> Any:
+        """What the ``--ckpt_path`` checkpoint saved of this data module's class (fingerprint, split), or None."""
+        return (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+
     def on_fit_rows(self, datamodule: IndexedDataModule) -> bool:
         """Whether ``datamodule`` is the checkpoint's run's data, split as the fit split it."""
-        state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+        state = self.saved_data_state(datamodule)
         saved = (state.get("fingerprint"), state.get("split")) if isinstance(state, dict) else None
         return saved == (datamodule.fingerprint(), datamodule.split_record())
 
@@ -595,7 +599,7 @@ class LogRegCLI(LightningCLI):
 
     def print_other_file(self, datamodule: IndexedDataModule, split: str, loop: str) -> None:
         """Say which rows of data other than the fit's were scored: its own split, not every row."""
-        state = (self.checkpoint or {}).get(datamodule_key(type(datamodule)))
+        state = self.saved_data_state(datamodule)
         if not self.trainer.is_global_zero or not isinstance(state, dict):
             return
         if state.get("fingerprint") != datamodule.fingerprint():
