@@ -293,3 +293,28 @@ def test_a_file_that_is_no_checkpoint_says_what_it_is_in_a_few_words(tmp_path):
         with pytest.raises(ValueError) as info:
             load_model(tmp_path / name)
         assert str(info.value) == f"--ckpt_path {tmp_path / name}: not a checkpoint ({problem})"
+
+
+def test_a_column_float32_rounds_to_one_value_is_named_in_a_warning(tmp_path, run_cli):
+    """1.7e9 plus 0 to 40 differs in the file, but float32 (the rows' storage, spacing 128 there) holds one value:
+    the fit could not use the column, in silence. A CSV's fit, a float64 .npz and ``logreg convert`` name it in one
+    line; the column that float32 resolves, coarsely (3e7 plus the same noise), gets the other warning only."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 41, 200)
+    assert len(np.unique(np.float32(1.7e9 + noise))) == 1 and len(np.unique(np.float32(3e7 + noise))) > 1
+    x = np.column_stack([rng.standard_normal(200), 1.7e9 + noise, 3e7 + noise])
+    y = (x[:, 0] + noise / 20 > 1).astype(int)
+    rows = [f"{a!r},{b!r},{c!r},{label}" for (a, b, c), label in zip(x.tolist(), y.tolist(), strict=True)]
+    (tmp_path / "d.csv").write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    for path in ("d.csv", "d.npz"):
+        err = run_cli("fit", "--data.path", path, "--trainer.max_epochs", "1").stderr
+        flagged = [line for line in err.splitlines() if "the values differ" in line]
+        column = "b" if path == "d.csv" else "x1"
+        assert flagged == [f"logreg: warning: {path}: {column}: the values differ, but as float32 (the rows' storage) "
+                           "they are one value, so the fit cannot use the column; subtract an offset (e.g. their "
+                           "mean) first"]  # fmt: skip
+    converted = run_cli("convert", "d.csv", "out")
+    assert converted.stderr.startswith("logreg: warning: d.csv: b: the values differ")
+    assert converted.stderr.count("\n") == 1
+    assert "logreg: warning: out: b: the values differ" in run_cli("fit", "--data.path", "out").stderr

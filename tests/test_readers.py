@@ -219,7 +219,7 @@ def test_convert_csv_equals_read_table(tmp_path):
     assert np.load(out / "y.npy").dtype == np.int8
     meta = json.loads((out / "meta.json").read_text())
     assert meta == {"format": 1, "source": str(source), "label": "label", "classes": ["no", "yes"],
-                    "feature_names": ["a", "b"], "rows": 1000}  # fmt: skip
+                    "feature_names": ["a", "b"], "rows": 1000, "flattened": []}  # fmt: skip
     assert_same(read_table(out), converted)
 
 

@@ -315,3 +315,16 @@ def test_array_data_module_codes_labels_and_standardizes_like_scikit_learn():
     mean, scale = data.feature_stats()
     assert np.allclose(mean.numpy(), scaler.mean_, rtol=1e-6) and np.allclose(scale.numpy(), scaler.scale_, rtol=1e-5)
     assert len(data.train_idx) + len(data.val_idx) + len(data.test_idx) == len(labels)
+
+
+def test_a_column_float32_rounds_to_one_value_is_named_in_a_warning():
+    """1.7e9 plus 0 to 40 varies in the float64 array, but is one float32 value: scikit-learn would fit it, logreg's
+    float32 rows cannot, so the fit says so (a warning naming the column) instead of weighting it 0 in silence."""
+    x, y = load_breast_cancer(return_X_y=True)
+    x = x[:, :3].copy()
+    x[:, 1] = 1.7e9 + np.arange(len(x)) % 41
+    with pytest.warns(UserWarning, match=r"^x1: the values differ, but as float32 \(the rows' storage\)"):
+        LogisticRegressionClassifier().fit(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        LogisticRegressionClassifier().fit(x[:, [0, 2]], y)

@@ -99,7 +99,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> LogisticRegressionClassifier:
         """Train on every row of ``X`` (N, D) with labels ``y`` (N,) of two values; returns self."""
         self._check_params()
-        X, y = validate_data(self, _pyarrow_as_pandas(X), y, dtype=np.float32)  # finite in float32, 2-D, dense, real
+        X, y = validate_data(self, _pyarrow_as_pandas(X), y, dtype=(np.float64, np.float32))  # 2-D, dense, real, finite
         classes = binary_classes(y)
         newton = X.shape[1] <= MAX_FEATURES and len(X) * (X.shape[1] + 1) ** 2 <= NEWTON_WORK
         self.solver_ = self.solver if self.solver != "auto" else "newton" if newton else "lbfgs"

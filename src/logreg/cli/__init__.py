@@ -13,7 +13,7 @@ from jsonargparse import ArgumentParser
 
 from logreg.cli.about import SUBCOMMANDS, overview, versions
 from logreg.cli.errors import Stopped, is_user_error, one_line
-from logreg.data.readers import convert
+from logreg.data.readers import FLATTENED, convert
 
 
 def convert_command(args: list[str]) -> None:
@@ -42,6 +42,8 @@ def convert_command(args: list[str]) -> None:
     else:
         labels = f"labels 0 = {classes[0]!r}, 1 = {classes[1]!r}"
     print(f"wrote {config.out_dir}: {rows} rows x {columns} features ({labels})")
+    if table.flattened:
+        print(f"logreg: warning: {config.source}: {FLATTENED.format(', '.join(table.flattened))}", file=sys.stderr)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 
 from logreg.data.indexed import IndexedDataModule
+from logreg.data.readers import FLATTENED, flattened
 
 
 class ArrayDataModule(IndexedDataModule):
@@ -58,6 +60,9 @@ class ArrayDataModule(IndexedDataModule):
                 raise ValueError(f"x has {len(features)} rows but y has {len(labels)} labels")
         self.use_rows(features, labels, classes, feature_names or names)
         self.standardize = standardize
+        bounds = np.stack([array.min(0), array.max(0)]) if array.dtype != np.float32 and array.size else None
+        if bounds is not None and (flat := flattened(self.feature_names, bounds)):  # (the estimator's are float64)
+            warnings.warn(FLATTENED.format(", ".join(flat)), UserWarning, stacklevel=3)
 
     def setup(self, stage: str) -> None:
         """Nothing held out (the estimator's case): every row trains, in order, without a split's permutations."""

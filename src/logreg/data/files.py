@@ -4,6 +4,7 @@ the split, the standardisation and what a checkpoint must remember about the dat
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from logreg.data.indexed import IndexedDataModule, stage_name
-from logreg.data.readers import DataFileError, read_table, same_label
+from logreg.data.readers import FLATTENED, DataFileError, read_table, same_label
 
 
 def model_code(label: str, trained: list[str]) -> int | None:
@@ -63,7 +64,7 @@ class FileDataModule(IndexedDataModule):
         elif code == 0:
             labels, classes = 1 - labels, classes[::-1]
         self.use_rows(features, labels, classes, table.feature_names)
-        self.label_text, self.third_label = table.label_text, table.third_label
+        self.label_text, self.third_label, self.flattened = table.label_text, table.third_label, table.flattened
         self.own_classes: list[str] | None = None  # an array's classes when the model's cannot code its labels
 
     def describe(self) -> str:
@@ -75,6 +76,8 @@ class FileDataModule(IndexedDataModule):
             raise self.third_label
         if stage == "fit" and self.missing_positive:
             raise DataFileError(self.missing_positive)
+        if stage == "fit" and self.flattened and (self.trainer is None or self.trainer.is_global_zero):
+            print(f"logreg: warning: {self.path}: {FLATTENED.format(', '.join(self.flattened))}", file=sys.stderr)
         if stage != "predict" and not self.has_labels:
             raise DataFileError(
                 f"{self.path}: no label column {self.label!r} (needed to {stage}; "

@@ -54,6 +54,7 @@ class Table(NamedTuple):
     feature_names: list[str]
     label_text: pa.ChunkedArray | None = None  # a CSV's or Parquet file's label cells as written, for predictions
     third_label: DataFileError | None = None  # the refusal of a third label value (coded 0) for all but predict
+    flattened: tuple[str, ...] = ()  # columns whose values differ but are one float32 value (see :func:`flattened`)
 
 
 def read_table(
@@ -138,12 +139,13 @@ def _read_stream(source: _CsvSource | _ParquetSource, out: Any = None, third_lab
         raise source.no_rows()
     features = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else None  # (two copies, briefly)
     del blocks
+    flat = flattened(source.feature_names, source.bounds)
     if not source.has_label:
-        return Table(features, None, list(NO_CLASSES), source.feature_names), done
+        return Table(features, None, list(NO_CLASSES), source.feature_names, flattened=flat), done
     mapping, classes = coder.finish(third_label)
     labels, text = mapping[np.concatenate(codes)], pa.chunked_array(texts, pa.string()) if out is None else None
     labels = labels if text is None else labels.astype(np.float32)
-    return Table(features, labels, classes, source.feature_names, text, coder.third), done
+    return Table(features, labels, classes, source.feature_names, text, coder.third, flat), done
 
 
 def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
@@ -170,7 +172,8 @@ def _convert(source: _CsvSource | _ParquetSource, out_dir: Path) -> None:
         if table.labels is not None:
             np.save(temp / "y.npy", table.labels)
         meta = {"format": META_FORMAT, "source": str(source.path), "label": source.label,
-                "classes": table.classes, "feature_names": source.feature_names, "rows": n_rows}  # fmt: skip
+                "classes": table.classes, "feature_names": source.feature_names, "rows": n_rows,
+                "flattened": list(table.flattened)}  # fmt: skip
         (temp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         if not into:
             temp.rename(out_dir)  # fails, keeping both, if something appeared there meanwhile
@@ -242,6 +245,7 @@ class _CsvSource:
                 f"file separates them by {SEPARATORS[max(found)[1]]} (save it as comma-separated CSV)"
             )
         self.has_label, self.feature_names = _columns(names, path, label)
+        self.bounds = np.tile([[np.inf], [-np.inf]], len(self.feature_names))  # (see _float32_block)
         self.label_index = names.index(label) if self.has_label else -1
         self.feature_index = [j for j, name in enumerate(names) if name != label]
 
@@ -259,7 +263,7 @@ class _CsvSource:
                 for batch in reader:
                     labels = batch.column(self.label_index) if self.has_label else None
                     last_label = labels[-1].as_py() if labels is not None and len(labels) else last_label
-                    block = _float32_block([batch.column(j) for j in self.feature_index])
+                    block = _float32_block([batch.column(j) for j in self.feature_index], self.bounds)
                     if not np.isfinite(block).all():
                         self.scan()  # raises, naming the cell as it is written
                         raise DataFileError(f"{self.path}: a value is not a finite float32 number")
@@ -388,13 +392,27 @@ def _not_float32(number: float, text: str) -> str | None:
     return f"{shown(text)} is not a finite {'float32 ' * math.isfinite(number)}number"
 
 
-def _float32_block(columns: Sequence[pa.Array]) -> np.ndarray:
-    """Float64 columns as one (rows, columns) float32 array (overflow gives inf, checked later)."""
+def _float32_block(columns: Sequence[pa.Array], bounds: np.ndarray) -> np.ndarray:
+    """Float64 columns as one (rows, columns) float32 array (overflow gives inf, checked later); ``bounds``, (2,
+    columns), widens to each column's least and greatest value."""
     block = np.empty((len(columns[0]) if columns else 0, len(columns)), dtype=np.float32)
     with np.errstate(over="ignore"):
         for j, column in enumerate(columns):
-            block[:, j] = column.to_numpy(zero_copy_only=False)
+            block[:, j] = values = column.to_numpy(zero_copy_only=False)
+            if len(values):
+                bounds[:, j] = min(bounds[0, j], values.min()), max(bounds[1, j], values.max())
     return block
+
+
+FLATTENED = ("{}: the values differ, but as float32 (the rows' storage) they are one value, so the fit cannot use "
+             "the column; subtract an offset (e.g. their mean) first")  # fmt: skip
+
+
+def flattened(names: list[str], bounds: np.ndarray) -> tuple[str, ...]:
+    """The columns whose values differ but round to one float32 value (e.g. 1.7e9 plus noise below 64), from their
+    least and greatest values: stored as float32, such a column is constant, of no use to a fit."""
+    pairs = zip(names, *bounds, strict=True)
+    return tuple(name for name, lo, hi in pairs if lo < hi and np.float32(lo) == np.float32(hi))
 
 
 def shown(text: str, limit: int = 40) -> str:
@@ -419,6 +437,7 @@ class _ParquetSource:
             raise _unreadable(path, "Parquet file", err) from None
         schema = self.file.schema_arrow
         self.has_label, self.feature_names = _columns(schema.names, path, label)
+        self.bounds = np.tile([[np.inf], [-np.inf]], len(self.feature_names))  # (see _float32_block)
         for name in self.feature_names:
             if not any(getattr(pa.types, f"is_{kind}")(schema.field(name).type) for kind in NUMERIC_TYPES):
                 raise DataFileError(f"{path}, column {name!r}: type {schema.field(name).type} is not numeric")
@@ -436,7 +455,7 @@ class _ParquetSource:
             for batch in self.file.iter_batches(batch_size=self.batch_rows, columns=columns):
                 features = [batch.column(name) for name in self.feature_names]
                 # (integers beyond 2**53 round, as float32 would anyway; a null becomes nan)
-                block = _float32_block([pc.cast(column, pa.float64(), safe=False) for column in features])
+                block = _float32_block([pc.cast(column, pa.float64(), safe=False) for column in features], self.bounds)
                 if not np.isfinite(block).all():
                     row, k = np.argwhere(~np.isfinite(block))[0]
                     value = features[k][row].as_py()
@@ -557,7 +576,8 @@ def _read_npz(path: Path) -> Table:
             raise DataFileError(f"{path}: member {name!r} is not a readable .npy array")
     x = _check_features(arrays["x"], path, "x")
     labels, classes = (None, list(NO_CLASSES)) if "y" not in arrays else _check_labels(arrays["y"], len(x), path)
-    return Table(np.ascontiguousarray(x, dtype=np.float32), labels, classes, default_names(x.shape[1]))
+    names, bounds = default_names(x.shape[1]), np.stack([x.min(0), x.max(0)]) if len(x) else np.zeros((2, x.shape[1]))
+    return Table(np.ascontiguousarray(x, dtype=np.float32), labels, classes, names, flattened=flattened(names, bounds))
 
 
 def _read_npy_directory(path: Path) -> Table:
@@ -568,8 +588,9 @@ def _read_npy_directory(path: Path) -> Table:
     x = _check_features(_load_npy(x_path), x_path, "x")
     meta = _read_meta(path / "meta.json", x.shape)
     names = meta["feature_names"] if meta else default_names(x.shape[1])
+    flat = tuple(name for name in (meta or {}).get("flattened") or () if name in names)  # (convert's check)
     if not y_path.exists():
-        return Table(x, None, list(NO_CLASSES), names)
+        return Table(x, None, list(NO_CLASSES), names, flattened=flat)
     y = _label_vector(_load_npy(y_path, "c"), len(x), y_path)  # copy-on-write: torch wraps it (no copy)
     if meta is None:
         return Table(x, *(_byte_codes(y) or _check_labels(y, len(x), y_path)), names)
@@ -578,7 +599,8 @@ def _read_npy_directory(path: Path) -> Table:
         raise DataFileError(f"{y_path}: holds {other[0].item()!r}, but meta.json's classes are coded 0 and 1")
     if values.max() >= len(meta["classes"]):
         raise DataFileError(f"{y_path}: holds 1, but meta.json names one class, coded 0")
-    return Table(x, y if _byte_codes(y) else np.asarray(y, dtype=np.float32), list(meta["classes"]), names)
+    y = y if _byte_codes(y) else np.asarray(y, dtype=np.float32)
+    return Table(x, y, list(meta["classes"]), names, flattened=flat)
 
 
 def _byte_codes(y: np.ndarray) -> tuple[np.ndarray, list[str]] | None:
