@@ -60,9 +60,11 @@ class ArrayDataModule(IndexedDataModule):
                 raise ValueError(f"x has {len(features)} rows but y has {len(labels)} labels")
         self.use_rows(features, labels, classes, feature_names or names)
         self.standardize = standardize
-        bounds = np.stack([array.min(0), array.max(0)]) if array.dtype != np.float32 and array.size else None
-        if bounds is not None and (flat := flattened(self.feature_names, bounds)):  # (the estimator's are float64)
-            warnings.warn(FLATTENED.format(", ".join(flat)), UserWarning, stacklevel=3)
+        if array.dtype != np.float32 and len(array):  # (the estimator's are float64): columns one value in float32
+            some = (features[:1000] == features[0]).all(0).nonzero().view(-1).tolist()  # (a first look: cheaper)
+            names, part = [self.feature_names[j] for j in some], array[:, some]
+            if flat := flattened(names, np.stack([part.min(0), part.max(0)])):
+                warnings.warn(FLATTENED.format(", ".join(flat)), UserWarning, stacklevel=3)
 
     def setup(self, stage: str) -> None:
         """Nothing held out (the estimator's case): every row trains, in order, without a split's permutations."""
