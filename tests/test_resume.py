@@ -243,7 +243,8 @@ def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_
 
 
 def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
-    """Adam would load SGD's optimizer state and fail at its first step (KeyError 'betas'); the run is untouched."""
+    """Adam would load SGD's optimizer state and fail at its first step (KeyError 'betas'); the run is untouched.
+    AdamW on Adam's state would quietly go on as Adam."""
     run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200")
     run = run_dirs(tmp_path)[0]
     before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
@@ -252,3 +253,9 @@ def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("logreg: error: --optimizer Adam: the checkpoint was trained with SGD, ")
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200", "--optimizer", "Adam")
+    run = run_dirs(tmp_path)[1]  # AdamW would load Adam's state and its decoupled_weight_decay false: Adam again
+    proc = run_cli("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                   "--trainer.max_epochs", "2", "--optimizer", "AdamW", check=False)  # fmt: skip
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("logreg: error: --optimizer AdamW: the checkpoint was trained with Adam, ")

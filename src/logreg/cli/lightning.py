@@ -662,8 +662,10 @@ NEWER_OPTIMIZER_KEYS = {"maximize", "foreach", "capturable", "differentiable", "
 
 
 def optimizer_keys(group: dict[str, Any]) -> set[str]:
-    """The settings of an optimizer's param group that tell its class (Adam's betas, SGD's momentum)."""
-    return {*group} - {"params"} - NEWER_OPTIMIZER_KEYS
+    """The settings of an optimizer's param group that tell its class (Adam's betas, SGD's momentum; AdamW is Adam
+    with ``decoupled_weight_decay`` true, which a resume would load as Adam's false)."""
+    keys = {*group} - {"params"} - NEWER_OPTIMIZER_KEYS
+    return keys | {"decoupled_weight_decay"} if group.get("decoupled_weight_decay") else keys
 
 
 def saved_optimizer(group: dict[str, Any]) -> str:
