@@ -113,7 +113,7 @@ def console() -> None:
         not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()
     ):
         sys.exit(code)
-    for stream in (sys.stdout, sys.stderr):
+    for stream in [stream for stream in (sys.stdout, sys.stderr) if stream is not None]:  # None: `logreg ... >&-`
         try:
             stream.flush()
         except (OSError, ValueError):  # a reader that left (`logreg fit | head`), or a closed stream
