@@ -186,6 +186,21 @@ def test_convert_runs_without_torch_or_lightning(tmp_path):
     assert proc.stdout.splitlines() == ["wrote out: 2 rows x 1 features (labels 0 = 'no', 1 = 'yes')", "[]"]
 
 
+@pytest.mark.parametrize(("args", "code"), [(["--version"], 0), ([], 2), (["convert", "missing.csv", "out"], 2)])
+def test_the_console_command_ends_with_mains_code_and_output_and_skips_teardown(tmp_path, args, code):
+    """``console`` (the ``logreg`` script, ``python -m logreg``): main's exit code, its output flushed into a pipe,
+    and no interpreter teardown (an ``atexit`` handler does not run); ``main`` itself leaves the process to its
+    caller (every in-process test)."""
+    script = "import atexit; atexit.register(print, 'teardown ran'); from logreg.cli import console; console()"
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == code, proc.stderr
+    assert "teardown ran" not in proc.stdout
+    expected = {0: "logreg ", 2: "logreg: error: missing.csv" if args else "usage: logreg"}[code]
+    assert expected in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_help_imports_neither_pyarrow_nor_tensorboard(process):
     """What only some runs need is imported when first used: ``logreg --help`` (and a fit on the built-in data)

@@ -1,3 +1,3 @@
-from logreg.cli import main
+from logreg.cli import console
 
-main()
+console()

@@ -66,6 +66,7 @@ class FileDataModule(IndexedDataModule):
         self.use_rows(features, labels, classes, table.feature_names)
         self.label_text, self.third_label, self.flattened = table.label_text, table.third_label, table.flattened
         self.own_classes: list[str] | None = None  # an array's classes when the model's cannot code its labels
+        self.file_fingerprint: dict[str, Any] | None = None  # (see fingerprint)
 
     def describe(self) -> str:
         return str(self.path)
@@ -92,11 +93,14 @@ class FileDataModule(IndexedDataModule):
         return [classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
 
     def fingerprint(self) -> dict[str, Any]:
-        """Rows and columns, and the file's size and a hash of its first MiB (``x.npy``'s for a directory)."""
-        source = self.path / "x.npy" if self.path.is_dir() else self.path
-        with source.open("rb") as handle:
-            head = hashlib.sha256(handle.read(2**20)).hexdigest()
-        return {**super().fingerprint(), "size": source.stat().st_size, "sha256_first_mib": head}
+        """Rows and columns, and the file's size and a hash of its first MiB (``x.npy``'s for a directory): read once,
+        not at each of a run's checkpoints (the rows this module holds were read from the file once, too)."""
+        if self.file_fingerprint is None:
+            source = self.path / "x.npy" if self.path.is_dir() else self.path
+            with source.open("rb") as handle:
+                head = hashlib.sha256(handle.read(2**20)).hexdigest()
+            self.file_fingerprint = {"size": source.stat().st_size, "sha256_first_mib": head}
+        return {**super().fingerprint(), **self.file_fingerprint}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Check the columns against the checkpoint's, and code the labels by its classes (a label the model never
