@@ -232,3 +232,23 @@ def test_output_of_another_format_or_linked_to_the_checkpoint_is_refused(grid_mo
     finally:
         (grid_model / "link.onnx").unlink()
     assert {path: path.read_bytes() for path in grid_model.rglob("*") if path.is_file()} == before
+
+
+def test_output_linked_to_the_runs_data_or_config_is_refused(file_model, tmp_path):
+    """--overwrite true through a link to the run's training CSV or its config.yaml is refused in one line naming
+    both, also from another directory (the data found from the fit's directory); it wrote ONNX bytes over them."""
+    before = {path: path.read_bytes() for path in file_model.rglob("*") if path.is_file()}
+    config = "lightning_logs/version_0/config.yaml"
+    cases = [(file_model, "data.onnx", file_model / "train.csv", "train.csv"),
+             (file_model, "config.onnx", file_model / config, config),
+             (tmp_path, "data.onnx", file_model / "train.csv", str(file_model / "train.csv"))]  # fmt: skip
+    for cwd, link, target, shown in cases:
+        (cwd / link).symlink_to(target)
+        try:
+            proc = call_main("export", "--ckpt_path", str(file_model / CKPT), "--output", link, "--overwrite", "true",
+                             cwd=cwd, check=False)  # fmt: skip
+        finally:
+            (cwd / link).unlink()
+        words = f"--output {link}: is {shown}, which the checkpoint's run reads; choose another file"
+        assert proc.returncode == 2 and proc.stderr == f"logreg: error: {words}\n", proc.stderr
+    assert {path: path.read_bytes() for path in file_model.rglob("*") if path.is_file()} == before

@@ -123,6 +123,43 @@ def test_load_of_a_cli_checkpoint_reports_its_threshold_and_C(run_cli, tmp_path,
     assert np.array_equal(loaded.predict(x), loaded.classes_[(loaded.predict_proba(x)[:, 1] > 0.8).astype(int)])
 
 
+@pytest.mark.parametrize(("names", "positive", "classes"),
+                         [((0, 1), (), [0, 1]), ((0, 1), ("--data.positive", "0"), [0, 1]),
+                          (("no", "yes"), ("--data.positive", "no"), ["no", "yes"])])  # fmt: skip
+def test_load_of_a_cli_checkpoint_gives_sorted_classes_and_their_probabilities(
+    run_cli, tmp_path, names, positive, classes
+):
+    """A loaded ``logreg fit`` checkpoint has scikit-learn's ``classes_``: sorted, integers for 0/1 labels (score()
+    takes the CSV's int labels), and ``predict_proba[:, 1]`` the probability of ``classes_[1]`` also when the run's
+    positive class was the first (``--data.positive``): 1 - the CLI's own predictions for it, with its decisions at
+    threshold 0.8. They gave ['1', '0'] (scikit-learn's AUROC 0.17 for 0.83) and a "Mix of label input types"."""
+    from sklearn.base import clone
+    from sklearn.metrics import roc_auc_score
+
+    x, y = make_data()
+    labels = np.array(names)[y]
+    write_csv(tmp_path / "named.csv", x, labels)
+    run_cli("fit", "--config", "tabular", "--data.path", "named.csv", "--model.threshold", "0.8", *positive)
+    ckpt = run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt"
+    run_cli("predict", "--ckpt_path", str(ckpt), "--predictions", "p.csv")
+    cli = pd.read_csv(tmp_path / "p.csv")
+    loaded = LogisticRegressionClassifier.load(ckpt)
+    assert loaded.classes_.tolist() == classes and type(loaded.classes_[0]) is type(np.array(names)[0])
+    flipped = bool(positive)
+    proba = loaded.predict_proba(x)[:, 1]
+    np.testing.assert_allclose(proba, 1 - cli.probability if flipped else cli.probability, rtol=0, atol=1e-6)
+    assert np.array_equal(loaded.predict(x).astype(str), cli.predicted_label.astype(str).to_numpy())
+    np.testing.assert_allclose(loaded.decision_function(x), x @ loaded.coef_.ravel() + loaded.intercept_, atol=1e-5)
+    assert loaded.score(x, labels) == np.mean(loaded.predict(x) == labels)
+    assert roc_auc_score(labels, proba) > 0.7  # the labels' order: below 0.5 with the columns swapped
+    assert np.array_equal(np.sign(clone(loaded).fit(x, labels).coef_), np.sign(loaded.coef_))
+
+
+def test_load_names_a_missing_file_without_the_cli_flag(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"^\S*missing.ckpt: checkpoint file not found"):
+        LogisticRegressionClassifier.load(tmp_path / "missing.ckpt")
+
+
 def test_load_of_a_bf16_checkpoint_predicts_in_float32(tmp_path):
     """A ``--trainer.precision bf16-true`` run saves bfloat16 weights; the loaded estimator computes with them in
     float32 (not in bfloat16, 8 bits of mantissa): its probabilities equal a float64 sigmoid of the saved weights."""

@@ -288,12 +288,26 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def load(cls, path: str | Path) -> LogisticRegressionClassifier:
         """A fitted estimator from a checkpoint of :meth:`save` (or of ``logreg fit``), loaded with
-        ``weights_only=True``; a file that is not one is a one-line ValueError."""
-        loaded = load_model(path, EstimatorModule)
+        ``weights_only=True``; a file that is not one is a one-line ValueError (or OSError naming ``path``).
+
+        A ``logreg fit`` checkpoint's classes become scikit-learn's: sorted, numbers where every label is a number's
+        canonical spelling (as pandas reads such a column: ``0``/``1``), else strings. Where its model's class 1 is
+        ``classes_[0]`` (``--data.positive``), the loaded model is mirrored (logits, ``coef_``, ``intercept_`` negated,
+        threshold ``1 - t``): ``predict_proba[:, 1]`` is the probability of ``classes_[1]``, as after ``fit``."""
+        try:
+            loaded = load_model(path, EstimatorModule)
+        except (OSError, ValueError) as err:  # (the checks' messages name the CLI's flag)
+            raise type(err)(str(err).removeprefix("--ckpt_path ")) from None
         state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
+        classes, flipped = (np.array(loaded.classes), False) if state else cli_classes(loaded.classes)
+        if flipped:
+            with torch.no_grad():
+                for tensor in (loaded.model.linear.weight, loaded.model.linear.bias):
+                    tensor.neg_()
+                loaded.model.threshold.copy_(1 - loaded.model.threshold)
         estimator = cls(**state.get("params", cli_params(loaded.checkpoint, loaded.model)))
         loaded.model.estimator_state = state or None
-        estimator.classes_ = np.array(loaded.classes)
+        estimator.classes_ = classes
         estimator.n_features_in_ = int(loaded.model.hparams.n_inputs)
         if loaded.feature_names is not None:
             estimator.feature_names_in_ = np.array(loaded.feature_names, dtype=object)
@@ -310,6 +324,23 @@ def cli_params(checkpoint: dict[str, Any], model: LogisticRegression) -> dict[st
     C = checkpoint.get("C", None if penalised else math.inf)
     threshold = float(str(np.float32(model.threshold)))  # (the float32 buffer's shortest: 0.8, not 0.800000012)
     return {"threshold": threshold, **({} if C is None else {"C": C})}
+
+
+def cli_classes(texts: list[str]) -> tuple[np.ndarray, bool]:
+    """A ``logreg fit`` checkpoint's labels of class 0 and 1 as a sorted ``classes_`` (numbers when each is a finite
+    number spelled as ``str`` spells it, else the texts), and whether they were in the other order."""
+    values = [_number(text) for text in texts]
+    classes = np.array(texts if None in values or values[0] == values[1] else values)
+    return np.sort(classes), bool(classes[0] > classes[1])
+
+
+def _number(text: str) -> int | float | None:
+    """The int or float that ``text`` is the canonical spelling of (``1``, ``-0.5``), else None (``01``, ``yes``)."""
+    for kind in (int, float):
+        with contextlib.suppress(ValueError):
+            if str(value := kind(text)) == text and math.isfinite(value):
+                return value
+    return None
 
 
 def binary_classes(y: np.ndarray) -> np.ndarray:

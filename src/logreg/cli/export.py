@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from jsonargparse import ArgumentParser
 
@@ -40,9 +43,29 @@ def export_command(args: list[str]) -> None:
 
     quiet_known_noise()
     loaded = load_model(reads)
+    for path in run_files(loaded.checkpoint, reads):  # (--overwrite through a link would replace the run's files)
+        source = Path(path).resolve()
+        if Path(output).resolve() == source or source in Path(output).resolve().parents:
+            raise ValueError(f"--output {output}: is {path}, which the checkpoint's run reads; choose another file")
     model = loaded.model.float()  # the graph is float32, also for a model trained in float64
     metadata = export_metadata(loaded)
     write_file(output, to_onnx(model, metadata), label=f"--output {output}")
     print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
           f"classes {metadata['classes']}, threshold {metadata['threshold']}",
           file=sys.stderr if is_stdout(output) else sys.stdout)  # fmt: skip
+
+
+def run_files(checkpoint: dict[str, Any], ckpt_path: str) -> list[str]:
+    """The files the run of ``ckpt_path`` reads: its data, found as ``logreg test`` finds it (from the fit's
+    directory), and the config.yaml beside its ``checkpoints`` directory."""
+    from logreg.cli.lightning import fitted_data
+
+    data = None
+    with contextlib.suppress(FileNotFoundError):  # (a data file that is gone cannot be overwritten)
+        data = ((fitted_data(checkpoint, ckpt_path) or {}).get("init_args") or {}).get("path")
+    files = [] if data is None else [str(data)]
+    where = Path(ckpt_path).resolve().parent
+    if where.name == "checkpoints":  # (shown as fitted_data shows the data: relative unless outside the cwd)
+        relative = os.path.relpath(where.parent / "config.yaml")
+        files.append(str(where.parent / "config.yaml") if relative.startswith("..") else relative)
+    return files
