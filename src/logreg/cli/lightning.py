@@ -265,7 +265,7 @@ class LogRegCLI(LightningCLI):
         why = {"fit": "a resume continues the fitted model", "predict": "predict takes --threshold, not the model's"}
         why = why.get(subcommand, f"{subcommand} evaluates the checkpoint's model as fitted")
         for key in sorted(given & {*saved} - resolved - {"n_inputs"}):
-            if model.get(key) != saved[key]:
+            if model_value(key, model.get(key)) != model_value(key, saved[key]):
                 raise ValueError(f"--model.{key} {model.get(key)}: the checkpoint's model has {key} {saved[key]}; "
                                  f"{why} (to change it, fit anew without --ckpt_path)")  # fmt: skip
 
@@ -798,6 +798,16 @@ def gives_lr(args: list[str], sections: list[Any]) -> bool:
             with contextlib.suppress(OSError, yaml.YAMLError, ValueError):
                 sections.append(yaml.safe_load(Path(value).read_text() if Path(value).is_file() else value))
     return any(isinstance(s, dict) and ("lr" in s or "lr" in (s.get("init_args") or {})) for s in sections)
+
+
+def model_value(key: str, value: Any) -> Any:
+    """A model setting as the model takes it, to compare with the checkpoint's: C's words 'inf' and 'none' (no penalty)
+    and a number given as text become floats (jsonargparse keeps ``C: float | Literal["inf", "none"]``'s words)."""
+    if key == "C" and isinstance(value, str) and value.strip().lower() in ("inf", "none"):
+        return float("inf")
+    with contextlib.suppress(ValueError):
+        return float(value) if isinstance(value, str) else value
+    return value
 
 
 def given_data_class(args: list[str]) -> str | None:
