@@ -244,7 +244,8 @@ def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_
 
 def test_a_run_without_penalty_resumes_with_its_own_config_and_repeats_its_c(tmp_path, run_cli):
     """``--model.C inf`` (or ``none``) reaches the checkpoint as the float inf: the words, repeated by the run's
-    config.yaml or a flag, are the fit's own value (they were refused as 'inf' != inf); another C is still refused."""
+    config.yaml or a flag, are the fit's own value (they were refused as 'inf' != inf); another C is still refused,
+    also after the resume."""
     run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200", "--data.label_noise", "0.2",
             "--data.batch_size", "0", "--model.C", "inf")  # fmt: skip
     run = run_dirs(tmp_path)[0]
@@ -258,7 +259,10 @@ def test_a_run_without_penalty_resumes_with_its_own_config_and_repeats_its_c(tmp
     proc = run_cli(*resume, "--model.C", "1", check=False)
     assert proc.returncode == 2 and "--model.C 1.0: the checkpoint's model has C inf; a resume" in proc.stderr
     run_cli(*resume)
-    assert torch.load(last, weights_only=True)["epoch"] == 1
+    resumed = torch.load(last, weights_only=True)  # its C kept, though LightningCLI rebuilt the model with C null
+    assert resumed["epoch"] == 1 and resumed["C"] == float("inf")
+    proc = run_cli("test", "--ckpt_path", last, "--model.C", "5", check=False)  # (was taken, and ignored)
+    assert proc.returncode == 2 and "--model.C 5.0: the checkpoint's model has C inf" in proc.stderr, proc.stderr
 
 
 def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
