@@ -470,3 +470,39 @@ def test_a_runs_config_from_another_directory_trains_on_the_runs_data(tmp_path, 
     a, b = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for run in (first, again))
     assert torch.equal(a["linear.weight"], b["linear.weight"]) and torch.equal(a["feature_mean"], b["feature_mean"])
     assert yaml.safe_load((again / "config.yaml").read_text())["data"]["init_args"]["path"] == str(tmp_path / "A/d.csv")
+
+
+def test_a_run_under_a_linked_lightning_logs_finds_its_data_or_refuses(tmp_path, run_cli):
+    """With ``lightning_logs`` a link to another folder, the run's data is found from the directory the fit ran in,
+    through the path as given (resolved, it ends in the link's target, not in the run's ``lightning_logs``): before,
+    a config.yaml or checkpoint named from elsewhere took the same-named file of the current directory, silently.
+    Reached through the target's name, the checkpoint is not under the directory it was saved in, so where the fit
+    ran cannot be told: refused in one line, asking for --data.path (the current directory's file of the same name
+    may be another, as here). A checkpoint that records no relative directory keeps the current directory, as before:
+    nothing tells of another."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = (x[:, 0] + rng.normal(size=200) > 0).astype(int)
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "logs").mkdir()
+    for path, (a, b) in ((tmp_path / "exp/d.csv", x.T), (tmp_path / "d.csv", x.T[::-1])):  # another file, same name
+        path.write_text("a,b,label\n" + "".join(f"{u:.6f},{v:.6f},{t}\n" for u, v, t in zip(a, b, y, strict=True)))
+    (tmp_path / "exp/lightning_logs").symlink_to("../logs")
+    run_cli("fit", *FAST, "--data.path", "d.csv", cwd=tmp_path / "exp")
+    run = "exp/lightning_logs/version_0"
+    fitted = run_cli("test", "--ckpt_path", "lightning_logs/version_0/checkpoints/last.ckpt", cwd=tmp_path / "exp")
+    assert run_cli("test", "--ckpt_path", f"{run}/checkpoints/last.ckpt").stdout == fitted.stdout
+    assert "changed since the fit" not in run_cli("predict", "--ckpt_path", f"{run}/checkpoints/last.ckpt").stdout
+    run_cli("fit", "--config", f"{run}/config.yaml")  # from tmp_path: exp/d.csv, not tmp_path's d.csv
+    again = run_dirs(tmp_path)[-1] / "checkpoints/last.ckpt"  # (after test's and predict's version_N)
+    a, b = (torch.load(ckpt, weights_only=True)["state_dict"] for ckpt in (tmp_path / run / "checkpoints/last.ckpt",
+                                                                               again))  # fmt: skip
+    assert torch.equal(a["linear.weight"], b["linear.weight"]) and torch.equal(a["feature_mean"], b["feature_mean"])
+    for args in (["test", "--ckpt_path", "logs/version_0/checkpoints/last.ckpt"], ["fit", "--config",
+                 "logs/version_0/config.yaml"]):  # fmt: skip
+        proc = run_cli(*args, check=False)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "is not under lightning_logs/version_0/checkpoints, where its run saved it" in proc.stderr
+        assert proc.stderr.rstrip().endswith("give the data: --data.path FILE")
+    given = run_cli("test", "--ckpt_path", "logs/version_0/checkpoints/last.ckpt", "--data.path", "exp/d.csv")
+    assert given.stdout == fitted.stdout

@@ -210,6 +210,14 @@ def test_a_run_short_of_the_minimum_says_so_and_exits_0(named_csv, run_cli):
     assert "did not converge in max_epochs=1 (max |grad| " in warning[0]
 
 
+def test_a_fit_stopped_by_max_steps_names_that_flag(named_csv, run_cli):
+    """The advice names the limit that stopped the fit: raising max_epochs would not help under max_steps."""
+    fit = run_cli(*LBFGS, "--trainer.max_epochs", "5", "--trainer.max_steps", "1", "--optimizer.max_iter", "2")
+    warning = [line for line in fit.stderr.splitlines() if line.startswith("logreg: warning:")]
+    assert len(warning) == 1 and "did not converge in max_steps=1 (max |grad| " in warning[0], fit.stderr
+    assert warning[0].endswith("; raise --trainer.max_steps"), warning
+
+
 def test_val_and_test_loss_of_a_class_weighted_fit_are_the_log_loss(named_csv, run_cli, tmp_path):
     """With pos_weight, val_loss and test_loss are scikit-learn's log_loss of their rows (comparable across runs and
     sweep trials; they were the class-weighted loss), while train_loss stays the weighted objective that trains."""

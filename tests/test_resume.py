@@ -242,6 +242,29 @@ def test_model_flags_beside_a_checkpoint_are_refused_not_replaced(tmp_path, run_
     assert "test_acc" in run_cli("test", "--ckpt_path", ckpt, "--model.threshold", "0.5").stdout  # the fit's own value
 
 
+def test_a_run_without_penalty_resumes_with_its_own_config_and_repeats_its_c(tmp_path, run_cli):
+    """``--model.C inf`` (or ``none``) reaches the checkpoint as the float inf: the words, repeated by the run's
+    config.yaml or a flag, are the fit's own value (they were refused as 'inf' != inf); another C is still refused,
+    also after the resume."""
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200", "--data.label_noise", "0.2",
+            "--data.batch_size", "0", "--model.C", "inf")  # fmt: skip
+    run = run_dirs(tmp_path)[0]
+    last = str(run / "checkpoints" / "last.ckpt")
+    for word in ("inf", "none"):
+        assert "test_acc" in run_cli("test", "--ckpt_path", last, "--model.C", word).stdout
+    proc = run_cli("test", "--ckpt_path", last, "--model.C", "5", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("logreg: error: --model.C 5.0: the checkpoint's model has C inf; test evaluates")
+    resume = ("fit", "--config", str(run / "config.yaml"), "--ckpt_path", last, "--trainer.max_epochs", "2")
+    proc = run_cli(*resume, "--model.C", "1", check=False)
+    assert proc.returncode == 2 and "--model.C 1.0: the checkpoint's model has C inf; a resume" in proc.stderr
+    run_cli(*resume)
+    resumed = torch.load(last, weights_only=True)  # its C kept, though LightningCLI rebuilt the model with C null
+    assert resumed["epoch"] == 1 and resumed["C"] == float("inf")
+    proc = run_cli("test", "--ckpt_path", last, "--model.C", "5", check=False)  # (was taken, and ignored)
+    assert proc.returncode == 2 and "--model.C 5.0: the checkpoint's model has C inf" in proc.stderr, proc.stderr
+
+
 def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
     """Adam would load SGD's optimizer state and fail at its first step (KeyError 'betas'); the run is untouched.
     AdamW on Adam's state would quietly go on as Adam."""

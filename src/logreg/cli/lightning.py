@@ -265,7 +265,7 @@ class LogRegCLI(LightningCLI):
         why = {"fit": "a resume continues the fitted model", "predict": "predict takes --threshold, not the model's"}
         why = why.get(subcommand, f"{subcommand} evaluates the checkpoint's model as fitted")
         for key in sorted(given & {*saved} - resolved - {"n_inputs"}):
-            if model.get(key) != saved[key]:
+            if model_value(key, model.get(key)) != model_value(key, saved[key]):
                 raise ValueError(f"--model.{key} {model.get(key)}: the checkpoint's model has {key} {saved[key]}; "
                                  f"{why} (to change it, fit anew without --ckpt_path)")  # fmt: skip
 
@@ -274,7 +274,10 @@ class LogRegCLI(LightningCLI):
         the chosen class as the default, unless it is ``base`` (the class parsed with): jsonargparse carries the
         defaults of the default's class over to another class (its issue #460, still in 4.53)."""
         if command != "fit":
-            self.fitted_data = fitted = fitted_data(self.checkpoint, self.ckpt_path)
+            path_given = any(flag == "--data.path" for _, flag, _ in flag_values(args)) or any(
+                isinstance(section, dict) and "path" in (section.get("init_args") or section)
+                for section in self.config_sections("data"))  # fmt: skip
+            self.fitted_data = fitted = fitted_data(self.checkpoint, self.ckpt_path, path_given)
             self.data_given = self.data_given or bool(self.config_sections("data"))
             if fitted is None and not self.data_given:
                 raise ValueError(
@@ -800,6 +803,16 @@ def gives_lr(args: list[str], sections: list[Any]) -> bool:
     return any(isinstance(s, dict) and ("lr" in s or "lr" in (s.get("init_args") or {})) for s in sections)
 
 
+def model_value(key: str, value: Any) -> Any:
+    """A model setting as the model takes it, to compare with the checkpoint's: C's words 'inf' and 'none' (no penalty)
+    and a number given as text become floats (jsonargparse keeps ``C: float | Literal["inf", "none"]``'s words)."""
+    if key == "C" and isinstance(value, str) and value.strip().lower() in ("inf", "none"):
+        return float("inf")
+    with contextlib.suppress(ValueError):
+        return float(value) if isinstance(value, str) else value
+    return value
+
+
 def given_data_class(args: list[str]) -> str | None:
     """The data class the last ``--data`` flag or ``--config`` file's ``data`` section names (FileDataModule for its
     flags alone), as its full path, or None: the parse takes its defaults from the start, and
@@ -843,24 +856,28 @@ def with_run_data(args: list[str]) -> list[str]:
         return args
     data = yaml.safe_load(config.read_text(encoding="utf-8")).get("data")
     path = ((data.get("init_args") or {}) if isinstance(data, dict) else {}).get("path")
-    fitted_in = fit_directory(check_checkpoint(str(last)), str(last)) if isinstance(path, str) else None
-    if fitted_in is None or Path(path).is_absolute() or (fitted_in / path).resolve() == Path(path).resolve():
+    if not isinstance(path, str) or Path(path).is_absolute():
+        return args
+    fitted_in = data_directory(check_checkpoint(str(last)), str(last), path, f"--config {config}")
+    if fitted_in is None or (fitted_in / path).resolve() == Path(path).resolve():
         return args
     relative = os.path.relpath(fitted_in / path)
     return [*args, "--data.path", str(fitted_in / path) if relative.startswith("..") else relative]
 
 
-def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dict[str, Any] | None:
+def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None, path_given: bool = False
+                ) -> dict[str, Any] | None:  # fmt: skip
     """The ``--data`` of the run that saved ``checkpoint`` (None if not recorded), a relative path found from the fit's
-    directory. ``_class_path``: LightningCLI's undocumented key (checked in tests/test_layouts.py)."""
+    directory (unless ``path_given``: the path given replaces it). ``_class_path``: LightningCLI's undocumented key
+    (checked in tests/test_layouts.py)."""
     hparams = (checkpoint or {}).get(LightningDataModule.CHECKPOINT_HYPER_PARAMS_KEY)
     if not isinstance(hparams, dict) or not isinstance(hparams.get("_class_path"), str):
         return None
     # not ``positive``: the checkpoint's classes decide the coding, and must not refuse a file spelled otherwise
     init_args = {key: value for key, value in hparams.items() if not key.startswith("_") and key != "positive"}
     path = init_args.get("path")
-    if isinstance(path, str) and not Path(path).is_absolute():
-        fitted_in = fit_directory(checkpoint, ckpt_path)
+    if isinstance(path, str) and not Path(path).is_absolute() and not path_given:
+        fitted_in = data_directory(checkpoint, ckpt_path, path)
         found = fitted_in / path if fitted_in is not None else Path(path)
         if not found.exists():
             where = f" (looked in {fitted_in}, where the fit ran)" if fitted_in is not None else ""
@@ -873,16 +890,38 @@ def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> dic
 
 def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
     """The directory the fit of ``ckpt_path`` ran in, from its ModelCheckpoints' relative ``dirpath`` (state key and
-    ``dirpath``: undocumented, checked in tests/test_layouts.py); None when it cannot be told."""
-    here = Path(ckpt_path).resolve().parent
+    ``dirpath``: undocumented, checked in tests/test_layouts.py), matched against the path as given (a linked
+    ``lightning_logs`` resolves to another name), then resolved; None when it cannot be told."""
+    for here in (Path(os.path.abspath(ckpt_path)).parent, Path(ckpt_path).resolve().parent):
+        for parts in run_dirpaths(checkpoint):
+            if here.parts[-len(parts) :] == parts:
+                return Path(*here.parts[: -len(parts)])
+    return None
+
+
+def data_directory(checkpoint: dict[str, Any], ckpt_path: str, path: str, given: str = "--ckpt_path") -> Path | None:
+    """The fit's directory, where its relative data ``path`` is found; None when the checkpoint records none (an
+    absolute ``dirpath``: its data from the current directory, as before). A checkpoint not under the ``dirpath`` it
+    was saved in (moved, or reached by another name) is refused: its fit ran in a directory that cannot be told, and
+    the same name from here could be another file (``given``: the flag that named the checkpoint)."""
+    fitted_in, dirpaths = fit_directory(checkpoint, ckpt_path), run_dirpaths(checkpoint)
+    if fitted_in is None and dirpaths:
+        raise ValueError(f"{given}: the checkpoint {ckpt_path} is not under {os.path.join(*dirpaths[0])}, where its "
+                         f"run saved it, so the directory the fit ran in, and its data {path} there, cannot be told; "
+                         "give the data: --data.path FILE")  # fmt: skip
+    return fitted_in
+
+
+def run_dirpaths(checkpoint: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The parts of the checkpoint's ModelCheckpoints' ``dirpath`` relative to the fit's directory (none: an absolute
+    one, or none recorded: the checkpoint does not say where the fit ran)."""
+    found = []
     for key, state in (checkpoint.get("callbacks") or {}).items():
         dirpath = state.get("dirpath") if key.startswith("ModelCheckpoint") and isinstance(state, dict) else None
-        if not isinstance(dirpath, str) or Path(dirpath).is_absolute():
-            continue
-        parts = Path(os.path.normpath(dirpath)).parts
-        if ".." not in parts and here.parts[-len(parts) :] == parts:
-            return Path(*here.parts[: -len(parts)])
-    return None
+        if isinstance(dirpath, str) and not Path(dirpath).is_absolute():
+            parts = Path(os.path.normpath(dirpath)).parts
+            found += [parts] if ".." not in parts else []
+    return found
 
 
 def build_cli(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> LogRegCLI:

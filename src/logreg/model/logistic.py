@@ -305,9 +305,13 @@ class LogisticRegression(LightningModule):
         given is kept beside, for the estimator's ``get_params``)."""
         if checkpoint.get("hyper_parameters", {}).get("C") is not None:
             checkpoint["C"], checkpoint["hyper_parameters"]["C"] = checkpoint["hyper_parameters"]["C"], None
+        elif getattr(self, "loaded_C", None) is not None:  # a resume: LightningCLI rebuilt the model with C null
+            checkpoint["C"] = self.loaded_C
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Checkpoints from before ``pos_weight`` and ``threshold`` existed load as unweighted, at 0.5."""
+        """Checkpoints from before ``pos_weight`` and ``threshold`` existed load as unweighted, at 0.5. The C given
+        to the fit is kept for the checkpoints a resume saves."""
+        self.loaded_C = checkpoint.get("C")
         checkpoint.get("state_dict", {}).setdefault("pos_weight", torch.tensor(1.0))
         checkpoint.get("state_dict", {}).setdefault("threshold", torch.tensor(0.5))
 

@@ -63,10 +63,11 @@ def convergence(trainer: Trainer, model: LogisticRegression, datamodule: Indexed
                            "the weights grow without bound; add e.g. --model.l2 0.001", True)  # fmt: skip
     if gradient < tol:
         return Convergence(f"converged at epoch {last_epoch} (max |grad| {gradient:.1e} < tol {tol:g})", False)
-    budget = f"max_epochs={trainer.max_epochs}" if trainer.current_epoch >= (trainer.max_epochs or 0) else (
-        f"{trainer.current_epoch} epochs")  # fmt: skip
+    limit = "max_steps" if 0 <= trainer.max_steps <= trainer.global_step else "max_epochs"  # the one that stopped it
+    budget = f"{limit}={getattr(trainer, limit)}" if limit == "max_steps" or trainer.current_epoch >= (
+        trainer.max_epochs or 0) else f"{trainer.current_epoch} epochs"  # fmt: skip
     no_lr = bool(trainer.optimizers) and isinstance(trainer.optimizers[0], torch.optim.LBFGS | Newton)
-    advice = "raise --trainer.max_epochs" + ("" if no_lr else " or lower the learning rate")
+    advice = f"raise --trainer.{limit}" + ("" if no_lr else " or lower the learning rate")
     return Convergence(f"did not converge in {budget} (max |grad| {gradient:.2g}); {advice}", True)
 
 
