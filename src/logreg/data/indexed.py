@@ -108,6 +108,20 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
     return SplitStream(features, labels, indices, (rank, world_size), size)
 
 
+def values_checksum(features: Tensor | np.ndarray, labels: Tensor) -> dict[str, str]:
+    """Checksums of every row's feature values and label codes, in one streamed pass: exact sums (mod 2**64) of each
+    column's float32 bits, weighted by the row's position (two periods, 251 and 257), so a changed value, swapped cells
+    or swapped rows change them, with the same digits on any machine (integer sums have no rounding order)."""
+    sums = np.zeros((2, features.shape[1] + 1), dtype=np.uint64)
+    for start in range(0, len(labels), CHUNK_ROWS):
+        rows = np.arange(start, min(start + CHUNK_ROWS, len(labels)), dtype=np.uint64)
+        x, y = (host_rows(array, start, start + len(rows), None, torch.float32).numpy() for array in (features, labels))
+        bits = np.concatenate([x.view(np.uint32), y.astype(np.uint32)], axis=1).astype(np.uint64)
+        sums += np.stack([rows % 251 + 1, rows % 257 + 1]) @ bits  # (wraps mod 2**64, as intended)
+    return {name: hashlib.sha256(np.ascontiguousarray(part).tobytes()).hexdigest()[:16]
+            for name, part in (("feature_values", sums[:, :-1]), ("label_values", sums[:, -1]))}  # fmt: skip
+
+
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
     """This rank's share of each global step of ``batch_size * world_size`` rows of ``order``: as many batches on
     every rank (DDP needs that), disjoint; a last step with fewer rows than ranks joins the one before."""
@@ -377,6 +391,13 @@ class IndexedDataModule(LightningDataModule):
         """What identifies this data, saved in checkpoints: a resumed fit must train on the same rows."""
         return {"rows": len(self.labels), "feature_names": list(self.feature_names)}
 
+    def fingerprint_changes(self, saved: Any) -> str:
+        """The keys of a checkpoint's ``saved`` fingerprint that this data's differs in, comma-separated ("" for the
+        same data): compared on the keys it has (an older checkpoint lacks newer ones); every key if it has none."""
+        now = self.fingerprint()
+        saved = saved if isinstance(saved, dict) else dict.fromkeys(now)
+        return ", ".join(sorted(key for key in saved if saved[key] != now.get(key)))
+
     def split_record(self) -> dict[str, Any] | None:
         """What the split is a function of: its parameters and a hash of which rows share a class (``labels ==
         labels[0]``, whatever the labels' spelling); None without labels."""
@@ -400,7 +421,7 @@ class IndexedDataModule(LightningDataModule):
         run's own data, split as it was (predictions then name each row's split)."""
         if self.trainer is not None and stage_name(self.trainer.state.fn) == "fit":
             self.check_resumable(state_dict)
-        split, same = state_dict.get("split"), state_dict.get("fingerprint") == self.fingerprint()
+        split, same = state_dict.get("split"), not self.fingerprint_changes(state_dict.get("fingerprint"))
         self.run_data = split is not None and split == self.split_record() and same
 
     def row_splits(self, start: int, stop: int) -> list[str] | None:
@@ -418,9 +439,9 @@ class IndexedDataModule(LightningDataModule):
 
     def check_resumable(self, state_dict: dict[str, Any]) -> None:
         """Raise unless ``state_dict`` (this module's part of a checkpoint) was saved with this very data."""
-        saved, now = state_dict.get("fingerprint"), self.fingerprint()
-        if saved is not None and saved != now:
-            changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
+        saved = state_dict.get("fingerprint")
+        changed = self.fingerprint_changes(saved) if saved is not None else ""
+        if changed:
             raise ValueError(f"{self.describe()}: not the data this run was trained on ({changed} differ from the "
                              "checkpoint's); resume with the same data, or start a new run")  # fmt: skip
 
