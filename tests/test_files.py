@@ -32,8 +32,8 @@ def separable_rows(n=120, seed=0, labels=("no", "yes")):
 
 
 def test_the_values_checksum_sees_a_changed_value_swapped_cells_and_swapped_rows():
-    """The fingerprint's checksums of every row: any value, label, two cells of a row or two rows (also 251 apart, the
-    period of one of its row weights) changed give others; the same rows as a tensor or a memory map give the same."""
+    """The fingerprint's checksums of every row: any value, label, two cells of a row or two rows (also 251 apart)
+    changed give others; the same rows as a tensor or a memory map give the same."""
     from logreg.data.indexed import values_checksum
 
     rng = np.random.default_rng(0)

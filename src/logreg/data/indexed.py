@@ -9,6 +9,7 @@ import hashlib
 import math
 import sys
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
@@ -109,17 +110,16 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
 
 
 def values_checksum(features: Tensor | np.ndarray, labels: Tensor) -> dict[str, str]:
-    """Checksums of every row's feature values and label codes, in one streamed pass: exact sums (mod 2**64) of each
-    column's float32 bits, weighted by the row's position (two periods, 251 and 257), so a changed value, swapped cells
-    or swapped rows change them, with the same digits on any machine (integer sums have no rounding order)."""
-    sums = np.zeros((2, features.shape[1] + 1), dtype=np.uint64)
+    """Checksums of every row's feature values and label codes as float32 bits, in one streamed pass: CRC-32s
+    (zlib's, chained over the chunks: about 4 GB/s), so a changed value, swapped cells or swapped rows change them,
+    with the same digits on any machine."""
+    crcs = [0, 0]
     for start in range(0, len(labels), CHUNK_ROWS):
-        rows = np.arange(start, min(start + CHUNK_ROWS, len(labels)), dtype=np.uint64)
-        x, y = (host_rows(array, start, start + len(rows), None, torch.float32).numpy() for array in (features, labels))
-        bits = np.concatenate([x.view(np.uint32), y.astype(np.uint32)], axis=1).astype(np.uint64)
-        sums += np.stack([rows % 251 + 1, rows % 257 + 1]) @ bits  # (wraps mod 2**64, as intended)
-    return {name: hashlib.sha256(np.ascontiguousarray(part).tobytes()).hexdigest()[:16]
-            for name, part in (("feature_values", sums[:, :-1]), ("label_values", sums[:, -1]))}  # fmt: skip
+        stop = min(start + CHUNK_ROWS, len(labels))
+        for k, array in enumerate((features, labels)):
+            rows = host_rows(array, start, stop, None, torch.float32).numpy()
+            crcs[k] = zlib.crc32(np.ascontiguousarray(rows).data, crcs[k])
+    return {"feature_values": f"{crcs[0]:08x}", "label_values": f"{crcs[1]:08x}"}
 
 
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
