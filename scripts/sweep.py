@@ -211,13 +211,13 @@ class Pruning(Callback):
 
 
 def check_data(study: optuna.Study, data: IndexedDataModule) -> None:
-    """The study's first trial stores its data's fingerprint (rows, columns; for a file its size and a hash of its
-    first MiB, as checkpoints keep); every later trial must train on the same."""
+    """The study's first trial stores its data's fingerprint (rows, columns; for a file its size, a hash of its
+    first MiB and checksums of its values, as checkpoints keep); every later trial must train on the same (compared on
+    the keys an older study stored)."""
     now, stored = json.loads(json.dumps(data.fingerprint())), study.user_attrs.get("data")
     if stored is None:
         study.set_user_attr("data", now)
-    elif stored != now:
-        changed = ", ".join(sorted(key for key in {*stored, *now} if stored.get(key) != now.get(key)))
+    elif changed := data.fingerprint_changes(stored):
         raise ValueError(f"{data.describe()}: not the data of the study's trials ({changed} differ); "
                          "use another --study-name")  # fmt: skip
 

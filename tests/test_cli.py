@@ -311,10 +311,26 @@ def test_a_run_whose_file_changed_says_so(csv_run, tmp_path):
         handle.write("0.5,0.5,1\n")
     ckpt = str(run_dirs(tmp_path / "copy")[0] / "checkpoints" / "last.ckpt")
     test = call_main("test", "--ckpt_path", ckpt, cwd=tmp_path, check=False)
-    assert test.returncode == 2 and test.stderr.startswith("logreg: error: copy/d.csv: changed since the fit (rows, ")
+    changed = "logreg: error: copy/d.csv: changed since the fit (feature_values, label_values, rows, "
+    assert test.returncode == 2 and test.stderr.startswith(changed)
     assert len(test.stderr.strip().splitlines()) == 1 and "to test on it as new data" in test.stderr
     predict = call_main("predict", "--ckpt_path", ckpt, cwd=tmp_path)
     assert predict.stderr.startswith("logreg: note: copy/d.csv changed since the fit") and "81 rows" in predict.stdout
+
+
+def test_data_with_other_feature_columns_is_refused_naming_them(csv_run, tmp_path):
+    """An extra, a missing or a renamed column: one line naming the file and the columns, not the checkpoint."""
+    ckpt = str(run_dirs(csv_run)[0] / "checkpoints" / "last.ckpt")
+    rows = (csv_run / "d.csv").read_text().splitlines()[1:]
+    (tmp_path / "extra.csv").write_text("a,b,label,extra\n" + "".join(f"{row},1.0\n" for row in rows))
+    (tmp_path / "missing.csv").write_text("a,label\n" + "".join(f"{row.split(',', 1)[0]},1\n" for row in rows))
+    (tmp_path / "renamed.csv").write_text("a,c,label\n" + "\n".join(rows) + "\n")
+    for command, name, diff in (("predict", "extra", "['a', 'b', 'extra'] differ from the checkpoint's ['a', 'b'] "
+                                 "(extra: 'extra')"), ("test", "missing", "['a'] differ from the checkpoint's ['a', "
+                                 "'b'] (missing: 'b')"), ("predict", "renamed", "['a', 'c'] differ from the "
+                                 "checkpoint's ['a', 'b'] (extra: 'c'; missing: 'b')")):  # fmt: skip
+        proc = call_main(command, "--ckpt_path", ckpt, "--data.path", f"{name}.csv", cwd=tmp_path, check=False)
+        assert proc.returncode == 2 and proc.stderr == f"logreg: error: {name}.csv: feature columns {diff}\n"
 
 
 def test_testing_the_runs_data_split_otherwise_warns_that_trained_rows_may_be_scored(csv_run, tmp_path):

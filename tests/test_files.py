@@ -31,6 +31,29 @@ def separable_rows(n=120, seed=0, labels=("no", "yes")):
     return [[f"{a:.5f}", f"{b:.5f}", label] for (a, b), label in zip(x, y, strict=True)]
 
 
+def test_the_values_checksum_sees_a_changed_value_swapped_cells_and_swapped_rows():
+    """The fingerprint's checksums of every row: any value, label, two cells of a row or two rows (also 251 apart)
+    changed give others; the same rows as a tensor or a memory map give the same."""
+    from logreg.data.indexed import values_checksum
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40000, 3)).astype(np.float32), torch.from_numpy((rng.random((40000, 1)) < 0.5) * 1.0)
+    base = values_checksum(torch.from_numpy(x), y.float())
+    assert values_checksum(x, y.to(torch.int8)) == base  # a map's rows are NumPy arrays; y.npy's labels int8
+    swaps = {"two cells": ((30000, [0, 1]), (30000, [1, 0])), "two rows": ([30000, 30001], [30001, 30000]),
+             "rows 251 apart": ([20000, 20251], [20251, 20000])}  # fmt: skip
+    for what, (to, source) in [*swaps.items(), ("a value", ((39999, 1), (39998, 1)))]:
+        other = x.copy()
+        other[to] = x[source]
+        assert not np.array_equal(other, x), what
+        assert values_checksum(other, y)["feature_values"] != base["feature_values"], what
+        assert values_checksum(other, y)["label_values"] == base["label_values"], what
+    flipped = y.clone()
+    flipped[35000] = 1 - flipped[35000]
+    assert values_checksum(x, flipped) == {**base, "label_values": values_checksum(x, flipped)["label_values"]}
+    assert values_checksum(x, flipped)["label_values"] != base["label_values"]
+
+
 def test_n_feature_model_reaches_95_percent_on_noiseless_data(tiny_trainer):
     data = ThresholdDataModule(n_features=5, n_samples=2000, batch_size=32, data_seed=1)
     model = LogisticRegression(n_inputs=data.n_features, lr=0.5)
@@ -235,8 +258,11 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
     ]  # fmt: skip
     renamed = [[a, b, {"no": "zebra", "yes": "Yes "}[label]] for a, b, label in separable_rows(30, seed=1)]
     write_csv(tmp_path / "new.csv", ["a", "b", "label"], renamed)
-    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
-            "--predictions", "out.csv")  # fmt: skip
+    new = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "new.csv",
+                  "--predictions", "out.csv")  # fmt: skip
+    assert new.stderr.startswith("logreg: note: new.csv: 30 rows have labels the model was not trained on (")
+    assert new.stderr.endswith("); they count as wrong in the accuracy\n") and "'zebra'" in new.stderr
+    assert "'Yes '" in new.stderr and len(new.stderr.splitlines()) == 1  # 'Yes ' is not 'yes'
     with (tmp_path / "out.csv").open() as handle:
         out = list(csv.DictReader(handle))
     assert [row["label"] for row in out] == [row[2] for row in renamed]  # 'Yes ' keeps its case and its space
@@ -252,14 +278,18 @@ def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_on
     assert [row["label"] for row in out] == [row[2] for row in three]
     correct = sum(row["label"] == row["predicted_label"] for row in out)  # 'maybe' rows are never right
     preview = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "three.csv")
+    assert preview.stderr == ("logreg: note: three.csv: 10 rows have labels the model was not trained on ('maybe'); "
+                              "they count as wrong in the accuracy\n")  # fmt: skip
     assert f"accuracy    {correct / 30:.4f} ({correct} of 30 rows)" in preview.stdout
     (tmp_path / "arrays").mkdir()  # an x.npy directory coded 0/1 for 'maybe'/'no': 'maybe' is written, not 'yes'
     np.save(tmp_path / "arrays" / "x.npy", np.array([row[:2] for row in three], np.float32))
     np.save(tmp_path / "arrays" / "y.npy", np.array([row[2] == "no" for row in three], np.int8))
     meta = {"format": 1, "classes": ["maybe", "no"], "feature_names": ["a", "b"], "rows": 30}
     (tmp_path / "arrays" / "meta.json").write_text(json.dumps(meta))
-    run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "arrays",
-            "--predictions", "arrays_out.csv")  # fmt: skip
+    arrays = run_cli("predict", "--ckpt_path", ckpt, "--data", "FileDataModule", "--data.path", "arrays",
+                     "--predictions", "arrays_out.csv")  # fmt: skip
+    coded_maybe = sum(row[2] != "no" for row in three)
+    assert f"note: arrays: {coded_maybe} rows have labels the model was not trained on ('maybe');" in arrays.stderr
     with (tmp_path / "arrays_out.csv").open() as handle:
         assert [row["label"] for row in csv.DictReader(handle)] == [
             "no" if row[2] == "no" else "maybe" for row in three

@@ -6,6 +6,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -80,7 +81,8 @@ def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli
         proc = run_cli("fit", "--config", str(config), "--trainer.max_epochs", "2", *other, "--ckpt_path", str(last),
                        check=False)  # fmt: skip
         assert proc.returncode == 2 and "not the data this run was trained on" in proc.stderr, proc.stderr
-        assert ("(data_seed differ" if other else "(rows, sha256_first_mib, size differ") in proc.stderr
+        changed = "data_seed" if other else "feature_values, label_values, rows, sha256_first_mib, size"
+        assert f"({changed} differ" in proc.stderr
         assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
@@ -282,3 +284,39 @@ def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
                    "--trainer.max_epochs", "2", "--optimizer", "AdamW", check=False)  # fmt: skip
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("logreg: error: --optimizer AdamW: the checkpoint was trained with Adam, ")
+
+
+def test_rows_changed_past_the_first_mib_at_the_same_size_are_refused_by_name(tmp_path, run_cli):
+    """The fingerprint covers every row's values, not only the file's size and first MiB: labels flipped, or two
+    columns swapped, in the last rows of a 1.2 MB file (same size) are refused by test and by a resume, naming what
+    changed. A checkpoint saved before those checksums existed is compared on the keys it has."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30000, 4))
+    y = (x[:, 0] + rng.normal(size=len(x)) > 0).astype(int)
+    text = "a,b,c,d,label\n" + "".join(",".join([*(f"{v:.6f}" for v in row), str(k)]) + "\n"
+                                       for row, k in zip(x, y, strict=True))  # fmt: skip
+    cut = text.index("\n", 2**20) + 1  # the rows past the first MiB
+    head, tail = text[:cut], text[cut:]
+    flipped = tail.replace(",1\n", ",X\n").replace(",0\n", ",1\n").replace(",X\n", ",0\n")
+    swapped = "".join(",".join([f[1], f[0], *f[2:]]) + "\n" for f in (line.split(",") for line in tail.splitlines()))
+    (tmp_path / "d.csv").write_text(text)
+    run_cli("fit", "--config", "tabular", "--data.path", "d.csv", "--trainer.max_epochs", "2")
+    run = run_dirs(tmp_path)[0]
+    config, last = str(run / "config.yaml"), str(run / "checkpoints" / "last.ckpt")
+    for changed, key in ((flipped, "label_values"), (swapped, "feature_values")):
+        assert len(changed) == len(tail) and changed != tail
+        (tmp_path / "d.csv").write_text(head + changed)
+        test = run_cli("test", "--ckpt_path", last, check=False)
+        assert test.returncode == 2 and test.stderr == (
+            f"logreg: error: d.csv: changed since the fit ({key} differ from the checkpoint's), so its test rows are "
+            "not the run's; to test on it as new data, name it: --data.path d.csv\n"
+        )
+        resume = run_cli("fit", "--config", config, "--ckpt_path", last, "--trainer.max_epochs", "3", check=False)
+        assert resume.returncode == 2 and f"not the data this run was trained on ({key} differ" in resume.stderr
+    (tmp_path / "d.csv").write_text(text)
+    checkpoint = torch.load(last, weights_only=True)
+    for key in ("feature_values", "label_values"):
+        del checkpoint["FileDataModule"]["fingerprint"][key]
+    torch.save(checkpoint, run / "checkpoints" / "old.ckpt")
+    old = run_cli("test", "--ckpt_path", str(run / "checkpoints" / "old.ckpt"))
+    assert "logreg: " not in old.stderr and "scored  the test split" not in old.stdout and "test_acc" in old.stdout

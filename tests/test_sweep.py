@@ -256,8 +256,8 @@ def test_a_resumed_sweep_draws_new_points_and_refuses_other_fit_arguments_or_dat
     (tmp_path / table).write_text("".join(lines[:-1]))  # the last row gone
     code, _, err = sweep("--trials", "3", *data)
     assert code == 2 and err == (
-        "sweep: error: good.csv: not the data of the study's trials (rows, sha256_first_mib, size differ); "
-        "use another --study-name\n"
+        "sweep: error: good.csv: not the data of the study's trials (feature_values, label_values, rows, "
+        "sha256_first_mib, size differ); use another --study-name\n"
     )
     trials = optuna.load_study(storage=STORAGE, study_name="logreg-sweep").trials
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL]

@@ -33,7 +33,7 @@ from logreg.checkpoint import check_checkpoint, datamodule_key
 from logreg.cli.about import FIT_EPILOG
 from logreg.cli.errors import Stopped, flag_values, trainer_flag
 from logreg.cli.loggers import HparamsCallback
-from logreg.data.files import FileDataModule
+from logreg.data.files import FileDataModule, other_columns
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
 from logreg.model.logistic import LogisticRegression, check_l1_optimizer
@@ -427,18 +427,22 @@ class LogRegCLI(LightningCLI):
         if self.checkpoint is None:
             return
         trained, given = self.checkpoint.get("hyper_parameters", {}).get("n_inputs"), self.model.hparams.n_inputs
+        state, source = self.saved_data_state(self.datamodule), self.datamodule.describe()
+        names = state.get("feature_names") if isinstance(state, dict) else None
+        if trained is not None and trained != given and isinstance(names, list):  # the columns, named
+            raise ValueError(other_columns(source, self.datamodule.feature_names, names))
         if trained is not None and trained != given:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
-        state = self.saved_data_state(self.datamodule)
         if self.subcommand == "fit" and isinstance(state, dict):
             self.datamodule.check_resumable(state)
         if self.subcommand == "fit" or not isinstance(state, dict):
             return
-        saved, now = state.get("fingerprint"), self.datamodule.fingerprint()
-        if self.fitted_data is None or self.data_given or not isinstance(saved, dict) or now in (None, saved):
+        saved = state.get("fingerprint")
+        if self.fitted_data is None or self.data_given or not isinstance(saved, dict):
             return
-        changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
-        source = self.datamodule.describe()
+        changed = self.datamodule.fingerprint_changes(saved)
+        if not changed:
+            return
         if self.subcommand == "predict":
             print(f"logreg: note: {source} changed since the fit ({changed} differ from the checkpoint's); predicting "
                   "its rows as they are now", file=sys.stderr, flush=True)  # fmt: skip
@@ -453,7 +457,8 @@ class LogRegCLI(LightningCLI):
         """Warn when validate or test splits the run's data otherwise (``--data.split_seed``, the fractions): training
         rows may be scored as held out."""
         state = self.saved_data_state(datamodule)
-        if not isinstance(state, dict) or state.get("fingerprint") != datamodule.fingerprint() or rank_zero_only.rank:
+        kept = state.get("fingerprint") if isinstance(state, dict) else None
+        if kept is None or rank_zero_only.rank or datamodule.fingerprint_changes(kept):
             return
         saved, now = state.get("split"), datamodule.split_record()
         if not isinstance(saved, dict) or now in (None, saved):
@@ -471,8 +476,8 @@ class LogRegCLI(LightningCLI):
     def on_fit_rows(self, datamodule: IndexedDataModule) -> bool:
         """Whether ``datamodule`` is the checkpoint's run's data, split as the fit split it."""
         state = self.saved_data_state(datamodule)
-        saved = (state.get("fingerprint"), state.get("split")) if isinstance(state, dict) else None
-        return saved == (datamodule.fingerprint(), datamodule.split_record())
+        same = isinstance(state, dict) and not datamodule.fingerprint_changes(state.get("fingerprint"))
+        return same and state.get("split") == datamodule.split_record()
 
     @contextlib.contextmanager
     def signals_end_in_one_line(self) -> Iterator[None]:
@@ -605,7 +610,7 @@ class LogRegCLI(LightningCLI):
         state = self.saved_data_state(datamodule)
         if not self.trainer.is_global_zero or not isinstance(state, dict):
             return
-        if state.get("fingerprint") != datamodule.fingerprint():
+        if datamodule.fingerprint_changes(state.get("fingerprint")):
             rows, total = len(getattr(datamodule, f"{loop}_idx")), len(datamodule.labels)
             print(f"scored  the {split} split of {datamodule.describe()}: {rows} of its {total} rows, split as the fit "
                   "split its data (predict --predictions FILE scores every row)", flush=True)  # fmt: skip

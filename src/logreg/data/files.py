@@ -11,13 +11,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from logreg.data.indexed import IndexedDataModule, stage_name
-from logreg.data.readers import FLATTENED, DataFileError, read_table, same_label
+from logreg.data.indexed import IndexedDataModule, stage_name, values_checksum
+from logreg.data.readers import FLATTENED, DataFileError, pc, read_table, same_label  # (pc: pyarrow.compute, lazily)
 
 
 def model_code(label: str, trained: list[str]) -> int | None:
     """The code the model gives ``label`` (its index among the checkpoint's classes), or None if it never saw it."""
     return next((k for k, known in enumerate(trained) if same_label(label, known)), None)
+
+
+def other_columns(source: str, now: list[str], saved: list[str]) -> str:
+    """The refusal of feature columns other than the checkpoint's, naming the extra and the missing ones."""
+    extra, missing = [c for c in now if c not in saved], [c for c in saved if c not in now]
+    diff = "; ".join(f"{what}: {', '.join(map(repr, cols))}" for what, cols in (("extra", extra), ("missing", missing))
+                     if cols)  # fmt: skip
+    return f"{source}: feature columns {now} differ from the checkpoint's {saved}" + (f" ({diff})" if diff else "")
 
 
 class FileDataModule(IndexedDataModule):
@@ -93,13 +101,15 @@ class FileDataModule(IndexedDataModule):
         return [classes[int(code)] for code in self.labels[start:stop, 0].tolist()]
 
     def fingerprint(self) -> dict[str, Any]:
-        """Rows and columns, and the file's size and a hash of its first MiB (``x.npy``'s for a directory): read once,
-        not at each of a run's checkpoints (the rows this module holds were read from the file once, too)."""
+        """Rows and columns, checksums of every row's values and label codes (:func:`values_checksum`), and the
+        file's size and a hash of its first MiB (``x.npy``'s for a directory): made once, not at each of a run's
+        checkpoints, and before a checkpoint's classes recode the labels (:meth:`load_state_dict`)."""
         if self.file_fingerprint is None:
             source = self.path / "x.npy" if self.path.is_dir() else self.path
             with source.open("rb") as handle:
                 head = hashlib.sha256(handle.read(2**20)).hexdigest()
-            self.file_fingerprint = {"size": source.stat().st_size, "sha256_first_mib": head}
+            self.file_fingerprint = {"size": source.stat().st_size, "sha256_first_mib": head,
+                                     **values_checksum(self.features, self.labels)}  # fmt: skip
         return {**super().fingerprint(), **self.file_fingerprint}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -108,19 +118,19 @@ class FileDataModule(IndexedDataModule):
         super().load_state_dict(state_dict)
         trained_on = list(state_dict.get("feature_names", self.feature_names))
         if trained_on != self.feature_names:
-            raise DataFileError(
-                f"{self.path}: feature columns {self.feature_names} differ from the checkpoint's {trained_on}"
-            )
+            raise DataFileError(other_columns(str(self.path), self.feature_names, trained_on))
         trained = list(state_dict.get("classes", self.classes))
         if self.positive is not None and len(trained) == 2 and not same_label(self.positive, trained[1]):
             raise DataFileError(
                 f"{self.path}: --data.positive {self.positive!r}, but the model's positive class is {trained[1]!r} "
                 f"(it predicts p({trained[1]!r})); leave --data.positive out to use the model's"
             )
+        codes = [model_code(mine, trained) for mine in self.classes]
+        predict = self.trainer is not None and stage_name(self.trainer.state.fn) == "predict"
+        if self.has_labels and predict and (None in codes or self.third_label):
+            self.note_unseen(trained)
         if self.has_labels and self.classes != trained:
-            codes = [model_code(mine, trained) for mine in self.classes]
-            stage = self.trainer.state.fn if self.trainer is not None else None
-            if None in codes and stage_name(stage) != "predict":
+            if None in codes and not predict:
                 unseen = self.classes[codes.index(None)]
                 known = f"{trained[0]!r}, {trained[1]!r}"
                 raise DataFileError(f"{self.path}: label {unseen!r} is not one the model was trained on ({known})")
@@ -128,3 +138,15 @@ class FileDataModule(IndexedDataModule):
                 self.labels = torch.tensor(codes, dtype=self.labels.dtype)[self.labels.long()]
             self.own_classes = None if None not in codes else self.classes
         self.classes = trained
+
+    def note_unseen(self, trained: list[str]) -> None:
+        """Say (once, rank zero) how many rows have a label the model was not trained on: predict counts them wrong."""
+        if self.label_text is not None:  # (every label as written: a third value too)
+            pairs = [(c["values"], c["counts"]) for c in pc.value_counts(self.label_text).to_pylist()]
+        else:
+            pairs = [(name, int((self.labels == k).sum())) for k, name in enumerate(self.classes)]
+        unseen = [(text, n) for text, n in pairs if n and model_code(text, trained) is None]
+        if unseen and (self.trainer is None or self.trainer.is_global_zero):
+            names = ", ".join(repr(text) for text, _ in unseen)
+            print(f"logreg: note: {self.path}: {sum(n for _, n in unseen)} rows have labels the model was not trained "
+                  f"on ({names}); they count as wrong in the accuracy", file=sys.stderr, flush=True)  # fmt: skip

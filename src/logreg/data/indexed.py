@@ -9,6 +9,7 @@ import hashlib
 import math
 import sys
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from enum import Enum
 from typing import Any
@@ -106,6 +107,19 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
     if not all(bool((indices[s : s + block + 1].diff() >= 0).all()) for s in range(0, len(indices), block)):
         indices = indices.sort().values
     return SplitStream(features, labels, indices, (rank, world_size), size)
+
+
+def values_checksum(features: Tensor | np.ndarray, labels: Tensor) -> dict[str, str]:
+    """Checksums of every row's feature values and label codes as float32 bits, in one streamed pass: CRC-32s
+    (zlib's, chained over the chunks: about 4 GB/s), so a changed value, swapped cells or swapped rows change them,
+    with the same digits on any machine."""
+    crcs = [0, 0]
+    for start in range(0, len(labels), CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, len(labels))
+        for k, array in enumerate((features, labels)):
+            rows = host_rows(array, start, stop, None, torch.float32).numpy()
+            crcs[k] = zlib.crc32(np.ascontiguousarray(rows).data, crcs[k])
+    return {"feature_values": f"{crcs[0]:08x}", "label_values": f"{crcs[1]:08x}"}
 
 
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
@@ -377,6 +391,13 @@ class IndexedDataModule(LightningDataModule):
         """What identifies this data, saved in checkpoints: a resumed fit must train on the same rows."""
         return {"rows": len(self.labels), "feature_names": list(self.feature_names)}
 
+    def fingerprint_changes(self, saved: Any) -> str:
+        """The keys of a checkpoint's ``saved`` fingerprint that this data's differs in, comma-separated ("" for the
+        same data): compared on the keys it has (an older checkpoint lacks newer ones); every key if it has none."""
+        now = self.fingerprint()
+        saved = saved if isinstance(saved, dict) else dict.fromkeys(now)
+        return ", ".join(sorted(key for key in saved if saved[key] != now.get(key)))
+
     def split_record(self) -> dict[str, Any] | None:
         """What the split is a function of: its parameters and a hash of which rows share a class (``labels ==
         labels[0]``, whatever the labels' spelling); None without labels."""
@@ -400,7 +421,7 @@ class IndexedDataModule(LightningDataModule):
         run's own data, split as it was (predictions then name each row's split)."""
         if self.trainer is not None and stage_name(self.trainer.state.fn) == "fit":
             self.check_resumable(state_dict)
-        split, same = state_dict.get("split"), state_dict.get("fingerprint") == self.fingerprint()
+        split, same = state_dict.get("split"), not self.fingerprint_changes(state_dict.get("fingerprint"))
         self.run_data = split is not None and split == self.split_record() and same
 
     def row_splits(self, start: int, stop: int) -> list[str] | None:
@@ -418,9 +439,9 @@ class IndexedDataModule(LightningDataModule):
 
     def check_resumable(self, state_dict: dict[str, Any]) -> None:
         """Raise unless ``state_dict`` (this module's part of a checkpoint) was saved with this very data."""
-        saved, now = state_dict.get("fingerprint"), self.fingerprint()
-        if saved is not None and saved != now:
-            changed = ", ".join(sorted(key for key in {*saved, *now} if saved.get(key) != now.get(key)))
+        saved = state_dict.get("fingerprint")
+        changed = self.fingerprint_changes(saved) if saved is not None else ""
+        if changed:
             raise ValueError(f"{self.describe()}: not the data this run was trained on ({changed} differ from the "
                              "checkpoint's); resume with the same data, or start a new run")  # fmt: skip
 
