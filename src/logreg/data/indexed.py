@@ -351,7 +351,7 @@ class IndexedDataModule(LightningDataModule):
                 first = x[0].clone() if first is None else first
                 x = (x - first).contiguous()  # (summed in one order whatever the array's layout: the same bits)
                 total += x.sum(0)
-                squares += (x * x).sum(0)
+                squares += x.square_().sum(0)  # (x: this chunk's own difference, squared in place)
                 positives += float(y.sum())
         shift = total / n
         mean = shift + (first.double() if first is not None else 0)
