@@ -319,3 +319,31 @@ def test_test_on_other_rows_prints_the_fits_weights_without_their_stds_or_infere
     assert "not the rows the model was fitted on" in other
     assert re.search(r"^scored  the test split of other\.csv: 1[12]\d of its 600 rows, split as the fit", other, re.M)
     assert "scored  the test split" not in own
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_the_tables_pass_is_the_summarys_and_gives_newtons_information(data, standardize):
+    """The summary's loss, accuracy and gradient read the coefficient table's pass (``keep``) bit for bit as a pass
+    of their own gives them, and its Fisher information of ``[w, b]`` is the one Newton's pass sums at those weights."""
+    from logreg.model.logistic import LogisticRegression, chunk_sums, fold_standardization
+
+    x, y = data
+    features, labels, rows = torch.from_numpy(x), torch.from_numpy(y).view(-1, 1), torch.arange(1, len(x), 2)
+    torch.manual_seed(0)
+    model = LogisticRegression(n_inputs=len(NAMES), threshold=0.3).double()
+    if standardize:
+        model.set_standardization(torch.from_numpy(x.mean(0)).double(), torch.from_numpy(x.std(0)).double())
+    own = model.training_fit(features, labels, rows)
+    weight, bias = model.linear.weight.detach(), model.linear.bias.detach()
+    table = coefficient_table(weight, bias, features, labels, NAMES, rows=rows, inference=True, mean=model.feature_mean,
+                              scale=model.feature_scale, cut=math.log(0.3 / 0.7),
+                              keep=lambda total, center: model.keep_table_pass(total, center, len(rows)))  # fmt: skip
+    passes, kept = model.passes, model.training_fit(features, labels, rows)
+    assert model.passes == passes and kept == own and table.rows
+    mean, scale = model.feature_mean, model.feature_scale
+    scaled, shift = fold_standardization(weight.view(-1), bias, mean, scale)
+    total = chunk_sums("bce", features[rows], labels[rows].view(-1), scaled, shift, None, mean)  # Newton's
+    to_params = torch.cat([1 / scale, torch.ones(1, dtype=torch.float64)])
+    d = len(NAMES)
+    newton = total[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) * to_params[:, None] * to_params[None, :]
+    torch.testing.assert_close(model.final_pass.information, newton, rtol=1e-9, atol=0)

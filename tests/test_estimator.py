@@ -167,7 +167,7 @@ def test_the_coefficient_table_equals_statsmodels(spread_fit, optimizer):
     assert "tiny" in fit.stdout.split("feature")[-1]  # the summary's table names the features
     passes = int(fit.stdout.split("passes")[1].split()[0])
     epochs = int(fit.stdout.split("converged at epoch")[1].split()[0]) + 1
-    # Newton: one pass an epoch, and the summary and its table read its last; L-BFGS: more, plus those two
+    # Newton: one pass an epoch, and the summary and its table read its last; L-BFGS: more, plus the table's
     assert passes == epochs if optimizer else passes > epochs + 2
 
 

@@ -510,15 +510,33 @@ class LogisticRegression(LightningModule):
             return here.fit
         self.passes += 1
         weight, bias = self.linear.weight.detach().double().view(-1), self.linear.bias.detach().double()
-        mean, scale = self.feature_mean.double(), self.feature_scale.double()
-        scaled, shift = fold_standardization(weight, bias, mean, scale)  # (D,), (1,)
+        scaled, shift = fold_standardization(weight, bias, self.feature_mean.double(), self.feature_scale.double())
         pos_weight = None if self.pos_weight == 1 else self.pos_weight.double()
         cut = logit(float(self.threshold))
         total = torch.zeros(3 + len(scaled), dtype=torch.float64, device=weight.device)
         with one_thread():  # (as the training passes)
             for x, y in split_stream(features, labels, rows).chunks(torch.float32, weight.device):
                 total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, cut=cut)
-        total /= len(rows)  # (the count of right decisions: the accuracy)
+        return self._fit_of(total, len(rows))
+
+    def keep_table_pass(self, total: Tensor, center: Tensor, rows: int) -> None:
+        """Keep the coefficient table's pass (:func:`chunk_sums` with ``center`` at the current weights and threshold,
+        over the ``rows`` training rows) as :attr:`final_pass`: the summary's loss and accuracy read it, no pass again.
+        Its information of ``[x - center, 1]`` becomes that of ``[(x - mean) / scale, 1]``, Newton's ``[w, b]``."""
+        d, mean = len(center), self.feature_mean.double()
+        to_params = torch.eye(d + 1, dtype=torch.float64, device=total.device)
+        to_params[:d, d] = center - mean  # x - mean = (x - center) + (center - mean)
+        to_params *= torch.cat([1 / self.feature_scale.double(), to_params.new_ones(1)])[:, None]
+        information = to_params @ total[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) @ to_params.T
+        weight, bias = self.linear.weight.detach().view(-1).double().clone(), self.linear.bias.detach().double().clone()
+        fit = self._fit_of(torch.cat([total[: d + 2], total[-2:-1]]), rows)
+        self.final_pass = FinalPass(weight, bias, logit(float(self.threshold)), rows, fit, information, not total[-1])
+
+    def _fit_of(self, total: Tensor, rows: int) -> TrainingFit:
+        """The :class:`TrainingFit` of ``[loss, its gradient (D,), the bias's, the rows decided right]`` summed over
+        ``rows`` training rows at the current weights."""
+        weight, mean, scale = self.linear.weight.detach().double().view(-1), self.feature_mean, self.feature_scale
+        mean, scale, total = mean.double(), scale.double(), total / rows  # (the count of right decisions: accuracy)
         l2, l1 = self.hparams.get("l2", 0.0), self.hparams.get("l1", 0.0)
         grad_w = (total[1:-2] - total[-2] * mean) / scale + l2 * weight
         objective = float(total[0]) + 0.5 * l2 * float(weight @ weight) + l1 * float(weight.abs().sum())

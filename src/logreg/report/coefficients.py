@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -51,10 +51,13 @@ class CoefficientTable(NamedTuple):
 def coefficient_table(weight: Tensor, bias: Tensor | float, features: Tensor | np.ndarray, labels: Tensor | np.ndarray,
                       feature_names: Sequence[str], *, mean: Tensor | None = None, scale: Tensor | None = None,
                       rows: Tensor | None = None, inference: bool = False,
-                      chunk_rows: int | None = None) -> CoefficientTable:  # fmt: skip
+                      chunk_rows: int | None = None, cut: float = 0.0,
+                      keep: Callable[[Tensor, Tensor], None] | None = None) -> CoefficientTable:  # fmt: skip
     """The table of ``p = sigmoid(weight · (x - mean) / scale + bias)`` on its training ``rows`` (default: all), in one
     float64 pass a chunk at a time (flat memory for a memory map). ``inference``: standard errors, z, p-values and
-    intervals, meaningful for an unpenalised maximum-likelihood fit only (Newton's sums, :func:`chunk_sums`)."""
+    intervals, meaningful for an unpenalised maximum-likelihood fit only (Newton's sums, :func:`chunk_sums`, with the
+    rows decided right at logit ``cut``; ``keep`` is called with their total and center: the fit's loss and accuracy
+    at no pass of their own)."""
     d = len(feature_names)
     if features.ndim != 2 or features.shape[1] != d:
         raise ValueError(f"features of shape {tuple(features.shape)} do not have {d} named columns")
@@ -79,11 +82,13 @@ def coefficient_table(weight: Tensor, bias: Tensor | float, features: Tensor | n
             moments[0] += dx.sum(0)
             moments[1] += dx.square_().sum(0)
             if inference:
-                chunk = chunk_sums("bce", x, y.view(-1), folded, offset, None, center)
+                chunk = chunk_sums("bce", x, y.view(-1), folded, offset, None, center, cut)
                 sums = chunk if sums is None else sums.add_(chunk)
     shift = moments[0] / len(rows)
     std = (moments[1] / len(rows) - shift * shift).clamp_min(0).sqrt()
     information = sums[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) if inference else None
+    if inference and keep is not None:
+        keep(sums, center)
     return _table(w, b, mean, scale, std, feature_names, information, _to_raw(center, torch.ones_like(w)),
                   inference and not sums[-1], inference)  # fmt: skip
 

@@ -12,7 +12,7 @@ from lightning.pytorch import Trainer
 
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
-from logreg.model.logistic import LogisticRegression, TrainingFit
+from logreg.model.logistic import LogisticRegression, TrainingFit, logit
 from logreg.model.newton import Newton
 from logreg.report import coefficients
 from logreg.report.coefficients import CoefficientTable
@@ -93,7 +93,9 @@ def model_table(model: LogisticRegression, datamodule: IndexedDataModule, fit_da
         model.passes += 1
         table = coefficients.coefficient_table(weight, bias, datamodule.features, datamodule.labels, names, mean=mean,
                                                scale=scale, rows=datamodule.train_idx,
-                                               inference=reason is None)  # fmt: skip
+                                               inference=reason is None, cut=logit(float(model.threshold)),
+                                               keep=lambda total, center: model.keep_table_pass(
+                                                   total, center, len(datamodule.train_idx)))  # fmt: skip
     return table if reason is None else CoefficientTable(table.rows, reason, table.separated)
 
 
