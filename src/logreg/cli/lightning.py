@@ -429,9 +429,10 @@ class LogRegCLI(LightningCLI):
         trained, given = self.checkpoint.get("hyper_parameters", {}).get("n_inputs"), self.model.hparams.n_inputs
         state, source = self.saved_data_state(self.datamodule), self.datamodule.describe()
         names = state.get("feature_names") if isinstance(state, dict) else None
-        if trained is not None and trained != given and isinstance(names, list):  # the columns, named
+        mismatch = trained is not None and trained != given
+        if mismatch and isinstance(names, list) and isinstance(self.datamodule, FileDataModule):  # the columns, named
             raise ValueError(other_columns(source, self.datamodule.feature_names, names))
-        if trained is not None and trained != given:
+        if mismatch:
             raise ValueError(f"{self.ckpt_path}: the checkpoint's model takes {trained} features, the data has {given}")
         if self.subcommand == "fit" and isinstance(state, dict):
             self.datamodule.check_resumable(state)
