@@ -51,14 +51,17 @@ def test_two_torchrun_nodes_train_one_run_whose_test_matches_a_single_process(tm
                               stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]  # fmt: skip
     try:
         outputs = [node.communicate(timeout=240)[0] for node in nodes]
-    finally:
-        for node in nodes:  # only after a failure: SIGTERM, on which a torchrun agent stops its workers first
-            if node.poll() is None:
-                node.terminate()
-                try:
-                    node.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    node.kill()
+    except subprocess.TimeoutExpired:  # both nodes' output, for the reason (a node waits for the other one)
+        for node in nodes:  # SIGTERM, on which a torchrun agent stops its workers first
+            node.terminate()
+        outputs = []
+        for node in nodes:
+            try:
+                outputs.append(node.communicate(timeout=30)[0])
+            except subprocess.TimeoutExpired:
+                node.kill()
+                outputs.append(node.communicate()[0])
+        pytest.fail("\n".join(["a node did not end in 240 s", *(f"node {r}:\n{out}" for r, out in enumerate(outputs))]))
     for rank, (node, output) in enumerate(zip(nodes, outputs, strict=True)):
         assert node.returncode == 0, f"node {rank} exited {node.returncode}\n{output}"
     assert "test_acc" in outputs[0] and "test_acc" not in outputs[1]  # the summary and results: rank 0 only
