@@ -48,13 +48,14 @@ class ArrayDataModule(IndexedDataModule):
             array, names = np.asarray(x), None
         features, labels, classes = float32_rows(array), None, ["0", "1"]
         if y is not None:  # any two values, coded 0/1 in sorted order
-            values, codes = np.unique(np.asarray(y).reshape(-1), return_inverse=True)
+            flat = np.asarray(y).reshape(-1)
+            values = np.unique(flat)  # (its return_inverse is a stable argsort: 0.26 s of 1M labels, for 2 values)
             if len(values) != 2:
                 some = ", ".join(repr(v) for v in values[:5].tolist()) + (", ..." if len(values) > 5 else "")
                 raise ValueError(
                     f"y has {len(values)} class{'es' * (len(values) != 1)} ({some}); logreg needs exactly 2"
                 )
-            labels = torch.from_numpy(codes.astype(np.float32).reshape(-1, 1))
+            labels = torch.from_numpy((flat == values[1]).astype(np.float32).reshape(-1, 1))
             classes = [str(value) for value in values.tolist()]
             if len(labels) != len(features):
                 raise ValueError(f"x has {len(features)} rows but y has {len(labels)} labels")
