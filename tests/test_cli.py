@@ -522,3 +522,30 @@ def test_a_run_under_a_linked_lightning_logs_finds_its_data_or_refuses(tmp_path,
         assert proc.stderr.rstrip().endswith("give the data: --data.path FILE")
     given = run_cli("test", "--ckpt_path", "logs/version_0/checkpoints/last.ckpt", "--data.path", "exp/d.csv")
     assert given.stdout == fitted.stdout
+
+
+def test_a_run_under_an_absolute_log_directory_finds_its_data_from_where_it_ran(tmp_path, run_cli):
+    """``--trainer.default_root_dir /abs/runs`` (or ``../runs``) saves an absolute checkpoint directory, which tells
+    nothing of where the fit ran: its relative data path was then looked up from the current directory, so a
+    config.yaml or checkpoint named from elsewhere took that directory's same-named file, silently. The checkpoint
+    records the directory the command ran in; a run whose recorded directory is gone is refused in one line."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    y = (x[:, 0] + rng.normal(size=200) > 0).astype(int)
+    for name, (a, b) in (("proj", x.T), ("other", x.T[::-1])):  # another file of the same name
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "d.csv").write_text(
+            "a,b,label\n" + "".join(f"{u:.6f},{v:.6f},{t}\n" for u, v, t in zip(a, b, y, strict=True)))
+    runs = tmp_path / "runs"
+    run_cli("fit", *FAST, "--data.path", "d.csv", "--trainer.default_root_dir", str(runs), cwd=tmp_path / "proj")
+    ckpt = str(runs / "lightning_logs/version_0/checkpoints/last.ckpt")
+    fitted = run_cli("test", "--ckpt_path", ckpt, cwd=tmp_path / "proj")
+    assert run_cli("test", "--ckpt_path", ckpt, cwd=tmp_path / "other").stdout == fitted.stdout
+    run_cli("fit", "--config", str(runs / "lightning_logs/version_0/config.yaml"), cwd=tmp_path / "other")
+    again = run_dirs(runs)[-1] / "checkpoints/last.ckpt"  # (config.yaml keeps the default_root_dir)
+    a, b = (torch.load(path, weights_only=True)["state_dict"] for path in (ckpt, again))
+    assert torch.equal(a["linear.weight"], b["linear.weight"]) and torch.equal(a["feature_mean"], b["feature_mean"])
+    (tmp_path / "proj").rename(tmp_path / "moved")
+    proc = run_cli("test", "--ckpt_path", ckpt, cwd=tmp_path / "other", check=False)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert f"was fitted in {tmp_path / 'proj'}, which is gone" in proc.stderr

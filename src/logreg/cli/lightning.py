@@ -902,19 +902,27 @@ def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
         for parts in run_dirpaths(checkpoint):
             if here.parts[-len(parts) :] == parts:
                 return Path(*here.parts[: -len(parts)])
-    return None
+    recorded = recorded_directory(checkpoint)  # (an absolute or ``..`` dirpath: --trainer.default_root_dir /runs)
+    return Path(recorded) if recorded and not run_dirpaths(checkpoint) and Path(recorded).is_dir() else None
+
+
+def recorded_directory(checkpoint: dict[str, Any]) -> str | None:
+    """The directory the fit's command ran in, as :class:`~logreg.cli.loggers.HparamsCallback` saves it."""
+    state = (checkpoint.get("callbacks") or {}).get(HparamsCallback.__qualname__)
+    return state.get("fit_directory") if isinstance(state, dict) else None
 
 
 def data_directory(checkpoint: dict[str, Any], ckpt_path: str, path: str, given: str = "--ckpt_path") -> Path | None:
-    """The fit's directory, where its relative data ``path`` is found; None when the checkpoint records none (an
-    absolute ``dirpath``: its data from the current directory, as before). A checkpoint not under the ``dirpath`` it
-    was saved in (moved, or reached by another name) is refused: its fit ran in a directory that cannot be told, and
+    """The fit's directory, where its relative data ``path`` is found; None when the checkpoint records none (an older
+    one with an absolute ``dirpath``: its data from the current directory, as before). A checkpoint not under the
+    ``dirpath`` it was saved in (moved, or reached by another name), or whose recorded directory is gone, is refused:
     the same name from here could be another file (``given``: the flag that named the checkpoint)."""
-    fitted_in, dirpaths = fit_directory(checkpoint, ckpt_path), run_dirpaths(checkpoint)
-    if fitted_in is None and dirpaths:
-        raise ValueError(f"{given}: the checkpoint {ckpt_path} is not under {os.path.join(*dirpaths[0])}, where its "
-                         f"run saved it, so the directory the fit ran in, and its data {path} there, cannot be told; "
-                         "give the data: --data.path FILE")  # fmt: skip
+    fitted_in, dirpaths, recorded = fit_directory(checkpoint, ckpt_path), run_dirpaths(checkpoint), None
+    if fitted_in is None and (dirpaths or (recorded := recorded_directory(checkpoint))):
+        why = f"is not under {os.path.join(*dirpaths[0])}, where its run saved it" if dirpaths else (
+            f"was fitted in {recorded}, which is gone")  # fmt: skip
+        raise ValueError(f"{given}: the checkpoint {ckpt_path} {why}, so the directory the fit ran in, and its data "
+                         f"{path} there, cannot be told; give the data: --data.path FILE")  # fmt: skip
     return fitted_in
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import pydoc
 from typing import Any
 
@@ -56,7 +57,8 @@ class HparamsCallback(SaveConfigCallback):
             logger.log_metrics({tag: value}, step=trainer.global_step)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best_accuracy": self.best_accuracy}
+        """With the directory the command ran in: a relative data path is found from there (see ``fit_directory``)."""
+        return {"best_accuracy": self.best_accuracy, "fit_directory": os.getcwd()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_accuracy = state_dict.get("best_accuracy")
