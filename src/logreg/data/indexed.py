@@ -111,15 +111,16 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
     return SplitStream(features, labels, indices, (rank, world_size), size)
 
 
-def values_checksum(features: Tensor | np.ndarray, labels: Tensor) -> dict[str, str]:
+def values_checksum(features: Tensor | np.ndarray, labels: Tensor, flip: bool = False) -> dict[str, str]:
     """Checksums of every row's feature values and label codes as float32 bits, in one streamed pass: CRC-32s
     (zlib's, chained over the chunks: about 4 GB/s), so a changed value, swapped cells or swapped rows change them,
-    with the same digits on any machine."""
+    with the same digits on any machine. ``flip``: of ``1 - labels`` (the file's own coding of swapped codes)."""
     crcs = [0, 0]
     for start in range(0, len(labels), CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, len(labels))
         for k, array in enumerate((features, labels)):
             rows = host_rows(array, start, stop, None, torch.float32).numpy()
+            rows = 1 - rows if flip and k else rows
             crcs[k] = zlib.crc32(np.ascontiguousarray(rows).data, crcs[k])
     return {"feature_values": f"{crcs[0]:08x}", "label_values": f"{crcs[1]:08x}"}
 
