@@ -242,6 +242,25 @@ def test_convert_errors_are_one_line_and_write_nothing(tmp_path, run_cli):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "out_dir" in proc.stderr
 
 
+def test_a_run_fitted_with_positive_is_tested_on_its_own_unchanged_data(tmp_path, run_cli):
+    """The labels' checksum is taken in the file's own coding: test and validate rebuild the run's data module
+    without ``positive`` (the checkpoint's classes code the labels), and must not call the unchanged file changed."""
+    write_csv(tmp_path / "train.csv", ["a", "b", "label"], separable_rows(120))
+    assert FileDataModule(tmp_path / "train.csv", positive="no").fingerprint() == FileDataModule(
+        tmp_path / "train.csv"
+    ).fingerprint()  # fmt: skip
+    run_cli("fit", "--data", "FileDataModule", "--data.path", "train.csv", "--trainer.max_epochs", "1",
+            "--data.positive", "no")  # fmt: skip
+    ckpt = str(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    for stage, metric in (("test", "test_acc"), ("validate", "val_acc")):
+        proc = run_cli(stage, "--ckpt_path", ckpt)
+        assert "logreg:" not in proc.stderr and metric in proc.stdout, proc.stderr
+    run_cli("predict", "--ckpt_path", ckpt, "--predictions", "p.csv")
+    with (tmp_path / "p.csv").open() as handle:
+        splits = [row["split"] for row in csv.DictReader(handle)]
+    assert len(splits) == 120 and {"train", "val", "test"} == set(splits)
+
+
 def test_predictions_repeat_the_input_labels_verbatim_and_tests_refuse_unseen_ones(tmp_path, run_cli):
     """Labels the model never saw are written as they are (not mapped onto its classes) and cannot be scored.
 

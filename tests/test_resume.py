@@ -86,6 +86,31 @@ def test_resuming_on_other_data_is_refused_and_changes_nothing(tmp_path, run_cli
         assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "saved"),
+    [("split_seed", "7", "0"), ("test_fraction", "0.3", "0.2"), ("val_fraction", "0.1", "0.2"),
+     ("standardize", "false", "true")],
+)  # fmt: skip
+def test_a_resume_with_another_split_or_standardisation_is_refused_and_changes_nothing(
+    tmp_path, run_cli, flag, value, saved
+):
+    """Another split would train on the old run's test rows and score its training rows; the model keeps the
+    checkpoint's scaler, so another ``standardize`` would only be written into config.yaml. Both are refused."""
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{i},{int(i % 3 == 0)}\n" for i in range(60)))
+    run_cli("fit", "--trainer.max_epochs", "1", "--data", "FileDataModule", "--data.path", "d.csv")
+    run = run_dirs(tmp_path)[0]
+    config, last = str(run / "config.yaml"), str(run / "checkpoints" / "last.ckpt")
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    proc = run_cli("fit", "--config", config, "--ckpt_path", last, "--trainer.max_epochs", "2", f"--data.{flag}", value,
+                   check=False)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr == (
+        f"logreg: error: d.csv: --data.{flag} {value} (the checkpoint's: {saved}); a resume continues the run's split "
+        "and standardisation: leave these flags out, or start a new run\n"
+    )
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+    run_cli("fit", "--config", config, "--ckpt_path", last, "--trainer.max_epochs", "2", f"--data.{flag}", saved)
+
+
 # 400 rows, batch 16: 15 training steps and 5 validation batches per epoch
 SMALL = ("fit", "--data.n_features", "3", "--data.n_samples", "400", "--data.label_noise", "0.1",
          "--data.batch_size", "16", "--optimizer", "Adam", "--optimizer.lr", "0.05",

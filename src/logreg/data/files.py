@@ -69,7 +69,8 @@ class FileDataModule(IndexedDataModule):
                 f"{self.path}: --data.positive {positive!r} is not a label of column {self.label!r} "
                 f"(its labels: {classes[0]!r}, {classes[1]!r})"
             )
-        elif code == 0:
+        self.flipped = code == 0  # the labels' checksum undoes the swap: the same file, with or without --data.positive
+        if self.flipped:
             labels, classes = 1 - labels, classes[::-1]
         self.use_rows(features, labels, classes, table.feature_names)
         self.label_text, self.third_label, self.flattened = table.label_text, table.third_label, table.flattened
@@ -109,7 +110,7 @@ class FileDataModule(IndexedDataModule):
             with source.open("rb") as handle:
                 head = hashlib.sha256(handle.read(2**20)).hexdigest()
             self.file_fingerprint = {"size": source.stat().st_size, "sha256_first_mib": head,
-                                     **values_checksum(self.features, self.labels)}  # fmt: skip
+                                     **values_checksum(self.features, self.labels, self.flipped)}  # fmt: skip
         return {**super().fingerprint(), **self.file_fingerprint}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import sys
 import warnings
@@ -111,15 +112,16 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
     return SplitStream(features, labels, indices, (rank, world_size), size)
 
 
-def values_checksum(features: Tensor | np.ndarray, labels: Tensor) -> dict[str, str]:
+def values_checksum(features: Tensor | np.ndarray, labels: Tensor, flip: bool = False) -> dict[str, str]:
     """Checksums of every row's feature values and label codes as float32 bits, in one streamed pass: CRC-32s
     (zlib's, chained over the chunks: about 4 GB/s), so a changed value, swapped cells or swapped rows change them,
-    with the same digits on any machine."""
+    with the same digits on any machine. ``flip``: of ``1 - labels`` (the file's own coding of swapped codes)."""
     crcs = [0, 0]
     for start in range(0, len(labels), CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, len(labels))
         for k, array in enumerate((features, labels)):
             rows = host_rows(array, start, stop, None, torch.float32).numpy()
+            rows = 1 - rows if flip and k else rows
             crcs[k] = zlib.crc32(np.ascontiguousarray(rows).data, crcs[k])
     return {"feature_values": f"{crcs[0]:08x}", "label_values": f"{crcs[1]:08x}"}
 
@@ -416,7 +418,8 @@ class IndexedDataModule(LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: the classes, the feature names, the fingerprint and the split's record."""
         return {"classes": list(self.classes), "feature_names": list(self.feature_names),
-                "fingerprint": self.fingerprint(), "split": self.split_record()}  # fmt: skip
+                "fingerprint": self.fingerprint(), "split": self.split_record(),
+                "standardize": bool(getattr(self, "standardize", False))}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """A resumed fit refuses other data (validate, test and predict may use new data); ``run_data`` notes the
@@ -440,12 +443,21 @@ class IndexedDataModule(LightningDataModule):
         return SPLIT_NAMES[self._row_split[start:stop]].tolist()
 
     def check_resumable(self, state_dict: dict[str, Any]) -> None:
-        """Raise unless ``state_dict`` (this module's part of a checkpoint) was saved with this very data."""
+        """Raise unless ``state_dict`` (this module's part of a checkpoint) was saved with this very data, split and
+        standardisation (the model keeps the checkpoint's scaler); keys an older checkpoint lacks are not compared."""
         saved = state_dict.get("fingerprint")
         changed = self.fingerprint_changes(saved) if saved is not None else ""
         if changed:
             raise ValueError(f"{self.describe()}: not the data this run was trained on ({changed} differ from the "
                              "checkpoint's); resume with the same data, or start a new run")  # fmt: skip
+        split, standardize = state_dict.get("split"), bool(getattr(self, "standardize", False))
+        now = {**(self.split_record() or {}), "standardize": standardize}
+        saved = {**(split if isinstance(split, dict) else {}), "standardize": state_dict.get("standardize")}
+        flags = [f"--data.{key} {json.dumps(now[key])} (the checkpoint's: {json.dumps(saved[key])})" for key in now
+                 if key != "rows_by_class_sha256" and saved.get(key) not in (None, now[key])]  # fmt: skip
+        if flags:
+            raise ValueError(f"{self.describe()}: {', '.join(flags)}; a resume continues the run's split and "
+                             "standardisation: leave these flags out, or start a new run")  # fmt: skip
 
     def label_texts(self, start: int, stop: int) -> list[str]:
         """The labels of rows ``start:stop`` as the input writes them (for the ``label`` column of predictions)."""
