@@ -234,13 +234,16 @@ def test_output_of_another_format_or_linked_to_the_checkpoint_is_refused(grid_mo
     assert {path: path.read_bytes() for path in grid_model.rglob("*") if path.is_file()} == before
 
 
-def test_output_linked_to_the_runs_data_or_config_is_refused(file_model, tmp_path):
-    """--overwrite true through a link to the run's training CSV or its config.yaml is refused in one line naming
-    both, also from another directory (the data found from the fit's directory); it wrote ONNX bytes over them."""
+def test_output_linked_to_the_runs_data_or_files_is_refused(file_model, tmp_path):
+    """--overwrite true through a link to the run's training CSV, or to any file of its run directory (config.yaml,
+    hparams.yaml, its best checkpoint), is refused in one line naming it, also from another directory (the data found
+    from the fit's directory); it wrote ONNX bytes over them."""
     before = {path: path.read_bytes() for path in file_model.rglob("*") if path.is_file()}
-    config = "lightning_logs/version_0/config.yaml"
+    run = "lightning_logs/version_0"
+    best = next(path for path in (file_model / run / "checkpoints").iterdir() if path.name != "last.ckpt")
     cases = [(file_model, "data.onnx", file_model / "train.csv", "train.csv"),
-             (file_model, "config.onnx", file_model / config, config),
+             *((file_model, "run.onnx", target, f"in {run}") for target in
+               (file_model / run / "config.yaml", file_model / run / "hparams.yaml", best)),
              (tmp_path, "data.onnx", file_model / "train.csv", str(file_model / "train.csv"))]  # fmt: skip
     for cwd, link, target, shown in cases:
         (cwd / link).symlink_to(target)
@@ -249,6 +252,16 @@ def test_output_linked_to_the_runs_data_or_config_is_refused(file_model, tmp_pat
                              cwd=cwd, check=False)  # fmt: skip
         finally:
             (cwd / link).unlink()
-        words = f"--output {link}: is {shown}, which the checkpoint's run reads; choose another file"
+        why = "a directory of the checkpoint's run" if shown.startswith("in ") else "which the checkpoint's run reads"
+        words = f"--output {link}: is {shown}, {why}; choose another file"
         assert proc.returncode == 2 and proc.stderr == f"logreg: error: {words}\n", proc.stderr
     assert {path: path.read_bytes() for path in file_model.rglob("*") if path.is_file()} == before
+
+
+def test_a_checkpoint_copied_out_of_its_run_exports(file_model, tmp_path):
+    """A checkpoint copied out of its run directory (a deploy folder) exports as in the run: with no run to tell,
+    there are no run files to protect. It was refused with advice to give --data.path, which export does not take."""
+    (tmp_path / "model.ckpt").write_bytes((file_model / CKPT).read_bytes())
+    proc = call_main("export", "--ckpt_path", "model.ckpt", "--output", "m.onnx", cwd=tmp_path)
+    assert proc.stdout.startswith("wrote m.onnx: features (batch, 3) float32")
+    assert (tmp_path / "m.onnx").read_bytes() == (file_model / "model.onnx").read_bytes()

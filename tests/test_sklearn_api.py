@@ -155,6 +155,26 @@ def test_load_of_a_cli_checkpoint_gives_sorted_classes_and_their_probabilities(
     assert np.array_equal(np.sign(clone(loaded).fit(x, labels).coef_), np.sign(loaded.coef_))
 
 
+@pytest.mark.parametrize("names", [("False", "True"), ("false", "TRUE"), ("-1", "+1"), ("+1", "-1"), ("0", "1.0"),
+                                   ("01", "2"), ("1", "yes")])  # fmt: skip
+def test_load_of_a_cli_checkpoint_gives_the_classes_pandas_reads(run_cli, tmp_path, names):
+    """``classes_`` of a loaded CLI checkpoint are the label values pandas.read_csv reads from the training file (bool
+    for True/False, numbers for +1/-1, 1.0 or 01; the texts for a mix), sorted, so that scikit-learn's ``score``
+    takes that column and ``predict_proba[:, 1]`` is the probability of ``classes_[1]``. True/False gave strings
+    (score: "Mix of label input types") and +1/-1 gave ['+1', '-1'] with the columns swapped."""
+    from sklearn.metrics import roc_auc_score
+
+    x, y = make_data()
+    write_csv(tmp_path / "named.csv", x, np.array(names)[y])
+    run_cli("fit", "--config", "tabular", "--data.path", "named.csv")
+    labels = pd.read_csv(tmp_path / "named.csv").label.to_numpy()
+    loaded = LogisticRegressionClassifier.load(run_dirs(tmp_path)[0] / "checkpoints" / "last.ckpt")
+    expected = np.unique(labels).tolist()
+    assert loaded.classes_.tolist() == expected and [*map(type, loaded.classes_.tolist())] == [*map(type, expected)]
+    assert loaded.score(x, labels) == np.mean(loaded.predict(x) == labels)
+    assert roc_auc_score(labels == loaded.classes_[1], loaded.predict_proba(x)[:, 1]) > 0.7
+
+
 def test_load_names_a_missing_file_without_the_cli_flag(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"^\S*missing.ckpt: checkpoint file not found"):
         LogisticRegressionClassifier.load(tmp_path / "missing.ckpt")

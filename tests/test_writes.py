@@ -6,6 +6,7 @@ import os
 import stat
 import threading
 
+import numpy as np
 import pytest
 
 from conftest import run_dirs
@@ -108,3 +109,31 @@ def test_predictions_through_a_link(tmp_path, run_cli):
     run_cli("predict", "--ckpt_path", str(last), "--predictions", "preds")  # no suffix: a CSV as asked
     assert (tmp_path / "preds").read_text().startswith("probability,predicted_label,label")
     assert not {"out.parquet", "OUT.NPY"} & {path.name for path in tmp_path.iterdir()}
+
+
+def test_predictions_through_a_link_onto_the_runs_files_are_refused(tmp_path, run_cli):
+    """--predictions with --overwrite true through a link to the run's training CSV (predicting on other rows), or
+    to a file of its run directory, is refused in one line naming it, and every file is kept: the training CSV
+    became the predictions."""
+    rng = np.random.default_rng(0)
+    rows = ["u,label", *(f"{u!r},{int(u > 0)}" for u in rng.normal(size=60).tolist())]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "new.csv").write_text("\n".join(rows[:20]) + "\n")
+    run_cli("fit", "--config", "tabular", "--data.path", "d.csv", "--trainer.max_epochs", "1")
+    run = run_dirs(tmp_path)[0]
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    shown = os.path.relpath(run, tmp_path)
+    for target, words in [
+        (tmp_path / "d.csv", "is d.csv, which the checkpoint's run reads"),
+        (run / "hparams.yaml", f"is in {shown}, a directory of the checkpoint's run"),
+        (run / "config.yaml", f"is in {shown}, a directory of the checkpoint's run"),
+    ]:
+        (tmp_path / "out.csv").symlink_to(target)
+        try:
+            proc = run_cli("predict", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--data.path", "new.csv",
+                           "--predictions", "out.csv", "--overwrite", "true", check=False)  # fmt: skip
+        finally:
+            (tmp_path / "out.csv").unlink()
+        expected = f"logreg: error: --predictions out.csv: {words}; choose another file\n"
+        assert (proc.returncode, proc.stderr) == (2, expected)
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before

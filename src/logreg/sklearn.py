@@ -327,20 +327,22 @@ def cli_params(checkpoint: dict[str, Any], model: LogisticRegression) -> dict[st
 
 
 def cli_classes(texts: list[str]) -> tuple[np.ndarray, bool]:
-    """A ``logreg fit`` checkpoint's labels of class 0 and 1 as a sorted ``classes_`` (numbers when each is a finite
-    number spelled as ``str`` spells it, else the texts), and whether they were in the other order."""
-    values = [_number(text) for text in texts]
-    classes = np.array(texts if None in values or values[0] == values[1] else values)
+    """A ``logreg fit`` checkpoint's labels of class 0 and 1 as a sorted ``classes_``: the values pandas reads for a
+    CSV column of them (bool for ``True``/``false``, numbers for ``+1``, ``01``, ``1.0``), so that ``score`` takes
+    the file's labels; the texts when those are not two distinct finite values of one kind. Also whether the two
+    were in the other order."""
+    import csv
+    import io
+
+    import pandas as pd
+
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows([[text] for text in texts])
+    buffer.seek(0)
+    column = pd.read_csv(buffer, header=None, keep_default_na=False).iloc[:, 0]
+    kept = column.dtype.kind not in "biuf" or column.nunique() != 2 or not np.isfinite(column.astype(float)).all()
+    classes = np.array(texts if kept else column.tolist())
     return np.sort(classes), bool(classes[0] > classes[1])
-
-
-def _number(text: str) -> int | float | None:
-    """The int or float that ``text`` is the canonical spelling of (``1``, ``-0.5``), else None (``01``, ``yes``)."""
-    for kind in (int, float):
-        with contextlib.suppress(ValueError):
-            if str(value := kind(text)) == text and math.isfinite(value):
-                return value
-    return None
 
 
 def binary_classes(y: np.ndarray) -> np.ndarray:

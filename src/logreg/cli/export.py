@@ -43,10 +43,7 @@ def export_command(args: list[str]) -> None:
 
     quiet_known_noise()
     loaded = load_model(reads)
-    for path in run_files(loaded.checkpoint, reads):  # (--overwrite through a link would replace the run's files)
-        source = Path(path).resolve()
-        if Path(output).resolve() == source or source in Path(output).resolve().parents:
-            raise ValueError(f"--output {output}: is {path}, which the checkpoint's run reads; choose another file")
+    check_not_run_file(output, f"--output {output}", loaded.checkpoint, reads)
     model = loaded.model.float()  # the graph is float32, also for a model trained in float64
     metadata = export_metadata(loaded)
     write_file(output, to_onnx(model, metadata), label=f"--output {output}")
@@ -55,17 +52,30 @@ def export_command(args: list[str]) -> None:
           file=sys.stderr if is_stdout(output) else sys.stdout)  # fmt: skip
 
 
+def check_not_run_file(target: str, label: str, checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> None:
+    """Refuse ``target`` (``label``: its flag and path) when it is, or is inside, a file of the checkpoint's run: an
+    ``--overwrite true`` through a link would replace the run's data, checkpoints or config."""
+    for path in run_files(checkpoint, ckpt_path) if checkpoint is not None and ckpt_path else []:
+        source, resolved = Path(path).resolve(), Path(target).resolve()
+        if resolved == source:
+            raise ValueError(f"{label}: is {path}, which the checkpoint's run reads; choose another file")
+        if source in resolved.parents:
+            raise ValueError(f"{label}: is in {path}, a directory of the checkpoint's run; choose another file")
+
+
 def run_files(checkpoint: dict[str, Any], ckpt_path: str) -> list[str]:
-    """The files the run of ``ckpt_path`` reads: its data, found as ``logreg test`` finds it (from the fit's
-    directory), and the config.yaml beside its ``checkpoints`` directory."""
-    from logreg.cli.lightning import fitted_data
+    """The files of the run of ``ckpt_path``: its data, found as ``logreg test`` finds it (from the fit's directory;
+    none when that cannot be told: a checkpoint copied out of its run), and its run directory (the one holding its
+    ``checkpoints``, unless that is the fit's directory itself), shown relative unless outside the cwd."""
+    from logreg.cli.lightning import fit_directory, fitted_data
 
     data = None
-    with contextlib.suppress(FileNotFoundError):  # (a data file that is gone cannot be overwritten)
+    with contextlib.suppress(FileNotFoundError, ValueError):  # (a data file that is gone cannot be overwritten)
         data = ((fitted_data(checkpoint, ckpt_path) or {}).get("init_args") or {}).get("path")
     files = [] if data is None else [str(data)]
     where = Path(ckpt_path).resolve().parent
-    if where.name == "checkpoints":  # (shown as fitted_data shows the data: relative unless outside the cwd)
-        relative = os.path.relpath(where.parent / "config.yaml")
-        files.append(str(where.parent / "config.yaml") if relative.startswith("..") else relative)
+    fitted_in = fit_directory(checkpoint, ckpt_path)
+    if where.name == "checkpoints" and (fitted_in is None or fitted_in.resolve() != where.parent):
+        relative = os.path.relpath(where.parent)
+        files.append(str(where.parent) if relative.startswith("..") else relative)
     return files

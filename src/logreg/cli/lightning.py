@@ -654,6 +654,10 @@ class LogRegCLI(LightningCLI):
             source = Path(path).resolve()
             if Path(target).resolve() == source or source in Path(target).resolve().parents:
                 raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
+        if target:  # (--overwrite true through a link would replace the run's data or checkpoints)
+            from logreg.cli.export import check_not_run_file
+
+            check_not_run_file(target, f"--predictions {target}", self.checkpoint, self.ckpt_path)
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
         with self.signals_end_in_one_line(), float32_evaluation(self.trainer, model):
