@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from logreg.checkpoint import ESTIMATOR_KEY, datamodule_key, load_model
 from logreg.data.arrays import ArrayDataModule
 from logreg.data.files import FileDataModule
+from logreg.data.readers import label_value
 from logreg.model.logistic import LogisticRegression, logit
 from logreg.model.newton import MAX_FEATURES, Newton
 from logreg.writes import write_file
@@ -331,17 +332,10 @@ def cli_classes(texts: list[str]) -> tuple[np.ndarray, bool]:
     CSV column of them (bool for ``True``/``false``, numbers for ``+1``, ``01``, ``1.0``), so that ``score`` takes
     the file's labels; the texts when those are not two distinct finite values of one kind. Also whether the two
     were in the other order."""
-    import csv
-    import io
-
-    import pandas as pd
-
-    buffer = io.StringIO()
-    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows([[text] for text in texts])
-    buffer.seek(0)
-    column = pd.read_csv(buffer, header=None, keep_default_na=False).iloc[:, 0]
-    kept = column.dtype.kind not in "biuf" or column.nunique() != 2 or not np.isfinite(column.astype(float)).all()
-    classes = np.array(texts if kept else column.tolist())
+    values = [label_value(text) for text in texts]
+    kinds = {isinstance(value, bool) for value in values}
+    read = None not in values and len(kinds) == 1 and values[0] != values[1] and all(map(math.isfinite, values))
+    classes = np.array(values if read else texts)
     return np.sort(classes), bool(classes[0] > classes[1])
 
 

@@ -546,6 +546,12 @@ def _label_number(text: str) -> int | float | None:
     return int(text) if INTEGER.fullmatch(text) else float(text) if DECIMAL.fullmatch(text) else None
 
 
+def label_value(text: str) -> bool | int | float | None:
+    """The value pandas reads a label text as: a bool for true or false (any case), a number, else None (a text)."""
+    text = text.strip()
+    return text.lower() == "true" if text.lower() in ("false", "true") else _label_number(text)
+
+
 def _label_key(value: str) -> str | None:
     """A label's class: true and false are 1 and 0, whole numbers exact (``1e17`` is not ``100000000000000001``);
     None for nan and infinities."""
