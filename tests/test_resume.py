@@ -308,6 +308,13 @@ def test_a_resume_with_other_optimizer_settings_is_refused(tmp_path, run_cli):
     run_cli(*resume, "--optimizer.lr", "0.003")
     group = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["optimizer_states"][0]["param_groups"][0]
     assert (group["lr"], group["weight_decay"], tuple(group["betas"])) == (0.003, 0.01, (0.8, 0.95))
+    run_cli("fit", "--trainer.max_epochs", "2", "--data.n_samples", "200", "--optimizer", "Adam", "--optimizer.lr",
+            "0.01", "--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "1")  # fmt: skip
+    run = run_dirs(tmp_path)[-1]  # saved lr 0.0001, initial_lr 0.01 (which was taken for another optimizer class)
+    resume = ("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"))
+    proc = run_cli(*resume, "--trainer.max_epochs", "3", "--optimizer.lr", "0.1", check=False)
+    assert proc.returncode == 2 and "--optimizer.lr 0.1: the checkpoint's optimizer has lr 0.01," in proc.stderr
+    run_cli(*resume, "--trainer.max_epochs", "3")
 
 
 def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):

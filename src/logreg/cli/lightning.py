@@ -684,7 +684,7 @@ NEWER_OPTIMIZER_KEYS = {"maximize", "foreach", "capturable", "differentiable", "
 def optimizer_keys(group: dict[str, Any]) -> set[str]:
     """The settings of an optimizer's param group that tell its class (Adam's betas, SGD's momentum; AdamW is Adam
     with ``decoupled_weight_decay`` true, which a resume would load as Adam's false)."""
-    keys = {*group} - {"params"} - NEWER_OPTIMIZER_KEYS
+    keys = {*group} - {"params", "initial_lr"} - NEWER_OPTIMIZER_KEYS  # (initial_lr: set by an LR scheduler)
     return keys | {"decoupled_weight_decay"} if group.get("decoupled_weight_decay") else keys
 
 
