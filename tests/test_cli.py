@@ -486,6 +486,10 @@ def test_a_runs_config_from_another_directory_trains_on_the_runs_data(tmp_path, 
     a, b = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for run in (first, again))
     assert torch.equal(a["linear.weight"], b["linear.weight"]) and torch.equal(a["feature_mean"], b["feature_mean"])
     assert yaml.safe_load((again / "config.yaml").read_text())["data"]["init_args"]["path"] == str(tmp_path / "A/d.csv")
+    for data in (["--data", "ThresholdDataModule"], ["--data.class_path", "logreg.ThresholdDataModule"]):  # no path
+        run_cli("fit", "--config", f"../A/lightning_logs/{first.name}/config.yaml", *data, cwd=tmp_path / "B")
+        saved = yaml.safe_load((run_dirs(tmp_path / "B")[-1] / "config.yaml").read_text())["data"]
+        assert saved["class_path"].endswith(".ThresholdDataModule") and "path" not in saved["init_args"]
 
 
 def test_a_run_under_a_linked_lightning_logs_finds_its_data_or_refuses(tmp_path, run_cli):

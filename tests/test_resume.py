@@ -292,6 +292,56 @@ def test_a_run_without_penalty_resumes_with_its_own_config_and_repeats_its_c(tmp
     assert proc.returncode == 2 and "--model.C 5.0: the checkpoint's model has C inf" in proc.stderr, proc.stderr
 
 
+def test_a_c_beside_a_checkpoint_fitted_without_c_is_refused(tmp_path, run_cli):
+    """A run fitted with ``--model.l2`` (or the default, l2 0) keeps no C: a C given to a resume or to test was taken
+    and ignored (the checkpoint's l2 went on). Only C inf (no penalty) on an unpenalised run means the same."""
+    fit = ("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200")
+    run_cli(*fit, "--model.l2", "0.05")
+    run_cli(*fit)
+    penalised, plain = run_dirs(tmp_path)
+    for run, C, l2 in ((penalised, "1000", 0.05), (penalised, "inf", 0.05), (plain, "0.01", 0.0)):
+        last = str(run / "checkpoints" / "last.ckpt")
+        before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+        for args in (("fit", "--config", str(run / "config.yaml"), "--ckpt_path", last, "--trainer.max_epochs", "2"),
+                     ("test", "--ckpt_path", last)):  # fmt: skip
+            proc = run_cli(*args, "--model.C", C, check=False)
+            assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+            assert f"--model.C {float(C)}: the checkpoint's model has l2 {l2} (no C); " in proc.stderr, proc.stderr
+        assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+    assert "test_acc" in run_cli("test", "--ckpt_path", str(plain / "checkpoints/last.ckpt"), "--model.C", "inf").stdout
+    run_cli("fit", "--config", str(penalised / "config.yaml"), "--ckpt_path", str(penalised / "checkpoints/last.ckpt"),
+            "--trainer.max_epochs", "2")  # fmt: skip
+    assert torch.load(penalised / "checkpoints/last.ckpt", weights_only=True)["hyper_parameters"]["l2"] == 0.05
+
+
+def test_a_resume_with_other_optimizer_settings_is_refused(tmp_path, run_cli):
+    """Lightning loads the checkpoint's param groups: a resume given another lr or weight_decay went on with the
+    saved ones while config.yaml recorded the new. Refused naming both; the run's own config.yaml resumes."""
+    run_cli("fit", "--trainer.max_epochs", "1", "--data.n_samples", "200", "--optimizer", "AdamW", "--optimizer.lr",
+            "0.003", "--optimizer.betas", "[0.8, 0.95]")  # fmt: skip
+    run = run_dirs(tmp_path)[0]
+    before = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    resume = ("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+              "--trainer.max_epochs", "2")  # fmt: skip
+    for flag, value, saved in (("lr", "0.5", "0.003"), ("weight_decay", "0.5", "0.01"), ("betas", "[0.9, 0.95]",
+                               "(0.8, 0.95)")):  # fmt: skip
+        proc = run_cli(*resume, f"--optimizer.{flag}", value, check=False)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith(f"logreg: error: --optimizer.{flag} "), proc.stderr
+        assert f"the checkpoint's optimizer has {flag} {saved}, which a resume loads" in proc.stderr
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
+    run_cli(*resume, "--optimizer.lr", "0.003")
+    group = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["optimizer_states"][0]["param_groups"][0]
+    assert (group["lr"], group["weight_decay"], tuple(group["betas"])) == (0.003, 0.01, (0.8, 0.95))
+    run_cli("fit", "--trainer.max_epochs", "2", "--data.n_samples", "200", "--optimizer", "Adam", "--optimizer.lr",
+            "0.01", "--lr_scheduler", "StepLR", "--lr_scheduler.step_size", "1")  # fmt: skip
+    run = run_dirs(tmp_path)[-1]  # saved lr 0.0001, initial_lr 0.01 (which was taken for another optimizer class)
+    resume = ("fit", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"))
+    proc = run_cli(*resume, "--trainer.max_epochs", "3", "--optimizer.lr", "0.1", check=False)
+    assert proc.returncode == 2 and "--optimizer.lr 0.1: the checkpoint's optimizer has lr 0.01," in proc.stderr
+    run_cli(*resume, "--trainer.max_epochs", "3")
+
+
 def test_a_resume_with_another_optimizer_is_one_line(tmp_path, run_cli):
     """Adam would load SGD's optimizer state and fail at its first step (KeyError 'betas'); the run is untouched.
     AdamW on Adam's state would quietly go on as Adam."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import math
 import os
 import pydoc
 import re
@@ -259,11 +260,15 @@ class LogRegCLI(LightningCLI):
         sections = [section for section in self.config_sections("model") if isinstance(section, dict)]
         given = {flag[8:] for flag in flags} | {key for section in sections for key in section}
         given = {*model.keys()} if "--model" in flags else given  # a --model FILE or mapping: any key
-        resolved = {"C", "l2"} if model.get("C") is not None else set()  # the checkpoint keeps C as l2 (of n rows)
-        if resolved and "C" in self.checkpoint:  # and the C it was given, kept beside it
-            saved["C"], resolved = self.checkpoint["C"], {"l2"}
         why = {"fit": "a resume continues the fitted model", "predict": "predict takes --threshold, not the model's"}
         why = why.get(subcommand, f"{subcommand} evaluates the checkpoint's model as fitted")
+        C = model.get("C")
+        resolved = {"C", "l2"} if C is not None else set()  # the checkpoint keeps C as l2 (of n rows)
+        if resolved and "C" in self.checkpoint:  # and the C it was given, kept beside it
+            saved["C"], resolved = self.checkpoint["C"], {"l2"}
+        elif resolved and (model_value("C", C) != float("inf") or saved.get("l2")):  # fitted with l2: C is a change
+            raise ValueError(f"--model.C {C}: the checkpoint's model has l2 {saved.get('l2')} (no C); {why} (to change "
+                             "it, fit anew without --ckpt_path)")  # fmt: skip
         for key in sorted(given & {*saved} - resolved - {"n_inputs"}):
             if model_value(key, model.get(key)) != model_value(key, saved[key]):
                 raise ValueError(f"--model.{key} {model.get(key)}: the checkpoint's model has {key} {saved[key]}; "
@@ -516,7 +521,8 @@ class LogRegCLI(LightningCLI):
 
     def check_resumed_optimizer(self) -> None:
         """Refuse a resume with another optimizer than the checkpoint's: its state would load, then fail mid-step
-        (Adam on SGD's state: KeyError 'betas')."""
+        (Adam on SGD's state: KeyError 'betas'); or with other settings (lr, weight_decay): Lightning would load the
+        checkpoint's, while config.yaml recorded the new ones."""
         states = (self.checkpoint or {}).get("optimizer_states") or [{}]
         saved = (states[0].get("param_groups") or [None])[0]
         chosen = self.config.fit.get("optimizer")
@@ -529,6 +535,11 @@ class LogRegCLI(LightningCLI):
             raise ValueError(f"--optimizer {type(given).__name__}: the checkpoint was trained with "
                              f"{saved_optimizer(saved)}, whose state a resume continues; resume with that optimizer, "
                              "or fit anew without --ckpt_path")  # fmt: skip
+        changed = changed_setting(saved, given.param_groups[0], bool(self.checkpoint.get("lr_schedulers")))
+        if changed:
+            key, value, old = changed
+            raise ValueError(f"--optimizer.{key} {value}: the checkpoint's optimizer has {key} {old}, which a resume "
+                             "loads with its state (to change it, fit anew without --ckpt_path)")  # fmt: skip
 
     def before_fit(self) -> None:
         """Say so when ``--optimizer`` trains with its class's default lr (``--model.lr`` sets only SGD's)."""
@@ -677,8 +688,29 @@ NEWER_OPTIMIZER_KEYS = {"maximize", "foreach", "capturable", "differentiable", "
 def optimizer_keys(group: dict[str, Any]) -> set[str]:
     """The settings of an optimizer's param group that tell its class (Adam's betas, SGD's momentum; AdamW is Adam
     with ``decoupled_weight_decay`` true, which a resume would load as Adam's false)."""
-    keys = {*group} - {"params"} - NEWER_OPTIMIZER_KEYS
+    keys = {*group} - {"params", "initial_lr"} - NEWER_OPTIMIZER_KEYS  # (initial_lr: set by an LR scheduler)
     return keys | {"decoupled_weight_decay"} if group.get("decoupled_weight_decay") else keys
+
+
+def changed_setting(saved: dict[str, Any], given: dict[str, Any], scheduled: bool) -> tuple[str, Any, Any] | None:
+    """The first setting of the ``given`` param group that differs from the ``saved`` one, as (key, given, saved), or
+    None. With a scheduler only lr, as it began ('initial_lr'): the scheduler's state changes the rest."""
+    keys = ["lr"] if "initial_lr" in saved else []
+    keys = keys if scheduled else sorted({*saved} & {*given} - {"params", "initial_lr"})
+    for key in keys:
+        old = saved["initial_lr"] if key == "lr" and "initial_lr" in saved else saved[key]
+        if not same_setting(given[key], old):
+            return key, given[key], old
+    return None
+
+
+def same_setting(a: Any, b: Any) -> bool:
+    """Equal settings, numbers to float32's precision (a tensor lr, or one rounded to float32), tuples item by item."""
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(map(same_setting, a, b))
+    if isinstance(a, (int, float, torch.Tensor)) and isinstance(b, (int, float, torch.Tensor)):
+        return math.isclose(float(a), float(b), rel_tol=1e-6)
+    return a == b
 
 
 def saved_optimizer(group: dict[str, Any]) -> str:
@@ -856,11 +888,13 @@ def with_file_data(args: list[str]) -> list[str] | None:
 
 
 def with_run_data(args: list[str]) -> list[str]:
-    """``args`` and ``--data.path`` found from the fit's directory when the last ``--config`` is a run's config.yaml
-    that gives its data file as a relative path, as test and predict find a checkpoint's data: from elsewhere the same
-    name could be another file. ``args`` itself when they give the data, or the file is the same from here."""
-    flags = [(flag, value) for _, flag, value in flag_values(args) if flag in ("--config", "-c", "--data.path")]
-    config = Path(flags[-1][1]) if flags and flags[-1][0] != "--data.path" else Path()
+    """``args`` and ``--data.path`` found from the fit's directory when the last ``--config`` (after any ``--data``)
+    is a run's config.yaml that gives its data file as a relative path, as test and predict find a checkpoint's data:
+    from elsewhere the same name could be another file. ``args`` itself when they give the data (a path or another
+    class), or the file is the same from here."""
+    data_flags = ("--config", "-c", "--data.path", "--data", "--data.class_path")  # a later data class has no path
+    flags = [(flag, value) for _, flag, value in flag_values(args) if flag in data_flags]
+    config = Path(flags[-1][1]) if flags and flags[-1][0] in ("--config", "-c") else Path()
     last = config.parent / "checkpoints" / "last.ckpt"
     if config.name != "config.yaml" or not last.is_file() or config_problem(config):
         return args
