@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from jsonargparse import ArgumentParser
 
@@ -43,6 +40,8 @@ def export_command(args: list[str]) -> None:
 
     quiet_known_noise()
     loaded = load_model(reads)
+    from logreg.cli.lightning import check_not_run_file
+
     check_not_run_file(output, f"--output {output}", loaded.checkpoint, reads)
     model = loaded.model.float()  # the graph is float32, also for a model trained in float64
     metadata = export_metadata(loaded)
@@ -50,32 +49,3 @@ def export_command(args: list[str]) -> None:
     print(f"wrote {output}: {INPUT_NAME} (batch, {model.hparams.n_inputs}) float32 -> {OUTPUT_NAME} (batch, 1), "
           f"classes {metadata['classes']}, threshold {metadata['threshold']}",
           file=sys.stderr if is_stdout(output) else sys.stdout)  # fmt: skip
-
-
-def check_not_run_file(target: str, label: str, checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> None:
-    """Refuse ``target`` (``label``: its flag and path) when it is, or is inside, a file of the checkpoint's run: an
-    ``--overwrite true`` through a link would replace the run's data, checkpoints or config."""
-    for path in run_files(checkpoint, ckpt_path) if checkpoint is not None and ckpt_path else []:
-        source, resolved = Path(path).resolve(), Path(target).resolve()
-        if resolved == source:
-            raise ValueError(f"{label}: is {path}, which the checkpoint's run reads; choose another file")
-        if source in resolved.parents:
-            raise ValueError(f"{label}: is in {path}, a directory of the checkpoint's run; choose another file")
-
-
-def run_files(checkpoint: dict[str, Any], ckpt_path: str) -> list[str]:
-    """The files of the run of ``ckpt_path``: its data, found as ``logreg test`` finds it (from the fit's directory;
-    none when that cannot be told: a checkpoint copied out of its run), and its run directory (the one holding its
-    ``checkpoints``, unless that is the fit's directory itself), shown relative unless outside the cwd."""
-    from logreg.cli.lightning import fit_directory, fitted_data
-
-    data = None
-    with contextlib.suppress(FileNotFoundError, ValueError):  # (a data file that is gone cannot be overwritten)
-        data = ((fitted_data(checkpoint, ckpt_path) or {}).get("init_args") or {}).get("path")
-    files = [] if data is None else [str(data)]
-    where = Path(ckpt_path).resolve().parent
-    fitted_in = fit_directory(checkpoint, ckpt_path)
-    if where.name == "checkpoints" and (fitted_in is None or fitted_in.resolve() != where.parent):
-        relative = os.path.relpath(where.parent)
-        files.append(str(where.parent) if relative.startswith("..") else relative)
-    return files

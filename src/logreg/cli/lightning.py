@@ -666,8 +666,6 @@ class LogRegCLI(LightningCLI):
             if Path(target).resolve() == source or source in Path(target).resolve().parents:
                 raise ValueError(f"--predictions {target}: is {path}, which this command reads; choose another file")
         if target:  # (--overwrite true through a link would replace the run's data or checkpoints)
-            from logreg.cli.export import check_not_run_file
-
             check_not_run_file(target, f"--predictions {target}", self.checkpoint, self.ckpt_path)
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, **kwargs: Any) -> None:
@@ -930,6 +928,33 @@ def fitted_data(checkpoint: dict[str, Any] | None, ckpt_path: str | None, path_g
         relative = os.path.relpath(found)
         init_args["path"] = str(found) if relative.startswith("..") else relative
     return {"class_path": hparams["_class_path"], "init_args": init_args}
+
+
+def check_not_run_file(target: str, label: str, checkpoint: dict[str, Any] | None, ckpt_path: str | None) -> None:
+    """Refuse ``target`` (``label``: its flag and path) when it is, or is inside, a file of the checkpoint's run: an
+    ``--overwrite true`` through a link would replace the run's data, checkpoints or config."""
+    for path in run_files(checkpoint, ckpt_path) if checkpoint is not None and ckpt_path else []:
+        source, resolved = Path(path).resolve(), Path(target).resolve()
+        if resolved == source:
+            raise ValueError(f"{label}: is {path}, which the checkpoint's run reads; choose another file")
+        if source in resolved.parents:
+            raise ValueError(f"{label}: is in {path}, a directory of the checkpoint's run; choose another file")
+
+
+def run_files(checkpoint: dict[str, Any], ckpt_path: str) -> list[str]:
+    """The files of the run of ``ckpt_path``: its data, found as ``logreg test`` finds it (from the fit's directory;
+    none when that cannot be told: a checkpoint copied out of its run), and its run directory (the one holding its
+    ``checkpoints``, unless that is the fit's directory itself), shown relative unless outside the cwd."""
+    data = None
+    with contextlib.suppress(FileNotFoundError, ValueError):  # (a data file that is gone cannot be overwritten)
+        data = ((fitted_data(checkpoint, ckpt_path) or {}).get("init_args") or {}).get("path")
+    files = [] if data is None else [str(data)]
+    where = Path(ckpt_path).resolve().parent
+    fitted_in = fit_directory(checkpoint, ckpt_path)
+    if where.name == "checkpoints" and (fitted_in is None or fitted_in.resolve() != where.parent):
+        relative = os.path.relpath(where.parent)
+        files.append(str(where.parent) if relative.startswith("..") else relative)
+    return files
 
 
 def fit_directory(checkpoint: dict[str, Any], ckpt_path: str) -> Path | None:
