@@ -102,7 +102,8 @@ def console() -> None:
     """The ``logreg`` console script and ``python -m logreg``: :func:`main`, then ``os._exit`` with its exit code, which
     skips the interpreter's teardown of torch and Lightning (seconds of CPU). Streams and logs are flushed first and
     the run's files were closed by then (TensorBoard's by the logger's ``finalize``); nothing of logreg's is left to
-    an ``atexit`` handler. A distributed run, or a thread still running, exits as usual (process groups, joins)."""
+    an ``atexit`` handler. A distributed run (its process group destroyed first), or a thread still running, exits as
+    usual."""
     try:
         main()
         code = 0
@@ -111,9 +112,10 @@ def console() -> None:
         if not isinstance(end.code, (int, type(None))):
             print(end.code, file=sys.stderr)
     distributed = sys.modules.get("torch.distributed")
-    if (distributed is not None and distributed.is_available() and distributed.is_initialized()) or any(
-        not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()
-    ):
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()  # (left to the teardown, gloo's threads aborted a torchrun worker at exit)
+        sys.exit(code)
+    if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
         sys.exit(code)
     for stream in [stream for stream in (sys.stdout, sys.stderr) if stream is not None]:  # None: `logreg ... >&-`
         try:
