@@ -65,7 +65,11 @@ class ArrayDataModule(IndexedDataModule):
             some = (features[:1000] == features[0]).all(0).nonzero().view(-1).tolist()  # (a first look: cheaper)
             names, part = [self.feature_names[j] for j in some], array[:, some]
             if flat := flattened(names, np.stack([part.min(0), part.max(0)])):
-                warnings.warn(FLATTENED.format(", ".join(flat)), UserWarning, stacklevel=3)
+                self.warn(FLATTENED.format(", ".join(flat)))
+
+    def warn(self, text: str) -> None:
+        """A Python warning (the estimator's data: scikit-learn code catches and filters warnings)."""
+        warnings.warn(text, UserWarning, stacklevel=2)
 
     def setup(self, stage: str) -> None:
         """Nothing held out (the estimator's case): every row trains, in order, without a split's permutations."""

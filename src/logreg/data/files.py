@@ -86,8 +86,8 @@ class FileDataModule(IndexedDataModule):
             raise self.third_label
         if stage == "fit" and self.missing_positive:
             raise DataFileError(self.missing_positive)
-        if stage == "fit" and self.flattened and (self.trainer is None or self.trainer.is_global_zero):
-            print(f"logreg: warning: {self.path}: {FLATTENED.format(', '.join(self.flattened))}", file=sys.stderr)
+        if stage == "fit" and self.flattened:
+            self.warn(FLATTENED.format(", ".join(self.flattened)))
         if stage != "predict" and not self.has_labels:
             raise DataFileError(
                 f"{self.path}: no label column {self.label!r} (needed to {stage}; "

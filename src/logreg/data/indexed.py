@@ -313,6 +313,11 @@ class IndexedDataModule(LightningDataModule):
         """What the data is, for messages (a file module names its path)."""
         return type(self).__name__
 
+    def warn(self, text: str) -> None:
+        """A warning about the data: one ``logreg: warning:`` line on stderr, from the first process only."""
+        if self.trainer is None or self.trainer.is_global_zero:
+            print(f"logreg: warning: {self.describe()}: {text}", file=sys.stderr, flush=True)
+
     def setup(self, stage: str) -> None:
         """Make the split once, before the first fit, validate or test; predict needs neither labels nor split."""
         stage = stage_name(stage)
@@ -341,10 +346,10 @@ class IndexedDataModule(LightningDataModule):
             return None
         _, mean, variance = self.train_moments()
         coarse = ((variance > 0) & (variance < (mean * 2**-20) ** 2)).nonzero().view(-1).tolist()
-        if coarse and (self.trainer is None or self.trainer.is_global_zero):
+        if coarse:
             names = ", ".join(self.feature_names[j] for j in coarse)
-            print(f"logreg: warning: {self.describe()}: {names}: std below |mean| / 2**20, so the float32 rows round "
-                  "their values; subtract an offset (e.g. their mean) first", file=sys.stderr, flush=True)  # fmt: skip
+            self.warn(f"{names}: std below |mean| / 2**20, so the float32 rows round their values; subtract an offset "
+                      "(e.g. their mean) first")  # fmt: skip
         return mean.float(), torch.where(self.constant_columns(), 1.0, variance.sqrt()).float()
 
     def constant_columns(self) -> Tensor:
@@ -509,14 +514,14 @@ class IndexedDataModule(LightningDataModule):
         """The loader of ``stage``'s rows, after a warning of the metrics that one class of labels leaves undefined."""
         self.check_classes()
         only = self.only_class()
-        if only is not None and (self.trainer is None or self.trainer.is_global_zero):
+        if only is not None:
             if len(self.classes) == 2 and only == self.classes[1]:
                 line = (f"the positive class: {stage}_auroc is undefined without negative rows (ignore its value); "
                         "accuracy, precision and recall are as usual")  # fmt: skip
             else:
                 line = (f"the negative class: {stage}_auroc, {stage}_ap, {stage}_recall and {stage}_f1 are undefined "
                         "without positive rows (ignore their values); accuracy is as usual")  # fmt: skip
-            print(f"logreg: warning: {self.describe()}: every label is {only!r}, {line}", file=sys.stderr, flush=True)
+            self.warn(f"every label is {only!r}, {line}")
         return self._loader(indices, False) if len(indices) else []
 
     def check_classes(self) -> None:
