@@ -123,7 +123,7 @@ def console() -> None:
         except (OSError, ValueError):  # a reader that left (`logreg fit | head`), or a closed stream
             code = code or 120  # what the interpreter exits with when its final flush fails
     logging.shutdown()
-    os._exit(code)
+    os._exit(code)  # (documented in os: exit without cleanup handlers; the leading underscore is its name)
 
 
 def stop_on_sigterm(signum: int, frame: Any) -> None:
