@@ -201,6 +201,22 @@ def test_the_console_command_ends_with_mains_code_and_output_and_skips_teardown(
     assert not (tmp_path / "out").exists()
 
 
+def test_main_leaves_no_process_group_to_the_interpreters_teardown(tmp_path):
+    """A gloo process group a distributed run left (for the process's later runs) and nobody destroyed can abort the
+    process at exit after a run that succeeded ("terminate called without an active exception", -6; 2 of 15 two-rank
+    scripts here): after ``main``, it is destroyed at exit, before the handlers registered earlier run."""
+    script = (
+        "import atexit, os, torch.distributed as dist; from logreg.cli import main\n"
+        "atexit.register(lambda: print('group at exit:', dist.is_initialized()))  # runs after main's handler\n"
+        "os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT='0')\n"
+        "dist.init_process_group('gloo', rank=0, world_size=1)\n"
+        "try:\n    main(['convert', 'missing.csv', 'out'])\nexcept SystemExit as end:\n    print('exit', end.code)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["exit 2", "group at exit: False"]
+
+
 @pytest.mark.slow
 def test_help_imports_neither_pyarrow_nor_tensorboard(process):
     """What only some runs need is imported when first used: ``logreg --help`` (and a fit on the built-in data)

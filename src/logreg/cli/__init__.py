@@ -3,6 +3,7 @@ traceback). ``convert`` and ``export`` run on their own: ``convert`` needs neith
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -96,6 +97,9 @@ def main(args: list[str] | None = None) -> None:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if distributed_is_initialized():
+            atexit.unregister(destroy_process_group)  # (once, however many runs the process makes)
+            atexit.register(destroy_process_group)
 
 
 def console() -> None:
@@ -111,9 +115,8 @@ def console() -> None:
         code = end.code if isinstance(end.code, int) else (0 if end.code is None else 1)
         if not isinstance(end.code, (int, type(None))):
             print(end.code, file=sys.stderr)
-    distributed = sys.modules.get("torch.distributed")
-    if distributed is not None and distributed.is_available() and distributed.is_initialized():
-        distributed.destroy_process_group()  # (left to the teardown, gloo's threads aborted a torchrun worker at exit)
+    if distributed_is_initialized():
+        destroy_process_group()
         sys.exit(code)
     if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
         sys.exit(code)
@@ -124,6 +127,20 @@ def console() -> None:
             code = code or 120  # what the interpreter exits with when its final flush fails
     logging.shutdown()
     os._exit(code)  # (documented in os: exit without cleanup handlers; the leading underscore is its name)
+
+
+def distributed_is_initialized() -> bool:
+    """Whether a distributed run in this process left its process group (for the process's later runs)."""
+    distributed = sys.modules.get("torch.distributed")
+    return distributed is not None and distributed.is_available() and distributed.is_initialized()
+
+
+def destroy_process_group() -> None:
+    """Destroys the process group a distributed run left. Lightning destroys only an NCCL group at exit; a gloo group
+    left to the interpreter's teardown can abort the process ("terminate called without an active exception", exit
+    -6) after a run that succeeded, so :func:`main` registers this at exit, and :func:`console` calls it."""
+    if distributed_is_initialized():
+        sys.modules["torch.distributed"].destroy_process_group()
 
 
 def stop_on_sigterm(signum: int, frame: Any) -> None:
