@@ -555,7 +555,8 @@ def test_a_run_under_an_absolute_log_directory_finds_its_data_from_where_it_ran(
     for name, (a, b) in (("proj", x.T), ("other", x.T[::-1])):  # another file of the same name
         (tmp_path / name).mkdir()
         (tmp_path / name / "d.csv").write_text(
-            "a,b,label\n" + "".join(f"{u:.6f},{v:.6f},{t}\n" for u, v, t in zip(a, b, y, strict=True)))
+            "a,b,label\n" + "".join(f"{u:.6f},{v:.6f},{t}\n" for u, v, t in zip(a, b, y, strict=True))
+        )
     runs = tmp_path / "runs"
     run_cli("fit", *FAST, "--data.path", "d.csv", "--trainer.default_root_dir", str(runs), cwd=tmp_path / "proj")
     ckpt = str(runs / "lightning_logs/version_0/checkpoints/last.ckpt")
