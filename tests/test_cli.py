@@ -148,6 +148,11 @@ try:
 except SystemExit as end:
     print("help exited", end.code)
 print(sorted(m for m in ("pyarrow", "tensorboard") if m in sys.modules))
+try:
+    main(["fit", "--data", "FileDataModule", "--data.path", "d", "--print_config"])  # (parses its signature)
+except SystemExit as end:
+    print("print_config exited", end.code)
+print(sorted(m for m in ("pyarrow", "tensorboard") if m in sys.modules))
 sys.argv = ["logreg", *{MISSING!r}]
 runpy.run_module("logreg", run_name="__main__", alter_sys=True)
 """
@@ -220,11 +225,15 @@ def test_main_leaves_no_process_group_to_the_interpreters_teardown(tmp_path):
 @pytest.mark.slow
 def test_help_imports_neither_pyarrow_nor_tensorboard(process):
     """What only some runs need is imported when first used: ``logreg --help`` (and a fit on the built-in data)
-    reads no file and writes no event, so its process loads neither pyarrow nor TensorBoard's writer."""
+    reads no file and writes no event, so its process loads neither pyarrow nor TensorBoard's writer; parsing a
+    FileDataModule's arguments (as every fit of a ``.npy`` directory does) loads no pyarrow."""
     proc, _ = process
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
     assert "usage: logreg" in proc.stdout
-    assert proc.stdout.splitlines()[-2:] == ["help exited 0", "[]"]
+    lines = proc.stdout.splitlines()
+    assert lines[lines.index("help exited 0") + 1] == "[]"
+    assert "    path: d" in lines
+    assert lines[-2] == "print_config exited 0" and "pyarrow" not in lines[-1]  # (its logger loads TensorBoard)
 
 
 def test_ctrl_c_is_one_line_and_exit_code_130(monkeypatch, run_cli):
