@@ -31,17 +31,32 @@ def separable_rows(n=120, seed=0, labels=("no", "yes")):
     return [[f"{a:.5f}", f"{b:.5f}", label] for (a, b), label in zip(x, y, strict=True)]
 
 
-def test_the_values_checksum_sees_a_changed_value_swapped_cells_and_swapped_rows():
-    """The fingerprint's checksums of every row: any value, label, two cells of a row or two rows (also 251 apart)
-    changed give others; the same rows as a tensor or a memory map give the same."""
+@pytest.mark.parametrize("block_bytes", [None, 4096])  # the default block: one here; 341 rows: blocks and threads
+def test_the_values_checksum_sees_a_changed_value_swapped_cells_and_swapped_rows(monkeypatch, block_bytes):
+    """The fingerprint's checksums of every row: any value, label, two cells of a row or two rows (also 251 apart,
+    and in two blocks) changed give others; the same rows as a tensor or a memory map, on any number of threads, give
+    the same."""
+    import logreg.data.indexed
     from logreg.data.indexed import values_checksum
 
+    if block_bytes:
+        monkeypatch.setattr(logreg.data.indexed, "CHECKSUM_BYTES", block_bytes)
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40000, 3)).astype(np.float32), torch.from_numpy((rng.random((40000, 1)) < 0.5) * 1.0)
     base = values_checksum(torch.from_numpy(x), y.float())
     assert values_checksum(x, y.to(torch.int8)) == base  # a map's rows are NumPy arrays; y.npy's labels int8
-    swaps = {"two cells": ((30000, [0, 1]), (30000, [1, 0])), "two rows": ([30000, 30001], [30001, 30000]),
-             "rows 251 apart": ([20000, 20251], [20251, 20000])}  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert values_checksum(x, y) == base
+    finally:
+        torch.set_num_threads(threads)
+    swaps = {
+        "two cells": ((30000, [0, 1]), (30000, [1, 0])),
+        "two rows": ([30000, 30001], [30001, 30000]),
+        "rows 251 apart": ([20000, 20251], [20251, 20000]),
+        "rows in two blocks": ([100, 30000], [30000, 100]),
+    }
     for what, (to, source) in [*swaps.items(), ("a value", ((39999, 1), (39998, 1)))]:
         other = x.copy()
         other[to] = x[source]

@@ -12,6 +12,7 @@ import sys
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Any
 
@@ -28,6 +29,7 @@ Batch = tuple[Tensor, Tensor]
 # Rows per streamed chunk (2 MiB of float32 at 32 features): below torch's parallel grain, so one thread, faster here
 CHUNK_ELEMENTS = 2**19
 CHUNK_ROWS = 16384
+CHECKSUM_BYTES = 2**25  # of float32 rows per block of values_checksum
 SPLIT_NAMES = np.array(["-", "train", "val", "test"])  # row_splits: by split code, 0 for a row in none
 
 
@@ -113,17 +115,25 @@ def split_stream(features: Tensor | np.ndarray, labels: Tensor, indices: Tensor,
 
 
 def values_checksum(features: Tensor | np.ndarray, labels: Tensor, flip: bool = False) -> dict[str, str]:
-    """Checksums of every row's feature values and label codes as float32 bits, in one streamed pass: CRC-32s
-    (zlib's, chained over the chunks: about 4 GB/s), so a changed value, swapped cells or swapped rows change them,
-    with the same digits on any machine. ``flip``: of ``1 - labels`` (the file's own coding of swapped codes)."""
-    crcs = [0, 0]
-    for start in range(0, len(labels), CHUNK_ROWS):
-        stop = min(start + CHUNK_ROWS, len(labels))
-        for k, array in enumerate((features, labels)):
-            rows = host_rows(array, start, stop, None, torch.float32).numpy()
-            rows = 1 - rows if flip and k else rows
-            crcs[k] = zlib.crc32(np.ascontiguousarray(rows).data, crcs[k])
-    return {"feature_values": f"{crcs[0]:08x}", "label_values": f"{crcs[1]:08x}"}
+    """Checksums of every row's feature values and label codes as float32 bits: the CRC-32 (zlib's) of each block of
+    about :data:`CHECKSUM_BYTES` of rows, on torch's number of threads at once (zlib lets go of the GIL: 0.19 s for
+    10M x 32 on 2 cores, 0.42 s on one), then the CRC-32 of theirs in order. A changed value, swapped cells or
+    swapped rows change them, with the same digits on any machine and thread count. ``flip``: of ``1 - labels`` (the
+    file's own coding of swapped codes)."""
+    block_rows = max(1, CHECKSUM_BYTES // (4 * max(1, int(features.shape[1]))))
+
+    def block(start: int) -> tuple[int, int]:
+        def crc(array: Tensor | np.ndarray) -> int:  # (no host_rows: its warnings filter is not for threads)
+            rows = array[start : start + block_rows]
+            rows = (rows.numpy() if isinstance(rows, Tensor) else np.asarray(rows)).astype(np.float32, copy=False)
+            return zlib.crc32(np.ascontiguousarray(rows).data)
+
+        return crc(features), crc(1 - labels[start : start + block_rows] if flip else labels)
+
+    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:
+        crcs = np.array(list(pool.map(block, range(0, len(labels), block_rows))), dtype="<u4").reshape(-1, 2)
+    return {"feature_values": f"{zlib.crc32(crcs[:, 0].tobytes()):08x}",
+            "label_values": f"{zlib.crc32(crcs[:, 1].tobytes()):08x}"}  # fmt: skip
 
 
 def shard_batches(order: Tensor, batch_size: int, rank: int = 0, world_size: int = 1) -> list[Tensor]:
