@@ -5,8 +5,8 @@
 
 Used by ``scripts/bench.py`` section 5. The library has no timing code: this script wraps the functions where each
 phase happens, in this process only, and keeps exclusive times (a phase inside another is not counted twice). A
-pass is one streamed pass (:meth:`SplitStream.chunks`, training and the summary's sums) or one evaluation loop
-(:class:`EpochBatches`, validation and test), timed from its first chunk to its last, the work on each included.
+pass is one streamed pass (:meth:`SplitStream.chunks` or ``map``: training, the summary's sums) or one evaluation
+loop (:class:`EpochBatches`, validation and test), timed from its first chunk to its last, the work on each included.
 After the command, the bare pass: a plain torch loop over the same memory-mapped ``x.npy`` in 64k-row chunks
 (``addmv``, softplus, sigmoid, ``mv``, float64 sums), the loss and gradient of every row, median of 3.
 The last line of the output is JSON: ``{"phases": {name: [seconds, {kind: [each pass's seconds]}]}, "bare": s,
@@ -130,6 +130,7 @@ def instrument() -> None:
         timed(TrainingFigures, hook, "figures, checkpoints")
     timed(Trainer, "save_checkpoint", "figures, checkpoints")
     counted(indexed.SplitStream, "chunks")
+    counted(indexed.SplitStream, "map")  # (Newton's passes and the coefficient table's: chunks on several threads)
     for loop in ("validation", "test"):  # an evaluation pass: from its epoch's start to its end
         then(LogisticRegression, f"on_{loop}_epoch_start", lambda: STARTS.append(time.perf_counter()))
         then(LogisticRegression, f"on_{loop}_epoch_end", lambda: PASSES[STACK[-1] + ": evaluation"].append(

@@ -327,3 +327,33 @@ def test_evaluation_rows_of_a_memory_map_are_gathered_in_the_models_float(tmp_pa
     assert features.dtype == target.dtype == torch.float64
     assert torch.equal(features, torch.from_numpy(x[rows.numpy()]).double())
     assert torch.equal(target, labels[rows].double())
+
+
+def test_a_parallel_map_of_chunks_gives_the_one_thread_results_bit_for_bit_in_order():
+    """``SplitStream.map(parallel=True)`` (Newton's passes, the coefficient table's): the chunks' results, in order,
+    computed on other threads, equal bit for bit to those on one thread: their sums are the same on any machine."""
+    import threading
+
+    from logreg.model.logistic import chunk_sums
+
+    data = ThresholdDataModule(n_features=3, n_samples=50_000, batch_size=0, label_noise=0.2)
+    data.setup("fit")
+    stream = split_stream(data.features, data.labels, data.train_idx, size=1000)
+    weight, bias = torch.tensor([0.5, -0.25, 1.0], dtype=torch.float64), torch.tensor([0.1], dtype=torch.float64)
+    center = data.features.double().mean(0)
+
+    def sums(x, y):
+        return threading.get_ident(), chunk_sums("bce", x, y.view(-1), weight, bias, None, center)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        alone = list(stream.map(sums, torch.float32, torch.device("cpu")))
+        together = list(stream.map(sums, torch.float32, torch.device("cpu"), parallel=True))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(alone) == len(together) == len(stream.ranges) > 2
+    assert {ident for ident, _ in alone} == {threading.get_ident()}
+    assert threading.get_ident() not in {ident for ident, _ in together}
+    for (_, one), (_, other) in zip(alone, together, strict=True):
+        assert torch.equal(one, other)

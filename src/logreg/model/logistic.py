@@ -389,10 +389,15 @@ class LogisticRegression(LightningModule):
         d = len(scaled)
         size = d + 3 + (0 if newton is None else (d + 1) ** 2 + 1)  # (chunk_sums' layout)
         total = torch.zeros(size, dtype=torch.float64, device=weight.device)
-        with one_thread():  # (B, D) work: on a busy machine 2 threads took 6x as long (a conversion 20x)
-            for x, y in split.chunks(torch.float32, weight.device):  # (B, D), (B, 1): the rows as stored
-                total += chunk_sums(self.hparams.get("loss", "bce"), x, y.view(-1), scaled, shift, pos_weight, center,
-                                    cut, hessian_dtype)  # fmt: skip
+        loss_name = self.hparams.get("loss", "bce")
+
+        def sums(x: Tensor, y: Tensor) -> Tensor:  # (B, D), (B, 1): the rows as stored
+            return chunk_sums(loss_name, x, y.view(-1), scaled, shift, pos_weight, center, cut, hessian_dtype)
+
+        # (B, D) work, a chunk a thread: on a busy machine torch's 2 threads on one chunk took 6x as long (a
+        # conversion 20x); Newton's chunks (a Hessian each) on as many threads at once
+        for part in split.map(sums, torch.float32, weight.device, parallel=newton is not None):
+            total += part
         self.passes += 1 / stride if stride > 1 else 1
         total = self.trainer.strategy.reduce(total, reduce_op="sum")
         n = split.total_rows

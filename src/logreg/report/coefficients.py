@@ -4,6 +4,7 @@ and for an unpenalised fit Wald inference from the inverse Fisher information of
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,18 +73,23 @@ def coefficient_table(weight: Tensor, bias: Tensor | float, features: Tensor | n
     if device.type != "cpu":
         labels = torch.as_tensor(labels).to(device)  # a GPU chunk is masked on the GPU
     folded, offset = fold_standardization(w, torch.tensor([b], dtype=w.dtype, device=device), mean, scale)
-    moments = sums = None
+    stream = split_stream(features, labels, rows, size=chunk_rows)
+    first = stream.chunk(stream.ranges[0], torch.float64, device)
+    center = first[0].mean(0) if center is None else center
+
+    def chunk_moments_and_sums(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:  # (float64 x)
+        dx = x - center
+        moments = torch.stack([dx.sum(0), dx.square_().sum(0)])
+        return moments, chunk_sums("bce", x, y.view(-1), folded, offset, None, center, cut) if inference else None
+
     with one_thread():  # (B, D) float64 work: see one_thread
-        for x, y in split_stream(features, labels, rows, size=chunk_rows).chunks(torch.float64, device):
-            if moments is None:
-                center = x.mean(0) if center is None else center
-                moments = torch.zeros(2, x.shape[1], dtype=x.dtype, device=x.device)
-            dx = x - center
-            moments[0] += dx.sum(0)
-            moments[1] += dx.square_().sum(0)
-            if inference:
-                chunk = chunk_sums("bce", x, y.view(-1), folded, offset, None, center, cut)
-                sums = chunk if sums is None else sums.add_(chunk)
+        parts = [chunk_moments_and_sums(*first)]
+    moments = sums = None
+    rest = stream.map(chunk_moments_and_sums, torch.float64, device, inference, stream.ranges[1:])  # (Hessians)
+    for chunk_moments, chunk in itertools.chain(parts, rest):
+        moments = chunk_moments if moments is None else moments.add_(chunk_moments)
+        if chunk is not None:
+            sums = chunk if sums is None else sums.add_(chunk)
     shift = moments[0] / len(rows)
     std = (moments[1] / len(rows) - shift * shift).clamp_min(0).sqrt()
     information = sums[d + 2 : d + 2 + (d + 1) ** 2].view(d + 1, d + 1) if inference else None
