@@ -140,14 +140,13 @@ def check_seed(seed: Any) -> None:
 
 
 def check_C(model: Any) -> None:
-    """Refuse a ``--model.C`` (flag or config) the model would refuse, while parsing: jsonargparse takes any text for
-    C (its words inf and none come in any case), and ``--print_config`` must print only a config that runs."""
+    """Refuse a ``--model.C`` (flag or config) the model would refuse, while parsing: jsonargparse takes any text and
+    any number for C (<= 0 too), and ``--print_config`` must print only a config that runs."""
     C = model.get("C") if isinstance(model, Namespace) else None
-    if isinstance(C, str):
-        try:
-            penalty_C(C)
-        except ValueError as err:
-            raise ValueError(f"--model.C {C}: {err}") from None
+    try:
+        penalty_C(C)
+    except ValueError as err:
+        raise ValueError(f"--model.C {C}: {err}") from None
 
 
 class LogRegTrainer(Trainer):
