@@ -175,6 +175,9 @@ ROWS = [
     ("zero tol", ["fit", "--model.tol", "0"], ["tol must be a finite number > 0, got 0"]),
     ("zero C", ["fit", "--model.C", "0"], ["C must be a number > 0, inf or none (no penalty), or null", "got 0"]),
     ("C not a number", ["fit", "--model.C", "lots"], ["model.C", "lots"]),
+    # refused while parsing: --print_config prints only a config that runs (it printed C <= 0)
+    *[(f"C {value} printed", ["fit", *flags, "--print_config"], [f"--model.C {value}: C must be a number > 0, inf or"])
+      for value, flags in (("-1.0", ["--model.C=-1"]), ("0.0", ["--model.C", "0"]), ("-2.0", ["--model", "{C: -2}"]))],
     ("C and l2", ["fit", "--model.C", "1", "--model.l2", "0.1"], ["give l2 or C, not both"]),  # both as flags
     ("tabular recipe without a file", ["fit", "--config", "tabular"], ["--data.path: required by", "FileDataModule"]),
     ("l1 with momentum", ["fit", "--model.l1", "0.1", "--optimizer", "SGD", "--optimizer.momentum", "0.9"],

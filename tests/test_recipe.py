@@ -86,3 +86,16 @@ def test_a_penalty_flag_replaces_the_other_spelling_in_a_config(cancer_csv, run_
     shown = run_cli("fit", *flags, "--data.path", str(cancer_csv), "--print_config")
     model = yaml.safe_load(shown.stdout)["model"]
     assert (model["l2"], model["C"]) == penalty
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--model.C", "INF"), ("--model.C", "Inf"), ("--model.C= none",), ("--model.C", "NONE"), ("--config", "C.yaml")],
+)
+def test_C_takes_its_words_in_any_case_and_print_config_prints_a_config_that_runs(run_cli, tmp_path, flags):
+    """``--model.C`` (flag or config) takes 'inf' and 'none' as the model does, in any case and spacing (jsonargparse's
+    ``Literal["inf", "none"]`` took only the lower case), and fit runs the config that ``--print_config`` prints."""
+    (tmp_path / "C.yaml").write_text("model:\n  C: INF\n")
+    (tmp_path / "printed.yaml").write_text(run_cli("fit", *flags, "--print_config").stdout)
+    fit = run_cli("fit", "--config", "printed.yaml", "--trainer.max_epochs", "1")
+    assert re.search(r"penalty +none \(C = inf\)", fit.stdout), fit.stdout

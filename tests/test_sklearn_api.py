@@ -146,6 +146,7 @@ def test_load_of_a_cli_checkpoint_gives_sorted_classes_and_their_probabilities(
     loaded = LogisticRegressionClassifier.load(ckpt)
     assert loaded.classes_.tolist() == classes and type(loaded.classes_[0]) is type(np.array(names)[0])
     flipped = bool(positive)
+    assert loaded.get_params()["threshold"] == (0.2 if flipped else 0.8)  # as given: 1 - 0.8 gave 0.19999999
     proba = loaded.predict_proba(x)[:, 1]
     np.testing.assert_allclose(proba, 1 - cli.probability if flipped else cli.probability, rtol=0, atol=1e-6)
     assert np.array_equal(loaded.predict(x).astype(str), cli.predicted_label.astype(str).to_numpy())

@@ -301,12 +301,16 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             raise type(err)(str(err).removeprefix("--ckpt_path ")) from None
         state = loaded.checkpoint.get(ESTIMATOR_KEY) or {}
         classes, flipped = (np.array(loaded.classes), False) if state else cli_classes(loaded.classes)
+        params = state.get("params", cli_params(loaded.checkpoint, loaded.model))  # (the threshold as the fit had it)
         if flipped:
             with torch.no_grad():
                 for tensor in (loaded.model.linear.weight, loaded.model.linear.bias):
                     tensor.neg_()
-                loaded.model.threshold.copy_(1 - loaded.model.threshold)
-        estimator = cls(**state.get("params", cli_params(loaded.checkpoint, loaded.model)))
+                loaded.model.threshold.copy_(1 - loaded.model.threshold)  # exact in float32: the same decisions
+            # the parameter mirrors the threshold as given, in float64, to float32's digits: 0.2 for 0.8 (the float32
+            # buffer's 1 - 0.800000012 reads 0.19999999)
+            params["threshold"] = float(str(np.float32(1 - params["threshold"])))
+        estimator = cls(**params)
         loaded.model.estimator_state = state or None
         estimator.classes_ = classes
         estimator.n_features_in_ = int(loaded.model.hparams.n_inputs)

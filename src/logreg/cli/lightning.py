@@ -37,7 +37,7 @@ from logreg.cli.loggers import HparamsCallback
 from logreg.data.files import FileDataModule, other_columns
 from logreg.data.indexed import IndexedDataModule
 from logreg.data.threshold import ThresholdDataModule
-from logreg.model.logistic import LogisticRegression, check_l1_optimizer
+from logreg.model.logistic import LogisticRegression, check_l1_optimizer, penalty_C
 from logreg.model.newton import Newton
 from logreg.predictions import CSVPredictionWriter, PredictionPreview
 from logreg.report import summary
@@ -139,6 +139,16 @@ def check_seed(seed: Any) -> None:
         raise ValueError(f"--seed_everything {seed}: must be an integer in [0, 2**32) (numpy's seeds), or true")
 
 
+def check_C(model: Any) -> None:
+    """Refuse a ``--model.C`` (flag or config) the model would refuse, while parsing: jsonargparse takes any text and
+    any number for C (<= 0 too), and ``--print_config`` must print only a config that runs."""
+    C = model.get("C") if isinstance(model, Namespace) else None
+    try:
+        penalty_C(C)
+    except ValueError as err:
+        raise ValueError(f"--model.C {C}: {err}") from None
+
+
 class LogRegTrainer(Trainer):
     """Lightning's Trainer, whose ``predict`` also streams predictions into a CSV file (its signature: the flags)."""
 
@@ -234,6 +244,7 @@ class LogRegCLI(LightningCLI):
         if not subcommand:
             return
         check_seed(self.config[subcommand].get("seed_everything"))
+        check_C(self.config[subcommand].get("model"))
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
         if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
@@ -845,9 +856,10 @@ def gives_lr(args: list[str], sections: list[Any]) -> bool:
 
 def model_value(key: str, value: Any) -> Any:
     """A model setting as the model takes it, to compare with the checkpoint's: C's words 'inf' and 'none' (no penalty)
-    and a number given as text become floats (jsonargparse keeps ``C: float | Literal["inf", "none"]``'s words)."""
-    if key == "C" and isinstance(value, str) and value.strip().lower() in ("inf", "none"):
-        return float("inf")
+    and a number given as text become floats (jsonargparse keeps ``C: float | str``'s words as typed)."""
+    if key == "C" and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return penalty_C(value)
     with contextlib.suppress(ValueError):
         return float(value) if isinstance(value, str) else value
     return value

@@ -89,6 +89,16 @@ CURVE_THRESHOLDS = 1001  # fixed thresholds 0, 0.001, ..., 1: flat memory, the s
 TUNING_CRITERIA = ("f1", "balanced_accuracy", "youden")
 
 
+def penalty_C(C: float | str | None) -> float | None:
+    """``C`` as a number: its words 'inf' and 'none' (no penalty), in any case and spacing, become ``math.inf``;
+    other text, and numbers <= 0 or NaN, are refused (a ValueError). The CLI runs it at parse time too."""
+    if isinstance(C, str) and C.strip().lower() in ("inf", "none"):
+        return math.inf
+    if C is not None and (isinstance(C, str) or not 0 < C <= math.inf):
+        raise ValueError(f"C must be a number > 0, inf or none (no penalty), or null (l2 instead), got {C}")
+    return C
+
+
 def tuned_threshold(curve: tuple[Tensor, Tensor, Tensor], criterion: str) -> Tensor:
     """The threshold in (0, 1) that maximises ``criterion`` on a computed binned curve: ROC ``(fpr, tpr,
     thresholds)`` for ``balanced_accuracy`` and ``youden`` (they pick the same one), precision-recall for ``f1``."""
@@ -166,11 +176,10 @@ class LogisticRegression(LightningModule):
         init_bias: float | None = None, l2: float = 0.0, l1: float = 0.0,
         pos_weight: float | Literal["balanced"] | None = None, tol: float = 1e-6, threshold: float = 0.5,
         tune_threshold: Literal["f1", "balanced_accuracy", "youden"] | None = None,
-        C: float | Literal["inf", "none"] | None = None,
+        C: float | str | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
-        if isinstance(C, str) and C.strip().lower() in ("inf", "none"):  # the command line's words (jsonargparse: str)
-            C = math.inf
+        C = penalty_C(C)  # the command line's words arrive as typed (jsonargparse: str)
         if n_inputs < 1:
             raise ValueError(f"n_inputs must be >= 1, got {n_inputs}")
         if not lr > 0:
@@ -182,8 +191,6 @@ class LogisticRegression(LightningModule):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if not 0 < tol < math.inf:
             raise ValueError(f"tol must be a finite number > 0, got {tol}")
-        if C is not None and (isinstance(C, str) or not 0 < C <= math.inf):
-            raise ValueError(f"C must be a number > 0, inf or none (no penalty), or null (l2 instead), got {C}")
         if C is not None and l2:
             raise ValueError(f"give l2 or C, not both (got l2={l2:g} and C={C:g}; C=1/(l2 * n_train))")
         if isinstance(pos_weight, str) and pos_weight != "balanced":
