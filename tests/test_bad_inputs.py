@@ -287,6 +287,10 @@ ROWS = [
           ("num_sanity_val_steps", "-2", "an integer >= 0, or -1 for every batch, got -2"),
           ("min_epochs", "-1", "an integer >= 0, got -1"),
       ]],
+    *[(f"trainer {flag} {value} printed", ["fit", f"--trainer.{flag}={value}", "--print_config"],
+       [f"--trainer.{flag} must be {words}"])  # (refused while parsing, as C above)
+      for flag, value, words in [("gradient_clip_val", "-1", "a finite number >= 0"),
+                                 ("max_epochs", "0", "an integer >= 1, or -1 for no limit, got 0")]],
     *[(f"YAML alias bomb as {flag}", ["fit", flag, "bomb.yaml"], [f"{flag} bomb.yaml: uses YAML aliases"])
       for flag in ("--model", "--data")],
     ("YAML alias bomb as a logger", ["fit", "--trainer.logger", "bomb.yaml"],

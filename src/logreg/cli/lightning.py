@@ -86,7 +86,7 @@ def _fraction_or_count(low: int) -> tuple[Any, str]:
 
 
 COUNTS_OR_FRACTIONS = ("val_check_interval", *(f"limit_{loop}_batches" for loop in ("train", "val", "test", "predict")))
-# Values Lightning accepts when the Trainer is built, then fails on mid-run or ignores: refused before anything starts.
+# Values Lightning accepts when the Trainer is built, then fails on mid-run or ignores: refused while parsing.
 TRAINER_CHECKS: dict[str, tuple[Any, str]] = {
     "accumulate_grad_batches": (lambda value: value >= 1, "an integer >= 1"),
     "check_val_every_n_epoch": (lambda value: value >= 1, "an integer >= 1 (or null: by val_check_interval)"),
@@ -243,8 +243,9 @@ class LogRegCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
-        check_seed(self.config[subcommand].get("seed_everything"))
-        check_C(self.config[subcommand].get("model"))
+        check_seed(self.config[subcommand].get("seed_everything"))  # (these while parsing: --print_config prints
+        check_C(self.config[subcommand].get("model"))  # only a config that runs)
+        check_trainer_flags(self.config[subcommand].get("trainer"))
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
         if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
@@ -343,7 +344,6 @@ class LogRegCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
-        check_trainer_flags(config.trainer)
         if self.subcommand == "fit":
             refuse_untrained_fit(config.trainer)
         if self.subcommand != "fit":  # validate, test and predict never write checkpoints: where they would is moot
