@@ -175,6 +175,8 @@ ROWS = [
     ("zero tol", ["fit", "--model.tol", "0"], ["tol must be a finite number > 0, got 0"]),
     ("zero C", ["fit", "--model.C", "0"], ["C must be a number > 0, inf or none (no penalty), or null", "got 0"]),
     ("C not a number", ["fit", "--model.C", "lots"], ["model.C", "lots"]),
+    *[(f"C {value}", ["fit", "--model.C", value], [f"C={value} is too small for 24 training rows: its penalty l2"])
+      for value in ("1e-300", "1e-310")],  # (the loss became nan at the first step)
     # refused while parsing: --print_config prints only a config that runs (it printed C <= 0)
     *[(f"C {value} printed", ["fit", *flags, "--print_config"], [f"--model.C {value}: C must be a number > 0, inf or"])
       for value, flags in (("-1.0", ["--model.C=-1"]), ("0.0", ["--model.C", "0"]), ("-2.0", ["--model", "{C: -2}"]))],

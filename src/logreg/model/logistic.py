@@ -262,6 +262,9 @@ class LogisticRegression(LightningModule):
             if C is not None:  # scikit-learn's C sum(loss) + ||w||^2 / 2 as mean loss + l2 / 2 ||w||^2
                 n = negatives + positives
                 self.hparams.l2 = 2 * negatives / (C * n * n) if balanced else 1 / (C * n)
+                if not self.hparams.l2 <= torch.finfo(torch.float32).max:  # (C=1e-300: the loss became nan at once)
+                    raise ValueError(f"C={C:g} is too small for {n} training rows: its penalty l2 = 1 / (C n_train) = "
+                                     f"{self.hparams.l2:.3g} overflows float32")  # fmt: skip
             if self.hparams.get("tune_threshold") and not len(datamodule.val_idx):
                 raise ValueError("--model.tune_threshold needs a validation split (--data.val_fraction > 0)")
         if stage == "fit" and self.hparams.get("tune_threshold") and not self.trainer.limit_val_batches:
