@@ -114,6 +114,18 @@ def test_in_memory_data_is_resident_on_the_gpu_and_batches_need_no_host_copy(tin
 
 
 @needs_cuda
+def test_the_data_checksum_of_rows_resident_on_the_gpu_is_the_hosts():
+    """A checkpoint's fingerprint of a file whose rows were copied to the GPU (``values_checksum``, first made at a
+    checkpoint, after the copy) reads them back to the host: the same digits as of the host's rows."""
+    from logreg.data.indexed import values_checksum
+
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((5000, 3), dtype=np.float32))
+    y = (x[:, :1] > 0).float()
+    assert values_checksum(x.cuda(), y.cuda()) == values_checksum(x, y)
+    assert values_checksum(x.cuda(), y.cuda(), flip=True) == values_checksum(x, y, flip=True)
+
+
+@needs_cuda
 def test_memory_mapped_data_is_gathered_on_the_host_into_pinned_memory(tmp_path, tiny_trainer, record_property):
     x = np.random.default_rng(0).standard_normal((3000, 3), dtype=np.float32)
     (tmp_path / "d").mkdir()

@@ -155,9 +155,9 @@ def values_checksum(features: Tensor | np.ndarray, labels: Tensor, flip: bool = 
     block_rows = max(1, CHECKSUM_BYTES // (4 * max(1, int(features.shape[1]))))
 
     def block(start: int) -> tuple[int, int]:
-        def crc(array: Tensor | np.ndarray) -> int:  # (no host_rows: its warnings filter is not for threads)
+        def crc(array: Tensor | np.ndarray) -> int:  # (the rows as NumPy float32, on the host: zlib reads their bytes)
             rows = array[start : start + block_rows]
-            rows = (rows.numpy() if isinstance(rows, Tensor) else np.asarray(rows)).astype(np.float32, copy=False)
+            rows = (rows.cpu().numpy() if isinstance(rows, Tensor) else np.asarray(rows)).astype(np.float32, copy=False)
             return zlib.crc32(np.ascontiguousarray(rows).data)
 
         return crc(features), crc(1 - labels[start : start + block_rows] if flip else labels)
