@@ -27,3 +27,20 @@ def test_a_singular_hessian_is_damped_into_a_descent_direction():
     expected = torch.linalg.solve(hessian[:2, :2], -gradient[:2])
     torch.testing.assert_close(direction[:2], expected, rtol=1e-6, atol=1e-9)
     assert direction[2] == 0 and float(gradient @ direction) < 0
+
+
+def test_the_newton_step_is_the_same_bits_on_any_number_of_threads():
+    """The step's Cholesky solve runs on one thread: on two, LAPACK gave other bits from D = 300 on (the chunks' sums
+    are added in order already), so a fit's weights were not the same on 1 and 2 threads."""
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(1200, 301, dtype=torch.float64, generator=generator)
+    hessian, gradient = rows.T @ rows / 1200, torch.randn(301, dtype=torch.float64, generator=generator)
+    threads = torch.get_num_threads()
+    try:
+        steps = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            steps.append(newton_direction(hessian, gradient))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(*steps)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
+from logreg.data.indexed import one_thread
+
 MAX_FEATURES = 4096  # the (D+1)^2 float64 Hessian (134 MB) and its O(D^3) solve per step; beyond: L-BFGS
 MAX_HALVINGS = 40  # a step cut below 2^-40 is taken as it is (the objective's rounding, not a real rise)
 # A fit takes its first steps on every SAMPLE_STRIDE^k-th chunk of its rows (the largest k leaving SAMPLE_ROWS), to
@@ -81,7 +83,13 @@ def backtrack(fraction: float, start: float, reached: float, slope: float) -> fl
 
 def newton_direction(hessian: Tensor, gradient: Tensor) -> Tensor:
     """``d`` solving ``(H + damping I) d = -g`` by Cholesky after Jacobi scaling; damping 0, or the least power of ten
-    that makes a singular ``H`` (collinear features, saturated probabilities) positive definite."""
+    that makes a singular ``H`` (collinear features, saturated probabilities) positive definite. On one thread: LAPACK
+    on two gave other bits from D = 300 on, and the weights are the same on any number of threads."""
+    with one_thread():
+        return _newton_direction(hessian, gradient)
+
+
+def _newton_direction(hessian: Tensor, gradient: Tensor) -> Tensor:
     curved = hessian.diagonal() > 0  # (a column constant over the rows has none: no step along it, not a huge one)
     jacobi = torch.where(curved, hessian.diagonal(), 1.0).rsqrt() * curved
     scaled = hessian * jacobi[:, None] * jacobi[None, :]

@@ -183,13 +183,15 @@ def _covariance(information: Tensor, to_raw: Tensor, separated: bool) -> tuple[T
     if not (bool(torch.isfinite(information).all()) and bool((diagonal > 0).all())):
         return None, "the Fisher information is singular (a constant feature, or probabilities saturated at 0 or 1)"
     jacobi = diagonal.rsqrt()
-    values, vectors = torch.linalg.eigh(information * jacobi[:, None] * jacobi[None, :])
+    with one_thread():  # (LAPACK on two threads gives other bits: the table is the same on any number)
+        values, vectors = torch.linalg.eigh(information * jacobi[:, None] * jacobi[None, :])
     condition = float(values[-1] / values[0]) if values[0] > 0 else math.inf
     if not condition <= MAX_CONDITION:
         return None, (f"the Fisher information is singular or badly conditioned (condition number {condition:.3g}): "
                       "collinear or constant features, or (nearly) separated classes")  # fmt: skip
-    inverse = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
-    return to_raw @ inverse @ to_raw.T, None
+    with one_thread():
+        inverse = jacobi[:, None] * (vectors / values) @ vectors.T * jacobi[None, :]
+        return to_raw @ inverse @ to_raw.T, None
 
 
 def _rows(bias: float, weight: Tensor, std_weight: Tensor, covariance: Tensor | None,
