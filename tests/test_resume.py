@@ -290,6 +290,9 @@ def test_a_run_without_penalty_resumes_with_its_own_config_and_repeats_its_c(tmp
     assert resumed["epoch"] == 1 and resumed["C"] == float("inf")
     proc = run_cli("test", "--ckpt_path", last, "--model.C", "5", check=False)  # (was taken, and ignored)
     assert proc.returncode == 2 and "--model.C 5.0: the checkpoint's model has C inf" in proc.stderr, proc.stderr
+    for args in (resume, ("test", "--ckpt_path", last)):  # an l2 beside the fit's own C: compared (was ignored)
+        proc = run_cli(*args, "--model.C", "inf", "--model.l2", "5", check=False)
+        assert proc.returncode == 2 and "--model.l2 5.0: the checkpoint's model has l2 0.0" in proc.stderr, proc.stderr
 
 
 def test_a_c_beside_a_checkpoint_fitted_without_c_is_refused(tmp_path, run_cli):

@@ -276,8 +276,8 @@ class LogRegCLI(LightningCLI):
         why = why.get(subcommand, f"{subcommand} evaluates the checkpoint's model as fitted")
         C = model.get("C")
         resolved = {"C", "l2"} if C is not None else set()  # the checkpoint keeps C as l2 (of n rows)
-        if resolved and "C" in self.checkpoint:  # and the C it was given, kept beside it
-            saved["C"], resolved = self.checkpoint["C"], {"l2"}
+        if resolved and "C" in self.checkpoint:  # and the C it was given, kept beside it; an l2 given too: compared
+            saved["C"], resolved = self.checkpoint["C"], set() if model.get("l2") else {"l2"}
         elif resolved and (model_value("C", C) != float("inf") or saved.get("l2")):  # fitted with l2: C is a change
             raise ValueError(f"--model.C {C}: the checkpoint's model has l2 {saved.get('l2')} (no C); {why} (to change "
                              "it, fit anew without --ckpt_path)")  # fmt: skip
