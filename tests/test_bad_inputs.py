@@ -289,6 +289,10 @@ ROWS = [
           ("num_sanity_val_steps", "-2", "an integer >= 0, or -1 for every batch, got -2"),
           ("min_epochs", "-1", "an integer >= 0, got -1"),
       ]],
+    *[(f"model {flags[0]} printed", ["fit", *flags, "--print_config"], [words])  # (the model's own checks)
+      for flags, words in [(["--model.C", "inf", "--model.l2", "0.1"], "give l2 or C, not both"),
+                           (["--model.tol", "0"], "tol must be a finite number > 0, got 0"),
+                           (["--model.threshold", "2"], "threshold must be in (0, 1), got 2")]],
     *[(f"trainer {flag} {value} printed", ["fit", f"--trainer.{flag}={value}", "--print_config"],
        [f"--trainer.{flag} must be {words}"])  # (refused while parsing, as C above)
       for flag, value, words in [("gradient_clip_val", "-1", "a finite number >= 0"),

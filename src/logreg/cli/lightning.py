@@ -246,6 +246,8 @@ class LogRegCLI(LightningCLI):
         check_seed(self.config[subcommand].get("seed_everything"))  # (these while parsing: --print_config prints
         check_C(self.config[subcommand].get("model"))  # only a config that runs)
         check_trainer_flags(self.config[subcommand].get("trainer"))
+        if self.printing and isinstance(model := self.config[subcommand].get("model"), Namespace):
+            LogisticRegression(**model.as_dict())  # the model's own checks (C with l2, tol 0...), before it prints
         self.ckpt_path = ckpt_path = self.config[subcommand].get("ckpt_path")
         if subcommand != "fit" and not ckpt_path:  # Lightning would evaluate an untrained model
             if self.printing:  # --print_config shows the flags without needing a checkpoint (and exits)
