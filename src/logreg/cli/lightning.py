@@ -346,6 +346,7 @@ class LogRegCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
+        check_trainer_flags(config.trainer)  # (again, on the config the Trainer is built from: 5.0 batches become 5)
         if self.subcommand == "fit":
             refuse_untrained_fit(config.trainer)
         if self.subcommand != "fit":  # validate, test and predict never write checkpoints: where they would is moot
