@@ -318,7 +318,7 @@ class LogisticRegressionClassifier(ClassifierMixin, BaseEstimator):
             estimator.feature_names_in_ = np.array(loaded.feature_names, dtype=object)
         estimator.n_iter_ = np.array([state.get("n_iter", 0)], dtype=np.int32)
         estimator._checkpoint = Path(path).read_bytes()  # (this class's own members, set as fit sets them)
-        estimator._adopt(loaded.model)
+        estimator._adopt(loaded.model)  # (this class's own method, as fit calls it)
         return estimator
 
 

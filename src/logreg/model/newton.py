@@ -86,20 +86,16 @@ def newton_direction(hessian: Tensor, gradient: Tensor) -> Tensor:
     that makes a singular ``H`` (collinear features, saturated probabilities) positive definite. On one thread: LAPACK
     on two gave other bits from D = 300 on, and the weights are the same on any number of threads."""
     with one_thread():
-        return _newton_direction(hessian, gradient)
-
-
-def _newton_direction(hessian: Tensor, gradient: Tensor) -> Tensor:
-    curved = hessian.diagonal() > 0  # (a column constant over the rows has none: no step along it, not a huge one)
-    jacobi = torch.where(curved, hessian.diagonal(), 1.0).rsqrt() * curved
-    scaled = hessian * jacobi[:, None] * jacobi[None, :]
-    scaled.diagonal().masked_fill_(~curved, 1.0)
-    identity = torch.eye(len(scaled), dtype=scaled.dtype, device=scaled.device)
-    for damping in (0.0, *(10.0**k for k in range(-12, 3))):
-        factor, info = torch.linalg.cholesky_ex(scaled + damping * identity)
-        if not info:
-            return jacobi * torch.cholesky_solve(-(jacobi * gradient)[:, None], factor).view(-1)
-    return -gradient * jacobi.square()  # not reached for a finite H: a scaled gradient step
+        curved = hessian.diagonal() > 0  # (a column constant over the rows has none: no step along it, not a huge one)
+        jacobi = torch.where(curved, hessian.diagonal(), 1.0).rsqrt() * curved
+        scaled = hessian * jacobi[:, None] * jacobi[None, :]
+        scaled.diagonal().masked_fill_(~curved, 1.0)
+        identity = torch.eye(len(scaled), dtype=scaled.dtype, device=scaled.device)
+        for damping in (0.0, *(10.0**k for k in range(-12, 3))):
+            factor, info = torch.linalg.cholesky_ex(scaled + damping * identity)
+            if not info:
+                return jacobi * torch.cholesky_solve(-(jacobi * gradient)[:, None], factor).view(-1)
+        return -gradient * jacobi.square()  # not reached for a finite H: a scaled gradient step
 
 
 def check_newton(n_features: int, full_batch: bool, loss: str) -> None:
